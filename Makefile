@@ -1,0 +1,56 @@
+# neuromap — `make` builds ./neuromap; `make test` runs the whole suite in an
+# optimised build and under AddressSanitizer + UndefinedBehaviorSanitizer.
+
+CC       ?= cc
+PKGS      = openblas libpcre2-8 libcjson sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -lpcre2-8 -lcjson -lsqlite3)
+WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter
+BASE      = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc -MMD -MP
+LIBS      = $(PKG_LIBS) -lm -pthread
+
+OPT_FLAGS  = -O2 -march=native -g
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+SRC       = $(wildcard src/*.c)
+LIB_SRC   = $(filter-out src/main.c,$(SRC))
+TESTS     = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+
+.PHONY: all test test-opt test-asan clean
+all: neuromap
+
+# ---- per-mode build trees: build/opt and build/asan -------------------------
+define mode
+build/$(1)/%.o: src/%.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASE) $(2) -c $$< -o $$@
+build/$(1)/tests/%.o: tests/%.c
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASE) $(2) -Itests -c $$< -o $$@
+build/$(1)/neuromap: $(patsubst src/%.c,build/$(1)/%.o,$(SRC))
+	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
+build/$(1)/tests/%: build/$(1)/tests/%.o $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
+	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
+build/$(1)/all: build/$(1)/neuromap $(addprefix build/$(1)/tests/,$(TESTS))
+endef
+$(eval $(call mode,opt,$(OPT_FLAGS)))
+$(eval $(call mode,asan,$(ASAN_FLAGS)))
+.PHONY: build/opt/all build/asan/all
+
+neuromap: build/opt/neuromap
+	cp $< $@
+
+# ---- tests ------------------------------------------------------------------
+test: build/opt/all build/asan/all neuromap
+	@tests/run.sh build/opt build/asan
+
+test-opt: build/opt/all neuromap
+	@tests/run.sh build/opt
+
+test-asan: build/asan/all
+	@tests/run.sh build/asan
+
+clean:
+	rm -rf build neuromap
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,57 @@
+/* dtype.h — one table of element types, in the style of ggml's type traits.
+ *
+ * Every type a checkpoint can store is one entry: its name, how many values a
+ * block holds, how many bytes the block takes, and how a run of blocks turns
+ * into floats. Adding a type is adding one entry to dtype.c.
+ */
+#ifndef NEUROMAP_DTYPE_H
+#define NEUROMAP_DTYPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    DT_F32, DT_F16, DT_BF16,
+    DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0,
+    DT_Q2_K, DT_Q3_K, DT_Q4_K, DT_Q5_K, DT_Q6_K,
+    DT_IQ4_NL,
+    DT_COUNT
+} DType;
+
+/* Converts n values (n a multiple of the block size) starting at src. */
+typedef void (*ToFloatFn)(const void *src, float *dst, int64_t n);
+
+typedef struct {
+    const char *name;        /* "Q4_K", as ggml and safetensors spell it */
+    int block_size;          /* values per block */
+    size_t block_bytes;      /* bytes per block */
+    ToFloatFn to_float;      /* NULL: known but not supported (refused clearly) */
+    int ggml_id;             /* GGUF's ggml_type number, -1 if none */
+    const char *safetensors; /* safetensors dtype string, NULL if none */
+} DTypeTraits;
+
+extern const DTypeTraits dtype_traits[DT_COUNT];
+
+static inline const DTypeTraits *dtype_info(DType t) { return &dtype_traits[t]; }
+static inline const char *dtype_name(DType t) { return dtype_traits[t].name; }
+
+/* Look-ups; return 1 and set *out when found. */
+int dtype_from_ggml(uint32_t ggml_id, DType *out);
+int dtype_from_safetensors(const char *name, DType *out);
+/* Name of a ggml type id we know nothing about, or NULL. */
+const char *ggml_type_name(uint32_t ggml_id);
+
+/* Bytes taken by n values (n must be a multiple of the block size); 0 when
+ * it is not, or on overflow. */
+size_t dtype_bytes(DType t, int64_t n);
+
+/* Scalar conversions used by the table and elsewhere. */
+float f16_to_f32(uint16_t h);
+uint16_t f32_to_f16(float f);
+static inline float bf16_to_f32(uint16_t h) {
+    union { uint32_t u; float f; } v = { .u = (uint32_t)h << 16 };
+    return v.f;
+}
+uint16_t f32_to_bf16(float f); /* round to nearest even, as PyTorch does */
+
+#endif

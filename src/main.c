@@ -1,0 +1,47 @@
+/* main.c — neuromap's entry point: a table of subcommands, as git.c has. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+static const Command commands[] = {
+    { "info", cmd_info, "describe a checkpoint: format, shapes, dtypes, vocabulary" },
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: neuromap COMMAND [options]\n\n"
+                 "Weight-based interpretability for Llama-family models (after Davies 2025,\n"
+                 "\"Flash Interpretability\"). MODEL is a Hugging Face directory, a .gguf file,\n"
+                 "or a llama2.c .bin (with --tokenizer FILE).\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'neuromap COMMAND --help' describes a command. 'neuromap --version' prints the version.\n"
+                 "Exit status: 0 success, 1 runtime failure, 2 bad input or usage.\n");
+}
+
+int is_help_flag(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
+
+void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights) {
+    Error e = { 0 };
+    ModelOpenOptions o = { .tokenizer_path = tokenizer_path, .need_weights = need_weights };
+    if (model_open(m, path, &o, &e)) error_exit(&e);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return NM_EINPUT;
+    }
+    if (is_help_flag(argv[1])) {
+        usage(stdout);
+        return NM_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("neuromap %s\n", NEUROMAP_VERSION);
+        return NM_OK;
+    }
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "neuromap: unknown command '%s' (see 'neuromap --help')\n", argv[1]);
+    return NM_EINPUT;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# tests/run.sh BUILD_DIR... — runs every C test (BUILD_DIR/tests/test_*) and
+# every command-line test (tests/cli_*.sh against BUILD_DIR/neuromap) in each
+# build, then prints one closing line "N passed, N failed".
+cd "$(dirname "$0")/.." || exit 1
+export NEUROMAP_SHARED=${NEUROMAP_SHARED:-../shared}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+if [ ! -d "$NEUROMAP_SHARED/models" ]; then
+    echo "test data not found at $NEUROMAP_SHARED (set NEUROMAP_SHARED)" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+passed=0 failed=0 broken=()
+tally() { # NAME OUTPUT_FILE RC
+    local line p f
+    line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
+    p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+    if [ -z "$line" ]; then p=0 f=1; fi
+    if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # crashed after its summary, or sanitizer report
+    passed=$((passed + p)) failed=$((failed + f))
+    [ "$f" -ne 0 ] && broken+=("$1")
+    printf '%-40s %s\n' "$1" "${line:-no summary (exit $3)}"
+}
+for build in "$@"; do
+    mode=$(basename "$build")
+    for t in "$build"/tests/test_*; do
+        [ -x "$t" ] || continue
+        out=$(mktemp)
+        "$t" >"$out" 2>&1; rc=$?
+        [ "$rc" -ne 0 ] && tail -n 30 "$out" >&2
+        tally "$mode/$(basename "$t")" "$out" "$rc"; rm -f "$out"
+    done
+    for s in tests/cli_*.sh; do
+        [ -f "$s" ] || continue
+        out=$(mktemp)
+        bash "$s" "$build/neuromap" >"$out" 2>&1; rc=$?
+        [ "$rc" -ne 0 ] && tail -n 30 "$out" >&2
+        tally "$mode/$(basename "$s" .sh)" "$out" "$rc"; rm -f "$out"
+    done
+done
+[ ${#broken[@]} -gt 0 ] && echo "failing: ${broken[*]}" >&2
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
