@@ -6,6 +6,7 @@
 
 static const Command commands[] = {
     { "info", cmd_info, "describe a checkpoint: format, shapes, dtypes, vocabulary" },
+    { "generate", cmd_generate, "generate text, with neurons clamped or scaled (--compare: both)" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
