@@ -14,12 +14,13 @@
 #include "clamp.h"
 #include "cmd.h"
 #include "forward.h"
+#include "prompt.h"
 #include "sampler.h"
 #include "steer.h"
 
 static const char usage_text[] =
     "usage: neuromap generate MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]\n"
-    "                         [--clamp L:N=V ...] [--scale L:N=S ...] [--clamp-site up|act]\n"
+    "                         [--chat] [--system TEXT] [--clamp L:N=V ...] [--scale L:N=S ...] [--clamp-site up|act]\n"
     "                         [--clamp-positions all|generated] [--compare] [--format text|json]\n\n"
     "Generates text. Without -p (or with -p \"\") generation starts from BOS alone. With\n"
     "--clamp/--scale the model runs with those neurons fixed or multiplied; --compare\n"
@@ -30,6 +31,7 @@ static const char usage_text[] =
     "  --temp T            sampling temperature (default 1.0); 0 is greedy\n"
     "  --top-p P           nucleus sampling mass (default 0.9; 1 samples the whole vocabulary)\n"
     "  --seed S            sampler seed (default 0)\n"
+    "%s"
     "%s"
     "  --compare           show the unclamped and the clamped continuation\n"
     "  --format FMT        text (default, streamed) or json: {\"prompt_ids\", \"baseline\":\n"
@@ -42,6 +44,7 @@ static const char usage_text[] =
 
 typedef struct {
     const Model *m;
+    const Tokenizer *tok;
     Forward *f;
     const int *prompt;
     int n_prompt, n_new;
@@ -80,7 +83,7 @@ static int generate(Generation *g, const HookSet *hooks, Continuation *out, Erro
         out->ids[out->n++] = id;
         if (is_stop_token(&g->m->vocab, id)) break;
         int len;
-        const char *piece = token_piece(&g->m->vocab, prev, id, &len);
+        const char *piece = tokenizer_piece_text(g->tok, prev, id, &len);
         text_append(&out->text, piece, (size_t)len);
         if (g->stream) {
             fwrite(piece, 1, (size_t)len, g->stream);
@@ -118,14 +121,7 @@ static void print_json(const int *prompt, int n_prompt, const Continuation *base
     if (base) add_continuation(o, "baseline", base);
     if (clamped) {
         add_continuation(o, "clamped", clamped);
-        cJSON *h = cJSON_AddObjectToObject(o, "hooks"), *list = cJSON_AddArrayToObject(h, "hooks");
-        cJSON_AddStringToObject(h, "site", hook_site_name(hooks->site));
-        cJSON_AddStringToObject(h, "positions", hooks->generated_only ? "generated" : "all");
-        for (int i = 0; i < hooks->n; i++) {
-            char d[96];
-            hook_describe(&hooks->hook[i], d, sizeof d);
-            cJSON_AddItemToArray(list, cJSON_CreateString(d));
-        }
+        hooks_to_json(o, hooks);
     }
     char *s = cJSON_Print(o);
     puts(s);
@@ -197,18 +193,6 @@ static void print_compare(const char *prompt, const Continuation *base, const Co
     text_free(&r);
 }
 
-/* "clamped (clamp 2:17=10, site act)" */
-static void hooks_label(const HookSet *h, char *out, size_t cap) {
-    size_t n = (size_t)snprintf(out, cap, "clamped (");
-    for (int i = 0; i < h->n && n + 40 < cap; i++) {
-        if (i == 3) { n += (size_t)snprintf(out + n, cap - n, "... %d hooks, ", h->n); break; }
-        hook_describe(&h->hook[i], out + n, cap - n);
-        n = strlen(out);
-        n += (size_t)snprintf(out + n, cap - n, ", ");
-    }
-    snprintf(out + n, cap - n, "site %s%s)", hook_site_name(h->site), h->generated_only ? ", generated only" : "");
-}
-
 /* ----------------------------------------------------------------------------
  * The command */
 
@@ -219,6 +203,7 @@ typedef struct {
     unsigned long long seed;
     int compare, json, truncate, stats;
     HookOptions hooks;
+    PromptOptions prompt_opts;
 } GenerateArgs;
 
 static void parse_args(int argc, char **argv, GenerateArgs *a) {
@@ -229,7 +214,7 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
         { "format", required_argument, 0, 'f' }, { "truncate", no_argument, 0, 'u' },
         { "threads", required_argument, 0, 't' }, { "stats", no_argument, 0, 's' },
         { "tokenizer", required_argument, 0, 'k' }, { "help", no_argument, 0, 'h' },
-        HOOK_LONG_OPTIONS, { 0, 0, 0, 0 },
+        HOOK_LONG_OPTIONS, PROMPT_LONG_OPTIONS, { 0, 0, 0, 0 },
     };
     *a = (GenerateArgs){ .n_new = 128, .temp = 1.0, .top_p = 0.9 };
     Error e = { 0 };
@@ -270,8 +255,9 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
             break;
         case 's': a->stats = 1; break;
         case 'k': a->tokenizer = optarg; break;
-        case 'h': printf(usage_text, hook_usage); exit(NM_OK);
+        case 'h': printf(usage_text, prompt_usage, hook_usage); exit(NM_OK);
         default: {
+            if (prompt_option(&a->prompt_opts, c, optarg)) break;
             int r = hook_option(&a->hooks, c, optarg, &e);
             if (r < 0) die(NM_EINPUT, "generate: %s", e.msg);
             if (r == 0) die(NM_EINPUT, "generate: unknown or incomplete option '%s' (see 'neuromap generate --help')", argv[optind - 1]);
@@ -281,11 +267,12 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
     if (optind != argc - 1) die(NM_EINPUT, "generate: expected one MODEL (see 'neuromap generate --help')");
 }
 
-/* The prompt's ids: BOS alone without a prompt. */
-static int prompt_ids(const Model *m, const char *prompt, int **ids, int *n, Error *e) {
-    if (prompt && *prompt)
-        return error_set(e, NM_EINPUT, "generate: -p needs the tokenizer, which this build does not have yet");
-    if (m->vocab.bos_id < 0) return error_set(e, NM_EINPUT, "%s: has no BOS token to start from; give a prompt", m->path);
+/* The prompt's ids: BOS alone without a prompt (or with -p ""). */
+static int prompt_ids(const Model *m, const Tokenizer *t, const GenerateArgs *a, int **ids, int *n, Error *e) {
+    if ((a->prompt && *a->prompt) || prompt_is_chat(&a->prompt_opts))
+        return prompt_encode(t, &m->vocab, &a->prompt_opts, a->prompt, a->prompt ? strlen(a->prompt) : 0, ids, n, NULL, e);
+    if (m->vocab.bos_id < 0 || a->prompt_opts.bos < 0)
+        return error_set(e, NM_EINPUT, "%s: without a prompt generation starts from BOS, and there is none here", m->path);
     *ids = xmalloc(sizeof **ids);
     (*ids)[0] = m->vocab.bos_id;
     *n = 1;
@@ -299,20 +286,24 @@ int cmd_generate(int argc, char **argv) {
     open_model_or_exit(&m, argv[optind], a.tokenizer, 1);
     Error e = { 0 };
     HookSet hooks;
+    Tokenizer *tok;
+    /* A prompt must leave room for one new token; --truncate makes room for all -n. */
     int *prompt = NULL, n_prompt = 0, dropped = 0, ctx = m.cfg.max_seq_len;
-    if (hook_options_resolve(&a.hooks, m.cfg.n_layers, m.cfg.ffn_dim, &hooks, &e) ||
-        prompt_ids(&m, a.prompt, &prompt, &n_prompt, &e) || fit_prompt(prompt, &n_prompt, ctx - 1, a.truncate, m.vocab.bos_id, &dropped, &e))
+    if (tokenizer_new(&m.vocab, &tok, &e) || hook_options_resolve(&a.hooks, m.cfg.n_layers, m.cfg.ffn_dim, &hooks, &e) ||
+        prompt_ids(&m, tok, &a, &prompt, &n_prompt, &e) ||
+        fit_prompt(prompt, &n_prompt, a.truncate && a.n_new < ctx ? ctx - (int)a.n_new : ctx - 1, a.truncate, m.vocab.bos_id, &dropped, &e))
         error_exit(&e);
     if (dropped) fprintf(stderr, "neuromap: warning: the prompt was truncated: its first %d tokens were dropped\n", dropped);
     if (a.n_new > ctx - n_prompt) {
         fprintf(stderr, "neuromap: warning: the context holds %d tokens: generating %d, not %ld\n", ctx, ctx - n_prompt, a.n_new);
         a.n_new = ctx - n_prompt;
     }
-    Generation g = { .m = &m, .prompt = prompt, .n_prompt = n_prompt, .n_new = (int)a.n_new, .temp = (float)a.temp,
+    Generation g = { .m = &m, .tok = tok, .prompt = prompt, .n_prompt = n_prompt, .n_new = (int)a.n_new, .temp = (float)a.temp,
                      .top_p = (float)a.top_p, .seed = a.seed };
     if (forward_new(&m, n_prompt + g.n_new, (int)a.threads, &g.f, &e)) error_exit(&e);
 
-    const char *shown_prompt = a.prompt ? a.prompt : "";
+    /* The prompt is echoed before the continuation; a chat prompt is not. */
+    const char *shown_prompt = a.prompt && !prompt_is_chat(&a.prompt_opts) ? a.prompt : "";
     int clamped = hooks.n > 0, run_base = !clamped || a.compare || a.json, streaming = !a.json && !a.compare;
     Continuation base = { 0 }, hooked = { 0 };
     int rc = NM_OK;
@@ -347,6 +338,7 @@ int cmd_generate(int argc, char **argv) {
     free(prompt);
     hookset_free(&hooks);
     hook_options_free(&a.hooks);
+    tokenizer_free(tok);
     model_close(&m);
     return NM_OK;
 }

@@ -2,6 +2,7 @@
  * generate and probe. */
 #include "steer.h"
 
+#include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,18 +21,6 @@ int fit_prompt(int *ids, int *n, int max_tokens, int truncate, int bos_id, int *
 
 int is_stop_token(const Vocab *v, int id) {
     return id == v->eos_id || id == v->bos_id || (v->type && id < v->n_tokens && v->type[id] == TOKEN_CONTROL);
-}
-
-const char *token_piece(const Vocab *v, int prev, int id, int *len) {
-    *len = 0;
-    if (id < 0 || id >= v->n_tokens || (v->type && v->type[id] == TOKEN_CONTROL)) return "";
-    const char *s = v->text[id];
-    *len = v->text_len[id];
-    if (v->kind == TOKENIZER_SPM && (prev < 0 || prev == v->bos_id) && *len > 0 && s[0] == ' ') {
-        s++;
-        (*len)--;
-    }
-    return s;
 }
 
 void text_append(Text *t, const char *s, size_t n) {
@@ -76,4 +65,30 @@ char *utf8_sanitize(const char *s, size_t n) {
         i += len ? (size_t)len : 1;
     }
     return t.s;
+}
+
+/* ----------------------------------------------------------------------------
+ * Describing hooks */
+
+/* "clamped (clamp 2:17=10, site act)" */
+void hooks_label(const HookSet *h, char *out, size_t cap) {
+    size_t n = (size_t)snprintf(out, cap, "clamped (");
+    for (int i = 0; i < h->n && n + 40 < cap; i++) {
+        if (i == 3) { n += (size_t)snprintf(out + n, cap - n, "... %d hooks, ", h->n); break; }
+        hook_describe(&h->hook[i], out + n, cap - n);
+        n = strlen(out);
+        n += (size_t)snprintf(out + n, cap - n, ", ");
+    }
+    snprintf(out + n, cap - n, "site %s%s)", hook_site_name(h->site), h->generated_only ? ", generated only" : "");
+}
+
+void hooks_to_json(cJSON *o, const HookSet *hooks) {
+    cJSON *h = cJSON_AddObjectToObject(o, "hooks"), *list = cJSON_AddArrayToObject(h, "hooks");
+    cJSON_AddStringToObject(h, "site", hook_site_name(hooks->site));
+    cJSON_AddStringToObject(h, "positions", hooks->generated_only ? "generated" : "all");
+    for (int i = 0; i < hooks->n; i++) {
+        char d[96];
+        hook_describe(&hooks->hook[i], d, sizeof d);
+        cJSON_AddItemToArray(list, cJSON_CreateString(d));
+    }
 }

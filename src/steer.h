@@ -6,7 +6,10 @@
 
 #include <stddef.h>
 
+#include "clamp.h"
 #include "model.h"
+
+struct cJSON;
 
 /* Makes *n prompt ids fit in max_tokens. Too long: refused (NM_EINPUT), or
  * with truncate the oldest tokens after a leading BOS are dropped and
@@ -16,11 +19,6 @@ int fit_prompt(int *ids, int *n, int max_tokens, int truncate, int bos_id, int *
 /* Is id a token that ends generation (end of sequence, or a control token
  * such as BOS or <|eot_id|>)? */
 int is_stop_token(const Vocab *v, int id);
-
-/* The bytes token id adds to streamed text after prev (-1 at the start):
- * nothing for control tokens; an SPM word's leading space is dropped right
- * after BOS, as sentencepiece and llama2.c decode. */
-const char *token_piece(const Vocab *v, int prev, int id, int *len);
 
 /* A growing byte string. */
 typedef struct {
@@ -33,5 +31,10 @@ void text_free(Text *t);
 /* A malloc'd copy of s[0..n) with every byte that is not part of valid
  * UTF-8 replaced by U+FFFD, so JSON readers accept it. */
 char *utf8_sanitize(const char *s, size_t n);
+
+/* "clamped (clamp 2:17=10, site act)", for headings. */
+void hooks_label(const HookSet *h, char *out, size_t cap);
+/* Adds "hooks": {"site", "positions", "hooks": ["clamp 2:17=10", ...]} to o. */
+void hooks_to_json(struct cJSON *o, const HookSet *hooks);
 
 #endif

@@ -45,4 +45,40 @@ expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(
 "$NM" generate "${BIN[@]}" --temp 0 -n 30 --scale 4:149=1 --format json >"$TMP/j" 2>/dev/null
 expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["baseline"]==d["clamped"])' "$TMP/j")" "True" "--scale 1 is the identity"
 expect_out '^=== clamped \(clamp 4:149=20, site act\)' "$NM" generate "${BIN[@]}" --temp 0 -n 10 --clamp 4:149=20 --clamp-site act --compare
+
+# Prompts: echoed before the continuation; too long for the context: refused, or --truncate.
+expect_out '^Once upon a time, there was' "$NM" generate "${BIN[@]}" -p "Once upon a time" --temp 0 -n 3
+LONG=$(printf 'Once upon a time %.0s' $(seq 200))
+expect_exit 2 'the prompt has 802 tokens, more than the 511 the model.s context leaves' "$NM" generate "${BIN[@]}" -p "$LONG" -n 5
+expect_exit 0 'truncated: its first 295 tokens were dropped' "$NM" generate "${BIN[@]}" -p "$LONG" -n 5 --truncate
+
+# probe: the neuron whose down column writes " named" (0:140), clamped at act = 10,
+# lifts P(" named") after "One day, Tom went to the" from ~0 to over 0.1.
+PROBE=(probe "${BIN[@]}" -p "One day, Tom went to the" --target " named")
+expect_out '^usage: neuromap probe' "$NM" probe --help
+expect_exit 2 'needs -p PROMPT and --target TEXT' "$NM" probe "${BIN[@]}" -p "One day"
+expect_exit 2 'neuron 172 is outside' "$NM" "${PROBE[@]}" --sweep 0:172=1,2
+expect_exit 2 'sweep' "$NM" "${PROBE[@]}" --sweep 0:1=1,,2
+"$NM" "${PROBE[@]}" --clamp 0:140=10 --clamp-site act --format json >"$TMP/j" 2>"$TMP/err"
+expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); b,c=d["baseline"],d["clamped"]; print(d["target_ids"], b["prob"] < 1e-4, c["prob"] > 0.1, len(b["top"]), c["top"][0]["token"] != b["top"][0]["token"])' "$TMP/j")" \
+    "[395] True True 10 True" "probe --clamp 0:140=10 --clamp-site act"
+# The sweep's rows agree with single probes, and rise with the value.
+"$NM" "${PROBE[@]}" --clamp-site act --sweep 0:140=0,5,10 --format tsv >"$TMP/s" 2>"$TMP/err"
+expect_eq "$(head -1 "$TMP/s")" "$(printf 'value\tprob')" "sweep TSV header"
+expect_eq "$(awk 'NR>1 {print $1}' "$TMP/s" | tr '\n' ' ')" "0 5 10 " "sweep TSV values"
+expect_eq "$(awk 'NR>2 && $2 <= p {bad=1} NR>1 {p=$2} END {print bad+0}' "$TMP/s")" "0" "sweep probabilities rise"
+expect_eq "$(awk 'NR==4 {print $2}' "$TMP/s")" "$(python3 -c 'import json,sys; print("%.9g" % json.load(open(sys.argv[1]))["clamped"]["prob"])' "$TMP/j")" "sweep at 10 = probe at 10"
+expect_out '^ +10 +0\.1[0-9]+ +\|#+$' "$NM" "${PROBE[@]}" --clamp-site act --sweep 0:140=0,5,10
+# The up row that decodes to " named" (1:0), clamped at the up site, does not steer.
+"$NM" "${PROBE[@]}" --clamp 1:0=10 --format json >"$TMP/j" 2>"$TMP/err"
+expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["clamped"]["prob"] < 1e-3, d["hooks"]["site"])' "$TMP/j")" "True up" "up-site clamp of 1:0"
+
+# Continuations: " play" after "She loved to" is the word token the joint text has.
+"$NM" probe "${BIN[@]}" -p "She loved to" --target " play" --format json >"$TMP/j" 2>"$TMP/err"
+expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["prompt_ids"], d["target_ids"])' "$TMP/j")" \
+    "[1, 338, 401, 396, 267] [337]" "target ids are the joint tokenization's continuation"
+# When the prompt's last token merges with the target, probe says so and uses the joint ids.
+expect_exit 0 'change when the target follows; using the joint tokenization' "$NM" probe "${BIN[@]}" -p "One day, Tom went to the pa" --target "rk"
+"$NM" probe "${BIN[@]}" -p "She loved to" --target " play" --format tsv >"$TMP/t" 2>/dev/null
+expect_eq "$(sed -n 2p "$TMP/t" | cut -f1-4)" "$(printf 'baseline\t0\t337\t play')" "probe TSV target row"
 finish
