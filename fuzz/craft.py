@@ -152,6 +152,131 @@ def gguf_all():
     put("gguf", "tiny-vocab-only", gguf(with_tensors=False))
 
 
+# ---- Hugging Face directories ----------------------------------------------------
+
+import json
+
+HF_FILES = ["config.json", "model.safetensors", "tokenizer.json", "model.safetensors.index.json",
+            "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "tokenizer_config.json"]
+
+
+def hf_config(dim=4, ffn=6, layers=2, heads=2, kv=1, vocab=8, tied=True, **extra):
+    c = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": dim,
+         "intermediate_size": ffn, "num_hidden_layers": layers, "num_attention_heads": heads,
+         "num_key_value_heads": kv, "vocab_size": vocab, "max_position_embeddings": 64,
+         "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "tie_word_embeddings": tied, "torch_dtype": "float32"}
+    c.update(extra)
+    return json.dumps(c, indent=1).encode()
+
+
+def hf_tensors(dim=4, ffn=6, layers=2, heads=2, kv=1, vocab=8, tied=True):
+    hd = dim // heads
+    t = [("model.embed_tokens.weight", (vocab, dim)), ("model.norm.weight", (dim,))]
+    if not tied:
+        t.append(("lm_head.weight", (vocab, dim)))
+    for l in range(layers):
+        p = f"model.layers.{l}."
+        t += [(p + "input_layernorm.weight", (dim,)), (p + "self_attn.q_proj.weight", (heads * hd, dim)),
+              (p + "self_attn.k_proj.weight", (kv * hd, dim)), (p + "self_attn.v_proj.weight", (kv * hd, dim)),
+              (p + "self_attn.o_proj.weight", (dim, heads * hd)), (p + "post_attention_layernorm.weight", (dim,)),
+              (p + "mlp.gate_proj.weight", (ffn, dim)), (p + "mlp.up_proj.weight", (ffn, dim)),
+              (p + "mlp.down_proj.weight", (dim, ffn))]
+    return sorted(t)
+
+
+def floats_of(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return floats(n)
+
+
+def safetensors(tensors, dtype="F32"):
+    header, data = {"__metadata__": {"format": "pt"}}, b""
+    for i, (name, shape) in enumerate(tensors):
+        n = 1
+        for d in shape:
+            n *= d
+        vals = floats(n, i)
+        blob = struct.pack(f"<{n}f", *vals)
+        if dtype == "BF16":
+            blob = b"".join(blob[k + 2:k + 4] for k in range(0, len(blob), 4))  # truncation is fine here
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + data
+
+
+def hf_tokenizer_spm():
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "<0x0A>": 3, "\u2581a": 4, "b": 5, "\u2581ab": 6, "c": 7}
+    return json.dumps({
+        "version": "1.0",
+        "added_tokens": [{"id": i, "content": c, "special": True, "normalized": False}
+                         for i, c in enumerate(["<unk>", "<s>", "</s>"])],
+        "normalizer": {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "\u2581"},
+                                                           {"type": "Replace", "pattern": {"String": " "}, "content": "\u2581"}]},
+        "pre_tokenizer": None,
+        "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                                                                    {"Sequence": {"id": "A", "type_id": 0}}]},
+        "decoder": {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, {"type": "Fuse"}]},
+        "model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": True, "byte_fallback": True,
+                  "vocab": vocab, "merges": ["\u2581a b"]}}, ensure_ascii=False).encode()
+
+
+def hf_tokenizer_bytelevel():
+    vocab = {"a": 0, "b": 1, "\u0120": 2, "\u0120a": 3, "\u010a": 4, "<|begin_of_text|>": 5, "<|eot_id|>": 6, "ab": 7}
+    return json.dumps({
+        "version": "1.0",
+        "added_tokens": [{"id": 5, "content": "<|begin_of_text|>", "special": True},
+                         {"id": 6, "content": "<|eot_id|>", "special": True}],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "(?i:'s|'t)|\\p{L}+|\\s+"}, "behavior": "Isolated", "invert": False},
+            {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]},
+        "post_processor": {"type": "ByteLevel"},
+        "decoder": {"type": "ByteLevel"},
+        "model": {"type": "BPE", "ignore_merges": True, "vocab": vocab, "merges": [["\u0120", "a"], ["a", "b"]]}},
+        ensure_ascii=False).encode()
+
+
+def hf_dir(files):
+    """Joins the named files in HF_FILES order; absent ones are empty parts."""
+    last = max(HF_FILES.index(name) for name in files)
+    return SEP.join(files.get(name, b"") for name in HF_FILES[:last + 1])
+
+
+def hf_all():
+    tok = hf_tokenizer_spm()
+    put("hf", "tiny-f32", hf_dir({"config.json": hf_config(), "model.safetensors": safetensors(hf_tensors()),
+                                  "tokenizer.json": tok}))
+    put("hf", "tiny-bf16-untied", hf_dir({"config.json": hf_config(tied=False, torch_dtype="bfloat16"),
+                                          "model.safetensors": safetensors(hf_tensors(tied=False), "BF16"),
+                                          "tokenizer.json": tok}))
+    rope = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 16}
+    put("hf", "tiny-llama3-bytelevel", hf_dir({"config.json": hf_config(rope_scaling=rope, rope_theta=500000.0,
+                                                                         bos_token_id=5, eos_token_id=6),
+                                               "model.safetensors": safetensors(hf_tensors()),
+                                               "tokenizer.json": hf_tokenizer_bytelevel(),
+                                               "tokenizer_config.json": json.dumps({
+                                                   "add_bos_token": True, "bos_token": "<|begin_of_text|>",
+                                                   "chat_template": "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}"
+                                               }).encode()}))
+    # Sharded: the embedding and norm in shard 1, the layers in shard 2.
+    t = hf_tensors()
+    one = [x for x in t if not x[0].startswith("model.layers.")]
+    two = [x for x in t if x[0].startswith("model.layers.")]
+    index = {"metadata": {"total_size": 4 * sum(len(floats_of(shape)) for _, shape in t)}, "weight_map": {}}
+    for name, _ in one:
+        index["weight_map"][name] = HF_FILES[4]
+    for name, _ in two:
+        index["weight_map"][name] = HF_FILES[5]
+    put("hf", "tiny-sharded", hf_dir({"config.json": hf_config(), "tokenizer.json": tok,
+                                      "model.safetensors.index.json": json.dumps(index, indent=2).encode(),
+                                      HF_FILES[4]: safetensors(one), HF_FILES[5]: safetensors(two)}))
+
+
 # ---- command-line specs -------------------------------------------------------
 
 def spec():
@@ -163,4 +288,5 @@ def spec():
 if __name__ == "__main__":
     llama2c()
     gguf_all()
+    hf_all()
     spec()

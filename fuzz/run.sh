@@ -48,11 +48,6 @@ seeds() {
         frame "$d/stories260K-hf" "$hf/config.json" "$hf/model.safetensors" "$hf/tokenizer.json"
         frame "$d/bf16-sharded" "$sh/config.json" - "$sh/tokenizer.json" "$sh/model.safetensors.index.json" \
             "$sh/model-00001-of-00002.safetensors" "$sh/model-00002-of-00002.safetensors" ;;
-    fuzz_hf_json)  # config.json, tokenizer.json
-        frame "$d/stories260K-hf" "$hf/config.json" "$hf/tokenizer.json"
-        for t in "$SHARED"/tokenizers/llama-3*/tokenizer.json; do
-            [ -f "$t" ] && frame "$d/$(basename "$(dirname "$t")")" "$hf/config.json" "$t"
-        done ;;
     esac
 }
 
