@@ -6,6 +6,9 @@
 
 static const Command commands[] = {
     { "info", cmd_info, "describe a checkpoint: format, shapes, dtypes, vocabulary" },
+    { "map", cmd_map, "decode MLP neurons through the final norm and LM head into an atlas" },
+    { "show", cmd_show, "one neuron's top and bottom tokens, from a model or an atlas" },
+    { "find", cmd_find, "the neurons that most promote a token, from a model or an atlas" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
