@@ -22,14 +22,6 @@ static void usage(FILE *out) {
                  "Exit status: 0 success, 1 runtime failure, 2 bad input or usage.\n");
 }
 
-int is_help_flag(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
-
-void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights) {
-    Error e = { 0 };
-    ModelOpenOptions o = { .tokenizer_path = tokenizer_path, .need_weights = need_weights };
-    if (model_open(m, path, &o, &e)) error_exit(&e);
-}
-
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
