@@ -16,12 +16,12 @@ struct Atlas {
     AtlasInfo info;
     int n_tokens;        /* reading: the token table */
     char **text;
-    int *text_len;
+    int *text_len, *type;
 };
 
 static const char schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE tokens(id INTEGER PRIMARY KEY, text BLOB NOT NULL);"
+    "CREATE TABLE tokens(id INTEGER PRIMARY KEY, text BLOB NOT NULL, type INTEGER NOT NULL);"
     "CREATE TABLE neurons(matrix TEXT NOT NULL, layer INTEGER NOT NULL, neuron INTEGER NOT NULL,"
     " lse REAL NOT NULL, PRIMARY KEY(matrix, layer, neuron)) WITHOUT ROWID;"
     "CREATE TABLE entries(matrix TEXT NOT NULL, layer INTEGER NOT NULL, neuron INTEGER NOT NULL,"
@@ -50,6 +50,7 @@ static void atlas_free(Atlas *a) {
     for (int i = 0; i < a->n_tokens; i++) free(a->text[i]);
     free(a->text);
     free(a->text_len);
+    free(a->type);
     free(a->path);
     free(a->temp);
     free(a);
@@ -100,10 +101,11 @@ static int write_header(Atlas *a, const Model *m, Error *e) {
         (rc = put_meta(a, "layers", in->layers, e)) || (rc = put_meta(a, "neurons", in->neurons, e)))
         return rc;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(a->db, "INSERT INTO tokens VALUES(?, ?)", -1, &st, NULL) != SQLITE_OK) return db_error(a, e, "tokens");
+    if (sqlite3_prepare_v2(a->db, "INSERT INTO tokens VALUES(?, ?, ?)", -1, &st, NULL) != SQLITE_OK) return db_error(a, e, "tokens");
     for (int i = 0; i < m->vocab.n_tokens; i++) {
         sqlite3_bind_int(st, 1, i);
         sqlite3_bind_blob(st, 2, m->vocab.text[i], m->vocab.text_len[i], SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, m->vocab.type ? m->vocab.type[i] : TOKEN_NORMAL);
         if (sqlite3_step(st) != SQLITE_DONE) {
             sqlite3_finalize(st);
             return db_error(a, e, "tokens");
@@ -258,9 +260,10 @@ static int read_tokens(Atlas *a, Error *e) {
     int n = a->info.vocab_size;
     a->text = xcalloc((size_t)n, sizeof *a->text);
     a->text_len = xcalloc((size_t)n, sizeof *a->text_len);
+    a->type = xcalloc((size_t)n, sizeof *a->type);
     a->n_tokens = n;
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(a->db, "SELECT id, text FROM tokens", -1, &st, NULL) != SQLITE_OK) return db_error(a, e, "tokens");
+    if (sqlite3_prepare_v2(a->db, "SELECT id, text, type FROM tokens", -1, &st, NULL) != SQLITE_OK) return db_error(a, e, "tokens");
     int rc = NM_OK;
     while (sqlite3_step(st) == SQLITE_ROW) {
         int id = sqlite3_column_int(st, 0);
@@ -274,6 +277,7 @@ static int read_tokens(Atlas *a, Error *e) {
         if (len) memcpy(a->text[id], b, (size_t)len);
         a->text[id][len] = 0;
         a->text_len[id] = len;
+        a->type[id] = sqlite3_column_int(st, 2);
     }
     sqlite3_finalize(st);
     for (int i = 0; !rc && i < n; i++)
@@ -303,13 +307,7 @@ void atlas_close(Atlas *a) {
 
 const AtlasInfo *atlas_info(const Atlas *a) { return &a->info; }
 
-TokenNames atlas_token_names(const Atlas *a) { return (TokenNames){ a->n_tokens, a->text, a->text_len }; }
-
-int atlas_find_token(const Atlas *a, const char *text, int len) {
-    for (int i = 0; i < a->n_tokens; i++)
-        if (a->text_len[i] == len && memcmp(a->text[i], text, (size_t)len) == 0) return i;
-    return -1;
-}
+TokenNames atlas_token_names(const Atlas *a) { return (TokenNames){ a->n_tokens, a->text, a->text_len, a->type }; }
 
 int atlas_neuron(const Atlas *a, MatrixKind k, int layer, int neuron, LensResult *r, int *n_top, int *n_bottom, Error *e) {
     sqlite3_stmt *st;

@@ -3,7 +3,7 @@
  *
  * Schema (README.md, "The neuron map"):
  *   meta(key TEXT PRIMARY KEY, value TEXT)        model identity, options, version
- *   tokens(id INTEGER PRIMARY KEY, text BLOB)     the bytes each token stands for
+ *   tokens(id INTEGER PRIMARY KEY, text BLOB, type) the bytes each token stands for
  *   neurons(matrix, layer, neuron, lse)           log Σ exp(logits) per neuron
  *   entries(matrix, layer, neuron, rank, token_id, logit, prob)
  *       rank 1..K top tokens, -1..-K bottom tokens (-1 = lowest logit)
@@ -48,8 +48,6 @@ void atlas_close(Atlas *a);
 const AtlasInfo *atlas_info(const Atlas *a);
 /* The stored token texts (valid while a is open). */
 TokenNames atlas_token_names(const Atlas *a);
-/* Token whose text is exactly these bytes, or -1. */
-int atlas_find_token(const Atlas *a, const char *text, int len);
 /* One neuron's stored lists; r->top / r->bottom hold info->top_k / bottom_k
  * entries, *n_top / *n_bottom say how many were filled. NM_EINPUT when the
  * atlas does not hold that neuron. */

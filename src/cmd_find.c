@@ -45,18 +45,6 @@ static int by_logit_desc(const void *pa, const void *pb) {
     return a->neuron - b->neuron;
 }
 
-/* The token whose text is exactly these bytes; an ordinary piece wins over
- * a byte token with the same text ("a" over <0x61>). -1 when none. */
-static int vocab_find_text(const Vocab *v, const char *text, int len) {
-    int found = -1;
-    for (int i = 0; i < v->n_tokens; i++) {
-        if (v->text_len[i] != len || memcmp(v->text[i], text, (size_t)len) != 0) continue;
-        if (v->type[i] == TOKEN_NORMAL) return i;
-        if (found < 0) found = i;
-    }
-    return found;
-}
-
 /* Every neuron's logit for the token; the best `limit` into hits (sorted). */
 static int rank_all_neurons(const Lens *L, unsigned mask, int token, int limit, Hit *hits) {
     const Config *c = &L->m->cfg;
@@ -171,7 +159,8 @@ int cmd_find(int argc, char **argv) {
         if (norm_given && norm != atlas_info(a)->norm)
             die(NM_EINPUT, "find: %s was mapped with --norm %s; use the model for --norm %s", path,
                 lens_norm_name(atlas_info(a)->norm), lens_norm_name(norm));
-        int token = atlas_find_token(a, text, text_len);
+        TokenNames tn = atlas_token_names(a);
+        int token = lens_find_token(&tn, text, text_len);
         if (token < 0) die(NM_EINPUT, "find: '%s' is not a token of %s's vocabulary", text, path);
         AtlasHit *found;
         int n;
@@ -180,7 +169,6 @@ int cmd_find(int argc, char **argv) {
         Hit *hits = xcalloc((size_t)n + 1, sizeof *hits);
         for (int i = 0; i < n; i++)
             hits[i] = (Hit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit };
-        TokenNames tn = atlas_token_names(a);
         print_hits(&tn, hits, n, tsv);
         free(found);
         free(hits);
@@ -190,7 +178,8 @@ int cmd_find(int argc, char **argv) {
 
     Model m;
     open_model_or_exit(&m, path, tokenizer, 1);
-    int token = vocab_find_text(&m.vocab, text, text_len);
+    TokenNames tn = lens_vocab_names(&m.vocab);
+    int token = lens_find_token(&tn, text, text_len);
     if (token < 0)
         die(NM_EINPUT, "find: '%s' is not a token of %s's vocabulary (write it as the token's text, e.g. \" dog\")", text, path);
     Lens L;
@@ -201,7 +190,6 @@ int cmd_find(int argc, char **argv) {
     Hit *hits = xcalloc((size_t)limit, sizeof *hits);
     int n = rank_all_neurons(&L, mask, token, (int)limit, hits);
     describe_hits(&L, token, hits, n);
-    TokenNames tn = { m.vocab.n_tokens, m.vocab.text, m.vocab.text_len };
     print_hits(&tn, hits, n, tsv);
     free(hits);
     lens_close(&L);

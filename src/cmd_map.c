@@ -153,7 +153,7 @@ int cmd_map(int argc, char **argv) {
     Lens L;
     /* Many neurons: convert a non-F32 head once; a few: per tile. */
     if (lens_open(&L, &m, o.norm, (int)o.threads, total >= 256, &e)) error_exit(&e);
-    TokenNames names = { m.vocab.n_tokens, m.vocab.text, m.vocab.text_len };
+    TokenNames names = lens_vocab_names(&m.vocab);
     if (o.format == OUT_TSV) lens_write_tsv_header(stdout);
 
     /* Chunks of a layer: enough neurons to keep every thread busy, few

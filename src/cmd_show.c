@@ -123,7 +123,7 @@ int cmd_show(int argc, char **argv) {
         lens_batch_init(&b, 1, n_top, n_bottom);
         lens_decode(&L, vec, 1, n_top, n_bottom, b.r);
         free(vec);
-        tn = (TokenNames){ m.vocab.n_tokens, m.vocab.text, m.vocab.text_len };
+        tn = lens_vocab_names(&m.vocab);
     }
     if (tsv) {
         lens_write_tsv_header(stdout);

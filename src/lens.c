@@ -301,6 +301,18 @@ void lens_batch_free(LensBatch *b) {
 /* ----------------------------------------------------------------------------
  * Writing results */
 
+TokenNames lens_vocab_names(const Vocab *v) { return (TokenNames){ v->n_tokens, v->text, v->text_len, v->type }; }
+
+int lens_find_token(const TokenNames *tn, const char *text, int len) {
+    int found = -1;
+    for (int i = 0; i < tn->n; i++) {
+        if (tn->len[i] != len || memcmp(tn->text[i], text, (size_t)len) != 0) continue;
+        if (tn->type[i] == TOKEN_NORMAL) return i;
+        if (found < 0) found = i;
+    }
+    return found;
+}
+
 char *lens_token_text(const TokenNames *tn, int id) {
     const char *t = id >= 0 && id < tn->n ? tn->text[id] : "";
     size_t n = id >= 0 && id < tn->n ? (size_t)tn->len[id] : 0, cap = 4 * n + 1; /* \xNN is the longest form */

@@ -87,7 +87,13 @@ typedef struct {
     int n;
     char *const *text;
     const int *len;
+    const int *type; /* TOKEN_* per token */
 } TokenNames;
+/* The names of a model's vocabulary. */
+TokenNames lens_vocab_names(const Vocab *v);
+/* The token whose text is exactly these bytes; an ordinary piece wins over a
+ * byte or control token with the same text ("a" over <0x61>). -1 when none. */
+int lens_find_token(const TokenNames *tn, const char *text, int len);
 
 /* "matrix layer neuron rank token_id token logit prob" */
 void lens_write_tsv_header(FILE *f);

@@ -246,8 +246,9 @@ static void test_atlas(void) {
     CHECK(atlas_create(&a, path, 0, &m, &info, &e) == NM_EINPUT, "an existing atlas is refused without force");
 
     Atlas *r;
-    CHECK(atlas_open(&r, path, &e) == 0, "atlas_open: %s", e.msg);
-    if (!e.code) {
+    int opened = atlas_open(&r, path, &e) == 0;
+    CHECK(opened, "atlas_open: %s", e.msg);
+    if (opened) {
         const AtlasInfo *in = atlas_info(r);
         CHECK(in->norm == NORM_GAIN && in->top_k == 4 && in->bottom_k == 2 && in->identity == m.identity &&
               in->vocab_size == m.cfg.vocab_size, "atlas info round trip");
@@ -264,7 +265,14 @@ static void test_atlas(void) {
         CHECK(atlas_neuron(r, MATRIX_UP, 1, 100, &g.r[0], &nt, &nb, &e) == NM_EINPUT, "a neuron not mapped is refused");
         int tok = b.r[7].top[0].id;
         TokenNames tn = atlas_token_names(r);
-        CHECK(atlas_find_token(r, tn.text[tok], tn.len[tok]) == tok || tn.len[tok] == 0, "atlas token lookup");
+        TokenNames mn = lens_vocab_names(&m.vocab);
+        int same_tokens = tn.n == mn.n;
+        for (int i = 0; same_tokens && i < tn.n; i++)
+            same_tokens = tn.len[i] == mn.len[i] && memcmp(tn.text[i], mn.text[i], (size_t)tn.len[i]) == 0 && tn.type[i] == mn.type[i];
+        CHECK(same_tokens, "the atlas stores the vocabulary");
+        CHECK(lens_find_token(&tn, " Lily", 5) == lens_find_token(&mn, " Lily", 5) && lens_find_token(&mn, " Lily", 5) > 258,
+              "token lookup by text");
+        CHECK(lens_find_token(&mn, "a", 1) > 258 && lens_find_token(&mn, "\x01", 1) == 4, "ordinary pieces win over byte tokens");
         AtlasHit *hits;
         int n;
         CHECK(atlas_find(r, tok, 1u << MATRIX_DOWN, 100, &hits, &n, &e) == 0, "atlas_find: %s", e.msg);
