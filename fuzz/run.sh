@@ -42,6 +42,11 @@ seeds() {
         frame "$d/dogs" "$M/stories260K-dogs/stories260K-dogs.bin" "$M/stories260K/tok512.bin" ;;
     fuzz_llama2c_tokenizer)
         { printf '\000\002'; cat "$M/stories260K/tok512.bin"; } >"$d/tok512" ;;
+    fuzz_tokenize)  # flags byte 0: plain text, first vocabulary
+        local f
+        for f in "$SHARED"/tokenizers/vectors/*.inp "$M/stories260K-hf/tokenizer_vectors.jsonl"; do
+            { printf '\000'; cat "$f"; } >"$d/$(basename "$f")"
+        done ;;
     fuzz_gguf)
         cp "$M/stories260K/stories260K.gguf" "$M/quant/stories260K-q8_0.gguf" "$d/" ;;
     fuzz_hf)  # config.json, model.safetensors, tokenizer.json, index, shard 1, shard 2
