@@ -67,7 +67,8 @@ campaign() {
     [ -d "$REG/$name" ] && cp "$REG/$name"/* "$corpus/" 2>/dev/null
     local max_len  # libFuzzer caps its guess at 1 MB, which would cut the fixtures short
     max_len=$(find "$corpus" -type f -printf '%s\n' | sort -n | tail -n 1)
-    local args=(-max_total_time="$seconds" -max_len="$((max_len > 4096 ? max_len : 4096))" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512
+    # -timeout is generous: at nice 19 on a shared machine a 0.1 s input can wait many seconds for a CPU.
+    local args=(-max_total_time="$seconds" -max_len="$((max_len > 4096 ? max_len : 4096))" -timeout=60 -rss_limit_mb=2048 -malloc_limit_mb=512
                 -print_final_stats=1 -artifact_prefix="$arts/")
     [ -f "$dict" ] && args+=(-dict="$dict")
     echo "fuzzing $name for ${seconds}s (log: $log)" >&2
