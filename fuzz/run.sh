@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fuzz/run.sh — drives the libFuzzer targets built by `make fuzz-build`.
 #
-#   fuzz/run.sh campaign SECONDS TARGET...   fuzz each target in turn (nice 19, one at
-#                                            a time), seeded from ../shared and from
+#   fuzz/run.sh campaign SECONDS TARGET...   fuzz each target in turn (nice 19, one at a
+#                                            time) for SECONDS or $FUZZ_RUNS executions
+#                                            (1 million), seeded from ../shared and from
 #                                            tests/fuzz-regressions/TARGET; results in fuzz/out/
 #   fuzz/run.sh smoke SECONDS TARGET...      replay tests/fuzz-regressions/TARGET/* once
 #                                            (at most SECONDS per target); exit 1 on any failure
@@ -68,7 +69,8 @@ campaign() {
     local max_len  # libFuzzer caps its guess at 1 MB, which would cut the fixtures short
     max_len=$(find "$corpus" -type f -printf '%s\n' | sort -n | tail -n 1)
     # -timeout is generous: at nice 19 on a shared machine a 0.1 s input can wait many seconds for a CPU.
-    local args=(-max_total_time="$seconds" -max_len="$((max_len > 4096 ? max_len : 4096))" -timeout=60 -rss_limit_mb=2048 -malloc_limit_mb=512
+    # Stops at SECONDS or FUZZ_RUNS executions (default 1 million), whichever comes first.
+    local args=(-max_total_time="$seconds" -runs="${FUZZ_RUNS:-1000000}" -max_len="$((max_len > 4096 ? max_len : 4096))" -timeout=60 -rss_limit_mb=2048 -malloc_limit_mb=512
                 -print_final_stats=1 -artifact_prefix="$arts/")
     [ -f "$dict" ] && args+=(-dict="$dict")
     echo "fuzzing $name for ${seconds}s (log: $log)" >&2
