@@ -99,7 +99,7 @@ static uint64_t take_u64(Reader *r) {
 static const char *take_str(Reader *r, uint64_t *len) {
     *len = take_u64(r);
     if (!r->err && *len > reader_left(r)) {
-        reader_fail(r, "a string of %llu bytes at offset %zu runs past the end of the file", (unsigned long long)*len,
+        reader_fail(r, "a string of %llu bytes at offset %zu runs past the end of the file (truncated or corrupt)", (unsigned long long)*len,
                     r->pos - 8);
         *len = 0;
         return NULL;

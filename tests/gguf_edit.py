@@ -3,7 +3,7 @@
 patches bytes, and writes split files, so the tests can make corrupt and split
 inputs from the fixtures at test time.
 
-  gguf_edit.py offsets FILE              prints NAME=OFFSET lines (see below)
+  gguf_edit.py offsets FILE              prints NAME=OFFSET lines: header fields, tensor infos, values
   gguf_edit.py put SRC DST OFFSET FMT V  copies SRC to DST with struct FMT value V at OFFSET
   gguf_edit.py split SRC PREFIX N        writes PREFIX-0000k-of-0000N.gguf, as llama.cpp's gguf-split
 """
@@ -115,11 +115,9 @@ def offsets(path):
         print('tensor%d_type=%d' % (i, t['type_at']))
         print('tensor%d_offset=%d' % (i, t['offset_at']))
         print('tensor%d_offset_value=%d' % (i, t['offset']))
-    for kv in g['kvs']:
-        if kv['key'] == b'general.architecture':
-            print('arch_value=%d' % (kv['value_at'] + 8))
-        if kv['key'] == b'tokenizer.ggml.tokens':
-            print('tokens_count=%d' % (kv['value_at'] + 4))
+    for i, kv in enumerate(g['kvs']):  # where each value starts (a string's length, an array's type)
+        print('kv%d=%d' % (i, kv['value_at'] - 4 - 8 - len(kv['key'])))
+        print('%s=%d' % (kv['key'].decode(), kv['value_at']))
 
 
 def put(src, dst, offset, fmt, value):
