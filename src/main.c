@@ -6,6 +6,7 @@
 
 static const Command commands[] = {
     { "info", cmd_info, "describe a checkpoint: format, shapes, dtypes, vocabulary" },
+    { "tokenize", cmd_tokenize, "text or a chat prompt to token ids, and ids back to text" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -17,14 +18,6 @@ static void usage(FILE *out) {
     for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'neuromap COMMAND --help' describes a command. 'neuromap --version' prints the version.\n"
                  "Exit status: 0 success, 1 runtime failure, 2 bad input or usage.\n");
-}
-
-int is_help_flag(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
-
-void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights) {
-    Error e = { 0 };
-    ModelOpenOptions o = { .tokenizer_path = tokenizer_path, .need_weights = need_weights };
-    if (model_open(m, path, &o, &e)) error_exit(&e);
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,430 @@
+/* test_forward.c — the forward pass against an independent double-precision
+ * reference on random models (every RoPE layout, GQA, llama3 scaling, both
+ * hook sites, BF16 weights, batched prompts), against stories260K's golden
+ * greedy output, and the clamping claims of issue 5 on planted models. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "clamp.h"
+#include "forward.h"
+#include "model.h"
+#include "sampler.h"
+
+/* ----------------------------------------------------------------------------
+ * Random models built in memory */
+
+static const char *const layer_names[9] = {
+    "blk.%d.attn_norm.weight", "blk.%d.attn_q.weight", "blk.%d.attn_k.weight",   "blk.%d.attn_v.weight",
+    "blk.%d.attn_output.weight", "blk.%d.ffn_norm.weight", "blk.%d.ffn_gate.weight", "blk.%d.ffn_up.weight",
+    "blk.%d.ffn_down.weight",
+};
+
+typedef struct {
+    Model m;
+    void *blobs[256];
+    int n_blobs;
+} TestModel;
+
+static uint64_t rng = 88172645463325252ULL;
+static double uniform(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (double)(rng >> 11) / 9007199254740992.0;
+}
+static float gaussian(float sd) {
+    double u = uniform() + 1e-12, v = uniform();
+    return (float)(sd * sqrt(-2 * log(u)) * cos(2 * M_PI * v));
+}
+
+/* A tensor of rows × cols (rows 0: a vector) with values around `mean`, in F32 or BF16. */
+static Tensor *add_random(TestModel *tm, const char *name, int64_t rows, int64_t cols, float mean, float sd, DType type) {
+    int64_t n = (rows ? rows : 1) * cols, shape[2] = { rows ? rows : cols, cols };
+    void *data;
+    if (type == DT_BF16) {
+        uint16_t *h = xmalloc((size_t)n * 2);
+        for (int64_t i = 0; i < n; i++) h[i] = f32_to_bf16(mean + gaussian(sd));
+        data = h;
+    } else {
+        float *x = xmalloc((size_t)n * 4);
+        for (int64_t i = 0; i < n; i++) x[i] = mean + gaussian(sd);
+        data = x;
+    }
+    tm->blobs[tm->n_blobs++] = data;
+    return model_add_tensor(&tm->m, name, type, rows ? 2 : 1, shape, data, (size_t)n * (type == DT_BF16 ? 2 : 4));
+}
+
+static void build_model_sd(TestModel *tm, const Config *c, DType type, uint64_t seed, float sd) {
+    memset(tm, 0, sizeof *tm);
+    rng = seed;
+    Model *m = &tm->m;
+    m->path = xstrdup("test-model");
+    m->cfg = *c;
+    m->has_weights = 1;
+    int64_t dim = c->dim, q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
+    add_random(tm, "token_embd.weight", c->vocab_size, dim, 0, 1.0f, type);
+    for (int l = 0; l < c->n_layers; l++) {
+        const int64_t shapes[9][2] = { { 0, dim }, { q, dim }, { kv, dim }, { kv, dim }, { dim, q },
+                                       { 0, dim }, { c->ffn_dim, dim }, { c->ffn_dim, dim }, { dim, c->ffn_dim } };
+        for (int r = 0; r < 9; r++) {
+            char name[64];
+            snprintf(name, sizeof name, layer_names[r], l);
+            int vec = shapes[r][0] == 0;
+            add_random(tm, name, shapes[r][0], shapes[r][1], vec ? 1.0f : 0, vec ? 0.1f : sd, type);
+        }
+    }
+    add_random(tm, "output_norm.weight", 0, dim, 1.0f, 0.1f, type);
+    if (!c->tied_embeddings) add_random(tm, "output.weight", c->vocab_size, dim, 0, 1.0f, type);
+    Error e = { 0 };
+    int rc = model_bind(m, layer_names, "token_embd.weight", "output_norm.weight", c->tied_embeddings ? NULL : "output.weight", &e);
+    CHECK(rc == 0, "model_bind: %s", e.msg);
+}
+
+static void build_model(TestModel *tm, const Config *c, DType type, uint64_t seed) { build_model_sd(tm, c, type, seed, 0.3f); }
+
+static void free_model(TestModel *tm) {
+    model_close(&tm->m);
+    for (int i = 0; i < tm->n_blobs; i++) free(tm->blobs[i]);
+}
+
+static float *tensor_f32(const Tensor *t) {
+    float *out = xmalloc((size_t)(tensor_rows(t) * tensor_cols(t)) * sizeof *out);
+    tensor_rows_f32(t, 0, tensor_rows(t), out);
+    return out;
+}
+
+/* ----------------------------------------------------------------------------
+ * The reference: the Llama equations in double, one position at a time,
+ * recomputing attention from scratch. */
+
+static void ref_matvec(const float *w, int rows, int cols, const double *x, double *out) {
+    for (int r = 0; r < rows; r++) {
+        double s = 0;
+        for (int i = 0; i < cols; i++) s += (double)w[(size_t)r * cols + i] * x[i];
+        out[r] = s;
+    }
+}
+
+static void ref_rmsnorm(const double *x, const float *w, int n, double eps, double *out) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    double k = 1 / sqrt(ss / n + eps);
+    for (int i = 0; i < n; i++) out[i] = w[i] * x[i] * k;
+}
+
+static double ref_freq(const Config *c, int i) {
+    double f = pow(c->rope_theta, -2.0 * i / c->head_dim);
+    const RopeScaling *s = &c->rope_scaling;
+    if (!s->present) return f;
+    double wl = 2 * M_PI / f, lo = s->original_max_position / s->low_freq_factor, hi = s->original_max_position / s->high_freq_factor;
+    if (wl < hi) return f;
+    if (wl > lo) return f / s->factor;
+    double sm = (s->original_max_position / wl - s->low_freq_factor) / (s->high_freq_factor - s->low_freq_factor);
+    return (1 - sm) * f / s->factor + sm * f;
+}
+
+static void ref_rope(const Config *c, double *v, int heads, int pos) {
+    int hd = c->head_dim;
+    for (int h = 0; h < heads; h++)
+        for (int i = 0; i < hd / 2; i++) {
+            double a = pos * ref_freq(c, i);
+            int p = c->rope_interleaved ? 2 * i : i, q = c->rope_interleaved ? 2 * i + 1 : i + hd / 2;
+            double x0 = v[h * hd + p], x1 = v[h * hd + q];
+            v[h * hd + p] = x0 * cos(a) - x1 * sin(a);
+            v[h * hd + q] = x0 * sin(a) + x1 * cos(a);
+        }
+}
+
+/* Logits (n × vocab) of every position of ids, hooks acting from hook_from on. */
+static void ref_forward(const Model *m, const int *ids, int n, const HookSet *hooks, int hook_from, double *logits) {
+    const Config *c = &m->cfg;
+    int dim = c->dim, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, ffn = c->ffn_dim;
+    double *x = calloc((size_t)n * dim, sizeof *x), *xn = malloc((size_t)dim * sizeof *xn);
+    double *K = malloc((size_t)n * kvd * sizeof *K), *V = malloc((size_t)n * kvd * sizeof *V), *Q = malloc((size_t)n * qd * sizeof *Q);
+    double *att = malloc((size_t)qd * sizeof *att), *o = malloc((size_t)dim * sizeof *o), *sc = malloc((size_t)n * sizeof *sc);
+    double *g = malloc((size_t)ffn * sizeof *g), *u = malloc((size_t)ffn * sizeof *u);
+    float *E = tensor_f32(m->tok_embd);
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < dim; i++) x[(size_t)t * dim + i] = E[(size_t)ids[t] * dim + i];
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *w = &m->layers[l];
+        float *an = tensor_f32(w->attn_norm), *fn = tensor_f32(w->ffn_norm), *wq = tensor_f32(w->wq), *wk = tensor_f32(w->wk);
+        float *wv = tensor_f32(w->wv), *wo = tensor_f32(w->wo), *wg = tensor_f32(w->gate), *wu = tensor_f32(w->up), *wd = tensor_f32(w->down);
+        for (int t = 0; t < n; t++) {
+            ref_rmsnorm(x + (size_t)t * dim, an, dim, c->norm_eps, xn);
+            ref_matvec(wq, qd, dim, xn, Q + (size_t)t * qd);
+            ref_matvec(wk, kvd, dim, xn, K + (size_t)t * kvd);
+            ref_matvec(wv, kvd, dim, xn, V + (size_t)t * kvd);
+            ref_rope(c, Q + (size_t)t * qd, c->n_heads, t);
+            ref_rope(c, K + (size_t)t * kvd, c->n_kv_heads, t);
+        }
+        for (int t = 0; t < n; t++) {
+            for (int h = 0; h < c->n_heads; h++) {
+                int kh = h / (c->n_heads / c->n_kv_heads);
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j <= t; j++) {
+                    double s = 0;
+                    for (int i = 0; i < hd; i++) s += Q[(size_t)t * qd + h * hd + i] * K[(size_t)j * kvd + kh * hd + i];
+                    sc[j] = s / sqrt(hd);
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int j = 0; j <= t; j++) sum += sc[j] = exp(sc[j] - mx);
+                for (int i = 0; i < hd; i++) {
+                    double a = 0;
+                    for (int j = 0; j <= t; j++) a += sc[j] / sum * V[(size_t)j * kvd + kh * hd + i];
+                    att[h * hd + i] = a;
+                }
+            }
+            ref_matvec(wo, dim, qd, att, o);
+            for (int i = 0; i < dim; i++) x[(size_t)t * dim + i] += o[i];
+            ref_rmsnorm(x + (size_t)t * dim, fn, dim, c->norm_eps, xn);
+            ref_matvec(wg, ffn, dim, xn, g);
+            ref_matvec(wu, ffn, dim, xn, u);
+            for (int site = SITE_UP; site <= SITE_ACT; site++) {
+                if (site == SITE_ACT)
+                    for (int i = 0; i < ffn; i++) u[i] = g[i] / (1 + exp(-g[i])) * u[i];
+                for (int k = 0; hooks && t >= hook_from && (int)hooks->site == site && k < hooks->n; k++)
+                    if (hooks->hook[k].layer == l)
+                        u[hooks->hook[k].neuron] = hooks->hook[k].kind == HOOK_CLAMP ? hooks->hook[k].value
+                                                                                     : u[hooks->hook[k].neuron] * hooks->hook[k].value;
+            }
+            ref_matvec(wd, dim, ffn, u, o);
+            for (int i = 0; i < dim; i++) x[(size_t)t * dim + i] += o[i];
+        }
+        free(an); free(fn); free(wq); free(wk); free(wv); free(wo); free(wg); free(wu); free(wd);
+    }
+    float *on = tensor_f32(m->output_norm), *W = tensor_f32(m->output);
+    for (int t = 0; t < n; t++) {
+        ref_rmsnorm(x + (size_t)t * dim, on, dim, c->norm_eps, xn);
+        ref_matvec(W, c->vocab_size, dim, xn, logits + (size_t)t * c->vocab_size);
+    }
+    free(on); free(W); free(E);
+    free(x); free(xn); free(K); free(V); free(Q); free(att); free(o); free(sc); free(g); free(u);
+}
+
+/* ----------------------------------------------------------------------------
+ * Forward pass vs reference */
+
+static Config small_config(int interleaved, int scaled, int tied) {
+    Config c = { .arch = "llama", .n_layers = 2, .dim = 48, .ffn_dim = 80, .n_heads = 6, .n_kv_heads = 2, .head_dim = 8,
+                 .vocab_size = 97, .max_seq_len = 80, .norm_eps = 1e-5f, .rope_theta = 10000.0f,
+                 .tied_embeddings = tied, .rope_interleaved = interleaved };
+    if (scaled) c.rope_scaling = (RopeScaling){ 1, 8.0f, 1.0f, 4.0f, 16 };
+    return c;
+}
+
+/* Largest |a - b| over n logits, relative to the largest |b|. */
+static double max_rel_diff(const float *a, const double *b, size_t n) {
+    double d = 0, scale = 1e-6;
+    for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+    for (size_t i = 0; i < n; i++) d = fmax(d, fabs(a[i] - b[i]));
+    return d / scale;
+}
+
+/* Runs ids through forward_run in pieces of `step` tokens (all logits) and
+ * compares with the reference. Returns the logits (n × vocab). */
+static float *run_pieces(const Model *m, const int *ids, int n, int step, int threads, const HookSet *h, int hook_from) {
+    Forward *f;
+    Error e = { 0 };
+    float *logits = xmalloc((size_t)n * m->cfg.vocab_size * sizeof *logits);
+    int rc = forward_new(m, m->cfg.max_seq_len, threads, &f, &e);
+    CHECK(rc == 0, "forward_new: %s", e.msg);
+    if (rc) return logits;
+    CHECK(forward_set_hooks(f, h, &e) == 0, "set hooks: %s", e.msg);
+    for (int p = 0; p < n; p += step) {
+        int k = n - p < step ? n - p : step;
+        rc = forward_run(f, ids + p, k, p, hook_from - p, logits + (size_t)p * m->cfg.vocab_size, 1, &e);
+        CHECK(rc == 0, "forward_run: %s", e.msg);
+    }
+    forward_free(f);
+    return logits;
+}
+
+static void test_against_reference(void) {
+    enum { N = 45 }; /* more than one internal batch */
+    int ids[N];
+    for (int i = 0; i < N; i++) ids[i] = (i * 37 + 11) % 97;
+    for (int variant = 0; variant < 8; variant++) {
+        int interleaved = variant & 1, scaled = (variant >> 1) & 1, bf16 = (variant >> 2) & 1;
+        Config c = small_config(interleaved, scaled, variant % 3 == 0);
+        TestModel tm;
+        build_model(&tm, &c, bf16 ? DT_BF16 : DT_F32, 1000 + (uint64_t)variant);
+        HookSet hooks = { .site = variant % 2 ? SITE_ACT : SITE_UP };
+        Error e = { 0 };
+        CHECK(hookset_parse(&hooks, "1:3,70=4.5", HOOK_CLAMP, c.n_layers, c.ffn_dim, &e) == 0, "%s", e.msg);
+        CHECK(hookset_parse(&hooks, "0:5=-2", HOOK_SCALE, c.n_layers, c.ffn_dim, &e) == 0, "%s", e.msg);
+        size_t nl = (size_t)N * c.vocab_size;
+        double *ref = xmalloc(nl * sizeof *ref), *ref_hooked = xmalloc(nl * sizeof *ref_hooked);
+        ref_forward(&tm.m, ids, N, NULL, N, ref);
+        ref_forward(&tm.m, ids, N, &hooks, 20, ref_hooked);
+        /* Token by token (decode), in batches (prompt), odd pieces; 1 and 3 threads. */
+        const int steps[3] = { 1, N, 7 };
+        for (int s = 0; s < 3; s++) {
+            float *got = run_pieces(&tm.m, ids, N, steps[s], 1 + 2 * (s & 1), NULL, N);
+            double d = max_rel_diff(got, ref, nl);
+            CHECK(d < 2e-5, "variant %d step %d: logits differ from the reference by %g", variant, steps[s], d);
+            free(got);
+            got = run_pieces(&tm.m, ids, N, steps[s], 2, &hooks, 20);
+            d = max_rel_diff(got, ref_hooked, nl);
+            CHECK(d < 2e-5, "variant %d step %d hooked: logits differ from the reference by %g", variant, steps[s], d);
+            free(got);
+        }
+        /* The hooks changed something, only from position 20 on. */
+        CHECK(fabs(ref[19 * c.vocab_size] - ref_hooked[19 * c.vocab_size]) < 1e-12 &&
+                  fabs(ref[25 * c.vocab_size] - ref_hooked[25 * c.vocab_size]) > 1e-6,
+              "variant %d: hooks act on the wrong positions", variant);
+        hookset_free(&hooks);
+        free(ref);
+        free(ref_hooked);
+        free_model(&tm);
+    }
+}
+
+/* Same input, any thread count: bit-identical logits. */
+static void test_thread_determinism(void) {
+    Config c = small_config(1, 0, 1);
+    c.dim = 256;
+    c.ffn_dim = 768;
+    c.n_heads = 8;
+    c.n_kv_heads = 4;
+    c.head_dim = 32;
+    c.vocab_size = 600;
+    TestModel tm;
+    build_model(&tm, &c, DT_BF16, 7);
+    int ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = (i * 13 + 5) % 600;
+    float *a = run_pieces(&tm.m, ids, 40, 40, 1, NULL, 40), *b = run_pieces(&tm.m, ids, 40, 40, 4, NULL, 40);
+    CHECK(memcmp(a, b, (size_t)40 * 600 * sizeof *a) == 0, "1 and 4 threads give different logits");
+    free(a); free(b);
+    free_model(&tm);
+}
+
+/* ----------------------------------------------------------------------------
+ * Clamping on a planted model: neuron P of the last layer reads token A's
+ * embedding direction (up and gate rows) and writes token T's (down column),
+ * the way a real "concept" neuron reads and writes. */
+
+enum { PLANT_A = 5, PLANT_B = 60, PLANT_T = 42, PLANT_P = 17 };
+
+static float *logits_after(const Model *m, int token, const HookSet *h) {
+    float *logits = run_pieces(m, (int[]){ token }, 1, 1, 1, h, 0);
+    return logits;
+}
+
+static float max_abs_diff(const float *a, const float *b, int n) {
+    float d = 0;
+    for (int i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i]));
+    return d;
+}
+
+static void test_planted_clamp(void) {
+    Config c = small_config(1, 0, 1);
+    c.dim = 64;
+    c.ffn_dim = 96;
+    c.n_heads = 4;
+    c.head_dim = 16;
+    TestModel tm;
+    build_model_sd(&tm, &c, DT_F32, 99, 0.02f);
+    const Model *m = &tm.m;
+    int dim = c.dim, ffn = c.ffn_dim, V = c.vocab_size, L = c.n_layers - 1;
+    float *E = (float *)m->tok_embd->data, *up = (float *)m->layers[L].up->data, *gate = (float *)m->layers[L].gate->data;
+    float *down = (float *)m->layers[L].down->data;
+    double na = 0, nt = 0;
+    for (int i = 0; i < dim; i++) {
+        na += (double)E[PLANT_A * dim + i] * E[PLANT_A * dim + i];
+        nt += (double)E[PLANT_T * dim + i] * E[PLANT_T * dim + i];
+    }
+    for (int i = 0; i < dim; i++) {
+        up[PLANT_P * dim + i] = gate[PLANT_P * dim + i] = (float)(E[PLANT_A * dim + i] / sqrt(na));
+        down[i * ffn + PLANT_P] = (float)(2.0 * E[PLANT_T * dim + i] / sqrt(nt));
+    }
+    Error e = { 0 };
+    HookSet none = { 0 }, scale0 = { .site = SITE_ACT }, scale0_up = { .site = SITE_UP }, clamp_up0 = { .site = SITE_UP };
+    HookSet clamp = { .site = SITE_ACT };
+    char spec[64];
+    snprintf(spec, sizeof spec, "%d:%d=0", L, PLANT_P);
+    CHECK(hookset_parse(&scale0, spec, HOOK_SCALE, c.n_layers, ffn, &e) == 0, "%s", e.msg);
+    CHECK(hookset_parse(&scale0_up, spec, HOOK_SCALE, c.n_layers, ffn, &e) == 0, "%s", e.msg);
+    CHECK(hookset_parse(&clamp_up0, spec, HOOK_CLAMP, c.n_layers, ffn, &e) == 0, "%s", e.msg);
+    snprintf(spec, sizeof spec, "%d:%d=40", L, PLANT_P);
+    CHECK(hookset_parse(&clamp, spec, HOOK_CLAMP, c.n_layers, ffn, &e) == 0, "%s", e.msg);
+
+    /* Reading A, the neuron fires and T is the prediction. */
+    float *base = logits_after(m, PLANT_A, &none);
+    CHECK(argmax(base, V) == PLANT_T, "planted neuron does not make %d the top token after %d (got %d)", PLANT_T, PLANT_A, argmax(base, V));
+    /* Scaling it by 0 (or clamping up to 0) is the model without the neuron. */
+    float *s0 = logits_after(m, PLANT_A, &scale0), *s0u = logits_after(m, PLANT_A, &scale0_up), *c0u = logits_after(m, PLANT_A, &clamp_up0);
+    float saved[64];
+    for (int i = 0; i < dim; i++) saved[i] = down[i * ffn + PLANT_P], down[i * ffn + PLANT_P] = 0;
+    float *removed = logits_after(m, PLANT_A, &none);
+    for (int i = 0; i < dim; i++) down[i * ffn + PLANT_P] = saved[i];
+    CHECK(max_abs_diff(s0, removed, V) < 1e-5f, "--scale %d:%d=0 at act differs from removing the neuron by %g", L, PLANT_P, max_abs_diff(s0, removed, V));
+    CHECK(max_abs_diff(s0u, removed, V) < 1e-5f, "--scale at up differs from removing the neuron by %g", max_abs_diff(s0u, removed, V));
+    CHECK(max_abs_diff(c0u, removed, V) < 1e-5f, "--clamp up=0 differs from removing the neuron by %g", max_abs_diff(c0u, removed, V));
+    CHECK(argmax(s0, V) != PLANT_T, "token %d stays on top without the neuron", PLANT_T);
+
+    /* Reading B, the neuron is quiet; clamped to a large value, T wins. */
+    float *b = logits_after(m, PLANT_B, &none), *bc = logits_after(m, PLANT_B, &clamp);
+    CHECK(argmax(b, V) != PLANT_T, "token %d is already the top token after %d", PLANT_T, PLANT_B);
+    CHECK(argmax(bc, V) == PLANT_T, "clamping %s does not make %d the top token (got %d)", spec, PLANT_T, argmax(bc, V));
+    free(base); free(s0); free(s0u); free(c0u); free(removed); free(b); free(bc);
+    hookset_free(&scale0); hookset_free(&scale0_up); hookset_free(&clamp_up0); hookset_free(&clamp);
+    free_model(&tm);
+}
+
+/* ----------------------------------------------------------------------------
+ * stories260K: greedy from BOS reproduces the golden 131 tokens */
+
+static const int golden[131] = {
+    403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408, 419,
+    292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426, 338, 391,
+    266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13,  438, 310, 439, 419, 357, 336, 432,
+    313, 438, 310, 432, 278, 316, 439, 419, 298, 414, 267, 265, 282, 295, 433, 426, 436, 317, 286, 296, 418, 269, 279,
+    292, 416, 439, 413, 409, 416, 327, 263, 415, 294, 267, 400, 426, 338, 336, 432, 313, 442, 391, 267, 337, 335, 364,
+    420, 268, 388, 432, 398, 359, 280, 303, 439, 413, 272, 417, 264, 312, 426, 436,
+};
+
+/* Greedy ids after prompt (fed as one batch), n of them, into out. */
+static int greedy(const Model *m, const int *prompt, int n_prompt, int n, int threads, int *out) {
+    Forward *f;
+    Error e = { 0 };
+    int rc = forward_new(m, n_prompt + n, threads, &f, &e);
+    CHECK(rc == 0, "forward_new: %s", e.msg);
+    if (rc) return 0;
+    float *logits = xmalloc((size_t)m->cfg.vocab_size * sizeof *logits);
+    rc = forward_run(f, prompt, n_prompt, 0, n_prompt, logits, 0, &e);
+    int made = 0;
+    for (; !rc && made < n; made++) {
+        out[made] = argmax(logits, m->cfg.vocab_size);
+        if (made + 1 < n) rc = forward_run(f, &out[made], 1, n_prompt + made, 1, logits, 0, &e);
+    }
+    CHECK(rc == 0, "forward_run: %s", e.msg);
+    free(logits);
+    forward_free(f);
+    return made;
+}
+
+static void check_golden(const char *path, const char *tokenizer) {
+    Model m;
+    Error e = { 0 };
+    ModelOpenOptions o = { .tokenizer_path = tokenizer, .need_weights = 1 };
+    int rc = model_open(&m, path, &o, &e);
+    CHECK(rc == 0, "%s", e.msg);
+    if (rc) return;
+    int ids[131], bos = m.vocab.bos_id;
+    int n = greedy(&m, &bos, 1, 131, 2, ids), same = 0;
+    while (same < n && ids[same] == golden[same]) same++;
+    CHECK(n == 131 && same == 131, "%s: greedy output leaves the golden text at token %d (got %d, want %d)", path, same,
+          same < n ? ids[same] : -1, golden[same < 131 ? same : 130]);
+    model_close(&m);
+}
+
+int main(void) {
+    test_against_reference();
+    test_thread_determinism();
+    test_planted_clamp();
+    check_golden(shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"));
+    return check_summary("test_forward");
+}
