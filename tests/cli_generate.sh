@@ -22,6 +22,11 @@ expect_exit 2 'temperature' "$NM" generate "${BIN[@]}" --temp -1
 "$NM" generate "${BIN[@]}" --temp 0 -n 131 >"$TMP/golden.txt" 2>"$TMP/err"
 expect_eq "$(cat "$TMP/golden.txt")" "$GOLDEN" "greedy stories260K from BOS"
 
+for model in "$S/stories260K.gguf" "$M/stories260K-hf" "$M/stories260K-hf-bf16-sharded"; do
+    "$NM" generate "$model" --temp 0 -n 131 >"$TMP/golden.txt" 2>"$TMP/err"
+    expect_eq "$(cat "$TMP/golden.txt")" "$GOLDEN" "greedy $model from BOS"
+done
+
 # JSON: prompt_ids is BOS, baseline only without a hook; ids count -n.
 "$NM" generate "${BIN[@]}" --temp 0 -n 5 --format json >"$TMP/j" 2>"$TMP/err"
 expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["prompt_ids"], d["baseline"]["ids"], repr(d["baseline"]["text"]), "clamped" in d)' "$TMP/j")" \
