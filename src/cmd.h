@@ -11,6 +11,7 @@ typedef struct {
 } Command;
 
 int cmd_info(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 
 /* Prints usage to stdout and returns 0 when argv holds -h/--help. */

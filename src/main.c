@@ -6,6 +6,7 @@
 
 static const Command commands[] = {
     { "info", cmd_info, "describe a checkpoint: format, shapes, dtypes, vocabulary" },
+    { "synth", cmd_synth, "write a synthetic Llama checkpoint (HF or GGUF) with planted neurons" },
     { "tokenize", cmd_tokenize, "text or a chat prompt to token ids, and ids back to text" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
