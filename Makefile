@@ -13,7 +13,7 @@ OPT_FLAGS  = -O2 -march=native -g
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 SRC       = $(wildcard src/*.c)
-LIB_SRC   = $(filter-out src/main.c,$(SRC))
+LIB_SRC   = $(filter-out src/main.c src/cmd_%.c,$(SRC)) # tests link the library, not the commands
 TESTS     = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 
 .PHONY: all test test-opt test-asan clean fuzz fuzz-build fuzz-smoke
