@@ -11,6 +11,8 @@ typedef struct {
 } Command;
 
 int cmd_info(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 

@@ -6,6 +6,8 @@
 
 static const Command commands[] = {
     { "info", cmd_info, "describe a checkpoint: format, shapes, dtypes, vocabulary" },
+    { "generate", cmd_generate, "generate text, with neurons clamped or scaled (--compare: both)" },
+    { "probe", cmd_probe, "probability of a continuation, with and without clamps (--sweep: a curve)" },
     { "synth", cmd_synth, "write a synthetic Llama checkpoint (HF or GGUF) with planted neurons" },
     { "tokenize", cmd_tokenize, "text or a chat prompt to token ids, and ids back to text" },
 };
