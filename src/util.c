@@ -22,6 +22,10 @@ int error_set(Error *e, int code, const char *fmt, ...) {
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
         e->code = code;
+        /* Messages quote names read from untrusted files: keep them one printable
+         * line, so no newline or terminal escape sequence comes from a file. */
+        for (char *p = e->msg; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     }
     return code;
 }
@@ -261,22 +265,47 @@ int cpu_count(void) {
     return n > 0 ? (int)n : 1;
 }
 
+int utf8_sequence_length(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    int len;
+    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    else return 0;
+    if ((size_t)len > n || s[1] < lo || s[1] > hi) return 0;
+    for (int i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return len;
+}
+
 size_t escape_token(const char *s, size_t n, char *out, size_t cap) {
     size_t o = 0;
     if (cap == 0) return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
+    for (size_t i = 0; i < n;) {
+        const unsigned char *u = (const unsigned char *)s + i;
+        int len = utf8_sequence_length(u, n - i);
         char tmp[5];
         const char *rep = tmp;
-        if (c == '\t') rep = "\\t";
-        else if (c == '\n') rep = "\\n";
-        else if (c == '\\') rep = "\\\\";
-        else if (c < 0x20 || c == 0x7f) snprintf(tmp, sizeof tmp, "\\x%02X", c);
-        else { tmp[0] = (char)c; tmp[1] = 0; }
-        size_t k = strlen(rep);
+        size_t k;
+        if (len > 1) { /* a whole multi-byte character, copied as is */
+            rep = s + i;
+            k = (size_t)len;
+        } else {
+            unsigned char c = *u;
+            len = 1;
+            if (c == '\t') rep = "\\t";
+            else if (c == '\n') rep = "\\n";
+            else if (c == '\\') rep = "\\\\";
+            else if (c < 0x20 || c >= 0x7f) snprintf(tmp, sizeof tmp, "\\x%02X", c); /* control or not UTF-8 */
+            else { tmp[0] = (char)c; tmp[1] = 0; }
+            k = strlen(rep);
+        }
         if (o + k >= cap) break;
         memcpy(out + o, rep, k);
         o += k;
+        i += (size_t)len;
     }
     out[o] = 0;
     return o;

@@ -84,7 +84,13 @@ uint64_t fnv1a64(uint64_t h, const void *data, size_t n);
 /* Number of online CPUs (at least 1). */
 int cpu_count(void);
 
-/* Escapes token bytes for TSV: \t \n \\ and \xNN for other non-printable bytes.
+/* Length (1-4) of the well-formed UTF-8 sequence at s (n bytes available),
+ * or 0 when the bytes there are not one (stray continuation, overlong form,
+ * surrogate, beyond U+10FFFF, truncated). */
+int utf8_sequence_length(const unsigned char *s, size_t n);
+
+/* Escapes token bytes for TSV: \t \n \\ and \xNN for other non-printable
+ * bytes and for every byte that is not part of well-formed UTF-8.
  * Writes at most cap-1 bytes plus NUL; returns the length written. */
 size_t escape_token(const char *s, size_t n, char *out, size_t cap);
 

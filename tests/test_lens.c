@@ -1,0 +1,315 @@
+/* test_lens.c — the neuron map is exact: lens.c against a straightforward
+ * double-precision computation written here from scratch (its own reader of
+ * the llama2.c checkpoint, its own norm, its own full sort), for every
+ * neuron of stories260K, all three matrices, all three norms, on every code
+ * path of the tiled kernel (tile shapes, thread counts, vocabulary split,
+ * head in place or converted per tile). Also: token escaping and the atlas round trip. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atlas.h"
+#include "check.h"
+#include "lens.h"
+
+/* ----------------------------------------------------------------------------
+ * The reference: stories260K.bin read with fread, everything in double */
+
+typedef struct {
+    int dim, hidden, layers, heads, kv_heads, vocab, seq;
+    float *emb, *w1, *w2, *w3, *rms_final; /* gate, down, up */
+} RefModel;
+
+static float *read_floats(FILE *f, size_t n) {
+    float *p = malloc(n * sizeof *p);
+    if (fread(p, sizeof *p, n, f) != n) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+static int ref_load(RefModel *r, const char *path) {
+    FILE *f = fopen(path, "rb");
+    int32_t h[7];
+    if (!f || fread(h, 4, 7, f) != 7) return 0;
+    r->dim = h[0], r->hidden = h[1], r->layers = h[2], r->heads = h[3], r->kv_heads = h[4], r->vocab = abs(h[5]), r->seq = h[6];
+    size_t d = (size_t)r->dim, L = (size_t)r->layers, kv = d * (size_t)r->kv_heads / (size_t)r->heads, hd = (size_t)r->hidden;
+    r->emb = read_floats(f, (size_t)r->vocab * d);
+    /* rms_att, wq, wk, wv, wo, rms_ffn: skipped */
+    fseek(f, (long)((L * d + L * d * d + 2 * L * kv * d + L * d * d + L * d) * sizeof(float)), SEEK_CUR);
+    r->w1 = read_floats(f, L * hd * d);
+    r->w2 = read_floats(f, L * d * hd);
+    r->w3 = read_floats(f, L * hd * d);
+    r->rms_final = read_floats(f, d);
+    fclose(f);
+    return r->emb && r->w1 && r->w2 && r->w3 && r->rms_final;
+}
+
+static void ref_free(RefModel *r) {
+    free(r->emb), free(r->w1), free(r->w2), free(r->w3), free(r->rms_final);
+}
+
+/* The neuron's direction in double: up/gate row n, down column n. */
+static void ref_vector(const RefModel *r, MatrixKind k, int layer, int n, double *w) {
+    size_t d = (size_t)r->dim, hd = (size_t)r->hidden;
+    for (size_t i = 0; i < d; i++) {
+        if (k == MATRIX_UP) w[i] = r->w3[(size_t)layer * hd * d + (size_t)n * d + i];
+        else if (k == MATRIX_GATE) w[i] = r->w1[(size_t)layer * hd * d + (size_t)n * d + i];
+        else w[i] = r->w2[(size_t)layer * d * hd + i * hd + (size_t)n];
+    }
+}
+
+static const double *sort_logits; /* qsort has no context argument */
+static int by_ref_logit(const void *pa, const void *pb) {
+    int a = *(const int *)pa, b = *(const int *)pb;
+    if (sort_logits[a] != sort_logits[b]) return sort_logits[a] > sort_logits[b] ? -1 : 1;
+    return a - b;
+}
+
+/* logits = E · x with x = g ⊙ w / rms(w), g ⊙ w, or w; order = ids by falling logit. */
+static double ref_decode(const RefModel *r, const double *w, LensNorm norm, double *logits, int *order) {
+    int d = r->dim;
+    double x[4096], ss = 0;
+    for (int i = 0; i < d; i++) ss += w[i] * w[i];
+    double inv_rms = 1.0 / sqrt(ss / d + 1e-5);
+    for (int i = 0; i < d; i++)
+        x[i] = norm == NORM_FULL ? r->rms_final[i] * w[i] * inv_rms : norm == NORM_GAIN ? r->rms_final[i] * w[i] : w[i];
+    double max = -INFINITY;
+    for (int v = 0; v < r->vocab; v++) {
+        double s = 0;
+        for (int i = 0; i < d; i++) s += (double)r->emb[(size_t)v * d + i] * x[i];
+        logits[v] = s;
+        if (s > max) max = s;
+        order[v] = v;
+    }
+    double sum = 0;
+    for (int v = 0; v < r->vocab; v++) sum += exp(logits[v] - max);
+    sort_logits = logits;
+    qsort(order, (size_t)r->vocab, sizeof *order, by_ref_logit);
+    return max + log(sum);
+}
+
+static int close_logit(double a, double b) { return fabs(a - b) <= 1e-4 * fmax(1.0, fabs(b)); }
+
+/* One position of a list: the same token, or a token whose reference logit
+ * ties the expected one within the tolerance; logit and probability close. */
+static int check_entry(const LensToken *t, int want_id, const double *logits, double lse, const char *what, int layer,
+                       int neuron, int pos) {
+    double want = logits[want_id];
+    int ok = t->id == want_id || (t->id >= 0 && close_logit(logits[t->id], want));
+    ok = ok && close_logit(t->logit, want) && fabs(t->prob - exp(want - lse)) <= 1e-5;
+    CHECK(ok, "%s %d:%d position %d: got id %d logit %.7g prob %.7g, want id %d logit %.7g prob %.7g", what, layer, neuron,
+          pos, t->id, t->logit, t->prob, want_id, want, exp(want - lse));
+    return ok;
+}
+
+/* Maps every neuron of one matrix with the lens, in one batch per layer
+ * (neuron tiles) and neuron by neuron (vocabulary split over threads), and
+ * compares both with the reference. Returns the number of mismatches. */
+static int check_matrix(const Model *m, const RefModel *r, MatrixKind k, LensNorm norm, int threads, int tile_neurons,
+                        int tile_vocab, int dequantise) {
+    enum { TOP = 10, BOTTOM = 5 };
+    Lens L;
+    Error e = { 0 };
+    CHECK(lens_open(&L, m, norm, threads, dequantise, &e) == 0, "lens_open: %s", e.msg);
+    if (tile_neurons) L.tile_neurons = tile_neurons, L.tile_vocab = tile_vocab;
+    if (dequantise < 0) L.head = NULL; /* the head converted tile by tile, as for BF16 or quantised heads */
+    int ffn = m->cfg.ffn_dim, dim = m->cfg.dim, V = m->cfg.vocab_size, bad = 0;
+    float *vecs = malloc((size_t)ffn * dim * sizeof *vecs);
+    double *w = malloc((size_t)dim * sizeof *w), *logits = malloc((size_t)V * sizeof *logits);
+    int *order = malloc((size_t)V * sizeof *order);
+    LensBatch all, one;
+    lens_batch_init(&all, ffn, TOP, BOTTOM);
+    lens_batch_init(&one, 1, TOP, BOTTOM);
+    char what[64];
+    for (int layer = 0; layer < m->cfg.n_layers; layer++) {
+        lens_neuron_vectors(&L, k, layer, 0, ffn, vecs);
+        lens_decode(&L, vecs, ffn, TOP, BOTTOM, all.r);
+        for (int n = 0; n < ffn; n++) {
+            ref_vector(r, k, layer, n, w);
+            double lse = ref_decode(r, w, norm, logits, order);
+            /* neuron by neuron on a few, to cover the vocabulary split */
+            int single = n % 37 == 0;
+            if (single) lens_decode(&L, vecs + (size_t)n * dim, 1, TOP, BOTTOM, one.r);
+            for (int pass = 0; pass < 1 + single; pass++) {
+                const LensResult *got = pass ? &one.r[0] : &all.r[n];
+                snprintf(what, sizeof what, "%s/%s/%s t%d %dx%d", matrix_name(k), lens_norm_name(norm), pass ? "single" : "batch",
+                         threads, L.tile_neurons, L.tile_vocab);
+                bad += fabs(got->lse - lse) > 1e-5 * fmax(1.0, fabs(lse));
+                CHECK(fabs(got->lse - lse) <= 1e-5 * fmax(1.0, fabs(lse)), "%s %d:%d lse %.9g, want %.9g", what, layer, n, got->lse, lse);
+                for (int i = 0; i < TOP; i++) bad += !check_entry(&got->top[i], order[i], logits, lse, what, layer, n, i + 1);
+                for (int i = 0; i < BOTTOM; i++)
+                    bad += !check_entry(&got->bottom[i], order[V - 1 - i], logits, lse, what, layer, n, -(i + 1));
+            }
+        }
+    }
+    lens_batch_free(&all);
+    lens_batch_free(&one);
+    free(vecs), free(w), free(logits), free(order);
+    lens_close(&L);
+    return bad;
+}
+
+static void test_exact_map(void) {
+    RefModel r = { 0 };
+    int loaded = ref_load(&r, shared_path("models/stories260K/stories260K.bin"));
+    CHECK(loaded, "reading stories260K.bin");
+    Model m;
+    Error e = { 0 };
+    ModelOpenOptions o = { .tokenizer_path = shared_path("models/stories260K/tok512.bin"), .need_weights = 1 };
+    CHECK(model_open(&m, shared_path("models/stories260K/stories260K.bin"), &o, &e) == 0, "model_open: %s", e.msg);
+    if (!loaded || e.code) return;
+    for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
+        for (int norm = NORM_FULL; norm <= NORM_NONE; norm++) {
+            int bad = check_matrix(&m, &r, (MatrixKind)k, (LensNorm)norm, 2, 0, 0, 1);
+            printf("exact map %s/%s: %d mismatches over %d neurons\n", matrix_name((MatrixKind)k), lens_norm_name((LensNorm)norm),
+                   bad, m.cfg.n_layers * m.cfg.ffn_dim);
+        }
+    /* other thread counts and tile shapes: one thread; small tiles, so that
+     * there are many neuron blocks, partial tiles at both edges, and (with
+     * more threads than blocks) the vocabulary split over threads and merged */
+    CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_FULL, 1, 0, 0, 1) == 0, "single-threaded map differs");
+    CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_GAIN, 5, 0, 0, 1) == 0, "five-thread map differs");
+    CHECK(check_matrix(&m, &r, MATRIX_GATE, NORM_FULL, 3, 24, 100, 1) == 0, "24x100 tiles differ");
+    CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_NONE, 4, 200, 64, 1) == 0, "200x64 tiles, vocabulary split, differ");
+    CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_FULL, 2, 50, 300, -1) == 0, "head converted per tile differs");
+
+    /* lens_logits: every logit of a few neurons */
+    Lens L;
+    lens_open(&L, &m, NORM_FULL, 2, 0, &e);
+    float vec[3 * 64], *all = malloc(3 * (size_t)L.vocab * sizeof *all);
+    double w[64], *logits = malloc((size_t)L.vocab * sizeof *logits);
+    int *order = malloc((size_t)L.vocab * sizeof *order), worst = 0;
+    lens_neuron_vectors(&L, MATRIX_GATE, 3, 40, 3, vec);
+    lens_logits(&L, vec, 3, all);
+    for (int i = 0; i < 3; i++) {
+        ref_vector(&r, MATRIX_GATE, 3, 40 + i, w);
+        ref_decode(&r, w, NORM_FULL, logits, order);
+        for (int v = 0; v < L.vocab; v++) worst += !close_logit(all[(size_t)i * L.vocab + v], logits[v]);
+    }
+    CHECK(worst == 0, "lens_logits: %d logits off", worst);
+    free(all), free(logits), free(order);
+    lens_close(&L);
+    model_close(&m);
+    ref_free(&r);
+}
+
+/* ----------------------------------------------------------------------------
+ * Token escaping */
+
+static void test_escape(void) {
+    struct { const char *in; size_t n; const char *want; } cases[] = {
+        { "a\tb\nc\\", 6, "a\\tb\\nc\\\\" },
+        { " Lily", 5, " Lily" },
+        { "\xE2\x96\x81x", 4, "\xE2\x96\x81x" },          /* ▁x: valid UTF-8 stays */
+        { "\xE2", 1, "\\xE2" },                           /* a lone lead byte */
+        { "\x80 ok", 4, "\\x80 ok" },                     /* a stray continuation byte */
+        { "\xC0\xAF", 2, "\\xC0\\xAF" },                  /* overlong '/' */
+        { "\xED\xA0\x80", 3, "\\xED\\xA0\\x80" },         /* a surrogate */
+        { "\xF0\x9F\x90\xB6", 4, "\xF0\x9F\x90\xB6" },    /* 🐶 */
+        { "\x01\x7f", 2, "\\x01\\x7F" },
+        { "a\0b", 3, "a\\x00b" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[64];
+        escape_token(cases[i].in, cases[i].n, out, sizeof out);
+        CHECK(strcmp(out, cases[i].want) == 0, "escape case %zu: got '%s', want '%s'", i, out, cases[i].want);
+    }
+    char small[4];
+    escape_token("\n\n\n", 3, small, sizeof small);
+    CHECK(strcmp(small, "\\n") == 0, "escape truncates at whole escapes: '%s'", small);
+}
+
+/* ----------------------------------------------------------------------------
+ * Atlas round trip */
+
+static void test_atlas(void) {
+    Model m;
+    Error e = { 0 };
+    ModelOpenOptions o = { .tokenizer_path = shared_path("models/stories260K/tok512.bin"), .need_weights = 1 };
+    if (model_open(&m, shared_path("models/stories260K/stories260K.bin"), &o, &e)) {
+        CHECK(0, "model_open: %s", e.msg);
+        return;
+    }
+    char dir[] = "/tmp/test_lens_XXXXXX", path[64];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof path, "%s/a.db", dir);
+    Lens L;
+    lens_open(&L, &m, NORM_GAIN, 2, 1, &e);
+    int dim = m.cfg.dim;
+    float *vecs = malloc(20 * (size_t)dim * sizeof *vecs);
+    LensBatch b;
+    lens_batch_init(&b, 20, 4, 2);
+    lens_neuron_vectors(&L, MATRIX_DOWN, 1, 100, 20, vecs);
+    lens_decode(&L, vecs, 20, 4, 2, b.r);
+    AtlasInfo info = { .identity = m.identity, .n_layers = m.cfg.n_layers, .dim = dim, .ffn_dim = m.cfg.ffn_dim,
+                       .vocab_size = m.cfg.vocab_size, .norm = NORM_GAIN, .top_k = 4, .bottom_k = 2 };
+    strcpy(info.matrices, "down"), strcpy(info.layers, "1-1"), strcpy(info.neurons, "100-119");
+    Atlas *a;
+    CHECK(atlas_create(&a, path, 0, &m, &info, &e) == 0, "atlas_create: %s", e.msg);
+    CHECK(!path_exists(path), "the final name must not exist while writing");
+    for (int i = 0; i < 20; i++) atlas_add(a, MATRIX_DOWN, 1, 100 + i, &b.r[i], 4, 2, &e);
+    CHECK(atlas_commit(a, &e) == 0, "atlas_commit: %s", e.msg);
+    CHECK(atlas_is_atlas(path), "written atlas is recognised");
+    CHECK(atlas_create(&a, path, 0, &m, &info, &e) == NM_EINPUT, "an existing atlas is refused without force");
+
+    Atlas *r;
+    int opened = atlas_open(&r, path, &e) == 0;
+    CHECK(opened, "atlas_open: %s", e.msg);
+    if (opened) {
+        const AtlasInfo *in = atlas_info(r);
+        CHECK(in->norm == NORM_GAIN && in->top_k == 4 && in->bottom_k == 2 && in->identity == m.identity &&
+              in->vocab_size == m.cfg.vocab_size, "atlas info round trip");
+        LensBatch g;
+        lens_batch_init(&g, 1, 4, 2);
+        int nt, nb, same = 1;
+        for (int i = 0; i < 20; i++) {
+            CHECK(atlas_neuron(r, MATRIX_DOWN, 1, 100 + i, &g.r[0], &nt, &nb, &e) == 0, "atlas_neuron: %s", e.msg);
+            same &= nt == 4 && nb == 2 && fabs(g.r[0].lse - b.r[i].lse) < 1e-9;
+            for (int t = 0; t < 4; t++) same &= g.r[0].top[t].id == b.r[i].top[t].id && g.r[0].top[t].logit == b.r[i].top[t].logit;
+            for (int t = 0; t < 2; t++) same &= g.r[0].bottom[t].id == b.r[i].bottom[t].id && g.r[0].bottom[t].prob == b.r[i].bottom[t].prob;
+        }
+        CHECK(same, "atlas neurons round trip");
+        CHECK(atlas_neuron(r, MATRIX_UP, 1, 100, &g.r[0], &nt, &nb, &e) == NM_EINPUT, "a neuron not mapped is refused");
+        int tok = b.r[7].top[0].id;
+        TokenNames tn = atlas_token_names(r);
+        TokenNames mn = lens_vocab_names(&m.vocab);
+        int same_tokens = tn.n == mn.n;
+        for (int i = 0; same_tokens && i < tn.n; i++)
+            same_tokens = tn.len[i] == mn.len[i] && memcmp(tn.text[i], mn.text[i], (size_t)tn.len[i]) == 0 && tn.type[i] == mn.type[i];
+        CHECK(same_tokens, "the atlas stores the vocabulary");
+        CHECK(lens_find_token(&tn, " Lily", 5) == lens_find_token(&mn, " Lily", 5) && lens_find_token(&mn, " Lily", 5) > 258,
+              "token lookup by text");
+        CHECK(lens_find_token(&mn, "a", 1) > 258 && lens_find_token(&mn, "\x01", 1) == 4, "ordinary pieces win over byte tokens");
+        AtlasHit *hits;
+        int n;
+        CHECK(atlas_find(r, tok, 1u << MATRIX_DOWN, 100, &hits, &n, &e) == 0, "atlas_find: %s", e.msg);
+        int has = 0;
+        for (int i = 0; i < n; i++) {
+            has |= hits[i].neuron == 107 && hits[i].rank == 1 && hits[i].top_id == tok;
+            CHECK(i == 0 || hits[i].logit <= hits[i - 1].logit, "atlas_find sorted by logit");
+        }
+        CHECK(has, "atlas_find finds neuron 107 for its own top token");
+        free(hits);
+        atlas_find(r, tok, 1u << MATRIX_UP, 100, &hits, &n, &e);
+        CHECK(n == 0, "atlas_find honours the matrix mask");
+        free(hits);
+        lens_batch_free(&g);
+        atlas_close(r);
+    }
+    unlink(path);
+    rmdir(dir);
+    free(vecs);
+    lens_batch_free(&b);
+    lens_close(&L);
+    model_close(&m);
+}
+
+int main(void) {
+    test_escape();
+    test_exact_map();
+    test_atlas();
+    return check_summary("test_lens");
+}
