@@ -14,6 +14,7 @@ int cmd_info(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_find(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 /* Prints usage to stdout and returns 0 when argv holds -h/--help. */
 int is_help_flag(const char *arg);

@@ -9,6 +9,7 @@ static const Command commands[] = {
     { "map", cmd_map, "decode MLP neurons through the final norm and LM head into an atlas" },
     { "show", cmd_show, "one neuron's top and bottom tokens, from a model or an atlas" },
     { "find", cmd_find, "the neurons that most promote a token, from a model or an atlas" },
+    { "diff", cmd_diff, "compare two checkpoints neuron by neuron, or what neurons read with what they write" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
