@@ -157,22 +157,8 @@ int diff_prepare(DiffSource *a, DiffSource *b, DiffOptions *o, Error *e) {
 /* ----------------------------------------------------------------------------
  * One layer of top-K lists */
 
-static void source_batch_init(const DiffSource *s, int top_k, LensBatch *b) {
-    if (s->atlas) lens_batch_init(b, s->ffn_dim, atlas_info(s->atlas)->top_k, atlas_info(s->atlas)->bottom_k);
-    else lens_batch_init(b, s->ffn_dim, top_k, 0);
-}
-
 static int source_layer(const DiffSource *s, MatrixKind k, int layer, int top_k, LensBatch *b, Error *e) {
-    if (s->atlas) {
-        for (int n = 0; n < s->ffn_dim; n++) {
-            int n_top, n_bottom, rc = atlas_neuron(s->atlas, k, layer, n, &b->r[n], &n_top, &n_bottom, e);
-            if (rc) return rc;
-            if (n_top < top_k)
-                return error_set(e, NM_EINPUT, "%s: %s neuron %d:%d has %d top tokens stored, fewer than %d", s->path,
-                                 matrix_name(k), layer, n, n_top, top_k);
-        }
-        return NM_OK;
-    }
+    if (s->atlas) return atlas_layer_top(s->atlas, k, layer, s->ffn_dim, top_k, b->r, e);
     /* Chunks keep the vectors small (1024 × 4096 floats for 8B) while
      * giving every thread of the lens a block of neurons. */
     enum { CHUNK = 1024 };
@@ -300,8 +286,8 @@ int diff_run(DiffSource *a, DiffSource *b, const DiffOptions *o, DiffReport *r,
     r->per_layer = xcalloc((size_t)o->n_pairs * r->n_layers, sizeof *r->per_layer);
     r->listed = xcalloc((size_t)o->limit + 1, sizeof *r->listed);
     LensBatch ba, bb;
-    source_batch_init(a, o->top_k, &ba);
-    source_batch_init(b, o->top_k, &bb);
+    lens_batch_init(&ba, a->ffn_dim, o->top_k, 0);
+    lens_batch_init(&bb, b->ffn_dim, o->top_k, 0);
     int rc = NM_OK;
     for (int p = 0; p < o->n_pairs && !rc; p++) {
         DiffPair pair = o->pair[p];
