@@ -13,10 +13,10 @@ OPT_FLAGS  = -O2 -march=native -g
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 SRC       = $(wildcard src/*.c)
-LIB_SRC   = $(filter-out src/main.c,$(SRC))
+LIB_SRC   = $(filter-out src/main.c src/cmd_%.c,$(SRC)) # tests link the library, not the commands
 TESTS     = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 
-.PHONY: all test test-opt test-asan clean
+.PHONY: all test test-opt test-asan clean fuzz fuzz-build fuzz-smoke
 all: neuromap
 
 # ---- per-mode build trees: build/opt and build/asan -------------------------
@@ -49,6 +49,23 @@ test-opt: build/opt/all neuromap
 
 test-asan: build/asan/all
 	@tests/run.sh build/asan
+
+# ---- fuzzing: clang + libFuzzer (see fuzz/run.sh, docs/RELIABILITY.md) -----
+# make fuzz [FUZZ_SECONDS=600]: each target in turn, seeded from ../shared;
+# make fuzz-smoke: each target over tests/fuzz-regressions/ (also in make test).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS    = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS  = $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
+build/fuzz/%: CC = $(FUZZ_CC)
+$(eval $(call mode,fuzz,$(FUZZ_FLAGS)))
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(patsubst src/%.c,build/fuzz/%.o,$(filter-out src/cmd_%.c,$(LIB_SRC)))
+	$(FUZZ_CC) $(BASE) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ifuzz $< $(filter %.o,$^) -o $@ $(LIBS)
+fuzz-build: $(FUZZ_TARGETS)
+fuzz: fuzz-build
+	fuzz/run.sh campaign $(FUZZ_SECONDS) $(notdir $(FUZZ_TARGETS))
+fuzz-smoke: fuzz-build
+	fuzz/run.sh smoke 10 $(notdir $(FUZZ_TARGETS))
 
 clean:
 	rm -rf build neuromap

@@ -181,3 +181,56 @@ void sweep_free(Sweep *sw) {
     free(sw->values);
     memset(sw, 0, sizeof *sw);
 }
+
+/* ----------------------------------------------------------------------------
+ * Command-line options */
+
+const char hook_usage[] =
+    "  --clamp L:N=V       fix neuron N of layer L to V at every hooked position\n"
+    "                      (repeatable; L:N1,N2,...=V for several neurons)\n"
+    "  --scale L:N=S       multiply the neuron by S instead (S = 0 removes it)\n"
+    "  --clamp-site SITE   up (default): the up-projection output, before the gate\n"
+    "                      multiplies it; act: the gated activation entering down_proj\n"
+    "  --clamp-positions P all (default): prompt and generated tokens; generated: only\n"
+    "                      the positions that predict new tokens (the last prompt token on)\n";
+
+static void push_spec(const char ***list, int *n, const char *spec) {
+    *list = xrealloc(*list, (size_t)(*n + 1) * sizeof **list);
+    (*list)[(*n)++] = spec;
+}
+
+int hook_option(HookOptions *o, int c, const char *arg, Error *e) {
+    switch (c) {
+    case HOOK_OPT_CLAMP: push_spec(&o->clamp, &o->n_clamp, arg); return 1;
+    case HOOK_OPT_SCALE: push_spec(&o->scale, &o->n_scale, arg); return 1;
+    case HOOK_OPT_SITE:
+        if (hook_site_from_name(arg, &o->site)) return 1;
+        error_set(e, NM_EINPUT, "--clamp-site must be up or act, not '%s'", arg);
+        return -1;
+    case HOOK_OPT_POSITIONS:
+        if (strcmp(arg, "all") == 0 || strcmp(arg, "generated") == 0) {
+            o->generated_only = arg[0] == 'g';
+            return 1;
+        }
+        error_set(e, NM_EINPUT, "--clamp-positions must be all or generated, not '%s'", arg);
+        return -1;
+    default: return 0;
+    }
+}
+
+int hook_options_resolve(const HookOptions *o, int n_layers, int ffn_dim, HookSet *s, Error *e) {
+    memset(s, 0, sizeof *s);
+    s->site = o->site;
+    s->generated_only = o->generated_only;
+    int rc = NM_OK;
+    for (int i = 0; !rc && i < o->n_clamp; i++) rc = hookset_parse(s, o->clamp[i], HOOK_CLAMP, n_layers, ffn_dim, e);
+    for (int i = 0; !rc && i < o->n_scale; i++) rc = hookset_parse(s, o->scale[i], HOOK_SCALE, n_layers, ffn_dim, e);
+    if (rc) hookset_free(s);
+    return rc;
+}
+
+void hook_options_free(HookOptions *o) {
+    free(o->clamp);
+    free(o->scale);
+    memset(o, 0, sizeof *o);
+}

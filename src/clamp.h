@@ -55,4 +55,31 @@ typedef struct {
 int sweep_parse(Sweep *sw, const char *spec, int n_layers, int ffn_dim, Error *e);
 void sweep_free(Sweep *sw);
 
+/* ----------------------------------------------------------------------------
+ * The hook options generate and probe share: a command adds
+ * HOOK_LONG_OPTIONS to its getopt_long table, hands option codes to
+ * hook_option(), and after opening the model calls hook_options_resolve(). */
+
+typedef struct {
+    const char **clamp, **scale; /* the specs as given, checked once the model is known */
+    int n_clamp, n_scale;
+    HookSite site;
+    int generated_only;
+} HookOptions;
+
+enum { HOOK_OPT_CLAMP = 0x400, HOOK_OPT_SCALE, HOOK_OPT_SITE, HOOK_OPT_POSITIONS };
+
+#define HOOK_LONG_OPTIONS                                                                                       \
+    { "clamp", required_argument, 0, HOOK_OPT_CLAMP }, { "scale", required_argument, 0, HOOK_OPT_SCALE },       \
+        { "clamp-site", required_argument, 0, HOOK_OPT_SITE }, { "clamp-positions", required_argument, 0, HOOK_OPT_POSITIONS }
+
+extern const char hook_usage[];
+
+/* Applies option code c; returns 1 if it was a hook option, 0 if not, and
+ * -1 (with e set) for a bad --clamp-site / --clamp-positions word. */
+int hook_option(HookOptions *o, int c, const char *arg, Error *e);
+/* Parses every --clamp and --scale against the model's shape into s. */
+int hook_options_resolve(const HookOptions *o, int n_layers, int ffn_dim, HookSet *s, Error *e);
+void hook_options_free(HookOptions *o);
+
 #endif

@@ -117,7 +117,7 @@ int load_llama2c(Model *m, const char *path, const char *tokenizer_path, Error *
     c->n_layers = h[2];
     c->n_heads = h[3];
     c->n_kv_heads = h[4];
-    c->vocab_size = h[5] < 0 ? -h[5] : h[5];
+    c->vocab_size = h[5] == INT32_MIN ? 0 : h[5] < 0 ? -h[5] : h[5]; /* -INT32_MIN overflows; 0 is refused below */
     c->max_seq_len = h[6];
     c->tied_embeddings = h[5] > 0;
     c->norm_eps = 1e-5f;

@@ -11,6 +11,7 @@
 #include "forward.h"
 #include "model.h"
 #include "sampler.h"
+#include "tokenizer.h"
 
 /* ----------------------------------------------------------------------------
  * Random models built in memory */
@@ -421,10 +422,84 @@ static void check_golden(const char *path, const char *tokenizer) {
     model_close(&m);
 }
 
+/* ----------------------------------------------------------------------------
+ * stories260K: the neuron whose down column decodes to " named", clamped at
+ * the act site, lifts P(" named"); the up-row neuron at the up site does not. */
+
+/* The neuron of matrix k whose decoded logit for token is highest (as
+ * `find` ranks them: logits = W_U (g ⊙ w / rms(w))). */
+static void best_neuron(const Model *m, MatrixKind k, int token, int *layer, int *neuron, int *is_top1) {
+    int dim = m->cfg.dim, ffn = m->cfg.ffn_dim, V = m->cfg.vocab_size;
+    float *W = tensor_f32(m->output), *g = tensor_f32(m->output_norm), *vec = xmalloc((size_t)ffn * dim * sizeof *vec);
+    double best = -1e30;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        model_neuron_vectors(m, k, l, 0, ffn, vec);
+        for (int n = 0; n < ffn; n++) {
+            const float *w = vec + (size_t)n * dim;
+            double ss = 0, target = 0;
+            for (int i = 0; i < dim; i++) ss += (double)w[i] * w[i];
+            double r = 1 / sqrt(ss / dim + m->cfg.norm_eps);
+            int above = 0;
+            double *logit = xmalloc((size_t)V * sizeof *logit);
+            for (int t = 0; t < V; t++) {
+                double s = 0;
+                for (int i = 0; i < dim; i++) s += (double)W[(size_t)t * dim + i] * g[i] * w[i] * r;
+                logit[t] = s;
+            }
+            target = logit[token];
+            for (int t = 0; t < V; t++) above += logit[t] > target;
+            free(logit);
+            if (target > best) best = target, *layer = l, *neuron = n, *is_top1 = above == 0;
+        }
+    }
+    free(W); free(g); free(vec);
+}
+
+/* P(token) after the prompt, with one hook (site, value) on neuron l:n or none. */
+static double prob_after(const Model *m, const int *ids, int n, int token, int l, int neuron, HookSite site, float value) {
+    HookSet h = { .site = site };
+    if (l >= 0) hookset_add(&h, (NeuronHook){ .layer = l, .neuron = neuron, .kind = HOOK_CLAMP, .value = value });
+    float *logits = run_pieces(m, ids, n, n, 2, &h, 0), *prob = xmalloc((size_t)m->cfg.vocab_size * sizeof *prob);
+    softmax(logits + (size_t)(n - 1) * m->cfg.vocab_size, m->cfg.vocab_size, 1.0f, prob);
+    double p = prob[token];
+    free(logits); free(prob);
+    hookset_free(&h);
+    return p;
+}
+
+static void test_named_neuron(void) {
+    Model m;
+    Error e = { 0 };
+    ModelOpenOptions o = { .tokenizer_path = shared_path("models/stories260K/tok512.bin"), .need_weights = 1 };
+    int rc = model_open(&m, shared_path("models/stories260K/stories260K.bin"), &o, &e);
+    CHECK(rc == 0, "%s", e.msg);
+    if (rc) return;
+    Tokenizer *t;
+    int *ids, n, named = vocab_find_piece(&m.vocab, "\xE2\x96\x81named", 8);
+    CHECK(named >= 0, "no token for \" named\"");
+    CHECK(tokenizer_new(&m.vocab, &t, &e) == 0, "%s", e.msg);
+    const char *prompt = "One day, Tom went to the";
+    CHECK(tokenizer_encode(t, prompt, strlen(prompt), TOK_ADD_BOS, &ids, &n, &e) == 0, "%s", e.msg);
+    int l, neuron, top1;
+    best_neuron(&m, MATRIX_DOWN, named, &l, &neuron, &top1);
+    CHECK(top1, "down neuron %d:%d does not decode to \" named\" first", l, neuron);
+    double before = prob_after(&m, ids, n, named, -1, 0, SITE_ACT, 0), after = prob_after(&m, ids, n, named, l, neuron, SITE_ACT, 10);
+    CHECK(before < 1e-3 && after > 0.1, "clamping down neuron %d:%d at act=10: P(\" named\") %g -> %g, want ~0 -> > 0.1", l,
+          neuron, before, after);
+    /* The up row that decodes to " named", clamped at the up site, barely moves it. */
+    best_neuron(&m, MATRIX_UP, named, &l, &neuron, &top1);
+    double up = prob_after(&m, ids, n, named, l, neuron, SITE_UP, 10);
+    CHECK(top1 && up < 1e-3, "up neuron %d:%d (top-1 %d) at up=10: P(\" named\") = %g", l, neuron, top1, up);
+    free(ids);
+    tokenizer_free(t);
+    model_close(&m);
+}
+
 int main(void) {
     test_against_reference();
     test_thread_determinism();
     test_planted_clamp();
+    test_named_neuron();
     check_golden(shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"));
     return check_summary("test_forward");
 }

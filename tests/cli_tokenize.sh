@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# cli_tokenize.sh — `neuromap tokenize`: formats, files, BOS, specials, decode, errors.
+source "$(dirname "$0")/lib.sh"
+S=$M/stories260K
+T=(--tokenizer "$S/tok512.bin")
+
+expect_out '^usage: neuromap tokenize' "$NM" tokenize --help
+expect_exit 2 'unknown or incomplete option' "$NM" tokenize "$S/stories260K.bin" --bogus
+expect_exit 2 'give TEXT, -f FILE or --messages' "$NM" tokenize "$S/stories260K.bin" "${T[@]}"
+expect_exit 2 'format must be' "$NM" tokenize "$S/stories260K.bin" "${T[@]}" --format xml hi
+expect_exit 2 'needs its tokenizer' "$NM" tokenize "$S/stories260K.bin" hi
+expect_exit 2 'nope.txt: cannot open' "$NM" tokenize "$S/stories260K.bin" "${T[@]}" -f "$TMP/nope.txt"
+
+# ids: BOS first by default (options may follow the positionals).
+expect_eq "$("$NM" tokenize "$S/stories260K.bin" "Once upon a time" "${T[@]}" --format ids)" "1 403 407 261 378" "ids"
+expect_eq "$("$NM" tokenize "$S/stories260K.bin" "${T[@]}" --no-bos --format ids "Once upon a time")" "403 407 261 378" "--no-bos"
+# Table: one row per token with the text it stands for.
+expect_out "^ +1 +403 +' Once'$" "$NM" tokenize "$S/stories260K.bin" "${T[@]}" "Once upon a time"
+# Special tokens are text unless --special.
+expect_eq "$("$NM" tokenize "$S/stories260K.bin" "${T[@]}" --no-bos --format ids "The end.</s>")" \
+    "291 344 264 426 504 492 419 505" "</s> as text"
+expect_eq "$("$NM" tokenize "$S/stories260K.bin" "${T[@]}" --no-bos --special --format ids "The end.</s>")" \
+    "291 344 264 426 2" "</s> with --special"
+# -f reads the file byte for byte: the final newline is a token (13 = <0x0A>).
+printf 'Once upon a time\n' >"$TMP/p.txt"
+expect_eq "$("$NM" tokenize "$S/stories260K.bin" "${T[@]}" -f "$TMP/p.txt" --format ids)" "1 403 407 261 378 13" "-f"
+# JSON carries ids and pieces.
+expect_out '"ids":\[1,403,407,261,378\],"pieces":\["<s>","▁Once"' \
+    "$NM" tokenize "$S/stories260K.bin" "${T[@]}" --format json "Once upon a time"
+# Decode: control tokens dropped (kept with --special), the SPM prefix space removed.
+expect_eq "$("$NM" tokenize "$S/stories260K.bin" "${T[@]}" --decode "1 403 407 261 378 2")" "Once upon a time" "decode"
+expect_eq "$("$NM" tokenize "$S/stories260K.bin" "${T[@]}" --special --decode "1,403,407,261,378,2")" "<s> Once upon a time</s>" "decode --special"
+expect_exit 2 "'512' is not a token id" "$NM" tokenize "$S/stories260K.bin" "${T[@]}" --decode "1 512"
+expect_exit 2 "'x' is not a token id" "$NM" tokenize "$S/stories260K.bin" "${T[@]}" --decode "1 x"
+# A model without a chat template refuses --chat.
+expect_exit 2 'no chat template' "$NM" tokenize "$S/stories260K.bin" "${T[@]}" --chat hi
+echo '[{"role": "user"}]' >"$TMP/bad.json"
+expect_exit 2 'bad.json: message 0 needs string "role" and "content"' "$NM" tokenize "$S/stories260K.bin" "${T[@]}" --messages "$TMP/bad.json"
+finish

@@ -1,0 +1,260 @@
+/* test_tokenizer.c — every reference vector, id for id, in every form its
+ * tokenizer exists in; decode(encode(x)) == x; special tokens; BOS. */
+#include <cJSON.h>
+#include <string.h>
+
+#include "chat.h"
+#include "check.h"
+#include "prompt.h"
+#include "tokenizer.h"
+
+/* ----------------------------------------------------------------------------
+ * Helpers */
+
+typedef struct {
+    Model m;
+    Tokenizer *t;
+} Loaded;
+
+static int load(Loaded *l, const char *path, const char *tokenizer_path) {
+    Error e = { 0 };
+    ModelOpenOptions o = { .tokenizer_path = tokenizer_path };
+    if (model_open(&l->m, path, &o, &e)) {
+        CHECK(0, "open %s: %s", path, e.msg);
+        return 0;
+    }
+    if (tokenizer_new(&l->m.vocab, &l->t, &e)) {
+        CHECK(0, "tokenizer for %s: %s", path, e.msg);
+        model_close(&l->m);
+        return 0;
+    }
+    return 1;
+}
+
+static void unload(Loaded *l) {
+    tokenizer_free(l->t);
+    model_close(&l->m);
+}
+
+static int same_ids(const int *a, int na, const int *b, int nb) {
+    return na == nb && (na == 0 || memcmp(a, b, (size_t)na * sizeof *a) == 0);
+}
+
+static void ids_str(const int *ids, int n, char *out, size_t cap) {
+    size_t o = 0;
+    out[0] = 0;
+    for (int i = 0; i < n && o + 16 < cap; i++) o += (size_t)snprintf(out + o, cap - o, " %d", ids[i]);
+}
+
+/* Encodes text and compares with want; also checks the round trip when asked. */
+static void check_encode(const Loaded *l, const char *what, const char *text, size_t len, int flags, const int *want,
+                         int n_want, int round_trip) {
+    int *ids = NULL, n = 0;
+    Error e = { 0 };
+    if (tokenizer_encode(l->t, text, len, flags, &ids, &n, &e)) {
+        CHECK(0, "%s: encode '%.*s': %s", what, (int)len, text, e.msg);
+        return;
+    }
+    char got[2048], exp[2048];
+    ids_str(ids, n, got, sizeof got);
+    ids_str(want, n_want, exp, sizeof exp);
+    CHECK(same_ids(ids, n, want, n_want), "%s: '%.*s'\n  got %s\n want %s", what, (int)len, text, got, exp);
+    if (round_trip) {
+        size_t dl;
+        char *back = tokenizer_decode(l->t, ids, n, &dl);
+        CHECK(dl == len && memcmp(back, text, len) == 0, "%s: round trip of '%.*s' gave '%s'", what, (int)len, text, back);
+        free(back);
+    }
+    free(ids);
+}
+
+/* ----------------------------------------------------------------------------
+ * stories260K: tokenizer_vectors.jsonl ("ids" exclude BOS; "special" lines
+ * are encoded with special-token parsing) */
+
+static void run_jsonl(const char *what, const char *path, const char *tokenizer_path) {
+    Loaded l;
+    if (!load(&l, path, tokenizer_path)) return;
+    char *data;
+    size_t len;
+    Error e = { 0 };
+    if (read_file(shared_path("models/stories260K-hf/tokenizer_vectors.jsonl"), 1 << 20, &data, &len, &e)) {
+        CHECK(0, "%s", e.msg);
+        unload(&l);
+        return;
+    }
+    int lines = 0;
+    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *text = cJSON_GetObjectItem(j, "text"), *ids = cJSON_GetObjectItem(j, "ids");
+        CHECK(cJSON_IsString(text) && cJSON_IsArray(ids), "%s: bad vector line %s", what, line);
+        if (cJSON_IsString(text) && cJSON_IsArray(ids)) {
+            int n = cJSON_GetArraySize(ids), *want = xmalloc((size_t)(n + 1) * sizeof *want);
+            for (int i = 0; i < n; i++) want[i] = cJSON_GetArrayItem(ids, i)->valueint;
+            int special = cJSON_IsTrue(cJSON_GetObjectItem(j, "special"));
+            check_encode(&l, what, text->valuestring, strlen(text->valuestring), special ? TOK_SPECIAL : 0, want, n, !special);
+            /* With BOS: the same ids after id 1. */
+            int *with_bos = xmalloc((size_t)(n + 1) * sizeof *with_bos);
+            with_bos[0] = l.m.vocab.bos_id;
+            memcpy(with_bos + 1, want, (size_t)n * sizeof *want);
+            check_encode(&l, what, text->valuestring, strlen(text->valuestring), TOK_ADD_BOS | (special ? TOK_SPECIAL : 0),
+                         with_bos, n + 1, 0);
+            free(with_bos);
+            free(want);
+            lines++;
+        }
+        cJSON_Delete(j);
+    }
+    CHECK(lines == 47, "%s: %d vector lines, want 47", what, lines);
+    free(data);
+    unload(&l);
+}
+
+/* ----------------------------------------------------------------------------
+ * Behaviour beyond the vectors */
+
+static void check_specials_and_decode(void) {
+    Loaded l;
+    if (!load(&l, shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"))) return;
+    /* Without --special, "</s>" is text; with it, one token. */
+    int *ids, n;
+    Error e = { 0 };
+    CHECK(tokenizer_encode(l.t, "</s>", 4, 0, &ids, &n, &e) == 0 && n > 1, "</s> as text is several tokens (got %d)", n);
+    free(ids);
+    CHECK(tokenizer_encode(l.t, "</s>", 4, TOK_SPECIAL, &ids, &n, &e) == 0 && n == 1 && ids[0] == 2, "</s> with TOK_SPECIAL is EOS");
+    free(ids);
+    /* Decoding skips BOS/EOS unless asked, and drops the SPM prefix space once. */
+    int seq[] = { 1, 403, 407, 261, 378, 2 };
+    size_t len;
+    char *s = tokenizer_decode(l.t, seq, 6, &len);
+    CHECK(strcmp(s, "Once upon a time") == 0, "decode gave '%s'", s);
+    free(s);
+    s = tokenizer_decode_flags(l.t, seq, 6, TOK_SPECIAL, &len);
+    CHECK(strcmp(s, "<s> Once upon a time</s>") == 0, "decode with specials gave '%s'", s);
+    free(s);
+    /* Streaming: the first piece after BOS loses its space, later ones keep it. */
+    int pl;
+    const char *p = tokenizer_piece_text(l.t, 1, 403, &pl);
+    CHECK(pl == 4 && memcmp(p, "Once", 4) == 0, "piece after BOS is '%.*s'", pl, p);
+    p = tokenizer_piece_text(l.t, 403, 407, &pl);
+    CHECK(pl == 5 && memcmp(p, " upon", 5) == 0, "piece after Once is '%.*s'", pl, p);
+    p = tokenizer_piece_text(l.t, 403, 2, &pl);
+    CHECK(pl == 0, "EOS streams as nothing");
+    /* Bytes no token covers fall back to <0xNN> (id 3 + byte) and come back intact. */
+    const char odd[] = "\xF0\x9F\xA6\x99 \x01";
+    const int odd_ids[] = { 410, 3 + 0xF0, 3 + 0x9F, 3 + 0xA6, 3 + 0x99, 410, 3 + 0x01 };
+    check_encode(&l, "byte fallback", odd, sizeof odd - 1, 0, odd_ids, 7, 1);
+    /* A long run of one character merges correctly (exercises the heap). */
+    char big[5000];
+    memset(big, 'a', sizeof big);
+    CHECK(tokenizer_encode(l.t, big, sizeof big, 0, &ids, &n, &e) == 0 && n > 0, "long word encodes");
+    s = tokenizer_decode(l.t, ids, n, &len);
+    CHECK(len == sizeof big && memcmp(s, big, len) == 0, "long word round trip");
+    free(s);
+    free(ids);
+    unload(&l);
+}
+
+
+/* ----------------------------------------------------------------------------
+ * Chat templates: the rendered text, hand-derived from the Jinja source */
+
+/* The chat_template of a tokenizer_config.json (malloc'd), or NULL. */
+static char *template_of(const char *config) {
+    char *data;
+    size_t len;
+    Error e = { 0 };
+    if (read_file(config, 1 << 20, &data, &len, &e)) {
+        CHECK(0, "%s", e.msg);
+        return NULL;
+    }
+    cJSON *j = cJSON_Parse(data);
+    const cJSON *t = cJSON_GetObjectItem(j, "chat_template");
+    char *out = cJSON_IsString(t) ? xstrdup(t->valuestring) : NULL;
+    CHECK(out != NULL, "%s has no chat_template", config);
+    cJSON_Delete(j);
+    free(data);
+    return out;
+}
+
+static void check_render(const Vocab *v, const char *json, const char *date, const char *want) {
+    Chat c;
+    Error e = { 0 };
+    char *got = NULL;
+    size_t len;
+    int rc = chat_parse_json(&c, json, strlen(json), "test", &e);
+    if (!rc) {
+        rc = chat_render(v, &c, date, &got, &len, &e);
+        chat_free(&c);
+    }
+    CHECK(rc == 0 && strcmp(got, want) == 0, "render %s\n  got  '%s'\n  want '%s' (%s)", json, got ? got : "", want, e.msg);
+    free(got);
+}
+
+static void check_render_fails(const Vocab *v, const char *json, const char *pattern) {
+    Chat c;
+    Error e = { 0 };
+    char *got = NULL;
+    size_t len;
+    int rc = chat_parse_json(&c, json, strlen(json), "test", &e);
+    if (!rc) {
+        rc = chat_render(v, &c, NULL, &got, &len, &e);
+        chat_free(&c);
+    }
+    CHECK(rc == NM_EINPUT && strstr(e.msg, pattern), "render %s should fail with '%s', got rc %d '%s'", json, pattern, rc, e.msg);
+    free(got);
+}
+
+#define BOT "<|begin_of_text|>"
+#define HDR(role) "<|start_header_id|>" role "<|end_header_id|>\n\n"
+#define EOT "<|eot_id|>"
+#define PREAMBLE(date) HDR("system") "Cutting Knowledge Date: December 2023\nToday Date: " date "\n\n"
+
+static void check_chat_render(void) {
+    char *bos_piece = xstrdup(BOT);
+    int bos_len = (int)strlen(BOT);
+    Vocab v = { .kind = TOKENIZER_BPE, .n_tokens = 1, .piece = &bos_piece, .piece_len = &bos_len, .bos_id = 0 };
+    const char *pirate = "[{\"role\":\"system\",\"content\":\"You are a pirate.\"},{\"role\":\"user\",\"content\":\"  Hello!\\n\"}]";
+    const char *turns = "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":\"Ahoy.\"},"
+                        "{\"role\":\"user\",\"content\":\"\\u3000Who?\\u00a0\\t\"}]";
+
+    v.chat_template = template_of(shared_path("tokenizers/llama-3/tokenizer_config.json"));
+    ChatTemplate kind = CHAT_LLAMA31;
+    Error e = { 0 };
+    CHECK(chat_template_detect(&v, &kind, &e) == 0 && kind == CHAT_LLAMA3, "llama-3 template recognised (%s)", e.msg);
+    /* Llama 3: BOS, then each message as header + content|trim + <|eot_id|>. */
+    check_render(&v, pirate, NULL, BOT HDR("system") "You are a pirate." EOT HDR("user") "Hello!" EOT HDR("assistant"));
+    check_render(&v, turns, "1 Jan 2025", BOT HDR("user") "Hi" EOT HDR("assistant") "Ahoy." EOT HDR("user") "Who?" EOT HDR("assistant"));
+    check_render_fails(&v, "[{\"role\":\"tool\",\"content\":\"42\"}]", "tool use");
+    check_render_fails(&v, "[]", "non-empty JSON list");
+    /* One byte more and it is a template neuromap does not know. */
+    size_t n = strlen(v.chat_template);
+    v.chat_template = xrealloc(v.chat_template, n + 2);
+    strcpy(v.chat_template + n, "x");
+    check_render_fails(&v, "[{\"role\":\"user\",\"content\":\"Hi\"}]", "not one neuromap renders exactly");
+    free(v.chat_template);
+
+    v.chat_template = template_of(shared_path("tokenizers/llama-3.1/tokenizer_config.json"));
+    CHECK(chat_template_detect(&v, &kind, &e) == 0 && kind == CHAT_LLAMA31, "llama-3.1 template recognised (%s)", e.msg);
+    /* Llama 3.1: the system turn always comes, with the date lines; a first
+     * system message goes into it. */
+    check_render(&v, pirate, NULL, BOT PREAMBLE("26 Jul 2024") "You are a pirate." EOT HDR("user") "Hello!" EOT HDR("assistant"));
+    check_render(&v, turns, "1 Jan 2025",
+                 BOT PREAMBLE("1 Jan 2025") EOT HDR("user") "Hi" EOT HDR("assistant") "Ahoy." EOT HDR("user") "Who?" EOT HDR("assistant"));
+    /* A later system message is an ordinary turn. */
+    check_render(&v, "[{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"system\",\"content\":\" Be brief. \"}]", NULL,
+                 BOT PREAMBLE("26 Jul 2024") EOT HDR("user") "Hi" EOT HDR("system") "Be brief." EOT HDR("assistant"));
+    check_render_fails(&v, "[{\"role\":\"ipython\",\"content\":\"42\"}]", "tool use");
+    check_render_fails(&v, "[{\"role\":\"assistant\",\"content\":\"\",\"tool_calls\":[]}]", "tool_calls");
+    free(v.chat_template);
+    v.chat_template = NULL;
+    check_render_fails(&v, "[{\"role\":\"user\",\"content\":\"Hi\"}]", "no chat template");
+    free(bos_piece);
+}
+
+int main(void) {
+    run_jsonl("stories260K.bin", shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"));
+    check_specials_and_decode();
+    check_chat_render();
+    return check_summary("test_tokenizer");
+}
