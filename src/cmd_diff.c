@@ -23,7 +23,8 @@ static const char usage_text[] =
     "share of neurons whose top-1 token is the same in both, the mean overlap (Jaccard)\n"
     "of their top-K sets, the mean Spearman correlation of their top-K rankings (over the\n"
     "union of both lists; a token missing from a list takes the mid-rank of the places\n"
-    "after K), overall and per layer, and the neurons whose meaning changed most.\n"
+    "after K), overall and per layer, and the neurons whose meaning changed most (by\n"
+    "(1 - Jaccard) x the smaller of the two top-1 probabilities).\n"
     "A and B are models (decoded on the fly, as `map` would) or atlases made by `map`.\n"
     "With --matrices X,Y and one MODEL|ATLAS, matrix X of each neuron is compared with\n"
     "matrix Y of the same neuron: up,down asks whether a neuron writes the token it\n"
@@ -138,12 +139,13 @@ static void print_bar(double share) {
     putchar('|');
 }
 
-/* "token" prob, padded to width (0: not padded). */
+/* "token" prob, padded to width columns (0: not padded). */
 static void print_listed_token(const TokenNames *tn, const LensToken *t, int width) {
     char *text = lens_token_text(tn, t->id);
     char cell[64];
-    snprintf(cell, sizeof cell, "\"%.40s\" %.3f", text, t->prob);
-    printf("  %-*s", width, cell);
+    int n = snprintf(cell, sizeof cell, "\"%.40s\" %.3f", text, t->prob), columns = 0;
+    for (int i = 0; i < n && cell[i]; i++) columns += (cell[i] & 0xC0) != 0x80; /* one per UTF-8 character */
+    printf("  %s%*s", cell, columns < width ? width - columns : 0, "");
     free(text);
 }
 
@@ -151,8 +153,8 @@ static void print_table(const Options *o, const DiffSource *a, const DiffReport 
     const DiffOptions *d = &r->opt;
     char name[16];
     if (d->read_write) {
-        printf("%s: %s rows/columns (read) against %s (write), same neuron\n", o->path[0], matrix_name(d->pair[0].a),
-               matrix_name(d->pair[0].b));
+        printf("%s: each neuron's %s vector against its %s vector (up/gate rows: what it reads, down columns: what it writes)\n",
+               o->path[0], matrix_name(d->pair[0].a), matrix_name(d->pair[0].b));
     } else {
         printf("A: %s\nB: %s\n", o->path[0], o->path[1]);
     }

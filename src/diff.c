@@ -243,21 +243,18 @@ const char *diff_pair_name(DiffPair p, char *buf, size_t cap) {
 /* ----------------------------------------------------------------------------
  * The comparison */
 
-/* Negative when x is listed before y. Checkpoints: the least overlap first,
- * then the least correlated ranks, then the most confident pair of top-1s.
- * Read-vs-write: the most confident agreement first (the weaker side's
- * top-1 probability). Equal keys keep the order neurons arrive in. */
+/* Negative when x is listed before y. Checkpoints: by (1 − Jaccard) × the
+ * smaller top-1 probability, so neurons that were sure of one thing and are
+ * now sure of another come first, and near-uniform neurons whose top token
+ * drifts among look-alikes come last. Read-vs-write: the most confident
+ * agreement first (the weaker side's top-1 probability), then the larger
+ * overlap. Equal keys keep the order neurons arrive in. */
 static int listing_order(int read_write, const DiffNeuron *x, const DiffNeuron *y) {
-    if (read_write) {
-        float sx = x->a.prob < x->b.prob ? x->a.prob : x->b.prob, sy = y->a.prob < y->b.prob ? y->a.prob : y->b.prob;
-        if (sx != sy) return sx > sy ? -1 : 1;
-        if (x->jaccard != y->jaccard) return x->jaccard > y->jaccard ? -1 : 1;
-        return 0;
-    }
-    if (x->jaccard != y->jaccard) return x->jaccard < y->jaccard ? -1 : 1;
-    if (x->spearman != y->spearman) return x->spearman < y->spearman ? -1 : 1;
-    float sx = x->a.prob + x->b.prob, sy = y->a.prob + y->b.prob;
-    return sx != sy ? (sx > sy ? -1 : 1) : 0;
+    double px = x->a.prob < x->b.prob ? x->a.prob : x->b.prob, py = y->a.prob < y->b.prob ? y->a.prob : y->b.prob;
+    if (!read_write) px *= 1 - x->jaccard, py *= 1 - y->jaccard;
+    if (px != py) return px > py ? -1 : 1;
+    if (read_write && x->jaccard != y->jaccard) return x->jaccard > y->jaccard ? -1 : 1;
+    return 0;
 }
 
 static void list_keep(DiffReport *r, int limit, const DiffNeuron *d) {

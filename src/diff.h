@@ -74,7 +74,10 @@ typedef struct {
     DiffTally *per_layer;    /* n_pairs × n_layers, pair-major */
     DiffTally per_pair[3];
     DiffTally total;
-    DiffNeuron *listed;      /* the changed-most (or, read_write, strongest agreeing) */
+    /* Checkpoints: the changed neurons with the largest (1 − Jaccard) × the
+     * smaller top-1 probability. Read-vs-write: the agreeing neurons with
+     * the largest smaller top-1 probability. At most opt.limit. */
+    DiffNeuron *listed;
     int n_listed;
 } DiffReport;
 

@@ -210,10 +210,12 @@ static void test_replaced_rows(const char *bin, int percent) {
           (long long)r.total.same, expect, total);
     printf("replaced %d%% (%d of %d up rows): diff %lld agree, reference %d (%.2f%%)\n", percent, n_replace, total,
            (long long)r.total.same, expect, 100.0 * expect / total);
-    /* the listed neurons all changed, least overlap first */
+    /* the listed neurons all changed; by falling (1 - Jaccard) x the smaller top-1 probability */
     for (int i = 0; i < r.n_listed; i++) {
-        CHECK(r.listed[i].a.id != r.listed[i].b.id, "listed neuron %d changed its top-1", i);
-        if (i) CHECK(r.listed[i - 1].jaccard <= r.listed[i].jaccard, "listed by rising Jaccard");
+        const DiffNeuron *d = &r.listed[i], *p = &r.listed[i ? i - 1 : 0];
+        CHECK(d->a.id != d->b.id, "listed neuron %d changed its top-1", i);
+        CHECK(fmin(p->a.prob, p->b.prob) * (1 - p->jaccard) >= fmin(d->a.prob, d->b.prob) * (1 - d->jaccard), "listing order");
+        CHECK(replaced[d->layer * base.hidden + d->neuron], "listed neuron %d:%d is a replaced row", d->layer, d->neuron);
     }
     diff_report_free(&r);
     unlink(path);
