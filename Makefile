@@ -36,6 +36,8 @@ endef
 $(eval $(call mode,opt,$(OPT_FLAGS)))
 $(eval $(call mode,asan,$(ASAN_FLAGS)))
 .PHONY: build/opt/all build/asan/all
+# Keep test objects between runs (they are intermediate to make).
+.SECONDARY:
 
 neuromap: build/opt/neuromap
 	cp $< $@

@@ -158,7 +158,7 @@ static void print_table(const Probe *p, const ProbeArgs *a, const ProbeResult *b
     char label[512] = "";
     if (hooked) {
         hooks_label(hooks, label, sizeof label);
-        printf("clamp    %s\n", label);
+        printf("%s\n", label);
     }
     printf("\n%-16s %14s%s\n", "", "baseline", hooked ? "        clamped" : "");
     printf("%-16s %14.6g", "P(target)", exp(base->logprob));
