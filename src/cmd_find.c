@@ -15,6 +15,7 @@
 #include "atlas.h"
 #include "cmd.h"
 #include "lens.h"
+#include "tokenizer.h"
 
 static const char usage_text[] =
     "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N]\n"
@@ -22,7 +23,8 @@ static const char usage_text[] =
     "Lists the neurons whose direction most promotes the token TEXT, by that token's logit\n"
     "through the final RMSNorm and the LM head (the logit `map` reports), with the token's\n"
     "rank within each neuron's distribution (1 = its top token) and the neuron's top token.\n"
-    "TEXT is the token as written, with real spaces: \" dog\" is the word-initial form.\n"
+    "TEXT is the token as written, with real spaces: \" dog\" is the word-initial form;\n"
+    "other text is tokenized (without BOS) and its first token is used.\n"
     "On an atlas, only the stored top-k lists are searched.\n\n"
     "  --matrix M          up (default), gate, down or all\n"
     "  --limit N           neurons to list (default 20)\n"
@@ -97,6 +99,26 @@ static void describe_hits(const Lens *L, int token, Hit *hits, int n) {
     free(logits);
 }
 
+/* TEXT that is no vocabulary entry: its first token, without BOS. A
+ * sentencepiece tokenizer that prefixes a space gets TEXT without its own
+ * leading one, so " Lilyx" starts with " Lily" rather than a lone space. */
+static int first_token(const Vocab *v, const char *text, int len) {
+    Tokenizer *t;
+    Error e = { 0 };
+    int *ids = NULL, n = 0, skip = v->add_space_prefix && len > 1 && text[0] == ' ';
+    if (tokenizer_new(v, &t, &e)) error_exit(&e);
+    if (tokenizer_encode(t, text + skip, (size_t)(len - skip), 0, &ids, &n, &e)) error_exit(&e);
+    tokenizer_free(t);
+    if (n == 0) die(NM_EINPUT, "find: '%s' encodes to no token", text);
+    TokenNames tn = lens_vocab_names(v);
+    char *first = lens_token_text(&tn, ids[0]);
+    fprintf(stderr, "find: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", text, n, ids[0], first);
+    free(first);
+    int id = ids[0];
+    free(ids);
+    return id;
+}
+
 static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv) {
     if (tsv) puts("matrix\tlayer\tneuron\tlogit\trank\ttop_token");
     else printf("%-6s %6s %8s %11s %8s  %s\n", "matrix", "layer", "neuron", "logit", "rank", "top_token");
@@ -161,7 +183,8 @@ int cmd_find(int argc, char **argv) {
                 lens_norm_name(atlas_info(a)->norm), lens_norm_name(norm));
         TokenNames tn = atlas_token_names(a);
         int token = lens_find_token(&tn, text, text_len);
-        if (token < 0) die(NM_EINPUT, "find: '%s' is not a token of %s's vocabulary", text, path);
+        if (token < 0)
+            die(NM_EINPUT, "find: '%s' is not a token of %s's vocabulary (an atlas cannot tokenize; give the model)", text, path);
         AtlasHit *found;
         int n;
         if (atlas_find(a, token, mask, (int)limit, &found, &n, &e)) error_exit(&e);
@@ -180,8 +203,7 @@ int cmd_find(int argc, char **argv) {
     open_model_or_exit(&m, path, tokenizer, 1);
     TokenNames tn = lens_vocab_names(&m.vocab);
     int token = lens_find_token(&tn, text, text_len);
-    if (token < 0)
-        die(NM_EINPUT, "find: '%s' is not a token of %s's vocabulary (write it as the token's text, e.g. \" dog\")", text, path);
+    if (token < 0) token = first_token(&m.vocab, text, text_len);
     Lens L;
     if (lens_open(&L, &m, norm, 1, 0, &e)) error_exit(&e);
     int64_t total = (int64_t)__builtin_popcount(mask) * m.cfg.n_layers * m.cfg.ffn_dim;

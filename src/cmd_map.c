@@ -114,6 +114,26 @@ static char *default_atlas_name(const char *model) {
     return out;
 }
 
+/* What the map found, in one line: the tokens that are most often a
+ * neuron's top token. */
+static void print_summary(const TokenNames *tn, const int64_t *top1, int vocab) {
+    enum { SHOW = 8 };
+    int best[SHOW], n = 0;
+    for (int v = 0; v < vocab; v++) {
+        if (!top1[v] || (n == SHOW && top1[best[SHOW - 1]] >= top1[v])) continue;
+        int i = n < SHOW ? n++ : SHOW - 1; /* insertion into the best so far, most frequent first */
+        while (i > 0 && top1[best[i - 1]] < top1[v]) { best[i] = best[i - 1]; i--; }
+        best[i] = v;
+    }
+    fprintf(stderr, "map: most frequent top tokens:");
+    for (int i = 0; i < n; i++) {
+        char *text = lens_token_text(tn, best[i]);
+        fprintf(stderr, "%s \"%s\" x%lld", i ? "," : "", text, (long long)top1[best[i]]);
+        free(text);
+    }
+    fputc('\n', stderr);
+}
+
 int cmd_map(int argc, char **argv) {
     MapOptions o;
     const char *model_path;
@@ -164,6 +184,7 @@ int cmd_map(int argc, char **argv) {
     lens_batch_init(&b, CHUNK, (int)o.top_k, (int)o.bottom_k);
     Progress prog;
     progress_start(&prog, "map", total, o.progress || isatty(2));
+    int64_t *top1 = xcalloc((size_t)c->vocab_size, sizeof *top1);
     double t0 = now_seconds();
     int64_t done = 0;
     for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
@@ -175,6 +196,7 @@ int cmd_map(int argc, char **argv) {
                 lens_decode(&L, vecs, count, (int)o.top_k, (int)o.bottom_k, b.r);
                 for (int i = 0; i < count; i++) {
                     const LensResult *r = &b.r[i];
+                    if (o.top_k) top1[r->top[0].id]++;
                     if (o.format == OUT_TSV) lens_write_tsv(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
                     else if (o.format == OUT_JSONL) lens_write_jsonl(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
                     else if (atlas_add(atlas, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k, &e)) {
@@ -193,6 +215,8 @@ int cmd_map(int argc, char **argv) {
     if (fflush(stdout) != 0) die(NM_ERUNTIME, "map: cannot write to stdout");
     fprintf(stderr, "map: %lld neurons in %.2f s: %.1f neurons/s, %.1f GFLOP/s (%d threads)\n", (long long)total, seconds,
             seconds > 0 ? (double)total / seconds : 0.0, seconds > 0 ? lens_flops(&L, total) / seconds / 1e9 : 0.0, L.threads);
+    if (o.top_k) print_summary(&names, top1, c->vocab_size);
+    free(top1);
     lens_batch_free(&b);
     free(vecs);
     free(default_name);

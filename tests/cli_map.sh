@@ -44,7 +44,7 @@ expect_exit 2 'outside the model' "$NM" show "$BIN" "${TOK[@]}" 5:0
 expect_exit 2 'outside the model' "$NM" show "$BIN" "${TOK[@]}" 0:172
 expect_exit 2 'bad neuron' "$NM" show "$BIN" "${TOK[@]}" 3
 expect_exit 2 'bad neuron' "$NM" show "$BIN" "${TOK[@]}" a:3
-expect_exit 2 'not a token' "$NM" find "$BIN" "${TOK[@]}" " Lilyx"
+expect_exit 0 'not a single token; using its first token of 2, 317 " Lily"' "$NM" find "$BIN" "${TOK[@]}" " Lilyx"
 expect_exit 2 'limit' "$NM" find "$BIN" "${TOK[@]}" " Lily" --limit 0
 
 # ---- atlas: atomic write, --force, round trip --------------------------------
@@ -57,6 +57,7 @@ expect_eq "$(cksum <"$A")" "$before" "refused map leaves the atlas untouched"
 expect_exit 0 '' "$NM" map "$BIN" "${TOK[@]}" -o "$TMP/small.db" --layers 0 --neurons 0-9 --top-k 3
 expect_exit 0 '' "$NM" map "$BIN" "${TOK[@]}" -o "$TMP/small.db" --layers 0 --neurons 0-9 --top-k 3 --force
 expect_exit 2 'holds no up neuron 1:0' "$NM" show "$TMP/small.db" 1:0
+expect_exit 2 'not a token.*cannot tokenize' "$NM" find "$TMP/small.db" " Lilyx"
 if command -v sqlite3 >/dev/null; then
     expect_eq "$(sqlite3 "$A" "select count(*) from neurons")" 2580 "atlas holds every neuron"
     expect_eq "$(sqlite3 "$A" "select value from meta where key='norm'")" full "atlas records the norm"
