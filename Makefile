@@ -61,7 +61,7 @@ FUZZ_FLAGS    = -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address
 FUZZ_TARGETS  = $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/fuzz_*.c))
 build/fuzz/%: CC = $(FUZZ_CC)
 $(eval $(call mode,fuzz,$(FUZZ_FLAGS)))
-build/fuzz/fuzz_%: fuzz/fuzz_%.c $(patsubst src/%.c,build/fuzz/%.o,$(filter-out src/cmd_%.c,$(LIB_SRC)))
+build/fuzz/fuzz_%: fuzz/fuzz_%.c $(patsubst src/%.c,build/fuzz/%.o,$(LIB_SRC))
 	$(FUZZ_CC) $(BASE) $(FUZZ_FLAGS) -fsanitize=fuzzer -Ifuzz $< $(filter %.o,$^) -o $@ $(LIBS)
 fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build

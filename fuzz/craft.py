@@ -289,8 +289,18 @@ def spec():
         put("clamp", f"c{i:02d}", s.encode())
 
 
+def tokenize():
+    """A flags byte (bit 0 BOS, bit 1 special tokens, bits 2-7 which vocabulary), then the text."""
+    texts = [b"Once upon a time", b" leading space", b"  two\n\nlines\t", b"<s>hello</s>", "caf\u00e9 \U0001f999".encode(),
+             b"\xff\xfe invalid \xc3", b"", b"<|begin_of_text|>Hi<|eot_id|>", b"a" * 300]
+    for i, text in enumerate(texts):
+        for flags in (0, 3, 4, 7, 8, 13):
+            put("tokenize", f"t{i}-{flags:02x}", bytes([flags]) + text)
+
+
 if __name__ == "__main__":
     llama2c()
     gguf_all()
     hf_all()
     spec()
+    tokenize()

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "tokenizer.h"
 
 #define FUZZ_SEP "\n--8<--\n"
 #define FUZZ_SEP_LEN 8
@@ -154,6 +155,31 @@ static inline int fuzz_in_mapping(const Model *m, const void *p, size_t n) {
     return 0;
 }
 
+/* A hostile vocabulary (pieces, merges, special tokens, split regex) must
+ * build a tokenizer or be refused with a message, and then encode. */
+static inline void fuzz_check_tokenizer(const Vocab *v) {
+    if (v->n_tokens <= 0) return;
+    Tokenizer *t = NULL;
+    Error e = { 0 };
+    if (tokenizer_new(v, &t, &e)) {
+        FUZZ_ASSERT(e.code == NM_EINPUT && e.msg[0], "tokenizer_new failed without a message");
+        return;
+    }
+    static const char text[] = "Hello world\n <s> 12 caf\xC3\xA9 \xF0\x9F\xA6\x99 \xFF";
+    for (int flags = 0; flags <= (TOK_ADD_BOS | TOK_SPECIAL); flags++) {
+        if ((flags & TOK_ADD_BOS) && v->bos_id < 0) continue;
+        int *ids = NULL, n = 0;
+        if (tokenizer_encode(t, text, sizeof text - 1, flags, &ids, &n, &e) != NM_OK) {
+            FUZZ_ASSERT(e.msg[0], "tokenizer_encode failed without a message");
+            continue;
+        }
+        for (int i = 0; i < n; i++) FUZZ_ASSERT(ids[i] >= 0 && ids[i] < v->n_tokens, "encoded id %d", ids[i]);
+        free(tokenizer_decode(t, ids, n, NULL));
+        free(ids);
+    }
+    tokenizer_free(t);
+}
+
 static inline void fuzz_check_model(const Model *m) {
     for (int i = 0; i < m->n_tensors; i++) {
         const Tensor *t = &m->tensors[i];
@@ -185,6 +211,7 @@ static inline void fuzz_check_model(const Model *m) {
         FUZZ_ASSERT(v->piece && v->piece[i] && v->piece_len[i] >= 0, "token %d has no piece", i);
         FUZZ_ASSERT(v->text && v->text[i] && v->text_len[i] >= 0, "token %d has no text", i);
     }
+    fuzz_check_tokenizer(v);
 }
 
 /* model_open → check → model_close; a failure must carry a message and code. */

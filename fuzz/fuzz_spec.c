@@ -1,6 +1,7 @@
 /* fuzz_spec.c — the command-line parsers for neuron, range and number
  * specifications (util.c): parse_neuron "L:N", parse_range "A-B" / "A",
- * parse_long, parse_float.
+ * parse_long, parse_float; and the token escaping every TSV writer uses
+ * (escape_token over utf8_sequence_length), on the raw bytes.
  *
  * Input: one argument string (cut at the first NUL, as argv would be). Besides
  * "no crash", a parse that succeeds must honour its contract: bounds inside
@@ -50,5 +51,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (parse_float(s, &d)) FUZZ_ASSERT(isfinite(d), "'%s' parsed to %g", s, d);
 
     free(s);
+
+    /* Escaping: whatever the bytes, the output fits cap, ends in NUL and holds
+     * no raw tab, newline or other control byte. */
+    char out[64];
+    size_t n = escape_token((const char *)data, size, out, sizeof out);
+    FUZZ_ASSERT(n < sizeof out && out[n] == 0 && strlen(out) == n, "escape_token wrote %zu bytes", n);
+    for (size_t i = 0; i < n; i++) FUZZ_ASSERT((unsigned char)out[i] >= 0x20 && out[i] != 0x7f, "raw byte 0x%02x", out[i]);
+    for (size_t i = 0; i < size && i < 16; i++) {
+        int k = utf8_sequence_length(data + i, size - i);
+        FUZZ_ASSERT(k >= 0 && k <= 4 && (size_t)k <= size - i, "utf8_sequence_length %d", k);
+    }
     return 0;
 }

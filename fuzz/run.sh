@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # fuzz/run.sh — drives the libFuzzer targets built by `make fuzz-build`.
 #
-#   fuzz/run.sh campaign SECONDS TARGET...   fuzz each target in turn (nice 19, one at
-#                                            a time), seeded from ../shared and from
+#   fuzz/run.sh campaign SECONDS TARGET...   fuzz each target in turn (nice 19, one at a
+#                                            time) for SECONDS or $FUZZ_RUNS executions
+#                                            (1 million), seeded from ../shared and from
 #                                            tests/fuzz-regressions/TARGET; results in fuzz/out/
 #   fuzz/run.sh smoke SECONDS TARGET...      replay tests/fuzz-regressions/TARGET/* once
 #                                            (at most SECONDS per target); exit 1 on any failure
@@ -42,6 +43,11 @@ seeds() {
         frame "$d/dogs" "$M/stories260K-dogs/stories260K-dogs.bin" "$M/stories260K/tok512.bin" ;;
     fuzz_llama2c_tokenizer)
         { printf '\000\002'; cat "$M/stories260K/tok512.bin"; } >"$d/tok512" ;;
+    fuzz_tokenize)  # flags byte 0: plain text, first vocabulary
+        local f
+        for f in "$SHARED"/tokenizers/vectors/*.inp "$M/stories260K-hf/tokenizer_vectors.jsonl"; do
+            { printf '\000'; cat "$f"; } >"$d/$(basename "$f")"
+        done ;;
     fuzz_gguf)
         cp "$M/stories260K/stories260K.gguf" "$M/quant/stories260K-q8_0.gguf" "$d/" ;;
     fuzz_hf)  # config.json, model.safetensors, tokenizer.json, index, shard 1, shard 2
@@ -62,7 +68,9 @@ campaign() {
     [ -d "$REG/$name" ] && cp "$REG/$name"/* "$corpus/" 2>/dev/null
     local max_len  # libFuzzer caps its guess at 1 MB, which would cut the fixtures short
     max_len=$(find "$corpus" -type f -printf '%s\n' | sort -n | tail -n 1)
-    local args=(-max_total_time="$seconds" -max_len="$((max_len > 4096 ? max_len : 4096))" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512
+    # -timeout is generous: at nice 19 on a shared machine a 0.1 s input can wait many seconds for a CPU.
+    # Stops at SECONDS or FUZZ_RUNS executions (default 1 million), whichever comes first.
+    local args=(-max_total_time="$seconds" -runs="${FUZZ_RUNS:-1000000}" -max_len="$((max_len > 4096 ? max_len : 4096))" -timeout=60 -rss_limit_mb=2048 -malloc_limit_mb=512
                 -print_final_stats=1 -artifact_prefix="$arts/")
     [ -f "$dict" ] && args+=(-dict="$dict")
     echo "fuzzing $name for ${seconds}s (log: $log)" >&2

@@ -22,6 +22,10 @@ int error_set(Error *e, int code, const char *fmt, ...) {
         vsnprintf(e->msg, sizeof e->msg, fmt, ap);
         va_end(ap);
         e->code = code;
+        /* Messages quote names read from untrusted files: keep them one printable
+         * line, so no newline or terminal escape sequence comes from a file. */
+        for (char *p = e->msg; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     }
     return code;
 }
