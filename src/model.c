@@ -160,6 +160,21 @@ static int detect_and_load(Model *m, const char *path, const ModelOpenOptions *o
     return load_llama2c(m, path, o ? o->tokenizer_path : NULL, e);
 }
 
+/* BOS/EOS/unknown/padding ids come from the file; every later lookup
+ * (encoding, embedding rows) trusts them, so each must name a token. */
+static int check_special_ids(const Model *m, Error *e) {
+    const Vocab *v = &m->vocab;
+    int n = m->has_weights && m->cfg.vocab_size > v->n_tokens ? m->cfg.vocab_size : v->n_tokens;
+    const struct { const char *name; int id; } ids[] = {
+        { "BOS", v->bos_id }, { "EOS", v->eos_id }, { "unknown", v->unk_id }, { "padding", v->pad_id },
+    };
+    for (int i = 0; i < 4; i++)
+        if (ids[i].id < -1 || ids[i].id >= n)
+            return error_set(e, NM_EINPUT, "%s: the %s token id %d is outside the vocabulary of %d tokens", m->path,
+                             ids[i].name, ids[i].id, n);
+    return NM_OK;
+}
+
 int model_open(Model *m, const char *path, const ModelOpenOptions *o, Error *e) {
     memset(m, 0, sizeof *m);
     m->path = xstrdup(path);
@@ -171,6 +186,7 @@ int model_open(Model *m, const char *path, const ModelOpenOptions *o, Error *e) 
     if (!rc && m->vocab.n_tokens > 0 && m->cfg.vocab_size > 0 && m->vocab.n_tokens > m->cfg.vocab_size && m->has_weights)
         rc = error_set(e, NM_EINPUT, "%s: tokenizer has %d tokens but the model only %d", path, m->vocab.n_tokens,
                        m->cfg.vocab_size);
+    if (!rc) rc = check_special_ids(m, e);
     if (rc) {
         model_close(m);
         return rc;
