@@ -495,7 +495,54 @@ static void test_named_neuron(void) {
     model_close(&m);
 }
 
+/* ----------------------------------------------------------------------------
+ * Sampler */
+
+static void test_sampler(void) {
+    float logits[6] = { 1.0f, 3.0f, 3.0f, 0.5f, 2.0f, -1.0f }, prob[6];
+    CHECK(argmax(logits, 6) == 1, "argmax tie goes to the lower index");
+    int top[3];
+    top_k(logits, 6, 3, top);
+    CHECK(top[0] == 1 && top[1] == 2 && top[2] == 4, "top_k: %d %d %d", top[0], top[1], top[2]);
+    softmax(logits, 6, 1.0f, prob);
+    double sum = 0;
+    for (int i = 0; i < 6; i++) sum += prob[i];
+    CHECK(fabs(sum - 1) < 1e-6 && fabs(prob[1] - prob[2]) < 1e-7, "softmax sums to %g", sum);
+    /* Temperature 1, no top-p: frequencies follow the probabilities. */
+    Sampler s;
+    int counts[6] = { 0 }, draws = 60000;
+    sampler_init(&s, 6, 1.0f, 1.0f, 42);
+    for (int i = 0; i < draws; i++) counts[sampler_next(&s, logits)]++;
+    sampler_free(&s);
+    for (int i = 0; i < 6; i++)
+        CHECK(fabs((double)counts[i] / draws - prob[i]) < 0.01, "token %d drawn %.4f of the time, probability %.4f", i,
+              (double)counts[i] / draws, prob[i]);
+    /* top-p 0.5: only the nucleus {1, 2} (0.35 + 0.35 > 0.5) is drawn. */
+    sampler_init(&s, 6, 1.0f, 0.5f, 42);
+    int outside = 0, seen[6] = { 0 };
+    for (int i = 0; i < 2000; i++) {
+        int t = sampler_next(&s, logits);
+        seen[t]++;
+        outside += t != 1 && t != 2;
+    }
+    sampler_free(&s);
+    CHECK(outside == 0 && seen[1] > 800 && seen[2] > 800, "top-p 0.5 drew outside the nucleus %d times", outside);
+    /* Same seed, same draws; temperature 0 is argmax. */
+    Sampler a, b;
+    sampler_init(&a, 6, 0.7f, 0.9f, 5);
+    sampler_init(&b, 6, 0.7f, 0.9f, 5);
+    int same = 1;
+    for (int i = 0; i < 500; i++) same &= sampler_next(&a, logits) == sampler_next(&b, logits);
+    CHECK(same, "same seed gave different draws");
+    sampler_free(&a);
+    sampler_free(&b);
+    sampler_init(&a, 6, 0.0f, 0.9f, 5);
+    CHECK(sampler_next(&a, logits) == 1, "temperature 0 is not greedy");
+    sampler_free(&a);
+}
+
 int main(void) {
+    test_sampler();
     test_against_reference();
     test_thread_determinism();
     test_planted_clamp();
