@@ -23,10 +23,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A tile of the product: TILE_NEURONS × TILE_VOCAB floats (512 KiB) stays in
- * L2 while it is scanned; measured in docs/BENCHMARKS.md. */
-#define TILE_NEURONS 128
+/* A tile of the product is TILE_NEURONS × TILE_VOCAB floats (2 MiB). sgemm
+ * repacks the head tile once per block of neurons, so blocks must be wide:
+ * 512 neurons cut the packing from 12% of the time (128) to 3%. Measured in
+ * docs/BENCHMARKS.md; -D overrides them for such measurements. */
+#ifndef TILE_NEURONS
+#define TILE_NEURONS 512
+#endif
+#ifndef TILE_VOCAB
 #define TILE_VOCAB 1024
+#endif
 
 const char *lens_norm_name(LensNorm n) {
     static const char *names[] = { [NORM_FULL] = "full", [NORM_GAIN] = "gain", [NORM_NONE] = "none" };
@@ -51,6 +57,8 @@ int lens_open(Lens *L, const Model *m, LensNorm norm, int threads, int dequantis
     L->threads = threads > 0 ? threads : cpu_count();
     L->vocab = m->cfg.vocab_size;
     L->dim = m->cfg.dim;
+    L->tile_neurons = TILE_NEURONS;
+    L->tile_vocab = TILE_VOCAB;
     L->gain = xmalloc((size_t)L->dim * sizeof *L->gain);
     tensor_rows_f32(m->output_norm, 0, 1, L->gain);
     if (m->output->type == DT_F32) {
@@ -179,15 +187,16 @@ typedef struct {
 static void *decode_worker(void *arg) {
     Job *j = arg;
     const Lens *L = j->L;
-    float *c = xmalloc((size_t)TILE_NEURONS * TILE_VOCAB * sizeof *c);
-    float *hbuf = L->head ? NULL : xmalloc((size_t)TILE_VOCAB * L->dim * sizeof *hbuf);
+    int tn = L->tile_neurons, tv = L->tile_vocab;
+    float *c = xmalloc((size_t)tn * tv * sizeof *c);
+    float *hbuf = L->head ? NULL : xmalloc((size_t)tv * L->dim * sizeof *hbuf);
     for (int item; (item = atomic_fetch_add(&j->next, 1)) < j->n_items;) {
         int block = item / j->splits, split = item % j->splits;
-        int n0 = block * TILE_NEURONS, nb = j->count - n0 < TILE_NEURONS ? j->count - n0 : TILE_NEURONS;
+        int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
         int v_begin = (int)((int64_t)L->vocab * split / j->splits);
         int v_end = (int)((int64_t)L->vocab * (split + 1) / j->splits);
-        for (int v0 = v_begin; v0 < v_end; v0 += TILE_VOCAB) {
-            int nv = v_end - v0 < TILE_VOCAB ? v_end - v0 : TILE_VOCAB;
+        for (int v0 = v_begin; v0 < v_end; v0 += tv) {
+            int nv = v_end - v0 < tv ? v_end - v0 : tv;
             tile_product(L, j->vecs + (size_t)n0 * L->dim, nb, head_rows(L, v0, nv, hbuf), nv, c);
             for (int i = 0; i < nb; i++)
                 acc_scan(&j->acc[(size_t)(n0 + i) * j->splits + split], c + (size_t)i * nv, nv, v0, j->top_k,
@@ -212,11 +221,11 @@ static void run_threads(int threads, void *(*fn)(void *), void *job) {
 
 void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
     if (count <= 0) return;
-    int blocks = (count + TILE_NEURONS - 1) / TILE_NEURONS;
+    int blocks = (count + L->tile_neurons - 1) / L->tile_neurons;
     int threads = L->threads;
     /* Fewer neuron blocks than threads: slice the vocabulary too. */
     int splits = blocks >= threads ? 1 : (threads + blocks - 1) / blocks;
-    int max_splits = (L->vocab + TILE_VOCAB - 1) / TILE_VOCAB;
+    int max_splits = (L->vocab + L->tile_vocab - 1) / L->tile_vocab;
     if (splits > max_splits) splits = max_splits;
     Job j = { .L = L, .vecs = vecs, .count = count, .top_k = top_k, .bottom_k = bottom_k, .splits = splits,
               .n_items = blocks * splits };
@@ -251,10 +260,11 @@ void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bot
 }
 
 void lens_logits(const Lens *L, const float *vecs, int count, float *out) {
-    float *hbuf = L->head ? NULL : xmalloc((size_t)TILE_VOCAB * L->dim * sizeof *hbuf);
-    float *c = xmalloc((size_t)count * TILE_VOCAB * sizeof *c);
-    for (int v0 = 0; v0 < L->vocab; v0 += TILE_VOCAB) {
-        int nv = L->vocab - v0 < TILE_VOCAB ? L->vocab - v0 : TILE_VOCAB;
+    int tv = L->tile_vocab;
+    float *hbuf = L->head ? NULL : xmalloc((size_t)tv * L->dim * sizeof *hbuf);
+    float *c = xmalloc((size_t)count * tv * sizeof *c);
+    for (int v0 = 0; v0 < L->vocab; v0 += tv) {
+        int nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
         tile_product(L, vecs, count, head_rows(L, v0, nv, hbuf), nv, c);
         for (int i = 0; i < count; i++)
             memcpy(out + (size_t)i * L->vocab + v0, c + (size_t)i * nv, (size_t)nv * sizeof *c);

@@ -45,6 +45,8 @@ typedef struct {
     float *gain;            /* the final norm weight, dim floats */
     const float *head;      /* vocab × dim F32 head, or NULL: converted per tile */
     float *head_owned;      /* the dequantised copy behind head, if any */
+    int tile_neurons, tile_vocab; /* tile shape (lens_open sets the tuned
+                                     default; tests shrink it to reach every path) */
 } Lens;
 
 /* Prepares the lens. With dequantise_head the LM head is converted to F32

@@ -2,7 +2,8 @@
  * double-precision computation written here from scratch (its own reader of
  * the llama2.c checkpoint, its own norm, its own full sort), for every
  * neuron of stories260K, all three matrices, all three norms, on every code
- * path of the tiled kernel. Also: token escaping and the atlas round trip. */
+ * path of the tiled kernel (tile shapes, thread counts, vocabulary split,
+ * head in place or converted per tile). Also: token escaping and the atlas round trip. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,11 +108,14 @@ static int check_entry(const LensToken *t, int want_id, const double *logits, do
 /* Maps every neuron of one matrix with the lens, in one batch per layer
  * (neuron tiles) and neuron by neuron (vocabulary split over threads), and
  * compares both with the reference. Returns the number of mismatches. */
-static int check_matrix(const Model *m, const RefModel *r, MatrixKind k, LensNorm norm, int threads) {
+static int check_matrix(const Model *m, const RefModel *r, MatrixKind k, LensNorm norm, int threads, int tile_neurons,
+                        int tile_vocab, int dequantise) {
     enum { TOP = 10, BOTTOM = 5 };
     Lens L;
     Error e = { 0 };
-    CHECK(lens_open(&L, m, norm, threads, 1, &e) == 0, "lens_open: %s", e.msg);
+    CHECK(lens_open(&L, m, norm, threads, dequantise, &e) == 0, "lens_open: %s", e.msg);
+    if (tile_neurons) L.tile_neurons = tile_neurons, L.tile_vocab = tile_vocab;
+    if (dequantise < 0) L.head = NULL; /* the head converted tile by tile, as for BF16 or quantised heads */
     int ffn = m->cfg.ffn_dim, dim = m->cfg.dim, V = m->cfg.vocab_size, bad = 0;
     float *vecs = malloc((size_t)ffn * dim * sizeof *vecs);
     double *w = malloc((size_t)dim * sizeof *w), *logits = malloc((size_t)V * sizeof *logits);
@@ -131,7 +135,8 @@ static int check_matrix(const Model *m, const RefModel *r, MatrixKind k, LensNor
             if (single) lens_decode(&L, vecs + (size_t)n * dim, 1, TOP, BOTTOM, one.r);
             for (int pass = 0; pass < 1 + single; pass++) {
                 const LensResult *got = pass ? &one.r[0] : &all.r[n];
-                snprintf(what, sizeof what, "%s/%s/%s t%d", matrix_name(k), lens_norm_name(norm), pass ? "single" : "batch", threads);
+                snprintf(what, sizeof what, "%s/%s/%s t%d %dx%d", matrix_name(k), lens_norm_name(norm), pass ? "single" : "batch",
+                         threads, L.tile_neurons, L.tile_vocab);
                 bad += fabs(got->lse - lse) > 1e-5 * fmax(1.0, fabs(lse));
                 CHECK(fabs(got->lse - lse) <= 1e-5 * fmax(1.0, fabs(lse)), "%s %d:%d lse %.9g, want %.9g", what, layer, n, got->lse, lse);
                 for (int i = 0; i < TOP; i++) bad += !check_entry(&got->top[i], order[i], logits, lse, what, layer, n, i + 1);
@@ -158,13 +163,18 @@ static void test_exact_map(void) {
     if (!loaded || e.code) return;
     for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
         for (int norm = NORM_FULL; norm <= NORM_NONE; norm++) {
-            int bad = check_matrix(&m, &r, (MatrixKind)k, (LensNorm)norm, 2);
+            int bad = check_matrix(&m, &r, (MatrixKind)k, (LensNorm)norm, 2, 0, 0, 1);
             printf("exact map %s/%s: %d mismatches over %d neurons\n", matrix_name((MatrixKind)k), lens_norm_name((LensNorm)norm),
                    bad, m.cfg.n_layers * m.cfg.ffn_dim);
         }
-    /* other thread counts: one thread, and more threads than tiles */
-    CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_FULL, 1) == 0, "single-threaded map differs");
-    CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_GAIN, 5) == 0, "five-thread map differs");
+    /* other thread counts and tile shapes: one thread; small tiles, so that
+     * there are many neuron blocks, partial tiles at both edges, and (with
+     * more threads than blocks) the vocabulary split over threads and merged */
+    CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_FULL, 1, 0, 0, 1) == 0, "single-threaded map differs");
+    CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_GAIN, 5, 0, 0, 1) == 0, "five-thread map differs");
+    CHECK(check_matrix(&m, &r, MATRIX_GATE, NORM_FULL, 3, 24, 100, 1) == 0, "24x100 tiles differ");
+    CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_NONE, 4, 200, 64, 1) == 0, "200x64 tiles, vocabulary split, differ");
+    CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_FULL, 2, 50, 300, -1) == 0, "head converted per tile differs");
 
     /* lens_logits: every logit of a few neurons */
     Lens L;
