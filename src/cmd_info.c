@@ -110,7 +110,7 @@ static void print_table(const Model *m) {
         printf("\n%-16s %g\n", "rms norm eps", c->norm_eps);
         printf("%-16s %s\n", "LM head", c->tied_embeddings ? "tied to the token embedding" : "separate");
     } else {
-        printf("%-16s none (vocabulary only)\n", "weights");
+        printf("%-16s %s\n", "weights", m->n_tensors ? "none bound (bare tensors, no model hyperparameters)" : "none (vocabulary only)");
     }
     printf("%-16s %d tokens, %s, bos %d, eos %d\n", "vocabulary", m->has_weights ? c->vocab_size : m->vocab.n_tokens,
            tokenizer_kind(&m->vocab), m->vocab.bos_id, m->vocab.eos_id);

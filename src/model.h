@@ -117,6 +117,7 @@ typedef struct {
     int n_tensors;
     Tensor *tensors;
     Tensor *tok_embd, *output_norm, *output; /* output == tok_embd when tied */
+    Tensor *rope_freqs;         /* GGUF Llama 3.1 RoPE scaling: head_dim/2 F32 frequency divisors, or NULL */
     LayerWeights *layers;       /* cfg.n_layers entries */
 
     int n_files;
