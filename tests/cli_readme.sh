@@ -16,6 +16,7 @@ job=${line1##*&& }
 job=${job#./neuromap }
 model=$(awk '{print $2}' <<<"$job")
 case $model in ../shared/*) model=$SHARED/${model#../shared/} ;; esac
+model=$(cd "$(dirname "$model")" && pwd)/$(basename "$model") # the job runs from $TMP: $SHARED may be relative
 rest=$(cut -d' ' -f3- <<<"$job")
 nm=$(cd "$(dirname "$NM")" && pwd)/$(basename "$NM")
 (cd "$TMP" && "$nm" map "$model" $rest) >"$TMP/job.out" 2>"$TMP/job.err"
