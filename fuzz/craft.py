@@ -289,6 +289,16 @@ def spec():
         put("clamp", f"c{i:02d}", s.encode())
 
 
+def chat():
+    msgs = [[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi <|eot_id|> there"}],
+            [{"role": "user", "content": "caf\u00e9 \ud83e\udd99\n"}], [], [{"role": "user"}], {"role": "user"},
+            [{"role": 3, "content": "x"}], [{"role": "assistant", "content": ""}, {"role": "tool", "content": "t"}]]
+    for i, m in enumerate(msgs):
+        put("chat", f"m{i}", json.dumps(m).encode())
+    put("chat", "bad-json", b'[{"role": "user", "content": "unterminated')
+    put("chat", "nul-in-content", b'[{"role": "user", "content": "a\\u0000b"}]')
+
+
 def tokenize():
     """A flags byte (bit 0 BOS, bit 1 special tokens, bits 2-7 which vocabulary), then the text."""
     texts = [b"Once upon a time", b" leading space", b"  two\n\nlines\t", b"<s>hello</s>", "caf\u00e9 \U0001f999".encode(),
@@ -304,3 +314,4 @@ if __name__ == "__main__":
     hf_all()
     spec()
     tokenize()
+    chat()
