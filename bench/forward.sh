@@ -42,6 +42,6 @@ bench "stories260K (F32, .bin)" 256 "$S/stories260K.bin" --tokenizer "$S/tok512.
 
 for dt in bf16 q8_0; do
     "$NM" synth "$T/l1b-$dt.gguf" --preset llama-3.2-1b --dtype "$dt" --tokenizer "$SHARED/tokenizers/llama-3.1" --force 2>/dev/null
-    bench "Llama-3.2-1B shape ($dt)" 16 "$T/l1b-$dt.gguf"
+    bench "Llama-3.2-1B shape ($dt)" 8 "$T/l1b-$dt.gguf"
     rm -f "$T/l1b-$dt.gguf"
 done

@@ -346,6 +346,33 @@ int atlas_neuron(const Atlas *a, MatrixKind k, int layer, int neuron, LensResult
     return NM_OK;
 }
 
+int atlas_layer_top(const Atlas *a, MatrixKind k, int layer, int count, int top_k, LensResult *r, Error *e) {
+    static const char sql[] = "SELECT neuron, rank, token_id, logit, prob FROM entries"
+                              " WHERE matrix = ? AND layer = ? AND rank BETWEEN 1 AND ?";
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return error_set(e, NM_ERUNTIME, "%s: %s", a->path, sqlite3_errmsg(a->db));
+    sqlite3_bind_text(st, 1, matrix_name(k), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, layer);
+    sqlite3_bind_int(st, 3, top_k);
+    int *filled = xcalloc((size_t)count, sizeof *filled);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int n = sqlite3_column_int(st, 0), rank = sqlite3_column_int(st, 1);
+        if (n < 0 || n >= count) continue;
+        r[n].top[rank - 1] = (LensToken){ .id = sqlite3_column_int(st, 2), .logit = (float)sqlite3_column_double(st, 3),
+                                          .prob = (float)sqlite3_column_double(st, 4) };
+        filled[n]++; /* (matrix, layer, neuron, rank) is the key: no rank twice */
+    }
+    sqlite3_finalize(st);
+    int rc = NM_OK;
+    for (int n = 0; n < count && !rc; n++)
+        if (filled[n] != top_k)
+            rc = error_set(e, NM_EINPUT, "%s: %s neuron %d:%d has %d of the top %d tokens stored", a->path, matrix_name(k), layer,
+                           n, filled[n], top_k);
+    free(filled);
+    return rc;
+}
+
 int atlas_find(const Atlas *a, int token, unsigned matrix_mask, int limit, AtlasHit **hits, int *n, Error *e) {
     static const char sql[] =
         "SELECT e.matrix, e.layer, e.neuron, e.rank, e.logit, t.token_id FROM entries e"

@@ -53,6 +53,11 @@ TokenNames atlas_token_names(const Atlas *a);
  * atlas does not hold that neuron. */
 int atlas_neuron(const Atlas *a, MatrixKind k, int layer, int neuron, LensResult *r, int *n_top, int *n_bottom, Error *e);
 
+/* The top-k lists of neurons [0, count) of one layer in one query (diff):
+ * r[n].top[0..top_k) from the stored ranks 1..top_k. NM_EINPUT when a
+ * neuron or one of those ranks is missing. */
+int atlas_layer_top(const Atlas *a, MatrixKind k, int layer, int count, int top_k, LensResult *r, Error *e);
+
 /* A neuron whose stored top-k holds a token (find on an atlas). */
 typedef struct {
     MatrixKind matrix;

@@ -14,6 +14,7 @@ int cmd_info(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_find(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_synth(int argc, char **argv);

@@ -219,7 +219,6 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
     *a = (GenerateArgs){ .n_new = 128, .temp = 1.0, .top_p = 0.9 };
     Error e = { 0 };
     int c;
-    double d;
     long l;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "p:n:h", opts, NULL)) != -1) {
@@ -238,7 +237,7 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
                 die(NM_EINPUT, "generate: --top-p wants a probability mass in (0, 1], not '%s'", optarg);
             break;
         case 'S':
-            if (!parse_float(optarg, &d) || !parse_long(optarg, &l) || l < 0)
+            if (!parse_long(optarg, &l) || l < 0)
                 die(NM_EINPUT, "generate: --seed wants a non-negative integer, not '%s'", optarg);
             a->seed = (unsigned long long)l;
             break;

@@ -59,7 +59,6 @@ typedef struct {
 
 typedef struct {
     const Model *m;
-    const Tokenizer *tok;
     Forward *f;
     const int *ids; /* prompt then target */
     int n_prompt, n_target, top_k;
@@ -344,7 +343,6 @@ int cmd_probe(int argc, char **argv) {
     }
     if (p.top_k > vocab) p.top_k = vocab;
     p.ids = ids;
-    p.tok = tok;
     p.logits = xmalloc((size_t)p.n_target * vocab * sizeof *p.logits);
     p.prob = xmalloc((size_t)vocab * sizeof *p.prob);
     if (forward_new(&m, p.n_prompt + p.n_target, (int)a.threads, &p.f, &e)) error_exit(&e);

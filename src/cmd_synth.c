@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -781,10 +782,35 @@ static int commit(const char *tmp, const char *out, int gguf, Error *e) {
     return NM_OK;
 }
 
+/* Interrupted (Ctrl-C, kill), synth removes its temporary output: nothing but
+ * unlink/rmdir on paths prepared in advance, so the handler stays async-signal-safe. */
+static char cleanup_paths[6][4096];
+static int n_cleanup;
+
+static void remove_temporary_and_die(int sig) {
+    for (int i = 0; i < n_cleanup; i++) unlink(cleanup_paths[i]);
+    if (n_cleanup > 1) rmdir(cleanup_paths[0]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void on_interrupt_remove(const char *tmp, int is_dir) {
+    static const char *const files[] = { "config.json", "tokenizer.json", "tokenizer_config.json",
+                                         "special_tokens_map.json", "model.safetensors" };
+    snprintf(cleanup_paths[0], sizeof cleanup_paths[0], "%s", tmp);
+    n_cleanup = 1;
+    for (int i = 0; is_dir && i < 5; i++) join_path(cleanup_paths[n_cleanup++], tmp, files[i]);
+    signal(SIGINT, remove_temporary_and_die);
+    signal(SIGTERM, remove_temporary_and_die);
+    signal(SIGHUP, remove_temporary_and_die);
+}
+
 static int write_model(const Synth *y, const char *out, Stream *st, Error *e) {
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%d", out, (int)getpid());
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%d", out, (int)getpid()) >= sizeof tmp - 64)
+        return error_set(e, NM_EINPUT, "%s: path too long", out);
     int rc;
+    on_interrupt_remove(tmp, !y->gguf);
     if (y->gguf) {
         rc = write_gguf(y, tmp, st, e);
         if (rc) unlink(tmp);
@@ -793,7 +819,11 @@ static int write_model(const Synth *y, const char *out, Stream *st, Error *e) {
         rc = write_hf(y, tmp, st, e);
         if (rc) remove_written_dir(tmp);
     }
-    return rc ? rc : commit(tmp, out, y->gguf, e);
+    if (!rc) rc = commit(tmp, out, y->gguf, e);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    return rc;
 }
 
 /* ----------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cmd.h"
 #include "prompt.h"
@@ -17,6 +18,7 @@ static const char usage_text[] =
     "  --decode \"IDS\"       turn ids (separated by spaces or commas) back into text\n"
     "  --format FMT         table (default), ids (one line, space-separated) or json\n"
     "  --tokenizer FILE     the tokenizer .bin of a llama2.c checkpoint\n"
+    "  --stats              report load and encoding times on stderr\n"
     "%s"
     "\nWith --decode, --special keeps control tokens (<s>, <|eot_id|>) in the text.\n";
 
@@ -97,12 +99,12 @@ int cmd_tokenize(int argc, char **argv) {
     static const struct option opts[] = {
         { "file", required_argument, 0, 'f' }, { "decode", required_argument, 0, 'd' },
         { "format", required_argument, 0, 'F' }, { "tokenizer", required_argument, 0, 't' },
-        { "help", no_argument, 0, 'h' }, PROMPT_LONG_OPTIONS, { 0, 0, 0, 0 },
+        { "stats", no_argument, 0, 's' }, { "help", no_argument, 0, 'h' }, PROMPT_LONG_OPTIONS, { 0, 0, 0, 0 },
     };
     PromptOptions po = { 0 };
     const char *file = NULL, *decode = NULL, *tokenizer = NULL;
     OutputFormat fmt = OUT_TABLE;
-    int c;
+    int c, stats = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "f:t:h", opts, NULL)) != -1) {
         if (prompt_option(&po, c, optarg)) continue;
@@ -110,6 +112,7 @@ int cmd_tokenize(int argc, char **argv) {
         case 'f': file = optarg; break;
         case 'd': decode = optarg; break;
         case 't': tokenizer = optarg; break;
+        case 's': stats = 1; break;
         case 'F':
             if (strcmp(optarg, "table") == 0) fmt = OUT_TABLE;
             else if (strcmp(optarg, "ids") == 0) fmt = OUT_IDS;
@@ -138,6 +141,7 @@ int cmd_tokenize(int argc, char **argv) {
         len = strlen(text);
     }
 
+    double t0 = now_seconds(), c0 = (double)clock() / CLOCKS_PER_SEC;
     Model m;
     open_model_or_exit(&m, argv[optind], tokenizer, 0);
     Tokenizer *t;
@@ -150,7 +154,12 @@ int cmd_tokenize(int argc, char **argv) {
     } else {
         int *ids, n;
         char *rendered;
+        double t1 = now_seconds(), c1 = (double)clock() / CLOCKS_PER_SEC;
         if (prompt_encode(t, &m.vocab, &po, text, len, &ids, &n, &rendered, &e)) error_exit(&e);
+        double t2 = now_seconds();
+        if (stats)
+            fprintf(stderr, "load %.3f s (%.3f s CPU); encode %zu bytes into %d tokens in %.4f s (%.2f MB/s)\n", t1 - t0,
+                    c1 - c0, len, n, t2 - t1, (double)len / 1e6 / (t2 - t1 > 0 ? t2 - t1 : 1e-9));
         if (fmt == OUT_IDS) print_ids_line(ids, n);
         else if (fmt == OUT_JSON) print_json(&m.vocab, ids, n, NULL, 0, rendered);
         else print_table(&m.vocab, ids, n);

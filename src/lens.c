@@ -103,8 +103,16 @@ static const float *head_rows(const Lens *L, int v0, int n, float *buf) {
     return buf;
 }
 
-/* C (n × nv) = vecs (n × dim) · head[v0, v0+nv)ᵀ */
+/* C (n × nv) = vecs (n × dim) · head[v0, v0+nv)ᵀ. sgemm repacks the head
+ * tile, which only pays when many vectors share it; one or two vectors
+ * (show) stream the head through sgemv instead, at memory speed. */
 static void tile_product(const Lens *L, const float *vecs, int n, const float *head, int nv, float *c) {
+    if (n <= 2) {
+        for (int i = 0; i < n; i++)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, nv, L->dim, 1.0f, head, L->dim, vecs + (size_t)i * L->dim, 1, 0.0f,
+                        c + (size_t)i * nv, 1);
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, nv, L->dim, 1.0f, vecs, L->dim, head, L->dim, 0.0f, c, nv);
 }
 

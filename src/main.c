@@ -9,6 +9,7 @@ static const Command commands[] = {
     { "map", cmd_map, "decode MLP neurons through the final norm and LM head into an atlas" },
     { "show", cmd_show, "one neuron's top and bottom tokens, from a model or an atlas" },
     { "find", cmd_find, "the neurons that most promote a token, from a model or an atlas" },
+    { "diff", cmd_diff, "compare two checkpoints neuron by neuron, or what neurons read with what they write" },
     { "generate", cmd_generate, "generate text, with neurons clamped or scaled (--compare: both)" },
     { "probe", cmd_probe, "probability of a continuation, with and without clamps (--sweep: a curve)" },
     { "synth", cmd_synth, "write a synthetic Llama checkpoint (HF or GGUF) with planted neurons" },

@@ -69,7 +69,7 @@ static const MergeSlot *merge_find(const MergeTable *mt, int left, int right) {
  * Merges naming pieces the vocabulary lacks can never apply and are skipped. */
 static void merge_table_build(MergeTable *mt, const Vocab *v) {
     uint32_t cap = 16;
-    while (cap < 2u * (uint32_t)v->n_merges + 16) cap *= 2;
+    while (cap < (uint32_t)v->n_merges + (uint32_t)v->n_merges / 2 + 16) cap *= 2; /* load factor <= 2/3 */
     mt->slots = xmalloc(cap * sizeof *mt->slots);
     mt->mask = cap - 1;
     for (uint32_t i = 0; i < cap; i++) mt->slots[i].key = EMPTY_KEY;

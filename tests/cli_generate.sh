@@ -22,6 +22,11 @@ expect_exit 2 'temperature' "$NM" generate "${BIN[@]}" --temp -1
 "$NM" generate "${BIN[@]}" --temp 0 -n 131 >"$TMP/golden.txt" 2>"$TMP/err"
 expect_eq "$(cat "$TMP/golden.txt")" "$GOLDEN" "greedy stories260K from BOS"
 
+for model in "$S/stories260K.gguf" "$M/stories260K-hf" "$M/stories260K-hf-bf16-sharded"; do
+    "$NM" generate "$model" --temp 0 -n 131 >"$TMP/golden.txt" 2>"$TMP/err"
+    expect_eq "$(cat "$TMP/golden.txt")" "$GOLDEN" "greedy $model from BOS"
+done
+
 # JSON: prompt_ids is BOS, baseline only without a hook; ids count -n.
 "$NM" generate "${BIN[@]}" --temp 0 -n 5 --format json >"$TMP/j" 2>"$TMP/err"
 expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["prompt_ids"], d["baseline"]["ids"], repr(d["baseline"]["text"]), "clamped" in d)' "$TMP/j")" \
@@ -69,6 +74,10 @@ expect_eq "$(awk 'NR>1 {print $1}' "$TMP/s" | tr '\n' ' ')" "0 5 10 " "sweep TSV
 expect_eq "$(awk 'NR>2 && $2 <= p {bad=1} NR>1 {p=$2} END {print bad+0}' "$TMP/s")" "0" "sweep probabilities rise"
 expect_eq "$(awk 'NR==4 {print $2}' "$TMP/s")" "$(python3 -c 'import json,sys; print("%.9g" % json.load(open(sys.argv[1]))["clamped"]["prob"])' "$TMP/j")" "sweep at 10 = probe at 10"
 expect_out '^ +10 +0\.1[0-9]+ +\|#+$' "$NM" "${PROBE[@]}" --clamp-site act --sweep 0:140=0,5,10
+# --clamp-positions generated hooks only the last prompt token here: a smaller lift than all.
+"$NM" "${PROBE[@]}" --clamp 0:140=10 --clamp-site act --clamp-positions generated --format json >"$TMP/g" 2>"$TMP/err"
+expect_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); g=json.load(open(sys.argv[2])); print(a["baseline"]["prob"] < g["clamped"]["prob"] < a["clamped"]["prob"], g["hooks"]["positions"])' "$TMP/j" "$TMP/g")" \
+    "True generated" "--clamp-positions generated"
 # The up row that decodes to " named" (1:0), clamped at the up site, does not steer.
 "$NM" "${PROBE[@]}" --clamp 1:0=10 --format json >"$TMP/j" 2>"$TMP/err"
 expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["clamped"]["prob"] < 1e-3, d["hooks"]["site"])' "$TMP/j")" "True up" "up-site clamp of 1:0"

@@ -64,7 +64,7 @@ if command -v sqlite3 >/dev/null; then
 fi
 
 # show from the model and from the atlas, and map's TSV, agree on a neuron
-for spec in "up 4:38" "gate 0:9" "down 2:100"; do
+for spec in "up 4:38" "gate 1:9" "down 2:100"; do  # (not gate 0:9: its top two logits tie within 1.1e-6)
     set -- $spec
     "$NM" map "$BIN" "${TOK[@]}" --format tsv --matrix "$1" --layers "${2%:*}" --neurons "${2#*:}" >"$TMP/map1" 2>/dev/null
     "$NM" show "$BIN" "${TOK[@]}" "$2" --matrix "$1" --format tsv >"$TMP/show_m" 2>/dev/null
@@ -95,5 +95,33 @@ expect_eq "$(cut -f1-3 "$TMP/best")" "$(printf '%s\t%s\t%s' "$fm" "$fl" "$fn")" 
 expect_eq "$(sed -n 2p "$TMP/find_a" | cut -f1-3)" "$(printf '%s\t%s\t%s' "$fm" "$fl" "$fn")" "find on the atlas agrees"
 if grep -q 'stored' "$TMP/find_a.err"; then ok; else fail "find on an atlas says it searched stored lists"; fi
 expect_out 'matrix +layer +neuron +logit +rank +top_token' "$NM" find "$BIN" "${TOK[@]}" " mom" --matrix all --limit 3
+
+# ---- planted neurons (neuromap synth) are recovered ----------------------------
+# synth sets chosen up/gate rows to a token's unembedding direction: map must
+# name that token first, and find must rank that neuron first for it. In GGUF
+# F32 and HF BF16 with synth's own vocabulary, and with the real Llama 3.1
+# tokenizer (byte-level BPE: " dog" is stored as "Ġdog").
+plants=("0:5= dog" "0:77= cat" "1:0= Paris" "1:191= happy")
+args=()
+for p in "${plants[@]}"; do args+=(--plant "$p"); done
+"$NM" synth "$TMP/p.gguf" --preset tiny "${args[@]}" >/dev/null 2>&1
+"$NM" synth "$TMP/p-hf" --preset tiny --dtype bf16 --seed 7 "${args[@]}" >/dev/null 2>&1
+"$NM" synth "$TMP/p-l3" --preset tiny --tokenizer "$SHARED/tokenizers/llama-3.1" --plant "1:42= dog" --plant "0:7= California" >/dev/null 2>&1
+check_plants() { # MODEL "L:N=TEXT"...
+    local model=$1; shift
+    "$NM" map "$model" --matrix all --format tsv --top-k 1 --bottom-k 0 >"$TMP/pm.tsv" 2>/dev/null
+    for p in "$@"; do
+        local ln=${p%%=*} text=${p#*=}
+        for mx in up gate; do
+            expect_eq "$(awk -F'\t' -v m="$mx" -v l="${ln%:*}" -v n="${ln#*:}" '$1 == m && $2 == l && $3 == n { print $6 }' "$TMP/pm.tsv")" \
+                "$text" "$model: planted $mx $ln top-1"
+        done
+        "$NM" find "$model" "$text" --format tsv --limit 1 >"$TMP/pf.tsv" 2>/dev/null
+        expect_eq "$(sed -n 2p "$TMP/pf.tsv" | cut -f1-3,5)" "$(printf 'up\t%s\t%s\t1' "${ln%:*}" "${ln#*:}")" "$model: find '$text' ranks $ln first"
+    done
+}
+check_plants "$TMP/p.gguf" "${plants[@]}"
+check_plants "$TMP/p-hf" "${plants[@]}"
+check_plants "$TMP/p-l3" "1:42= dog" "0:7= California"
 
 finish

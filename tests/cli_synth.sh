@@ -198,6 +198,13 @@ cmp -s "$TMP/hf/model.safetensors" "$TMP/hf2/model.safetensors" && ok || fail "r
 expect_exit 0 '' "$NM" synth "$TMP/hf" --seed 8 "${PLANT[@]}" --force
 cmp -s "$TMP/hf/model.safetensors" "$TMP/hf3/model.safetensors" && ok || fail "--force did not replace OUT"
 ls "$TMP" | grep -Eq '\.(tmp|old)-' && fail "temporary files left: $(ls "$TMP")" || ok
+# Interrupted mid-write: the temporary output is removed, OUT never appears.
+"$NM" synth "$TMP/big" --preset llama-3.2-1b --layers 1 --dtype bf16 2>/dev/null &
+pid=$!
+for _ in $(seq 200); do compgen -G "$TMP/big.tmp-*/model.safetensors" >/dev/null && break; sleep 0.05; done
+kill -TERM $pid; wait $pid; rc=$?
+expect_eq "$rc" 143 "exit status of a synth killed with SIGTERM"
+compgen -G "$TMP/big*" >/dev/null && fail "interrupted synth left $(ls -d "$TMP"/big*)" || ok
 mkdir "$TMP/precious" && touch "$TMP/precious/notes.txt"
 expect_exit 2 'without config.json; not replacing' "$NM" synth "$TMP/precious" --force
 [ -e "$TMP/precious/notes.txt" ] && ok || fail "--force removed a non-model directory"

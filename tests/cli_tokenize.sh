@@ -36,4 +36,28 @@ expect_exit 2 "'x' is not a token id" "$NM" tokenize "$S/stories260K.bin" "${T[@
 expect_exit 2 'no chat template' "$NM" tokenize "$S/stories260K.bin" "${T[@]}" --chat hi
 echo '[{"role": "user"}]' >"$TMP/bad.json"
 expect_exit 2 'bad.json: message 0 needs string "role" and "content"' "$NM" tokenize "$S/stories260K.bin" "${T[@]}" --messages "$TMP/bad.json"
+# Tokenizer-only directories and vocabulary-only GGUF: Llama 3 byte-level BPE, BOS from the post-processor.
+L3=$SHARED/tokenizers/llama-3
+L31=$SHARED/tokenizers/llama-3.1
+expect_eq "$("$NM" tokenize "$L3" "Hello world" --format ids)" "128000 9906 1917" "llama-3 dir"
+expect_eq "$("$NM" tokenize "$SHARED/tokenizers/vectors/ggml-vocab-llama-bpe.gguf" "Hello world" --format ids)" "128000 9906 1917" "llama-bpe.gguf"
+expect_eq "$("$NM" tokenize "$SHARED/tokenizers/vectors/ggml-vocab-llama-spm.gguf" "Hello world" --format ids)" "1 15043 3186" "llama-spm.gguf"
+expect_eq "$("$NM" tokenize "$L31" --decode "128000 9906 1917 128009")" "Hello world" "llama-3.1 decode"
+# --chat: Llama 3.1 writes its system turn with the date lines even without --system.
+expect_eq "$("$NM" tokenize "$L31" --chat Hi --date "1 Jan 2025" --format ids)" \
+    "128000 128006 9125 128007 271 38766 1303 33025 2696 25 6790 220 2366 18 198 15724 2696 25 220 16 4448 220 2366 20 271 128009 128006 882 128007 271 13347 128009 128006 78191 128007 271" \
+    "llama-3.1 --chat"
+# --messages: a whole conversation; Llama 3 has no preamble.
+cat >"$TMP/pirate.json" <<'JSON'
+[{"role": "system", "content": "You are a pirate."}, {"role": "user", "content": "  Hello!\n"}]
+JSON
+expect_eq "$("$NM" tokenize "$L3" --messages "$TMP/pirate.json" --format ids)" \
+    "128000 128006 9125 128007 271 2675 527 264 55066 13 128009 128006 882 128007 271 9906 0 128009 128006 78191 128007 271" \
+    "llama-3 --messages"
+expect_out '"chat_text":"<\|begin_of_text\|><\|start_header_id\|>system<\|end_header_id\|>\\n\\nCutting Knowledge Date: December 2023\\nToday Date: 26 Jul 2024\\n\\nYou are a pirate.<\|eot_id\|>' \
+    "$NM" tokenize "$L31" --messages "$TMP/pirate.json" --format json
+expect_exit 2 'already starts with a system message' "$NM" tokenize "$L31" --messages "$TMP/pirate.json" --system "Be brief."
+expect_exit 2 'either a prompt or --messages' "$NM" tokenize "$L31" --messages "$TMP/pirate.json" Hi
+echo '[{"role": "tool", "content": "42"}]' >"$TMP/tool.json"
+expect_exit 2 "role 'tool'; neuromap does not render tool use" "$NM" tokenize "$L31" --messages "$TMP/tool.json"
 finish

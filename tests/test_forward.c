@@ -407,7 +407,8 @@ static int greedy(const Model *m, const int *prompt, int n_prompt, int n, int th
     return made;
 }
 
-static void check_golden(const char *path, const char *tokenizer) {
+/* Greedy from BOS equals the golden ids for (at least) the first `want`. */
+static void check_golden(const char *path, const char *tokenizer, int want) {
     Model m;
     Error e = { 0 };
     ModelOpenOptions o = { .tokenizer_path = tokenizer, .need_weights = 1 };
@@ -415,9 +416,10 @@ static void check_golden(const char *path, const char *tokenizer) {
     CHECK(rc == 0, "%s", e.msg);
     if (rc) return;
     int ids[131], bos = m.vocab.bos_id;
+    CHECK(bos == 1, "%s: BOS is %d", path, bos);
     int n = greedy(&m, &bos, 1, 131, 2, ids), same = 0;
     while (same < n && ids[same] == golden[same]) same++;
-    CHECK(n == 131 && same == 131, "%s: greedy output leaves the golden text at token %d (got %d, want %d)", path, same,
+    CHECK(n == 131 && same >= want, "%s: greedy output leaves the golden text at token %d (got %d, want %d)", path, same,
           same < n ? ids[same] : -1, golden[same < 131 ? same : 130]);
     model_close(&m);
 }
@@ -541,12 +543,129 @@ static void test_sampler(void) {
     sampler_free(&a);
 }
 
+/* ----------------------------------------------------------------------------
+ * llama.cpp's greedy generations for the quantised fixtures: ids must agree
+ * up to the first step whose recorded top-1/top-2 margin is below 1e-3 (past
+ * a near-tie, other correct arithmetic may pick the other token). */
+
+typedef struct {
+    char file[128];
+    int prompt[64], n_prompt, gen[512], n_gen, n_margins;
+    double margins[512];
+} LlamaCppRun;
+
+static int read_ints(const char *s, int *out, int cap) {
+    int n = 0;
+    for (char *end; n < cap; s = end) {
+        long v = strtol(s, &end, 10);
+        if (end == s) break;
+        out[n++] = (int)v;
+    }
+    return n;
+}
+
+/* Parses the "== FILE" sections of llama_cpp_greedy.txt; returns how many. */
+static int read_llama_cpp(LlamaCppRun *runs, int cap) {
+    char *text;
+    size_t len;
+    Error e = { 0 };
+    int rc = read_file(shared_path("models/quant/llama_cpp_greedy.txt"), 1 << 20, &text, &len, &e);
+    CHECK(rc == 0, "%s", e.msg);
+    if (rc) return 0;
+    int n = -1;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        if (strncmp(line, "== ", 3) == 0 && n + 1 < cap) {
+            memset(&runs[++n], 0, sizeof runs[n]);
+            snprintf(runs[n].file, sizeof runs[n].file, "%s", line + 3);
+        } else if (n >= 0 && strncmp(line, "prompt_ids:", 11) == 0) {
+            runs[n].n_prompt = read_ints(line + 11, runs[n].prompt, 64);
+        } else if (n >= 0 && strncmp(line, "gen_ids:", 8) == 0) {
+            runs[n].n_gen = read_ints(line + 8, runs[n].gen, 512);
+        } else if (n >= 0 && strncmp(line, "margins:", 8) == 0) {
+            char *s = line + 8, *end;
+            while (runs[n].n_margins < 512) {
+                double v = strtod(s, &end);
+                if (end == s) break;
+                runs[n].margins[runs[n].n_margins++] = v;
+                s = end;
+            }
+        }
+    }
+    free(text);
+    return n + 1;
+}
+
+/* llama.cpp's arithmetic is not exact F32: it keeps the KV cache in F16 and
+ * quantises activations to Q8_0/Q8_K for quantised matmuls. Teacher-forcing
+ * its recorded ids, our top-1/top-2 margins differ from the ones it recorded
+ * by up to 0.02 on synth256 and 0.13 on stories260K-q8_0 (measured). Where
+ * its margin is below LLAMA_CPP_TIE, either token is a correct answer. (With
+ * a 1e-3 threshold 4 of the 8 synth256 files part ways, at steps whose
+ * recorded margins are 0.0021-0.0054: inside that arithmetic noise.) */
+#define LLAMA_CPP_TIE 1e-2
+
+/* Teacher-forced on llama.cpp's ids: our top-1 must be its token at every
+ * step where its margin is clear. */
+static void check_teacher_forced(const Model *m, const LlamaCppRun *run) {
+    Forward *f;
+    Error e = { 0 };
+    int n = run->n_prompt + run->n_gen - 1, V = m->cfg.vocab_size, ids[600], wrong = 0, first = -1;
+    memcpy(ids, run->prompt, (size_t)run->n_prompt * sizeof *ids);
+    memcpy(ids + run->n_prompt, run->gen, (size_t)(run->n_gen - 1) * sizeof *ids);
+    float *logits = xmalloc((size_t)n * V * sizeof *logits);
+    int rc = forward_new(m, n, 2, &f, &e);
+    if (!rc) rc = forward_run(f, ids, n, 0, n, logits, 1, &e);
+    CHECK(rc == 0, "%s: %s", run->file, e.msg);
+    for (int s = 0; !rc && s < run->n_gen && s < run->n_margins; s++)
+        if (run->margins[s] >= LLAMA_CPP_TIE && argmax(logits + (size_t)(run->n_prompt - 1 + s) * V, V) != run->gen[s]) {
+            wrong++;
+            if (first < 0) first = s;
+        }
+    CHECK(wrong == 0, "%s: teacher-forced top-1 differs from llama.cpp's at %d clear steps (first: %d)", run->file, wrong, first);
+    if (!rc) forward_free(f);
+    free(logits);
+}
+
+static void test_llama_cpp_greedy(void) {
+    static LlamaCppRun runs[16];
+    int n = read_llama_cpp(runs, 16), synth = 0;
+    CHECK(n >= 10, "llama_cpp_greedy.txt: %d runs", n);
+    for (int r = 0; r < n; r++) {
+        const LlamaCppRun *run = &runs[r];
+        char rel[512];
+        snprintf(rel, sizeof rel, "models/%s%.200s", strncmp(run->file, "stories260K.gguf", 16) == 0 ? "stories260K/" : "quant/", run->file);
+        Model m;
+        Error e = { 0 };
+        ModelOpenOptions o = { .need_weights = 1 };
+        int rc = model_open(&m, shared_path(rel), &o, &e);
+        CHECK(rc == 0, "%s", e.msg);
+        if (rc) continue;
+        int exact = 0; /* steps before the first near-tie */
+        while (exact < run->n_gen && exact < run->n_margins && run->margins[exact] >= LLAMA_CPP_TIE) exact++;
+        int ids[512], made = greedy(&m, run->prompt, run->n_prompt, exact, 2, ids), same = 0;
+        while (same < made && ids[same] == run->gen[same]) same++;
+        CHECK(same == exact, "%s: greedy ids leave llama.cpp's at step %d of %d (got %d, want %d)", run->file, same, exact,
+              same < made ? ids[same] : -1, run->gen[same < exact ? same : 0]);
+        check_teacher_forced(&m, run);
+        synth += strncmp(run->file, "synth256", 8) == 0;
+        model_close(&m);
+    }
+    CHECK(synth == 8, "%d synth256 runs", synth);
+}
+
 int main(void) {
     test_sampler();
     test_against_reference();
     test_thread_determinism();
     test_planted_clamp();
     test_named_neuron();
-    check_golden(shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"));
+    check_golden(shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"), 131);
+    check_golden(shared_path("models/stories260K/stories260K.gguf"), NULL, 131);
+    check_golden(shared_path("models/stories260K-hf"), NULL, 131);
+    check_golden(shared_path("models/stories260K-hf-bf16-sharded"), NULL, 131);
+    /* Q8_0 rounding tips the golden text's closest call, token 114 (F32
+     * margin 0.042; Q8_0 picks the other token by 0.026). */
+    check_golden(shared_path("models/quant/stories260K-q8_0.gguf"), NULL, 114);
+    test_llama_cpp_greedy();
     return check_summary("test_forward");
 }

@@ -18,7 +18,8 @@
 
 typedef struct {
     int dim, hidden, layers, heads, kv_heads, vocab, seq;
-    float *emb, *w1, *w2, *w3, *rms_final; /* gate, down, up */
+    double eps;
+    float *emb, *w1, *w2, *w3, *rms_final; /* head, gate, down, up (stacked over layers), final norm */
 } RefModel;
 
 static float *read_floats(FILE *f, size_t n) {
@@ -35,6 +36,7 @@ static int ref_load(RefModel *r, const char *path) {
     int32_t h[7];
     if (!f || fread(h, 4, 7, f) != 7) return 0;
     r->dim = h[0], r->hidden = h[1], r->layers = h[2], r->heads = h[3], r->kv_heads = h[4], r->vocab = abs(h[5]), r->seq = h[6];
+    r->eps = 1e-5;
     size_t d = (size_t)r->dim, L = (size_t)r->layers, kv = d * (size_t)r->kv_heads / (size_t)r->heads, hd = (size_t)r->hidden;
     r->emb = read_floats(f, (size_t)r->vocab * d);
     /* rms_att, wq, wk, wv, wo, rms_ffn: skipped */
@@ -45,6 +47,34 @@ static int ref_load(RefModel *r, const char *path) {
     r->rms_final = read_floats(f, d);
     fclose(f);
     return r->emb && r->w1 && r->w2 && r->w3 && r->rms_final;
+}
+
+/* A model's weights dequantised to F32 by tensor_rows_f32 (which test_gguf
+ * checks bit for bit against gguf-py's dequantisation). */
+static int ref_from_model(RefModel *r, const Model *m) {
+    size_t d = (size_t)m->cfg.dim, hd = (size_t)m->cfg.ffn_dim, L = (size_t)m->cfg.n_layers;
+    r->dim = (int)d, r->hidden = (int)hd, r->layers = (int)L, r->vocab = m->cfg.vocab_size, r->eps = m->cfg.norm_eps;
+    r->emb = malloc((size_t)r->vocab * d * sizeof(float));
+    r->rms_final = malloc(d * sizeof(float));
+    tensor_rows_f32(m->output, 0, r->vocab, r->emb);
+    tensor_rows_f32(m->output_norm, 0, 1, r->rms_final);
+    float **dst[3] = { &r->w1, &r->w2, &r->w3 };
+    for (int k = 0; k < 3; k++) *dst[k] = malloc(L * hd * d * sizeof(float));
+    for (size_t l = 0; l < L; l++) {
+        const Tensor *t[3] = { m->layers[l].gate, m->layers[l].down, m->layers[l].up };
+        for (int k = 0; k < 3; k++) tensor_rows_f32(t[k], 0, tensor_rows(t[k]), *dst[k] + l * hd * d);
+    }
+    return 1;
+}
+
+/* Round to BF16, nearest even, as the BF16 checkpoint was written. */
+static void ref_round_bf16(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+        memcpy(&x[i], &u, 4);
+    }
 }
 
 static void ref_free(RefModel *r) {
@@ -73,7 +103,7 @@ static double ref_decode(const RefModel *r, const double *w, LensNorm norm, doub
     int d = r->dim;
     double x[4096], ss = 0;
     for (int i = 0; i < d; i++) ss += w[i] * w[i];
-    double inv_rms = 1.0 / sqrt(ss / d + 1e-5);
+    double inv_rms = 1.0 / sqrt(ss / d + r->eps);
     for (int i = 0; i < d; i++)
         x[i] = norm == NORM_FULL ? r->rms_final[i] * w[i] * inv_rms : norm == NORM_GAIN ? r->rms_final[i] * w[i] : w[i];
     double max = -INFINITY;
@@ -196,6 +226,51 @@ static void test_exact_map(void) {
     ref_free(&r);
 }
 
+/* The same map from the GGUF and Hugging Face forms: F32 ones against the
+ * .bin's numbers, BF16 against those numbers rounded to BF16 here, quantised
+ * ones against their own dequantised weights. Non-F32 heads are
+ * checked both dequantised once (map) and converted per tile (show, find). */
+static void test_other_forms(void) {
+    static const struct { const char *model; int from_bin, bf16; } forms[] = {
+        { "models/stories260K/stories260K.gguf", 1, 0 },
+        { "models/stories260K-hf", 1, 0 },
+        { "models/stories260K-hf-bf16-sharded", 1, 1 },
+        { "models/quant/stories260K-q8_0.gguf", 0, 0 },
+        { "models/quant/synth256-q4_k_m.gguf", 0, 0 },
+        { "models/quant/synth256-q6_k.gguf", 0, 0 },
+    };
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        Model m;
+        Error e = { 0 };
+        RefModel r = { 0 };
+        ModelOpenOptions o = { .need_weights = 1 };
+        if (model_open(&m, shared_path(forms[f].model), &o, &e)) {
+            CHECK(0, "model_open %s: %s", forms[f].model, e.msg);
+            continue;
+        }
+        int loaded;
+        if (!forms[f].from_bin) {
+            loaded = ref_from_model(&r, &m);
+        } else {
+            loaded = ref_load(&r, shared_path("models/stories260K/stories260K.bin"));
+            if (loaded && forms[f].bf16) {
+                size_t d = (size_t)r.dim, n = (size_t)r.layers * r.hidden * d;
+                ref_round_bf16(r.emb, (size_t)r.vocab * d), ref_round_bf16(r.rms_final, d);
+                ref_round_bf16(r.w1, n), ref_round_bf16(r.w2, n), ref_round_bf16(r.w3, n);
+            }
+        }
+        CHECK(loaded && r.vocab == m.cfg.vocab_size && r.dim == m.cfg.dim, "reference for %s", forms[f].model);
+        if (loaded) {
+            int bad = 0;
+            for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) bad += check_matrix(&m, &r, (MatrixKind)k, NORM_FULL, 2, 0, 0, 1);
+            bad += check_matrix(&m, &r, MATRIX_DOWN, NORM_GAIN, 3, 64, 100, 0);
+            printf("exact map of %s (head %s): %d mismatches\n", forms[f].model, dtype_name(m.output->type), bad);
+        }
+        ref_free(&r);
+        model_close(&m);
+    }
+}
+
 /* ----------------------------------------------------------------------------
  * Token escaping */
 
@@ -310,6 +385,7 @@ static void test_atlas(void) {
 int main(void) {
     test_escape();
     test_exact_map();
+    test_other_forms();
     test_atlas();
     return check_summary("test_lens");
 }

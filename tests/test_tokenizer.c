@@ -110,6 +110,43 @@ static void run_jsonl(const char *what, const char *path, const char *tokenizer_
     unload(&l);
 }
 
+
+/* ----------------------------------------------------------------------------
+ * llama.cpp's vectors: .inp holds the tests separated by
+ * "\n__ggml_vocab_test__\n"; .out one line of " id id ..." per test */
+
+static void run_llamacpp_vectors(const char *what, const Loaded *l, const char *vectors) {
+    char inp_path[4096], out_path[4096], *inp, *out;
+    size_t inp_len, out_len;
+    Error e = { 0 };
+    snprintf(inp_path, sizeof inp_path, "%s.inp", vectors);
+    snprintf(out_path, sizeof out_path, "%s.out", vectors);
+    if (read_file(inp_path, 1 << 20, &inp, &inp_len, &e) || read_file(out_path, 1 << 20, &out, &out_len, &e)) {
+        CHECK(0, "%s", e.msg);
+        return;
+    }
+    static const char sep[] = "\n__ggml_vocab_test__\n";
+    const size_t sep_len = sizeof sep - 1;
+    int tests = 0, want[512];
+    char *text = inp, *line = out;
+    for (char *end; (end = memmem(text, inp_len - (size_t)(text - inp), sep, sep_len)) != NULL; text = end + sep_len) {
+        char *nl = strchr(line, '\n');
+        if (!nl) {
+            CHECK(0, "%s: %s has fewer lines than tests", what, out_path);
+            break;
+        }
+        *nl = 0;
+        int n = 0;
+        for (char *tok = strtok(line, " "); tok && n < 512; tok = strtok(NULL, " ")) want[n++] = atoi(tok);
+        check_encode(l, what, text, (size_t)(end - text), 0, want, n, 1);
+        line = nl + 1;
+        tests++;
+    }
+    CHECK(tests == 46, "%s: %d tests, want 46", what, tests);
+    free(inp);
+    free(out);
+}
+
 /* ----------------------------------------------------------------------------
  * Behaviour beyond the vectors */
 
@@ -252,8 +289,70 @@ static void check_chat_render(void) {
     free(bos_piece);
 }
 
+/* Chat prompts → ids, as HF's apply_chat_template(add_generation_prompt=True,
+ * tokenize=True) gives them: hand-checked against the vocabulary and merges. */
+static void check_prompt_ids(const Loaded *l, const PromptOptions *o, const char *text, const int *want, int n_want) {
+    int *ids = NULL, n = 0;
+    Error e = { 0 };
+    int rc = prompt_encode(l->t, &l->m.vocab, o, text, strlen(text), &ids, &n, NULL, &e);
+    char got[4096], exp[4096];
+    ids_str(ids, rc ? 0 : n, got, sizeof got);
+    ids_str(want, n_want, exp, sizeof exp);
+    CHECK(rc == 0 && same_ids(ids, n, want, n_want), "%s: prompt '%s'\n  got %s\n want %s (%s)", l->m.path, text, got, exp, e.msg);
+    free(ids);
+}
+
+static void check_chat_ids(const Loaded *llama3, const Loaded *llama31) {
+    /* Llama 3.1: preamble lines, system text, user turn, generation prompt. */
+    static const int pirate31[] = { 128000, 128006, 9125, 128007, 271, 38766, 1303, 33025, 2696, 25, 6790, 220, 2366, 18, 198,
+                                    15724, 2696, 25, 220, 1627, 10263, 220, 2366, 19, 271, 2675, 527, 264, 55066, 13, 128009,
+                                    128006, 882, 128007, 271, 9906, 0, 128009, 128006, 78191, 128007, 271 };
+    PromptOptions o = { .chat = 1, .system = "You are a pirate." };
+    check_prompt_ids(llama31, &o, "  Hello!\n", pirate31, (int)(sizeof pirate31 / sizeof *pirate31));
+    /* No system message: the system turn still comes, empty after the date. */
+    static const int hi31[] = { 128000, 128006, 9125, 128007, 271, 38766, 1303, 33025, 2696, 25, 6790, 220, 2366, 18, 198,
+                                15724, 2696, 25, 220, 16, 4448, 220, 2366, 20, 271, 128009, 128006, 882, 128007, 271, 13347,
+                                128009, 128006, 78191, 128007, 271 };
+    PromptOptions d = { .chat = 1, .date = "1 Jan 2025" };
+    check_prompt_ids(llama31, &d, "Hi", hi31, (int)(sizeof hi31 / sizeof *hi31));
+    /* Llama 3: no preamble; special-token text in the user's words is parsed
+     * too, as apply_chat_template does; --no-bos drops the template's BOS. */
+    static const int pirate3[] = { 128006, 9125, 128007, 271, 2675, 527, 264, 55066, 13, 128009, 128006, 882, 128007, 271, 9906,
+                                   0, 128009, 128006, 78191, 128007, 271 };
+    PromptOptions nb = { .chat = 1, .system = "You are a pirate.", .bos = -1 };
+    check_prompt_ids(llama3, &nb, "Hello!", pirate3, (int)(sizeof pirate3 / sizeof *pirate3));
+    /* Plain prompts: BOS from the post-processor, specials only when asked. */
+    static const int plain[] = { 128000, 9906, 0, 128009 };
+    PromptOptions sp = { .special = 1 };
+    check_prompt_ids(llama3, &sp, "Hello!<|eot_id|>", plain, 4);
+    PromptOptions nsp = { .bos = -1 };
+    static const int as_text[] = { 9906, 88032, 91, 68, 354, 851, 91, 29 }; /* "Hello" "!<|" "eot" "_id" "|>" */
+    check_prompt_ids(llama3, &nsp, "Hello!<|eot_id|>", as_text, 8);
+}
+
 int main(void) {
     run_jsonl("stories260K.bin", shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"));
+    run_jsonl("stories260K-hf", shared_path("models/stories260K-hf"), NULL);
+    run_jsonl("stories260K.gguf", shared_path("models/stories260K/stories260K.gguf"), NULL);
+    /* Each large vocabulary is loaded once. */
+    Loaded spm, bpe, llama3, llama31;
+    const char *spm_path = shared_path("tokenizers/vectors/ggml-vocab-llama-spm.gguf");
+    const char *bpe_path = shared_path("tokenizers/vectors/ggml-vocab-llama-bpe.gguf");
+    if (load(&spm, spm_path, NULL)) {
+        run_llamacpp_vectors("llama-spm.gguf", &spm, spm_path);
+        unload(&spm);
+    }
+    if (load(&bpe, bpe_path, NULL)) {
+        run_llamacpp_vectors("llama-bpe.gguf", &bpe, bpe_path);
+        unload(&bpe);
+    }
+    int have3 = load(&llama3, shared_path("tokenizers/llama-3"), NULL);
+    int have31 = load(&llama31, shared_path("tokenizers/llama-3.1"), NULL);
+    if (have3) run_llamacpp_vectors("llama-3 tokenizer.json", &llama3, bpe_path);
+    if (have31) run_llamacpp_vectors("llama-3.1 tokenizer.json", &llama31, bpe_path);
+    if (have3 && have31) check_chat_ids(&llama3, &llama31);
+    if (have3) unload(&llama3);
+    if (have31) unload(&llama31);
     check_specials_and_decode();
     check_chat_render();
     return check_summary("test_tokenizer");
