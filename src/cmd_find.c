@@ -15,11 +15,12 @@
 #include "atlas.h"
 #include "cmd.h"
 #include "lens.h"
+#include "sampler.h"
 #include "tokenizer.h"
 
 static const char usage_text[] =
     "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N]\n"
-    "                     [--norm full|gain|none] [--format table|tsv] [--tokenizer FILE]\n\n"
+    "                     [--norm full|gain|none] [--agreement] [--format table|tsv] [--tokenizer FILE]\n\n"
     "Lists the neurons whose direction most promotes the token TEXT, by that token's logit\n"
     "through the final RMSNorm and the LM head (the logit `map` reports), with the token's\n"
     "rank within each neuron's distribution (1 = its top token) and the neuron's top token.\n"
@@ -29,7 +30,11 @@ static const char usage_text[] =
     "  --matrix M          up (default), gate, down or all\n"
     "  --limit N           neurons to list (default 20)\n"
     "  --norm N            full (default), gain or none (see 'neuromap map --help')\n"
+    "  --agreement         also decode what each neuron writes (its down column; for a down\n"
+    "                      neuron, what it reads: its up row) and say whether the two top\n"
+    "                      tokens agree: read-and-write neurons are the ones that steer (models only)\n"
     "  --format F          table (default) or tsv: matrix layer neuron logit rank top_token\n"
+    "                      [partner partner_top agree]\n"
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
     "  -h, --help          this help\n";
 
@@ -37,7 +42,13 @@ typedef struct {
     MatrixKind matrix;
     int layer, neuron, rank, top_id;
     float logit;
+    int partner_top; /* --agreement: top token of the neuron's other side, else -1 */
 } Hit;
+
+/* The other side of a neuron: what an up/gate neuron writes is its down
+ * column; what a down neuron reads is its up row. */
+static MatrixKind partner_of(MatrixKind k) { return k == MATRIX_DOWN ? MATRIX_UP : MATRIX_DOWN; }
+
 
 static int by_logit_desc(const void *pa, const void *pb) {
     const Hit *a = pa, *b = pb;
@@ -77,7 +88,7 @@ static int rank_all_neurons(const Lens *L, unsigned mask, int token, int limit, 
 
 /* Decodes each hit over the full vocabulary: the token's exact logit, its
  * rank (1 + tokens with a higher logit, equal logits by id), the top token. */
-static void describe_hits(const Lens *L, int token, Hit *hits, int n) {
+static void describe_hits(const Lens *L, int token, Hit *hits, int n, int agreement) {
     float *vecs = xmalloc((size_t)n * L->dim * sizeof *vecs);
     float *logits = xmalloc((size_t)n * L->vocab * sizeof *logits);
     for (int i = 0; i < n; i++) lens_neuron_vectors(L, hits[i].matrix, hits[i].layer, hits[i].neuron, 1, vecs + (size_t)i * L->dim);
@@ -85,14 +96,19 @@ static void describe_hits(const Lens *L, int token, Hit *hits, int n) {
     for (int i = 0; i < n; i++) {
         const float *row = logits + (size_t)i * L->vocab;
         float x = row[token];
-        int rank = 1, top = 0;
-        for (int v = 0; v < L->vocab; v++) {
+        int rank = 1;
+        for (int v = 0; v < L->vocab; v++)
             if (row[v] > x || (row[v] == x && v < token)) rank++;
-            if (row[v] > row[top]) top = v;
-        }
         hits[i].logit = x;
         hits[i].rank = rank;
-        hits[i].top_id = top;
+        hits[i].top_id = argmax(row, L->vocab);
+        hits[i].partner_top = -1;
+    }
+    if (agreement) {
+        for (int i = 0; i < n; i++)
+            lens_neuron_vectors(L, partner_of(hits[i].matrix), hits[i].layer, hits[i].neuron, 1, vecs + (size_t)i * L->dim);
+        lens_logits(L, vecs, n, logits);
+        for (int i = 0; i < n; i++) hits[i].partner_top = argmax(logits + (size_t)i * L->vocab, L->vocab);
     }
     qsort(hits, (size_t)n, sizeof *hits, by_logit_desc);
     free(vecs);
@@ -119,17 +135,26 @@ static int first_token(const Vocab *v, const char *text, int len) {
     return id;
 }
 
-static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv) {
-    if (tsv) puts("matrix\tlayer\tneuron\tlogit\trank\ttop_token");
-    else printf("%-6s %6s %8s %11s %8s  %s\n", "matrix", "layer", "neuron", "logit", "rank", "top_token");
+static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv, int agreement) {
+    if (tsv) printf("matrix\tlayer\tneuron\tlogit\trank\ttop_token%s\n", agreement ? "\tpartner\tpartner_top\tagree" : "");
+    else printf("%-6s %6s %8s %11s %8s  %-16s%s\n", "matrix", "layer", "neuron", "logit", "rank", "top_token",
+                agreement ? "  partner  partner_top       agree" : "");
     for (int i = 0; i < n; i++) {
-        char *top = lens_token_text(tn, hits[i].top_id);
+        const Hit *h = &hits[i];
+        char *top = lens_token_text(tn, h->top_id);
         if (tsv)
-            printf("%s\t%d\t%d\t%.7g\t%d\t%s\n", matrix_name(hits[i].matrix), hits[i].layer, hits[i].neuron, hits[i].logit,
-                   hits[i].rank, top);
+            printf("%s\t%d\t%d\t%.7g\t%d\t%s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top);
         else
-            printf("%-6s %6d %8d %11.5f %8d  \"%s\"\n", matrix_name(hits[i].matrix), hits[i].layer, hits[i].neuron,
-                   hits[i].logit, hits[i].rank, top);
+            printf("%-6s %6d %8d %11.5f %8d  %-16s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top);
+        if (agreement) {
+            char *other = lens_token_text(tn, h->partner_top);
+            const char *side = matrix_name(partner_of(h->matrix));
+            int same = h->partner_top == h->top_id;
+            if (tsv) printf("\t%s\t%s\t%d", side, other, same);
+            else printf("  %-7s  %-16s  %s", side, other, same ? "yes" : "no");
+            free(other);
+        }
+        putchar('\n');
         free(top);
     }
 }
@@ -138,13 +163,13 @@ int cmd_find(int argc, char **argv) {
     static const struct option opts[] = {
         { "matrix", required_argument, 0, 'm' }, { "limit", required_argument, 0, 'l' },
         { "norm", required_argument, 0, 'n' },   { "format", required_argument, 0, 'f' },
-        { "tokenizer", required_argument, 0, 't' },
+        { "tokenizer", required_argument, 0, 't' }, { "agreement", no_argument, 0, 'a' },
         { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
     };
     const char *matrix = "up", *tokenizer = NULL;
     LensNorm norm = NORM_FULL;
     long limit = 20;
-    int tsv = 0, norm_given = 0, c;
+    int tsv = 0, norm_given = 0, agreement = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -163,6 +188,7 @@ int cmd_find(int argc, char **argv) {
             else die(NM_EINPUT, "find: --format must be table or tsv, not '%s'", optarg);
             break;
         case 't': tokenizer = optarg; break;
+        case 'a': agreement = 1; break;
         case 'h': fputs(usage_text, stdout); return NM_OK;
         default: die(NM_EINPUT, "find: unknown or incomplete option '%s' (see 'neuromap find --help')", argv[optind - 1]);
         }
@@ -185,14 +211,15 @@ int cmd_find(int argc, char **argv) {
         int token = lens_find_token(&tn, text, text_len);
         if (token < 0)
             die(NM_EINPUT, "find: '%s' is not a token of %s's vocabulary (an atlas cannot tokenize; give the model)", text, path);
+        if (agreement) die(NM_EINPUT, "find: --agreement needs the model (an atlas does not hold every neuron's full distribution)");
         AtlasHit *found;
         int n;
         if (atlas_find(a, token, mask, (int)limit, &found, &n, &e)) error_exit(&e);
         fprintf(stderr, "find: token %d; searching the top-%d lists stored in %s\n", token, atlas_info(a)->top_k, path);
         Hit *hits = xcalloc((size_t)n + 1, sizeof *hits);
         for (int i = 0; i < n; i++)
-            hits[i] = (Hit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit };
-        print_hits(&tn, hits, n, tsv);
+            hits[i] = (Hit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
+        print_hits(&tn, hits, n, tsv, 0);
         free(found);
         free(hits);
         atlas_close(a);
@@ -211,8 +238,8 @@ int cmd_find(int argc, char **argv) {
     fprintf(stderr, "find: token %d; ranking %lld neurons by its logit (norm %s)\n", token, (long long)total, lens_norm_name(norm));
     Hit *hits = xcalloc((size_t)limit, sizeof *hits);
     int n = rank_all_neurons(&L, mask, token, (int)limit, hits);
-    describe_hits(&L, token, hits, n);
-    print_hits(&tn, hits, n, tsv);
+    describe_hits(&L, token, hits, n, agreement);
+    print_hits(&tn, hits, n, tsv, agreement);
     free(hits);
     lens_close(&L);
     model_close(&m);
