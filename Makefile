@@ -67,7 +67,7 @@ fuzz-build: $(FUZZ_TARGETS)
 fuzz: fuzz-build
 	fuzz/run.sh campaign $(FUZZ_SECONDS) $(notdir $(FUZZ_TARGETS))
 fuzz-smoke: fuzz-build
-	fuzz/run.sh smoke 10 $(notdir $(FUZZ_TARGETS))
+	fuzz/run.sh smoke 60 $(notdir $(FUZZ_TARGETS))
 
 clean:
 	rm -rf build neuromap

@@ -88,9 +88,10 @@ smoke() {
     local t=$1 name=${1#fuzz_} bin=build/fuzz/$1 files
     files=("$REG/$name"/*)
     [ -e "${files[0]}" ] || { echo "$name: no regression inputs"; return 0; }
-    if timeout "$seconds" "$bin" -timeout=5 -rss_limit_mb=2048 -malloc_limit_mb=512 "${files[@]}" >"$OUT/smoke-$name.log" 2>&1; then
+    if timeout "$seconds" "$bin" -timeout=30 -rss_limit_mb=2048 -malloc_limit_mb=512 "${files[@]}" >"$OUT/smoke-$name.log" 2>&1; then
         echo "$name: ${#files[@]} inputs ok"
     else
+        [ $? -eq 124 ] && echo "$name: still running after ${seconds}s"
         echo "$name: FAILED (see $OUT/smoke-$name.log)"
         tail -n 30 "$OUT/smoke-$name.log"
         return 1

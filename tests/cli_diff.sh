@@ -120,4 +120,19 @@ expect_exit 2 'layers.*outside 0-4' "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --laye
 expect_exit 2 'unknown' "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --bogus
 expect_exit 2 'no such file' "$NM" diff "$BIN" "$TMP/none.bin" "${TOK[@]}"
 
+# ---- one network in other formats and precisions ---------------------------------
+GGUF=$M/stories260K/stories260K.gguf
+HF=$M/stories260K-hf
+expect_out '"top1_agreement":1,' "$NM" diff "$GGUF" "$HF" --matrix all --format json
+if grep -q '"n_neurons":2580,"top1_same":2580,' "$TMP/out" && grep -q '"jaccard":1,"spearman":1' "$TMP/out"; then ok
+else fail "GGUF vs HF F32: every neuron identical: $(head -c 300 "$TMP/out")"; fi
+expect_out '^up +860 +860 +100\.00%' "$NM" diff "$BIN" "$GGUF" "${TOK[@]}"
+# BF16 and Q8_0 move some neurons, not most (README: 2512 and 2488 of 2580)
+for q in "$M/stories260K-hf-bf16-sharded" "$M/quant/stories260K-q8_0.gguf"; do
+    "$NM" diff "$HF" "$q" --matrix all --format json >"$TMP/q.json" 2>/dev/null
+    same=$(grep -o '^{[^[]*"top1_same":[0-9]*' "$TMP/q.json" | grep -o '[0-9]*$')
+    if [ -n "$same" ] && [ "$same" -ge 2400 ] && [ "$same" -lt 2580 ]; then ok; else fail "$q: $same of 2580 keep their top-1"; fi
+done
+expect_exit 2 'differ in number of layers \(5 against 2\)' "$NM" diff "$HF" "$M/quant/synth256-f32.gguf"
+
 finish

@@ -15,7 +15,7 @@ if grep -qF "./scripts/install-deps" .ci/run; then ok; else fail ".ci/run does n
 job=${line1##*&& }
 job=${job#./neuromap }
 model=$(awk '{print $2}' <<<"$job")
-case $model in ../shared/*) model=$(cd "$SHARED" && pwd)/${model#../shared/} ;; esac  # absolute: the job runs in $TMP
+case $model in ../shared/*) model=$(cd "$SHARED" && pwd)/${model#../shared/} ;; esac
 rest=$(cut -d' ' -f3- <<<"$job")
 nm=$(cd "$(dirname "$NM")" && pwd)/$(basename "$NM")
 (cd "$TMP" && "$nm" map "$model" $rest) >"$TMP/job.out" 2>"$TMP/job.err"

@@ -227,4 +227,20 @@ check same "$TMP/plain" "$TMP/m-q8.gguf" 0
 expect_exit 0 '' "$NM" synth "$TMP/m-f32.gguf" --seed 9 --force
 ls "$TMP" | grep -Eq '\.(tmp|old)-' && fail "temporary files left: $(ls "$TMP")" || ok
 
+# ---- neuromap's own loaders and the neuron map read it back ------------------
+expect_out '"hidden_size":[[:space:]]+64,' "$NM" info "$TMP/hf" --json
+expect_out '"tie_word_embeddings":[[:space:]]+false' "$NM" info "$TMP/hf" --json
+expect_out 'F32 x21' "$NM" info "$TMP/hf"
+expect_out 'LM head +tied to the token embedding' "$NM" info "$TMP/bf16"
+expect_out 'BF16 x11' "$NM" info "$TMP/bf16"
+expect_out 'F32 x5, Q8_0 x16' "$NM" info "$TMP/m-q8.gguf"
+expect_out 'vocabulary +512 tokens, byte-level-bpe, bos [0-9]+, eos [0-9]+' "$NM" info "$TMP/m-f16.gguf"
+# Every planted neuron's top-1 token is the planted one, in both matrices and both formats.
+for model in "$TMP/same" "$TMP/m-bf16.gguf"; do
+    expect_exit 0 '' "$NM" map "$model" --matrix all --top-k 1 --bottom-k 0 --format tsv
+    got=$(awk -F'\t' '$1!="down" && (($2==0 && $3==3) || ($2==1 && ($3==17 || $3==100))) {print $1, $2":"$3, $5}' "$TMP/out" | sort | tr '\n' ' ')
+    expect_eq "$got" "gate 0:3 $DOG gate 1:100 300 gate 1:17 $CAT up 0:3 $DOG up 1:100 300 up 1:17 $CAT " "planted top-1 in $model"
+    expect_out "^up +0 +3 .* 1 +\" dog\"" "$NM" find "$model" " dog" --limit 1
+done
+
 finish
