@@ -219,8 +219,10 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) 
 }
 
 /* Frequencies theta^(-2i/d), bent by llama3 scaling: long wavelengths are
- * divided by factor, short ones kept, the band between interpolated. */
-static void rope_frequencies(const Config *c, float *inv_freq) {
+ * divided by factor, short ones kept, the band between interpolated. GGUF
+ * stores that bend as a rope_freqs tensor of per-pair divisors instead of
+ * config keys; llama.cpp divides the frequency by it, and so do we. */
+static void rope_frequencies(const Config *c, const Tensor *divisors, float *inv_freq) {
     int half = c->head_dim / 2;
     const RopeScaling *s = &c->rope_scaling;
     for (int i = 0; i < half; i++) {
@@ -235,6 +237,7 @@ static void rope_frequencies(const Config *c, float *inv_freq) {
                 freq = (1.0 - smooth) * freq / s->factor + smooth * freq;
             }
         }
+        if (divisors) freq /= ((const float *)divisors->data)[i];
         inv_freq[i] = (float)freq;
     }
 }
@@ -442,7 +445,7 @@ int forward_new(const Model *m, int n_ctx, int n_threads, Forward **out, Error *
         tensor_rows_f32(m->layers[l].ffn_norm, 0, 1, f->ffn_norm + (size_t)l * dim);
     }
     tensor_rows_f32(m->output_norm, 0, 1, f->out_norm);
-    rope_frequencies(c, f->inv_freq);
+    rope_frequencies(c, m->rope_freqs, f->inv_freq);
 
     /* Our threads split the work; OpenBLAS must not split it again inside them. */
     openblas_set_num_threads(1);
