@@ -6,13 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
 struct Atlas {
     sqlite3 *db;
     sqlite3_stmt *put_entry, *put_neuron;
-    char *path, *temp;   /* final name, and the temporary one while writing */
+    char *path, *temp;   /* final name, and the temporary one while writing (PATH.partial) */
+    int lock_fd;         /* writing: holds flock() on the partial file; -1 otherwise */
     AtlasInfo info;
     int n_tokens;        /* reading: the token table */
     char **text;
@@ -53,6 +57,8 @@ static void atlas_free(Atlas *a) {
     free(a->type);
     free(a->path);
     free(a->temp);
+    /* Closed after SQLite's own descriptor: closing ours first would drop its POSIX locks. */
+    if (a->lock_fd >= 0) close(a->lock_fd);
     free(a);
 }
 
@@ -116,41 +122,124 @@ static int write_header(Atlas *a, const Model *m, Error *e) {
     return NM_OK;
 }
 
-int atlas_create(Atlas **out, const char *path, int force, const Model *m, const AtlasInfo *info, Error *e) {
+static const char *meta_value(Atlas *a, const char *key, char *buf, size_t cap);
+
+/* A resumed run must be the same run: same model, same options. Returns
+ * NM_EINPUT naming the first option that differs. */
+static int check_resumable(Atlas *a, Error *e) {
+    const AtlasInfo *in = &a->info;
+    char id[32], top[32], bottom[32], stored[1024];
+    snprintf(id, sizeof id, "%016llx", (unsigned long long)in->identity);
+    snprintf(top, sizeof top, "%d", in->top_k);
+    snprintf(bottom, sizeof bottom, "%d", in->bottom_k);
+    struct { const char *key, *option, *want; } same[] = {
+        { "model_identity", "MODEL (a different model)", id }, { "norm", "--norm", lens_norm_name(in->norm) },
+        { "top_k", "--top-k", top }, { "bottom_k", "--bottom-k", bottom }, { "matrices", "--matrix", in->matrices },
+        { "layers", "--layers", in->layers }, { "neurons", "--neurons", in->neurons },
+    };
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        if (!meta_value(a, same[i].key, stored, sizeof stored))
+            return error_set(e, NM_EINPUT, "%s: not a resumable partial atlas (use --force to start over)", a->temp);
+        if (strcmp(stored, same[i].want) != 0)
+            return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs (partial has '%s', this run '%s'; use --force to start over)",
+                             a->temp, same[i].option, stored, same[i].want);
+    }
+    return NM_OK;
+}
+
+/* Claims PATH.partial: created if missing, flock()ed so a second map to the
+ * same atlas is refused, and emptied (with any journal a kill left) unless
+ * resuming. *existing says whether it held a previous run's rows. */
+static int claim_partial(Atlas *a, int force, int resume, int *existing, Error *e) {
+    a->lock_fd = open(a->temp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (a->lock_fd < 0) return error_set(e, NM_ERUNTIME, "%s: cannot create the partial atlas beside it", a->path);
+    if (flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        return error_set(e, NM_EINPUT, "%s: another map is writing this atlas (%s is locked)", a->path, a->temp);
+    struct stat st;
+    *existing = fstat(a->lock_fd, &st) == 0 && st.st_size > 0;
+    if (*existing && !resume && !force)
+        return error_set(e, NM_EINPUT, "%s: an interrupted map left %s (use --resume to continue it or --force to start over)",
+                         a->path, a->temp);
+    if (*existing && resume) return NM_OK;
+    size_t n = strlen(a->temp) + 16;
+    char *journal = xmalloc(n);
+    snprintf(journal, n, "%s-journal", a->temp);
+    unlink(journal); /* a stale hot journal would be "rolled back" onto the fresh file */
+    free(journal);
+    *existing = 0;
+    if (ftruncate(a->lock_fd, 0) != 0) return error_set(e, NM_ERUNTIME, "%s: cannot empty %s", a->path, a->temp);
+    return NM_OK;
+}
+
+int atlas_begin(Atlas **out, const char *path, int force, int resume, const Model *m, const AtlasInfo *info, Error *e) {
     *out = NULL;
     if (path_exists(path) && !force)
         return error_set(e, NM_EINPUT, "%s: already exists (use --force to overwrite it)", path);
     Atlas *a = xcalloc(1, sizeof *a);
+    a->lock_fd = -1;
     a->path = xstrdup(path);
     a->info = *info;
-    /* The temporary file lives beside the final one, so rename() is atomic. */
+    /* The partial file lives beside the final one, so rename() is atomic;
+     * its name is fixed so that --resume finds it. */
     size_t n = strlen(path) + 16;
     a->temp = xmalloc(n);
-    snprintf(a->temp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(a->temp);
-    if (fd < 0) {
-        int rc = error_set(e, NM_ERUNTIME, "%s: cannot create a temporary file beside it", path);
-        free(a->temp);
-        a->temp = NULL;
+    snprintf(a->temp, n, "%s.partial", path);
+    int existing = 0, rc = claim_partial(a, force, resume, &existing, e);
+    if (rc) {
         atlas_free(a);
         return rc;
     }
-    close(fd);
-    int rc;
-    if (sqlite3_open(a->temp, &a->db) != SQLITE_OK) {
-        rc = db_error(a, e, "cannot create");
-    } else if (!(rc = exec(a, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; BEGIN;", e)) && !(rc = exec(a, schema, e)) &&
-               !(rc = write_header(a, m, e))) {
-        if (sqlite3_prepare_v2(a->db, "INSERT INTO entries VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &a->put_entry, NULL) ||
-            sqlite3_prepare_v2(a->db, "INSERT INTO neurons VALUES(?, ?, ?, ?)", -1, &a->put_neuron, NULL))
+    /* A rollback journal (not journal_mode=OFF) so that a kill mid-chunk
+     * leaves the last committed chunk readable; synchronous=OFF because we
+     * guard against a dying process, not a dying machine. */
+    if (sqlite3_open(a->temp, &a->db) != SQLITE_OK) rc = db_error(a, e, "cannot create");
+    else if (!(rc = exec(a, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF;", e))) {
+        if (existing) rc = check_resumable(a, e);
+        else if (!(rc = exec(a, "BEGIN;", e)) && !(rc = exec(a, schema, e)) && !(rc = write_header(a, m, e))) rc = exec(a, "COMMIT;", e);
+    }
+    if (!rc && !(rc = exec(a, "BEGIN;", e))) {
+        if (sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &a->put_entry, NULL) ||
+            sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO neurons VALUES(?, ?, ?, ?)", -1, &a->put_neuron, NULL))
             rc = db_error(a, e, "prepare");
     }
     if (rc) {
-        atlas_abort(a);
+        if (existing) atlas_close_partial(a); /* keep a previous run's rows for a later --resume */
+        else atlas_abort(a);
         return rc;
     }
     *out = a;
     return NM_OK;
+}
+
+int atlas_create(Atlas **out, const char *path, int force, const Model *m, const AtlasInfo *info, Error *e) {
+    return atlas_begin(out, path, force, 0, m, info, e);
+}
+
+int atlas_checkpoint(Atlas *a, Error *e) { return exec(a, "COMMIT; BEGIN;", e); }
+
+int atlas_stored(Atlas *a, MatrixKind k, int layer, int first, int count) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(a->db, "SELECT count(*) FROM neurons WHERE matrix = ? AND layer = ? AND neuron BETWEEN ? AND ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, matrix_name(k), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, layer);
+    sqlite3_bind_int(st, 3, first);
+    sqlite3_bind_int(st, 4, first + count - 1);
+    int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+    sqlite3_finalize(st);
+    return n;
+}
+
+void atlas_close_partial(Atlas *a) {
+    if (!a) return;
+    sqlite3_finalize(a->put_entry);
+    sqlite3_finalize(a->put_neuron);
+    a->put_entry = a->put_neuron = NULL;
+    if (a->db) sqlite3_exec(a->db, "COMMIT;", NULL, NULL, NULL); /* what is in; may fail on a full disk: rolled back */
+    sqlite3_close(a->db);
+    a->db = NULL;
+    atlas_free(a);
 }
 
 static int put_entry(Atlas *a, const char *matrix, int layer, int neuron, int rank, const LensToken *t, Error *e) {
@@ -192,9 +281,10 @@ int atlas_commit(Atlas *a, Error *e) {
     a->put_entry = a->put_neuron = NULL;
     if (!rc && sqlite3_close(a->db) != SQLITE_OK) rc = db_error(a, e, "closing");
     else if (!rc) a->db = NULL;
+    if (!rc && fsync(a->lock_fd) != 0) rc = error_set(e, NM_ERUNTIME, "%s: cannot write %s to disk", a->path, a->temp);
     if (!rc && rename(a->temp, a->path) != 0) rc = error_set(e, NM_ERUNTIME, "%s: cannot rename %s into place", a->path, a->temp);
     if (rc) {
-        atlas_abort(a);
+        atlas_close_partial(a); /* the rows stay in the partial file for --resume */
         return rc;
     }
     atlas_free(a);
@@ -288,6 +378,7 @@ static int read_tokens(Atlas *a, Error *e) {
 int atlas_open(Atlas **out, const char *path, Error *e) {
     *out = NULL;
     Atlas *a = xcalloc(1, sizeof *a);
+    a->lock_fd = -1;
     a->path = xstrdup(path);
     int rc = NM_OK;
     if (sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) rc = db_error(a, e, "cannot open");

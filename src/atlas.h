@@ -10,8 +10,10 @@
  *   index entries_by_token(token_id, logit)       lookup by token;
  *   the primary keys (matrix, layer, neuron[, rank]) give lookup by neuron.
  *
- * An atlas is written to a temporary file in the same directory and renamed
- * into place when complete, so no half-written atlas ever has the final name.
+ * An atlas is written to PATH.partial in the same directory, committed a
+ * chunk at a time, and renamed into place when complete, so no half-written
+ * atlas ever has the final name, and a killed or failed run can be resumed
+ * from the partial file (docs/RELIABILITY.md, "Output safety").
  */
 #ifndef NEUROMAP_ATLAS_H
 #define NEUROMAP_ATLAS_H
@@ -38,8 +40,18 @@ int atlas_is_atlas(const char *path);
 /* Writing. atlas_create refuses an existing path unless force. */
 int atlas_create(Atlas **out, const char *path, int force, const Model *m, const AtlasInfo *info, Error *e);
 int atlas_add(Atlas *a, MatrixKind k, int layer, int neuron, const LensResult *r, int top_k, int bottom_k, Error *e);
-int atlas_commit(Atlas *a, Error *e); /* indexes, closes, renames into place; frees a */
+/* atlas_begin: as atlas_create, writing PATH.partial (flock()ed: a second
+ * writer gets NM_EINPUT). An existing partial is continued when resume
+ * (NM_EINPUT naming the option when its model or options differ), emptied
+ * when force, else refused with NM_EINPUT. */
+int atlas_begin(Atlas **out, const char *path, int force, int resume, const Model *m, const AtlasInfo *info, Error *e);
+int atlas_checkpoint(Atlas *a, Error *e); /* commits the rows added so far: a kill keeps them */
+/* How many of neurons [first, first+count) of one layer the partial holds. */
+int atlas_stored(Atlas *a, MatrixKind k, int layer, int first, int count);
+int atlas_commit(Atlas *a, Error *e); /* indexes, closes, renames into place; frees a.
+                                          On failure the partial stays for --resume. */
 void atlas_abort(Atlas *a);           /* closes and removes the temporary file; frees a */
+void atlas_close_partial(Atlas *a);   /* commits what it can, closes, keeps the partial for --resume; frees a */
 const char *atlas_temp_path(const Atlas *a);
 
 /* Reading. */

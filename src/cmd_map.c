@@ -14,7 +14,7 @@
 static const char usage_text[] =
     "usage: neuromap map MODEL [-o ATLAS] [--matrix up|gate|down|all] [--layers A-B] [--neurons A-B]\n"
     "                    [--top-k K] [--bottom-k K] [--norm full|gain|none] [--threads N]\n"
-    "                    [--format sqlite|tsv|jsonl] [--force] [--progress] [--tokenizer FILE]\n\n"
+    "                    [--format sqlite|tsv|jsonl] [--force] [--resume] [--progress] [--tokenizer FILE]\n\n"
     "Decodes MLP neurons through the final RMSNorm and the LM head (Davies 2025): for each\n"
     "neuron, the K tokens with the highest and the K with the lowest logits, with softmax\n"
     "probabilities over the full vocabulary. A neuron is row N of up_proj / gate_proj, or\n"
@@ -29,7 +29,8 @@ static const char usage_text[] =
     "  --threads N         worker threads (default: all cores)\n"
     "  --format F          sqlite (default), tsv (stdout: matrix layer neuron rank token_id\n"
     "                      token logit prob; rank -1 is the lowest logit) or jsonl (stdout)\n"
-    "  --force             overwrite an existing atlas\n"
+    "  --force             overwrite an existing atlas (and discard an interrupted run's ATLAS.partial)\n"
+    "  --resume            continue an interrupted run from ATLAS.partial (same model and options)\n"
     "  --progress          progress bar on stderr even when it is not a terminal\n"
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
     "  -h, --help          this help\n";
@@ -40,17 +41,8 @@ typedef struct {
     const char *output, *layers, *neurons, *tokenizer, *matrix;
     long top_k, bottom_k, threads;
     LensNorm norm;
-    int format, force, progress;
+    int format, force, resume, progress;
 } MapOptions;
-
-/* The atlas being written, so an interrupt can remove its temporary file. */
-static char interrupted_temp[4096];
-
-static void on_signal(int sig) {
-    if (interrupted_temp[0]) unlink(interrupted_temp);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
 
 static long option_long(const char *name, const char *s, long lo, long hi) {
     long v;
@@ -66,6 +58,7 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
         { "norm", required_argument, 0, 'n' },   { "threads", required_argument, 0, 'j' },
         { "format", required_argument, 0, 'f' }, { "force", no_argument, 0, 'F' },
         { "progress", no_argument, 0, 'p' },     { "tokenizer", required_argument, 0, 't' },
+        { "resume", no_argument, 0, 'r' },
         { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
     };
     *o = (MapOptions){ .matrix = "up", .top_k = 10, .bottom_k = 5, .norm = NORM_FULL, .format = OUT_SQLITE };
@@ -91,6 +84,7 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
             break;
         case 'F': o->force = 1; break;
         case 'p': o->progress = 1; break;
+        case 'r': o->resume = 1; break;
         case 't': o->tokenizer = optarg; break;
         case 'h': fputs(usage_text, stdout); exit(NM_OK);
         default: die(NM_EINPUT, "map: unknown or incomplete option '%s' (see 'neuromap map --help')", argv[optind - 1]);
@@ -98,6 +92,7 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
     }
     if (optind != argc - 1) die(NM_EINPUT, "map: expected one MODEL (see 'neuromap map --help')");
     *model = argv[optind];
+    if (o->resume && o->format != OUT_SQLITE) die(NM_EINPUT, "map: --resume continues an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
     if (o->output && o->format != OUT_SQLITE) die(NM_EINPUT, "map: -o names an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
 }
 
@@ -163,11 +158,9 @@ int cmd_map(int argc, char **argv) {
         snprintf(info.matrices, sizeof info.matrices, "%s", mask == 7u ? "up,gate,down" : o.matrix);
         snprintf(info.layers, sizeof info.layers, "%ld-%ld", l0, l1);
         snprintf(info.neurons, sizeof info.neurons, "%ld-%ld", n0, n1);
-        if (atlas_create(&atlas, path, o.force, &m, &info, &e)) error_exit(&e);
-        snprintf(interrupted_temp, sizeof interrupted_temp, "%s", atlas_temp_path(atlas));
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        fprintf(stderr, "map: writing %s\n", path);
+        /* A kill (SIGINT included) leaves PATH.partial, committed up to the last chunk, for --resume. */
+        if (atlas_begin(&atlas, path, o.force, o.resume, &m, &info, &e)) error_exit(&e);
+        fprintf(stderr, "map: writing %s (via %s)\n", path, atlas_temp_path(atlas));
     }
 
     Lens L;
@@ -186,12 +179,21 @@ int cmd_map(int argc, char **argv) {
     progress_start(&prog, "map", total, o.progress || isatty(2));
     int64_t *top1 = xcalloc((size_t)c->vocab_size, sizeof *top1);
     double t0 = now_seconds();
-    int64_t done = 0;
+    int64_t done = 0, skipped = 0;
+    /* Test-only hook (tests/cli_atlas_safety.sh): die by SIGKILL once this
+     * many neurons are committed, as a kill mid-run would. */
+    const char *abort_env = getenv("NEUROMAP_TEST_ABORT_AFTER");
+    long abort_after = abort_env && parse_long(abort_env, &abort_after) ? abort_after : -1;
     for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
         if (!(mask & (1u << k))) continue;
         for (int layer = (int)l0; layer <= l1; layer++) {
             for (int first = (int)n0; first <= n1; first += CHUNK) {
                 int count = n1 - first + 1 < CHUNK ? (int)(n1 - first + 1) : CHUNK;
+                if (atlas && o.resume && atlas_stored(atlas, (MatrixKind)k, layer, first, count) == count) {
+                    progress_update(&prog, done += count); /* committed by the interrupted run */
+                    skipped += count;
+                    continue;
+                }
                 lens_neuron_vectors(&L, (MatrixKind)k, layer, first, count, vecs);
                 lens_decode(&L, vecs, count, (int)o.top_k, (int)o.bottom_k, b.r);
                 for (int i = 0; i < count; i++) {
@@ -200,18 +202,23 @@ int cmd_map(int argc, char **argv) {
                     if (o.format == OUT_TSV) lens_write_tsv(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
                     else if (o.format == OUT_JSONL) lens_write_jsonl(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
                     else if (atlas_add(atlas, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k, &e)) {
-                        atlas_abort(atlas);
+                        atlas_close_partial(atlas);
                         error_exit(&e);
                     }
                 }
+                if (atlas && atlas_checkpoint(atlas, &e)) {
+                    atlas_close_partial(atlas);
+                    error_exit(&e);
+                }
                 progress_update(&prog, done += count);
+                if (abort_after >= 0 && done - skipped >= abort_after) raise(SIGKILL);
             }
         }
     }
     progress_end(&prog);
     double seconds = now_seconds() - t0;
+    if (skipped) fprintf(stderr, "map: resumed: %lld neurons were already in the partial atlas\n", (long long)skipped);
     if (atlas && atlas_commit(atlas, &e)) error_exit(&e);
-    interrupted_temp[0] = 0;
     if (fflush(stdout) != 0) die(NM_ERUNTIME, "map: cannot write to stdout");
     fprintf(stderr, "map: %lld neurons in %.2f s: %.1f neurons/s, %.1f GFLOP/s (%d threads)\n", (long long)total, seconds,
             seconds > 0 ? (double)total / seconds : 0.0, seconds > 0 ? lens_flops(&L, total) / seconds / 1e9 : 0.0, L.threads);
