@@ -137,21 +137,22 @@ static int first_token(const Vocab *v, const char *text, int len) {
 
 static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv, int agreement) {
     if (tsv) printf("matrix\tlayer\tneuron\tlogit\trank\ttop_token%s\n", agreement ? "\tpartner\tpartner_top\tagree" : "");
-    else printf("%-6s %6s %8s %11s %8s  %-16s%s\n", "matrix", "layer", "neuron", "logit", "rank", "top_token",
-                agreement ? "  partner  partner_top       agree" : "");
+    else printf("%-6s %6s %8s %11s %8s  %s\n", "matrix", "layer", "neuron", "logit", "rank",
+                agreement ? "top_token         partner  partner_top       agree" : "top_token");
     for (int i = 0; i < n; i++) {
         const Hit *h = &hits[i];
         char *top = lens_token_text(tn, h->top_id);
         if (tsv)
             printf("%s\t%d\t%d\t%.7g\t%d\t%s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top);
         else
-            printf("%-6s %6d %8d %11.5f %8d  %-16s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top);
+            printf("%-6s %6d %8d %11.5f %8d  \"%s\"%*s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top,
+                   agreement ? 14 - (int)strlen(top) : 0, "");
         if (agreement) {
             char *other = lens_token_text(tn, h->partner_top);
             const char *side = matrix_name(partner_of(h->matrix));
             int same = h->partner_top == h->top_id;
             if (tsv) printf("\t%s\t%s\t%d", side, other, same);
-            else printf("  %-7s  %-16s  %s", side, other, same ? "yes" : "no");
+            else printf("  %-7s  \"%s\"%*s  %s", side, other, 14 - (int)strlen(other), "", same ? "yes" : "no");
             free(other);
         }
         putchar('\n');
