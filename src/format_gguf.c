@@ -592,7 +592,8 @@ static int read_vocab(Model *m, Meta *M) {
 /* ----------------------------------------------------------------------------
  * The architecture: general.architecture and llama.* */
 
-static const char *const layer_names[9] = {
+/* GGUF's layer tensor names, in LayerWeights order (llama2.c borrows them). */
+const char *const gguf_layer_names[9] = {
     "blk.%d.attn_norm.weight", "blk.%d.attn_q.weight", "blk.%d.attn_k.weight", "blk.%d.attn_v.weight",
     "blk.%d.attn_output.weight", "blk.%d.ffn_norm.weight", "blk.%d.ffn_gate.weight", "blk.%d.ffn_up.weight",
     "blk.%d.ffn_down.weight",
@@ -722,7 +723,7 @@ int load_gguf(Model *m, const char *path, Error *e) {
     } else {
         m->has_weights = 1;
         rc = read_config(m, &M);
-        if (!rc) rc = model_bind(m, layer_names, "token_embd.weight", "output_norm.weight", "output.weight", e);
+        if (!rc) rc = model_bind(m, gguf_layer_names, "token_embd.weight", "output_norm.weight", "output.weight", e);
         if (!rc) rc = bind_rope_freqs(m, e);
     }
     gguf_free(&g);

@@ -13,12 +13,6 @@
 
 #include "model.h"
 
-/* Tensor names follow GGUF's, so every later message speaks one language. */
-static const char *const layer_names[9] = {
-    "blk.%d.attn_norm.weight", "blk.%d.attn_q.weight", "blk.%d.attn_k.weight",   "blk.%d.attn_v.weight",
-    "blk.%d.attn_output.weight", "blk.%d.ffn_norm.weight", "blk.%d.ffn_gate.weight", "blk.%d.ffn_up.weight",
-    "blk.%d.ffn_down.weight",
-};
 
 /* Walks the float32 arrays of the file in order. */
 typedef struct {
@@ -135,15 +129,15 @@ int load_llama2c(Model *m, const char *path, const char *tokenizer_path, Error *
 
     Cursor cur = { m, (const float *)(f->data + 28), (const float *)(f->data + 28) + (f->size - 28) / 4, 0 };
     take(&cur, "token_embd.weight", 1, c->vocab_size, dim);
-    take(&cur, layer_names[0], (int)L, 0, dim);
-    take(&cur, layer_names[1], (int)L, dim, dim);
-    take(&cur, layer_names[2], (int)L, kv, dim);
-    take(&cur, layer_names[3], (int)L, kv, dim);
-    take(&cur, layer_names[4], (int)L, dim, dim);
-    take(&cur, layer_names[5], (int)L, 0, dim);
-    take(&cur, layer_names[6], (int)L, ffn, dim);
-    take(&cur, layer_names[8], (int)L, dim, ffn);
-    take(&cur, layer_names[7], (int)L, ffn, dim);
+    take(&cur, gguf_layer_names[0], (int)L, 0, dim);
+    take(&cur, gguf_layer_names[1], (int)L, dim, dim);
+    take(&cur, gguf_layer_names[2], (int)L, kv, dim);
+    take(&cur, gguf_layer_names[3], (int)L, kv, dim);
+    take(&cur, gguf_layer_names[4], (int)L, dim, dim);
+    take(&cur, gguf_layer_names[5], (int)L, 0, dim);
+    take(&cur, gguf_layer_names[6], (int)L, ffn, dim);
+    take(&cur, gguf_layer_names[8], (int)L, dim, ffn);
+    take(&cur, gguf_layer_names[7], (int)L, ffn, dim);
     take(&cur, "output_norm.weight", 1, 0, dim);
     int64_t rope = (int64_t)c->max_seq_len * c->head_dim / 2; /* freq_cis tables: skipped, RoPE is recomputed */
     if (!cur.failed && cur.end - cur.p >= 2 * rope) cur.p += 2 * rope;
@@ -152,7 +146,7 @@ int load_llama2c(Model *m, const char *path, const char *tokenizer_path, Error *
     if (cur.failed)
         return error_set(e, NM_EINPUT, "%s: truncated: %zu bytes is too short for the shapes in its header", path, f->size);
     m->has_weights = 1;
-    rc = model_bind(m, layer_names, "token_embd.weight", "output_norm.weight", c->tied_embeddings ? NULL : "output.weight", e);
+    rc = model_bind(m, gguf_layer_names, "token_embd.weight", "output_norm.weight", c->tied_embeddings ? NULL : "output.weight", e);
     if (rc) return rc;
 
     if (!tokenizer_path)

@@ -164,6 +164,10 @@ void vocab_resize(Vocab *v, int n);
 void vocab_build_index(Vocab *v);
 void vocab_free(Vocab *v);
 
+/* GGUF's layer tensor names in LayerWeights order; llama2.c tensors take them too,
+ * so every message speaks one language. */
+extern const char *const gguf_layer_names[9];
+
 int load_hf(Model *m, const char *dir, Error *e);
 int load_gguf(Model *m, const char *path, Error *e);
 int load_llama2c(Model *m, const char *path, const char *tokenizer_path, Error *e);
