@@ -13,7 +13,6 @@
 
 #include "model.h"
 
-
 /* Walks the float32 arrays of the file in order. */
 typedef struct {
     Model *m;
