@@ -14,7 +14,8 @@
 static const char usage_text[] =
     "usage: neuromap map MODEL [-o ATLAS] [--matrix up|gate|down|all] [--layers A-B] [--neurons A-B]\n"
     "                    [--top-k K] [--bottom-k K] [--norm full|gain|none] [--threads N]\n"
-    "                    [--format sqlite|tsv|jsonl] [--force] [--resume] [--progress] [--tokenizer FILE]\n\n"
+    "                    [--format sqlite|tsv|jsonl] [--force] [--resume] [--progress] [--tokenizer FILE]\n"
+    "                    [--kernel auto|native|openblas] [--prefilter [--prob-tol X]]\n\n"
     "Decodes MLP neurons through the final RMSNorm and the LM head (Davies 2025): for each\n"
     "neuron, the K tokens with the highest and the K with the lowest logits, with softmax\n"
     "probabilities over the full vocabulary. A neuron is row N of up_proj / gate_proj, or\n"
@@ -33,6 +34,16 @@ static const char usage_text[] =
     "  --resume            continue an interrupted run from ATLAS.partial (same model and options)\n"
     "  --progress          progress bar on stderr even when it is not a terminal\n"
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
+    "  --kernel K          the FP32 product: native (neuromap's AVX-512 kernel, one FMA chain per\n"
+    "                      logit), openblas (sgemm), or auto (default: native where the CPU has\n"
+    "                      AVX-512). Both are exact FP32; their logits may differ in the last bit\n"
+    "  --prefilter         a BF16 pass first (twice the FP32 rate), then exact FP32 logits for the\n"
+    "                      tokens its proven error bound cannot rule out: token ids and logits are\n"
+    "                      those of --kernel native, bit for bit; each neuron's normaliser keeps a\n"
+    "                      proven bound (jsonl: lse_bound) or is computed exactly (see --prob-tol)\n"
+    "  --prob-tol X        with --prefilter, the widest bound kept on |lse error| (the probabilities'\n"
+    "                      relative error, about); wider ones get the exact normaliser, a full FP32\n"
+    "                      pass for that neuron (default 1e-4; 'inf' never)\n"
     "  -h, --help          this help\n";
 
 enum { OUT_SQLITE, OUT_TSV, OUT_JSONL };
@@ -41,7 +52,9 @@ typedef struct {
     const char *output, *layers, *neurons, *tokenizer, *matrix;
     long top_k, bottom_k, threads;
     LensNorm norm;
-    int format, force, resume, progress;
+    LensKernel kernel;
+    double prob_tol;
+    int format, force, resume, progress, prefilter, prob_tol_set;
 } MapOptions;
 
 static long option_long(const char *name, const char *s, long lo, long hi) {
@@ -58,10 +71,11 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
         { "norm", required_argument, 0, 'n' },   { "threads", required_argument, 0, 'j' },
         { "format", required_argument, 0, 'f' }, { "force", no_argument, 0, 'F' },
         { "progress", no_argument, 0, 'p' },     { "tokenizer", required_argument, 0, 't' },
-        { "resume", no_argument, 0, 'r' },
+        { "resume", no_argument, 0, 'r' },       { "kernel", required_argument, 0, 'K' },
+        { "prefilter", no_argument, 0, 'P' },    { "prob-tol", required_argument, 0, 'T' },
         { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
     };
-    *o = (MapOptions){ .matrix = "up", .top_k = 10, .bottom_k = 5, .norm = NORM_FULL, .format = OUT_SQLITE };
+    *o = (MapOptions){ .matrix = "up", .top_k = 10, .bottom_k = 5, .norm = NORM_FULL, .format = OUT_SQLITE, .prob_tol = 1e-4 };
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
@@ -86,6 +100,17 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
         case 'p': o->progress = 1; break;
         case 'r': o->resume = 1; break;
         case 't': o->tokenizer = optarg; break;
+        case 'K':
+            if (!lens_kernel_from_name(optarg, &o->kernel)) die(NM_EINPUT, "map: --kernel must be auto, native or openblas, not '%s'", optarg);
+            break;
+        case 'P': o->prefilter = 1; break;
+        case 'T': {
+            char *end;
+            o->prob_tol = strtod(optarg, &end);
+            if (end == optarg || *end || !(o->prob_tol >= 0)) die(NM_EINPUT, "map: --prob-tol must be a number >= 0 (or inf), not '%s'", optarg);
+            o->prob_tol_set = 1;
+            break;
+        }
         case 'h': fputs(usage_text, stdout); exit(NM_OK);
         default: die(NM_EINPUT, "map: unknown or incomplete option '%s' (see 'neuromap map --help')", argv[optind - 1]);
         }
@@ -93,6 +118,9 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
     if (optind != argc - 1) die(NM_EINPUT, "map: expected one MODEL (see 'neuromap map --help')");
     *model = argv[optind];
     if (o->resume && o->format != OUT_SQLITE) die(NM_EINPUT, "map: --resume continues an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
+    if (o->prob_tol_set && !o->prefilter) die(NM_EINPUT, "map: --prob-tol sets the prefilter's bound; add --prefilter");
+    if (o->prefilter && o->kernel == LENS_KERNEL_OPENBLAS)
+        die(NM_EINPUT, "map: --prefilter rescores with the native kernel; it cannot be combined with --kernel openblas");
     if (o->output && o->format != OUT_SQLITE) die(NM_EINPUT, "map: -o names an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
 }
 
@@ -166,6 +194,8 @@ int cmd_map(int argc, char **argv) {
     Lens L;
     /* Many neurons: convert a non-F32 head once; a few: per tile. */
     if (lens_open(&L, &m, o.norm, (int)o.threads, total >= 256, &e)) error_exit(&e);
+    lens_set_kernel(&L, o.kernel);
+    if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
     TokenNames names = lens_vocab_names(&m.vocab);
     if (o.format == OUT_TSV) lens_write_tsv_header(stdout);
 
@@ -179,7 +209,7 @@ int cmd_map(int argc, char **argv) {
     progress_start(&prog, "map", total, o.progress || isatty(2));
     int64_t *top1 = xcalloc((size_t)c->vocab_size, sizeof *top1);
     double t0 = now_seconds();
-    int64_t done = 0, skipped = 0;
+    int64_t done = 0, skipped = 0, skipped_prefilter = 0;
     /* Test-only hook (tests/cli_atlas_safety.sh): die by SIGKILL once this
      * many neurons are committed, as a kill mid-run would. */
     const char *abort_env = getenv("NEUROMAP_TEST_ABORT_AFTER");
@@ -196,6 +226,8 @@ int cmd_map(int argc, char **argv) {
                 }
                 lens_neuron_vectors(&L, (MatrixKind)k, layer, first, count, vecs);
                 lens_decode(&L, vecs, count, (int)o.top_k, (int)o.bottom_k, b.r);
+                if (L.prefilter && !lens_prefilter_pays(&L)) L.prefilter = 0;
+                else if (o.prefilter && !L.prefilter) skipped_prefilter += count;
                 for (int i = 0; i < count; i++) {
                     const LensResult *r = &b.r[i];
                     if (o.top_k) top1[r->top[0].id]++;
@@ -220,8 +252,23 @@ int cmd_map(int argc, char **argv) {
     if (skipped) fprintf(stderr, "map: resumed: %lld neurons were already in the partial atlas\n", (long long)skipped);
     if (atlas && atlas_commit(atlas, &e)) error_exit(&e);
     if (fflush(stdout) != 0) die(NM_ERUNTIME, "map: cannot write to stdout");
-    fprintf(stderr, "map: %lld neurons in %.2f s: %.1f neurons/s, %.1f GFLOP/s (%d threads)\n", (long long)total, seconds,
-            seconds > 0 ? (double)total / seconds : 0.0, seconds > 0 ? lens_flops(&L, total) / seconds / 1e9 : 0.0, L.threads);
+    fprintf(stderr, "map: %lld neurons in %.2f s: %.1f neurons/s, %.1f GFLOP/s (%d threads, %s kernel%s)\n",
+            (long long)total, seconds, seconds > 0 ? (double)total / seconds : 0.0,
+            seconds > 0 ? lens_flops(&L, total) / seconds / 1e9 : 0.0, L.threads, lens_kernel_name(&L),
+            o.prefilter ? ", prefilter" : "");
+    if (o.prefilter && L.stats->neurons) {
+        long long n = L.stats->neurons, exact = L.stats->exact_lse;
+        fprintf(stderr, "map: prefilter: %.1f logits per neuron computed exactly after the BF16 pass; "
+                "%lld of %lld normalisers computed exactly (bound > %g); widest bound kept on |lse error|: %.3g\n",
+                (double)L.stats->rescored / (double)n, exact, n, o.prob_tol, (double)L.stats->max_bound);
+        if (skipped_prefilter)
+            fprintf(stderr, "map: prefilter: the other %lld neurons were mapped exactly: nearly every normaliser needed "
+                    "the exact pass, so the BF16 pass only cost time (--prob-tol inf keeps the proven bounds instead)\n",
+                    (long long)skipped_prefilter);
+        else if (2 * exact > n)
+            fprintf(stderr, "map: note: most normalisers needed the exact FP32 pass as well, so the prefilter was slower "
+                    "than the exact map here; --prob-tol inf keeps every (proven) bound instead\n");
+    }
     if (o.top_k) print_summary(&names, top1, c->vocab_size);
     free(top1);
     lens_batch_free(&b);

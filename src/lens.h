@@ -31,11 +31,27 @@ typedef struct {
 
 /* One decoded neuron: top[0..top_k) by falling logit, bottom[0..bottom_k) by
  * rising logit (bottom[0] is the lowest), lse = log Σ exp(logits). Equal
- * logits are ordered by token id. */
+ * logits are ordered by token id. lse_bound: 0 when lse is computed from
+ * every exact logit; with the prefilter, a proven bound on |lse − exact lse|
+ * (so every prob is within a factor e^±lse_bound of the exact one), the
+ * exact lse being the exact map's, up to its own rounding of the exponentials
+ * (~1e-6, included in the bound). */
 typedef struct {
     LensToken *top, *bottom;
-    double lse;
+    double lse, lse_bound;
 } LensResult;
+
+/* Which FP32 product computes the logits: our kernel (kernels.c) or
+ * OpenBLAS sgemm. auto: ours where the CPU has AVX-512, else OpenBLAS. */
+typedef enum { LENS_KERNEL_AUTO, LENS_KERNEL_OPENBLAS, LENS_KERNEL_NATIVE } LensKernel;
+
+/* What the prefilter did, summed over every lens_decode (map's report). */
+typedef struct {
+    _Atomic long long neurons;    /* decoded through the prefilter */
+    _Atomic long long rescored;   /* logits computed exactly after it */
+    _Atomic long long exact_lse;  /* neurons whose normaliser was computed exactly */
+    _Atomic double max_bound;     /* the largest lse_bound kept */
+} LensStats;
 
 typedef struct {
     const Model *m;
@@ -47,6 +63,17 @@ typedef struct {
     float *head_owned;      /* the dequantised copy behind head, if any */
     int tile_neurons, tile_vocab; /* tile shape (lens_open sets the tuned
                                      default; tests shrink it to reach every path) */
+    int native;                   /* 1: kernels.c's FP32 kernel, 0: OpenBLAS */
+    int dequantise;               /* lens_open's dequantise_head */
+    /* The prefilter (lens_enable_prefilter): */
+    int prefilter;
+    double prob_tol;              /* largest lse_bound kept; above it, the exact normaliser */
+    const uint16_t *head_bf16;    /* the head in BF16: in place, or head_bf16_owned */
+    uint16_t *head_bf16_owned;
+    float *row_norm, *row_rest;   /* per head row: ‖W_v‖ (≥ its BF16 rounding's) and ‖W_v − bf16(W_v)‖ */
+    double row_norm_max, row_rest_max, head_bf16_max;
+    double bound_scale;           /* 1; tests shrink it to show that a wrong bound is caught */
+    LensStats *stats;
 } Lens;
 
 /* Prepares the lens. With dequantise_head the LM head is converted to F32
@@ -54,6 +81,26 @@ typedef struct {
  * either way); otherwise each tile of the head is converted as it is used. */
 int lens_open(Lens *L, const Model *m, LensNorm norm, int threads, int dequantise_head, Error *e);
 void lens_close(Lens *L);
+
+/* "auto", "openblas", "native" → LensKernel; 0 when none. */
+int lens_kernel_from_name(const char *s, LensKernel *out);
+/* Chooses the FP32 product (lens_open chose auto). */
+void lens_set_kernel(Lens *L, LensKernel k);
+/* "openblas", "native (AVX-512)" or "native (portable C)". */
+const char *lens_kernel_name(const Lens *L);
+
+/* Turns on the certified prefilter: a BF16 pass over the whole vocabulary,
+ * then exact FP32 logits (our kernel, so lens_set_kernel(native) is
+ * implied) for the tokens its error bound cannot exclude. Token ids and
+ * logits are those of the exact map with our kernel, bit for bit; lse keeps
+ * a proven bound (LensResult.lse_bound ≤ prob_tol) or is computed exactly.
+ * Prepares a BF16 copy of the head unless it is BF16 already, and the
+ * row norms. Needs an even dim (BF16 pairs): exit-2 error otherwise. */
+int lens_enable_prefilter(Lens *L, double prob_tol, Error *e);
+/* 0 once 1024 neurons have shown more than 3 in 4 needing the exact
+ * normaliser anyway: the BF16 pass then only adds time, and map turns the
+ * prefilter off (L->prefilter = 0) for the rest, with the same results. */
+int lens_prefilter_pays(const Lens *L);
 
 /* Applies the norm to count vectors in place (count × dim, row-major). */
 void lens_apply_norm(const Lens *L, float *vecs, int count);

@@ -11,6 +11,7 @@
 
 #include "atlas.h"
 #include "check.h"
+#include "kernels.h"
 #include "lens.h"
 
 /* ----------------------------------------------------------------------------
@@ -124,12 +125,13 @@ static double ref_decode(const RefModel *r, const double *w, LensNorm norm, doub
 static int close_logit(double a, double b) { return fabs(a - b) <= 1e-4 * fmax(1.0, fabs(b)); }
 
 /* One position of a list: the same token, or a token whose reference logit
- * ties the expected one within the tolerance; logit and probability close. */
-static int check_entry(const LensToken *t, int want_id, const double *logits, double lse, const char *what, int layer,
-                       int neuron, int pos) {
-    double want = logits[want_id];
+ * ties the expected one within the tolerance; logit and probability close
+ * (the probability within the prefilter's bound on the normaliser, if any). */
+static int check_entry(const LensToken *t, int want_id, const double *logits, double lse, double lse_bound,
+                       const char *what, int layer, int neuron, int pos) {
+    double want = logits[want_id], p = exp(want - lse);
     int ok = t->id == want_id || (t->id >= 0 && close_logit(logits[t->id], want));
-    ok = ok && close_logit(t->logit, want) && fabs(t->prob - exp(want - lse)) <= 1e-5;
+    ok = ok && close_logit(t->logit, want) && fabs(t->prob - p) <= 1e-5 + p * expm1(lse_bound);
     CHECK(ok, "%s %d:%d position %d: got id %d logit %.7g prob %.7g, want id %d logit %.7g prob %.7g", what, layer, neuron,
           pos, t->id, t->logit, t->prob, want_id, want, exp(want - lse));
     return ok;
@@ -138,14 +140,29 @@ static int check_entry(const LensToken *t, int want_id, const double *logits, do
 /* Maps every neuron of one matrix with the lens, in one batch per layer
  * (neuron tiles) and neuron by neuron (vocabulary split over threads), and
  * compares both with the reference. Returns the number of mismatches. */
+/* The ways to compute the map: kernels.c's FP32 kernel (AVX-512 where the
+ * CPU has it), the same kernel in portable C, OpenBLAS, and the prefilter
+ * with its exact normaliser past 1e-4 or with every bound kept. */
+enum { WITH_NATIVE, WITH_PORTABLE, WITH_OPENBLAS, WITH_PREFILTER, WITH_PREFILTER_BOUNDS };
+static const char *with_name[] = { "native", "portable", "openblas", "prefilter", "prefilter-bounds" };
+
+static void lens_with(Lens *L, int with) {
+    Error e = { 0 };
+    kern_force_portable(with == WITH_PORTABLE);
+    lens_set_kernel(L, with == WITH_OPENBLAS ? LENS_KERNEL_OPENBLAS : LENS_KERNEL_NATIVE);
+    if (with >= WITH_PREFILTER)
+        CHECK(lens_enable_prefilter(L, with == WITH_PREFILTER ? 1e-4 : INFINITY, &e) == 0, "prefilter: %s", e.msg);
+}
+
 static int check_matrix(const Model *m, const RefModel *r, MatrixKind k, LensNorm norm, int threads, int tile_neurons,
-                        int tile_vocab, int dequantise) {
+                        int tile_vocab, int dequantise, int with) {
     enum { TOP = 10, BOTTOM = 5 };
     Lens L;
     Error e = { 0 };
     CHECK(lens_open(&L, m, norm, threads, dequantise, &e) == 0, "lens_open: %s", e.msg);
     if (tile_neurons) L.tile_neurons = tile_neurons, L.tile_vocab = tile_vocab;
-    if (dequantise < 0) L.head = NULL; /* the head converted tile by tile, as for BF16 or quantised heads */
+    lens_with(&L, with);
+    if (dequantise < 0) L.head = NULL; /* the head converted tile by tile, as for quantised heads */
     int ffn = m->cfg.ffn_dim, dim = m->cfg.dim, V = m->cfg.vocab_size, bad = 0;
     float *vecs = malloc((size_t)ffn * dim * sizeof *vecs);
     double *w = malloc((size_t)dim * sizeof *w), *logits = malloc((size_t)V * sizeof *logits);
@@ -165,13 +182,16 @@ static int check_matrix(const Model *m, const RefModel *r, MatrixKind k, LensNor
             if (single) lens_decode(&L, vecs + (size_t)n * dim, 1, TOP, BOTTOM, one.r);
             for (int pass = 0; pass < 1 + single; pass++) {
                 const LensResult *got = pass ? &one.r[0] : &all.r[n];
-                snprintf(what, sizeof what, "%s/%s/%s t%d %dx%d", matrix_name(k), lens_norm_name(norm), pass ? "single" : "batch",
-                         threads, L.tile_neurons, L.tile_vocab);
-                bad += fabs(got->lse - lse) > 1e-5 * fmax(1.0, fabs(lse));
-                CHECK(fabs(got->lse - lse) <= 1e-5 * fmax(1.0, fabs(lse)), "%s %d:%d lse %.9g, want %.9g", what, layer, n, got->lse, lse);
-                for (int i = 0; i < TOP; i++) bad += !check_entry(&got->top[i], order[i], logits, lse, what, layer, n, i + 1);
+                snprintf(what, sizeof what, "%s/%s/%s/%s t%d %dx%d", matrix_name(k), lens_norm_name(norm),
+                         pass ? "single" : "batch", with_name[with], threads, L.tile_neurons, L.tile_vocab);
+                double lse_ok = 1e-5 * fmax(1.0, fabs(lse)) + got->lse_bound;
+                bad += !(fabs(got->lse - lse) <= lse_ok);
+                CHECK(fabs(got->lse - lse) <= lse_ok, "%s %d:%d lse %.9g (bound %.3g), want %.9g", what, layer, n, got->lse,
+                      got->lse_bound, lse);
+                for (int i = 0; i < TOP; i++)
+                    bad += !check_entry(&got->top[i], order[i], logits, lse, got->lse_bound, what, layer, n, i + 1);
                 for (int i = 0; i < BOTTOM; i++)
-                    bad += !check_entry(&got->bottom[i], order[V - 1 - i], logits, lse, what, layer, n, -(i + 1));
+                    bad += !check_entry(&got->bottom[i], order[V - 1 - i], logits, lse, got->lse_bound, what, layer, n, -(i + 1));
             }
         }
     }
@@ -179,6 +199,7 @@ static int check_matrix(const Model *m, const RefModel *r, MatrixKind k, LensNor
     lens_batch_free(&one);
     free(vecs), free(w), free(logits), free(order);
     lens_close(&L);
+    kern_force_portable(0);
     return bad;
 }
 
@@ -193,18 +214,26 @@ static void test_exact_map(void) {
     if (!loaded || e.code) return;
     for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
         for (int norm = NORM_FULL; norm <= NORM_NONE; norm++) {
-            int bad = check_matrix(&m, &r, (MatrixKind)k, (LensNorm)norm, 2, 0, 0, 1);
-            printf("exact map %s/%s: %d mismatches over %d neurons\n", matrix_name((MatrixKind)k), lens_norm_name((LensNorm)norm),
-                   bad, m.cfg.n_layers * m.cfg.ffn_dim);
+            for (int with = WITH_NATIVE; with <= WITH_PREFILTER_BOUNDS; with++) {
+                if (with == WITH_PORTABLE && (k != MATRIX_UP || norm != NORM_FULL)) continue; /* slow: once is enough */
+                int bad = check_matrix(&m, &r, (MatrixKind)k, (LensNorm)norm, 2, 0, 0, 1, with);
+                printf("exact map %s/%s with %s: %d mismatches over %d neurons\n", matrix_name((MatrixKind)k),
+                       lens_norm_name((LensNorm)norm), with_name[with], bad, m.cfg.n_layers * m.cfg.ffn_dim);
+            }
         }
     /* other thread counts and tile shapes: one thread; small tiles, so that
      * there are many neuron blocks, partial tiles at both edges, and (with
      * more threads than blocks) the vocabulary split over threads and merged */
-    CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_FULL, 1, 0, 0, 1) == 0, "single-threaded map differs");
-    CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_GAIN, 5, 0, 0, 1) == 0, "five-thread map differs");
-    CHECK(check_matrix(&m, &r, MATRIX_GATE, NORM_FULL, 3, 24, 100, 1) == 0, "24x100 tiles differ");
-    CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_NONE, 4, 200, 64, 1) == 0, "200x64 tiles, vocabulary split, differ");
-    CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_FULL, 2, 50, 300, -1) == 0, "head converted per tile differs");
+    for (int with = WITH_NATIVE; with <= WITH_PREFILTER_BOUNDS; with++) {
+        if (with == WITH_PORTABLE) continue;
+        CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_FULL, 1, 0, 0, 1, with) == 0, "single-threaded map differs (%s)", with_name[with]);
+        CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_GAIN, 5, 0, 0, 1, with) == 0, "five-thread map differs (%s)", with_name[with]);
+        CHECK(check_matrix(&m, &r, MATRIX_GATE, NORM_FULL, 3, 24, 100, 1, with) == 0, "24x100 tiles differ (%s)", with_name[with]);
+        CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_NONE, 4, 200, 64, 1, with) == 0, "200x64 tiles, vocabulary split, differ (%s)",
+              with_name[with]);
+        CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_FULL, 2, 50, 300, -1, with) == 0, "head converted per tile differs (%s)",
+              with_name[with]);
+    }
 
     /* lens_logits: every logit of a few neurons */
     Lens L;
@@ -262,11 +291,94 @@ static void test_other_forms(void) {
         CHECK(loaded && r.vocab == m.cfg.vocab_size && r.dim == m.cfg.dim, "reference for %s", forms[f].model);
         if (loaded) {
             int bad = 0;
-            for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) bad += check_matrix(&m, &r, (MatrixKind)k, NORM_FULL, 2, 0, 0, 1);
-            bad += check_matrix(&m, &r, MATRIX_DOWN, NORM_GAIN, 3, 64, 100, 0);
+            for (int with = WITH_NATIVE; with <= WITH_PREFILTER_BOUNDS; with++) {
+                if (with == WITH_PORTABLE) continue;
+                for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) bad += check_matrix(&m, &r, (MatrixKind)k, NORM_FULL, 2, 0, 0, 1, with);
+                bad += check_matrix(&m, &r, MATRIX_DOWN, NORM_GAIN, 3, 64, 100, 0, with);
+            }
             printf("exact map of %s (head %s): %d mismatches\n", forms[f].model, dtype_name(m.output->type), bad);
         }
         ref_free(&r);
+        model_close(&m);
+    }
+}
+
+/* ----------------------------------------------------------------------------
+ * The prefilter gives the exact map's token ids and logits bit for bit */
+
+/* Maps every neuron of every matrix exactly (our kernel) and through the
+ * prefilter; returns the number of neurons whose lists differ in any bit.
+ * lse: equal where the exact normaliser was computed, else within the
+ * neuron's bound. */
+static int prefilter_differences(const Model *m, int tile_neurons, int tile_vocab, int threads, double prob_tol,
+                                 double bound_scale, int *lse_outside) {
+    enum { TOP = 10, BOTTOM = 5 };
+    Lens exact, pf;
+    Error e = { 0 };
+    lens_open(&exact, m, NORM_FULL, threads, 1, &e);
+    lens_open(&pf, m, NORM_FULL, threads, 1, &e);
+    lens_set_kernel(&exact, LENS_KERNEL_NATIVE);
+    CHECK(lens_enable_prefilter(&pf, prob_tol, &e) == 0, "prefilter: %s", e.msg);
+    pf.bound_scale = bound_scale;
+    if (tile_neurons) exact.tile_neurons = pf.tile_neurons = tile_neurons, exact.tile_vocab = pf.tile_vocab = tile_vocab;
+    int ffn = m->cfg.ffn_dim, dim = m->cfg.dim, differ = 0;
+    float *vecs = malloc((size_t)ffn * dim * sizeof *vecs);
+    LensBatch a, b;
+    lens_batch_init(&a, ffn, TOP, BOTTOM);
+    lens_batch_init(&b, ffn, TOP, BOTTOM);
+    for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
+        for (int layer = 0; layer < m->cfg.n_layers; layer++) {
+            lens_neuron_vectors(&exact, (MatrixKind)k, layer, 0, ffn, vecs);
+            lens_decode(&exact, vecs, ffn, TOP, BOTTOM, a.r);
+            lens_decode(&pf, vecs, ffn, TOP, BOTTOM, b.r);
+            for (int n = 0; n < ffn; n++) {
+                const LensResult *x = &a.r[n], *y = &b.r[n];
+                int same = 1;
+                for (int i = 0; i < TOP + BOTTOM; i++) {
+                    const LensToken *s = i < TOP ? &x->top[i] : &x->bottom[i - TOP], *t = i < TOP ? &y->top[i] : &y->bottom[i - TOP];
+                    same = same && s->id == t->id && memcmp(&s->logit, &t->logit, sizeof s->logit) == 0;
+                }
+                differ += !same;
+                /* an exact normaliser may be summed in other slices: the same up to rounding */
+                double allowed = y->lse_bound ? y->lse_bound : 1e-12 * fmax(1, fabs(x->lse));
+                *lse_outside += !(fabs(x->lse - y->lse) <= allowed);
+            }
+        }
+    lens_batch_free(&a), lens_batch_free(&b);
+    free(vecs);
+    lens_close(&exact), lens_close(&pf);
+    return differ;
+}
+
+static void test_prefilter_identity(void) {
+    static const char *forms[] = {
+        "models/stories260K/stories260K.gguf",            /* F32 head: W = bf16(W) + rest */
+        "models/stories260K-hf-bf16-sharded",             /* BF16 head, read in place */
+        "models/quant/stories260K-q8_0.gguf",             /* quantised head, dequantised */
+    };
+    for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
+        Model m;
+        Error e = { 0 };
+        ModelOpenOptions o = { .need_weights = 1 };
+        if (model_open(&m, shared_path(forms[f]), &o, &e)) {
+            CHECK(0, "model_open %s: %s", forms[f], e.msg);
+            continue;
+        }
+        static const struct { int tn, tv, threads; double tol; } runs[] = {
+            { 0, 0, 2, 1e-4 }, { 0, 0, 2, INFINITY }, { 24, 100, 3, INFINITY }, { 200, 64, 1, 0 },
+        };
+        for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
+            int outside = 0;
+            int differ = prefilter_differences(&m, runs[r].tn, runs[r].tv, runs[r].threads, runs[r].tol, 1.0, &outside);
+            CHECK(differ == 0 && outside == 0, "%s, tiles %dx%d, %d threads, prob-tol %g: %d neurons differ from the exact map, %d lse outside the bound",
+                  forms[f], runs[r].tn, runs[r].tv, runs[r].threads, runs[r].tol, differ, outside);
+        }
+        /* The comparison can fail: with the bound shrunk to nothing, the BF16
+         * pass alone picks the candidates, and some lists come out wrong. */
+        int outside = 0, differ = prefilter_differences(&m, 0, 0, 2, INFINITY, 0.0, &outside);
+        CHECK(differ > 0, "%s: with no error bound the prefilter still matched the exact map (%d differ): the test is blind", forms[f], differ);
+        printf("prefilter on %s: identical to the exact map; with the bound removed, %d of %d neurons differ\n", forms[f], differ,
+               3 * m.cfg.n_layers * m.cfg.ffn_dim);
         model_close(&m);
     }
 }
@@ -386,6 +498,7 @@ int main(void) {
     test_escape();
     test_exact_map();
     test_other_forms();
+    test_prefilter_identity();
     test_atlas();
     return check_summary("test_lens");
 }

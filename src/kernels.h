@@ -1,0 +1,59 @@
+/* kernels.h — the lens's own tile products: an exact FP32 one and a BF16
+ * one for the prefilter, hand-written for AVX-512 with a portable C twin.
+ *
+ * Both multiply a block of neuron vectors, packed once into panels of
+ * KERN_LANES neurons, by head rows given as pointers (in place in the
+ * model, a converted tile, or the few rows a prefilter must rescore), and
+ * write c[j·ldc + i] for head row j and neuron i: the tile vocabulary-major.
+ *
+ * kern_gemm_f32 computes every element as ONE fused multiply-add chain in
+ * k order, c = fma(x[k], h[k], c) from c = 0, whatever the shapes, the
+ * instruction set or the blocking (a chain split across K blocks resumes
+ * from the stored float). So a logit rescored on its own is bit for bit the
+ * logit of the full map, which lets the prefilter promise identical results.
+ */
+#ifndef NEUROMAP_KERNELS_H
+#define NEUROMAP_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KERN_LANES 32 /* neurons per packed panel: two AVX-512 vectors */
+#define KERN_ROWS 12  /* head rows per micro-kernel call */
+
+/* 1 when the AVX-512 kernels run on this CPU (and tests have not turned
+ * them off); the portable ones give the same FP32 results, more slowly. */
+int kern_avx512(void);
+int kern_avx512_bf16(void);
+void kern_force_portable(int on);
+
+/* Neurons rounded up to whole panels. */
+static inline int kern_padded(int m) { return (m + KERN_LANES - 1) / KERN_LANES * KERN_LANES; }
+
+/* FP32: packs m vectors of K floats (row-major) into kern_padded(m)·K floats. */
+void kern_pack_f32(const float *vecs, int m, int K, float *out);
+/* c[j·ldc + i] = Σ_k rows[j][k]·vecs[i][k] for j < n, i < kern_padded(m).
+ * rows are FP32, or BF16 (rows_bf16) widened exactly on the fly. */
+void kern_gemm_f32(const float *packed, int m, int K, const void *const *rows, int rows_bf16, int n, float *c, int ldc);
+
+/* BF16 (K even): vectors already rounded to BF16, packed in pairs along k
+ * into kern_padded(m)·K halves; rows are BF16 rows of K. Each element is
+ * accumulated in FP32 with at most K roundings (the prefilter's bound). */
+void kern_pack_bf16(const uint16_t *vecs, int m, int K, uint16_t *out);
+void kern_gemm_bf16(const uint16_t *packed, int m, int K, const uint16_t *const *rows, int n, float *c, int ldc);
+
+/* BF16 ↔ FP32: round to nearest even (NaN kept a NaN), and widen. */
+uint16_t kern_bf16(float x);
+static inline float kern_f32(uint16_t h) {
+    union { uint32_t u; float f; } v = { .u = (uint32_t)h << 16 };
+    return v.f;
+}
+
+/* Σ h[i]² of n BF16 values (in double, exact to ~n·2⁻⁵³ relative); raises
+ * *absmax to the largest |h[i]|. */
+double kern_sumsq_bf16(const uint16_t *h, int n, float *absmax);
+
+/* Transposes the vocabulary-major tile (nv × ldc) into neuron rows (m × nv). */
+void kern_transpose(const float *c, int nv, int m, int ldc, float *out);
+
+#endif

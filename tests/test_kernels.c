@@ -1,0 +1,122 @@
+/* test_kernels.c — the lens's own tile products. The FP32 kernel must give,
+ * for every element, exactly the single fused multiply-add chain in k order
+ * (bit for bit, AVX-512 and portable alike, for any shape, edge and row
+ * order): that is what lets the prefilter rescore a logit alone and get the
+ * map's bits. The BF16 kernel must stay inside the error bound the
+ * prefilter's certificate assumes. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kernels.h"
+
+static uint64_t rng = 88172645463325252ull;
+static float frand(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static int bits_equal(float a, float b) { return memcmp(&a, &b, 4) == 0; }
+
+static void test_f32_chain(int portable) {
+    static const int Ms[] = { 1, 5, 32, 45, 70 }, Ks[] = { 1, 7, 64, 300, 513 }, Ns[] = { 1, 11, 12, 25 };
+    kern_force_portable(portable);
+    int bad = 0, cases = 0;
+    for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
+        for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
+            for (size_t d = 0; d < sizeof Ns / sizeof *Ns; d++) {
+                int m = Ms[a], K = Ks[b], n = Ns[d], ldc = kern_padded(m) + 3;
+                float *x = malloc((size_t)m * K * 4), *h = malloc((size_t)n * K * 4);
+                float *packed = malloc((size_t)kern_padded(m) * K * 4), *c = malloc((size_t)n * ldc * 4);
+                const float **rows = malloc((size_t)n * sizeof *rows);
+                for (size_t i = 0; i < (size_t)m * K; i++) x[i] = frand() * (i % 7 == 0 ? 100.0f : 1.0f);
+                for (size_t i = 0; i < (size_t)n * K; i++) h[i] = frand();
+                for (int j = 0; j < n; j++) rows[j] = h + (size_t)((j * 7) % n) * K; /* rows in any order */
+                kern_pack_f32(x, m, K, packed);
+                kern_gemm_f32(packed, m, K, (const void *const *)rows, 0, n, c, ldc);
+                for (int j = 0; j < n; j++)
+                    for (int i = 0; i < kern_padded(m); i++) {
+                        float s = 0.0f;
+                        for (int k = 0; k < K && i < m; k++) s = fmaf(x[(size_t)i * K + k], rows[j][k], s);
+                        bad += !bits_equal(c[(size_t)j * ldc + i], s);
+                    }
+                cases++;
+                free(x), free(h), free(packed), free(c), free(rows);
+            }
+    kern_force_portable(0);
+    CHECK(bad == 0, "%s FP32 kernel: %d elements differ from the fma chain over %d shapes", portable ? "portable" : "AVX-512",
+          bad, cases);
+}
+
+/* The BF16 kernel against exact products summed in double: within
+ * γ_K·Σ|h·x| (K roundings of an FP32 sum of exact products). */
+static void test_bf16_bound(int portable) {
+    kern_force_portable(portable);
+    int m = 37, n = 29, bad = 0;
+    for (int K = 2; K <= 1026; K += 512) {
+        int ldc = kern_padded(m);
+        uint16_t *x = malloc((size_t)m * K * 2), *h = malloc((size_t)n * K * 2), *packed = malloc((size_t)ldc * K * 2);
+        float *c = malloc((size_t)n * ldc * 4);
+        const uint16_t **rows = malloc((size_t)n * sizeof *rows);
+        for (size_t i = 0; i < (size_t)m * K; i++) x[i] = kern_bf16(frand());
+        for (size_t i = 0; i < (size_t)n * K; i++) h[i] = kern_bf16(frand() * 3);
+        for (int j = 0; j < n; j++) rows[j] = h + (size_t)j * K;
+        kern_pack_bf16(x, m, K, packed);
+        kern_gemm_bf16(packed, m, K, rows, n, c, ldc);
+        double gamma = K * 0x1p-24 / (1 - K * 0x1p-24);
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < m; i++) {
+                double s = 0, abs_sum = 0;
+                for (int k = 0; k < K; k++) {
+                    double p = (double)kern_f32(x[(size_t)i * K + k]) * kern_f32(h[(size_t)j * K + k]);
+                    s += p, abs_sum += fabs(p);
+                }
+                bad += fabs(c[(size_t)j * ldc + i] - s) > gamma * abs_sum;
+            }
+        free(x), free(h), free(packed), free(c), free(rows);
+    }
+    kern_force_portable(0);
+    CHECK(bad == 0, "%s BF16 kernel: %d elements outside the bound", portable ? "portable" : "AVX-512", bad);
+}
+
+static void test_bf16_rounding(void) {
+    static const struct { uint32_t in; uint16_t out; } cases[] = {
+        { 0x3f800000u, 0x3f80 }, /* 1 */
+        { 0x3f808000u, 0x3f80 }, /* a tie, to even */
+        { 0x3f818000u, 0x3f82 }, /* a tie, to even (up) */
+        { 0x3f808001u, 0x3f81 }, /* above the tie */
+        { 0x7f7fffffu, 0x7f80 }, /* FLT_MAX rounds to infinity */
+        { 0xff800000u, 0xff80 }, /* -inf */
+        { 0x7fc00001u, 0x7fc0 }, /* NaN stays NaN */
+        { 0x7f800001u, 0x7fc0 }, /* a signalling NaN becomes quiet, not infinity */
+        { 0x00000001u, 0x0000 }, /* the smallest subnormal */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        float f;
+        memcpy(&f, &cases[i].in, 4);
+        CHECK(kern_bf16(f) == cases[i].out, "bf16(0x%08x) = 0x%04x, want 0x%04x", cases[i].in, kern_bf16(f), cases[i].out);
+    }
+}
+
+static void test_transpose(void) {
+    int nv = 37, m = 21, ldc = 40, bad = 0;
+    float c[37 * 40], out[21 * 37];
+    for (int i = 0; i < nv * ldc; i++) c[i] = (float)i;
+    kern_transpose(c, nv, m, ldc, out);
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < nv; j++) bad += out[i * nv + j] != c[j * ldc + i];
+    CHECK(bad == 0, "transpose: %d wrong", bad);
+}
+
+int main(void) {
+    printf("AVX-512 here: %s, AVX-512 BF16: %s\n", kern_avx512() ? "yes" : "no", kern_avx512_bf16() ? "yes" : "no");
+    test_f32_chain(0);
+    test_f32_chain(1);
+    test_bf16_bound(0);
+    test_bf16_bound(1);
+    test_bf16_rounding();
+    test_transpose();
+    return check_summary("test_kernels");
+}
