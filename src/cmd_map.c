@@ -9,6 +9,7 @@
 
 #include "atlas.h"
 #include "cmd.h"
+#include "kernels.h"
 #include "lens.h"
 
 static const char usage_text[] =
@@ -196,6 +197,9 @@ int cmd_map(int argc, char **argv) {
     if (lens_open(&L, &m, o.norm, (int)o.threads, total >= 256, &e)) error_exit(&e);
     lens_set_kernel(&L, o.kernel);
     if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
+    if (o.prefilter && !kern_avx512_bf16())
+        fprintf(stderr, "map: warning: this CPU has no AVX-512 BF16; the prefilter runs in portable C, far slower than "
+                        "the exact map\n");
     TokenNames names = lens_vocab_names(&m.vocab);
     if (o.format == OUT_TSV) lens_write_tsv_header(stdout);
 

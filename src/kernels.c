@@ -40,16 +40,16 @@ uint16_t kern_bf16(float x) {
 /* Lane l of a panel, step k: FP32 side by side per k; BF16 in (k, k+1) pairs,
  * the pair of lane l at 2l (VDPBF16PS's layout). Lanes past m are zero. */
 static void pack(const void *vecs, int m, int K, int esize, void *out) {
-    for (int p = 0; p < kern_padded(m) / KERN_LANES; p++) {
-        char *dst = (char *)out + (size_t)p * K * KERN_LANES * esize;
-        for (int l = 0; l < KERN_LANES; l++) {
-            int i = p * KERN_LANES + l;
-            const char *src = i < m ? (const char *)vecs + (size_t)i * K * esize : NULL;
-            for (int k = 0; k < K; k++) {
-                size_t at = esize == 4 ? (size_t)k * KERN_LANES + l : (size_t)(k & ~1) * KERN_LANES + 2 * l + (k & 1);
-                if (src) memcpy(dst + at * esize, src + (size_t)k * esize, (size_t)esize);
-                else memset(dst + at * esize, 0, (size_t)esize);
-            }
+    memset(out, 0, (size_t)kern_padded(m) * K * esize);
+    for (int i = 0; i < m; i++) {
+        int p = i / KERN_LANES, l = i % KERN_LANES;
+        size_t base = (size_t)p * K * KERN_LANES;
+        if (esize == 4) {
+            const float *src = (const float *)vecs + (size_t)i * K;
+            for (int k = 0; k < K; k++) ((float *)out)[base + (size_t)k * KERN_LANES + l] = src[k];
+        } else {
+            const uint16_t *src = (const uint16_t *)vecs + (size_t)i * K;
+            for (int k = 0; k < K; k++) ((uint16_t *)out)[base + (size_t)(k & ~1) * KERN_LANES + 2 * l + (k & 1)] = src[k];
         }
     }
 }
@@ -251,4 +251,93 @@ __attribute__((target("avx512f"))) static double sumsq_bf16_avx512(const uint16_
 
 double kern_sumsq_bf16(const uint16_t *h, int n, float *absmax) {
     return kern_avx512() ? sumsq_bf16_avx512(h, n, absmax) : sumsq_bf16_c(h, n, absmax);
+}
+
+/* ----------------------------------------------------------------------------
+ * Scanning a tile row: its maximum, its normaliser, the few tokens worth a
+ * closer look */
+
+static float max_c(const float *x, int n) {
+    float m = x[0];
+    for (int j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+__attribute__((target("avx512f"))) static float max_avx512(const float *x, int n) {
+    __m512 m = _mm512_set1_ps(x[0]);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + j), m); /* a NaN x keeps m, as in max_c */
+    float r = _mm512_reduce_max_ps(m);
+    for (; j < n; j++) r = x[j] > r ? x[j] : r;
+    return r;
+}
+
+float kern_max(const float *x, int n) { return kern_avx512() ? max_avx512(x, n) : max_c(x, n); }
+
+/* e^t for t ≤ 0, 16 at a time: t = n·ln2 + r, |r| ≤ ln2/2 (Cody–Waite, two
+ * constants), e^r by its Taylor polynomial of degree 7 (truncation < 6e-9
+ * relative) in FMA Horner form, scaled by 2^n. Relative error < 2⁻¹⁹ (see
+ * KERN_EXP_ERROR); below e^-104 the result may flush to zero. */
+__attribute__((target("avx512f"))) static __m512 exp_avx512(__m512 t) {
+    t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t); /* a NaN t stays NaN */
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), t); /* n·ln2_hi is exact */
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    static const float c[] = { 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f };
+    for (int i = 0; i < 7; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    return _mm512_scalef_ps(p, n);
+}
+
+static double sum_exp_c(const float *x, int n, float m) {
+    double s = 0;
+    for (int j = 0; j < n; j++) s += expf(x[j] - m);
+    return s;
+}
+
+__attribute__((target("avx512f"))) static double sum_exp_avx512(const float *x, int n, float m) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    __m512 vm = _mm512_set1_ps(m);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(k, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm)));
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
+double kern_sum_exp(const float *x, int n, float m) { return kern_avx512() ? sum_exp_avx512(x, n, m) : sum_exp_c(x, n, m); }
+
+static int flag_c(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
+                  float t_bottom, int *idx) {
+    int count = 0;
+    for (int j = 0; j < n; j++) {
+        float b = rn ? rn[j] * alpha + rr[j] * beta + eps : 0.0f;
+        if (x[j] + b >= t_top || x[j] - b <= t_bottom) idx[count++] = j;
+    }
+    return count;
+}
+
+__attribute__((target("avx512f"))) static int flag_avx512(const float *x, int n, const float *rn, const float *rr, float alpha,
+                                                          float beta, float eps, float t_top, float t_bottom, int *idx) {
+    int count = 0;
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), ve = _mm512_set1_ps(eps);
+    __m512 top = _mm512_set1_ps(t_top), bottom = _mm512_set1_ps(t_bottom);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + j), b = _mm512_setzero_ps();
+        if (rn) /* the same operations, in the same order, as flag_c's */
+            b = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, rn + j), va),
+                                            _mm512_mul_ps(_mm512_maskz_loadu_ps(k, rr + j), vb)), ve);
+        unsigned hit = _mm512_mask_cmp_ps_mask(k, _mm512_add_ps(v, b), top, _CMP_GE_OQ) |
+                       _mm512_mask_cmp_ps_mask(k, _mm512_sub_ps(v, b), bottom, _CMP_LE_OQ);
+        for (; hit; hit &= hit - 1) idx[count++] = j + __builtin_ctz(hit);
+    }
+    return count;
+}
+
+int kern_flag(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
+              float t_bottom, int *idx) {
+    return (kern_avx512() ? flag_avx512 : flag_c)(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
 }

@@ -53,6 +53,19 @@ static inline float kern_f32(uint16_t h) {
  * *absmax to the largest |h[i]|. */
 double kern_sumsq_bf16(const uint16_t *h, int n, float *absmax);
 
+/* The largest of n ≥ 1 values (NaNs skipped, as by x > m). */
+float kern_max(const float *x, int n);
+/* Σ e^(x[j] − m) for x[j] ≤ m, summed in double; each term within a
+ * relative KERN_EXP_ERROR of e^(float(x[j] − m)), or within 2⁻¹²⁶ below
+ * FLT_MIN (negligible: a tile's sum is at least its maximum's term, 1). */
+double kern_sum_exp(const float *x, int n, float m);
+#define KERN_EXP_ERROR 0x1p-19
+/* The j < n with x[j] + b_j ≥ t_top or x[j] − b_j ≤ t_bottom, into idx
+ * (ascending), where b_j = rn[j]·alpha + rr[j]·beta + eps in float, in that
+ * order, or 0 when rn is NULL; returns how many. */
+int kern_flag(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
+              float t_bottom, int *idx);
+
 /* Transposes the vocabulary-major tile (nv × ldc) into neuron rows (m × nv). */
 void kern_transpose(const float *c, int nv, int m, int ldc, float *out);
 

@@ -169,6 +169,7 @@ typedef struct {
     float *packed;         /* the block's neurons packed for kern_gemm_f32 */
     uint16_t *packed_bf16; /* ... and for kern_gemm_bf16 (prefilter) */
     const void **rows;     /* tile_vocab head row pointers */
+    int *idx;              /* tile_vocab positions flagged by kern_flag */
 } Work;
 
 static void work_init(Work *w, const Lens *L, int neurons, int bf16) {
@@ -177,13 +178,14 @@ static void work_init(Work *w, const Lens *L, int neurons, int bf16) {
     w->c = xmalloc((size_t)neurons * tv * sizeof *w->c);
     w->hbuf = L->head ? NULL : xmalloc(tv * dim * sizeof *w->hbuf);
     w->rows = xmalloc(tv * sizeof *w->rows);
+    w->idx = xmalloc(tv * sizeof *w->idx);
     if (L->native || bf16) w->ct = xmalloc(tv * pad * sizeof *w->ct);
     if (L->native) w->packed = xmalloc(pad * dim * sizeof *w->packed);
     if (bf16) w->packed_bf16 = xmalloc(pad * dim * sizeof *w->packed_bf16);
 }
 
 static void work_free(Work *w) {
-    free(w->c), free(w->ct), free(w->hbuf), free(w->packed), free(w->packed_bf16), free(w->rows);
+    free(w->c), free(w->ct), free(w->hbuf), free(w->packed), free(w->packed_bf16), free(w->rows), free(w->idx);
 }
 
 /* Pointers to head rows ids[0..n) (or v0, v0+1, ... without ids) for our
@@ -268,14 +270,15 @@ static void acc_add_sum(Acc *a, float m, double s) {
 
 /* Folds one row of a tile (logits of tokens v0, v0+1, ...) into a. Tokens
  * arrive in rising id order, so a logit equal to the current k-th best can
- * never displace it: one comparison per logit decides. */
-static void acc_scan(Acc *a, const float *row, int n, int v0, int top_k, int bottom_k) {
+ * never displace it: one comparison per logit decides, made 16 at a time
+ * by kern_flag; idx has room for n. */
+static void acc_scan(Acc *a, const float *row, int n, int v0, int top_k, int bottom_k, int *idx) {
     float hi = a->n_top == top_k ? (top_k ? a->top[top_k - 1].logit : INFINITY) : -INFINITY;
     float lo = a->n_bottom == bottom_k ? (bottom_k ? a->bottom[bottom_k - 1].logit : -INFINITY) : INFINITY;
-    float m = row[0];
-    for (int j = 0; j < n; j++) {
+    int flagged = kern_flag(row, n, NULL, NULL, 0, 0, 0, hi, lo, idx);
+    for (int f = 0; f < flagged; f++) {
+        int j = idx[f];
         float x = row[j];
-        m = x > m ? x : m;
         if (x > hi) {
             keep(a->top, &a->n_top, top_k, 1.0f, x, v0 + j);
             if (a->n_top == top_k) hi = a->top[top_k - 1].logit;
@@ -285,9 +288,8 @@ static void acc_scan(Acc *a, const float *row, int n, int v0, int top_k, int bot
             if (a->n_bottom == bottom_k) lo = a->bottom[bottom_k - 1].logit;
         }
     }
-    double s = 0; /* in double: the normaliser's rounding stays that of expf (see lse_rounding) */
-    for (int j = 0; j < n; j++) s += expf(row[j] - m);
-    acc_add_sum(a, m, s);
+    float m = kern_max(row, n);
+    acc_add_sum(a, m, kern_sum_exp(row, n, m));
 }
 
 /* ----------------------------------------------------------------------------
@@ -321,7 +323,7 @@ static void *decode_worker(void *arg) {
             tile_product(L, &w, vecs, nb, v0, nv);
             for (int i = 0; i < nb; i++)
                 acc_scan(&j->acc[(size_t)(n0 + i) * j->splits + split], w.c + (size_t)i * nv, nv, v0, j->top_k,
-                         j->bottom_k);
+                         j->bottom_k, w.idx);
         }
     }
     work_free(&w);
@@ -458,8 +460,7 @@ static float pf_t_bottom(const PAcc *p, int k) {
     return k == 0 ? -INFINITY : p->acc.n_bottom == k ? p->acc.bottom[k - 1].logit : INFINITY;
 }
 
-/* Drops the candidates the current threshold rules out; dropped top
- * candidates join the normaliser with their S_v. */
+/* Drops the candidates the current threshold rules out. */
 static void pf_prune(const Lens *L, PAcc *p, CandList *l, int is_top, int k) {
     float t = is_top ? pf_t_top(p, k) : pf_t_bottom(p, k);
     int kept = 0;
@@ -467,7 +468,6 @@ static void pf_prune(const Lens *L, PAcc *p, CandList *l, int is_top, int k) {
         Cand c = l->c[i];
         float b = pf_bound(L, p, c.id);
         if (is_top ? c.s + b >= t : c.s - b <= t) l->c[kept++] = c;
-        else if (is_top) acc_add_sum(&p->acc, c.s, 1.0);
     }
     l->n = kept;
 }
@@ -483,14 +483,16 @@ static void pf_push(const Lens *L, PAcc *p, CandList *l, int is_top, int k, int 
     l->c[l->n++] = (Cand){ .id = id, .s = s };
 }
 
-/* Folds one row of a BF16 tile (S_v of tokens v0, v0+1, ...) into p. */
-static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int top_k, int bottom_k) {
+/* Folds one row of a BF16 tile (S_v of tokens v0, v0+1, ...) into p: the
+ * few tokens kern_flag finds near a threshold (idx has room for n), and
+ * every token's e^S_v into the normaliser (top candidates are swapped for
+ * e^R_v at the end). */
+static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int top_k, int bottom_k, int *idx) {
     Acc *a = &p->acc;
     float t_top = pf_t_top(p, top_k), t_bottom = pf_t_bottom(p, bottom_k);
-    float m = row[0];
-    double sum = 0;
-    for (int j = 1; j < n; j++) m = row[j] > m ? row[j] : m;
-    for (int j = 0; j < n; j++) {
+    int flagged = kern_flag(row, n, L->row_norm + v0, L->row_rest + v0, p->alpha, p->beta, p->eps, t_top, t_bottom, idx);
+    for (int f = 0; f < flagged; f++) {
+        int j = idx[f];
         float x = row[j], b = pf_bound(L, p, v0 + j), up = x + b, down = x - b;
         if (up >= t_top) {
             pf_push(L, p, &p->top, 1, top_k, v0 + j, x);
@@ -498,8 +500,6 @@ static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int
                 keep(a->top, &a->n_top, top_k, 1.0f, down, v0 + j);
                 t_top = pf_t_top(p, top_k);
             }
-        } else {
-            sum += expf(x - m);
         }
         if (down <= t_bottom) {
             pf_push(L, p, &p->bottom, 0, bottom_k, v0 + j, x);
@@ -509,7 +509,8 @@ static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int
             }
         }
     }
-    acc_add_sum(a, m, sum);
+    float m = kern_max(row, n);
+    acc_add_sum(a, m, kern_sum_exp(row, n, m));
 }
 
 /* Exact logits of the packed neuron (w->packed, one vector) for the
@@ -549,18 +550,23 @@ static void *pf_pass_worker(void *arg) {
             for (int r = 0; r < nv; r++) w.rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
             kern_gemm_bf16(w.packed_bf16, nb, dim, (const uint16_t *const *)w.rows, nv, w.ct, kern_padded(nb));
             kern_transpose(w.ct, nv, nb, kern_padded(nb), w.c);
-            for (int i = 0; i < nb; i++) pf_scan(L, &j->p[n0 + i], w.c + (size_t)i * nv, nv, v0, j->top_k, j->bottom_k);
+            for (int i = 0; i < nb; i++)
+                pf_scan(L, &j->p[n0 + i], w.c + (size_t)i * nv, nv, v0, j->top_k, j->bottom_k, w.idx);
         }
     }
     work_free(&w);
     return NULL;
 }
 
-/* The normaliser's own rounding, the same in the exact map: a term
- * expf(x − m) is within 2⁻²⁴·(|x − m| + 2) of e^(x−m), relatively; over a
- * tile of n tokens the mean of |x − m| weighted by the terms is at most
- * ln n; the sums are in double. Twice that separates the two paths' lse. */
-static double lse_rounding(const Lens *L) { return 2 * 0x1p-24 * (log((double)L->tile_vocab) + 3); }
+/* The normaliser's own rounding, the same in the exact map: a term of
+ * kern_sum_exp is within KERN_EXP_ERROR + 2⁻²⁴·|x − m| of e^(x−m),
+ * relatively (x − m rounded to float); over a tile of n tokens the mean of
+ * |x − m| weighted by the terms is at most ln n; the sums are in double.
+ * Twice that separates the two paths' lse, once more the top candidates'
+ * e^S_v taken out in double. */
+static double lse_rounding(const Lens *L) {
+    return 3 * KERN_EXP_ERROR + 2 * 0x1p-24 * (log((double)L->tile_vocab) + 1);
+}
 
 /* log-space width of a sum of which the share f is known within e^±b. */
 static double lse_width(double f, double b) {
@@ -591,8 +597,11 @@ static void *pf_finish_worker(void *arg) {
         if (most > exact_cap) exact = xrealloc(exact, (size_t)(exact_cap = most) * sizeof *exact);
         kern_pack_f32(j->vecs + (size_t)i * L->dim, 1, L->dim, w.packed);
 
+        /* the normaliser: every e^S_v, less the top candidates', is Z_nc (to
+         * double rounding, 2⁻⁴⁰ of the whole is room enough); then e^R_v */
         Acc z = { .top = r->top, .bottom = r->bottom, .max = p->acc.max, .sum = p->acc.sum };
-        double nc_max = p->acc.max, nc_sum = p->acc.sum;
+        for (int c = 0; c < p->top.n; c++) acc_add_sum(&z, p->top.c[c].s, -1.0);
+        double nc_max = z.max, nc_sum = fmax(z.sum, 0) + 0x1p-40 * p->acc.sum;
         pf_rescore(L, &w, &p->top, exact);
         for (int c = 0; c < p->top.n; c++) {
             keep(z.top, &z.n_top, j->top_k, 1.0f, exact[c], p->top.c[c].id);

@@ -110,6 +110,43 @@ static void test_transpose(void) {
     CHECK(bad == 0, "transpose: %d wrong", bad);
 }
 
+/* The row scan: kern_sum_exp's terms within KERN_EXP_ERROR of e^t over
+ * the whole range it serves; kern_max and kern_flag the same in both
+ * instruction sets. */
+static void test_scan(int portable) {
+    kern_force_portable(portable);
+    double worst = 0;
+    for (double t = -103.0; t <= 0; t += 1.0 / 1024 + 1e-7) {
+        float x = (float)t;
+        double got = kern_sum_exp(&x, 1, 0.0f), want = exp((double)x);
+        /* relative above FLT_MIN (a tile's sum is ≥ 1: its maximum's term);
+         * below, subnormal or flushed, within 2⁻¹²⁶ */
+        worst = fmax(worst, want >= 0x1p-126 ? fabs(got - want) / want : fabs(got - want) > 0x1p-126);
+    }
+    printf("%s exp: worst relative error %.3g over [-103, 0]\n", portable ? "portable" : "AVX-512", worst);
+    CHECK(worst <= KERN_EXP_ERROR, "%s exp: relative error %.3g > %.3g", portable ? "portable" : "AVX-512", worst, KERN_EXP_ERROR);
+    float row[53], rn[53], rr[53];
+    int bad = 0;
+    for (int trial = 0; trial < 200; trial++) {
+        int n = 1 + trial % 53;
+        for (int j = 0; j < n; j++) row[j] = frand() * 10, rn[j] = fabsf(frand()), rr[j] = fabsf(frand()) * 0.01f;
+        float m = kern_max(row, n), m_ref = row[0];
+        for (int j = 1; j < n; j++) m_ref = row[j] > m_ref ? row[j] : m_ref;
+        bad += m != m_ref;
+        double s = kern_sum_exp(row, n, m), s_ref = 0;
+        for (int j = 0; j < n; j++) s_ref += exp((double)(row[j] - m));
+        bad += fabs(s - s_ref) > 2 * KERN_EXP_ERROR * s_ref;
+        int idx[53], want[53], got = kern_flag(row, n, trial % 2 ? rn : NULL, rr, 0.3f, 2.0f, 1e-6f, 6.0f, -7.0f, idx), nw = 0;
+        for (int j = 0; j < n; j++) {
+            float b = trial % 2 ? rn[j] * 0.3f + rr[j] * 2.0f + 1e-6f : 0.0f;
+            if (row[j] + b >= 6.0f || row[j] - b <= -7.0f) want[nw++] = j;
+        }
+        bad += got != nw || memcmp(idx, want, (size_t)nw * sizeof *idx) != 0;
+    }
+    kern_force_portable(0);
+    CHECK(bad == 0, "%s row scan: %d of 600 results wrong", portable ? "portable" : "AVX-512", bad);
+}
+
 int main(void) {
     printf("AVX-512 here: %s, AVX-512 BF16: %s\n", kern_avx512() ? "yes" : "no", kern_avx512_bf16() ? "yes" : "no");
     test_f32_chain(0);
@@ -118,5 +155,7 @@ int main(void) {
     test_bf16_bound(1);
     test_bf16_rounding();
     test_transpose();
+    test_scan(0);
+    test_scan(1);
     return check_summary("test_kernels");
 }
