@@ -439,8 +439,8 @@ typedef struct {
 } CandList;
 
 /* One neuron in the prefilter. acc.top keeps the k largest S_v − B_v,
- * acc.bottom the k smallest S_v + B_v, acc.max/sum the normaliser of the
- * tokens that are not top candidates. */
+ * acc.bottom the k smallest S_v + B_v, acc.max/sum Σ e^S_v over every
+ * token so far. */
 typedef struct {
     Acc acc;
     CandList top, bottom;
