@@ -23,6 +23,10 @@ int cmd_tokenize(int argc, char **argv);
 /* Prints usage to stdout and returns 0 when argv holds -h/--help. */
 int is_help_flag(const char *arg);
 
+/* A whole number in lo..hi given to option NAME of command CMD, or exit 2
+ * saying so. */
+long option_long(const char *cmd, const char *name, const char *s, long lo, long hi);
+
 /* Opens MODEL or exits with its error (exit 2 for bad input). */
 void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights);
 

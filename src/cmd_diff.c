@@ -54,12 +54,6 @@ typedef struct {
     const char *path[2];
 } Options;
 
-static long option_long(const char *name, const char *s, long lo, long hi) {
-    long v;
-    if (!parse_long(s, &v) || v < lo || v > hi) die(NM_EINPUT, "diff: %s must be a whole number in %ld..%ld, not '%s'", name, lo, hi, s);
-    return v;
-}
-
 /* "up,down" → one pair. */
 static DiffPair parse_matrices(const char *s) {
     char x[16], y[16];
@@ -91,8 +85,8 @@ static void parse_options(int argc, char **argv, Options *o) {
         switch (c) {
         case 'm': o->matrix = optarg; break;
         case 'M': o->matrices = optarg; break;
-        case 'k': o->d.top_k = (int)option_long("--top-k", optarg, 1, DIFF_MAX_TOP_K); break;
-        case 'l': o->d.limit = (int)option_long("--limit", optarg, 0, 100000); break;
+        case 'k': o->d.top_k = (int)option_long("diff", "--top-k", optarg, 1, DIFF_MAX_TOP_K); break;
+        case 'l': o->d.limit = (int)option_long("diff", "--limit", optarg, 0, 100000); break;
         case 'P': o->plot = optarg; break;
         case 'f':
             if (strcmp(optarg, "table") == 0) o->format = OUT_TABLE;
@@ -105,7 +99,7 @@ static void parse_options(int argc, char **argv, Options *o) {
             o->d.norm_given = 1;
             break;
         case 'L': o->layers = optarg; break;
-        case 'j': o->d.threads = (int)option_long("--threads", optarg, 1, 1024); break;
+        case 'j': o->d.threads = (int)option_long("diff", "--threads", optarg, 1, 1024); break;
         case 't': o->tokenizer = optarg; break;
         case 'p': o->progress = 1; break;
         case 'h': fputs(usage_text, stdout); exit(NM_OK);

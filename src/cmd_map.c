@@ -2,6 +2,7 @@
  * the final norm and the LM head (lens.c) and keep its top and bottom
  * tokens, in an SQLite atlas (atlas.c) or as TSV / JSON lines. */
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +59,6 @@ typedef struct {
     int format, force, resume, progress, prefilter, prob_tol_set;
 } MapOptions;
 
-static long option_long(const char *name, const char *s, long lo, long hi) {
-    long v;
-    if (!parse_long(s, &v) || v < lo || v > hi) die(NM_EINPUT, "map: %s must be a whole number in %ld..%ld, not '%s'", name, lo, hi, s);
-    return v;
-}
-
 static void parse_options(int argc, char **argv, MapOptions *o, const char **model) {
     static const struct option opts[] = {
         { "output", required_argument, 0, 'o' }, { "matrix", required_argument, 0, 'm' },
@@ -85,9 +80,9 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
         case 'm': o->matrix = optarg; break;
         case 'L': o->layers = optarg; break;
         case 'N': o->neurons = optarg; break;
-        case 'k': o->top_k = option_long("--top-k", optarg, 0, 1 << 22); break;
-        case 'b': o->bottom_k = option_long("--bottom-k", optarg, 0, 1 << 22); break;
-        case 'j': o->threads = option_long("--threads", optarg, 1, 1024); break;
+        case 'k': o->top_k = option_long("map", "--top-k", optarg, 0, 1 << 22); break;
+        case 'b': o->bottom_k = option_long("map", "--bottom-k", optarg, 0, 1 << 22); break;
+        case 'j': o->threads = option_long("map", "--threads", optarg, 1, 1024); break;
         case 'n':
             if (!lens_norm_from_name(optarg, &o->norm)) die(NM_EINPUT, "map: --norm must be full, gain or none, not '%s'", optarg);
             break;
@@ -105,13 +100,12 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
             if (!lens_kernel_from_name(optarg, &o->kernel)) die(NM_EINPUT, "map: --kernel must be auto, native or openblas, not '%s'", optarg);
             break;
         case 'P': o->prefilter = 1; break;
-        case 'T': {
-            char *end;
-            o->prob_tol = strtod(optarg, &end);
-            if (end == optarg || *end || !(o->prob_tol >= 0)) die(NM_EINPUT, "map: --prob-tol must be a number >= 0 (or inf), not '%s'", optarg);
+        case 'T':
+            if (strcmp(optarg, "inf") == 0) o->prob_tol = INFINITY;
+            else if (!parse_float(optarg, &o->prob_tol) || o->prob_tol < 0)
+                die(NM_EINPUT, "map: --prob-tol must be a number >= 0 (or inf), not '%s'", optarg);
             o->prob_tol_set = 1;
             break;
-        }
         case 'h': fputs(usage_text, stdout); exit(NM_OK);
         default: die(NM_EINPUT, "map: unknown or incomplete option '%s' (see 'neuromap map --help')", argv[optind - 1]);
         }

@@ -44,15 +44,14 @@
 #define TILE_VOCAB 1024
 #endif
 
-const char *lens_norm_name(LensNorm n) {
-    static const char *names[] = { [NORM_FULL] = "full", [NORM_GAIN] = "gain", [NORM_NONE] = "none" };
-    return names[n];
-}
+static const char *const norm_names[] = { [NORM_FULL] = "full", [NORM_GAIN] = "gain", [NORM_NONE] = "none" };
+
+const char *lens_norm_name(LensNorm n) { return norm_names[n]; }
 
 int lens_norm_from_name(const char *s, LensNorm *out) {
-    for (int n = NORM_FULL; n <= NORM_NONE; n++)
-        if (strcmp(s, lens_norm_name((LensNorm)n)) == 0) { *out = (LensNorm)n; return 1; }
-    return 0;
+    int i = name_index(norm_names, NORM_NONE + 1, s);
+    if (i >= 0) *out = (LensNorm)i;
+    return i >= 0;
 }
 
 /* ----------------------------------------------------------------------------
@@ -101,11 +100,11 @@ static void head_setup(Lens *L) {
 }
 
 int lens_kernel_from_name(const char *s, LensKernel *out) {
-    static const char *names[] = { [LENS_KERNEL_AUTO] = "auto", [LENS_KERNEL_OPENBLAS] = "openblas",
-                                   [LENS_KERNEL_NATIVE] = "native" };
-    for (int k = LENS_KERNEL_AUTO; k <= LENS_KERNEL_NATIVE; k++)
-        if (strcmp(s, names[k]) == 0) { *out = (LensKernel)k; return 1; }
-    return 0;
+    static const char *const names[] = { [LENS_KERNEL_AUTO] = "auto", [LENS_KERNEL_OPENBLAS] = "openblas",
+                                         [LENS_KERNEL_NATIVE] = "native" };
+    int i = name_index(names, LENS_KERNEL_NATIVE + 1, s);
+    if (i >= 0) *out = (LensKernel)i;
+    return i >= 0;
 }
 
 void lens_set_kernel(Lens *L, LensKernel k) {
@@ -192,13 +191,13 @@ static void work_free(Work *w) {
  * FP32 kernel; 1 when they point at BF16 rows, to be widened by it. */
 static int head_row_ptrs(const Lens *L, Work *w, int v0, const Cand *ids, int n) {
     const Tensor *t = L->m->output;
-    int bf16 = !L->head && t->type == DT_BF16;
+    int bf16 = !L->head && t->type == DT_BF16, convert = !L->head && !bf16;
+    if (convert && !ids) head_rows(L, v0, n, w->hbuf); /* the run of rows, converted at once */
     for (int j = 0; j < n; j++) {
         int v = ids ? ids[j].id : v0 + j;
         if (L->head) w->rows[j] = L->head + (size_t)v * L->dim;
         else if (bf16) w->rows[j] = (const uint16_t *)t->data + (size_t)v * L->dim;
-        else if (ids || j == 0) w->rows[j] = head_rows(L, v, ids ? 1 : n, w->hbuf + (size_t)j * L->dim);
-        else w->rows[j] = w->hbuf + (size_t)j * L->dim;
+        else w->rows[j] = ids ? head_rows(L, v, 1, w->hbuf + (size_t)j * L->dim) : w->hbuf + (size_t)j * L->dim;
     }
     return bf16;
 }
@@ -725,9 +724,10 @@ static void *prep_worker(void *arg) {
             double ww = 0, bb = 0, rr = 0;
             for (int d = 0; d < dim; d++) {
                 b[d] = kern_bf16(w[d]);
-                double wb = kern_f32(b[d]), rest = (double)w[d] - wb;
-                ww += (double)w[d] * w[d], bb += wb * wb, rr += rest * rest;
-                bf16_max = fabsf(kern_f32(b[d])) > bf16_max ? fabsf(kern_f32(b[d])) : bf16_max;
+                float wb = kern_f32(b[d]);
+                double rest = (double)w[d] - wb;
+                ww += (double)w[d] * w[d], bb += (double)wb * wb, rr += rest * rest;
+                bf16_max = fabsf(wb) > bf16_max ? fabsf(wb) : bf16_max;
             }
             L->row_norm[v] = up_f32(sqrt((ww > bb ? ww : bb) * (1 + 0x1p-30)));
             L->row_rest[v] = up_f32(sqrt(rr * (1 + 0x1p-30)));

@@ -59,7 +59,8 @@ typedef struct {
     int threads;
     int vocab, dim;
     float *gain;            /* the final norm weight, dim floats */
-    const float *head;      /* vocab × dim F32 head, or NULL: converted per tile */
+    const float *head;      /* vocab × dim F32 head, or NULL: BF16 read in place by
+                               our kernel, else converted per tile */
     float *head_owned;      /* the dequantised copy behind head, if any */
     int tile_neurons, tile_vocab; /* tile shape (lens_open sets the tuned
                                      default; tests shrink it to reach every path) */

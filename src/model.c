@@ -210,15 +210,14 @@ void model_close(Model *m) {
 /* ----------------------------------------------------------------------------
  * Neurons */
 
-const char *matrix_name(MatrixKind k) {
-    static const char *names[] = { [MATRIX_UP] = "up", [MATRIX_GATE] = "gate", [MATRIX_DOWN] = "down" };
-    return names[k];
-}
+static const char *const matrix_names[] = { [MATRIX_UP] = "up", [MATRIX_GATE] = "gate", [MATRIX_DOWN] = "down" };
+
+const char *matrix_name(MatrixKind k) { return matrix_names[k]; }
 
 int matrix_from_name(const char *s, MatrixKind *out) {
-    for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
-        if (strcmp(s, matrix_name((MatrixKind)k)) == 0) { *out = (MatrixKind)k; return 1; }
-    return 0;
+    int i = name_index(matrix_names, MATRIX_DOWN + 1, s);
+    if (i >= 0) *out = (MatrixKind)i;
+    return i >= 0;
 }
 
 void model_neuron_vectors(const Model *m, MatrixKind k, int layer, int n0, int count, float *out) {

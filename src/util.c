@@ -158,6 +158,12 @@ int parse_long(const char *s, long *out) {
     return 1;
 }
 
+int name_index(const char *const *names, int n, const char *s) {
+    for (int i = 0; i < n; i++)
+        if (names[i] && strcmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
 int parse_float(const char *s, double *out) {
     if (!s || !*s) return 0;
     char *end;

@@ -59,6 +59,9 @@ int str_ends_with(const char *s, const char *suffix);
 int parse_range(const char *s, long lo, long hi, long *a, long *b, Error *e);
 /* Neuron "L:N". */
 int parse_neuron(const char *s, int *layer, int *neuron, Error *e);
+/* The index of s among names[0..n), or -1. */
+int name_index(const char *const *names, int n, const char *s);
+
 /* Strict integer / float parsing of a whole string. */
 int parse_long(const char *s, long *out);
 int parse_float(const char *s, double *out);
