@@ -12,8 +12,11 @@ LIBS      = $(PKG_LIBS) -lm -pthread
 OPT_FLAGS  = -O2 -march=native -g
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-SRC       = $(wildcard src/*.c)
-LIB_SRC   = $(filter-out src/main.c src/cmd_%.c,$(SRC)) # tests link the library, not the commands
+# src/ holds one folder per layer (README, "Layout"); src/cli is the program.
+LAYERS    = base tensor model formats text lens infer store report
+LIB_SRC   = $(foreach d,$(LAYERS),$(wildcard src/$(d)/*.c)) # tests link the library, not the commands
+CLI_SRC   = $(wildcard src/cli/*.c)
+SRC       = $(LIB_SRC) $(CLI_SRC)
 TESTS     = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 
 .PHONY: all test test-opt test-asan clean fuzz fuzz-build fuzz-smoke

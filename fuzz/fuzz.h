@@ -26,8 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "tokenizer.h"
+#include "model/model.h"
+#include "text/tokenizer.h"
 
 #define FUZZ_SEP "\n--8<--\n"
 #define FUZZ_SEP_LEN 8

@@ -1,10 +1,10 @@
-/* fuzz_chat.c — a `--messages FILE` conversation (src/chat.c): a JSON list
+/* fuzz_chat.c — a `--messages FILE` conversation (src/text/chat.c): a JSON list
  * of {"role", "content"}, then rendered with the Llama 3 and 3.1 chat
  * templates when their tokenizers load (from $NEUROMAP_SHARED/tokenizers).
  *
  * Input: the JSON file. A parse must succeed with every message holding a
  * role and content, or fail with a message naming the file. */
-#include "chat.h"
+#include "text/chat.h"
 #include "fuzz.h"
 
 static const char *const sources[] = { "tokenizers/llama-3", "tokenizers/llama-3.1" };

@@ -1,5 +1,5 @@
 /* fuzz_clamp.c — the `--clamp`, `--scale` and `--sweep` specifications
- * (src/clamp.c): "L:N=V", "L:N1,N2,...=V", "L:N=V1,V2,...".
+ * (src/infer/clamp.c): "L:N=V", "L:N1,N2,...=V", "L:N=V1,V2,...".
  *
  * Input: one argument string (cut at the first NUL). It is parsed as each of
  * the three against a model of 5 layers × 172 neurons (stories260K's shape),
@@ -7,7 +7,7 @@
  * must lie inside the model with finite values; what does not must say why. */
 #include <math.h>
 
-#include "clamp.h"
+#include "infer/clamp.h"
 #include "fuzz.h"
 
 enum { LAYERS = 5, FFN = 172 };

@@ -1,4 +1,4 @@
-/* fuzz_gguf.c — a GGUF file (src/format_gguf.c): header, metadata key/values
+/* fuzz_gguf.c — a GGUF file (src/formats/format_gguf.c): header, metadata key/values
  * (strings, arrays, nested arrays), tensor infos, alignment, data offsets, and
  * the rows of every bound FFN matrix dequantised from the mapping.
  *

@@ -1,4 +1,4 @@
-/* fuzz_hf.c — a Hugging Face model directory (src/format_hf.c): config.json,
+/* fuzz_hf.c — a Hugging Face model directory (src/formats/format_hf.c): config.json,
  * the safetensors header (JSON) and data offsets, a sharded checkpoint's
  * model.safetensors.index.json and its shards, tokenizer.json and
  * tokenizer_config.json.

@@ -1,5 +1,5 @@
 /* fuzz_tokenize.c — text → token ids → text with the real vocabularies
- * (src/tokenizer.c): prompts are untrusted input too.
+ * (src/text/tokenizer.c): prompts are untrusted input too.
  *
  * LLVMFuzzerInitialize opens each vocabulary below that loads (from
  * $NEUROMAP_SHARED, default ../shared); the loaders that have not landed are
@@ -9,7 +9,7 @@
  * exact bytes (both tokenizers are lossless: byte fallback / byte-level),
  * except for SPM text holding "▁" itself, which decodes to a space. */
 #include "fuzz.h"
-#include "tokenizer.h"
+#include "text/tokenizer.h"
 
 static const struct { const char *path, *tokenizer; } sources[] = {
     { "models/stories260K/stories260K.bin", "models/stories260K/tok512.bin" }, /* SPM, llama2.c */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "diff.h"
+#include "report/diff.h"
 
 /* ----------------------------------------------------------------------------
  * The measures on lists worked out by hand */

@@ -7,11 +7,11 @@
 #include <string.h>
 
 #include "check.h"
-#include "clamp.h"
-#include "forward.h"
-#include "model.h"
-#include "sampler.h"
-#include "tokenizer.h"
+#include "infer/clamp.h"
+#include "infer/forward.h"
+#include "model/model.h"
+#include "infer/sampler.h"
+#include "text/tokenizer.h"
 
 /* ----------------------------------------------------------------------------
  * Random models built in memory */

@@ -13,8 +13,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "model.h"
-#include "quant.h"
+#include "model/model.h"
+#include "tensor/quant.h"
 
 static int open_model(Model *m, const char *path, const char *tokenizer) {
     Error e = { 0 };

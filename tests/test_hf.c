@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "model.h"
+#include "model/model.h"
 
 static int open_or_report(Model *m, const char *path, const char *tokenizer) {
     Error e = { 0 };

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "kernels.h"
+#include "tensor/kernels.h"
 
 static uint64_t rng = 88172645463325252ull;
 static float frand(void) {

@@ -9,10 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "atlas.h"
+#include "store/atlas.h"
 #include "check.h"
-#include "kernels.h"
-#include "lens.h"
+#include "tensor/kernels.h"
+#include "lens/lens.h"
 
 /* ----------------------------------------------------------------------------
  * The reference: stories260K.bin read with fread, everything in double */

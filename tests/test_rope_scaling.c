@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "forward.h"
+#include "infer/forward.h"
 
 #define N_TOKENS 96
 

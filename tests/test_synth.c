@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "model.h"
-#include "tokenizer.h"
-#include "writer.h"
+#include "model/model.h"
+#include "text/tokenizer.h"
+#include "formats/writer.h"
 
 static char neuromap[4096], tmpdir[4096];
 

@@ -3,10 +3,10 @@
 #include <cJSON.h>
 #include <string.h>
 
-#include "chat.h"
+#include "text/chat.h"
 #include "check.h"
-#include "prompt.h"
-#include "tokenizer.h"
+#include "text/prompt.h"
+#include "text/tokenizer.h"
 
 /* ----------------------------------------------------------------------------
  * Helpers */

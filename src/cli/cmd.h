@@ -1,0 +1,33 @@
+/* cmd.h — the subcommands (one file each, cmd_NAME.c) and what they share. */
+#ifndef NEUROMAP_CMD_H
+#define NEUROMAP_CMD_H
+
+#include "model/model.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv); /* argv[0] is the command name; returns the exit code */
+    const char *summary;
+} Command;
+
+int cmd_info(int argc, char **argv);
+int cmd_map(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_find(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+
+/* Prints usage to stdout and returns 0 when argv holds -h/--help. */
+int is_help_flag(const char *arg);
+
+/* A whole number in lo..hi given to option NAME of command CMD, or exit 2
+ * saying so. */
+long option_long(const char *cmd, const char *name, const char *s, long lo, long hi);
+
+/* Opens MODEL or exits with its error (exit 2 for bad input). */
+void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights);
+
+#endif

@@ -1,0 +1,21 @@
+/* cmd_common.c — helpers every command shares (declared in cmd.h). They live
+ * outside main.c so that the C tests, which link every source but main.c,
+ * can link the commands too. */
+#include <string.h>
+
+#include "cli/cmd.h"
+
+int is_help_flag(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
+
+long option_long(const char *cmd, const char *name, const char *s, long lo, long hi) {
+    long v;
+    if (!parse_long(s, &v) || v < lo || v > hi)
+        die(NM_EINPUT, "%s: %s must be a whole number in %ld..%ld, not '%s'", cmd, name, lo, hi, s);
+    return v;
+}
+
+void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights) {
+    Error e = { 0 };
+    ModelOpenOptions o = { .tokenizer_path = tokenizer_path, .need_weights = need_weights };
+    if (model_open(m, path, &o, &e)) error_exit(&e);
+}

@@ -1,0 +1,350 @@
+/* cmd_diff.c — `neuromap diff A B`: two checkpoints compared neuron by
+ * neuron (base vs fine-tune, a model vs its quantisations), and
+ * `neuromap diff MODEL --matrices up,down`: what each neuron reads against
+ * what it writes. The comparison is diff.c's; this file parses options and
+ * writes the report as a table with a bar chart, JSON, TSV or SVG.
+ */
+#include <cJSON.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cmd.h"
+#include "report/diff.h"
+#include "report/svg.h"
+
+static const char usage_text[] =
+    "usage: neuromap diff A B [--matrix up|gate|down|all] [--top-k K] [--limit N] [--plot FILE.svg]\n"
+    "                         [--format table|json|tsv] [--norm full|gain|none] [--layers A-B]\n"
+    "                         [--threads N] [--tokenizer FILE]\n"
+    "       neuromap diff MODEL --matrices up,down [options]\n\n"
+    "Compares two checkpoints with the same shapes and vocabulary neuron by neuron: the\n"
+    "share of neurons whose top-1 token is the same in both, the mean overlap (Jaccard)\n"
+    "of their top-K sets, the mean Spearman correlation of their top-K rankings (over the\n"
+    "union of both lists; a token missing from a list takes the mid-rank of the places\n"
+    "after K), overall and per layer, and the neurons whose meaning changed most (by\n"
+    "(1 - Jaccard) x the smaller of the two top-1 probabilities).\n"
+    "A and B are models (decoded on the fly, as `map` would) or atlases made by `map`.\n"
+    "With --matrices X,Y and one MODEL|ATLAS, matrix X of each neuron is compared with\n"
+    "matrix Y of the same neuron: up,down asks whether a neuron writes the token it\n"
+    "reads, and lists the strongest such read-and-write neurons.\n\n"
+    "  --matrix M          up (default), gate, down or all\n"
+    "  --matrices X,Y      within one model: X against Y (up,down; gate,down; up,gate)\n"
+    "  --top-k K           tokens per list (default 10, or fewer if an atlas holds fewer)\n"
+    "  --limit N           neurons listed (default 20; 0 lists none)\n"
+    "  --plot FILE.svg     also write the per-layer top-1 agreement as an SVG bar chart\n"
+    "  --format F          table (default; with a per-layer bar chart), json, or tsv (one\n"
+    "                      row per neuron: matrix layer neuron top1_a token_a prob_a\n"
+    "                      top1_b token_b prob_b same jaccard spearman)\n"
+    "  --norm N            full, gain or none (default: the atlases', else full)\n"
+    "  --layers A-B        layers compared (default all)\n"
+    "  --threads N         worker threads (default: all cores)\n"
+    "  --tokenizer FILE    llama2.c tokenizer .bin, for every llama2.c checkpoint given\n"
+    "  --progress          progress bar on stderr even when it is not a terminal\n"
+    "  -h, --help          this help\n";
+
+enum { OUT_TABLE, OUT_JSON, OUT_TSV };
+
+typedef struct {
+    DiffOptions d;
+    const char *matrix, *matrices, *layers, *plot, *tokenizer;
+    int format, progress;
+    int n_paths;
+    const char *path[2];
+} Options;
+
+/* "up,down" → one pair. */
+static DiffPair parse_matrices(const char *s) {
+    char x[16], y[16];
+    const char *comma = strchr(s, ',');
+    DiffPair p;
+    if (!comma || (size_t)(comma - s) >= sizeof x || strlen(comma + 1) >= sizeof y)
+        die(NM_EINPUT, "diff: --matrices wants two matrices X,Y (e.g. up,down), not '%s'", s);
+    snprintf(x, sizeof x, "%.*s", (int)(comma - s), s);
+    snprintf(y, sizeof y, "%s", comma + 1);
+    if (!matrix_from_name(x, &p.a) || !matrix_from_name(y, &p.b) || p.a == p.b)
+        die(NM_EINPUT, "diff: --matrices wants two different matrices of up, gate, down (e.g. up,down), not '%s'", s);
+    return p;
+}
+
+static void parse_options(int argc, char **argv, Options *o) {
+    static const struct option opts[] = {
+        { "matrix", required_argument, 0, 'm' },  { "matrices", required_argument, 0, 'M' },
+        { "top-k", required_argument, 0, 'k' },   { "limit", required_argument, 0, 'l' },
+        { "plot", required_argument, 0, 'P' },    { "format", required_argument, 0, 'f' },
+        { "norm", required_argument, 0, 'n' },    { "layers", required_argument, 0, 'L' },
+        { "threads", required_argument, 0, 'j' }, { "tokenizer", required_argument, 0, 't' },
+        { "progress", no_argument, 0, 'p' },      { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
+    };
+    *o = (Options){ .d = { .limit = 20, .layer1 = -1 }, .matrix = "up" };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->matrix = optarg; break;
+        case 'M': o->matrices = optarg; break;
+        case 'k': o->d.top_k = (int)option_long("diff", "--top-k", optarg, 1, DIFF_MAX_TOP_K); break;
+        case 'l': o->d.limit = (int)option_long("diff", "--limit", optarg, 0, 100000); break;
+        case 'P': o->plot = optarg; break;
+        case 'f':
+            if (strcmp(optarg, "table") == 0) o->format = OUT_TABLE;
+            else if (strcmp(optarg, "json") == 0) o->format = OUT_JSON;
+            else if (strcmp(optarg, "tsv") == 0) o->format = OUT_TSV;
+            else die(NM_EINPUT, "diff: --format must be table, json or tsv, not '%s'", optarg);
+            break;
+        case 'n':
+            if (!lens_norm_from_name(optarg, &o->d.norm)) die(NM_EINPUT, "diff: --norm must be full, gain or none, not '%s'", optarg);
+            o->d.norm_given = 1;
+            break;
+        case 'L': o->layers = optarg; break;
+        case 'j': o->d.threads = (int)option_long("diff", "--threads", optarg, 1, 1024); break;
+        case 't': o->tokenizer = optarg; break;
+        case 'p': o->progress = 1; break;
+        case 'h': fputs(usage_text, stdout); exit(NM_OK);
+        default: die(NM_EINPUT, "diff: unknown or incomplete option '%s' (see 'neuromap diff --help')", argv[optind - 1]);
+        }
+    }
+    o->n_paths = argc - optind;
+    if (o->matrices) {
+        if (o->n_paths != 1) die(NM_EINPUT, "diff: --matrices compares the matrices of one MODEL|ATLAS; give exactly one");
+        o->d.pair[0] = parse_matrices(o->matrices);
+        o->d.n_pairs = 1;
+        o->d.read_write = 1;
+    } else {
+        if (o->n_paths != 2) die(NM_EINPUT, "diff: expected two checkpoints A and B (see 'neuromap diff --help')");
+        unsigned mask;
+        if (!lens_matrix_mask(o->matrix, &mask)) die(NM_EINPUT, "diff: --matrix must be up, gate, down or all, not '%s'", o->matrix);
+        for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
+            if (mask & (1u << k)) o->d.pair[o->d.n_pairs++] = (DiffPair){ (MatrixKind)k, (MatrixKind)k };
+    }
+    for (int i = 0; i < o->n_paths; i++) o->path[i] = argv[optind + i];
+}
+
+/* ----------------------------------------------------------------------------
+ * Table: summary, per-layer bar chart, listed neurons */
+
+static void print_bar(double share) {
+    enum { WIDTH = 40 };
+    int filled = (int)(share * WIDTH + 0.5);
+    putchar('|');
+    for (int i = 0; i < WIDTH; i++) putchar(i < filled ? '#' : '.');
+    putchar('|');
+}
+
+/* "token" prob, padded to width columns (0: not padded). */
+static void print_listed_token(const TokenNames *tn, const LensToken *t, int width) {
+    char *text = lens_token_text(tn, t->id);
+    char cell[64];
+    int n = snprintf(cell, sizeof cell, "\"%.40s\" %.3f", text, t->prob), columns = 0;
+    for (int i = 0; i < n && cell[i]; i++) columns += (cell[i] & 0xC0) != 0x80; /* one per UTF-8 character */
+    printf("  %s%*s", cell, columns < width ? width - columns : 0, "");
+    free(text);
+}
+
+static void print_table(const Options *o, const DiffSource *a, const DiffReport *r) {
+    const DiffOptions *d = &r->opt;
+    char name[16];
+    if (d->read_write) {
+        printf("%s: each neuron's %s vector against its %s vector (up/gate rows: what it reads, down columns: what it writes)\n",
+               o->path[0], matrix_name(d->pair[0].a), matrix_name(d->pair[0].b));
+    } else {
+        printf("A: %s\nB: %s\n", o->path[0], o->path[1]);
+    }
+    printf("norm %s, top-%d lists, layers %ld-%ld, %d neurons per layer\n\n", lens_norm_name(d->norm), d->top_k, d->layer0,
+           d->layer1, a->ffn_dim);
+    printf("%-9s %8s %11s %10s %9s %9s\n", "matrix", "neurons", "top-1 same", "agreement", "jaccard", "spearman");
+    for (int p = 0; p < d->n_pairs; p++) {
+        const DiffTally *t = &r->per_pair[p];
+        printf("%-9s %8lld %11lld %9.2f%% %9.4f %9.4f\n", diff_pair_name(d->pair[p], name, sizeof name), (long long)t->n,
+               (long long)t->same, 100 * diff_share(t), diff_mean(t->jaccard, t), diff_mean(t->spearman, t));
+    }
+    if (d->n_pairs > 1)
+        printf("%-9s %8lld %11lld %9.2f%% %9.4f %9.4f\n", "all", (long long)r->total.n, (long long)r->total.same,
+               100 * diff_share(&r->total), diff_mean(r->total.jaccard, &r->total), diff_mean(r->total.spearman, &r->total));
+
+    printf("\ntop-1 agreement per layer\n");
+    for (int p = 0; p < d->n_pairs; p++) {
+        for (int l = 0; l < r->n_layers; l++) {
+            const DiffTally *t = &r->per_layer[(size_t)p * r->n_layers + l];
+            printf("%-9s L%-4ld %6lld/%-6lld %6.1f%% ", diff_pair_name(d->pair[p], name, sizeof name), d->layer0 + l,
+                   (long long)t->same, (long long)t->n, 100 * diff_share(t));
+            print_bar(diff_share(t));
+            putchar('\n');
+        }
+    }
+
+    if (r->n_listed == 0) return;
+    if (d->read_write)
+        printf("\nneurons that write the token they read (strongest first)\n%-9s %5s %7s %8s %8s  %-24s  %s\n", "matrix",
+               "layer", "neuron", "jaccard", "spearman", "reads (prob)", "writes (prob)");
+    else
+        printf("\nchanged most (top-1 before -> after, with probabilities)\n%-9s %5s %7s %8s %8s  %-24s  %s\n", "matrix",
+               "layer", "neuron", "jaccard", "spearman", "before (prob)", "after (prob)");
+    for (int i = 0; i < r->n_listed; i++) {
+        const DiffNeuron *n = &r->listed[i];
+        printf("%-9s %5d %7d %8.3f %8.3f", diff_pair_name(n->pair, name, sizeof name), n->layer, n->neuron, n->jaccard,
+               n->spearman);
+        print_listed_token(&a->names, &n->a, 24);
+        print_listed_token(&a->names, &n->b, 0);
+        putchar('\n');
+    }
+}
+
+/* ----------------------------------------------------------------------------
+ * JSON */
+
+static void json_tally(cJSON *o, const DiffTally *t) {
+    cJSON_AddNumberToObject(o, "n_neurons", (double)t->n);
+    cJSON_AddNumberToObject(o, "top1_same", (double)t->same);
+    cJSON_AddNumberToObject(o, "top1_agreement", diff_share(t));
+    cJSON_AddNumberToObject(o, "jaccard", diff_mean(t->jaccard, t));
+    cJSON_AddNumberToObject(o, "spearman", diff_mean(t->spearman, t));
+}
+
+/* Token text as map's TSV escapes it, which is always valid UTF-8. */
+static cJSON *json_token(const TokenNames *tn, const LensToken *t) {
+    cJSON *o = cJSON_CreateObject();
+    char *text = lens_token_text(tn, t->id);
+    cJSON_AddNumberToObject(o, "token_id", t->id);
+    cJSON_AddStringToObject(o, "token", text);
+    cJSON_AddNumberToObject(o, "prob", t->prob);
+    free(text);
+    return o;
+}
+
+static void print_json(const Options *o, const DiffSource *a, const DiffReport *r) {
+    const DiffOptions *d = &r->opt;
+    char name[16];
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "a", o->path[0]);
+    cJSON_AddStringToObject(root, "b", o->path[o->n_paths - 1]);
+    cJSON_AddBoolToObject(root, "read_write", d->read_write);
+    cJSON_AddStringToObject(root, "norm", lens_norm_name(d->norm));
+    cJSON_AddNumberToObject(root, "top_k", d->top_k);
+    cJSON_AddNumberToObject(root, "layer_first", (double)d->layer0);
+    cJSON_AddNumberToObject(root, "layer_last", (double)d->layer1);
+    json_tally(root, &r->total);
+    cJSON *per_matrix = cJSON_AddArrayToObject(root, "per_matrix");
+    cJSON *per_layer = cJSON_AddArrayToObject(root, "per_layer");
+    for (int p = 0; p < d->n_pairs; p++) {
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "matrix", diff_pair_name(d->pair[p], name, sizeof name));
+        json_tally(m, &r->per_pair[p]);
+        cJSON_AddItemToArray(per_matrix, m);
+        for (int l = 0; l < r->n_layers; l++) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "matrix", name);
+            cJSON_AddNumberToObject(x, "layer", (double)(d->layer0 + l));
+            json_tally(x, &r->per_layer[(size_t)p * r->n_layers + l]);
+            cJSON_AddItemToArray(per_layer, x);
+        }
+    }
+    cJSON *listed = cJSON_AddArrayToObject(root, d->read_write ? "read_write_neurons" : "changed");
+    for (int i = 0; i < r->n_listed; i++) {
+        const DiffNeuron *n = &r->listed[i];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddStringToObject(x, "matrix", diff_pair_name(n->pair, name, sizeof name));
+        cJSON_AddNumberToObject(x, "layer", n->layer);
+        cJSON_AddNumberToObject(x, "neuron", n->neuron);
+        cJSON_AddItemToObject(x, d->read_write ? "reads" : "before", json_token(&a->names, &n->a));
+        cJSON_AddItemToObject(x, d->read_write ? "writes" : "after", json_token(&a->names, &n->b));
+        cJSON_AddNumberToObject(x, "jaccard", n->jaccard);
+        cJSON_AddNumberToObject(x, "spearman", n->spearman);
+        cJSON_AddItemToArray(listed, x);
+    }
+    char *s = cJSON_PrintUnformatted(root);
+    puts(s);
+    free(s);
+    cJSON_Delete(root);
+}
+
+/* ----------------------------------------------------------------------------
+ * TSV, one row per neuron as it is compared; and the progress bar */
+
+typedef struct {
+    const Options *o;
+    const TokenNames *names;
+    Progress prog;
+    int64_t done;
+} Stream;
+
+static void on_neuron(void *ctx, const DiffNeuron *d) {
+    Stream *s = ctx;
+    if (s->o->format == OUT_TSV) {
+        char name[16], *ta = lens_token_text(s->names, d->a.id), *tb = lens_token_text(s->names, d->b.id);
+        printf("%s\t%d\t%d\t%d\t%s\t%.6g\t%d\t%s\t%.6g\t%d\t%.6f\t%.6f\n", diff_pair_name(d->pair, name, sizeof name), d->layer,
+               d->neuron, d->a.id, ta, d->a.prob, d->b.id, tb, d->b.prob, d->a.id == d->b.id, d->jaccard, d->spearman);
+        free(ta);
+        free(tb);
+    }
+    if (++s->done % 1024 == 0) progress_update(&s->prog, s->done);
+}
+
+/* ----------------------------------------------------------------------------
+ * SVG */
+
+static void write_plot(const Options *o, const DiffReport *r) {
+    const DiffOptions *d = &r->opt;
+    char names[3][16], title[1200], **groups = xcalloc((size_t)r->n_layers, sizeof *groups);
+    const char *series[3];
+    double *values = xmalloc((size_t)d->n_pairs * r->n_layers * sizeof *values);
+    for (int p = 0; p < d->n_pairs; p++) {
+        series[p] = diff_pair_name(d->pair[p], names[p], sizeof names[p]);
+        for (int l = 0; l < r->n_layers; l++) values[(size_t)p * r->n_layers + l] = 100 * diff_share(&r->per_layer[(size_t)p * r->n_layers + l]);
+    }
+    for (int l = 0; l < r->n_layers; l++) {
+        groups[l] = xmalloc(16);
+        snprintf(groups[l], 16, "%ld", d->layer0 + l);
+    }
+    if (d->read_write)
+        snprintf(title, sizeof title, "%s: neurons whose %s and %s decode to the same top-1 token", o->path[0],
+                 matrix_name(d->pair[0].a), matrix_name(d->pair[0].b));
+    else
+        snprintf(title, sizeof title, "top-1 agreement per layer: %s vs %s", o->path[0], o->path[1]);
+    SvgBars chart = { .title = title, .x_label = "layer", .y_label = "top-1 agreement (% of neurons)", .n_series = d->n_pairs,
+                      .n_groups = r->n_layers, .series = series, .groups = (const char *const *)groups, .values = values,
+                      .y_max = 100 };
+    Error e = { 0 };
+    int rc = svg_write_bars(o->plot, &chart, &e);
+    for (int l = 0; l < r->n_layers; l++) free(groups[l]);
+    free(groups);
+    free(values);
+    if (rc) error_exit(&e);
+    fprintf(stderr, "diff: wrote %s\n", o->plot);
+}
+
+/* ----------------------------------------------------------------------------
+ * The command */
+
+int cmd_diff(int argc, char **argv) {
+    Options o;
+    parse_options(argc, argv, &o);
+    Error e = { 0 };
+    DiffSource src[2];
+    for (int i = 0; i < o.n_paths; i++)
+        if (diff_source_open(&src[i], o.path[i], o.tokenizer, &e)) error_exit(&e);
+    DiffSource *a = &src[0], *b = &src[o.n_paths - 1];
+    if (o.layers && parse_range(o.layers, 0, a->n_layers - 1, &o.d.layer0, &o.d.layer1, &e)) die(NM_EINPUT, "diff: --layers: %s", e.msg);
+    if (diff_prepare(a, b, &o.d, &e)) die(e.code, "diff: %s", e.msg);
+
+    Stream s = { .o = &o, .names = &a->names };
+    int64_t total = (int64_t)o.d.n_pairs * (o.d.layer1 - o.d.layer0 + 1) * a->ffn_dim;
+    progress_start(&s.prog, "diff", total, o.progress || isatty(2));
+    if (o.format == OUT_TSV)
+        puts("matrix\tlayer\tneuron\ttop1_a\ttoken_a\tprob_a\ttop1_b\ttoken_b\tprob_b\tsame\tjaccard\tspearman");
+    double t0 = now_seconds();
+    DiffReport r;
+    if (diff_run(a, b, &o.d, &r, on_neuron, &s, &e)) die(e.code, "diff: %s", e.msg);
+    progress_end(&s.prog);
+    fprintf(stderr, "diff: %lld neurons compared in %.2f s\n", (long long)r.total.n, now_seconds() - t0);
+
+    if (o.format == OUT_TABLE) print_table(&o, a, &r);
+    else if (o.format == OUT_JSON) print_json(&o, a, &r);
+    if (o.plot) write_plot(&o, &r);
+    if (fflush(stdout) != 0) die(NM_ERUNTIME, "diff: cannot write to stdout");
+    diff_report_free(&r);
+    for (int i = 0; i < o.n_paths; i++) diff_source_close(&src[i]);
+    return NM_OK;
+}

@@ -1,0 +1,248 @@
+/* cmd_find.c — `neuromap find MODEL|ATLAS TEXT`: the neurons that most
+ * promote a token.
+ *
+ * On a model every neuron is ranked, exactly, by the token's logit under the
+ * chosen norm: one matrix-vector product per layer (the layer's normed
+ * vectors times the token's row of the head). The best --limit neurons are
+ * then decoded over the full vocabulary, for the token's rank within each
+ * and each one's top token. On an atlas, the stored top-k lists are searched.
+ */
+#include <cblas.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/atlas.h"
+#include "cli/cmd.h"
+#include "lens/lens.h"
+#include "infer/sampler.h"
+#include "text/tokenizer.h"
+
+static const char usage_text[] =
+    "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N]\n"
+    "                     [--norm full|gain|none] [--agreement] [--format table|tsv] [--tokenizer FILE]\n\n"
+    "Lists the neurons whose direction most promotes the token TEXT, by that token's logit\n"
+    "through the final RMSNorm and the LM head (the logit `map` reports), with the token's\n"
+    "rank within each neuron's distribution (1 = its top token) and the neuron's top token.\n"
+    "TEXT is the token as written, with real spaces: \" dog\" is the word-initial form;\n"
+    "other text is tokenized (without BOS) and its first token is used.\n"
+    "On an atlas, only the stored top-k lists are searched.\n\n"
+    "  --matrix M          up (default), gate, down or all\n"
+    "  --limit N           neurons to list (default 20)\n"
+    "  --norm N            full (default), gain or none (see 'neuromap map --help')\n"
+    "  --agreement         also decode what each neuron writes (its down column; for a down\n"
+    "                      neuron, what it reads: its up row) and say whether the two top\n"
+    "                      tokens agree: read-and-write neurons are the ones that steer (models only)\n"
+    "  --format F          table (default) or tsv: matrix layer neuron logit rank top_token\n"
+    "                      [partner partner_top agree]\n"
+    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
+    "  -h, --help          this help\n";
+
+typedef struct {
+    MatrixKind matrix;
+    int layer, neuron, rank, top_id;
+    float logit;
+    int partner_top; /* --agreement: top token of the neuron's other side, else -1 */
+} Hit;
+
+/* The other side of a neuron: what an up/gate neuron writes is its down
+ * column; what a down neuron reads is its up row. */
+static MatrixKind partner_of(MatrixKind k) { return k == MATRIX_DOWN ? MATRIX_UP : MATRIX_DOWN; }
+
+
+static int by_logit_desc(const void *pa, const void *pb) {
+    const Hit *a = pa, *b = pb;
+    if (a->logit != b->logit) return a->logit < b->logit ? 1 : -1;
+    if (a->matrix != b->matrix) return (int)a->matrix - (int)b->matrix;
+    if (a->layer != b->layer) return a->layer - b->layer;
+    return a->neuron - b->neuron;
+}
+
+/* Every neuron's logit for the token; the best `limit` into hits (sorted). */
+static int rank_all_neurons(const Lens *L, unsigned mask, int token, int limit, Hit *hits) {
+    const Config *c = &L->m->cfg;
+    float *head_row = xmalloc((size_t)c->dim * sizeof *head_row);
+    float *vecs = xmalloc((size_t)c->ffn_dim * c->dim * sizeof *vecs);
+    float *logit = xmalloc((size_t)c->ffn_dim * sizeof *logit);
+    tensor_rows_f32(L->m->output, token, 1, head_row);
+    int n = 0;
+    for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
+        if (!(mask & (1u << k))) continue;
+        for (int layer = 0; layer < c->n_layers; layer++) {
+            lens_neuron_vectors(L, (MatrixKind)k, layer, 0, c->ffn_dim, vecs);
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, c->ffn_dim, c->dim, 1.0f, vecs, c->dim, head_row, 1, 0.0f, logit, 1);
+            for (int i = 0; i < c->ffn_dim; i++) {
+                Hit h = { .matrix = (MatrixKind)k, .layer = layer, .neuron = i, .logit = logit[i] };
+                if (n == limit && by_logit_desc(&h, &hits[n - 1]) >= 0) continue;
+                int j = n < limit ? n++ : n - 1; /* insertion into the sorted best-so-far */
+                while (j > 0 && by_logit_desc(&h, &hits[j - 1]) < 0) { hits[j] = hits[j - 1]; j--; }
+                hits[j] = h;
+            }
+        }
+    }
+    free(head_row);
+    free(vecs);
+    free(logit);
+    return n;
+}
+
+/* Decodes each hit over the full vocabulary: the token's exact logit, its
+ * rank (1 + tokens with a higher logit, equal logits by id), the top token. */
+static void describe_hits(const Lens *L, int token, Hit *hits, int n, int agreement) {
+    float *vecs = xmalloc((size_t)n * L->dim * sizeof *vecs);
+    float *logits = xmalloc((size_t)n * L->vocab * sizeof *logits);
+    for (int i = 0; i < n; i++) lens_neuron_vectors(L, hits[i].matrix, hits[i].layer, hits[i].neuron, 1, vecs + (size_t)i * L->dim);
+    lens_logits(L, vecs, n, logits);
+    for (int i = 0; i < n; i++) {
+        const float *row = logits + (size_t)i * L->vocab;
+        float x = row[token];
+        int rank = 1;
+        for (int v = 0; v < L->vocab; v++)
+            if (row[v] > x || (row[v] == x && v < token)) rank++;
+        hits[i].logit = x;
+        hits[i].rank = rank;
+        hits[i].top_id = argmax(row, L->vocab);
+        hits[i].partner_top = -1;
+    }
+    if (agreement) {
+        for (int i = 0; i < n; i++)
+            lens_neuron_vectors(L, partner_of(hits[i].matrix), hits[i].layer, hits[i].neuron, 1, vecs + (size_t)i * L->dim);
+        lens_logits(L, vecs, n, logits);
+        for (int i = 0; i < n; i++) hits[i].partner_top = argmax(logits + (size_t)i * L->vocab, L->vocab);
+    }
+    qsort(hits, (size_t)n, sizeof *hits, by_logit_desc);
+    free(vecs);
+    free(logits);
+}
+
+/* TEXT that is no vocabulary entry: its first token, without BOS. A
+ * sentencepiece tokenizer that prefixes a space gets TEXT without its own
+ * leading one, so " Lilyx" starts with " Lily" rather than a lone space. */
+static int first_token(const Vocab *v, const char *text, int len) {
+    Tokenizer *t;
+    Error e = { 0 };
+    int *ids = NULL, n = 0, skip = v->add_space_prefix && len > 1 && text[0] == ' ';
+    if (tokenizer_new(v, &t, &e)) error_exit(&e);
+    if (tokenizer_encode(t, text + skip, (size_t)(len - skip), 0, &ids, &n, &e)) error_exit(&e);
+    tokenizer_free(t);
+    if (n == 0) die(NM_EINPUT, "find: '%s' encodes to no token", text);
+    TokenNames tn = lens_vocab_names(v);
+    char *first = lens_token_text(&tn, ids[0]);
+    fprintf(stderr, "find: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", text, n, ids[0], first);
+    free(first);
+    int id = ids[0];
+    free(ids);
+    return id;
+}
+
+static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv, int agreement) {
+    if (tsv) printf("matrix\tlayer\tneuron\tlogit\trank\ttop_token%s\n", agreement ? "\tpartner\tpartner_top\tagree" : "");
+    else printf("%-6s %6s %8s %11s %8s  %s\n", "matrix", "layer", "neuron", "logit", "rank",
+                agreement ? "top_token         partner  partner_top       agree" : "top_token");
+    for (int i = 0; i < n; i++) {
+        const Hit *h = &hits[i];
+        char *top = lens_token_text(tn, h->top_id);
+        if (tsv)
+            printf("%s\t%d\t%d\t%.7g\t%d\t%s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top);
+        else
+            printf("%-6s %6d %8d %11.5f %8d  \"%s\"%*s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top,
+                   agreement ? 14 - (int)strlen(top) : 0, "");
+        if (agreement) {
+            char *other = lens_token_text(tn, h->partner_top);
+            const char *side = matrix_name(partner_of(h->matrix));
+            int same = h->partner_top == h->top_id;
+            if (tsv) printf("\t%s\t%s\t%d", side, other, same);
+            else printf("  %-7s  \"%s\"%*s  %s", side, other, 14 - (int)strlen(other), "", same ? "yes" : "no");
+            free(other);
+        }
+        putchar('\n');
+        free(top);
+    }
+}
+
+int cmd_find(int argc, char **argv) {
+    static const struct option opts[] = {
+        { "matrix", required_argument, 0, 'm' }, { "limit", required_argument, 0, 'l' },
+        { "norm", required_argument, 0, 'n' },   { "format", required_argument, 0, 'f' },
+        { "tokenizer", required_argument, 0, 't' }, { "agreement", no_argument, 0, 'a' },
+        { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+    };
+    const char *matrix = "up", *tokenizer = NULL;
+    LensNorm norm = NORM_FULL;
+    long limit = 20;
+    int tsv = 0, norm_given = 0, agreement = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': matrix = optarg; break;
+        case 'l':
+            if (!parse_long(optarg, &limit) || limit < 1 || limit > 10000)
+                die(NM_EINPUT, "find: --limit must be in 1..10000, not '%s'", optarg);
+            break;
+        case 'n':
+            if (!lens_norm_from_name(optarg, &norm)) die(NM_EINPUT, "find: --norm must be full, gain or none, not '%s'", optarg);
+            norm_given = 1;
+            break;
+        case 'f':
+            if (strcmp(optarg, "tsv") == 0) tsv = 1;
+            else if (strcmp(optarg, "table") == 0) tsv = 0;
+            else die(NM_EINPUT, "find: --format must be table or tsv, not '%s'", optarg);
+            break;
+        case 't': tokenizer = optarg; break;
+        case 'a': agreement = 1; break;
+        case 'h': fputs(usage_text, stdout); return NM_OK;
+        default: die(NM_EINPUT, "find: unknown or incomplete option '%s' (see 'neuromap find --help')", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 2) die(NM_EINPUT, "find: expected MODEL|ATLAS and TEXT (see 'neuromap find --help')");
+    unsigned mask;
+    if (!lens_matrix_mask(matrix, &mask)) die(NM_EINPUT, "find: --matrix must be up, gate, down or all, not '%s'", matrix);
+    const char *path = argv[optind], *text = argv[optind + 1];
+    int text_len = (int)strlen(text);
+    if (text_len == 0) die(NM_EINPUT, "find: TEXT is empty");
+    Error e = { 0 };
+
+    if (atlas_is_atlas(path)) {
+        Atlas *a;
+        if (atlas_open(&a, path, &e)) error_exit(&e);
+        if (norm_given && norm != atlas_info(a)->norm)
+            die(NM_EINPUT, "find: %s was mapped with --norm %s; use the model for --norm %s", path,
+                lens_norm_name(atlas_info(a)->norm), lens_norm_name(norm));
+        TokenNames tn = atlas_token_names(a);
+        int token = lens_find_token(&tn, text, text_len);
+        if (token < 0)
+            die(NM_EINPUT, "find: '%s' is not a token of %s's vocabulary (an atlas cannot tokenize; give the model)", text, path);
+        if (agreement) die(NM_EINPUT, "find: --agreement needs the model (an atlas does not hold every neuron's full distribution)");
+        AtlasHit *found;
+        int n;
+        if (atlas_find(a, token, mask, (int)limit, &found, &n, &e)) error_exit(&e);
+        fprintf(stderr, "find: token %d; searching the top-%d lists stored in %s\n", token, atlas_info(a)->top_k, path);
+        Hit *hits = xcalloc((size_t)n + 1, sizeof *hits);
+        for (int i = 0; i < n; i++)
+            hits[i] = (Hit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
+        print_hits(&tn, hits, n, tsv, 0);
+        free(found);
+        free(hits);
+        atlas_close(a);
+        return NM_OK;
+    }
+
+    Model m;
+    open_model_or_exit(&m, path, tokenizer, 1);
+    TokenNames tn = lens_vocab_names(&m.vocab);
+    int token = lens_find_token(&tn, text, text_len);
+    if (token < 0) token = first_token(&m.vocab, text, text_len);
+    Lens L;
+    if (lens_open(&L, &m, norm, 1, 0, &e)) error_exit(&e);
+    int64_t total = (int64_t)__builtin_popcount(mask) * m.cfg.n_layers * m.cfg.ffn_dim;
+    if (limit > total) limit = total;
+    fprintf(stderr, "find: token %d; ranking %lld neurons by its logit (norm %s)\n", token, (long long)total, lens_norm_name(norm));
+    Hit *hits = xcalloc((size_t)limit, sizeof *hits);
+    int n = rank_all_neurons(&L, mask, token, (int)limit, hits);
+    describe_hits(&L, token, hits, n, agreement);
+    print_hits(&tn, hits, n, tsv, agreement);
+    free(hits);
+    lens_close(&L);
+    model_close(&m);
+    return NM_OK;
+}

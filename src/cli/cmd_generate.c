@@ -1,0 +1,343 @@
+/* cmd_generate.c — `neuromap generate MODEL`: text from the model, with
+ * neurons clamped or scaled, and the unclamped run beside it (--compare).
+ *
+ * Both runs use the same sampler seed, so any difference between them comes
+ * from the hooks alone.
+ */
+#include <cJSON.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "infer/clamp.h"
+#include "cli/cmd.h"
+#include "infer/forward.h"
+#include "text/prompt.h"
+#include "infer/sampler.h"
+#include "infer/steer.h"
+
+static const char usage_text[] =
+    "usage: neuromap generate MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]\n"
+    "                         [--chat] [--system TEXT] [--clamp L:N=V ...] [--scale L:N=S ...] [--clamp-site up|act]\n"
+    "                         [--clamp-positions all|generated] [--compare] [--format text|json]\n\n"
+    "Generates text. Without -p (or with -p \"\") generation starts from BOS alone. With\n"
+    "--clamp/--scale the model runs with those neurons fixed or multiplied; --compare\n"
+    "also runs the unclamped model with the same seed and shows both continuations\n"
+    "(side by side on a wide terminal). The same seed and thread count give the same text.\n\n"
+    "  -p, --prompt TEXT   the prompt\n"
+    "  -n, --tokens N      new tokens to generate (default 128); stops early at EOS\n"
+    "  --temp T            sampling temperature (default 1.0); 0 is greedy\n"
+    "  --top-p P           nucleus sampling mass (default 0.9; 1 samples the whole vocabulary)\n"
+    "  --seed S            sampler seed (default 0)\n"
+    "%s"
+    "%s"
+    "  --compare           show the unclamped and the clamped continuation\n"
+    "  --format FMT        text (default, streamed) or json: {\"prompt_ids\", \"baseline\":\n"
+    "                      {\"ids\", \"text\"}, \"clamped\": {...}} (clamped only with a hook)\n"
+    "  --truncate          drop the oldest prompt tokens when the prompt exceeds the context\n"
+    "  --threads N         threads (default: every CPU)\n"
+    "  --stats             print prompt and generation speed on stderr\n"
+    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
+    "  -h, --help          this help\n";
+
+typedef struct {
+    const Model *m;
+    const Tokenizer *tok;
+    Forward *f;
+    const int *prompt;
+    int n_prompt, n_new;
+    float temp, top_p;
+    uint64_t seed;
+    FILE *stream;              /* the continuation is written here as it comes (NULL: not) */
+    double prompt_s, decode_s; /* time spent, for --stats */
+} Generation;
+
+typedef struct {
+    int *ids, n;
+    Text text;
+} Continuation;
+
+/* ----------------------------------------------------------------------------
+ * Running the model */
+
+static int generate(Generation *g, const HookSet *hooks, Continuation *out, Error *e) {
+    memset(out, 0, sizeof *out);
+    out->ids = xmalloc((size_t)(g->n_new > 0 ? g->n_new : 1) * sizeof *out->ids);
+    text_append(&out->text, "", 0);
+    int rc = forward_set_hooks(g->f, hooks, e);
+    if (rc) return rc;
+    /* With --clamp-positions generated the hooks start at the last prompt
+     * token: the first position whose output is a new token. */
+    int hook_from = hooks && hooks->generated_only ? g->n_prompt - 1 : 0, vocab = g->m->cfg.vocab_size;
+    float *logits = xmalloc((size_t)vocab * sizeof *logits);
+    Sampler s;
+    sampler_init(&s, vocab, g->temp, g->top_p, g->seed);
+    double t0 = now_seconds();
+    rc = forward_run(g->f, g->prompt, g->n_prompt, 0, hook_from, logits, 0, e);
+    double t1 = now_seconds();
+    g->prompt_s += t1 - t0;
+    for (int prev = g->prompt[g->n_prompt - 1]; !rc && out->n < g->n_new;) {
+        int id = sampler_next(&s, logits);
+        out->ids[out->n++] = id;
+        if (is_stop_token(&g->m->vocab, id)) break;
+        int len;
+        const char *piece = tokenizer_piece_text(g->tok, prev, id, &len);
+        text_append(&out->text, piece, (size_t)len);
+        if (g->stream) {
+            fwrite(piece, 1, (size_t)len, g->stream);
+            fflush(g->stream);
+        }
+        prev = id;
+        if (out->n < g->n_new) rc = forward_run(g->f, &id, 1, g->n_prompt + out->n - 1, 0, logits, 0, e);
+    }
+    g->decode_s += now_seconds() - t1;
+    sampler_free(&s);
+    free(logits);
+    return rc;
+}
+
+static void continuation_free(Continuation *c) {
+    free(c->ids);
+    text_free(&c->text);
+}
+
+/* ----------------------------------------------------------------------------
+ * Output */
+
+static void add_continuation(cJSON *o, const char *key, const Continuation *c) {
+    cJSON *r = cJSON_AddObjectToObject(o, key), *ids = cJSON_AddArrayToObject(r, "ids");
+    for (int i = 0; i < c->n; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(c->ids[i]));
+    char *clean = utf8_sanitize(c->text.s, c->text.len);
+    cJSON_AddStringToObject(r, "text", clean);
+    free(clean);
+}
+
+static void print_json(const int *prompt, int n_prompt, const Continuation *base, const Continuation *clamped,
+                       const HookSet *hooks) {
+    cJSON *o = cJSON_CreateObject(), *p = cJSON_AddArrayToObject(o, "prompt_ids");
+    for (int i = 0; i < n_prompt; i++) cJSON_AddItemToArray(p, cJSON_CreateNumber(prompt[i]));
+    if (base) add_continuation(o, "baseline", base);
+    if (clamped) {
+        add_continuation(o, "clamped", clamped);
+        hooks_to_json(o, hooks);
+    }
+    char *s = cJSON_Print(o);
+    puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+/* Display columns of a UTF-8 string: one per code point (no wide glyphs in stories). */
+static int columns_of(const char *s, size_t n) {
+    int c = 0;
+    for (size_t i = 0; i < n; i++) c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+/* The next line of at most width columns from *s, broken at a space when
+ * possible; returns its byte length and advances *s past it. */
+static size_t next_line(const char **s, int width) {
+    const char *p = *s, *brk = NULL;
+    int cols = 0;
+    while (*p && *p != '\n' && cols < width) {
+        if (*p == ' ') brk = p;
+        cols += ((unsigned char)*p & 0xc0) != 0x80;
+        p++;
+        while (((unsigned char)*p & 0xc0) == 0x80) p++;
+    }
+    size_t len;
+    if (*p && *p != '\n' && brk && brk > *s) p = brk;
+    len = (size_t)(p - *s);
+    *s = *p == '\n' || *p == ' ' ? p + 1 : p;
+    return len;
+}
+
+static void print_side_by_side(const char *left, const char *right, const char *lh, const char *rh, int width) {
+    int col = (width - 3) / 2;
+    printf("%-*s | %s\n", col, lh, rh);
+    for (int i = 0; i < col; i++) putchar('-');
+    printf("-+-");
+    for (int i = 0; i < col; i++) putchar('-');
+    putchar('\n');
+    while (*left || *right) {
+        const char *l = left, *r = right;
+        size_t ll = *left ? next_line(&left, col) : 0, rl = *right ? next_line(&right, col) : 0;
+        fwrite(l, 1, ll, stdout);
+        printf("%*s | ", col - columns_of(l, ll), "");
+        fwrite(r, 1, rl, stdout);
+        putchar('\n');
+    }
+}
+
+static int terminal_width(void) {
+    struct winsize w;
+    if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) != 0) return 0;
+    return w.ws_col;
+}
+
+static void print_compare(const char *prompt, const Continuation *base, const Continuation *clamped, const char *label) {
+    Text l = { 0 }, r = { 0 };
+    text_append(&l, prompt, strlen(prompt));
+    text_append(&l, base->text.s, base->text.len);
+    text_append(&r, prompt, strlen(prompt));
+    text_append(&r, clamped->text.s, clamped->text.len);
+    int width = terminal_width();
+    if (width >= 100) {
+        print_side_by_side(l.s, r.s, "baseline", label, width);
+    } else {
+        printf("=== baseline\n%s\n\n=== %s\n%s\n", l.s, label, r.s);
+    }
+    text_free(&l);
+    text_free(&r);
+}
+
+/* ----------------------------------------------------------------------------
+ * The command */
+
+typedef struct {
+    const char *prompt, *tokenizer;
+    long n_new, threads;
+    double temp, top_p;
+    unsigned long long seed;
+    int compare, json, truncate, stats;
+    HookOptions hooks;
+    PromptOptions prompt_opts;
+} GenerateArgs;
+
+static void parse_args(int argc, char **argv, GenerateArgs *a) {
+    static const struct option opts[] = {
+        { "prompt", required_argument, 0, 'p' }, { "tokens", required_argument, 0, 'n' },
+        { "temp", required_argument, 0, 'T' },   { "top-p", required_argument, 0, 'P' },
+        { "seed", required_argument, 0, 'S' },   { "compare", no_argument, 0, 'c' },
+        { "format", required_argument, 0, 'f' }, { "truncate", no_argument, 0, 'u' },
+        { "threads", required_argument, 0, 't' }, { "stats", no_argument, 0, 's' },
+        { "tokenizer", required_argument, 0, 'k' }, { "help", no_argument, 0, 'h' },
+        HOOK_LONG_OPTIONS, PROMPT_LONG_OPTIONS, { 0, 0, 0, 0 },
+    };
+    *a = (GenerateArgs){ .n_new = 128, .temp = 1.0, .top_p = 0.9 };
+    Error e = { 0 };
+    int c;
+    long l;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "p:n:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': a->prompt = optarg; break;
+        case 'n':
+            if (!parse_long(optarg, &a->n_new) || a->n_new < 1 || a->n_new > 1 << 24)
+                die(NM_EINPUT, "generate: -n wants a number of tokens from 1, not '%s'", optarg);
+            break;
+        case 'T':
+            if (!parse_float(optarg, &a->temp) || a->temp < 0 || a->temp > 100)
+                die(NM_EINPUT, "generate: --temp wants a temperature from 0 to 100, not '%s'", optarg);
+            break;
+        case 'P':
+            if (!parse_float(optarg, &a->top_p) || a->top_p <= 0 || a->top_p > 1)
+                die(NM_EINPUT, "generate: --top-p wants a probability mass in (0, 1], not '%s'", optarg);
+            break;
+        case 'S':
+            if (!parse_long(optarg, &l) || l < 0)
+                die(NM_EINPUT, "generate: --seed wants a non-negative integer, not '%s'", optarg);
+            a->seed = (unsigned long long)l;
+            break;
+        case 'c': a->compare = 1; break;
+        case 'f':
+            if (strcmp(optarg, "json") == 0) a->json = 1;
+            else if (strcmp(optarg, "text") == 0) a->json = 0;
+            else die(NM_EINPUT, "generate: --format must be text or json, not '%s'", optarg);
+            break;
+        case 'u': a->truncate = 1; break;
+        case 't':
+            if (!parse_long(optarg, &a->threads) || a->threads < 1 || a->threads > 256)
+                die(NM_EINPUT, "generate: --threads wants 1-256, not '%s'", optarg);
+            break;
+        case 's': a->stats = 1; break;
+        case 'k': a->tokenizer = optarg; break;
+        case 'h': printf(usage_text, prompt_usage, hook_usage); exit(NM_OK);
+        default: {
+            if (prompt_option(&a->prompt_opts, c, optarg)) break;
+            int r = hook_option(&a->hooks, c, optarg, &e);
+            if (r < 0) die(NM_EINPUT, "generate: %s", e.msg);
+            if (r == 0) die(NM_EINPUT, "generate: unknown or incomplete option '%s' (see 'neuromap generate --help')", argv[optind - 1]);
+        }
+        }
+    }
+    if (optind != argc - 1) die(NM_EINPUT, "generate: expected one MODEL (see 'neuromap generate --help')");
+}
+
+/* The prompt's ids: BOS alone without a prompt (or with -p ""). */
+static int prompt_ids(const Model *m, const Tokenizer *t, const GenerateArgs *a, int **ids, int *n, Error *e) {
+    if ((a->prompt && *a->prompt) || prompt_is_chat(&a->prompt_opts))
+        return prompt_encode(t, &m->vocab, &a->prompt_opts, a->prompt, a->prompt ? strlen(a->prompt) : 0, ids, n, NULL, e);
+    if (m->vocab.bos_id < 0 || a->prompt_opts.bos < 0)
+        return error_set(e, NM_EINPUT, "%s: without a prompt generation starts from BOS, and there is none here", m->path);
+    *ids = xmalloc(sizeof **ids);
+    (*ids)[0] = m->vocab.bos_id;
+    *n = 1;
+    return NM_OK;
+}
+
+int cmd_generate(int argc, char **argv) {
+    GenerateArgs a;
+    parse_args(argc, argv, &a);
+    Model m;
+    open_model_or_exit(&m, argv[optind], a.tokenizer, 1);
+    Error e = { 0 };
+    HookSet hooks;
+    Tokenizer *tok;
+    /* A prompt must leave room for one new token; --truncate makes room for all -n. */
+    int *prompt = NULL, n_prompt = 0, dropped = 0, ctx = m.cfg.max_seq_len;
+    if (tokenizer_new(&m.vocab, &tok, &e) || hook_options_resolve(&a.hooks, m.cfg.n_layers, m.cfg.ffn_dim, &hooks, &e) ||
+        prompt_ids(&m, tok, &a, &prompt, &n_prompt, &e) ||
+        fit_prompt(prompt, &n_prompt, a.truncate && a.n_new < ctx ? ctx - (int)a.n_new : ctx - 1, a.truncate, m.vocab.bos_id, &dropped, &e))
+        error_exit(&e);
+    if (dropped) fprintf(stderr, "neuromap: warning: the prompt was truncated: its first %d tokens were dropped\n", dropped);
+    if (a.n_new > ctx - n_prompt) {
+        fprintf(stderr, "neuromap: warning: the context holds %d tokens: generating %d, not %ld\n", ctx, ctx - n_prompt, a.n_new);
+        a.n_new = ctx - n_prompt;
+    }
+    Generation g = { .m = &m, .tok = tok, .prompt = prompt, .n_prompt = n_prompt, .n_new = (int)a.n_new, .temp = (float)a.temp,
+                     .top_p = (float)a.top_p, .seed = a.seed };
+    if (forward_new(&m, n_prompt + g.n_new, (int)a.threads, &g.f, &e)) error_exit(&e);
+
+    /* The prompt is echoed before the continuation; a chat prompt is not. */
+    const char *shown_prompt = a.prompt && !prompt_is_chat(&a.prompt_opts) ? a.prompt : "";
+    int clamped = hooks.n > 0, run_base = !clamped || a.compare || a.json, streaming = !a.json && !a.compare;
+    Continuation base = { 0 }, hooked = { 0 };
+    int rc = NM_OK;
+    if (streaming) fputs(shown_prompt, stdout);
+    if (run_base) {
+        g.stream = streaming && !clamped ? stdout : NULL;
+        rc = generate(&g, NULL, &base, &e);
+    }
+    if (!rc && clamped) {
+        g.stream = streaming ? stdout : NULL;
+        rc = generate(&g, &hooks, &hooked, &e);
+    }
+    if (rc) error_exit(&e);
+    if (streaming) putchar('\n');
+    if (a.json) {
+        print_json(prompt, n_prompt, &base, clamped ? &hooked : NULL, &hooks);
+    } else if (a.compare) {
+        if (!clamped) fprintf(stderr, "neuromap: --compare without --clamp or --scale: both runs are the same model\n");
+        char label[512];
+        hooks_label(&hooks, label, sizeof label);
+        print_compare(shown_prompt, &base, clamped ? &hooked : &base, label);
+    }
+    if (a.stats) {
+        int runs = run_base + clamped, made = base.n + hooked.n;
+        fprintf(stderr, "neuromap: prompt %d tokens x %d runs in %.3f s (%.1f tokens/s); generated %d tokens in %.3f s (%.1f tokens/s); %d threads\n",
+                n_prompt, runs, g.prompt_s, n_prompt * runs / (g.prompt_s > 0 ? g.prompt_s : 1e-9), made, g.decode_s,
+                made / (g.decode_s > 0 ? g.decode_s : 1e-9), forward_n_threads(g.f));
+    }
+    continuation_free(&base);
+    continuation_free(&hooked);
+    forward_free(g.f);
+    free(prompt);
+    hookset_free(&hooks);
+    hook_options_free(&a.hooks);
+    tokenizer_free(tok);
+    model_close(&m);
+    return NM_OK;
+}

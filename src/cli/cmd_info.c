@@ -1,0 +1,154 @@
+/* cmd_info.c — `neuromap info MODEL`: what a checkpoint is, in one screen. */
+#include <cJSON.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cmd.h"
+
+static const char usage_text[] =
+    "usage: neuromap info MODEL [--tokenizer FILE] [--format table|json] [--json]\n\n"
+    "Describes a checkpoint: format, architecture, layers, hidden and FFN sizes, heads,\n"
+    "vocabulary, RoPE settings, tied or separate LM head, dtypes present, file sizes\n"
+    "and the number of up/gate/down neurons. MODEL is a Hugging Face directory, a\n"
+    "GGUF file (also vocabulary-only), or a llama2.c .bin with --tokenizer FILE.\n\n"
+    "  --tokenizer FILE   llama2.c tokenizer .bin (e.g. tok512.bin)\n"
+    "  --format FMT       table (default) or json; --json is short for --format json\n"
+    "  -h, --help         this help\n";
+
+/* Tensors per dtype, as "F32 x21, Q8_0 x16". */
+static void dtype_summary(const Model *m, char *out, size_t cap, cJSON *json) {
+    int counts[DT_COUNT] = { 0 };
+    for (int i = 0; i < m->n_tensors; i++) counts[m->tensors[i].type]++;
+    out[0] = 0;
+    for (int t = 0; t < DT_COUNT; t++) {
+        if (!counts[t]) continue;
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s%s x%d", n ? ", " : "", dtype_name((DType)t), counts[t]);
+        if (json) cJSON_AddNumberToObject(json, dtype_name((DType)t), counts[t]);
+    }
+    if (!out[0]) snprintf(out, cap, "none (vocabulary only)");
+}
+
+static const char *tokenizer_kind(const Vocab *v) {
+    return v->kind == TOKENIZER_SPM ? "sentencepiece-bpe" : v->kind == TOKENIZER_BPE ? "byte-level-bpe" : "none";
+}
+
+static void print_json(const Model *m) {
+    const Config *c = &m->cfg;
+    char dtypes[512];
+    cJSON *o = cJSON_CreateObject(), *dt = cJSON_CreateObject(), *files = cJSON_CreateArray();
+    cJSON_AddStringToObject(o, "format", format_name(m->format));
+    cJSON_AddStringToObject(o, "path", m->path);
+    cJSON_AddStringToObject(o, "architecture", c->arch[0] ? c->arch : "llama");
+    cJSON_AddBoolToObject(o, "has_weights", m->has_weights);
+    if (m->has_weights) {
+        cJSON_AddNumberToObject(o, "num_hidden_layers", c->n_layers);
+        cJSON_AddNumberToObject(o, "hidden_size", c->dim);
+        cJSON_AddNumberToObject(o, "intermediate_size", c->ffn_dim);
+        cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads);
+        cJSON_AddNumberToObject(o, "num_key_value_heads", c->n_kv_heads);
+        cJSON_AddNumberToObject(o, "head_dim", c->head_dim);
+        cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_seq_len);
+        cJSON_AddNumberToObject(o, "rms_norm_eps", c->norm_eps);
+        cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
+        cJSON_AddStringToObject(o, "rope_pairing", c->rope_interleaved ? "interleaved" : "rotate-half");
+        if (c->rope_scaling.present) {
+            cJSON *rs = cJSON_AddObjectToObject(o, "rope_scaling");
+            cJSON_AddStringToObject(rs, "rope_type", "llama3");
+            cJSON_AddNumberToObject(rs, "factor", c->rope_scaling.factor);
+            cJSON_AddNumberToObject(rs, "low_freq_factor", c->rope_scaling.low_freq_factor);
+            cJSON_AddNumberToObject(rs, "high_freq_factor", c->rope_scaling.high_freq_factor);
+            cJSON_AddNumberToObject(rs, "original_max_position_embeddings", c->rope_scaling.original_max_position);
+        } else {
+            cJSON_AddNullToObject(o, "rope_scaling");
+        }
+        cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tied_embeddings);
+        cJSON *neurons = cJSON_AddObjectToObject(o, "neurons");
+        double per = (double)c->n_layers * c->ffn_dim;
+        cJSON_AddNumberToObject(neurons, "up", per);
+        cJSON_AddNumberToObject(neurons, "gate", per);
+        cJSON_AddNumberToObject(neurons, "down", per);
+    }
+    cJSON_AddNumberToObject(o, "vocab_size", m->has_weights ? c->vocab_size : m->vocab.n_tokens);
+    cJSON_AddStringToObject(o, "tokenizer", tokenizer_kind(&m->vocab));
+    cJSON_AddNumberToObject(o, "bos_token_id", m->vocab.bos_id);
+    cJSON_AddNumberToObject(o, "eos_token_id", m->vocab.eos_id);
+    dtype_summary(m, dtypes, sizeof dtypes, dt);
+    cJSON_AddItemToObject(o, "tensor_dtypes", dt);
+    cJSON_AddNumberToObject(o, "n_tensors", m->n_tensors);
+    for (int i = 0; i < m->n_files; i++) {
+        cJSON *f = cJSON_CreateObject();
+        cJSON_AddStringToObject(f, "path", m->files[i].path);
+        cJSON_AddNumberToObject(f, "bytes", (double)m->files[i].size);
+        cJSON_AddItemToArray(files, f);
+    }
+    cJSON_AddItemToObject(o, "files", files);
+    char *s = cJSON_Print(o);
+    puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static void print_table(const Model *m) {
+    const Config *c = &m->cfg;
+    char dtypes[512];
+    dtype_summary(m, dtypes, sizeof dtypes, NULL);
+    printf("%-16s %s\n", "path", m->path);
+    printf("%-16s %s\n", "format", format_name(m->format));
+    if (m->has_weights) {
+        printf("%-16s %s\n", "architecture", c->arch);
+        printf("%-16s %d\n", "layers", c->n_layers);
+        printf("%-16s %d\n", "hidden size", c->dim);
+        printf("%-16s %d\n", "FFN size", c->ffn_dim);
+        printf("%-16s %d query, %d key/value (head dim %d)\n", "heads", c->n_heads, c->n_kv_heads, c->head_dim);
+        printf("%-16s %d\n", "context", c->max_seq_len);
+        printf("%-16s theta %g, %s pairs", "rope", c->rope_theta, c->rope_interleaved ? "interleaved" : "rotate-half");
+        if (c->rope_scaling.present)
+            printf(", llama3 scaling (factor %g, low %g, high %g, original %d)", c->rope_scaling.factor,
+                   c->rope_scaling.low_freq_factor, c->rope_scaling.high_freq_factor, c->rope_scaling.original_max_position);
+        printf("\n%-16s %g\n", "rms norm eps", c->norm_eps);
+        printf("%-16s %s\n", "LM head", c->tied_embeddings ? "tied to the token embedding" : "separate");
+    } else {
+        printf("%-16s %s\n", "weights", m->n_tensors ? "none bound (bare tensors, no model hyperparameters)" : "none (vocabulary only)");
+    }
+    printf("%-16s %d tokens, %s, bos %d, eos %d\n", "vocabulary", m->has_weights ? c->vocab_size : m->vocab.n_tokens,
+           tokenizer_kind(&m->vocab), m->vocab.bos_id, m->vocab.eos_id);
+    printf("%-16s %d (%s)\n", "tensors", m->n_tensors, dtypes);
+    for (int i = 0; i < m->n_files; i++)
+        printf("%-16s %s (%.1f MB)\n", i ? "" : "files", m->files[i].path, (double)m->files[i].size / 1e6);
+    if (m->has_weights) {
+        long long per = (long long)c->n_layers * c->ffn_dim;
+        printf("%-16s %lld up, %lld gate, %lld down (%d layers x %d)\n", "neurons", per, per, per, c->n_layers, c->ffn_dim);
+    }
+}
+
+int cmd_info(int argc, char **argv) {
+    static const struct option opts[] = {
+        { "format", required_argument, 0, 'f' }, { "json", no_argument, 0, 'j' },
+        { "tokenizer", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    const char *tokenizer = NULL;
+    int json = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "f:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (strcmp(optarg, "json") == 0) json = 1;
+            else if (strcmp(optarg, "table") == 0) json = 0;
+            else die(NM_EINPUT, "info: --format must be table or json, not '%s'", optarg);
+            break;
+        case 'j': json = 1; break;
+        case 't': tokenizer = optarg; break;
+        case 'h': fputs(usage_text, stdout); return NM_OK;
+        default: die(NM_EINPUT, "info: unknown or incomplete option '%s' (see 'neuromap info --help')", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1) die(NM_EINPUT, "info: expected one MODEL (see 'neuromap info --help')");
+    Model m;
+    open_model_or_exit(&m, argv[optind], tokenizer, 0);
+    if (json) print_json(&m);
+    else print_table(&m);
+    model_close(&m);
+    return NM_OK;
+}

@@ -1,0 +1,278 @@
+/* cmd_map.c — `neuromap map MODEL`: decode every chosen MLP neuron through
+ * the final norm and the LM head (lens.c) and keep its top and bottom
+ * tokens, in an SQLite atlas (atlas.c) or as TSV / JSON lines. */
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "store/atlas.h"
+#include "cli/cmd.h"
+#include "tensor/kernels.h"
+#include "lens/lens.h"
+
+static const char usage_text[] =
+    "usage: neuromap map MODEL [-o ATLAS] [--matrix up|gate|down|all] [--layers A-B] [--neurons A-B]\n"
+    "                    [--top-k K] [--bottom-k K] [--norm full|gain|none] [--threads N]\n"
+    "                    [--format sqlite|tsv|jsonl] [--force] [--resume] [--progress] [--tokenizer FILE]\n"
+    "                    [--kernel auto|native|openblas] [--prefilter [--prob-tol X]]\n\n"
+    "Decodes MLP neurons through the final RMSNorm and the LM head (Davies 2025): for each\n"
+    "neuron, the K tokens with the highest and the K with the lowest logits, with softmax\n"
+    "probabilities over the full vocabulary. A neuron is row N of up_proj / gate_proj, or\n"
+    "column N of down_proj.\n\n"
+    "  -o, --output ATLAS  SQLite atlas to write (default: MODEL's name + .atlas.db here)\n"
+    "  --matrix M          up (default), gate, down, or all\n"
+    "  --layers A-B        layers to map, inclusive (default: all; '3' is layer 3 alone)\n"
+    "  --neurons A-B       neurons of each layer to map, inclusive (default: all)\n"
+    "  --top-k K           highest-logit tokens per neuron (default 10)\n"
+    "  --bottom-k K        lowest-logit tokens per neuron (default 5)\n"
+    "  --norm N            full (default): W_U (g * w / rms(w)); gain: W_U (g * w); none: W_U w\n"
+    "  --threads N         worker threads (default: all cores)\n"
+    "  --format F          sqlite (default), tsv (stdout: matrix layer neuron rank token_id\n"
+    "                      token logit prob; rank -1 is the lowest logit) or jsonl (stdout)\n"
+    "  --force             overwrite an existing atlas (and discard an interrupted run's ATLAS.partial)\n"
+    "  --resume            continue an interrupted run from ATLAS.partial (same model and options)\n"
+    "  --progress          progress bar on stderr even when it is not a terminal\n"
+    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
+    "  --kernel K          the FP32 product: native (neuromap's AVX-512 kernel, one FMA chain per\n"
+    "                      logit), openblas (sgemm), or auto (default: native where the CPU has\n"
+    "                      AVX-512). Both are exact FP32; their logits may differ in the last bit\n"
+    "  --prefilter         a BF16 pass first (twice the FP32 rate), then exact FP32 logits for the\n"
+    "                      tokens its proven error bound cannot rule out: token ids and logits are\n"
+    "                      those of --kernel native, bit for bit; each neuron's normaliser keeps a\n"
+    "                      proven bound (jsonl: lse_bound) or is computed exactly (see --prob-tol)\n"
+    "  --prob-tol X        with --prefilter, the widest bound kept on |lse error| (the probabilities'\n"
+    "                      relative error, about); wider ones get the exact normaliser, a full FP32\n"
+    "                      pass for that neuron (default 1e-4; 'inf' never)\n"
+    "  -h, --help          this help\n";
+
+enum { OUT_SQLITE, OUT_TSV, OUT_JSONL };
+
+typedef struct {
+    const char *output, *layers, *neurons, *tokenizer, *matrix;
+    long top_k, bottom_k, threads;
+    LensNorm norm;
+    LensKernel kernel;
+    double prob_tol;
+    int format, force, resume, progress, prefilter, prob_tol_set;
+} MapOptions;
+
+static void parse_options(int argc, char **argv, MapOptions *o, const char **model) {
+    static const struct option opts[] = {
+        { "output", required_argument, 0, 'o' }, { "matrix", required_argument, 0, 'm' },
+        { "layers", required_argument, 0, 'L' }, { "neurons", required_argument, 0, 'N' },
+        { "top-k", required_argument, 0, 'k' },  { "bottom-k", required_argument, 0, 'b' },
+        { "norm", required_argument, 0, 'n' },   { "threads", required_argument, 0, 'j' },
+        { "format", required_argument, 0, 'f' }, { "force", no_argument, 0, 'F' },
+        { "progress", no_argument, 0, 'p' },     { "tokenizer", required_argument, 0, 't' },
+        { "resume", no_argument, 0, 'r' },       { "kernel", required_argument, 0, 'K' },
+        { "prefilter", no_argument, 0, 'P' },    { "prob-tol", required_argument, 0, 'T' },
+        { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+    };
+    *o = (MapOptions){ .matrix = "up", .top_k = 10, .bottom_k = 5, .norm = NORM_FULL, .format = OUT_SQLITE, .prob_tol = 1e-4 };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': o->output = optarg; break;
+        case 'm': o->matrix = optarg; break;
+        case 'L': o->layers = optarg; break;
+        case 'N': o->neurons = optarg; break;
+        case 'k': o->top_k = option_long("map", "--top-k", optarg, 0, 1 << 22); break;
+        case 'b': o->bottom_k = option_long("map", "--bottom-k", optarg, 0, 1 << 22); break;
+        case 'j': o->threads = option_long("map", "--threads", optarg, 1, 1024); break;
+        case 'n':
+            if (!lens_norm_from_name(optarg, &o->norm)) die(NM_EINPUT, "map: --norm must be full, gain or none, not '%s'", optarg);
+            break;
+        case 'f':
+            if (strcmp(optarg, "sqlite") == 0) o->format = OUT_SQLITE;
+            else if (strcmp(optarg, "tsv") == 0) o->format = OUT_TSV;
+            else if (strcmp(optarg, "jsonl") == 0) o->format = OUT_JSONL;
+            else die(NM_EINPUT, "map: --format must be sqlite, tsv or jsonl, not '%s'", optarg);
+            break;
+        case 'F': o->force = 1; break;
+        case 'p': o->progress = 1; break;
+        case 'r': o->resume = 1; break;
+        case 't': o->tokenizer = optarg; break;
+        case 'K':
+            if (!lens_kernel_from_name(optarg, &o->kernel)) die(NM_EINPUT, "map: --kernel must be auto, native or openblas, not '%s'", optarg);
+            break;
+        case 'P': o->prefilter = 1; break;
+        case 'T':
+            if (strcmp(optarg, "inf") == 0) o->prob_tol = INFINITY;
+            else if (!parse_float(optarg, &o->prob_tol) || o->prob_tol < 0)
+                die(NM_EINPUT, "map: --prob-tol must be a number >= 0 (or inf), not '%s'", optarg);
+            o->prob_tol_set = 1;
+            break;
+        case 'h': fputs(usage_text, stdout); exit(NM_OK);
+        default: die(NM_EINPUT, "map: unknown or incomplete option '%s' (see 'neuromap map --help')", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1) die(NM_EINPUT, "map: expected one MODEL (see 'neuromap map --help')");
+    *model = argv[optind];
+    if (o->resume && o->format != OUT_SQLITE) die(NM_EINPUT, "map: --resume continues an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
+    if (o->prob_tol_set && !o->prefilter) die(NM_EINPUT, "map: --prob-tol sets the prefilter's bound; add --prefilter");
+    if (o->prefilter && o->kernel == LENS_KERNEL_OPENBLAS)
+        die(NM_EINPUT, "map: --prefilter rescores with the native kernel; it cannot be combined with --kernel openblas");
+    if (o->output && o->format != OUT_SQLITE) die(NM_EINPUT, "map: -o names an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
+}
+
+/* stories260K.bin → stories260K.atlas.db, in the current directory. */
+static char *default_atlas_name(const char *model) {
+    const char *base = strrchr(model, '/');
+    base = base ? base + 1 : model;
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/') n--;
+    const char *dot = memchr(base, '.', n);
+    if (dot && dot > base) n = (size_t)(dot - base);
+    char *out = xmalloc(n + 16);
+    snprintf(out, n + 16, "%.*s.atlas.db", (int)n, base);
+    return out;
+}
+
+/* What the map found, in one line: the tokens that are most often a
+ * neuron's top token. */
+static void print_summary(const TokenNames *tn, const int64_t *top1, int vocab) {
+    enum { SHOW = 8 };
+    int best[SHOW], n = 0;
+    for (int v = 0; v < vocab; v++) {
+        if (!top1[v] || (n == SHOW && top1[best[SHOW - 1]] >= top1[v])) continue;
+        int i = n < SHOW ? n++ : SHOW - 1; /* insertion into the best so far, most frequent first */
+        while (i > 0 && top1[best[i - 1]] < top1[v]) { best[i] = best[i - 1]; i--; }
+        best[i] = v;
+    }
+    fprintf(stderr, "map: most frequent top tokens:");
+    for (int i = 0; i < n; i++) {
+        char *text = lens_token_text(tn, best[i]);
+        fprintf(stderr, "%s \"%s\" x%lld", i ? "," : "", text, (long long)top1[best[i]]);
+        free(text);
+    }
+    fputc('\n', stderr);
+}
+
+int cmd_map(int argc, char **argv) {
+    MapOptions o;
+    const char *model_path;
+    parse_options(argc, argv, &o, &model_path);
+    unsigned mask;
+    if (!lens_matrix_mask(o.matrix, &mask)) die(NM_EINPUT, "map: --matrix must be up, gate, down or all, not '%s'", o.matrix);
+    Model m;
+    open_model_or_exit(&m, model_path, o.tokenizer, 1);
+    const Config *c = &m.cfg;
+    Error e = { 0 };
+    long l0 = 0, l1 = c->n_layers - 1, n0 = 0, n1 = c->ffn_dim - 1;
+    if (o.layers && parse_range(o.layers, 0, c->n_layers - 1, &l0, &l1, &e)) die(NM_EINPUT, "map: --layers: %s", e.msg);
+    if (o.neurons && parse_range(o.neurons, 0, c->ffn_dim - 1, &n0, &n1, &e)) die(NM_EINPUT, "map: --neurons: %s", e.msg);
+    if (o.top_k > c->vocab_size || o.bottom_k > c->vocab_size)
+        die(NM_EINPUT, "map: --top-k and --bottom-k must not exceed the vocabulary (%d tokens)", c->vocab_size);
+    int per_layer = (int)(n1 - n0 + 1), n_matrices = __builtin_popcount(mask);
+    int64_t total = (int64_t)n_matrices * (l1 - l0 + 1) * per_layer;
+
+    Atlas *atlas = NULL;
+    char *default_name = NULL;
+    if (o.format == OUT_SQLITE) {
+        const char *path = o.output ? o.output : (default_name = default_atlas_name(model_path));
+        AtlasInfo info = { .identity = m.identity, .n_layers = c->n_layers, .dim = c->dim, .ffn_dim = c->ffn_dim,
+                           .vocab_size = c->vocab_size, .norm = o.norm, .top_k = (int)o.top_k, .bottom_k = (int)o.bottom_k };
+        snprintf(info.model_path, sizeof info.model_path, "%s", model_path);
+        snprintf(info.model_format, sizeof info.model_format, "%s", format_name(m.format));
+        snprintf(info.matrices, sizeof info.matrices, "%s", mask == 7u ? "up,gate,down" : o.matrix);
+        snprintf(info.layers, sizeof info.layers, "%ld-%ld", l0, l1);
+        snprintf(info.neurons, sizeof info.neurons, "%ld-%ld", n0, n1);
+        /* A kill (SIGINT included) leaves PATH.partial, committed up to the last chunk, for --resume. */
+        if (atlas_begin(&atlas, path, o.force, o.resume, &m, &info, &e)) error_exit(&e);
+        fprintf(stderr, "map: writing %s (via %s)\n", path, atlas_temp_path(atlas));
+    }
+
+    Lens L;
+    /* Many neurons: convert a non-F32 head once; a few: per tile. */
+    if (lens_open(&L, &m, o.norm, (int)o.threads, total >= 256, &e)) error_exit(&e);
+    lens_set_kernel(&L, o.kernel);
+    if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
+    if (o.prefilter && !kern_avx512_bf16())
+        fprintf(stderr, "map: warning: this CPU has no AVX-512 BF16; the prefilter runs in portable C, far slower than "
+                        "the exact map\n");
+    TokenNames names = lens_vocab_names(&m.vocab);
+    if (o.format == OUT_TSV) lens_write_tsv_header(stdout);
+
+    /* Chunks of a layer: enough neurons to keep every thread busy, few
+     * enough that the vectors stay small (1024 × 4096 floats for 8B). */
+    enum { CHUNK = 1024 };
+    float *vecs = xmalloc((size_t)CHUNK * c->dim * sizeof *vecs);
+    LensBatch b;
+    lens_batch_init(&b, CHUNK, (int)o.top_k, (int)o.bottom_k);
+    Progress prog;
+    progress_start(&prog, "map", total, o.progress || isatty(2));
+    int64_t *top1 = xcalloc((size_t)c->vocab_size, sizeof *top1);
+    double t0 = now_seconds();
+    int64_t done = 0, skipped = 0, skipped_prefilter = 0;
+    /* Test-only hook (tests/cli_atlas_safety.sh): die by SIGKILL once this
+     * many neurons are committed, as a kill mid-run would. */
+    const char *abort_env = getenv("NEUROMAP_TEST_ABORT_AFTER");
+    long abort_after = abort_env && parse_long(abort_env, &abort_after) ? abort_after : -1;
+    for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
+        if (!(mask & (1u << k))) continue;
+        for (int layer = (int)l0; layer <= l1; layer++) {
+            for (int first = (int)n0; first <= n1; first += CHUNK) {
+                int count = n1 - first + 1 < CHUNK ? (int)(n1 - first + 1) : CHUNK;
+                if (atlas && o.resume && atlas_stored(atlas, (MatrixKind)k, layer, first, count) == count) {
+                    progress_update(&prog, done += count); /* committed by the interrupted run */
+                    skipped += count;
+                    continue;
+                }
+                lens_neuron_vectors(&L, (MatrixKind)k, layer, first, count, vecs);
+                lens_decode(&L, vecs, count, (int)o.top_k, (int)o.bottom_k, b.r);
+                if (L.prefilter && !lens_prefilter_pays(&L)) L.prefilter = 0;
+                else if (o.prefilter && !L.prefilter) skipped_prefilter += count;
+                for (int i = 0; i < count; i++) {
+                    const LensResult *r = &b.r[i];
+                    if (o.top_k) top1[r->top[0].id]++;
+                    if (o.format == OUT_TSV) lens_write_tsv(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
+                    else if (o.format == OUT_JSONL) lens_write_jsonl(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
+                    else if (atlas_add(atlas, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k, &e)) {
+                        atlas_close_partial(atlas);
+                        error_exit(&e);
+                    }
+                }
+                if (atlas && atlas_checkpoint(atlas, &e)) {
+                    atlas_close_partial(atlas);
+                    error_exit(&e);
+                }
+                progress_update(&prog, done += count);
+                if (abort_after >= 0 && done - skipped >= abort_after) raise(SIGKILL);
+            }
+        }
+    }
+    progress_end(&prog);
+    double seconds = now_seconds() - t0;
+    if (skipped) fprintf(stderr, "map: resumed: %lld neurons were already in the partial atlas\n", (long long)skipped);
+    if (atlas && atlas_commit(atlas, &e)) error_exit(&e);
+    if (fflush(stdout) != 0) die(NM_ERUNTIME, "map: cannot write to stdout");
+    fprintf(stderr, "map: %lld neurons in %.2f s: %.1f neurons/s, %.1f GFLOP/s (%d threads, %s kernel%s)\n",
+            (long long)total, seconds, seconds > 0 ? (double)total / seconds : 0.0,
+            seconds > 0 ? lens_flops(&L, total) / seconds / 1e9 : 0.0, L.threads, lens_kernel_name(&L),
+            o.prefilter ? ", prefilter" : "");
+    if (o.prefilter && L.stats->neurons) {
+        long long n = L.stats->neurons, exact = L.stats->exact_lse;
+        fprintf(stderr, "map: prefilter: %.1f logits per neuron computed exactly after the BF16 pass; "
+                "%lld of %lld normalisers computed exactly (bound > %g); widest bound kept on |lse error|: %.3g\n",
+                (double)L.stats->rescored / (double)n, exact, n, o.prob_tol, (double)L.stats->max_bound);
+        if (skipped_prefilter)
+            fprintf(stderr, "map: prefilter: the other %lld neurons were mapped exactly: nearly every normaliser needed "
+                    "the exact pass, so the BF16 pass only cost time (--prob-tol inf keeps the proven bounds instead)\n",
+                    (long long)skipped_prefilter);
+        else if (2 * exact > n)
+            fprintf(stderr, "map: note: most normalisers needed the exact FP32 pass as well, so the prefilter was slower "
+                    "than the exact map here; --prob-tol inf keeps every (proven) bound instead\n");
+    }
+    if (o.top_k) print_summary(&names, top1, c->vocab_size);
+    free(top1);
+    lens_batch_free(&b);
+    free(vecs);
+    free(default_name);
+    lens_close(&L);
+    model_close(&m);
+    return NM_OK;
+}

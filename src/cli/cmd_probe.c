@@ -1,0 +1,386 @@
+/* cmd_probe.c — `neuromap probe MODEL -p PROMPT --target TEXT`: how likely
+ * the model finds TEXT as the continuation of PROMPT, without and with
+ * neurons clamped, and (--sweep) as a curve over clamp values.
+ *
+ * The probability is the product over TEXT's tokens, teacher-forced: one
+ * forward pass over prompt + target gives every factor at once.
+ */
+#include <cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "infer/clamp.h"
+#include "cli/cmd.h"
+#include "infer/forward.h"
+#include "text/prompt.h"
+#include "infer/sampler.h"
+#include "infer/steer.h"
+
+static const char usage_text[] =
+    "usage: neuromap probe MODEL -p PROMPT --target TEXT [--clamp L:N=V ...] [--chat]\n"
+    "                      [--sweep L:N=V1,V2,...] [--format table|json|tsv]\n\n"
+    "The probability of TEXT as the continuation of PROMPT (the product over its\n"
+    "tokens, teacher-forced), without and with the clamp, and the top next tokens\n"
+    "in each case. TEXT's tokens are the ones that tokenizing PROMPT+TEXT adds after\n"
+    "PROMPT's own (so \" play\" is one word token, not a new text's \"▁\" + \"play\"); when\n"
+    "PROMPT's own tokens change at the boundary, the joint tokenization is used and\n"
+    "stderr says so. --sweep clamps one neuron to each value in turn (on top of any\n"
+    "--clamp/--scale) and prints the curve: a chart, or rows \"value prob\" with tsv.\n\n"
+    "  -p, --prompt TEXT   the prompt (required)\n"
+    "  --target TEXT       the continuation to score (required)\n"
+    "  --sweep L:N=V,...   clamp values to try for neuron L:N\n"
+    "  --top-k K           next tokens to list (default 10)\n"
+    "%s"
+    "%s"
+    "  --format FMT        table (default), json or tsv\n"
+    "  --truncate          drop the oldest prompt tokens when prompt + target exceed the context\n"
+    "  --threads N         threads (default: every CPU)\n"
+    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
+    "  -h, --help          this help\n";
+
+enum { FMT_TABLE, FMT_JSON, FMT_TSV };
+
+typedef struct {
+    const char *prompt, *target, *sweep, *tokenizer;
+    long top_k, threads;
+    int format, truncate;
+    HookOptions hooks;
+    PromptOptions prompt_opts;
+} ProbeArgs;
+
+/* What one run (baseline, clamped, or one sweep value) found. */
+typedef struct {
+    double logprob;
+    int *top;      /* top_k next-token ids after the prompt */
+    float *top_p;  /* their probabilities */
+} ProbeResult;
+
+typedef struct {
+    const Model *m;
+    Forward *f;
+    const int *ids; /* prompt then target */
+    int n_prompt, n_target, top_k;
+    float *logits;  /* n_target × vocab */
+    float *prob;    /* vocab */
+} Probe;
+
+/* ----------------------------------------------------------------------------
+ * Tokens */
+
+/* Prompt ids, then the target's as the tokens PROMPT+TEXT adds after them. */
+static int probe_ids(const Tokenizer *t, const Vocab *v, const ProbeArgs *a, int **ids, int *n_prompt, int *n_target, Error *e) {
+    int *p = NULL, *joint = NULL, np = 0, nj = 0;
+    char *rendered = NULL;
+    int rc = prompt_encode(t, v, &a->prompt_opts, a->prompt, strlen(a->prompt), &p, &np, &rendered, e);
+    if (rc) return rc;
+    /* A chat prompt ends with the assistant's header: the target is the reply. */
+    PromptOptions plain = a->prompt_opts;
+    plain.chat = 0;
+    plain.system = plain.messages = NULL;
+    const char *head = rendered ? rendered : a->prompt;
+    if (rendered) {
+        plain.special = 1;
+        plain.bos = -1; /* the template wrote BOS itself */
+    }
+    size_t hl = strlen(head), tl = strlen(a->target);
+    char *both = xmalloc(hl + tl + 1);
+    memcpy(both, head, hl);
+    memcpy(both + hl, a->target, tl + 1);
+    rc = prompt_encode(t, v, &plain, both, hl + tl, &joint, &nj, NULL, e);
+    free(both);
+    if (!rc && head != a->prompt && a->prompt_opts.bos < 0 && nj > 0 && joint[0] == v->bos_id)
+        memmove(joint, joint + 1, (size_t)--nj * sizeof *joint);
+    if (!rc) {
+        int same = 0;
+        while (same < np && same < nj && p[same] == joint[same]) same++;
+        if (same < np)
+            fprintf(stderr, "neuromap: note: the prompt's last %d token(s) change when the target follows; using the joint "
+                            "tokenization (the prompt is now its first %d tokens)\n", np - same, same);
+        if (same == nj) rc = error_set(e, NM_EINPUT, "--target '%s' adds no tokens after the prompt", a->target);
+        else if (same == 0) rc = error_set(e, NM_EINPUT, "the prompt has no tokens of its own before the target");
+        *n_prompt = same;
+        *n_target = nj - same;
+    }
+    free(rendered);
+    free(p);
+    if (rc) free(joint);
+    else *ids = joint;
+    return rc;
+}
+
+/* ----------------------------------------------------------------------------
+ * Running */
+
+static int probe_run(Probe *p, const HookSet *hooks, ProbeResult *r, Error *e) {
+    int rc = forward_set_hooks(p->f, hooks, e), vocab = p->m->cfg.vocab_size, last = p->n_prompt - 1;
+    /* Hooks from the last prompt token on with --clamp-positions generated. */
+    int hook_from = hooks && hooks->generated_only ? last : 0;
+    if (!rc && last > 0) rc = forward_run(p->f, p->ids, last, 0, hook_from, p->logits, 0, e);
+    if (!rc) rc = forward_run(p->f, p->ids + last, p->n_target, last, hook_from - last, p->logits, 1, e);
+    if (rc) return rc;
+    r->logprob = 0;
+    for (int i = 0; i < p->n_target; i++) {
+        softmax(p->logits + (size_t)i * vocab, vocab, 1.0f, p->prob);
+        r->logprob += log(p->prob[p->ids[p->n_prompt + i]]);
+        if (i == 0) {
+            r->top = xmalloc((size_t)p->top_k * sizeof *r->top);
+            r->top_p = xmalloc((size_t)p->top_k * sizeof *r->top_p);
+            top_k(p->prob, vocab, p->top_k, r->top);
+            for (int k = 0; k < p->top_k; k++) r->top_p[k] = p->prob[r->top[k]];
+        }
+    }
+    return NM_OK;
+}
+
+static void result_free(ProbeResult *r) {
+    free(r->top);
+    free(r->top_p);
+}
+
+/* ----------------------------------------------------------------------------
+ * Output */
+
+/* A token's text for tables: escaped, quoted. */
+static void token_label(const Probe *p, int id, char *out, size_t cap) {
+    char esc[256];
+    escape_token(p->m->vocab.text[id], (size_t)p->m->vocab.text_len[id], esc, sizeof esc);
+    snprintf(out, cap, "\"%s\"", esc);
+}
+
+static void print_table(const Probe *p, const ProbeArgs *a, const ProbeResult *base, const ProbeResult *hooked,
+                        const HookSet *hooks) {
+    printf("prompt   %d tokens\ntarget   \"%s\" = [", p->n_prompt, a->target);
+    for (int i = 0; i < p->n_target; i++) printf("%s%d", i ? " " : "", p->ids[p->n_prompt + i]);
+    printf("] (%d token%s)\n", p->n_target, p->n_target == 1 ? "" : "s");
+    char label[512] = "";
+    if (hooked) {
+        hooks_label(hooks, label, sizeof label);
+        printf("%s\n", label);
+    }
+    printf("\n%-16s %14s%s\n", "", "baseline", hooked ? "        clamped" : "");
+    printf("%-16s %14.6g", "P(target)", exp(base->logprob));
+    if (hooked) printf(" %14.6g", exp(hooked->logprob));
+    printf("\n%-16s %14.4f", "log P", base->logprob);
+    if (hooked) printf(" %14.4f", hooked->logprob);
+    printf("\n\nnext token after the prompt:\n%4s  %-28s%s\n", "rank", "baseline", hooked ? "clamped" : "");
+    for (int k = 0; k < p->top_k; k++) {
+        char t[300];
+        token_label(p, base->top[k], t, sizeof t);
+        printf("%4d  %-18s %8.4f", k + 1, t, base->top_p[k]);
+        if (hooked) {
+            token_label(p, hooked->top[k], t, sizeof t);
+            printf("  %-18s %8.4f", t, hooked->top_p[k]);
+        }
+        putchar('\n');
+    }
+}
+
+/* Rows "run rank token_id token prob": rank 0 is the whole target (token_id
+ * -1 when it spans several tokens), ranks 1.. the top next tokens. */
+static void print_tsv(const Probe *p, const ProbeArgs *a, const char *run, const ProbeResult *r) {
+    char esc[1024];
+    escape_token(a->target, strlen(a->target), esc, sizeof esc);
+    printf("%s\t0\t%d\t%s\t%.9g\n", run, p->n_target == 1 ? p->ids[p->n_prompt] : -1, esc, exp(r->logprob));
+    for (int k = 0; k < p->top_k; k++) {
+        int id = r->top[k];
+        escape_token(p->m->vocab.text[id], (size_t)p->m->vocab.text_len[id], esc, sizeof esc);
+        printf("%s\t%d\t%d\t%s\t%.9g\n", run, k + 1, id, esc, r->top_p[k]);
+    }
+}
+
+static cJSON *result_json(const Probe *p, const ProbeResult *r) {
+    cJSON *o = cJSON_CreateObject(), *top = cJSON_CreateArray();
+    cJSON_AddNumberToObject(o, "prob", exp(r->logprob));
+    cJSON_AddNumberToObject(o, "logprob", r->logprob);
+    for (int k = 0; k < p->top_k; k++) {
+        cJSON *t = cJSON_CreateObject();
+        int id = r->top[k];
+        char *text = utf8_sanitize(p->m->vocab.text[id], (size_t)p->m->vocab.text_len[id]);
+        cJSON_AddNumberToObject(t, "id", id);
+        cJSON_AddStringToObject(t, "token", text);
+        cJSON_AddNumberToObject(t, "prob", r->top_p[k]);
+        cJSON_AddItemToArray(top, t);
+        free(text);
+    }
+    cJSON_AddItemToObject(o, "top", top);
+    return o;
+}
+
+/* A bar chart of the sweep, bars scaled to the largest probability. */
+static void print_sweep_chart(const Sweep *sw, const double *prob, const ProbeArgs *a, HookSite site) {
+    double max = 0;
+    for (int i = 0; i < sw->n_values; i++) max = fmax(max, prob[i]);
+    printf("P(\"%s\") with neuron %d:%d clamped at site %s (bars: share of the largest, %.4g)\n\n", a->target, sw->layer,
+           sw->neuron, hook_site_name(site), max);
+    for (int i = 0; i < sw->n_values; i++) {
+        int w = max > 0 ? (int)lround(50 * prob[i] / max) : 0;
+        printf("%10g  %10.6f  |", sw->values[i], prob[i]);
+        for (int k = 0; k < w; k++) putchar('#');
+        putchar('\n');
+    }
+}
+
+/* ----------------------------------------------------------------------------
+ * The command */
+
+static void parse_args(int argc, char **argv, ProbeArgs *a) {
+    static const struct option opts[] = {
+        { "prompt", required_argument, 0, 'p' }, { "target", required_argument, 0, 'T' },
+        { "sweep", required_argument, 0, 'w' },  { "top-k", required_argument, 0, 'k' },
+        { "format", required_argument, 0, 'f' }, { "truncate", no_argument, 0, 'u' },
+        { "threads", required_argument, 0, 't' }, { "tokenizer", required_argument, 0, 'K' },
+        { "help", no_argument, 0, 'h' },          HOOK_LONG_OPTIONS, PROMPT_LONG_OPTIONS, { 0, 0, 0, 0 },
+    };
+    *a = (ProbeArgs){ .top_k = 10 };
+    Error e = { 0 };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p': a->prompt = optarg; break;
+        case 'T': a->target = optarg; break;
+        case 'w': a->sweep = optarg; break;
+        case 'k':
+            if (!parse_long(optarg, &a->top_k) || a->top_k < 1 || a->top_k > 1000)
+                die(NM_EINPUT, "probe: --top-k wants 1-1000, not '%s'", optarg);
+            break;
+        case 'f':
+            if (strcmp(optarg, "table") == 0) a->format = FMT_TABLE;
+            else if (strcmp(optarg, "json") == 0) a->format = FMT_JSON;
+            else if (strcmp(optarg, "tsv") == 0) a->format = FMT_TSV;
+            else die(NM_EINPUT, "probe: --format must be table, json or tsv, not '%s'", optarg);
+            break;
+        case 'u': a->truncate = 1; break;
+        case 't':
+            if (!parse_long(optarg, &a->threads) || a->threads < 1 || a->threads > 256)
+                die(NM_EINPUT, "probe: --threads wants 1-256, not '%s'", optarg);
+            break;
+        case 'K': a->tokenizer = optarg; break;
+        case 'h': printf(usage_text, hook_usage, prompt_usage); exit(NM_OK);
+        default: {
+            if (prompt_option(&a->prompt_opts, c, optarg)) break;
+            int r = hook_option(&a->hooks, c, optarg, &e);
+            if (r < 0) die(NM_EINPUT, "probe: %s", e.msg);
+            if (r == 0) die(NM_EINPUT, "probe: unknown or incomplete option '%s' (see 'neuromap probe --help')", argv[optind - 1]);
+        }
+        }
+    }
+    if (optind != argc - 1) die(NM_EINPUT, "probe: expected one MODEL (see 'neuromap probe --help')");
+    if (!a->prompt || !a->target) die(NM_EINPUT, "probe: needs -p PROMPT and --target TEXT");
+    if (!*a->target) die(NM_EINPUT, "probe: --target is empty");
+}
+
+static void print_json(const Probe *p, const ProbeArgs *a, const ProbeResult *base, const ProbeResult *hooked,
+                       const HookSet *hooks, const Sweep *sw, const double *sweep_prob) {
+    cJSON *o = cJSON_CreateObject(), *pi = cJSON_AddArrayToObject(o, "prompt_ids"), *ti = cJSON_AddArrayToObject(o, "target_ids");
+    for (int i = 0; i < p->n_prompt + p->n_target; i++)
+        cJSON_AddItemToArray(i < p->n_prompt ? pi : ti, cJSON_CreateNumber(p->ids[i]));
+    char *target = utf8_sanitize(a->target, strlen(a->target));
+    cJSON_AddStringToObject(o, "target", target);
+    free(target);
+    cJSON_AddItemToObject(o, "baseline", result_json(p, base));
+    if (hooked) cJSON_AddItemToObject(o, "clamped", result_json(p, hooked));
+    if (hooked || sw) hooks_to_json(o, hooks);
+    if (sw) {
+        cJSON *s = cJSON_AddObjectToObject(o, "sweep"), *pts = cJSON_AddArrayToObject(s, "points");
+        char neuron[32];
+        snprintf(neuron, sizeof neuron, "%d:%d", sw->layer, sw->neuron);
+        cJSON_AddStringToObject(s, "neuron", neuron);
+        for (int i = 0; i < sw->n_values; i++) {
+            cJSON *pt = cJSON_CreateObject();
+            cJSON_AddNumberToObject(pt, "value", sw->values[i]);
+            cJSON_AddNumberToObject(pt, "prob", sweep_prob[i]);
+            cJSON_AddItemToArray(pts, pt);
+        }
+    }
+    char *s = cJSON_Print(o);
+    puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+/* Target probability with the neuron of the sweep clamped to each value, on
+ * top of the user's own hooks (the sweep's hook is the set's last). */
+static int run_sweep(Probe *p, HookSet *hooks, const Sweep *sw, double *prob, Error *e) {
+    int rc = NM_OK;
+    hookset_add(hooks, (NeuronHook){ .layer = sw->layer, .neuron = sw->neuron, .kind = HOOK_CLAMP });
+    for (int i = 0; !rc && i < sw->n_values; i++) {
+        ProbeResult r = { 0 };
+        hooks->hook[hooks->n - 1].value = sw->values[i];
+        rc = probe_run(p, hooks, &r, e);
+        prob[i] = exp(r.logprob);
+        result_free(&r);
+    }
+    hooks->n--;
+    return rc;
+}
+
+int cmd_probe(int argc, char **argv) {
+    ProbeArgs a;
+    parse_args(argc, argv, &a);
+    Model m;
+    open_model_or_exit(&m, argv[optind], a.tokenizer, 1);
+    Error e = { 0 };
+    HookSet hooks;
+    Sweep sw = { 0 };
+    Tokenizer *tok;
+    Probe p = { .m = &m, .top_k = (int)a.top_k };
+    int *ids = NULL, dropped = 0, vocab = m.cfg.vocab_size;
+    if (tokenizer_new(&m.vocab, &tok, &e) || hook_options_resolve(&a.hooks, m.cfg.n_layers, m.cfg.ffn_dim, &hooks, &e) ||
+        (a.sweep && sweep_parse(&sw, a.sweep, m.cfg.n_layers, m.cfg.ffn_dim, &e)) ||
+        probe_ids(tok, &m.vocab, &a, &ids, &p.n_prompt, &p.n_target, &e))
+        error_exit(&e);
+    if (p.n_target >= m.cfg.max_seq_len)
+        die(NM_EINPUT, "probe: the target has %d tokens, more than the model's context of %d", p.n_target, m.cfg.max_seq_len);
+    /* The prompt is cut in place; the target ids follow it. */
+    int n_prompt = p.n_prompt;
+    if (fit_prompt(ids, &p.n_prompt, m.cfg.max_seq_len - p.n_target, a.truncate, m.vocab.bos_id, &dropped, &e)) error_exit(&e);
+    if (dropped) {
+        memmove(ids + p.n_prompt, ids + n_prompt, (size_t)p.n_target * sizeof *ids);
+        fprintf(stderr, "neuromap: warning: the prompt was truncated: its first %d tokens were dropped\n", dropped);
+    }
+    if (p.top_k > vocab) p.top_k = vocab;
+    p.ids = ids;
+    p.logits = xmalloc((size_t)p.n_target * vocab * sizeof *p.logits);
+    p.prob = xmalloc((size_t)vocab * sizeof *p.prob);
+    if (forward_new(&m, p.n_prompt + p.n_target, (int)a.threads, &p.f, &e)) error_exit(&e);
+
+    ProbeResult base = { 0 }, hooked = { 0 };
+    double *sweep_prob = sw.n_values ? xcalloc((size_t)sw.n_values, sizeof *sweep_prob) : NULL;
+    int clamped = hooks.n > 0;
+    if (probe_run(&p, NULL, &base, &e) || (clamped && probe_run(&p, &hooks, &hooked, &e)) ||
+        (sw.n_values && run_sweep(&p, &hooks, &sw, sweep_prob, &e)))
+        error_exit(&e);
+
+    if (a.format == FMT_JSON) {
+        print_json(&p, &a, &base, clamped ? &hooked : NULL, &hooks, sw.n_values ? &sw : NULL, sweep_prob);
+    } else if (a.format == FMT_TSV && sw.n_values) {
+        printf("value\tprob\n");
+        for (int i = 0; i < sw.n_values; i++) printf("%g\t%.9g\n", sw.values[i], sweep_prob[i]);
+    } else if (a.format == FMT_TSV) {
+        printf("run\trank\ttoken_id\ttoken\tprob\n");
+        print_tsv(&p, &a, "baseline", &base);
+        if (clamped) print_tsv(&p, &a, "clamped", &hooked);
+    } else {
+        print_table(&p, &a, &base, clamped ? &hooked : NULL, &hooks);
+        if (sw.n_values) {
+            putchar('\n');
+            print_sweep_chart(&sw, sweep_prob, &a, hooks.site);
+        }
+    }
+    result_free(&base);
+    result_free(&hooked);
+    free(sweep_prob);
+    free(p.logits);
+    free(p.prob);
+    free(ids);
+    forward_free(p.f);
+    sweep_free(&sw);
+    hookset_free(&hooks);
+    hook_options_free(&a.hooks);
+    tokenizer_free(tok);
+    model_close(&m);
+    return NM_OK;
+}

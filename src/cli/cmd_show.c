@@ -1,0 +1,141 @@
+/* cmd_show.c — `neuromap show MODEL|ATLAS L:N`: one neuron's top and bottom
+ * tokens. From a model it is one vector through the head, computed on the
+ * spot; from an atlas it is what `map` stored. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/atlas.h"
+#include "cli/cmd.h"
+#include "lens/lens.h"
+
+static const char usage_text[] =
+    "usage: neuromap show MODEL|ATLAS L:N [--matrix up|gate|down] [--top-k K] [--bottom-k K]\n"
+    "                     [--norm full|gain|none] [--format table|tsv] [--threads N] [--tokenizer FILE]\n\n"
+    "Shows neuron N of layer L (both 0-based): the tokens its direction promotes most and\n"
+    "least, through the final RMSNorm and the LM head, with softmax probabilities over the\n"
+    "full vocabulary. From an atlas, the lists `map` stored (norm and K as it used them).\n\n"
+    "  --matrix M          up (default), gate or down\n"
+    "  --top-k K           highest-logit tokens (default 10)\n"
+    "  --bottom-k K        lowest-logit tokens (default 5)\n"
+    "  --norm N            full (default), gain or none (see 'neuromap map --help')\n"
+    "  --format F          table (default) or tsv (map's columns)\n"
+    "  --threads N         worker threads (default: all cores)\n"
+    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
+    "  -h, --help          this help\n";
+
+static void print_table(const TokenNames *tn, MatrixKind k, int layer, int neuron, LensNorm norm, const LensResult *r,
+                        int n_top, int n_bottom) {
+    printf("%s %d:%d  (norm %s, log-sum-exp %.4f)\n", matrix_name(k), layer, neuron, lens_norm_name(norm), r->lse);
+    printf("%6s %9s %11s %11s  %s\n", "rank", "token_id", "logit", "prob", "token");
+    for (int i = 0; i < n_top + n_bottom; i++) {
+        const LensToken *t = i < n_top ? &r->top[i] : &r->bottom[i - n_top];
+        char *text = lens_token_text(tn, t->id);
+        printf("%6d %9d %11.5f %11.4g  \"%s\"\n", i < n_top ? i + 1 : -(i - n_top + 1), t->id, t->logit, t->prob, text);
+        free(text);
+    }
+}
+
+int cmd_show(int argc, char **argv) {
+    static const struct option opts[] = {
+        { "matrix", required_argument, 0, 'm' }, { "top-k", required_argument, 0, 'k' },
+        { "bottom-k", required_argument, 0, 'b' }, { "norm", required_argument, 0, 'n' },
+        { "format", required_argument, 0, 'f' }, { "threads", required_argument, 0, 'j' },
+        { "tokenizer", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    MatrixKind k = MATRIX_UP;
+    LensNorm norm = NORM_FULL;
+    long top_k = 10, bottom_k = 5, threads = 0;
+    int tsv = 0, norm_given = 0, k_given = 0, c;
+    const char *tokenizer = NULL;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            if (!matrix_from_name(optarg, &k)) die(NM_EINPUT, "show: --matrix must be up, gate or down, not '%s'", optarg);
+            break;
+        case 'k':
+        case 'b': {
+            long v;
+            if (!parse_long(optarg, &v) || v < 0 || v > 1 << 22)
+                die(NM_EINPUT, "show: %s must be a whole number >= 0, not '%s'", c == 'k' ? "--top-k" : "--bottom-k", optarg);
+            *(c == 'k' ? &top_k : &bottom_k) = v;
+            k_given = 1;
+            break;
+        }
+        case 'n':
+            if (!lens_norm_from_name(optarg, &norm)) die(NM_EINPUT, "show: --norm must be full, gain or none, not '%s'", optarg);
+            norm_given = 1;
+            break;
+        case 'f':
+            if (strcmp(optarg, "tsv") == 0) tsv = 1;
+            else if (strcmp(optarg, "table") == 0) tsv = 0;
+            else die(NM_EINPUT, "show: --format must be table or tsv, not '%s'", optarg);
+            break;
+        case 'j':
+            if (!parse_long(optarg, &threads) || threads < 1 || threads > 1024)
+                die(NM_EINPUT, "show: --threads must be in 1..1024, not '%s'", optarg);
+            break;
+        case 't': tokenizer = optarg; break;
+        case 'h': fputs(usage_text, stdout); return NM_OK;
+        default: die(NM_EINPUT, "show: unknown or incomplete option '%s' (see 'neuromap show --help')", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 2) die(NM_EINPUT, "show: expected MODEL|ATLAS and a neuron L:N (see 'neuromap show --help')");
+    const char *path = argv[optind];
+    int layer, neuron;
+    Error e = { 0 };
+    if (parse_neuron(argv[optind + 1], &layer, &neuron, &e)) die(NM_EINPUT, "show: %s", e.msg);
+
+    int n_top = (int)top_k, n_bottom = (int)bottom_k;
+    LensBatch b;
+    TokenNames tn;
+    Atlas *atlas = NULL;
+    Model m = { 0 };
+    Lens L = { 0 };
+    if (atlas_is_atlas(path)) {
+        if (atlas_open(&atlas, path, &e)) error_exit(&e);
+        const AtlasInfo *in = atlas_info(atlas);
+        if (norm_given && norm != in->norm)
+            die(NM_EINPUT, "show: %s was mapped with --norm %s; use the model for --norm %s", path, lens_norm_name(in->norm),
+                lens_norm_name(norm));
+        if (k_given && (top_k > in->top_k || bottom_k > in->bottom_k))
+            die(NM_EINPUT, "show: %s holds the top %d and bottom %d tokens of each neuron; use the model for more", path,
+                in->top_k, in->bottom_k);
+        norm = in->norm;
+        lens_batch_init(&b, 1, in->top_k, in->bottom_k);
+        int stored_top, stored_bottom;
+        if (atlas_neuron(atlas, k, layer, neuron, &b.r[0], &stored_top, &stored_bottom, &e)) error_exit(&e);
+        if (!k_given || n_top > stored_top) n_top = stored_top;
+        if (!k_given || n_bottom > stored_bottom) n_bottom = stored_bottom;
+        tn = atlas_token_names(atlas);
+    } else {
+        open_model_or_exit(&m, path, tokenizer, 1);
+        if (layer >= m.cfg.n_layers || neuron >= m.cfg.ffn_dim)
+            die(NM_EINPUT, "show: neuron %d:%d is outside the model (%d layers of %d neurons)", layer, neuron,
+                m.cfg.n_layers, m.cfg.ffn_dim);
+        if (top_k > m.cfg.vocab_size || bottom_k > m.cfg.vocab_size)
+            die(NM_EINPUT, "show: --top-k and --bottom-k must not exceed the vocabulary (%d tokens)", m.cfg.vocab_size);
+        /* One vector: the head is converted tile by tile, never copied whole. */
+        if (lens_open(&L, &m, norm, (int)threads, 0, &e)) error_exit(&e);
+        float *vec = xmalloc((size_t)m.cfg.dim * sizeof *vec);
+        lens_neuron_vectors(&L, k, layer, neuron, 1, vec);
+        lens_batch_init(&b, 1, n_top, n_bottom);
+        lens_decode(&L, vec, 1, n_top, n_bottom, b.r);
+        free(vec);
+        tn = lens_vocab_names(&m.vocab);
+    }
+    if (tsv) {
+        lens_write_tsv_header(stdout);
+        lens_write_tsv(stdout, &tn, k, layer, neuron, &b.r[0], n_top, n_bottom);
+    } else {
+        print_table(&tn, k, layer, neuron, norm, &b.r[0], n_top, n_bottom);
+    }
+    lens_batch_free(&b);
+    atlas_close(atlas);
+    if (m.has_weights) {
+        lens_close(&L);
+        model_close(&m);
+    }
+    return NM_OK;
+}

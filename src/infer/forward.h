@@ -1,0 +1,38 @@
+/* forward.h — the Llama forward pass, with hooks on MLP neurons.
+ *
+ * One Forward holds the KV cache and the scratch buffers of one sequence.
+ * Weights are read through the Model's Tensor views: F32 matrices are used in
+ * place, every other type is dequantised a few rows at a time inside the
+ * matmul, so a BF16 or Q8_0 model is never copied to F32. Matmuls are split
+ * over a pool of threads by fixed row chunks, and every output element is
+ * computed by one thread in a fixed order: the result does not depend on the
+ * thread count, and the same input always gives the same logits.
+ */
+#ifndef NEUROMAP_FORWARD_H
+#define NEUROMAP_FORWARD_H
+
+#include "infer/clamp.h"
+#include "model/model.h"
+
+typedef struct Forward Forward;
+
+/* A forward pass for m with room for n_ctx positions (1..cfg.max_seq_len) on
+ * n_threads threads (0: every CPU). m must outlive it. */
+int forward_new(const Model *m, int n_ctx, int n_threads, Forward **out, Error *e);
+void forward_free(Forward *f);
+
+/* The hooks applied where forward_run says so (NULL: none). Checked against
+ * the model; the set must outlive the runs that use it. */
+int forward_set_hooks(Forward *f, const HookSet *hooks, Error *e);
+
+/* Runs tokens ids[0..n) at positions pos..pos+n-1; the cache must hold the
+ * positions before pos (pos 0 starts a new sequence). Hooks act on the tokens
+ * with index >= hook_from (pass n or more for none). logits receives the
+ * next-token logits of every token (n × vocab) when all_logits, else only of
+ * the last one (vocab floats). */
+int forward_run(Forward *f, const int *ids, int n, int pos, int hook_from, float *logits, int all_logits, Error *e);
+
+int forward_n_ctx(const Forward *f);
+int forward_n_threads(const Forward *f);
+
+#endif

@@ -1,0 +1,162 @@
+/* lens.h — the paper's method: a neuron's direction pushed through the final
+ * RMSNorm and the LM head, read as a distribution over the vocabulary.
+ *
+ * For a neuron vector w (up/gate row, down column; dim floats):
+ *   full: logits = W_U · (g ⊙ w / rms(w)),  rms(w) = sqrt(mean(w²) + eps)
+ *   gain: logits = W_U · (g ⊙ w)
+ *   none: logits = W_U · w
+ * with g the final norm weight and W_U the LM head (vocab × dim).
+ *
+ * lens_decode() computes, for a batch of vectors, the top-k and bottom-k
+ * tokens and the softmax normaliser over the full vocabulary, in tiles of
+ * the vocab × neurons product: the full logits are never materialised.
+ */
+#ifndef NEUROMAP_LENS_H
+#define NEUROMAP_LENS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "model/model.h"
+
+typedef enum { NORM_FULL, NORM_GAIN, NORM_NONE } LensNorm;
+const char *lens_norm_name(LensNorm n); /* "full", "gain", "none" */
+int lens_norm_from_name(const char *s, LensNorm *out);
+
+typedef struct {
+    int32_t id;
+    float logit;
+    float prob; /* softmax over the full vocabulary */
+} LensToken;
+
+/* One decoded neuron: top[0..top_k) by falling logit, bottom[0..bottom_k) by
+ * rising logit (bottom[0] is the lowest), lse = log Σ exp(logits). Equal
+ * logits are ordered by token id. lse_bound: 0 when lse is computed from
+ * every exact logit; with the prefilter, a proven bound on |lse − exact lse|
+ * (so every prob is within a factor e^±lse_bound of the exact one), the
+ * exact lse being the exact map's, up to its own rounding of the exponentials
+ * (~1e-6, included in the bound). */
+typedef struct {
+    LensToken *top, *bottom;
+    double lse, lse_bound;
+} LensResult;
+
+/* Which FP32 product computes the logits: our kernel (kernels.c) or
+ * OpenBLAS sgemm. auto: ours where the CPU has AVX-512, else OpenBLAS. */
+typedef enum { LENS_KERNEL_AUTO, LENS_KERNEL_OPENBLAS, LENS_KERNEL_NATIVE } LensKernel;
+
+/* What the prefilter did, summed over every lens_decode (map's report). */
+typedef struct {
+    _Atomic long long neurons;    /* decoded through the prefilter */
+    _Atomic long long rescored;   /* logits computed exactly after it */
+    _Atomic long long exact_lse;  /* neurons whose normaliser was computed exactly */
+    _Atomic double max_bound;     /* the largest lse_bound kept */
+} LensStats;
+
+typedef struct {
+    const Model *m;
+    LensNorm norm;
+    int threads;
+    int vocab, dim;
+    float *gain;            /* the final norm weight, dim floats */
+    const float *head;      /* vocab × dim F32 head, or NULL: BF16 read in place by
+                               our kernel, else converted per tile */
+    float *head_owned;      /* the dequantised copy behind head, if any */
+    int tile_neurons, tile_vocab; /* tile shape (lens_open sets the tuned
+                                     default; tests shrink it to reach every path) */
+    int native;                   /* 1: kernels.c's FP32 kernel, 0: OpenBLAS */
+    int dequantise;               /* lens_open's dequantise_head */
+    /* The prefilter (lens_enable_prefilter): */
+    int prefilter;
+    double prob_tol;              /* largest lse_bound kept; above it, the exact normaliser */
+    const uint16_t *head_bf16;    /* the head in BF16: in place, or head_bf16_owned */
+    uint16_t *head_bf16_owned;
+    float *row_norm, *row_rest;   /* per head row: ‖W_v‖ (≥ its BF16 rounding's) and ‖W_v − bf16(W_v)‖ */
+    double row_norm_max, row_rest_max, head_bf16_max;
+    double bound_scale;           /* 1; tests shrink it to show that a wrong bound is caught */
+    LensStats *stats;
+} Lens;
+
+/* Prepares the lens. With dequantise_head the LM head is converted to F32
+ * once (worth it when many neurons follow; an F32 head is used in place
+ * either way); otherwise each tile of the head is converted as it is used. */
+int lens_open(Lens *L, const Model *m, LensNorm norm, int threads, int dequantise_head, Error *e);
+void lens_close(Lens *L);
+
+/* "auto", "openblas", "native" → LensKernel; 0 when none. */
+int lens_kernel_from_name(const char *s, LensKernel *out);
+/* Chooses the FP32 product (lens_open chose auto). */
+void lens_set_kernel(Lens *L, LensKernel k);
+/* "openblas", "native (AVX-512)" or "native (portable C)". */
+const char *lens_kernel_name(const Lens *L);
+
+/* Turns on the certified prefilter: a BF16 pass over the whole vocabulary,
+ * then exact FP32 logits (our kernel, so lens_set_kernel(native) is
+ * implied) for the tokens its error bound cannot exclude. Token ids and
+ * logits are those of the exact map with our kernel, bit for bit; lse keeps
+ * a proven bound (LensResult.lse_bound ≤ prob_tol) or is computed exactly.
+ * Prepares a BF16 copy of the head unless it is BF16 already, and the
+ * row norms. Needs an even dim (BF16 pairs): exit-2 error otherwise. */
+int lens_enable_prefilter(Lens *L, double prob_tol, Error *e);
+/* 0 once 1024 neurons have shown more than 3 in 4 needing the exact
+ * normaliser anyway: the BF16 pass then only adds time, and map turns the
+ * prefilter off (L->prefilter = 0) for the rest, with the same results. */
+int lens_prefilter_pays(const Lens *L);
+
+/* Applies the norm to count vectors in place (count × dim, row-major). */
+void lens_apply_norm(const Lens *L, float *vecs, int count);
+
+/* Decodes count normed vectors; out[i].top / .bottom must hold top_k /
+ * bottom_k entries. */
+void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out);
+
+/* All vocab logits of count normed vectors (count × vocab): for the few
+ * neurons `find` examines in full. */
+void lens_logits(const Lens *L, const float *vecs, int count, float *out);
+
+/* Results for a run of neurons: one allocation for every token list. */
+typedef struct {
+    int count, top_k, bottom_k;
+    LensResult *r;
+    LensToken *pool;
+} LensBatch;
+void lens_batch_init(LensBatch *b, int count, int top_k, int bottom_k);
+void lens_batch_free(LensBatch *b);
+
+/* "up", "gate", "down" → that matrix's bit (1 << MatrixKind); "all" → all three. */
+int lens_matrix_mask(const char *s, unsigned *mask);
+
+/* The normed vectors of neurons [n0, n0+count) of a layer (count × dim). */
+void lens_neuron_vectors(const Lens *L, MatrixKind k, int layer, int n0, int count, float *out);
+
+/* ----------------------------------------------------------------------------
+ * Writing results (map, show): TSV rows and JSON objects */
+
+/* Token texts: a model's Vocab (text, text_len) or an atlas's token table. */
+typedef struct {
+    int n;
+    char *const *text;
+    const int *len;
+    const int *type; /* TOKEN_* per token */
+} TokenNames;
+/* The names of a model's vocabulary. */
+TokenNames lens_vocab_names(const Vocab *v);
+/* The token whose text is exactly these bytes; an ordinary piece wins over a
+ * byte or control token with the same text ("a" over <0x61>). -1 when none. */
+int lens_find_token(const TokenNames *tn, const char *text, int len);
+
+/* "matrix layer neuron rank token_id token logit prob" */
+void lens_write_tsv_header(FILE *f);
+/* One row per token: rank 1..n_top, then -1..-n_bottom. */
+void lens_write_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
+                    int n_bottom);
+/* One line: {"matrix","layer","neuron","lse","top":[...],"bottom":[...]}. */
+void lens_write_jsonl(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
+                      int n_bottom);
+/* A token's text for people: escape_token's form, malloc'd. */
+char *lens_token_text(const TokenNames *tn, int id);
+
+/* Floating-point operations of decoding count vectors (2 · vocab · dim each). */
+double lens_flops(const Lens *L, int64_t count);
+
+#endif

@@ -1,0 +1,83 @@
+/* atlas.h — the neuron map on disk: an SQLite file that `show` and `find`
+ * read without the model.
+ *
+ * Schema (README.md, "The neuron map"):
+ *   meta(key TEXT PRIMARY KEY, value TEXT)        model identity, options, version
+ *   tokens(id INTEGER PRIMARY KEY, text BLOB, type) the bytes each token stands for
+ *   neurons(matrix, layer, neuron, lse)           log Σ exp(logits) per neuron
+ *   entries(matrix, layer, neuron, rank, token_id, logit, prob)
+ *       rank 1..K top tokens, -1..-K bottom tokens (-1 = lowest logit)
+ *   index entries_by_token(token_id, logit)       lookup by token;
+ *   the primary keys (matrix, layer, neuron[, rank]) give lookup by neuron.
+ *
+ * An atlas is written to PATH.partial in the same directory, committed a
+ * chunk at a time, and renamed into place when complete, so no half-written
+ * atlas ever has the final name, and a killed or failed run can be resumed
+ * from the partial file (docs/RELIABILITY.md, "Output safety").
+ */
+#ifndef NEUROMAP_ATLAS_H
+#define NEUROMAP_ATLAS_H
+
+#include "lens/lens.h"
+#include "model/model.h"
+
+typedef struct Atlas Atlas;
+
+/* What an atlas was made from and with. */
+typedef struct {
+    char version[32];
+    char model_path[1024], model_format[16];
+    uint64_t identity;
+    int n_layers, dim, ffn_dim, vocab_size;
+    LensNorm norm;
+    int top_k, bottom_k;
+    char matrices[32], layers[32], neurons[32]; /* as given: "up,gate", "0-4", "0-171" */
+} AtlasInfo;
+
+/* 1 when path is an SQLite file (by its magic), so MODEL|ATLAS can be told apart. */
+int atlas_is_atlas(const char *path);
+
+/* Writing. atlas_create refuses an existing path unless force. */
+int atlas_create(Atlas **out, const char *path, int force, const Model *m, const AtlasInfo *info, Error *e);
+int atlas_add(Atlas *a, MatrixKind k, int layer, int neuron, const LensResult *r, int top_k, int bottom_k, Error *e);
+/* atlas_begin: as atlas_create, writing PATH.partial (flock()ed: a second
+ * writer gets NM_EINPUT). An existing partial is continued when resume
+ * (NM_EINPUT naming the option when its model or options differ), emptied
+ * when force, else refused with NM_EINPUT. */
+int atlas_begin(Atlas **out, const char *path, int force, int resume, const Model *m, const AtlasInfo *info, Error *e);
+int atlas_checkpoint(Atlas *a, Error *e); /* commits the rows added so far: a kill keeps them */
+/* How many of neurons [first, first+count) of one layer the partial holds. */
+int atlas_stored(Atlas *a, MatrixKind k, int layer, int first, int count);
+int atlas_commit(Atlas *a, Error *e); /* indexes, closes, renames into place; frees a.
+                                          On failure the partial stays for --resume. */
+void atlas_abort(Atlas *a);           /* closes and removes the temporary file; frees a */
+void atlas_close_partial(Atlas *a);   /* commits what it can, closes, keeps the partial for --resume; frees a */
+const char *atlas_temp_path(const Atlas *a);
+
+/* Reading. */
+int atlas_open(Atlas **out, const char *path, Error *e);
+void atlas_close(Atlas *a);
+const AtlasInfo *atlas_info(const Atlas *a);
+/* The stored token texts (valid while a is open). */
+TokenNames atlas_token_names(const Atlas *a);
+/* One neuron's stored lists; r->top / r->bottom hold info->top_k / bottom_k
+ * entries, *n_top / *n_bottom say how many were filled. NM_EINPUT when the
+ * atlas does not hold that neuron. */
+int atlas_neuron(const Atlas *a, MatrixKind k, int layer, int neuron, LensResult *r, int *n_top, int *n_bottom, Error *e);
+
+/* The top-k lists of neurons [0, count) of one layer in one query (diff):
+ * r[n].top[0..top_k) from the stored ranks 1..top_k. NM_EINPUT when a
+ * neuron or one of those ranks is missing. */
+int atlas_layer_top(const Atlas *a, MatrixKind k, int layer, int count, int top_k, LensResult *r, Error *e);
+
+/* A neuron whose stored top-k holds a token (find on an atlas). */
+typedef struct {
+    MatrixKind matrix;
+    int layer, neuron, rank, top_id;
+    float logit;
+} AtlasHit;
+/* Up to limit neurons (of the matrices whose bit is set in matrix_mask)
+ * with token in their stored top list, by falling logit. *hits is malloc'd. */
+int atlas_find(const Atlas *a, int token, unsigned matrix_mask, int limit, AtlasHit **hits, int *n, Error *e);
+
+#endif
