@@ -23,8 +23,14 @@ for model in "$BIN" "$BF16"; do
     # past 1024 neurons that all needed the exact pass, map stops the BF16 pass
     grep -q 'the other 1548 neurons were mapped exactly' "$TMP/err" && ok || fail "$model: prefilter turned off: $(cat "$TMP/err")"
     expect_eq "$(wc -l <"$TMP/native.tsv")" $((1 + 2580 * 15)) "$model: rows"
-    # token ids agree between the kernels (logits may differ in the last bit)
-    expect_eq "$(cut -f1-5 "$TMP/openblas.tsv" | md5sum)" "$(cut -f1-5 "$TMP/native.tsv" | md5sum)" "$model: openblas ids = native ids"
+    # token ids agree between the kernels, except where two tokens' logits tie
+    # to within the last bits: OpenBLAS sums in another order (its kernel
+    # depends on the CPU: on Sapphire Rapids it swaps 5 such pairs here), so
+    # a row whose id differs must hold a logit within 2e-6 relative of
+    # native's at that rank.
+    expect_eq "$(paste "$TMP/openblas.tsv" "$TMP/native.tsv" | awk -F'\t' 'NR > 1 && $5 != $13 {
+        d = $7 - $15; if (d < 0) d = -d; s = $15 < 0 ? -$15 : $15; if (d > 2e-6 * (s > 1 ? s : 1)) bad++ }
+        $1 != $9 || $2 != $10 || $3 != $11 || $4 != $12 { bad++ } END { print bad + 0 }')" 0 "$model: openblas ids = native ids (but near-ties)"
     # the prefilter: ids and logits exactly the native kernel's
     for f in bounds pf pf0; do
         expect_eq "$(cut -f1-7 "$TMP/$f.tsv" | md5sum)" "$(cut -f1-7 "$TMP/native.tsv" | md5sum)" "$model: $f ids and logits = native"
