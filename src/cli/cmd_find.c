@@ -12,11 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/atlas.h"
 #include "cli/cmd.h"
-#include "lens/lens.h"
-#include "infer/sampler.h"
-#include "text/tokenizer.h"
 
 static const char usage_text[] =
     "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N]\n"
@@ -48,7 +44,6 @@ typedef struct {
 /* The other side of a neuron: what an up/gate neuron writes is its down
  * column; what a down neuron reads is its up row. */
 static MatrixKind partner_of(MatrixKind k) { return k == MATRIX_DOWN ? MATRIX_UP : MATRIX_DOWN; }
-
 
 static int by_logit_desc(const void *pa, const void *pb) {
     const Hit *a = pa, *b = pb;
