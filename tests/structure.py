@@ -83,7 +83,7 @@ def includes(rel):
 # ---- the objects (nm) -------------------------------------------------------
 
 def nm(obj):
-    """(defined, undefined) global symbol sets of one object."""
+    """The global symbols of one object: {(name, nm kind)} defined, {name} undefined."""
     out = subprocess.run(["nm", "-P", obj], capture_output=True, text=True, check=True).stdout
     defined, undefined = set(), set()
     for line in out.splitlines():
@@ -93,8 +93,8 @@ def nm(obj):
         sym, kind = parts[0], parts[1]
         if kind == "U":
             undefined.add(sym)
-        elif kind.isupper():  # global: T D B R V W ...
-            defined.add(sym)
+        elif kind.isupper():  # global: T (code), D B R (data), W V (weak) ...
+            defined.add((sym, kind))
     return defined, undefined
 
 
@@ -129,12 +129,12 @@ def graph(build):
     syms = {n: nm(o) for n, o in objs.items()}
     owner = {}
     for n, (defined, _) in syms.items():
-        for s in defined:
-            owner.setdefault(s, n)
+        for s, kind in defined:
+            owner.setdefault(s, (n, "calls" if kind in "TW" else "uses"))
     for n, (_, undefined) in syms.items():
         for s in sorted(undefined):
             if s in owner:
-                add(n, owner[s], "calls %s" % s)
+                add(n, owner[s][0], "%s %s" % (owner[s][1], s))
     return edges, syms
 
 
@@ -172,6 +172,28 @@ def cycles(edges):
     return out
 
 
+def describe_cycle(edges, comp):
+    """One shortest circle through the component's first node, with the
+    include or call behind each arrow: "a (calls f) -> b (includes a.h) -> a"."""
+    start, inside = comp[0], set(comp)
+    prev, queue = {start: None}, [start]
+    while queue:
+        v = queue.pop(0)
+        for w in sorted(edges.get(v, {})):
+            if w == start:
+                path = [v]
+                while prev[path[-1]] is not None:
+                    path.append(prev[path[-1]])
+                path.reverse()
+                steps = ["%s (%s)" % (a, edges[a][b]) for a, b in zip(path, path[1:] + [start])]
+                return " -> ".join(steps + [start]) + ("; %d files in this knot: %s" % (len(comp), " ".join(comp))
+                                                       if len(comp) > len(path) else "")
+            if w in inside and w not in prev:
+                prev[w] = v
+                queue.append(w)
+    return " ".join(comp)
+
+
 # ---- the checks -------------------------------------------------------------
 
 def main():
@@ -184,10 +206,8 @@ def main():
 
     # No circle between files.
     comps = cycles(edges)
-    detail = "; ".join(
-        " <-> ".join(c) + " (" + ", ".join("%s %s" % (a, edges[a][b]) for a in c for b in c
-                                           if b in edges.get(a, {})) + ")" for c in comps)
-    check(not comps, "no circle between files (includes and calls)", detail)
+    check(not comps, "no circle between files (includes and calls)",
+          "; ".join(describe_cycle(edges, c) for c in comps))
 
     # Arrows only point down the folder order.
     unknown = [d for d in folders() if d not in RANK]
