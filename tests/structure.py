@@ -33,6 +33,9 @@ MAX_LINES = 800
 STDIO = {"printf", "fprintf", "fopen", "fwrite", "fputs", "puts", "putc", "fputc", "vprintf",
          "vfprintf"}
 STDIO |= {"__%s_chk" % s for s in STDIO}
+# Ways to end the process that the library must leave to the program. abort()
+# is not among them: out of memory is fatal by design (base/util.h).
+EXITS = {"exit", "_exit", "_Exit", "quick_exit"}
 
 passed = failed = 0
 
@@ -243,7 +246,8 @@ def main():
           "%d: %s" % (len(users), ", ".join(users)))
 
     # The library never ends the process.
-    exits = sorted(k for k, (_, u) in syms.items() if folder(k) != "cli" and "exit" in u)
+    exits = sorted("%s (%s)" % (k, ", ".join(sorted(u & EXITS))) for k, (_, u) in syms.items()
+                   if folder(k) != "cli" and u & EXITS)
     check(not exits, "no library object references exit", ", ".join(exits))
 
     # The program uses the library through its one public header.
@@ -255,6 +259,13 @@ def main():
             if inc != "neuromap.h" and not (inc.startswith("cli/") and inc.endswith(".h")):
                 cli_bad.append("src/%s includes %s" % (rel, inc))
     check(not cli_bad, "src/cli includes only neuromap.h and cli headers", "; ".join(cli_bad))
+    ex_bad, ex_dir = [], os.path.join(ROOT, "examples")
+    for name in sorted(os.listdir(ex_dir)) if os.path.isdir(ex_dir) else []:
+        if name.endswith((".c", ".h")):
+            with open(os.path.join(ex_dir, name), encoding="utf-8") as f:
+                ex_bad += ["examples/%s includes %s" % (name, inc) for inc in INCLUDE.findall(f.read())
+                           if inc != "neuromap.h"]
+    check(not ex_bad, "examples include only neuromap.h", "; ".join(ex_bad))
 
     # include/neuromap.h is what scripts/amalgamate-header makes today.
     header = os.path.join(ROOT, "include", "neuromap.h")
