@@ -778,6 +778,32 @@ char *lens_token_text(const TokenNames *tn, int id);
 /* Floating-point operations of decoding count vectors (2 · vocab · dim each). */
 double lens_flops(const Lens *L, int64_t count);
 
+/* ---- src/lens/find.h ---------------------------------------------------- */
+
+/* find.h — the neurons that most promote a token, ranked exactly over a
+ * whole model (`neuromap find MODEL`; on an atlas, atlas_find searches the
+ * stored top-k lists instead). */
+
+typedef struct {
+    MatrixKind matrix;
+    int layer, neuron;
+    int rank;        /* the token's rank in the neuron's distribution, 1 = its top token */
+    int top_id;      /* the neuron's top token */
+    float logit;     /* the token's logit */
+    int partner_top; /* with agreement: the top token of the neuron's other side, else -1 */
+} LensHit;
+
+/* The other side of a neuron: what an up/gate neuron writes is its down
+ * column; what a down neuron reads is its up row. */
+MatrixKind lens_partner(MatrixKind k);
+
+/* Ranks every neuron of the matrices in mask (1 << MatrixKind each) by the
+ * token's logit under L's norm, keeps the best `limit` in hits (room for
+ * limit), and decodes each over the full vocabulary for its exact logit,
+ * rank and top token (and, with agreement, its partner's top token).
+ * Returns how many it kept; hits fall by logit, ties by matrix, layer, neuron. */
+int lens_find(const Lens *L, unsigned mask, int token, int limit, int agreement, LensHit *hits);
+
 /* ---- src/infer/clamp.h -------------------------------------------------- */
 
 /* clamp.h — neuron hooks on the MLP: what `--clamp`, `--scale` and `--sweep`

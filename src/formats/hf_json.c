@@ -46,4 +46,3 @@ int json_parse_object(const char *text, size_t len, const char *path, cJSON **ou
     *out = j;
     return NM_OK;
 }
-
