@@ -33,7 +33,8 @@ include/neuromap.h: scripts/amalgamate-header $(LIB_HDR)
 # ---- per-mode build trees: build/opt and build/asan -------------------------
 # Library objects are position-independent, so one set makes both the static
 # library (which ./neuromap, the tests and the examples link) and the shared
-# one. The program (src/cli) and the examples see only include/neuromap.h.
+# one, linked --no-undefined: it needs nothing from the program. The program
+# (src/cli) and the examples see only include/neuromap.h.
 define mode
 build/$(1)/%.o: src/%.c
 	@mkdir -p $$(@D)
@@ -50,7 +51,7 @@ build/$(1)/examples/%.o: examples/%.c include/neuromap.h
 build/$(1)/libneuromap.a: $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
 	rm -f $$@ && $$(AR) rcs $$@ $$^
 build/$(1)/libneuromap.so: $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
-	$$(CC) $(2) -shared $$^ -o $$@ $$(LIBS)
+	$$(CC) $(2) -shared -Wl,--no-undefined $$^ -o $$@ $$(LIBS)
 build/$(1)/neuromap: $(patsubst src/%.c,build/$(1)/%.o,$(CLI_SRC)) build/$(1)/libneuromap.a
 	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
 build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/libneuromap.a
