@@ -14,10 +14,14 @@ see, not from what the comments claim:
 It prints one CHECK line per fact and closes with
 "structure: N passed, N failed" (exit 1 on any failure), like the C tests.
 """
+import importlib.machinery
+import importlib.util
 import os
 import re
 import subprocess
 import sys
+
+sys.dont_write_bytecode = True  # loading scripts/amalgamate-header leaves nothing behind
 
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 SRC = os.path.join(ROOT, "src")
@@ -225,6 +229,19 @@ def main():
 
     n = len(folders())
     check(n >= 4, "at least 4 folders under src/", "%d" % n)
+
+    # The order is written in three places; they must agree.
+    with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as f:
+        m = re.search(r"^LAYERS\s*=\s*(.*)$", f.read(), re.M)
+    make_layers = m.group(1).split() if m else []
+    loader = importlib.machinery.SourceFileLoader("amalgamate", os.path.join(ROOT, "scripts", "amalgamate-header"))
+    spec = importlib.util.spec_from_loader("amalgamate", loader)
+    amalgamate = importlib.util.module_from_spec(spec)
+    loader.exec_module(amalgamate)
+    ours = [fs for fs in ORDER if fs != ["cli"]]
+    check(make_layers == [f for fs in ours for f in fs] and amalgamate.RANKS == ours,
+          "the Makefile, scripts/amalgamate-header and this test name one folder order",
+          "Makefile %s, amalgamate-header %s, here %s" % (make_layers, amalgamate.RANKS, ours))
 
     # Small files.
     long_files = []

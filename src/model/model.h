@@ -101,6 +101,7 @@ typedef struct {
     int need_weights;           /* refuse a vocabulary-only model with exit 2 */
 } ModelOpenOptions;
 
+/* Unmaps the files and frees what opening made; m is zeroed. */
 void model_close(Model *m);
 Tensor *model_find_tensor(const Model *m, const char *name);
 
@@ -110,15 +111,14 @@ const char *matrix_name(MatrixKind k); /* "up", "gate", "down" */
 int matrix_from_name(const char *s, MatrixKind *out);
 /* The residual-stream direction of neuron n in layer l: up/gate row n, or
  * down column n (dim floats). For down, a whole layer at once is far
- * cheaper: see model_matrix_vectors. */
+ * cheaper: see model_neuron_vectors. */
 void model_neuron_vector(const Model *m, MatrixKind k, int layer, int n, float *out);
 /* Vectors of neurons [n0, n0+count) of one layer, row-major (count × dim). */
 void model_neuron_vectors(const Model *m, MatrixKind k, int layer, int n0, int count, float *out);
 
-/* ----------------------------------------------------------------------------
+/* NM_INTERNAL_BEGIN ----------------------------------------------------------
  * Used by the loaders and the format registry (formats/) */
 
-/* NM_INTERNAL_BEGIN */
 /* One checkpoint format: formats/registry.c keeps the table of them. probe
  * says whether PATH is this format's, from what opening it would cost
  * nothing to learn: is_dir, and the first n (at most 8) bytes of a file in
