@@ -167,12 +167,6 @@ extern const DTypeTraits dtype_traits[DT_COUNT];
 static inline const DTypeTraits *dtype_info(DType t) { return &dtype_traits[t]; }
 static inline const char *dtype_name(DType t) { return dtype_traits[t].name; }
 
-/* Look-ups; return 1 and set *out when found. */
-int dtype_from_ggml(uint32_t ggml_id, DType *out);
-int dtype_from_safetensors(const char *name, DType *out);
-/* Name of a ggml type id we know nothing about, or NULL. */
-const char *ggml_type_name(uint32_t ggml_id);
-
 /* Bytes taken by n values (n must be a multiple of the block size); 0 when
  * it is not, or on overflow. */
 size_t dtype_bytes(DType t, int64_t n);

@@ -37,11 +37,12 @@ extern const DTypeTraits dtype_traits[DT_COUNT];
 static inline const DTypeTraits *dtype_info(DType t) { return &dtype_traits[t]; }
 static inline const char *dtype_name(DType t) { return dtype_traits[t].name; }
 
-/* Look-ups; return 1 and set *out when found. */
+/* NM_INTERNAL_BEGIN: the loaders' look-ups; return 1 and set *out when found. */
 int dtype_from_ggml(uint32_t ggml_id, DType *out);
 int dtype_from_safetensors(const char *name, DType *out);
 /* Name of a ggml type id we know nothing about, or NULL. */
 const char *ggml_type_name(uint32_t ggml_id);
+/* NM_INTERNAL_END */
 
 /* Bytes taken by n values (n must be a multiple of the block size); 0 when
  * it is not, or on overflow. */
