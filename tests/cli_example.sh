@@ -21,6 +21,7 @@ import math, struct, sys
 from array import array
 data = open(sys.argv[1], "rb").read()
 dim, ffn, L, heads, kv_heads, vocab, seq = struct.unpack("<7i", data[:28])
+assert vocab > 0, "a separate classifier (negative vocab_size) is not read here"
 f = array("f"); f.frombytes(data[28:])
 kv = kv_heads * (dim // heads)
 sizes = [("embd", vocab * dim), ("rms_att", L * dim), ("wq", L * dim * dim), ("wk", L * kv * dim),
