@@ -1,5 +1,6 @@
-# neuromap — `make` builds ./neuromap; `make test` runs the whole suite in an
-# optimised build and under AddressSanitizer + UndefinedBehaviorSanitizer.
+# neuromap — `make` builds ./neuromap, the library (build/opt/libneuromap.a,
+# .so) and the examples; `make test` runs the whole suite in an optimised
+# build and under AddressSanitizer + UndefinedBehaviorSanitizer.
 
 CC       ?= cc
 PKGS      = openblas libpcre2-8 libcjson sqlite3
@@ -19,7 +20,6 @@ LAYERS    = base tensor model formats text lens infer store report synth
 LIB_SRC   = $(foreach d,$(LAYERS),$(wildcard src/$(d)/*.c)) # tests link the library, not the commands
 LIB_HDR   = $(foreach d,$(LAYERS),$(wildcard src/$(d)/*.h))
 CLI_SRC   = $(wildcard src/cli/*.c)
-SRC       = $(LIB_SRC) $(CLI_SRC)
 TESTS     = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 EXAMPLES  = $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 
