@@ -24,7 +24,7 @@ TESTS     = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 EXAMPLES  = $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 
 .PHONY: all test test-opt test-asan clean fuzz fuzz-build fuzz-smoke
-all: neuromap build/opt/libneuromap.so $(addprefix build/opt/examples/,$(EXAMPLES))
+all: neuromap $(addprefix build/opt/examples/,$(EXAMPLES) $(addsuffix -shared,$(EXAMPLES)))
 
 # ---- the public header: generated from the layer headers, and committed ------
 include/neuromap.h: scripts/amalgamate-header $(LIB_HDR)
@@ -34,7 +34,8 @@ include/neuromap.h: scripts/amalgamate-header $(LIB_HDR)
 # Library objects are position-independent, so one set makes both the static
 # library (which ./neuromap, the tests and the examples link) and the shared
 # one, linked --no-undefined: it needs nothing from the program. The program
-# (src/cli) and the examples see only include/neuromap.h.
+# (src/cli) and the examples see only include/neuromap.h; each example is
+# linked twice, with the static library and (NAME-shared) with the shared one.
 define mode
 build/$(1)/%.o: src/%.c
 	@mkdir -p $$(@D)
@@ -58,8 +59,10 @@ build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/libneuromap.a
 	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
 build/$(1)/examples/%: build/$(1)/examples/%.o build/$(1)/libneuromap.a
 	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
-build/$(1)/all: build/$(1)/neuromap build/$(1)/libneuromap.so $(addprefix build/$(1)/tests/,$(TESTS)) \
-                $(addprefix build/$(1)/examples/,$(EXAMPLES))
+build/$(1)/examples/%-shared: build/$(1)/examples/%.o build/$(1)/libneuromap.so
+	$$(CC) $(2) $$< -o $$@ -Lbuild/$(1) -lneuromap '-Wl,-rpath,$$$$ORIGIN/..' $$(LIBS)
+build/$(1)/all: build/$(1)/neuromap $(addprefix build/$(1)/tests/,$(TESTS)) \
+                $(addprefix build/$(1)/examples/,$(EXAMPLES) $(addsuffix -shared,$(EXAMPLES)))
 endef
 $(eval $(call mode,opt,$(OPT_FLAGS)))
 $(eval $(call mode,asan,$(ASAN_FLAGS)))

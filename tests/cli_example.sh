@@ -2,7 +2,8 @@
 # include/neuromap.h alone, does what it says: its top tokens for up 0:57
 # are those of the paper's formula computed here, in double precision, by
 # Python straight from the llama2.c file's bytes (README, "llama2.c"); its
-# clamped greedy story is text, and the same text `neuromap generate` prints.
+# clamped greedy story is text, and the same text `neuromap generate` prints;
+# linked with the shared library instead of the static one, it prints the same.
 source "$(dirname "$0")/lib.sh"
 
 HELLO=$(dirname "$NM")/examples/hello
@@ -56,5 +57,10 @@ if [ "$(wc -w <<<"$story")" -ge 10 ]; then ok; else fail "hello printed no story
 expect_eq "$(wc -l <"$TMP/out")" 6 "hello prints five tokens and one line of story"
 "$NM" generate "$BIN" --tokenizer "$TOK" -n 48 --temp 0 --clamp 0:57=10 >"$TMP/gen" 2>/dev/null
 expect_eq "$story" "$(cat "$TMP/gen")" "hello's story is neuromap generate --temp 0 --clamp 0:57=10"
+
+# The same program linked with libneuromap.so says the same.
+"$HELLO-shared" "$BIN" "$TOK" >"$TMP/out-shared" 2>"$TMP/err"
+expect_eq $? 0 "hello-shared exits 0 ($(head -c 300 "$TMP/err"))"
+expect_eq "$(cat "$TMP/out-shared")" "$(cat "$TMP/out")" "hello-shared prints what hello prints"
 
 finish
