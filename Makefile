@@ -1,5 +1,6 @@
-# neuromap — `make` builds ./neuromap; `make test` runs the whole suite in an
-# optimised build and under AddressSanitizer + UndefinedBehaviorSanitizer.
+# neuromap — `make` builds ./neuromap, the library (build/opt/libneuromap.a,
+# .so) and the examples; `make test` runs the whole suite in an optimised
+# build and under AddressSanitizer + UndefinedBehaviorSanitizer.
 
 CC       ?= cc
 PKGS      = openblas libpcre2-8 libcjson sqlite3
@@ -12,29 +13,56 @@ LIBS      = $(PKG_LIBS) -lm -pthread
 OPT_FLAGS  = -O2 -march=native -g
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
-# src/ holds one folder per layer (README, "Layout"); src/cli is the program.
-LAYERS    = base tensor model formats text lens infer store report
+# src/ holds one folder per layer (README, "Layout"); the layers below cli are
+# the library (libneuromap, public header include/neuromap.h), src/cli is the
+# program, which sees the library only through that header.
+LAYERS    = base tensor model formats text lens infer store report synth
 LIB_SRC   = $(foreach d,$(LAYERS),$(wildcard src/$(d)/*.c)) # tests link the library, not the commands
+LIB_HDR   = $(foreach d,$(LAYERS),$(wildcard src/$(d)/*.h))
 CLI_SRC   = $(wildcard src/cli/*.c)
-SRC       = $(LIB_SRC) $(CLI_SRC)
 TESTS     = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+EXAMPLES  = $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 
 .PHONY: all test test-opt test-asan clean fuzz fuzz-build fuzz-smoke
-all: neuromap
+all: neuromap $(addprefix build/opt/examples/,$(EXAMPLES) $(addsuffix -shared,$(EXAMPLES)))
+
+# ---- the public header: generated from the layer headers, and committed ------
+include/neuromap.h: scripts/amalgamate-header $(LIB_HDR)
+	scripts/amalgamate-header > $@.tmp && mv $@.tmp $@
 
 # ---- per-mode build trees: build/opt and build/asan -------------------------
+# Library objects are position-independent, so one set makes both the static
+# library (which ./neuromap, the tests and the examples link) and the shared
+# one, linked --no-undefined: it needs nothing from the program. The program
+# (src/cli) and the examples see only include/neuromap.h; each example is
+# linked twice, with the static library and (NAME-shared) with the shared one.
 define mode
 build/$(1)/%.o: src/%.c
 	@mkdir -p $$(@D)
-	$$(CC) $$(BASE) $(2) -c $$< -o $$@
+	$$(CC) $$(BASE) $(2) -fPIC -c $$< -o $$@
+build/$(1)/cli/%.o: src/cli/%.c include/neuromap.h
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASE) $(2) -Iinclude -c $$< -o $$@
 build/$(1)/tests/%.o: tests/%.c
 	@mkdir -p $$(@D)
 	$$(CC) $$(BASE) $(2) -Itests -c $$< -o $$@
-build/$(1)/neuromap: $(patsubst src/%.c,build/$(1)/%.o,$(SRC))
+build/$(1)/examples/%.o: examples/%.c include/neuromap.h
+	@mkdir -p $$(@D)
+	$$(CC) $$(BASE) $(2) -Iinclude -c $$< -o $$@
+build/$(1)/libneuromap.a: $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
+	rm -f $$@ && $$(AR) rcs $$@ $$^
+build/$(1)/libneuromap.so: $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
+	$$(CC) $(2) -shared -Wl,--no-undefined $$^ -o $$@ $$(LIBS)
+build/$(1)/neuromap: $(patsubst src/%.c,build/$(1)/%.o,$(CLI_SRC)) build/$(1)/libneuromap.a
 	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
-build/$(1)/tests/%: build/$(1)/tests/%.o $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
+build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/libneuromap.a
 	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
-build/$(1)/all: build/$(1)/neuromap $(addprefix build/$(1)/tests/,$(TESTS))
+build/$(1)/examples/%: build/$(1)/examples/%.o build/$(1)/libneuromap.a
+	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
+build/$(1)/examples/%-shared: build/$(1)/examples/%.o build/$(1)/libneuromap.so
+	$$(CC) $(2) $$< -o $$@ -Lbuild/$(1) -lneuromap '-Wl,-rpath,$$$$ORIGIN/..' $$(LIBS)
+build/$(1)/all: build/$(1)/neuromap $(addprefix build/$(1)/tests/,$(TESTS)) \
+                $(addprefix build/$(1)/examples/,$(EXAMPLES) $(addsuffix -shared,$(EXAMPLES)))
 endef
 $(eval $(call mode,opt,$(OPT_FLAGS)))
 $(eval $(call mode,asan,$(ASAN_FLAGS)))

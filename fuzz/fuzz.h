@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "formats/registry.h"
 #include "model/model.h"
 #include "text/tokenizer.h"
 

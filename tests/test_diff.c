@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "formats/registry.h"
 #include "report/diff.h"
 
 /* ----------------------------------------------------------------------------

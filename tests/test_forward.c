@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "formats/registry.h"
 #include "infer/clamp.h"
 #include "infer/forward.h"
 #include "model/model.h"

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "formats/registry.h"
 #include "model/model.h"
 #include "tensor/quant.h"
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "formats/registry.h"
 #include "model/model.h"
 
 static int open_or_report(Model *m, const char *path, const char *tokenizer) {

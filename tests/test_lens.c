@@ -11,6 +11,7 @@
 
 #include "store/atlas.h"
 #include "check.h"
+#include "formats/registry.h"
 #include "tensor/kernels.h"
 #include "lens/lens.h"
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "formats/registry.h"
 #include "infer/forward.h"
 
 #define N_TOKENS 96

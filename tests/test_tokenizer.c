@@ -5,6 +5,7 @@
 
 #include "text/chat.h"
 #include "check.h"
+#include "formats/registry.h"
 #include "text/prompt.h"
 #include "text/tokenizer.h"
 

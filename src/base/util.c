@@ -30,28 +30,16 @@ int error_set(Error *e, int code, const char *fmt, ...) {
     return code;
 }
 
-void error_exit(const Error *e) {
-    fflush(stdout);
-    fprintf(stderr, "neuromap: %s\n", e->msg[0] ? e->msg : "unknown error");
-    exit(e->code ? e->code : NM_ERUNTIME);
-}
-
-void die(int code, const char *fmt, ...) {
-    va_list ap;
-    fflush(stdout);
-    fputs("neuromap: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(code);
-}
-
 /* ----------------------------------------------------------------------------
  * Memory */
 
+/* The one place the library ends the process: see util.h. */
 static void *check_alloc(void *p, size_t n) {
-    if (!p && n) die(NM_ERUNTIME, "out of memory allocating %zu bytes", n);
+    if (!p && n) {
+        fflush(stdout);
+        fprintf(stderr, "neuromap: out of memory allocating %zu bytes\n", n);
+        abort();
+    }
     return p;
 }
 void *xmalloc(size_t n) { return check_alloc(malloc(n ? n : 1), n); }

@@ -1,8 +1,8 @@
 /* util.h — errors, memory, mapped files, small parsers and the progress bar.
  *
  * Library code never exits: it fills an Error and returns its code, so that
- * the fuzzers and tests can call it. Only commands (cmd_*.c) turn an Error
- * into a message and an exit status.
+ * the fuzzers and tests can call it. Only the program (src/cli) turns an
+ * Error into a message and an exit status.
  */
 #ifndef NEUROMAP_UTIL_H
 #define NEUROMAP_UTIL_H
@@ -23,12 +23,12 @@ typedef struct {
 
 /* Sets e (if not NULL) and returns code, so callers can `return error_set(...)`. */
 int error_set(Error *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Prints "neuromap: <msg>" to stderr and exits with e->code. */
-_Noreturn void error_exit(const Error *e);
-/* Prints "neuromap: <msg>" and exits with code. */
-_Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Allocation that cannot fail quietly: out of memory is a runtime failure (exit 1). */
+/* Allocation that cannot fail quietly. Out of memory is the one failure the
+ * library does not hand back as an Error: threading a code out of every
+ * allocation would double the code for a case nobody can recover from. So it
+ * is fatal: "neuromap: out of memory allocating N bytes" on stderr, then
+ * abort(). The library never calls exit. */
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);

@@ -2,7 +2,7 @@
 #ifndef NEUROMAP_CMD_H
 #define NEUROMAP_CMD_H
 
-#include "model/model.h"
+#include "neuromap.h"
 
 typedef struct {
     const char *name;
@@ -19,6 +19,12 @@ int cmd_generate(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+
+/* The program's only ways out on failure (the library returns an Error
+ * instead): "neuromap: <msg>" on stderr, stdout flushed first, then exit
+ * with the code (e->code, or 1 when it is 0). */
+_Noreturn void error_exit(const Error *e);
+_Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Prints usage to stdout and returns 0 when argv holds -h/--help. */
 int is_help_flag(const char *arg);

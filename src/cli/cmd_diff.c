@@ -11,8 +11,6 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
-#include "report/diff.h"
-#include "report/svg.h"
 
 static const char usage_text[] =
     "usage: neuromap diff A B [--matrix up|gate|down|all] [--top-k K] [--limit N] [--plot FILE.svg]\n"

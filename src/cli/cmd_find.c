@@ -7,16 +7,11 @@
  * then decoded over the full vocabulary, for the token's rank within each
  * and each one's top token. On an atlas, the stored top-k lists are searched.
  */
-#include <cblas.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/atlas.h"
 #include "cli/cmd.h"
-#include "lens/lens.h"
-#include "infer/sampler.h"
-#include "text/tokenizer.h"
 
 static const char usage_text[] =
     "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N]\n"
@@ -38,83 +33,6 @@ static const char usage_text[] =
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
     "  -h, --help          this help\n";
 
-typedef struct {
-    MatrixKind matrix;
-    int layer, neuron, rank, top_id;
-    float logit;
-    int partner_top; /* --agreement: top token of the neuron's other side, else -1 */
-} Hit;
-
-/* The other side of a neuron: what an up/gate neuron writes is its down
- * column; what a down neuron reads is its up row. */
-static MatrixKind partner_of(MatrixKind k) { return k == MATRIX_DOWN ? MATRIX_UP : MATRIX_DOWN; }
-
-
-static int by_logit_desc(const void *pa, const void *pb) {
-    const Hit *a = pa, *b = pb;
-    if (a->logit != b->logit) return a->logit < b->logit ? 1 : -1;
-    if (a->matrix != b->matrix) return (int)a->matrix - (int)b->matrix;
-    if (a->layer != b->layer) return a->layer - b->layer;
-    return a->neuron - b->neuron;
-}
-
-/* Every neuron's logit for the token; the best `limit` into hits (sorted). */
-static int rank_all_neurons(const Lens *L, unsigned mask, int token, int limit, Hit *hits) {
-    const Config *c = &L->m->cfg;
-    float *head_row = xmalloc((size_t)c->dim * sizeof *head_row);
-    float *vecs = xmalloc((size_t)c->ffn_dim * c->dim * sizeof *vecs);
-    float *logit = xmalloc((size_t)c->ffn_dim * sizeof *logit);
-    tensor_rows_f32(L->m->output, token, 1, head_row);
-    int n = 0;
-    for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
-        if (!(mask & (1u << k))) continue;
-        for (int layer = 0; layer < c->n_layers; layer++) {
-            lens_neuron_vectors(L, (MatrixKind)k, layer, 0, c->ffn_dim, vecs);
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, c->ffn_dim, c->dim, 1.0f, vecs, c->dim, head_row, 1, 0.0f, logit, 1);
-            for (int i = 0; i < c->ffn_dim; i++) {
-                Hit h = { .matrix = (MatrixKind)k, .layer = layer, .neuron = i, .logit = logit[i] };
-                if (n == limit && by_logit_desc(&h, &hits[n - 1]) >= 0) continue;
-                int j = n < limit ? n++ : n - 1; /* insertion into the sorted best-so-far */
-                while (j > 0 && by_logit_desc(&h, &hits[j - 1]) < 0) { hits[j] = hits[j - 1]; j--; }
-                hits[j] = h;
-            }
-        }
-    }
-    free(head_row);
-    free(vecs);
-    free(logit);
-    return n;
-}
-
-/* Decodes each hit over the full vocabulary: the token's exact logit, its
- * rank (1 + tokens with a higher logit, equal logits by id), the top token. */
-static void describe_hits(const Lens *L, int token, Hit *hits, int n, int agreement) {
-    float *vecs = xmalloc((size_t)n * L->dim * sizeof *vecs);
-    float *logits = xmalloc((size_t)n * L->vocab * sizeof *logits);
-    for (int i = 0; i < n; i++) lens_neuron_vectors(L, hits[i].matrix, hits[i].layer, hits[i].neuron, 1, vecs + (size_t)i * L->dim);
-    lens_logits(L, vecs, n, logits);
-    for (int i = 0; i < n; i++) {
-        const float *row = logits + (size_t)i * L->vocab;
-        float x = row[token];
-        int rank = 1;
-        for (int v = 0; v < L->vocab; v++)
-            if (row[v] > x || (row[v] == x && v < token)) rank++;
-        hits[i].logit = x;
-        hits[i].rank = rank;
-        hits[i].top_id = argmax(row, L->vocab);
-        hits[i].partner_top = -1;
-    }
-    if (agreement) {
-        for (int i = 0; i < n; i++)
-            lens_neuron_vectors(L, partner_of(hits[i].matrix), hits[i].layer, hits[i].neuron, 1, vecs + (size_t)i * L->dim);
-        lens_logits(L, vecs, n, logits);
-        for (int i = 0; i < n; i++) hits[i].partner_top = argmax(logits + (size_t)i * L->vocab, L->vocab);
-    }
-    qsort(hits, (size_t)n, sizeof *hits, by_logit_desc);
-    free(vecs);
-    free(logits);
-}
-
 /* TEXT that is no vocabulary entry: its first token, without BOS. A
  * sentencepiece tokenizer that prefixes a space gets TEXT without its own
  * leading one, so " Lilyx" starts with " Lily" rather than a lone space. */
@@ -135,12 +53,12 @@ static int first_token(const Vocab *v, const char *text, int len) {
     return id;
 }
 
-static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv, int agreement) {
+static void print_hits(const TokenNames *tn, const LensHit *hits, int n, int tsv, int agreement) {
     if (tsv) printf("matrix\tlayer\tneuron\tlogit\trank\ttop_token%s\n", agreement ? "\tpartner\tpartner_top\tagree" : "");
     else printf("%-6s %6s %8s %11s %8s  %s\n", "matrix", "layer", "neuron", "logit", "rank",
                 agreement ? "top_token         partner  partner_top       agree" : "top_token");
     for (int i = 0; i < n; i++) {
-        const Hit *h = &hits[i];
+        const LensHit *h = &hits[i];
         char *top = lens_token_text(tn, h->top_id);
         if (tsv)
             printf("%s\t%d\t%d\t%.7g\t%d\t%s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top);
@@ -149,7 +67,7 @@ static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv, in
                    agreement ? 14 - (int)strlen(top) : 0, "");
         if (agreement) {
             char *other = lens_token_text(tn, h->partner_top);
-            const char *side = matrix_name(partner_of(h->matrix));
+            const char *side = matrix_name(lens_partner(h->matrix));
             int same = h->partner_top == h->top_id;
             if (tsv) printf("\t%s\t%s\t%d", side, other, same);
             else printf("  %-7s  \"%s\"%*s  %s", side, other, 14 - (int)strlen(other), "", same ? "yes" : "no");
@@ -217,9 +135,9 @@ int cmd_find(int argc, char **argv) {
         int n;
         if (atlas_find(a, token, mask, (int)limit, &found, &n, &e)) error_exit(&e);
         fprintf(stderr, "find: token %d; searching the top-%d lists stored in %s\n", token, atlas_info(a)->top_k, path);
-        Hit *hits = xcalloc((size_t)n + 1, sizeof *hits);
+        LensHit *hits = xcalloc((size_t)n + 1, sizeof *hits);
         for (int i = 0; i < n; i++)
-            hits[i] = (Hit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
+            hits[i] = (LensHit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
         print_hits(&tn, hits, n, tsv, 0);
         free(found);
         free(hits);
@@ -237,9 +155,8 @@ int cmd_find(int argc, char **argv) {
     int64_t total = (int64_t)__builtin_popcount(mask) * m.cfg.n_layers * m.cfg.ffn_dim;
     if (limit > total) limit = total;
     fprintf(stderr, "find: token %d; ranking %lld neurons by its logit (norm %s)\n", token, (long long)total, lens_norm_name(norm));
-    Hit *hits = xcalloc((size_t)limit, sizeof *hits);
-    int n = rank_all_neurons(&L, mask, token, (int)limit, hits);
-    describe_hits(&L, token, hits, n, agreement);
+    LensHit *hits = xcalloc((size_t)limit, sizeof *hits);
+    int n = lens_find(&L, mask, token, (int)limit, agreement, hits);
     print_hits(&tn, hits, n, tsv, agreement);
     free(hits);
     lens_close(&L);

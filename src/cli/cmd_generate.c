@@ -11,12 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "infer/clamp.h"
 #include "cli/cmd.h"
-#include "infer/forward.h"
-#include "text/prompt.h"
-#include "infer/sampler.h"
-#include "infer/steer.h"
 
 static const char usage_text[] =
     "usage: neuromap generate MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]\n"

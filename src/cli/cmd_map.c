@@ -8,10 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "store/atlas.h"
 #include "cli/cmd.h"
-#include "tensor/kernels.h"
-#include "lens/lens.h"
 
 static const char usage_text[] =
     "usage: neuromap map MODEL [-o ATLAS] [--matrix up|gate|down|all] [--layers A-B] [--neurons A-B]\n"

@@ -11,12 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "infer/clamp.h"
 #include "cli/cmd.h"
-#include "infer/forward.h"
-#include "text/prompt.h"
-#include "infer/sampler.h"
-#include "infer/steer.h"
 
 static const char usage_text[] =
     "usage: neuromap probe MODEL -p PROMPT --target TEXT [--clamp L:N=V ...] [--chat]\n"

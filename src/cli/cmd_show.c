@@ -5,9 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/atlas.h"
 #include "cli/cmd.h"
-#include "lens/lens.h"
 
 static const char usage_text[] =
     "usage: neuromap show MODEL|ATLAS L:N [--matrix up|gate|down] [--top-k K] [--bottom-k K]\n"

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
-#include "formats/writer.h"
 
 static const char usage_text[] =
     "usage: neuromap synth OUT [options]\n\n"

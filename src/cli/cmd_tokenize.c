@@ -6,7 +6,6 @@
 #include <time.h>
 
 #include "cli/cmd.h"
-#include "text/prompt.h"
 
 static const char usage_text[] =
     "usage: neuromap tokenize MODEL [TEXT | -f FILE] [options]\n"

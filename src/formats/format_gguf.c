@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model.h"
+#include "formats/loaders.h"
 
 enum {
     GGUF_U8, GGUF_I8, GGUF_U16, GGUF_I16, GGUF_U32, GGUF_I32, GGUF_F32, GGUF_BOOL,
@@ -592,13 +592,6 @@ static int read_vocab(Model *m, Meta *M) {
 /* ----------------------------------------------------------------------------
  * The architecture: general.architecture and llama.* */
 
-/* GGUF's layer tensor names, in LayerWeights order (llama2.c borrows them). */
-const char *const gguf_layer_names[9] = {
-    "blk.%d.attn_norm.weight", "blk.%d.attn_q.weight", "blk.%d.attn_k.weight", "blk.%d.attn_v.weight",
-    "blk.%d.attn_output.weight", "blk.%d.ffn_norm.weight", "blk.%d.ffn_gate.weight", "blk.%d.ffn_up.weight",
-    "blk.%d.ffn_down.weight",
-};
-
 static int check_architecture(Model *m, Meta *M) {
     char *arch = meta_strdup(M, "general.architecture");
     if (!M->err && !arch) meta_fail(M, "general.architecture", "is missing");
@@ -702,7 +695,7 @@ static int is_bare_tensors(const Gguf *g) {
     return g->n_tensors > 0 && !find_kv(g, "tokenizer.ggml.tokens") && !find_kv(g, "llama.block_count");
 }
 
-int load_gguf(Model *m, const char *path, Error *e) {
+static int load_gguf(Model *m, const char *path, const ModelOpenOptions *o, Error *e) {
     Gguf g = { 0 };
     Meta M = { .g = &g, .e = e };
     const MappedFile *f;
@@ -729,3 +722,10 @@ int load_gguf(Model *m, const char *path, Error *e) {
     gguf_free(&g);
     return rc;
 }
+
+/* GGUF files begin with the magic "GGUF". */
+static int probe_gguf(const char *path, int is_dir, const unsigned char *head, size_t n) {
+    return n >= 4 && memcmp(head, "GGUF", 4) == 0;
+}
+
+const FormatLoader loader_gguf = { FORMAT_GGUF, probe_gguf, load_gguf };

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "formats/hf.h"
+#include "formats/loaders.h"
 
 static const char *const hf_layer_names[9] = {
     "model.layers.%d.input_layernorm.weight",          "model.layers.%d.self_attn.q_proj.weight",
@@ -27,48 +28,6 @@ static const char *const hf_layer_names[9] = {
 
 #define CONFIG_MAX_BYTES (4u << 20)
 #define INDEX_MAX_BYTES (64u << 20)
-
-/* ----------------------------------------------------------------------------
- * JSON helpers (shared with safetensors.c and hf_tokenizer.c through hf.h) */
-
-char *hf_path(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = xmalloc(n);
-    snprintf(p, n, "%s%s%s", dir, str_ends_with(dir, "/") ? "" : "/", name);
-    return p;
-}
-
-int json_whole(const cJSON *item, double lo, double hi, int64_t *out) {
-    if (!cJSON_IsNumber(item)) return 0;
-    double v = item->valuedouble;
-    if (!(v >= lo && v <= hi) || v != floor(v)) return 0;
-    *out = (int64_t)v;
-    return 1;
-}
-
-const cJSON *json_get(const cJSON *obj, const char *key) {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNull(item) ? NULL : item;
-}
-
-int json_parse_object(const char *text, size_t len, const char *path, cJSON **out, Error *e) {
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    /* cJSON stops after the first value; only whitespace (safetensors pads
-     * its header with spaces) may follow it. */
-    size_t stop = end ? (size_t)(end - text) : 0;
-    while (j && stop < len && strchr(" \t\r\n", text[stop]) && text[stop]) stop++;
-    if (!j || stop != len) {
-        cJSON_Delete(j);
-        return error_set(e, NM_EINPUT, "%s: malformed JSON near byte %zu", path, stop);
-    }
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return error_set(e, NM_EINPUT, "%s: expected a JSON object", path);
-    }
-    *out = j;
-    return NM_OK;
-}
 
 /* ----------------------------------------------------------------------------
  * config.json */
@@ -313,7 +272,9 @@ static int load_model(Model *m, const char *dir, const char *config_path, int *b
     return model_bind(m, hf_layer_names, "model.embed_tokens.weight", "model.norm.weight", tied ? NULL : "lm_head.weight", e);
 }
 
-int load_hf(Model *m, const char *dir, Error *e) {
+static int load_hf(Model *m, const char *dir, const ModelOpenOptions *o, Error *e) {
+    if (!path_is_dir(dir))
+        return error_set(e, NM_EINPUT, "%s: give the model's directory (with config.json), not a .safetensors file", dir);
     char *config = hf_path(dir, "config.json"), *tokenizer = hf_path(dir, "tokenizer.json");
     int bos = -1, eos = -1, rc = NM_OK;
     if (path_exists(config)) rc = load_model(m, dir, config, &bos, &eos, e);
@@ -324,3 +285,11 @@ int load_hf(Model *m, const char *dir, Error *e) {
     free(tokenizer);
     return rc;
 }
+
+/* A directory; a lone .safetensors file is claimed too, to be refused with
+ * a message that says which path to give instead. */
+static int probe_hf(const char *path, int is_dir, const unsigned char *head, size_t n) {
+    return is_dir || str_ends_with(path, ".safetensors");
+}
+
+const FormatLoader loader_hf = { FORMAT_HF, probe_hf, load_hf };

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model.h"
+#include "formats/loaders.h"
 
 /* Walks the float32 arrays of the file in order. */
 typedef struct {
@@ -95,7 +95,8 @@ static int load_tokenizer(Model *m, const char *path, Error *e) {
     return NM_OK;
 }
 
-int load_llama2c(Model *m, const char *path, const char *tokenizer_path, Error *e) {
+static int load_llama2c(Model *m, const char *path, const ModelOpenOptions *o, Error *e) {
+    const char *tokenizer_path = o ? o->tokenizer_path : NULL;
     const MappedFile *f;
     int rc = model_add_file(m, path, &f, e);
     if (rc) return rc;
@@ -152,3 +153,9 @@ int load_llama2c(Model *m, const char *path, const char *tokenizer_path, Error *
         return error_set(e, NM_EINPUT, "%s: a llama2.c checkpoint needs its tokenizer: add --tokenizer FILE (e.g. tok512.bin)", path);
     return load_tokenizer(m, tokenizer_path, e);
 }
+
+/* The checkpoint header is seven bare integers, no magic: llama2.c takes any
+ * file the other formats did not claim, so it comes last in the registry. */
+static int probe_llama2c(const char *path, int is_dir, const unsigned char *head, size_t n) { return !is_dir; }
+
+const FormatLoader loader_llama2c = { FORMAT_LLAMA2C, probe_llama2c, load_llama2c };

@@ -1,10 +1,11 @@
 /* hf.h — the parts of the Hugging Face loader (format_hf.c): safetensors
  * files (safetensors.c), tokenizer.json (hf_tokenizer.c), and the few JSON
- * helpers they share. Nothing outside the loader needs this header: a
- * loaded model is used through model.h. */
+ * helpers they share (hf_json.c). Nothing outside the loader needs this
+ * header: a loaded model is used through model.h, so all of it is internal. */
 #ifndef NEUROMAP_HF_H
 #define NEUROMAP_HF_H
 
+/* NM_INTERNAL_BEGIN */
 #include <cJSON.h>
 
 #include "model/model.h"
@@ -34,5 +35,6 @@ int safetensors_load(Model *m, const char *path, Error *e);
  * from config.json (-1 when absent) and are used when the tokenizer files do
  * not name those tokens. */
 int hf_load_tokenizer(Model *m, const char *dir, int cfg_bos, int cfg_eos, Error *e);
+/* NM_INTERNAL_END */
 
 #endif

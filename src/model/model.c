@@ -1,5 +1,6 @@
-/* model.c — opening a checkpoint, binding layer roles, and checking that
- * every shape agrees with the config before anything else touches it. */
+/* model.c — the Model the loaders fill: tensors, binding layer roles, and
+ * checking that every shape agrees with the config before anything else
+ * touches it. Which loader runs is formats/registry.c's business. */
 #include "model/model.h"
 
 #include <stdlib.h>
@@ -138,27 +139,8 @@ int model_bind(Model *m, const char *const names[9], const char *embd, const cha
 }
 
 /* ----------------------------------------------------------------------------
- * Opening */
-
-static int detect_and_load(Model *m, const char *path, const ModelOpenOptions *o, Error *e) {
-    if (path_is_dir(path)) {
-        m->format = FORMAT_HF;
-        return load_hf(m, path, e);
-    }
-    if (!path_exists(path)) return error_set(e, NM_EINPUT, "%s: no such file or directory", path);
-    FILE *f = fopen(path, "rb");
-    char magic[4] = { 0 };
-    size_t got = f ? fread(magic, 1, 4, f) : 0;
-    if (f) fclose(f);
-    if (got == 4 && memcmp(magic, "GGUF", 4) == 0) {
-        m->format = FORMAT_GGUF;
-        return load_gguf(m, path, e);
-    }
-    if (str_ends_with(path, ".safetensors"))
-        return error_set(e, NM_EINPUT, "%s: give the model's directory (with config.json), not a .safetensors file", path);
-    m->format = FORMAT_LLAMA2C;
-    return load_llama2c(m, path, o ? o->tokenizer_path : NULL, e);
-}
+ * Opening: model_open (formats/registry.c) calls model_init, the loader,
+ * then model_finish */
 
 /* BOS/EOS/unknown/padding ids come from the file; every later lookup
  * (encoding, embedding rows) trusts them, so each must name a token. */
@@ -175,13 +157,17 @@ static int check_special_ids(const Model *m, Error *e) {
     return NM_OK;
 }
 
-int model_open(Model *m, const char *path, const ModelOpenOptions *o, Error *e) {
+void model_init(Model *m, const char *path) {
     memset(m, 0, sizeof *m);
     m->path = xstrdup(path);
     m->identity = FNV1A64_INIT;
     m->vocab.bos_id = m->vocab.eos_id = m->vocab.unk_id = m->vocab.pad_id = -1;
-    int rc = detect_and_load(m, path, o, e);
-    if (!rc && o && o->need_weights && !m->has_weights)
+}
+
+int model_finish(Model *m, int need_weights, Error *e) {
+    const char *path = m->path;
+    int rc = NM_OK;
+    if (need_weights && !m->has_weights)
         rc = error_set(e, NM_EINPUT, "%s: has no weights (vocabulary only); this command needs a model", path);
     if (!rc && m->vocab.n_tokens > 0 && m->cfg.vocab_size > 0 && m->vocab.n_tokens > m->cfg.vocab_size && m->has_weights)
         rc = error_set(e, NM_EINPUT, "%s: tokenizer has %d tokens but the model only %d", path, m->vocab.n_tokens,
@@ -209,6 +195,13 @@ void model_close(Model *m) {
 
 /* ----------------------------------------------------------------------------
  * Neurons */
+
+/* GGUF's layer tensor names, in LayerWeights order (llama2.c tensors take them too). */
+const char *const gguf_layer_names[9] = {
+    "blk.%d.attn_norm.weight", "blk.%d.attn_q.weight", "blk.%d.attn_k.weight", "blk.%d.attn_v.weight",
+    "blk.%d.attn_output.weight", "blk.%d.ffn_norm.weight", "blk.%d.ffn_gate.weight", "blk.%d.ffn_up.weight",
+    "blk.%d.ffn_down.weight",
+};
 
 static const char *const matrix_names[] = { [MATRIX_UP] = "up", [MATRIX_GATE] = "gate", [MATRIX_DOWN] = "down" };
 

@@ -2,17 +2,19 @@
  *
  * A Model is the architecture Config, named Tensor views straight into the
  * memory-mapped files (never copied, never converted up front), the layer
- * roles bound to those views, and the tokenizer Vocab. The three loaders
- * (format_hf.c, format_gguf.c, format_llama2c.c) fill it; model.c checks it
- * once, so every command downstream can trust the shapes.
+ * roles bound to those views, and the tokenizer Vocab (vocab.h). The
+ * loaders in formats/ fill it, and formats/registry.c picks the loader; this
+ * layer never calls a loader. model.c checks what they filled once, so every
+ * command downstream can trust the shapes.
  */
 #ifndef NEUROMAP_MODEL_H
 #define NEUROMAP_MODEL_H
 
 #include <stdint.h>
 
-#include "tensor/dtype.h"
 #include "base/util.h"
+#include "model/vocab.h"
+#include "tensor/dtype.h"
 
 typedef enum { FORMAT_HF, FORMAT_GGUF, FORMAT_LLAMA2C } ModelFormat;
 const char *format_name(ModelFormat f); /* "hf", "gguf", "llama2c" */
@@ -70,39 +72,6 @@ typedef struct {
 } LayerWeights;
 
 /* ----------------------------------------------------------------------------
- * Vocabulary */
-
-typedef enum { TOKENIZER_NONE, TOKENIZER_SPM, TOKENIZER_BPE } TokenizerKind;
-
-/* Token types, GGUF's numbering (tokenizer.ggml.token_type). */
-enum { TOKEN_NORMAL = 1, TOKEN_UNKNOWN = 2, TOKEN_CONTROL = 3, TOKEN_USER_DEFINED = 4, TOKEN_UNUSED = 5, TOKEN_BYTE = 6 };
-
-typedef struct {
-    TokenizerKind kind;  /* SPM: sentencepiece BPE with scores; BPE: byte-level BPE with merges */
-    int n_tokens;
-    char **piece;        /* as stored: "▁dog", "Ġdog", "<0x0A>" */
-    int *piece_len;
-    char **text;         /* the bytes the token stands for: " dog", "\n" */
-    int *text_len;
-    float *score;        /* per token (SPM), NULL when absent */
-    int *type;           /* TOKEN_* per token */
-    int n_merges;
-    char **merges;       /* "left right", in priority order (BPE) */
-    int bos_id, eos_id, unk_id, pad_id; /* -1 when absent */
-    int add_bos;         /* the tokenizer adds BOS by default */
-    int add_space_prefix;/* SPM: prepend "▁" to the text */
-    int byte_fallback;   /* SPM: unknown bytes become <0xNN> tokens */
-    int ignore_merges;   /* BPE: whole-word vocabulary hits skip merging */
-    char *pre;           /* pre-tokenizer: GGUF's tokenizer.ggml.pre name, or NULL */
-    char *pre_regex;     /* tokenizer.json's Split pattern (Regex), or NULL */
-    char *chat_template; /* Jinja source from tokenizer_config.json / GGUF, or NULL */
-    void *index;         /* private: piece → id hash table (vocab_find_piece) */
-} Vocab;
-
-/* Looks up a token by its stored piece; -1 when absent (index built by model_open). */
-int vocab_find_piece(const Vocab *v, const char *piece, int len);
-
-/* ----------------------------------------------------------------------------
  * The model */
 
 #define MODEL_MAX_FILES 64
@@ -126,14 +95,13 @@ typedef struct {
     uint64_t identity;          /* content hash of headers/config (atlases record it) */
 } Model;
 
+/* How to open a model: model_open (formats/registry.h) takes one. */
 typedef struct {
     const char *tokenizer_path; /* llama2.c: --tokenizer FILE */
     int need_weights;           /* refuse a vocabulary-only model with exit 2 */
 } ModelOpenOptions;
 
-/* Opens MODEL (HF directory, .gguf, or llama2.c .bin); on failure returns the
- * error code with e->msg naming the file and the problem. */
-int model_open(Model *m, const char *path, const ModelOpenOptions *opt, Error *e);
+/* Unmaps the files and frees what opening made; m is zeroed. */
 void model_close(Model *m);
 Tensor *model_find_tensor(const Model *m, const char *name);
 
@@ -143,13 +111,30 @@ const char *matrix_name(MatrixKind k); /* "up", "gate", "down" */
 int matrix_from_name(const char *s, MatrixKind *out);
 /* The residual-stream direction of neuron n in layer l: up/gate row n, or
  * down column n (dim floats). For down, a whole layer at once is far
- * cheaper: see model_matrix_vectors. */
+ * cheaper: see model_neuron_vectors. */
 void model_neuron_vector(const Model *m, MatrixKind k, int layer, int n, float *out);
 /* Vectors of neurons [n0, n0+count) of one layer, row-major (count × dim). */
 void model_neuron_vectors(const Model *m, MatrixKind k, int layer, int n0, int count, float *out);
 
-/* ----------------------------------------------------------------------------
- * Used by the loaders */
+/* NM_INTERNAL_BEGIN ----------------------------------------------------------
+ * Used by the loaders and the format registry (formats/) */
+
+/* One checkpoint format: formats/registry.c keeps the table of them. probe
+ * says whether PATH is this format's, from what opening it would cost
+ * nothing to learn: is_dir, and the first n (at most 8) bytes of a file in
+ * head; load fills a model started by model_init. */
+typedef struct {
+    ModelFormat format;
+    int (*probe)(const char *path, int is_dir, const unsigned char *head, size_t n);
+    int (*load)(Model *m, const char *path, const ModelOpenOptions *o, Error *e);
+} FormatLoader;
+
+/* An empty model named PATH, ready for a loader. */
+void model_init(Model *m, const char *path);
+/* After a loader succeeded: checks what it filled in (the weights the caller
+ * needs, vocabulary against config, special ids), sizes the vocabulary to
+ * the model and indexes it. On failure closes m and returns the code. */
+int model_finish(Model *m, int need_weights, Error *e);
 
 Tensor *model_add_tensor(Model *m, const char *name, DType type, int n_dims, const int64_t *shape,
                          const void *data, size_t nbytes);
@@ -157,19 +142,10 @@ int model_add_file(Model *m, const char *path, const MappedFile **out, Error *e)
 /* Binds roles by name pattern, checks every shape against the config. */
 int model_bind(Model *m, const char *const names[9], const char *embd, const char *norm, const char *output,
                Error *e);
-/* Fills vocab->text from vocab->piece for SPM ("▁" → " ", <0xNN> → byte) or byte-level BPE. */
-void vocab_derive_text(Vocab *v);
-/* Grows the arrays to n tokens (new ones empty, TOKEN_UNUSED). */
-void vocab_resize(Vocab *v, int n);
-void vocab_build_index(Vocab *v);
-void vocab_free(Vocab *v);
 
 /* GGUF's layer tensor names in LayerWeights order; llama2.c tensors take them too,
  * so every message speaks one language. */
 extern const char *const gguf_layer_names[9];
-
-int load_hf(Model *m, const char *dir, Error *e);
-int load_gguf(Model *m, const char *path, Error *e);
-int load_llama2c(Model *m, const char *path, const char *tokenizer_path, Error *e);
+/* NM_INTERNAL_END */
 
 #endif

@@ -1,9 +1,11 @@
 /* vocab.c — the token table every loader fills: pieces, the bytes they stand
  * for, and a piece → id index. Encoding text lives in tokenizer.c. */
+#include "model/vocab.h"
+
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/model.h"
+#include "base/util.h"
 
 /* ----------------------------------------------------------------------------
  * Bytes behind a piece */

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/registry.h"
+
 /* ----------------------------------------------------------------------------
  * Sources */
 

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tensor/half.h"
+
 typedef enum {
     DT_F32, DT_F16, DT_BF16,
     DT_Q4_0, DT_Q4_1, DT_Q5_0, DT_Q5_1, DT_Q8_0,
@@ -35,23 +37,15 @@ extern const DTypeTraits dtype_traits[DT_COUNT];
 static inline const DTypeTraits *dtype_info(DType t) { return &dtype_traits[t]; }
 static inline const char *dtype_name(DType t) { return dtype_traits[t].name; }
 
-/* Look-ups; return 1 and set *out when found. */
+/* NM_INTERNAL_BEGIN: the loaders' look-ups; return 1 and set *out when found. */
 int dtype_from_ggml(uint32_t ggml_id, DType *out);
 int dtype_from_safetensors(const char *name, DType *out);
 /* Name of a ggml type id we know nothing about, or NULL. */
 const char *ggml_type_name(uint32_t ggml_id);
+/* NM_INTERNAL_END */
 
 /* Bytes taken by n values (n must be a multiple of the block size); 0 when
  * it is not, or on overflow. */
 size_t dtype_bytes(DType t, int64_t n);
-
-/* Scalar conversions used by the table and elsewhere. */
-float f16_to_f32(uint16_t h);
-uint16_t f32_to_f16(float f);
-static inline float bf16_to_f32(uint16_t h) {
-    union { uint32_t u; float f; } v = { .u = (uint32_t)h << 16 };
-    return v.f;
-}
-uint16_t f32_to_bf16(float f); /* round to nearest even, as PyTorch does */
 
 #endif

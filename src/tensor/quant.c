@@ -18,7 +18,7 @@
 
 #include <string.h>
 
-#include "tensor/dtype.h"
+#include "tensor/half.h"
 
 #define QK 32    /* values per block in the 32-blocks */
 #define QK_K 256 /* values per super-block in the k-quants */

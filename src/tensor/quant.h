@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 
+/* NM_INTERNAL_BEGIN: the table in dtype.c is the way in */
 #define QUANT_FN(name) dequant_##name
 #define DECLARE_DEQUANT(name) void dequant_##name(const void *src, float *dst, int64_t n)
 
@@ -19,5 +20,6 @@ DECLARE_DEQUANT(q4_k);
 DECLARE_DEQUANT(q5_k);
 DECLARE_DEQUANT(q6_k);
 DECLARE_DEQUANT(iq4_nl);
+/* NM_INTERNAL_END */
 
 #endif
