@@ -113,7 +113,7 @@ static uint64_t mix(uint64_t h, uint64_t v) {
     return h ^ (h >> 31);
 }
 
-static uint64_t band_key(uint64_t seed, int layer, int neuron, int doc, int win, int pos) {
+uint64_t act_band_key(uint64_t seed, int layer, int neuron, int doc, int win, int pos) {
     uint64_t h = mix(seed, (uint64_t)layer);
     h = mix(h, (uint64_t)neuron);
     h = mix(h, (uint64_t)doc);
@@ -143,7 +143,7 @@ static void update_pass2(ActRun *r, ActNeuron *s, int layer, int neuron, const A
     double a = x->act;
     int b = a >= s->q[2] ? 2 : a >= s->q[1] ? 1 : a >= s->q[0] ? 0 : -1;
     if (b < 0) return;
-    uint64_t key = band_key(r->seed, layer, neuron, x->doc, x->window, x->pos);
+    uint64_t key = act_band_key(r->seed, layer, neuron, x->doc, x->window, x->pos);
     int n = s->n_band[b], worst = 0;
     if (n < ACT_BAND_SAMPLES) {
         s->band[b][n] = *x;

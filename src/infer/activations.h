@@ -87,6 +87,9 @@ extern const double act_band_q[ACT_BANDS + 1];
  * (doc, window, pos)); with sign −1, the bottom list's order. */
 int act_example_before(const ActExample *a, const ActExample *b, int sign);
 
+/* The band-sampling key of a token (the smallest 5 per band are kept). */
+uint64_t act_band_key(uint64_t seed, int layer, int neuron, int doc, int window, int pos);
+
 /* ----------------------------------------------------------------------------
  * The corpus */
 
