@@ -224,7 +224,10 @@ int act_store_begin(ActStore **out, const char *path, int force, int resume, con
     snprintf(s->temp, n, "%s.partial", path);
     int rc = NM_OK, adding = 0, locked = 0;
 
-    /* What is at PATH now: nothing, an atlas to add to, or something else. */
+    /* What is at PATH now: nothing, an atlas to add to, or something else.
+     * A run being resumed checked it when it started. */
+    struct stat pst;
+    int continuing = resume && stat(s->temp, &pst) == 0 && pst.st_size > 0;
     if (path_exists(path)) {
         sqlite3 *db = NULL;
         char id[64], want[32];
@@ -234,7 +237,7 @@ int act_store_begin(ActStore **out, const char *path, int force, int resume, con
             rc = error_set(e, NM_EINPUT, "%s: exists and is not an atlas (use --force to overwrite it)", path);
         else if (is_atlas && get_meta(db, "meta", "model_identity", id, sizeof id) && strcmp(id, want) != 0)
             rc = error_set(e, NM_EINPUT, "%s: is an atlas of another model (identity %s, MODEL %s)", path, id, want);
-        else if (is_atlas && has_table(db, "act_meta") && !force)
+        else if (is_atlas && has_table(db, "act_meta") && !force && !continuing)
             rc = error_set(e, NM_EINPUT, "%s: holds activations already (use --force to replace them)", path);
         adding = is_atlas;
         sqlite3_close(db);
