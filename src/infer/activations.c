@@ -308,6 +308,17 @@ int act_corpus_open(ActCorpus *c, const char *path, Error *e) {
         i = end + 1;
     }
     c->hash = fnv1a64(FNV1A64_INIT, d, size);
+    /* A .jsonl corpus is checked whole before a run starts: a bad line is
+     * bad input (exit 2), found now rather than an hour in. */
+    for (int i = 0; c->jsonl && i < c->n_docs; i++) {
+        char *text;
+        size_t len;
+        if ((rc = act_corpus_text(c, i, &text, &len, e))) {
+            act_corpus_close(c);
+            return rc;
+        }
+        free(text);
+    }
     return NM_OK;
 }
 
