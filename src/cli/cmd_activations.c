@@ -56,13 +56,15 @@ static char *default_atlas_name(const char *model) {
     return out;
 }
 
-static void draw_progress(int pass, int doc, int n_docs, int64_t tokens, double t0, int force) {
+/* "pass 1/2  120/1000 documents  35.2 documents/s  2700 tokens/s": the
+ * rates of this process so far, both passes together. */
+static void draw_progress(int pass, int doc, int n_docs, int64_t docs, int64_t tokens, double t0, int force) {
     static double last;
     double now = now_seconds(), s = now - t0;
     if (!force && now - last < 0.25) return;
     last = now;
     fprintf(stderr, "\ractivations: pass %d/2  %d/%d documents  %.1f documents/s  %.0f tokens/s   ", pass, doc, n_docs,
-            s > 0 ? doc / s : 0.0, s > 0 ? (double)tokens / s : 0.0);
+            s > 0 ? docs / s : 0.0, s > 0 ? (double)tokens / s : 0.0);
 }
 
 int cmd_activations(int argc, char **argv) {
@@ -156,7 +158,7 @@ int cmd_activations(int argc, char **argv) {
             free(ids);
             tokens_run += run.tokens - before;
             docs_run++;
-            if (show) draw_progress(run.pass, d + 1, corp.n_docs, tokens_run, t0, 0);
+            if (show) draw_progress(run.pass, d + 1, corp.n_docs, docs_run, tokens_run, t0, 0);
             /* A checkpoint writes every neuron's state: every 30 s, not per document. */
             int aborting = abort_after >= 0 && docs_run >= abort_after;
             if (aborting || now_seconds() - last_checkpoint > 30) {
@@ -176,7 +178,7 @@ int cmd_activations(int argc, char **argv) {
         }
     }
     if (show) {
-        draw_progress(2, corp.n_docs, corp.n_docs, tokens_run, t0, 1);
+        draw_progress(2, corp.n_docs, corp.n_docs, docs_run, tokens_run, t0, 1);
         fputc('\n', stderr);
     }
     double seconds = now_seconds() - t0;
@@ -187,8 +189,11 @@ int cmd_activations(int argc, char **argv) {
     if (agreement_readings(&m, (int)threads, (int)l0, (int)l1, readings, &e) ||
         act_store_commit(store, &run, &corp, tok, (const int *const *)readings, &e))
         error_exit(&e);
-    fprintf(stderr, "activations: %d documents, %lld tokens, 2 passes in %.2f s: %.1f documents/s, %.0f tokens/s (%d threads)\n",
-            corp.n_docs, (long long)run.tokens, seconds, seconds > 0 ? docs_run / seconds : 0.0,
+    /* Rates of this process (a resumed run counts only what it ran); each
+     * token goes through the model twice, once per pass. */
+    fprintf(stderr, "activations: %d documents, %lld tokens, 2 passes in %.2f s: %.1f documents/s, %.0f tokens/s "
+            "(%.0f forward tokens/s; %d threads)\n", corp.n_docs, (long long)run.tokens, seconds,
+            seconds > 0 ? docs_run / 2.0 / seconds : 0.0, seconds > 0 ? tokens_run / 2.0 / seconds : 0.0,
             seconds > 0 ? tokens_run / seconds : 0.0, forward_n_threads(f));
     for (int i = 0; i < 5; i++) free(readings[i]);
     forward_free(f);
