@@ -51,6 +51,9 @@ expect_exit 0 "" run -o "$TMP/map.db"
 expect_eq "$(sqlite3 "$TMP/map.db" "select * from entries" | md5sum)" "$before" "the map's entries are unchanged"
 expect_eq "$(dump "$TMP/map.db" | grep -av corpus_path | md5sum)" "$(dump "$TMP/a.db" | grep -av corpus_path | md5sum)" "activations added to a map = a new atlas's"
 expect_out "up 0:140" "$NM" show "$TMP/map.db" 0:140
+expect_out 'map, up row/column \(norm full\), top: "' "$NM" show "$TMP/map.db" 0:140 --examples
+expect_eq "$("$NM" show "$TMP/map.db" 0:140 --examples --format json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d["weights"]["up"]["top"]), "activations" in d)')" "10 True" \
+    "show --examples --format json: the map's lists next to the activations"
 expect_exit 2 "holds activations already" run -o "$TMP/map.db"
 
 # ---- show --examples ------------------------------------------------------------------

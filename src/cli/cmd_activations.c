@@ -310,6 +310,50 @@ static void print_test(const TokenNames *tn, const char *what, const AgreementTe
     free(s);
 }
 
+/* The weight map's lists for this neuron, when the atlas holds a map too:
+ * table lines, or "weights": {"up": {"top": [...], "bottom": [...]}, ...}. */
+static void show_weights(const char *path, int layer, int neuron, cJSON *o) {
+    Atlas *m;
+    Error e = { 0 };
+    if (atlas_open(&m, path, &e)) return;
+    const AtlasInfo *in = atlas_info(m);
+    TokenNames tn = atlas_token_names(m);
+    LensBatch b;
+    lens_batch_init(&b, 1, in->top_k, in->bottom_k);
+    cJSON *w = o ? cJSON_AddObjectToObject(o, "weights") : NULL;
+    for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
+        int n_top, n_bottom;
+        if (atlas_neuron(m, (MatrixKind)k, layer, neuron, &b.r[0], &n_top, &n_bottom, &e)) continue;
+        if (w) {
+            cJSON *mj = cJSON_AddObjectToObject(w, matrix_name((MatrixKind)k));
+            for (int side = 0; side < 2; side++) {
+                cJSON *arr = cJSON_AddArrayToObject(mj, side ? "bottom" : "top");
+                for (int i = 0; i < (side ? n_bottom : n_top); i++) {
+                    const LensToken *t = side ? &b.r[0].bottom[i] : &b.r[0].top[i];
+                    cJSON *x = cJSON_CreateObject();
+                    char *txt = utf8_sanitize(tn.text[t->id], (size_t)tn.len[t->id]);
+                    cJSON_AddNumberToObject(x, "token_id", t->id);
+                    cJSON_AddStringToObject(x, "token", txt);
+                    cJSON_AddNumberToObject(x, "logit", t->logit);
+                    cJSON_AddNumberToObject(x, "prob", t->prob);
+                    cJSON_AddItemToArray(arr, x);
+                    free(txt);
+                }
+            }
+        } else {
+            printf("  map, %s row/column (norm %s), top:", matrix_name((MatrixKind)k), lens_norm_name(in->norm));
+            for (int i = 0; i < n_top && i < 5; i++) {
+                char *txt = lens_token_text(&tn, b.r[0].top[i].id);
+                printf(" \"%s\" %.3g", txt, b.r[0].top[i].prob);
+                free(txt);
+            }
+            printf("\n");
+        }
+    }
+    lens_batch_free(&b);
+    atlas_close(m);
+}
+
 int show_examples(int argc, char **argv) {
     static const struct option opts[] = {
         { "examples", no_argument, 0, 'E' }, { "around", required_argument, 0, 'a' },
@@ -408,6 +452,7 @@ int show_examples(int argc, char **argv) {
             cJSON_AddItemToObject(q, "examples", ex);
             cJSON_AddItemToArray(qs, q);
         }
+        if (act_atlas_has_map(a)) show_weights(path, layer, neuron, o);
         cJSON *ag_o = cJSON_AddObjectToObject(o, "agreement");
         cJSON_AddStringToObject(ag_o, "row", row ? "gate" : "up");
         cJSON_AddStringToObject(ag_o, "through", embed ? "embed" : "head");
@@ -431,6 +476,7 @@ int show_examples(int argc, char **argv) {
         for (int b = 0; b < ACT_HIST_BINS; b++)
             if (s.hist[b]) printf("  [%.4g, %.4g) %lld", act_hist_lo(b), act_hist_hi(b), (long long)s.hist[b]);
         printf("\n");
+        if (act_atlas_has_map(a)) show_weights(path, layer, neuron, NULL);
         print_test(&tn, "writes (down column):", &ag.writes);
         char what[64];
         snprintf(what, sizeof what, "reads (%s row, %s):", row ? "gate" : "up", embed ? "embeddings" : "LM head");
