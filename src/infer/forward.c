@@ -481,9 +481,10 @@ void forward_free(Forward *f) {
     free(f->chunk_buf);
     free(f->scores);
     free(f->x); free(f->xb); free(f->q); free(f->att); free(f->k); free(f->v);
-    free(f->gate); free(f->up); free(f->gate_in);
+    free(f->gate); free(f->up);
     free(f->key_cache); free(f->value_cache);
     free(f->attn_norm); free(f->ffn_norm); free(f->out_norm); free(f->inv_freq);
+    free(f->gate_in);
     free(f);
 }
 
