@@ -73,6 +73,11 @@ cp "$TMP/c.txt" "$TMP/moved.txt"
 "$NM" activations "$B" --tokenizer "$TOK" --corpus "$TMP/moved.txt" --max-tokens 300 -o "$TMP/mv.db" 2>/dev/null
 rm "$TMP/moved.txt"
 expect_out "moved since the run" "$NM" show "$TMP/mv.db" 0:140 --examples
+cp "$TMP/c.txt" "$TMP/changed.txt"
+"$NM" activations "$B" --tokenizer "$TOK" --corpus "$TMP/changed.txt" --max-tokens 300 -o "$TMP/ch.db" 2>/dev/null
+echo "One more story." >>"$TMP/changed.txt"
+expect_out "changed since the run" "$NM" show "$TMP/ch.db" 0:140 --examples
+expect_out '"status":[[:space:]]*"changed"' "$NM" show "$TMP/ch.db" 0:140 --examples --format json
 expect_exit 2 "reads an atlas" "$NM" show "$TMP/mv.db.nope" 0:140 --examples
 "$NM" map "$B" --tokenizer "$TOK" --layers 0 -o "$TMP/maponly.db" >/dev/null 2>&1
 expect_exit 2 "holds no activations" "$NM" show "$TMP/maponly.db" 0:140 --examples
