@@ -19,6 +19,11 @@ int cmd_generate(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_activations(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+int cmd_agreement(int argc, char **argv);
+/* show ATLAS L:N --examples (cmd_activations.c); argv as cmd_show's. */
+int show_examples(int argc, char **argv);
 
 /* The program's only ways out on failure (the library returns an Error
  * instead): "neuromap: <msg>" on stderr, stdout flushed first, then exit

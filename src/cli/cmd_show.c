@@ -20,6 +20,7 @@ static const char usage_text[] =
     "  --format F          table (default) or tsv (map's columns)\n"
     "  --threads N         worker threads (default: all cores)\n"
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
+    "  --examples          the activations stored by 'neuromap activations' (see 'neuromap show --examples --help')\n"
     "  -h, --help          this help\n";
 
 static void print_table(const TokenNames *tn, MatrixKind k, int layer, int neuron, LensNorm norm, const LensResult *r,
@@ -41,6 +42,8 @@ int cmd_show(int argc, char **argv) {
         { "format", required_argument, 0, 'f' }, { "threads", required_argument, 0, 'j' },
         { "tokenizer", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
     };
+    for (int i = 1; i < argc; i++) /* --examples: the activations an atlas holds (cmd_activations.c) */
+        if (strcmp(argv[i], "--examples") == 0) return show_examples(argc, argv);
     MatrixKind k = MATRIX_UP;
     LensNorm norm = NORM_FULL;
     long top_k = 10, bottom_k = 5, threads = 0;

@@ -14,6 +14,9 @@ static const Command commands[] = {
     { "probe", cmd_probe, "probability of a continuation, with and without clamps (--sweep: a curve)" },
     { "synth", cmd_synth, "write a synthetic Llama checkpoint (HF or GGUF) with planted neurons" },
     { "tokenize", cmd_tokenize, "text or a chat prompt to token ids, and ids back to text" },
+    { "activations", cmd_activations, "run a corpus: each neuron's activation statistics and strongest examples" },
+    { "trace", cmd_trace, "the neurons that fire most at each token of a text, with what they write" },
+    { "agreement", cmd_agreement, "do the weights' readings agree with where neurons fire? (per neuron, per layer)" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -136,6 +136,9 @@ struct Forward {
     float *attn_norm, *ffn_norm, *out_norm; /* norm weights, widened to F32 (tiny) */
     float *inv_freq;                /* head_dim/2 RoPE frequencies */
     const HookSet *hooks;
+    ForwardCapture capture;         /* forward_set_capture: fn, its ctx, and gate·x kept before SiLU */
+    void *capture_ctx;
+    float *gate_in;
 };
 
 /* ----------------------------------------------------------------------------
@@ -343,8 +346,10 @@ static void layer_forward(Forward *f, int l, int T, int pos, int hook_from) {
     matmul(f, w->gate, f->xb, T, f->gate);
     matmul(f, w->up, f->xb, T, f->up);
     apply_hooks(f, l, SITE_UP, f->up, T, hook_from);
+    if (f->capture) memcpy(f->gate_in, f->gate, (size_t)T * ffn * sizeof(float)); /* SiLU overwrites it */
     for (size_t i = 0; i < (size_t)T * ffn; i++) f->gate[i] = silu(f->gate[i]) * f->up[i];
     apply_hooks(f, l, SITE_ACT, f->gate, T, hook_from);
+    if (f->capture) f->capture(f->capture_ctx, l, pos, T, f->gate_in, f->up, f->gate);
     matmul(f, w->down, f->gate, T, f->xb);
     for (size_t i = 0; i < (size_t)T * dim; i++) f->x[i] += f->xb[i];
 }
@@ -479,7 +484,14 @@ void forward_free(Forward *f) {
     free(f->gate); free(f->up);
     free(f->key_cache); free(f->value_cache);
     free(f->attn_norm); free(f->ffn_norm); free(f->out_norm); free(f->inv_freq);
+    free(f->gate_in);
     free(f);
+}
+
+void forward_set_capture(Forward *f, ForwardCapture fn, void *ctx) {
+    if (fn && !f->gate_in) f->gate_in = xcalloc((size_t)BATCH * f->c.ffn_dim, sizeof(float));
+    f->capture = fn;
+    f->capture_ctx = ctx;
 }
 
 int forward_n_ctx(const Forward *f) { return f->n_ctx; }

@@ -32,6 +32,15 @@ int forward_set_hooks(Forward *f, const HookSet *hooks, Error *e);
  * the last one (vocab floats). */
 int forward_run(Forward *f, const int *ids, int n, int pos, int hook_from, float *logits, int all_logits, Error *e);
 
+/* Capture (activations, trace): fn is called for every layer of every batch
+ * of tokens at positions pos..pos+T-1 with their MLP values, T × ffn_dim
+ * each, row-major: gate·x, up·x and act = silu(gate·x)·(up·x), x the
+ * post-attention-normed input — after any hooks, exactly the F32 values the
+ * down matrix receives. NULL fn: none. The buffers are the pass's own: read
+ * them inside fn, never keep them. */
+typedef void (*ForwardCapture)(void *ctx, int layer, int pos, int T, const float *gate, const float *up, const float *act);
+void forward_set_capture(Forward *f, ForwardCapture fn, void *ctx);
+
 int forward_n_ctx(const Forward *f);
 int forward_n_threads(const Forward *f);
 

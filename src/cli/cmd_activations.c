@@ -1,0 +1,493 @@
+/* cmd_activations.c — `neuromap activations MODEL --corpus FILE`: run a
+ * corpus, keep each neuron's statistics and strongest examples in the atlas;
+ * and `neuromap show ATLAS L:N --examples`, which reads them back. */
+#include <cJSON.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cmd.h"
+#include "infer/activations.h"
+#include "infer/steer.h"
+#include "report/agreement.h"
+#include "store/activations_store.h"
+#include "store/atlas.h"
+
+static const char usage_text[] =
+    "usage: neuromap activations MODEL --corpus FILE [-o ATLAS] [--top-n 20] [--bottom-n 20] [--window 256]\n"
+    "                            [--max-tokens N] [--layers A-B] [--threads N] [--seed S] [--resume] [--force]\n"
+    "                            [--progress] [--tokenizer FILE]\n\n"
+    "Runs a corpus through the model and keeps, for every MLP neuron, the statistics of its\n"
+    "activation silu(gate.x)*(up.x) (count, mean, std, min, max, density, GLU sign cases, a\n"
+    "32-bin histogram), its top and bottom examples and 5 random examples from each quantile\n"
+    "band (0.5-0.9, 0.9-0.99, 0.99-1), in an atlas: a new one, or added to a map's atlas.\n"
+    "'neuromap show ATLAS L:N --examples' shows them; 'neuromap agreement ATLAS' tests them\n"
+    "against what the weights say.\n\n"
+    "  --corpus FILE       .txt (one document per line) or .jsonl (a \"text\" per line)\n"
+    "  -o ATLAS            the atlas (default: MODEL's name + .atlas.db here); an existing\n"
+    "                      atlas of the same model gets the activations added\n"
+    "  --top-n N           strongest examples kept per neuron (default 20)\n"
+    "  --bottom-n N        most negative examples kept per neuron (default 20)\n"
+    "  --window N          tokens per window, BOS included (default 256, at most the context)\n"
+    "  --max-tokens N      stop after N counted tokens (default: the whole corpus)\n"
+    "  --layers A-B        layers to record (default: all)\n"
+    "  --threads N         threads for the forward pass (default: all cores)\n"
+    "  --seed S            seed of the band samples (default 0)\n"
+    "  --resume            continue an interrupted run (ATLAS.partial)\n"
+    "  --force             replace the activations an atlas holds, or a partial run\n"
+    "  --progress          progress on stderr even when it is not a terminal\n"
+    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
+    "  -h, --help          this help\n";
+
+/* stories260K.bin → stories260K.atlas.db, as map names it. */
+static char *default_atlas_name(const char *model) {
+    const char *base = strrchr(model, '/');
+    base = base ? base + 1 : model;
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/') n--;
+    const char *dot = memchr(base, '.', n);
+    if (dot && dot > base) n = (size_t)(dot - base);
+    char *out = xmalloc(n + 16);
+    snprintf(out, n + 16, "%.*s.atlas.db", (int)n, base);
+    return out;
+}
+
+/* "pass 1/2  120/1000 documents  35.2 documents/s  2700 tokens/s": the
+ * rates of this process so far, both passes together. */
+static void draw_progress(int pass, int doc, int n_docs, int64_t docs, int64_t tokens, double t0, int force) {
+    static double last;
+    double now = now_seconds(), s = now - t0;
+    if (!force && now - last < 0.25) return;
+    last = now;
+    fprintf(stderr, "\ractivations: pass %d/2  %d/%d documents  %.1f documents/s  %.0f tokens/s   ", pass, doc, n_docs,
+            s > 0 ? docs / s : 0.0, s > 0 ? (double)tokens / s : 0.0);
+}
+
+int cmd_activations(int argc, char **argv) {
+    static const struct option opts[] = {
+        { "corpus", required_argument, 0, 'c' },  { "top-n", required_argument, 0, 'T' },
+        { "bottom-n", required_argument, 0, 'B' }, { "window", required_argument, 0, 'w' },
+        { "max-tokens", required_argument, 0, 'M' }, { "layers", required_argument, 0, 'l' },
+        { "threads", required_argument, 0, 'j' }, { "seed", required_argument, 0, 'S' },
+        { "resume", no_argument, 0, 'r' },        { "force", no_argument, 0, 'F' },
+        { "progress", no_argument, 0, 'p' },      { "tokenizer", required_argument, 0, 't' },
+        { "help", no_argument, 0, 'h' },          { 0, 0, 0, 0 },
+    };
+    const char *corpus = NULL, *output = NULL, *layers = NULL, *tokenizer = NULL;
+    long top_n = 20, bottom_n = 20, window = 256, threads = 0, max_tokens = -1, seed = 0;
+    int resume = 0, force = 0, progress = 0, c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': corpus = optarg; break;
+        case 'o': output = optarg; break;
+        case 'T': top_n = option_long("activations", "--top-n", optarg, 0, 1 << 16); break;
+        case 'B': bottom_n = option_long("activations", "--bottom-n", optarg, 0, 1 << 16); break;
+        case 'w': window = option_long("activations", "--window", optarg, 2, 1 << 24); break;
+        case 'M': max_tokens = option_long("activations", "--max-tokens", optarg, 1, LONG_MAX); break;
+        case 'l': layers = optarg; break;
+        case 'j': threads = option_long("activations", "--threads", optarg, 1, 1024); break;
+        case 'S': seed = option_long("activations", "--seed", optarg, 0, LONG_MAX); break;
+        case 'r': resume = 1; break;
+        case 'F': force = 1; break;
+        case 'p': progress = 1; break;
+        case 't': tokenizer = optarg; break;
+        case 'h': fputs(usage_text, stdout); return NM_OK;
+        default: die(NM_EINPUT, "activations: unknown or incomplete option '%s' (see 'neuromap activations --help')", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1) die(NM_EINPUT, "activations: expected one MODEL (see 'neuromap activations --help')");
+    if (!corpus) die(NM_EINPUT, "activations: --corpus FILE is required");
+    const char *model_path = argv[optind];
+    Error e = { 0 };
+    Model m = { 0 };
+    open_model_or_exit(&m, model_path, tokenizer, 1);
+    long l0 = 0, l1 = m.cfg.n_layers - 1;
+    if (layers && parse_range(layers, 0, m.cfg.n_layers - 1, &l0, &l1, &e)) die(NM_EINPUT, "activations: --layers: %s", e.msg);
+    if (window > m.cfg.max_seq_len)
+        die(NM_EINPUT, "activations: --window %ld exceeds the model's context of %d tokens", window, m.cfg.max_seq_len);
+
+    ActCorpus corp;
+    Tokenizer *tok;
+    if (act_corpus_open(&corp, corpus, &e) || tokenizer_new(&m.vocab, &tok, &e)) error_exit(&e);
+    ActInfo info = { .corpus_hash = corp.hash, .corpus_bytes = (int64_t)corp.file.size, .n_docs = corp.n_docs,
+                     .window = (int)window, .top_n = (int)top_n, .bottom_n = (int)bottom_n, .l0 = (int)l0, .l1 = (int)l1,
+                     .max_tokens = max_tokens, .seed = (uint64_t)seed };
+    char *abs = realpath(corpus, NULL);
+    snprintf(info.corpus, sizeof info.corpus, "%s", abs ? abs : corpus);
+    free(abs);
+
+    char *default_name = NULL;
+    const char *path = output ? output : (default_name = default_atlas_name(model_path));
+    ActRun run;
+    ActStore *store;
+    Forward *f;
+    int resumed, next_doc = 0;
+    if (act_run_init(&run, &m, (int)l0, (int)l1, (int)top_n, (int)bottom_n, (int)window, max_tokens, (uint64_t)seed, &e) ||
+        act_store_begin(&store, path, force, resume, &m, &info, &resumed, &e))
+        error_exit(&e);
+    if (resumed && act_store_load(store, &run, &next_doc, &e)) {
+        act_store_close_partial(store);
+        error_exit(&e);
+    }
+    if (forward_new(&m, (int)window, (int)threads, &f, &e)) {
+        act_store_close_partial(store);
+        error_exit(&e);
+    }
+    if (resumed) fprintf(stderr, "activations: resuming %s at pass %d, document %d\n", act_store_temp_path(store), run.pass, next_doc);
+
+    /* Test-only hook (tests/cli_activations.sh): die by SIGKILL once this
+     * many documents have run and been checkpointed, as a kill would. */
+    const char *abort_env = getenv("NEUROMAP_TEST_ABORT_AFTER");
+    long abort_after = abort_env && parse_long(abort_env, &abort_after) ? abort_after : -1;
+    int show = progress || isatty(2);
+    double t0 = now_seconds(), last_checkpoint = t0;
+    int64_t tokens_run = 0, docs_run = 0;
+    for (; run.pass <= 2; next_doc = 0) {
+        for (int d = next_doc; d < corp.n_docs && (max_tokens < 0 || run.tokens < max_tokens); d++) {
+            int *ids, n;
+            int64_t before = run.tokens;
+            if (act_corpus_tokens(&corp, tok, d, &ids, &n, &e) || act_run_doc(&run, f, d, ids, n, &e)) {
+                act_store_close_partial(store);
+                error_exit(&e);
+            }
+            free(ids);
+            tokens_run += run.tokens - before;
+            docs_run++;
+            if (show) draw_progress(run.pass, d + 1, corp.n_docs, docs_run, tokens_run, t0, 0);
+            /* A checkpoint writes every neuron's state: every 30 s, not per document. */
+            int aborting = abort_after >= 0 && docs_run >= abort_after;
+            if (aborting || now_seconds() - last_checkpoint > 30) {
+                if (act_store_checkpoint(store, &run, d + 1, &e)) {
+                    act_store_close_partial(store);
+                    error_exit(&e);
+                }
+                last_checkpoint = now_seconds();
+                if (aborting) raise(SIGKILL);
+            }
+        }
+        if (run.pass == 2) break;
+        act_run_begin_pass2(&run);
+        if (act_store_checkpoint(store, &run, 0, &e)) {
+            act_store_close_partial(store);
+            error_exit(&e);
+        }
+    }
+    if (show) {
+        draw_progress(2, corp.n_docs, corp.n_docs, docs_run, tokens_run, t0, 1);
+        fputc('\n', stderr);
+    }
+    double seconds = now_seconds() - t0;
+    act_run_finish(&run);
+    size_t count = (size_t)(l1 - l0 + 1) * (size_t)m.cfg.ffn_dim;
+    int *readings[5];
+    for (int i = 0; i < 5; i++) readings[i] = xmalloc(count * sizeof(int));
+    if (agreement_readings(&m, (int)threads, (int)l0, (int)l1, readings, &e) ||
+        act_store_commit(store, &run, &corp, tok, (const int *const *)readings, &e))
+        error_exit(&e);
+    /* Rates of this process (a resumed run counts only what it ran); each
+     * token goes through the model twice, once per pass. */
+    fprintf(stderr, "activations: %d documents, %lld tokens, 2 passes in %.2f s: %.1f documents/s, %.0f tokens/s "
+            "(%.0f forward tokens/s; %d threads)\n", corp.n_docs, (long long)run.tokens, seconds,
+            seconds > 0 ? docs_run / 2.0 / seconds : 0.0, seconds > 0 ? tokens_run / 2.0 / seconds : 0.0,
+            seconds > 0 ? tokens_run / seconds : 0.0, forward_n_threads(f));
+    for (int i = 0; i < 5; i++) free(readings[i]);
+    forward_free(f);
+    act_run_free(&run);
+    tokenizer_free(tok);
+    act_corpus_close(&corp);
+    free(default_name);
+    model_close(&m);
+    return NM_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * show ATLAS L:N --examples */
+
+static const char show_usage[] =
+    "usage: neuromap show ATLAS L:N --examples [--around 12] [--format table|json] [--row gate|up]\n"
+    "                     [--through head|embed]\n\n"
+    "The activations `neuromap activations` stored for neuron N of layer L: statistics, the top\n"
+    "and bottom examples and the quantile-band samples, each with --around tokens of context\n"
+    "either side (the example token in [[ ]]), what the weights say the neuron reads and\n"
+    "writes, and whether the examples agree (see 'neuromap agreement --help').\n";
+
+/* The context of an example: tokens pos−around..pos+around of its window. */
+static char *context(const TokenNames *tn, const int *ids, int n, const ActInfo *in, const ActExample *x, int around, int marks) {
+    int per = in->window - 1, base = x->window * per - 1; /* content index of window pos p: base + p */
+    Text t = { 0 };
+    text_append(&t, "", 0);
+    for (int p = x->pos - around; p <= x->pos + around; p++) {
+        if (p < 1 || p >= in->window || base + p >= n) continue;
+        int id = ids[base + p];
+        if (p == x->pos && marks) text_append(&t, "[[", 2);
+        if (id >= 0 && id < tn->n) text_append(&t, tn->text[id], (size_t)tn->len[id]);
+        if (p == x->pos && marks) text_append(&t, "]]", 2);
+    }
+    return t.s;
+}
+
+static char *example_context(const ActAtlas *a, const ActExample *x, int around, int escape) {
+    int *ids, n;
+    Error e = { 0 };
+    if (act_atlas_doc(a, x->doc, &ids, &n, &e)) return xstrdup("(document not stored)");
+    TokenNames tn = act_atlas_token_names(a);
+    char *raw = context(&tn, ids, n, act_atlas_info(a), x, around, 1);
+    free(ids);
+    if (!escape) {
+        char *clean = utf8_sanitize(raw, strlen(raw));
+        free(raw);
+        return clean;
+    }
+    size_t len = strlen(raw), cap = 4 * len + 1;
+    char *out = xmalloc(cap);
+    escape_token(raw, len, out, cap);
+    free(raw);
+    return out;
+}
+
+/* "ok", "moved" (no file at the stored path) or "changed" (other bytes). */
+static const char *corpus_status(const ActInfo *in) {
+    MappedFile f;
+    Error e = { 0 };
+    if (map_file(&f, in->corpus, &e)) return "moved";
+    uint64_t h = fnv1a64(FNV1A64_INIT, f.data, f.size);
+    unmap_file(&f);
+    return h == in->corpus_hash ? "ok" : "changed";
+}
+
+static cJSON *example_json(const ActAtlas *a, const ActExample *x, int around) {
+    TokenNames tn = act_atlas_token_names(a);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "doc", x->doc);
+    cJSON_AddNumberToObject(o, "window", x->window);
+    cJSON_AddNumberToObject(o, "pos", x->pos);
+    cJSON_AddNumberToObject(o, "act", x->act);
+    cJSON_AddNumberToObject(o, "gate", x->gate);
+    cJSON_AddNumberToObject(o, "up", x->up);
+    cJSON_AddNumberToObject(o, "token_id", x->token);
+    char *t = x->token >= 0 && x->token < tn.n ? utf8_sanitize(tn.text[x->token], (size_t)tn.len[x->token]) : xstrdup("");
+    cJSON_AddStringToObject(o, "token", t);
+    free(t);
+    char *ctx = example_context(a, x, around, 0);
+    cJSON_AddStringToObject(o, "context", ctx);
+    free(ctx);
+    return o;
+}
+
+static cJSON *test_json(const TokenNames *tn, const AgreementTest *t) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "token_id", t->token);
+    char *s = t->token >= 0 && t->token < tn->n ? utf8_sanitize(tn->text[t->token], (size_t)tn->len[t->token]) : xstrdup("");
+    cJSON_AddStringToObject(o, "token", s);
+    free(s);
+    cJSON_AddNumberToObject(o, "hits", t->hits);
+    cJSON_AddNumberToObject(o, "trials", t->trials);
+    cJSON_AddNumberToObject(o, "chance", t->chance);
+    if (isnan(t->lift)) cJSON_AddNullToObject(o, "lift");
+    else cJSON_AddNumberToObject(o, "lift", t->lift);
+    cJSON_AddNumberToObject(o, "p", t->p);
+    return o;
+}
+
+static void print_examples(const ActAtlas *a, const char *title, const ActExample *x, int n, int around) {
+    printf("%s\n%5s %10s %10s %10s %6s %4s %4s  %s\n", title, "rank", "act", "gate", "up", "doc", "win", "pos", "context");
+    for (int i = 0; i < n; i++) {
+        char *ctx = example_context(a, &x[i], around, 1);
+        printf("%5d %10.4f %10.4f %10.4f %6d %4d %4d  %s\n", i + 1, x[i].act, x[i].gate, x[i].up, x[i].doc, x[i].window, x[i].pos, ctx);
+        free(ctx);
+    }
+}
+
+static void print_test(const TokenNames *tn, const char *what, const AgreementTest *t) {
+    char *s = lens_token_text(tn, t->token);
+    printf("  %-28s \"%s\": %d of %d top examples (chance %.3g): lift %.3g, p %.3g\n", what, s, t->hits, t->trials, t->chance,
+           t->lift, t->p);
+    free(s);
+}
+
+/* The weight map's lists for this neuron, when the atlas holds a map too:
+ * table lines, or "weights": {"up": {"top": [...], "bottom": [...]}, ...}. */
+static void show_weights(const char *path, int layer, int neuron, cJSON *o) {
+    Atlas *m;
+    Error e = { 0 };
+    if (atlas_open(&m, path, &e)) return;
+    const AtlasInfo *in = atlas_info(m);
+    TokenNames tn = atlas_token_names(m);
+    LensBatch b;
+    lens_batch_init(&b, 1, in->top_k, in->bottom_k);
+    cJSON *w = o ? cJSON_AddObjectToObject(o, "weights") : NULL;
+    for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
+        int n_top, n_bottom;
+        if (atlas_neuron(m, (MatrixKind)k, layer, neuron, &b.r[0], &n_top, &n_bottom, &e)) continue;
+        if (w) {
+            cJSON *mj = cJSON_AddObjectToObject(w, matrix_name((MatrixKind)k));
+            for (int side = 0; side < 2; side++) {
+                cJSON *arr = cJSON_AddArrayToObject(mj, side ? "bottom" : "top");
+                for (int i = 0; i < (side ? n_bottom : n_top); i++) {
+                    const LensToken *t = side ? &b.r[0].bottom[i] : &b.r[0].top[i];
+                    cJSON *x = cJSON_CreateObject();
+                    char *txt = utf8_sanitize(tn.text[t->id], (size_t)tn.len[t->id]);
+                    cJSON_AddNumberToObject(x, "token_id", t->id);
+                    cJSON_AddStringToObject(x, "token", txt);
+                    cJSON_AddNumberToObject(x, "logit", t->logit);
+                    cJSON_AddNumberToObject(x, "prob", t->prob);
+                    cJSON_AddItemToArray(arr, x);
+                    free(txt);
+                }
+            }
+        } else {
+            printf("  map, %s row/column (norm %s), top:", matrix_name((MatrixKind)k), lens_norm_name(in->norm));
+            for (int i = 0; i < n_top && i < 5; i++) {
+                char *txt = lens_token_text(&tn, b.r[0].top[i].id);
+                printf(" \"%s\" %.3g", txt, b.r[0].top[i].prob);
+                free(txt);
+            }
+            printf("\n");
+        }
+    }
+    lens_batch_free(&b);
+    atlas_close(m);
+}
+
+int show_examples(int argc, char **argv) {
+    static const struct option opts[] = {
+        { "examples", no_argument, 0, 'E' }, { "around", required_argument, 0, 'a' },
+        { "format", required_argument, 0, 'f' }, { "through", required_argument, 0, 'T' },
+        { "row", required_argument, 0, 'R' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    };
+    long around = 12;
+    int json = 0, embed = 0, row = 1, c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'E': break;
+        case 'a': around = option_long("show", "--around", optarg, 0, 1 << 20); break;
+        case 'f':
+            if (strcmp(optarg, "json") == 0) json = 1;
+            else if (strcmp(optarg, "table") == 0) json = 0;
+            else die(NM_EINPUT, "show: --format with --examples must be table or json, not '%s'", optarg);
+            break;
+        case 'T':
+            if (strcmp(optarg, "embed") == 0) embed = 1;
+            else if (strcmp(optarg, "head") == 0) embed = 0;
+            else die(NM_EINPUT, "show: --through must be head or embed, not '%s'", optarg);
+            break;
+        case 'R':
+            if (strcmp(optarg, "gate") == 0) row = 1;
+            else if (strcmp(optarg, "up") == 0) row = 0;
+            else die(NM_EINPUT, "show: --row must be gate or up, not '%s'", optarg);
+            break;
+        case 'h': fputs(show_usage, stdout); return NM_OK;
+        default:
+            die(NM_EINPUT, "show: unknown or incomplete option '%s' with --examples (see 'neuromap show --examples --help')",
+                argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 2) die(NM_EINPUT, "show: expected ATLAS and a neuron L:N (see 'neuromap show --examples --help')");
+    const char *path = argv[optind];
+    int layer, neuron;
+    Error e = { 0 };
+    if (parse_neuron(argv[optind + 1], &layer, &neuron, &e)) die(NM_EINPUT, "show: %s", e.msg);
+    if (!atlas_is_atlas(path)) die(NM_EINPUT, "show: %s: --examples reads an atlas (made by 'neuromap activations')", path);
+    ActAtlas *a;
+    if (act_atlas_open(&a, path, &e)) error_exit(&e);
+    const ActInfo *in = act_atlas_info(a);
+    ActNeuron s = { 0 };
+    s.top = xcalloc((size_t)in->top_n + 1, sizeof *s.top);
+    s.bottom = xcalloc((size_t)in->bottom_n + 1, sizeof *s.bottom);
+    ActReadings w;
+    NeuronAgreement ag;
+    if (act_atlas_neuron(a, layer, neuron, &s, &w, &e) || agreement_neuron(a, &s, &w, row, embed, &ag, &e)) error_exit(&e);
+    TokenNames tn = act_atlas_token_names(a);
+    const char *status = corpus_status(in);
+    double cnt = s.count ? (double)s.count : 1;
+    if (json) {
+        cJSON *o = cJSON_CreateObject(), *act = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "layer", layer);
+        cJSON_AddNumberToObject(o, "neuron", neuron);
+        cJSON *cj = cJSON_AddObjectToObject(o, "corpus");
+        cJSON_AddStringToObject(cj, "path", in->corpus);
+        char h[32];
+        snprintf(h, sizeof h, "%016llx", (unsigned long long)in->corpus_hash);
+        cJSON_AddStringToObject(cj, "hash", h);
+        cJSON_AddStringToObject(cj, "status", status);
+        cJSON_AddItemToObject(o, "activations", act);
+        cJSON_AddNumberToObject(act, "count", (double)s.count);
+        cJSON_AddNumberToObject(act, "mean", s.mean);
+        cJSON_AddNumberToObject(act, "std", sqrt(s.m2 / cnt));
+        cJSON_AddNumberToObject(act, "min", s.min);
+        cJSON_AddNumberToObject(act, "max", s.max);
+        cJSON_AddNumberToObject(act, "density", (double)s.positive / cnt);
+        cJSON *sc = cJSON_AddObjectToObject(act, "sign_cases");
+        for (int i = 0; i < ACT_SIGN_CASES; i++) cJSON_AddNumberToObject(sc, act_sign_case_names[i], (double)s.sign[i] / cnt);
+        cJSON *hist = cJSON_AddArrayToObject(act, "histogram");
+        for (int b = 0; b < ACT_HIST_BINS; b++) {
+            cJSON *bin = cJSON_CreateObject();
+            double lo = act_hist_lo(b), hi = act_hist_hi(b);
+            if (isinf(lo)) cJSON_AddNullToObject(bin, "lo");
+            else cJSON_AddNumberToObject(bin, "lo", lo);
+            if (isinf(hi)) cJSON_AddNullToObject(bin, "hi");
+            else cJSON_AddNumberToObject(bin, "hi", hi);
+            cJSON_AddNumberToObject(bin, "count", (double)s.hist[b]);
+            cJSON_AddItemToArray(hist, bin);
+        }
+        cJSON *top = cJSON_AddArrayToObject(act, "top"), *bottom = cJSON_AddArrayToObject(act, "bottom");
+        for (int i = 0; i < s.n_top; i++) cJSON_AddItemToArray(top, example_json(a, &s.top[i], (int)around));
+        for (int i = 0; i < s.n_bottom; i++) cJSON_AddItemToArray(bottom, example_json(a, &s.bottom[i], (int)around));
+        cJSON *qs = cJSON_AddArrayToObject(act, "quantiles");
+        for (int b = 0; b < ACT_BANDS; b++) {
+            cJSON *q = cJSON_CreateObject(), *ex = cJSON_CreateArray();
+            cJSON_AddNumberToObject(q, "from", act_band_q[b]);
+            cJSON_AddNumberToObject(q, "to", act_band_q[b + 1]);
+            cJSON_AddNumberToObject(q, "act_from", s.q[b]);
+            if (b + 1 < ACT_BANDS) cJSON_AddNumberToObject(q, "act_to", s.q[b + 1]);
+            else cJSON_AddNumberToObject(q, "act_to", s.max);
+            for (int i = 0; i < s.n_band[b]; i++) cJSON_AddItemToArray(ex, example_json(a, &s.band[b][i], (int)around));
+            cJSON_AddItemToObject(q, "examples", ex);
+            cJSON_AddItemToArray(qs, q);
+        }
+        if (act_atlas_has_map(a)) show_weights(path, layer, neuron, o);
+        cJSON *ag_o = cJSON_AddObjectToObject(o, "agreement");
+        cJSON_AddStringToObject(ag_o, "row", row ? "gate" : "up");
+        cJSON_AddStringToObject(ag_o, "through", embed ? "embed" : "head");
+        cJSON_AddItemToObject(ag_o, "writes", test_json(&tn, &ag.writes));
+        cJSON_AddItemToObject(ag_o, "reads", test_json(&tn, &ag.reads));
+        char *str = cJSON_Print(o);
+        puts(str);
+        free(str);
+        cJSON_Delete(o);
+    } else {
+        printf("activations of %d:%d  (corpus %s%s, %lld tokens, window %d)\n", layer, neuron, in->corpus,
+               strcmp(status, "ok") == 0 ? ""
+               : strcmp(status, "moved") == 0 ? ": moved since the run; context from the token ids the atlas stores"
+                                              : ": changed since the run; context from the token ids the atlas stores",
+               (long long)in->tokens, in->window);
+        printf("  count %lld  mean %.5g  std %.5g  min %.5g  max %.5g  density %.4f\n", (long long)s.count, s.mean,
+               sqrt(s.m2 / cnt), s.min, s.max, (double)s.positive / cnt);
+        printf("  sign cases (gate, up):");
+        for (int i = 0; i < ACT_SIGN_CASES; i++) printf("  %s %.4f", act_sign_case_names[i], (double)s.sign[i] / cnt);
+        printf("\n  quantiles: q50 %.5g  q90 %.5g  q99 %.5g (from the histogram)\n  histogram:", s.q[0], s.q[1], s.q[2]);
+        for (int b = 0; b < ACT_HIST_BINS; b++)
+            if (s.hist[b]) printf("  [%.4g, %.4g) %lld", act_hist_lo(b), act_hist_hi(b), (long long)s.hist[b]);
+        printf("\n");
+        if (act_atlas_has_map(a)) show_weights(path, layer, neuron, NULL);
+        print_test(&tn, "writes (down column):", &ag.writes);
+        char what[64];
+        snprintf(what, sizeof what, "reads (%s row, %s):", row ? "gate" : "up", embed ? "embeddings" : "LM head");
+        print_test(&tn, what, &ag.reads);
+        print_examples(a, "top examples", s.top, s.n_top, (int)around);
+        print_examples(a, "bottom examples", s.bottom, s.n_bottom, (int)around);
+        static const char *const band_title[ACT_BANDS] = { "band 0.5-0.9", "band 0.9-0.99", "band 0.99-1" };
+        for (int b = 0; b < ACT_BANDS; b++) print_examples(a, band_title[b], s.band[b], s.n_band[b], (int)around);
+    }
+    free(s.top);
+    free(s.bottom);
+    act_atlas_close(a);
+    return NM_OK;
+}

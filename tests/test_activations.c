@@ -1,0 +1,465 @@
+/* test_activations.c — the corpus run and trace against an independent
+ * reference: a double-precision forward pass of stories260K written here
+ * (not the product's forward code) over documents of the shared corpus,
+ * with windows short enough that documents span several. The reference
+ * keeps every activation; statistics, top/bottom examples, histogram, band
+ * samples and trace's top neuron are then computed from them directly. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "infer/activations.h"
+#include "infer/forward.h"
+#include "model/model.h"
+#include "report/agreement.h"
+#include "text/tokenizer.h"
+
+enum { N_DOCS = 6, WINDOW = 40 };
+
+/* ----------------------------------------------------------------------------
+ * The reference forward pass: Llama in double, one position at a time */
+
+static float *weights(const Tensor *t) {
+    int64_t rows = tensor_rows(t), cols = tensor_cols(t);
+    float *w = malloc((size_t)(rows * cols) * sizeof *w);
+    tensor_rows_f32(t, 0, rows, w);
+    return w;
+}
+
+static void matvec(const float *w, int rows, int cols, const double *x, double *out) {
+    for (int r = 0; r < rows; r++) {
+        double s = 0;
+        for (int i = 0; i < cols; i++) s += (double)w[(size_t)r * cols + i] * x[i];
+        out[r] = s;
+    }
+}
+
+static void rmsnorm(const double *x, const float *g, int n, double eps, double *out) {
+    double ss = 0;
+    for (int i = 0; i < n; i++) ss += x[i] * x[i];
+    double k = 1 / sqrt(ss / n + eps);
+    for (int i = 0; i < n; i++) out[i] = g[i] * x[i] * k;
+}
+
+static void rope(const Config *c, double *v, int heads, int pos) {
+    int hd = c->head_dim;
+    for (int h = 0; h < heads; h++)
+        for (int i = 0; i < hd / 2; i++) {
+            double a = pos * pow(c->rope_theta, -2.0 * i / hd);
+            int p = c->rope_interleaved ? 2 * i : i, q = c->rope_interleaved ? 2 * i + 1 : i + hd / 2;
+            double x0 = v[h * hd + p], x1 = v[h * hd + q];
+            v[h * hd + p] = x0 * cos(a) - x1 * sin(a);
+            v[h * hd + q] = x0 * sin(a) + x1 * cos(a);
+        }
+}
+
+/* acts[(l·n + t)·ffn + i], gates, ups likewise: every MLP value of ids[0..n). */
+static void ref_acts(const Model *m, const int *ids, int n, double *acts, double *gates, double *ups) {
+    const Config *c = &m->cfg;
+    int dim = c->dim, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, ffn = c->ffn_dim;
+    double *x = calloc((size_t)n * dim, sizeof *x), *xn = malloc((size_t)dim * sizeof *xn);
+    double *K = malloc((size_t)n * kvd * sizeof *K), *V = malloc((size_t)n * kvd * sizeof *V), *Q = malloc((size_t)n * qd * sizeof *Q);
+    double *att = malloc((size_t)qd * sizeof *att), *o = malloc((size_t)dim * sizeof *o), *sc = malloc((size_t)n * sizeof *sc);
+    double *g = malloc((size_t)ffn * sizeof *g), *u = malloc((size_t)ffn * sizeof *u);
+    float *E = weights(m->tok_embd);
+    for (int t = 0; t < n; t++)
+        for (int i = 0; i < dim; i++) x[(size_t)t * dim + i] = E[(size_t)ids[t] * dim + i];
+    for (int l = 0; l < c->n_layers; l++) {
+        const LayerWeights *w = &m->layers[l];
+        float *an = weights(w->attn_norm), *fn = weights(w->ffn_norm), *wq = weights(w->wq), *wk = weights(w->wk);
+        float *wv = weights(w->wv), *wo = weights(w->wo), *wg = weights(w->gate), *wu = weights(w->up), *wd = weights(w->down);
+        for (int t = 0; t < n; t++) {
+            rmsnorm(x + (size_t)t * dim, an, dim, c->norm_eps, xn);
+            matvec(wq, qd, dim, xn, Q + (size_t)t * qd);
+            matvec(wk, kvd, dim, xn, K + (size_t)t * kvd);
+            matvec(wv, kvd, dim, xn, V + (size_t)t * kvd);
+            rope(c, Q + (size_t)t * qd, c->n_heads, t);
+            rope(c, K + (size_t)t * kvd, c->n_kv_heads, t);
+        }
+        for (int t = 0; t < n; t++) {
+            for (int h = 0; h < c->n_heads; h++) {
+                int kh = h / (c->n_heads / c->n_kv_heads);
+                double mx = -1e300, sum = 0;
+                for (int j = 0; j <= t; j++) {
+                    double s = 0;
+                    for (int i = 0; i < hd; i++) s += Q[(size_t)t * qd + h * hd + i] * K[(size_t)j * kvd + kh * hd + i];
+                    sc[j] = s / sqrt(hd);
+                    if (sc[j] > mx) mx = sc[j];
+                }
+                for (int j = 0; j <= t; j++) sum += sc[j] = exp(sc[j] - mx);
+                for (int i = 0; i < hd; i++) {
+                    double a = 0;
+                    for (int j = 0; j <= t; j++) a += sc[j] / sum * V[(size_t)j * kvd + kh * hd + i];
+                    att[h * hd + i] = a;
+                }
+            }
+            matvec(wo, dim, qd, att, o);
+            for (int i = 0; i < dim; i++) x[(size_t)t * dim + i] += o[i];
+            rmsnorm(x + (size_t)t * dim, fn, dim, c->norm_eps, xn);
+            matvec(wg, ffn, dim, xn, g);
+            matvec(wu, ffn, dim, xn, u);
+            size_t at = ((size_t)l * n + t) * ffn;
+            for (int i = 0; i < ffn; i++) {
+                gates[at + i] = g[i];
+                ups[at + i] = u[i];
+                acts[at + i] = u[i] = g[i] / (1 + exp(-g[i])) * u[i];
+            }
+            matvec(wd, dim, ffn, u, o);
+            for (int i = 0; i < dim; i++) x[(size_t)t * dim + i] += o[i];
+        }
+        free(an); free(fn); free(wq); free(wk); free(wv); free(wo); free(wg); free(wu); free(wd);
+    }
+    free(E);
+    free(x); free(xn); free(K); free(V); free(Q); free(att); free(o); free(sc); free(g); free(u);
+}
+
+/* ----------------------------------------------------------------------------
+ * Every counted token of the first N_DOCS documents, with its reference values */
+
+typedef struct {
+    int doc, window, pos, token;
+    double *act, *gate, *up; /* [layer · ffn + neuron] */
+} RefToken;
+
+static RefToken *ref_corpus(const Model *m, const ActCorpus *c, const Tokenizer *tok, int *n_out, int **doc_ids, int *doc_n) {
+    int L = m->cfg.n_layers, ffn = m->cfg.ffn_dim, n = 0, cap = 0;
+    RefToken *r = NULL;
+    for (int d = 0; d < N_DOCS; d++) {
+        Error e = { 0 };
+        int rc = act_corpus_tokens(c, tok, d, &doc_ids[d], &doc_n[d], &e);
+        CHECK(rc == 0, "%s", e.msg);
+        for (int w = 0, s = 0; s < doc_n[d]; w++, s += WINDOW - 1) {
+            int cnt = doc_n[d] - s < WINDOW - 1 ? doc_n[d] - s : WINDOW - 1, ids[WINDOW];
+            ids[0] = m->vocab.bos_id;
+            memcpy(ids + 1, doc_ids[d] + s, (size_t)cnt * sizeof *ids);
+            size_t sz = (size_t)L * (cnt + 1) * ffn;
+            double *A = malloc(sz * sizeof *A), *G = malloc(sz * sizeof *G), *U = malloc(sz * sizeof *U);
+            ref_acts(m, ids, cnt + 1, A, G, U);
+            for (int p = 1; p <= cnt; p++) {
+                if (n == cap) r = realloc(r, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *r);
+                RefToken *t = &r[n++];
+                *t = (RefToken){ d, w, p, ids[p], malloc((size_t)L * ffn * sizeof(double)), malloc((size_t)L * ffn * sizeof(double)),
+                                 malloc((size_t)L * ffn * sizeof(double)) };
+                for (int l = 0; l < L; l++)
+                    for (int i = 0; i < ffn; i++) {
+                        size_t at = ((size_t)l * (cnt + 1) + p) * ffn + i;
+                        t->act[l * ffn + i] = A[at];
+                        t->gate[l * ffn + i] = G[at];
+                        t->up[l * ffn + i] = U[at];
+                    }
+            }
+            free(A); free(G); free(U);
+        }
+    }
+    *n_out = n;
+    return r;
+}
+
+static const RefToken *find_token(const RefToken *r, int n, int doc, int window, int pos) {
+    for (int i = 0; i < n; i++)
+        if (r[i].doc == doc && r[i].window == window && r[i].pos == pos) return &r[i];
+    return NULL;
+}
+
+static int close_rel(double got, double want, double rel) { return fabs(got - want) <= rel * fmax(fabs(want), 1e-3); }
+
+/* The histogram bin, written from the stated edges: 0, ±2^-10, ..., ±2^4. */
+static int ref_bin(double a) {
+    double m = fabs(a);
+    int k = 0;
+    while (k < 15 && m >= ldexp(1.0, k - 10)) k++; /* k = number of edges 2^-10..2^4 that m reaches */
+    return a < 0 ? 15 - k : 16 + k;
+}
+
+/* ----------------------------------------------------------------------------
+ * The run against the reference */
+
+static void run_all(const Model *m, const ActCorpus *c, const Tokenizer *tok, int threads, int l0, int l1, ActRun *r) {
+    Error e = { 0 };
+    Forward *f;
+    int rc = act_run_init(r, m, l0, l1, 8, 6, WINDOW, -1, 42, &e);
+    CHECK(rc == 0, "%s", e.msg);
+    rc = forward_new(m, WINDOW, threads, &f, &e);
+    CHECK(rc == 0, "%s", e.msg);
+    for (int pass = 1; pass <= 2; pass++) {
+        for (int d = 0; d < N_DOCS; d++) {
+            int *ids, n;
+            rc = act_corpus_tokens(c, tok, d, &ids, &n, &e) || act_run_doc(r, f, d, ids, n, &e);
+            CHECK(rc == 0, "%s", e.msg);
+            free(ids);
+        }
+        if (pass == 1) act_run_begin_pass2(r);
+    }
+    act_run_finish(r);
+    forward_free(f);
+}
+
+/* A list (top, sign +1, or bottom, sign −1) against the reference: the
+ * example at each rank has the reference's activation at that rank (so
+ * only near-ties, < 1e-5, may swap positions), and its own values match the
+ * reference's at its position within 1e-4. */
+static int ties;
+
+static void check_list(const RefToken *ref, int n_ref, int l, int i, int ffn, const ActExample *got, int n_got, int cap, int sign,
+                       int *swaps) {
+    int idx = l * ffn + i;
+    double *v = malloc((size_t)n_ref * sizeof *v);
+    for (int k = 0; k < n_ref; k++) v[k] = sign * ref[k].act[idx];
+    /* the reference ranking: a selection sort of the first cap (ties by position order, which is ref's order) */
+    int *order = malloc((size_t)n_ref * sizeof *order);
+    for (int k = 0; k < n_ref; k++) order[k] = k;
+    int want = n_ref < cap ? n_ref : cap;
+    for (int a = 0; a < want; a++) {
+        int best = a;
+        for (int b = a + 1; b < n_ref; b++)
+            if (v[order[b]] > v[order[best]]) best = b;
+        int t = order[a];
+        order[a] = order[best];
+        order[best] = t;
+    }
+    CHECK(n_got == want, "%d:%d %s list holds %d, want %d", l, i, sign > 0 ? "top" : "bottom", n_got, want);
+    /* exact ties (equal F32 activations, as identical story openings give)
+     * go in (doc, window, pos) order */
+    for (int k = 1; k < n_got; k++) {
+        const ActExample *x = &got[k - 1], *y = &got[k];
+        long long kx = ((long long)x->doc << 32) | (x->window << 16) | x->pos, ky = ((long long)y->doc << 32) | (y->window << 16) | y->pos;
+        if (x->act == y->act) ties++;
+        CHECK(x->act != y->act || kx < ky, "%d:%d ranks %d and %d tie at %g out of (doc, window, pos) order", l, i, k, k + 1, x->act);
+    }
+    for (int k = 0; k < n_got && k < want; k++) {
+        const RefToken *at = find_token(ref, n_ref, got[k].doc, got[k].window, got[k].pos), *w = &ref[order[k]];
+        CHECK(at != NULL, "%d:%d rank %d: no such token", l, i, k + 1);
+        if (!at) continue;
+        if (at != w) (*swaps)++;
+        CHECK(at == w || fabs(at->act[idx] - w->act[idx]) < 1e-5, "%d:%d %s rank %d: (%d,%d,%d) act %.7g, reference has (%d,%d,%d) %.7g",
+              l, i, sign > 0 ? "top" : "bottom", k + 1, got[k].doc, got[k].window, got[k].pos, at->act[idx], w->doc, w->window,
+              w->pos, w->act[idx]);
+        CHECK(close_rel(got[k].act, at->act[idx], 1e-4) && close_rel(got[k].gate, at->gate[idx], 1e-4) &&
+                  close_rel(got[k].up, at->up[idx], 1e-4) && got[k].token == at->token,
+              "%d:%d rank %d: act %.7g gate %.7g up %.7g token %d, reference %.7g %.7g %.7g %d", l, i, k + 1, got[k].act, got[k].gate,
+              got[k].up, got[k].token, at->act[idx], at->gate[idx], at->up[idx], at->token);
+    }
+    free(v);
+    free(order);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void check_neuron(const RefToken *ref, int n_ref, const ActRun *r, int l, int i, int *swaps, int *bands) {
+    int ffn = r->ffn, idx = l * ffn + i;
+    const ActNeuron *s = act_neuron(r, l, i);
+    double sum = 0, mn = INFINITY, mx = -INFINITY;
+    int64_t pos_lo = 0, pos_hi = 0, sign_lo[4] = { 0 }, sign_hi[4] = { 0 }, hist_lo[32] = { 0 }, hist_hi[32] = { 0 };
+    for (int k = 0; k < n_ref; k++) {
+        double a = ref[k].act[idx], g = ref[k].gate[idx], u = ref[k].up[idx];
+        sum += a;
+        mn = fmin(mn, a);
+        mx = fmax(mx, a);
+        /* near 0 or near an edge, F32 may fall either side: bounds, not values */
+        pos_lo += a > 1e-6;
+        pos_hi += a > -1e-6;
+        for (int c = 0; c < 4; c++) {
+            int gs = c < 2, us = c % 2 == 0; /* ++, +-, -+, -- */
+            int sure = (gs ? g > 1e-6 : g < -1e-6) && (us ? u > 1e-6 : u < -1e-6);
+            int maybe = (gs ? g > -1e-6 : g < 1e-6) && (us ? u > -1e-6 : u < 1e-6);
+            sign_lo[c] += sure;
+            sign_hi[c] += maybe;
+        }
+        int b0 = ref_bin(a * (1 - 1e-5) - 1e-7), b1 = ref_bin(a * (1 + 1e-5) + 1e-7);
+        int lo = b0 < b1 ? b0 : b1, hi = b0 < b1 ? b1 : b0;
+        if (lo == hi) hist_lo[lo]++;
+        for (int b = lo; b <= hi; b++) hist_hi[b]++;
+    }
+    double mean = sum / n_ref, ss = 0;
+    for (int k = 0; k < n_ref; k++) ss += (ref[k].act[idx] - mean) * (ref[k].act[idx] - mean);
+    double sd = sqrt(ss / n_ref);
+    CHECK(s->count == n_ref, "%d:%d count %lld, want %d", l, i, (long long)s->count, n_ref);
+    CHECK(fabs(s->mean - mean) <= 1e-4 * (fabs(mean) + sd), "%d:%d mean %.8g, reference %.8g", l, i, s->mean, mean);
+    CHECK(close_rel(sqrt(s->m2 / (double)s->count), sd, 1e-4), "%d:%d std %.8g, reference %.8g", l, i, sqrt(s->m2 / (double)s->count), sd);
+    CHECK(close_rel(s->min, mn, 1e-4) && close_rel(s->max, mx, 1e-4), "%d:%d min/max %.7g %.7g, reference %.7g %.7g", l, i, s->min,
+          s->max, mn, mx);
+    CHECK(s->positive >= pos_lo && s->positive <= pos_hi, "%d:%d positive %lld outside %lld-%lld", l, i, (long long)s->positive,
+          (long long)pos_lo, (long long)pos_hi);
+    for (int c = 0; c < 4; c++)
+        CHECK(s->sign[c] >= sign_lo[c] && s->sign[c] <= sign_hi[c], "%d:%d sign case %d: %lld outside %lld-%lld", l, i, c,
+              (long long)s->sign[c], (long long)sign_lo[c], (long long)sign_hi[c]);
+    for (int b = 0; b < 32; b++)
+        CHECK(s->hist[b] >= hist_lo[b] && s->hist[b] <= hist_hi[b], "%d:%d histogram bin %d: %lld outside %lld-%lld", l, i, b,
+              (long long)s->hist[b], (long long)hist_lo[b], (long long)hist_hi[b]);
+    check_list(ref, n_ref, l, i, ffn, s->top, s->n_top, r->top_n, 1, swaps);
+    check_list(ref, n_ref, l, i, ffn, s->bottom, s->n_bottom, r->bottom_n, -1, swaps);
+
+    /* Bands: with the run's own edges q (from its histogram), each band's
+     * samples are the 5 smallest keys among the reference tokens in it;
+     * tokens within 1e-5 of an edge may fall either side and are skipped. */
+    for (int b = 0; b < ACT_BANDS; b++) {
+        double lo = s->q[b], hi = b + 1 < ACT_BANDS ? s->q[b + 1] : INFINITY;
+        uint64_t *keys = malloc((size_t)n_ref * sizeof *keys);
+        int nk = 0, ambiguous = 0;
+        for (int k = 0; k < n_ref; k++) {
+            double a = ref[k].act[idx];
+            if (fabs(a - lo) < 1e-5 || fabs(a - hi) < 1e-5) ambiguous = 1;
+            else if (a >= lo && a < hi) keys[nk++] = act_band_key(r->seed, l, i, ref[k].doc, ref[k].window, ref[k].pos);
+        }
+        qsort(keys, (size_t)nk, sizeof *keys, cmp_u64);
+        if (nk > ACT_BAND_SAMPLES) nk = ACT_BAND_SAMPLES;
+        if (ambiguous) {
+            free(keys);
+            continue;
+        }
+        (*bands)++;
+        CHECK(s->n_band[b] == nk, "%d:%d band %d holds %d samples, want %d", l, i, b, s->n_band[b], nk);
+        for (int k = 0; k < s->n_band[b]; k++) {
+            const ActExample *x = &s->band[b][k];
+            uint64_t key = act_band_key(r->seed, l, i, x->doc, x->window, x->pos);
+            int found = 0;
+            for (int j = 0; j < nk; j++) found |= keys[j] == key;
+            CHECK(found && x->act >= lo && x->act < hi, "%d:%d band %d sample (%d,%d,%d) act %g is not one of the 5 drawn from [%g, %g)",
+                  l, i, b, x->doc, x->window, x->pos, x->act, lo, hi);
+        }
+        free(keys);
+    }
+}
+
+/* Same run, same state, bit for bit. */
+static int same_state(const ActRun *a, const ActRun *b) {
+    size_t n = (size_t)(a->l1 - a->l0 + 1) * a->ffn;
+    for (size_t i = 0; i < n; i++) {
+        const ActNeuron *x = &a->neuron[i], *y = &b->neuron[i];
+        if (x->count != y->count || x->mean != y->mean || x->m2 != y->m2 || x->min != y->min || x->max != y->max ||
+            memcmp(x->hist, y->hist, sizeof x->hist) || memcmp(x->sign, y->sign, sizeof x->sign) || x->n_top != y->n_top ||
+            memcmp(x->top, y->top, (size_t)x->n_top * sizeof *x->top) || memcmp(x->bottom, y->bottom, (size_t)x->n_bottom * sizeof *x->bottom) ||
+            memcmp(x->band, y->band, sizeof x->band) || memcmp(x->q, y->q, sizeof x->q))
+            return 0;
+    }
+    return 1;
+}
+
+/* ----------------------------------------------------------------------------
+ * Trace against the reference: the top neuron at every position */
+
+static void check_trace(const Model *m, const Tokenizer *tok) {
+    const char *text = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+    int *ids, n;
+    Error e = { 0 };
+    int rc = tokenizer_encode(tok, text, strlen(text), TOK_ADD_BOS, &ids, &n, &e);
+    CHECK(rc == 0, "%s", e.msg);
+    int L = m->cfg.n_layers, ffn = m->cfg.ffn_dim, limit = 3;
+    size_t sz = (size_t)L * n * ffn;
+    double *A = malloc(sz * sizeof *A), *G = malloc(sz * sizeof *G), *U = malloc(sz * sizeof *U);
+    ref_acts(m, ids, n, A, G, U);
+    Forward *f;
+    ActHit *hits = calloc((size_t)n * limit, sizeof *hits);
+    rc = forward_new(m, n, 2, &f, &e) || act_trace(f, m, ids, n, 0, L - 1, limit, hits, &e);
+    CHECK(rc == 0, "%s", e.msg);
+    for (int p = 0; p < n; p++) {
+        int bl = 0, bn = 0;
+        for (int l = 0; l < L; l++)
+            for (int i = 0; i < ffn; i++)
+                if (A[((size_t)l * n + p) * ffn + i] > A[((size_t)bl * n + p) * ffn + bn]) bl = l, bn = i;
+        const ActHit *h = &hits[(size_t)p * limit];
+        double want = A[((size_t)bl * n + p) * ffn + bn], at = A[((size_t)h->layer * n + p) * ffn + h->neuron];
+        CHECK((h->layer == bl && h->neuron == bn) || want - at < 1e-5, "trace pos %d: top %d:%d (%.7g), reference %d:%d (%.7g)", p,
+              h->layer, h->neuron, at, bl, bn, want);
+        CHECK(close_rel(h->act, at, 1e-4), "trace pos %d: act %.7g, reference %.7g", p, h->act, at);
+        CHECK(h[0].act >= h[1].act && h[1].act >= h[2].act, "trace pos %d: not largest first", p);
+    }
+    free(hits);
+    forward_free(f);
+    free(A); free(G); free(U);
+    free(ids);
+}
+
+/* ----------------------------------------------------------------------------
+ * Small pieces */
+
+static void test_hist_and_heap(void) {
+    /* edges as stated: 0, ±2^-10 … ±2^4 */
+    CHECK(act_hist_bin(0.0f) == 16 && act_hist_bin(-0.0f) == 16 && act_hist_bin(1e-9f) == 16 && act_hist_bin(-1e-9f) == 15,
+          "bins around 0");
+    CHECK(act_hist_bin(0x1p-10f) == 17 && act_hist_bin(0x1p4f) == 31 && act_hist_bin(1e30f) == 31 && act_hist_bin(-1e30f) == 0,
+          "bins at the ends");
+    CHECK(act_hist_bin(1.5f) == 16 + 11 && act_hist_bin(-1.5f) == 15 - 11, "1.5 is in [1, 2): bin 27; -1.5 bin 4");
+    for (int b = 0; b < 32; b++) {
+        double lo = act_hist_lo(b), hi = act_hist_hi(b);
+        if (!isinf(lo) && lo != 0) CHECK(act_hist_bin((float)(lo < 0 ? lo * 0.999 : lo)) == b, "bin %d holds its lower edge %g", b, lo);
+        if (!isinf(hi) && hi != 0) CHECK(act_hist_bin((float)(hi < 0 ? hi * 1.001 : hi * 0.999)) == b, "bin %d ends at %g", b, hi);
+        CHECK(b == 0 || act_hist_lo(b) == act_hist_hi(b - 1), "bins %d and %d touch", b - 1, b);
+    }
+    /* quantiles from a histogram: 100 values in [1, 2) and 100 in [2, 4) */
+    ActNeuron s = { .count = 200, .min = 1, .max = 4 };
+    s.hist[27] = 100;
+    s.hist[28] = 100;
+    CHECK(fabs(act_quantile(&s, 0.5) - 2.0) < 1e-12 && fabs(act_quantile(&s, 0.25) - 1.5) < 1e-12 &&
+          fabs(act_quantile(&s, 0.75) - 3.0) < 1e-12, "quantiles by linear interpolation within bins");
+    /* binomial tails by hand: n 3, p 1/2: P[X >= 2] = 4/8; n 20, p 0.01: P[X >= 1] = 1 - 0.99^20 */
+    CHECK(fabs(binomial_upper_tail(3, 2, 0.5) - 0.5) < 1e-12, "binomial tail 3, 2, 0.5");
+    CHECK(fabs(binomial_upper_tail(20, 1, 0.01) - (1 - pow(0.99, 20))) < 1e-12, "binomial tail 20, 1, 0.01");
+    CHECK(binomial_upper_tail(20, 0, 0.3) == 1 && binomial_upper_tail(5, 6, 0.3) == 0, "binomial tail edges");
+}
+
+int main(void) {
+    test_hist_and_heap();
+    Model m;
+    Error e = { 0 };
+    ModelOpenOptions o = { .tokenizer_path = shared_path("models/stories260K/tok512.bin"), .need_weights = 1 };
+    if (model_open(&m, shared_path("models/stories260K/stories260K.bin"), &o, &e)) {
+        CHECK(0, "%s", e.msg);
+        return check_summary("test_activations");
+    }
+    Tokenizer *tok;
+    ActCorpus c;
+    int rc = tokenizer_new(&m.vocab, &tok, &e) || act_corpus_open(&c, shared_path("corpora/stories260K-samples.txt"), &e);
+    CHECK(rc == 0, "%s", e.msg);
+    CHECK(c.n_docs == 1000, "corpus has %d documents, want 1000", c.n_docs);
+
+    int n_ref, *doc_ids[N_DOCS], doc_n[N_DOCS];
+    RefToken *ref = ref_corpus(&m, &c, tok, &n_ref, doc_ids, doc_n);
+    int windows = 0;
+    for (int k = 0; k < n_ref; k++) windows += ref[k].window > 0;
+    CHECK(windows > 0, "the documents should span several %d-token windows", WINDOW);
+
+    ActRun r1, r2, r3;
+    run_all(&m, &c, tok, 1, 0, m.cfg.n_layers - 1, &r1);
+    int swaps = 0, checked = 0, bands = 0;
+    for (int l = 0; l < m.cfg.n_layers; l++)
+        for (int i = 0; i < m.cfg.ffn_dim; i += 7, checked++) check_neuron(ref, n_ref, &r1, l, i, &swaps, &bands);
+    check_neuron(ref, n_ref, &r1, 0, 140, &swaps, &bands); /* the " named" neuron */
+    printf("test_activations: %d neurons against the reference over %d tokens (%d near-tie swaps, %d exact ties, %d bands checked)\n",
+           checked + 1, n_ref, swaps, ties, bands);
+    CHECK(ties > 0, "no exact ties among the examples: the tie order is untested");
+    CHECK(bands > checked, "too few bands away from a near-edge value were checked (%d)", bands);
+
+    /* Threads do not change the state, nor does a subset of layers. */
+    run_all(&m, &c, tok, 2, 0, m.cfg.n_layers - 1, &r2);
+    CHECK(same_state(&r1, &r2), "--threads 1 and 2 give different states");
+    run_all(&m, &c, tok, 2, 2, 3, &r3);
+    int same_sub = 1;
+    for (int l = 2; l <= 3; l++)
+        for (int i = 0; i < m.cfg.ffn_dim; i++) {
+            const ActNeuron *x = act_neuron(&r1, l, i), *y = act_neuron(&r3, l, i);
+            same_sub &= x->mean == y->mean && x->m2 == y->m2 && !memcmp(x->top, y->top, (size_t)x->n_top * sizeof *x->top);
+        }
+    CHECK(same_sub, "--layers 2-3 gives other statistics for those layers than the whole run");
+    act_run_free(&r1);
+    act_run_free(&r2);
+    act_run_free(&r3);
+
+    check_trace(&m, tok);
+
+    for (int k = 0; k < n_ref; k++) {
+        free(ref[k].act);
+        free(ref[k].gate);
+        free(ref[k].up);
+    }
+    free(ref);
+    for (int d = 0; d < N_DOCS; d++) free(doc_ids[d]);
+    act_corpus_close(&c);
+    tokenizer_free(tok);
+    model_close(&m);
+    return check_summary("test_activations");
+}
