@@ -6,7 +6,7 @@ CC       ?= cc
 PKGS      = openblas libpcre2-8 libcjson sqlite3
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -lpcre2-8 -lcjson -lsqlite3)
-WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter
+WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-function-declaration
 BASE      = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc -MMD -MP
 LIBS      = $(PKG_LIBS) -lm -pthread
 

@@ -909,8 +909,178 @@ int forward_set_hooks(Forward *f, const HookSet *hooks, Error *e);
  * the last one (vocab floats). */
 int forward_run(Forward *f, const int *ids, int n, int pos, int hook_from, float *logits, int all_logits, Error *e);
 
+/* Capture (activations, trace): fn is called for every layer of every batch
+ * of tokens at positions pos..pos+T-1 with their MLP values, T × ffn_dim
+ * each, row-major: gate·x, up·x and act = silu(gate·x)·(up·x), x the
+ * post-attention-normed input — after any hooks, exactly the F32 values the
+ * down matrix receives. NULL fn: none. The buffers are the pass's own: read
+ * them inside fn, never keep them. */
+typedef void (*ForwardCapture)(void *ctx, int layer, int pos, int T, const float *gate, const float *up, const float *act);
+void forward_set_capture(Forward *f, ForwardCapture fn, void *ctx);
+
 int forward_n_ctx(const Forward *f);
 int forward_n_threads(const Forward *f);
+
+/* ---- src/infer/activations.h -------------------------------------------- */
+
+/* activations.h — activation evidence: run a corpus through the model and
+ * keep, per MLP neuron, its statistics and its strongest examples.
+ *
+ * The activation of neuron L:N at a token is the gated MLP value
+ * act = silu(gate·x) · (up·x) of layer L (x the post-attention-normed
+ * input), the exact F32 value the down matrix receives (--clamp-site act
+ * replaces it). Memory is a constant per neuron, whatever the corpus size.
+ *
+ * The corpus: a .txt file holds one document per line, a .jsonl file one
+ * JSON object per line with a "text" field; doc is the 0-based line number.
+ * Each document is tokenized and cut into consecutive windows of at most
+ * `window` tokens, each starting with BOS; pos is the index within its
+ * window including BOS (window w of a document starts at pos 0 again), so
+ * window w, pos p ≥ 1 holds the document's content token w·(window−1) + p−1.
+ * Position 0 (BOS) is never counted.
+ *
+ * Two passes over the corpus:
+ *   pass 1: count, mean and M2 (Welford, double), min, max, fraction > 0,
+ *           the four GLU sign cases, the 32-bin histogram, the top-N and
+ *           bottom-N examples, and the unigram counts of the corpus;
+ *   pass 2: for each quantile band — [q50, q90), [q90, q99), [q99, max] —
+ *           5 examples drawn uniformly from the tokens in the band.
+ * The quantiles come from pass 1's histogram (act_quantile): exact at the
+ * bin edges, linear within a bin. The band draw is seeded priority
+ * sampling: every token gets a key hash(seed, layer, neuron, doc, window,
+ * pos) and the band keeps its 5 smallest keys — a uniform sample without
+ * replacement, like a seeded reservoir, but independent of the order the
+ * tokens come in, so threads and a resumed run give the same draw.
+ *
+ * Every neuron's state is updated by one thread in corpus order, so results
+ * do not depend on the thread count, and the whole state is saved at
+ * checkpoints (activations_store.h), so a resumed run continues exactly.
+ */
+
+enum { ACT_HIST_BINS = 32, ACT_BANDS = 3, ACT_BAND_SAMPLES = 5, ACT_SIGN_CASES = 4 };
+
+/* ----------------------------------------------------------------------------
+ * The histogram: symmetric log bins, the same for every neuron and model.
+ *
+ * Bin 16 + k (k = 0..15) holds a ≥ 0 with |a| in [2^(k−11), 2^(k−10)),
+ * bin 15 − k the negative mirror; bin 16 starts at 0 and bin 31 runs to +∞
+ * (bin 15 ends at −0, bin 0 from −∞). So the edges are 0, ±2^−10, ±2^−9, …,
+ * ±2^4: fine where SwiGLU activations crowd near 0, and wide enough for
+ * their tails, with no first pass needed to choose them. */
+int act_hist_bin(float a);
+/* The lower / upper edge of bin b (−INFINITY / INFINITY at the ends). */
+double act_hist_lo(int b);
+double act_hist_hi(int b);
+
+/* GLU sign cases, GLUScope's: gate>0 & up>0, gate>0 & up≤0, gate≤0 & up>0, gate≤0 & up≤0. */
+extern const char *const act_sign_case_names[ACT_SIGN_CASES]; /* "++", "+-", "-+", "--" */
+
+/* ----------------------------------------------------------------------------
+ * Per neuron */
+
+typedef struct {
+    int32_t doc, window, pos, token; /* token: the id at pos */
+    float act, gate, up;
+} ActExample;
+
+typedef struct {
+    int64_t count, positive, sign[ACT_SIGN_CASES], hist[ACT_HIST_BINS];
+    double mean, m2;                 /* Welford: std = sqrt(m2 / count) (population) */
+    float min, max;
+    ActExample *top, *bottom;        /* top: best first once finished (a min-heap while running) */
+    int n_top, n_bottom;
+    double q[ACT_BANDS];             /* band edges q50, q90, q99 (after pass 1) */
+    ActExample band[ACT_BANDS][ACT_BAND_SAMPLES];
+    uint64_t band_key[ACT_BANDS][ACT_BAND_SAMPLES];
+    int n_band[ACT_BANDS];
+} ActNeuron;
+
+/* The q-quantile (0..1) of a neuron's activations from its histogram,
+ * clipped to [min, max]. */
+double act_quantile(const ActNeuron *s, double q);
+/* The band quantiles: 0.5, 0.9, 0.99 (and 1). */
+extern const double act_band_q[ACT_BANDS + 1];
+
+/* Ordering of examples: a before b in a top list (higher act; equal acts by
+ * (doc, window, pos)); with sign −1, the bottom list's order. */
+int act_example_before(const ActExample *a, const ActExample *b, int sign);
+
+/* The band-sampling key of a token (the smallest 5 per band are kept). */
+uint64_t act_band_key(uint64_t seed, int layer, int neuron, int doc, int window, int pos);
+
+/* ----------------------------------------------------------------------------
+ * The corpus */
+
+typedef struct {
+    MappedFile file;
+    int jsonl;
+    int n_docs;
+    int64_t *start, *end;   /* byte range of each document's line */
+    uint64_t hash;          /* FNV-1a of the whole file */
+} ActCorpus;
+
+/* Opens a .txt or .jsonl corpus (NM_EINPUT for anything else). */
+int act_corpus_open(ActCorpus *c, const char *path, Error *e);
+void act_corpus_close(ActCorpus *c);
+/* A document's text (malloc'd; for .jsonl the "text" field, NM_EINPUT
+ * naming file:line when the line is no object with a string "text"). */
+int act_corpus_text(const ActCorpus *c, int doc, char **text, size_t *len, Error *e);
+/* A document's content tokens (without BOS; malloc'd). */
+int act_corpus_tokens(const ActCorpus *c, const Tokenizer *t, int doc, int **ids, int *n, Error *e);
+
+/* ----------------------------------------------------------------------------
+ * A run */
+
+typedef struct {
+    const Model *m;
+    int l0, l1, ffn;             /* layers l0..l1, every neuron of each */
+    int top_n, bottom_n, window;
+    int64_t max_tokens;          /* counted tokens per pass; <0: all */
+    uint64_t seed;
+    int pass;                    /* 1 or 2 */
+    ActNeuron *neuron;           /* (l1 − l0 + 1) × ffn, layer-major */
+    int64_t *unigram;            /* vocab counts of the counted tokens (pass 1) */
+    int64_t tokens;              /* counted tokens so far in this pass */
+    /* private: the window being run (the capture reads it), logits, ids */
+    int doc, win;
+    int *ids;
+    float *logits;
+} ActRun;
+
+/* The statistics are kept on the calling thread (the forward pass has the
+ * threads): they cost a few operations per neuron and token, far below the
+ * forward pass's 2·dim·3 multiply-adds per neuron and token. */
+int act_run_init(ActRun *r, const Model *m, int l0, int l1, int top_n, int bottom_n, int window, int64_t max_tokens,
+                 uint64_t seed, Error *e);
+void act_run_free(ActRun *r);
+static inline ActNeuron *act_neuron(const ActRun *r, int layer, int n) {
+    return &r->neuron[(size_t)(layer - r->l0) * r->ffn + n];
+}
+
+/* Runs one document (content tokens, no BOS) through f, window by window,
+ * feeding the pass's statistics; stops at max_tokens. f must hold window
+ * positions. */
+int act_run_doc(ActRun *r, Forward *f, int doc, const int *content, int n, Error *e);
+/* After pass 1: band edges from each histogram; starts pass 2. */
+void act_run_begin_pass2(ActRun *r);
+/* After pass 2: sorts every list (top, bottom: best first; bands by (doc, window, pos)). */
+void act_run_finish(ActRun *r);
+/* Sorts the top/bottom heaps best-last, which keeps them valid heaps (for checkpoints). */
+void act_run_sort_heaps(ActRun *r);
+
+/* ----------------------------------------------------------------------------
+ * Trace: which neurons fire on one text */
+
+typedef struct {
+    int layer, neuron;
+    float act;
+} ActHit;
+
+/* Runs ids[0..n) (n ≤ forward_n_ctx) and fills hits[pos·limit + i], i <
+ * limit, with the neurons of layers l0..l1 with the largest signed
+ * activation at each position, largest first (equal acts: lower layer,
+ * then lower neuron first). limit ≤ (l1−l0+1)·ffn. */
+int act_trace(Forward *f, const Model *m, const int *ids, int n, int l0, int l1, int limit, ActHit *hits, Error *e);
 
 /* ---- src/infer/sampler.h ------------------------------------------------ */
 
@@ -972,6 +1142,104 @@ char *utf8_sanitize(const char *s, size_t n);
 void hooks_label(const HookSet *h, char *out, size_t cap);
 /* Adds "hooks": {"site", "positions", "hooks": ["clamp 2:17=10", ...]} to o. */
 void hooks_to_json(struct cJSON *o, const HookSet *hooks);
+
+/* ---- src/store/activations_store.h -------------------------------------- */
+
+/* activations_store.h — activation evidence in the atlas's SQLite file.
+ *
+ * Tables of their own beside the weight map (atlas.h), which they never
+ * change; an atlas may hold the map, the activations, or both:
+ *   act_meta(key TEXT PRIMARY KEY, value TEXT)   corpus path and hash, options,
+ *                                                progress of an unfinished run
+ *   act_neurons(layer, neuron, count, mean, std, min, max, density,
+ *               m2, positive, sign_pp, sign_pn, sign_np, sign_nn, histogram,
+ *               q50, q90, q99, writes_id, up_id, up_embed_id, gate_id, gate_embed_id)
+ *       histogram: the 32 counts, comma-separated (bins: activations.h);
+ *       writes_id: top token of the down column through the lens (full norm);
+ *       up_id / up_embed_id, gate_id / gate_embed_id: top token of the up / gate
+ *       row through the LM head / through the token embeddings (agreement.h);
+ *       -1 until the run is complete
+ *   act_examples(layer, neuron, list, rank, doc, window, pos, token_id, act, gate, up)
+ *       list 'top' / 'bottom' (rank 1 = strongest), 'q50' / 'q90' / 'q99' (the bands)
+ *   act_tokens(token_id, count)     unigram counts of the counted corpus tokens
+ *   act_docs(doc, start, end, ids)  byte range in the corpus and content token ids
+ *                                   (int32 little-endian, no BOS) of every document
+ *                                   an example comes from: context without the corpus
+ * A new atlas gets the map's meta and tokens tables too (model identity and
+ * token texts), so it can be read without the model.
+ *
+ * Writing is atomic as for `map`: PATH.partial (a copy of PATH when adding to
+ * an existing atlas), flock()ed, checkpointed with the whole run state, and
+ * renamed over PATH when complete. A killed run resumes from the last
+ * checkpoint with --resume and gives the same atlas as an uninterrupted one.
+ */
+
+typedef struct {
+    char corpus[4096];      /* absolute path of the corpus */
+    uint64_t corpus_hash;   /* FNV-1a of its bytes */
+    int64_t corpus_bytes;
+    int n_docs;
+    int window, top_n, bottom_n, l0, l1;
+    int64_t max_tokens;     /* <0: all */
+    uint64_t seed;
+    /* reading: */
+    int n_layers, ffn_dim, vocab_size, bos_id;
+    int64_t tokens;         /* counted tokens of the run */
+    int docs_run;           /* documents the run went through */
+    uint64_t identity;
+    char model_path[1024];
+} ActInfo;
+
+/* ----------------------------------------------------------------------------
+ * Writing */
+
+typedef struct ActStore ActStore;
+
+/* Claims PATH.partial. PATH may be absent (a new atlas), an atlas (the
+ * activations are added; NM_EINPUT when its model differs, or when it holds
+ * activations already unless force, which replaces them). An existing
+ * partial is refused unless resume (continued: *resumed = 1; NM_EINPUT
+ * naming what differs from this run) or force (started over). */
+int act_store_begin(ActStore **out, const char *path, int force, int resume, const Model *m, const ActInfo *info,
+                    int *resumed, Error *e);
+/* Loads a resumed run's state into r (initialised for the same options);
+ * *next_doc: the first document not yet run in r->pass. */
+int act_store_load(ActStore *s, ActRun *r, int *next_doc, Error *e);
+/* Saves r's whole state, documents before next_doc done; commits. */
+int act_store_checkpoint(ActStore *s, ActRun *r, int next_doc, Error *e);
+/* The finished run (act_run_finish called): examples' documents, weight
+ * readings (writes, up, up_embed, gate, gate_embed: arrays of (l1−l0+1)·ffn
+ * ids, agreement_readings), then renamed into place; frees s.
+ * On failure the partial stays for --resume. */
+int act_store_commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e);
+void act_store_close_partial(ActStore *s); /* keeps the partial for --resume; frees s */
+const char *act_store_temp_path(const ActStore *s);
+
+/* ----------------------------------------------------------------------------
+ * Reading */
+
+typedef struct ActAtlas ActAtlas;
+
+/* What the weights say, as token ids (-1: unknown): the down column's top
+ * token, and each row's (read[0] up, read[1] gate) through the LM head
+ * ([0]) and through the embeddings ([1]). */
+typedef struct {
+    int writes, read[2][2];
+} ActReadings;
+
+/* NM_EINPUT when path holds no (complete) activations. */
+int act_atlas_open(ActAtlas **out, const char *path, Error *e);
+void act_atlas_close(ActAtlas *a);
+const ActInfo *act_atlas_info(const ActAtlas *a);
+TokenNames act_atlas_token_names(const ActAtlas *a);
+/* s->top / s->bottom must hold info->top_n / bottom_n examples. */
+int act_atlas_neuron(const ActAtlas *a, int layer, int neuron, ActNeuron *s, ActReadings *w, Error *e);
+/* A document's content ids (no BOS; malloc'd); NM_EINPUT when not stored. */
+int act_atlas_doc(const ActAtlas *a, int doc, int **ids, int *n, Error *e);
+/* Unigram counts (vocab_size entries, owned by a) and their total. */
+const int64_t *act_atlas_unigram(const ActAtlas *a, int64_t *total);
+/* 1 when path holds the weight map's tables (atlas.h) too. */
+int act_atlas_has_map(const ActAtlas *a);
 
 /* ---- src/store/atlas.h -------------------------------------------------- */
 
@@ -1051,6 +1319,66 @@ typedef struct {
 /* Up to limit neurons (of the matrices whose bit is set in matrix_mask)
  * with token in their stored top list, by falling logit. *hits is malloc'd. */
 int atlas_find(const Atlas *a, int token, unsigned matrix_mask, int limit, AtlasHit **hits, int *n, Error *e);
+
+/* ---- src/report/agreement.h --------------------------------------------- */
+
+/* agreement.h — do a neuron's weights and its activations tell the same story?
+ *
+ * The paper reads a neuron from its weights: its down column through the
+ * final norm and the LM head says which token it writes, its up row which
+ * token it reads. The corpus says where it fires. Two tests per neuron, on
+ * its top examples (the strongest activations):
+ *
+ *   writes: is the token its down column decodes to (top-1 through the lens,
+ *           full norm) the next token after the example more often than
+ *           chance? trials: top examples with a next token in their window's
+ *           document; chance: that token's frequency f in the corpus.
+ *   reads:  is the token its gate row (or up row) decodes to (top-1
+ *           through the LM head, or through the token embeddings) at the
+ *           example or just before it? The gate row by default: in SwiGLU,
+ *           silu(gate·x) is near 0 for gate·x < 0, so the gate decides when the
+ *           neuron fires, the up row its sign and size. chance: 1 − (1 − f)², either of two positions by frequency
+ *           (a little generous for examples at pos 1, whose left neighbour
+ *           is BOS and not counted: that makes the test conservative).
+ *
+ * hits ~ Binomial(trials, chance) if the weights say nothing about the
+ * examples; p is P[X ≥ hits] and lift = (hits / trials) / chance. A reading
+ * is confirmed at p < alpha. The top examples of a neuron are not
+ * independent draws (one story can give several), so p is a screen, not a
+ * proof; with many neurons, alpha·neurons of them pass by chance.
+ *
+ * "Through the embeddings": the up row's response to each token's own
+ * embedding as layer L's MLP sees it, up · (g ⊙ E_t / rms(E_t)) with g the
+ * layer's ffn norm — what the neuron would read if the residual stream
+ * still held the token alone.
+ */
+
+typedef struct {
+    int token;          /* the weight reading; -1: none stored */
+    int hits, trials;
+    double chance;      /* per trial, from the corpus frequency */
+    double lift;        /* (hits / trials) / chance; NAN when undefined */
+    double p;           /* P[X ≥ hits], X ~ Binomial(trials, chance) */
+} AgreementTest;
+
+typedef struct {
+    AgreementTest writes, reads;
+} NeuronAgreement;
+
+/* P[X ≥ k] for X ~ Binomial(n, p), by summing the terms in log space. */
+double binomial_upper_tail(int n, int k, double p);
+
+/* The two tests for one neuron of an activations atlas (s, w from
+ * act_atlas_neuron); row: 0 up, 1 gate; through_embed picks the embedding
+ * reading. */
+int agreement_neuron(const ActAtlas *a, const ActNeuron *s, const ActReadings *w, int row, int through_embed,
+                     NeuronAgreement *out, Error *e);
+
+/* The weight readings of every neuron of layers l0..l1 ((l1−l0+1)·ffn ids
+ * each, layer-major): out[0] writes (down column, lens), out[1] up row
+ * (lens), out[2] up row (embeddings), out[3] gate row (lens), out[4] gate
+ * row (embeddings). */
+int agreement_readings(const Model *m, int threads, int l0, int l1, int *const out[5], Error *e);
 
 /* ---- src/report/diff.h -------------------------------------------------- */
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "formats/registry.h"
 #include "infer/activations.h"
 #include "infer/forward.h"
 #include "model/model.h"

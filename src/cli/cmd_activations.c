@@ -11,11 +11,6 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
-#include "infer/activations.h"
-#include "infer/steer.h"
-#include "report/agreement.h"
-#include "store/activations_store.h"
-#include "store/atlas.h"
 
 static const char usage_text[] =
     "usage: neuromap activations MODEL --corpus FILE [-o ATLAS] [--top-n 20] [--bottom-n 20] [--window 256]\n"

@@ -7,8 +7,6 @@
 #include <string.h>
 
 #include "cli/cmd.h"
-#include "report/agreement.h"
-#include "store/atlas.h"
 
 static const char usage_text[] =
     "usage: neuromap agreement ATLAS [--row gate|up] [--through head|embed] [--alpha A] [--neurons]\n"

@@ -6,10 +6,6 @@
 #include <string.h>
 
 #include "cli/cmd.h"
-#include "infer/activations.h"
-#include "infer/steer.h"
-#include "lens/lens.h"
-#include "text/prompt.h"
 
 static const char usage_text[] =
     "usage: neuromap trace MODEL -p TEXT [--limit 10] [--layers A-B] [--format table|json]\n"
