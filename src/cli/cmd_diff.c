@@ -12,6 +12,7 @@
 
 #include "cli/cmd.h"
 #include "report/diff.h"
+#include "report/neuron_out.h"
 #include "report/svg.h"
 
 static const char usage_text[] =
@@ -135,7 +136,7 @@ static void print_bar(double share) {
 
 /* "token" prob, padded to width columns (0: not padded). */
 static void print_listed_token(const TokenNames *tn, const LensToken *t, int width) {
-    char *text = lens_token_text(tn, t->id);
+    char *text = token_text(tn, t->id);
     char cell[64];
     int n = snprintf(cell, sizeof cell, "\"%.40s\" %.3f", text, t->prob), columns = 0;
     for (int i = 0; i < n && cell[i]; i++) columns += (cell[i] & 0xC0) != 0x80; /* one per UTF-8 character */
@@ -206,7 +207,7 @@ static void json_tally(cJSON *o, const DiffTally *t) {
 /* Token text as map's TSV escapes it, which is always valid UTF-8. */
 static cJSON *json_token(const TokenNames *tn, const LensToken *t) {
     cJSON *o = cJSON_CreateObject();
-    char *text = lens_token_text(tn, t->id);
+    char *text = token_text(tn, t->id);
     cJSON_AddNumberToObject(o, "token_id", t->id);
     cJSON_AddStringToObject(o, "token", text);
     cJSON_AddNumberToObject(o, "prob", t->prob);
@@ -273,7 +274,7 @@ typedef struct {
 static void on_neuron(void *ctx, const DiffNeuron *d) {
     Stream *s = ctx;
     if (s->o->format == OUT_TSV) {
-        char name[16], *ta = lens_token_text(s->names, d->a.id), *tb = lens_token_text(s->names, d->b.id);
+        char name[16], *ta = token_text(s->names, d->a.id), *tb = token_text(s->names, d->b.id);
         printf("%s\t%d\t%d\t%d\t%s\t%.6g\t%d\t%s\t%.6g\t%d\t%.6f\t%.6f\n", diff_pair_name(d->pair, name, sizeof name), d->layer,
                d->neuron, d->a.id, ta, d->a.prob, d->b.id, tb, d->b.prob, d->a.id == d->b.id, d->jaccard, d->spearman);
         free(ta);

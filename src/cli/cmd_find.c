@@ -15,6 +15,7 @@
 #include "store/atlas.h"
 #include "cli/cmd.h"
 #include "lens/lens.h"
+#include "report/neuron_out.h"
 #include "infer/sampler.h"
 #include "text/tokenizer.h"
 
@@ -127,7 +128,7 @@ static int first_token(const Vocab *v, const char *text, int len) {
     tokenizer_free(t);
     if (n == 0) die(NM_EINPUT, "find: '%s' encodes to no token", text);
     TokenNames tn = lens_vocab_names(v);
-    char *first = lens_token_text(&tn, ids[0]);
+    char *first = token_text(&tn, ids[0]);
     fprintf(stderr, "find: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", text, n, ids[0], first);
     free(first);
     int id = ids[0];
@@ -141,14 +142,14 @@ static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv, in
                 agreement ? "top_token         partner  partner_top       agree" : "top_token");
     for (int i = 0; i < n; i++) {
         const Hit *h = &hits[i];
-        char *top = lens_token_text(tn, h->top_id);
+        char *top = token_text(tn, h->top_id);
         if (tsv)
             printf("%s\t%d\t%d\t%.7g\t%d\t%s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top);
         else
             printf("%-6s %6d %8d %11.5f %8d  \"%s\"%*s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top,
                    agreement ? 14 - (int)strlen(top) : 0, "");
         if (agreement) {
-            char *other = lens_token_text(tn, h->partner_top);
+            char *other = token_text(tn, h->partner_top);
             const char *side = matrix_name(partner_of(h->matrix));
             int same = h->partner_top == h->top_id;
             if (tsv) printf("\t%s\t%s\t%d", side, other, same);

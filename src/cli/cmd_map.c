@@ -12,6 +12,8 @@
 #include "cli/cmd.h"
 #include "tensor/kernels.h"
 #include "lens/lens.h"
+#include "model/identity.h"
+#include "report/neuron_out.h"
 
 static const char usage_text[] =
     "usage: neuromap map MODEL [-o ATLAS] [--matrix up|gate|down|all] [--layers A-B] [--neurons A-B]\n"
@@ -132,6 +134,20 @@ static char *default_atlas_name(const char *model) {
     return out;
 }
 
+/* Neurons whose weights or logits are not finite: how many, and the first
+ * few by name ("up 1:5"), for the warning that ends the run. */
+enum { NONFINITE_NAMED = 5 };
+typedef struct {
+    int64_t n;
+    char first[NONFINITE_NAMED * 24];
+} Nonfinite;
+
+static void note_nonfinite(Nonfinite *b, MatrixKind k, int layer, int neuron) {
+    if (b->n++ >= NONFINITE_NAMED) return;
+    size_t len = strlen(b->first);
+    snprintf(b->first + len, sizeof b->first - len, "%s%s %d:%d", len ? ", " : "", matrix_name(k), layer, neuron);
+}
+
 /* What the map found, in one line: the tokens that are most often a
  * neuron's top token. */
 static void print_summary(const TokenNames *tn, const int64_t *top1, int vocab) {
@@ -145,7 +161,7 @@ static void print_summary(const TokenNames *tn, const int64_t *top1, int vocab) 
     }
     fprintf(stderr, "map: most frequent top tokens:");
     for (int i = 0; i < n; i++) {
-        char *text = lens_token_text(tn, best[i]);
+        char *text = token_text(tn, best[i]);
         fprintf(stderr, "%s \"%s\" x%lld", i ? "," : "", text, (long long)top1[best[i]]);
         free(text);
     }
@@ -170,12 +186,22 @@ int cmd_map(int argc, char **argv) {
     int per_layer = (int)(n1 - n0 + 1), n_matrices = __builtin_popcount(mask);
     int64_t total = (int64_t)n_matrices * (l1 - l0 + 1) * per_layer;
 
+    Lens L;
+    /* Many neurons: convert a non-F32 head once; a few: per tile. */
+    if (lens_open(&L, &m, o.norm, (int)o.threads, total >= 256, &e)) error_exit(&e);
+    lens_set_kernel(&L, o.prefilter ? LENS_KERNEL_NATIVE : o.kernel); /* the prefilter rescores with ours */
+
     Atlas *atlas = NULL;
     char *default_name = NULL;
     if (o.format == OUT_SQLITE) {
         const char *path = o.output ? o.output : (default_name = default_atlas_name(model_path));
-        AtlasInfo info = { .identity = m.identity, .n_layers = c->n_layers, .dim = c->dim, .ffn_dim = c->ffn_dim,
-                           .vocab_size = c->vocab_size, .norm = o.norm, .top_k = (int)o.top_k, .bottom_k = (int)o.bottom_k };
+        /* Everything that can change a stored number is recorded, so that a
+         * resume with another model or other options is refused. */
+        AtlasInfo info = { .identity = m.identity, .content_identity = model_content_identity(&m), .n_layers = c->n_layers,
+                           .dim = c->dim, .ffn_dim = c->ffn_dim, .vocab_size = c->vocab_size, .norm = o.norm,
+                           .top_k = (int)o.top_k, .bottom_k = (int)o.bottom_k, .prefilter = o.prefilter,
+                           .prob_tol = o.prefilter ? o.prob_tol : 0, .threads = L.threads };
+        snprintf(info.kernel, sizeof info.kernel, "%s", L.native ? "native" : "openblas");
         snprintf(info.model_path, sizeof info.model_path, "%s", model_path);
         snprintf(info.model_format, sizeof info.model_format, "%s", format_name(m.format));
         snprintf(info.matrices, sizeof info.matrices, "%s", mask == 7u ? "up,gate,down" : o.matrix);
@@ -186,16 +212,12 @@ int cmd_map(int argc, char **argv) {
         fprintf(stderr, "map: writing %s (via %s)\n", path, atlas_temp_path(atlas));
     }
 
-    Lens L;
-    /* Many neurons: convert a non-F32 head once; a few: per tile. */
-    if (lens_open(&L, &m, o.norm, (int)o.threads, total >= 256, &e)) error_exit(&e);
-    lens_set_kernel(&L, o.kernel);
     if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
     if (o.prefilter && !kern_avx512_bf16())
         fprintf(stderr, "map: warning: this CPU has no AVX-512 BF16; the prefilter runs in portable C, far slower than "
                         "the exact map\n");
     TokenNames names = lens_vocab_names(&m.vocab);
-    if (o.format == OUT_TSV) lens_write_tsv_header(stdout);
+    if (o.format == OUT_TSV) neuron_tsv_header(stdout);
 
     /* Chunks of a layer: enough neurons to keep every thread busy, few
      * enough that the vectors stay small (1024 × 4096 floats for 8B). */
@@ -206,6 +228,7 @@ int cmd_map(int argc, char **argv) {
     Progress prog;
     progress_start(&prog, "map", total, o.progress || isatty(2));
     int64_t *top1 = xcalloc((size_t)c->vocab_size, sizeof *top1);
+    Nonfinite bad = { 0 };
     double t0 = now_seconds();
     int64_t done = 0, skipped = 0, skipped_prefilter = 0;
     /* Test-only hook (tests/cli_atlas_safety.sh): die by SIGKILL once this
@@ -228,9 +251,10 @@ int cmd_map(int argc, char **argv) {
                 else if (o.prefilter && !L.prefilter) skipped_prefilter += count;
                 for (int i = 0; i < count; i++) {
                     const LensResult *r = &b.r[i];
-                    if (o.top_k) top1[r->top[0].id]++;
-                    if (o.format == OUT_TSV) lens_write_tsv(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
-                    else if (o.format == OUT_JSONL) lens_write_jsonl(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
+                    if (r->nonfinite) note_nonfinite(&bad, (MatrixKind)k, layer, first + i);
+                    else if (o.top_k) top1[r->top[0].id]++;
+                    if (o.format == OUT_TSV) neuron_tsv(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
+                    else if (o.format == OUT_JSONL) neuron_jsonl(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
                     else if (atlas_add(atlas, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k, &e)) {
                         atlas_close_partial(atlas);
                         error_exit(&e);
@@ -268,6 +292,10 @@ int cmd_map(int argc, char **argv) {
                     "than the exact map here; --prob-tol inf keeps every (proven) bound instead\n");
     }
     if (o.top_k) print_summary(&names, top1, c->vocab_size);
+    if (bad.n) /* last, so that it is the line a user sees */
+        fprintf(stderr, "map: warning: %lld neuron%s non-finite weights (NaN or Inf in the vector or its logits), "
+                "listed without tokens: %s%s\n", (long long)bad.n, bad.n == 1 ? " has" : "s have", bad.first,
+                bad.n > NONFINITE_NAMED ? ", ..." : "");
     free(top1);
     lens_batch_free(&b);
     free(vecs);

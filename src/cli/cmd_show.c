@@ -8,6 +8,7 @@
 #include "store/atlas.h"
 #include "cli/cmd.h"
 #include "lens/lens.h"
+#include "report/neuron_out.h"
 
 static const char usage_text[] =
     "usage: neuromap show MODEL|ATLAS L:N [--matrix up|gate|down] [--top-k K] [--bottom-k K]\n"
@@ -30,7 +31,7 @@ static void print_table(const TokenNames *tn, MatrixKind k, int layer, int neuro
     printf("%6s %9s %11s %11s  %s\n", "rank", "token_id", "logit", "prob", "token");
     for (int i = 0; i < n_top + n_bottom; i++) {
         const LensToken *t = i < n_top ? &r->top[i] : &r->bottom[i - n_top];
-        char *text = lens_token_text(tn, t->id);
+        char *text = token_text(tn, t->id);
         printf("%6d %9d %11.5f %11.4g  \"%s\"\n", i < n_top ? i + 1 : -(i - n_top + 1), t->id, t->logit, t->prob, text);
         free(text);
     }
@@ -126,8 +127,8 @@ int cmd_show(int argc, char **argv) {
         tn = lens_vocab_names(&m.vocab);
     }
     if (tsv) {
-        lens_write_tsv_header(stdout);
-        lens_write_tsv(stdout, &tn, k, layer, neuron, &b.r[0], n_top, n_bottom);
+        neuron_tsv_header(stdout);
+        neuron_tsv(stdout, &tn, k, layer, neuron, &b.r[0], n_top, n_bottom);
     } else {
         print_table(&tn, k, layer, neuron, norm, &b.r[0], n_top, n_bottom);
     }

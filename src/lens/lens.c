@@ -25,7 +25,6 @@
 
 #include "tensor/kernels.h"
 
-#include <cJSON.h>
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
@@ -393,10 +392,37 @@ int lens_prefilter_pays(const Lens *L) {
     return n < 1024 || 4 * exact <= 3 * n;
 }
 
+/* A NaN or an infinity in a vector, or among its logits, makes its result
+ * meaningless: a NaN never passes `x > hi`, so its lists would keep fewer
+ * tokens than asked (or a previous neuron's), and the normaliser is NaN.
+ * The normed vector shows a non-finite weight (the norm spreads it: a NaN
+ * anywhere makes every element NaN under --norm full); lse shows a NaN or
+ * +inf logit (kern_max and kern_sum_exp carry it: inf − inf is NaN); the
+ * lowest logit shows -inf. Such a result is flagged and its lists zeroed,
+ * so that no writer can print stale tokens by mistake. */
+static int vector_finite(const float *x, int n) {
+    float acc = 0;
+    for (int d = 0; d < n; d++) acc += x[d] * 0.0f; /* 0, or NaN when some x[d] is NaN or ±inf */
+    return acc == 0;
+}
+
+static void flag_nonfinite(const float *vecs, int dim, int count, int top_k, int bottom_k, LensResult *out) {
+    for (int i = 0; i < count; i++) {
+        LensResult *r = &out[i];
+        r->nonfinite = !vector_finite(vecs + (size_t)i * dim, dim) || !isfinite(r->lse) ||
+                       (bottom_k > 0 && !isfinite(r->bottom[0].logit)) || (top_k > 0 && !isfinite(r->top[0].logit));
+        if (!r->nonfinite) continue;
+        memset(r->top, 0, (size_t)top_k * sizeof *r->top);
+        memset(r->bottom, 0, (size_t)bottom_k * sizeof *r->bottom);
+        r->lse = r->lse_bound = 0;
+    }
+}
+
 void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
     if (count <= 0) return;
     if (L->prefilter) prefilter_decode(L, vecs, count, top_k, bottom_k, out);
     else exact_decode(L, vecs, count, top_k, bottom_k, out);
+    flag_nonfinite(vecs, L->dim, count, top_k, bottom_k, out);
 }
 
 /* ----------------------------------------------------------------------------
@@ -671,7 +697,7 @@ static void prefilter_decode(const Lens *L, const float *vecs, int count, int to
             LensResult *r = &out[wide[w]];
             r->lse = b.r[w].lse;
             r->lse_bound = 0;
-            set_probs(r, top_k, bottom_k);
+            set_probs(r, top_k, bottom_k); /* the lists are full here: a short one (NaN logits) is flagged non-finite */
         }
         lens_batch_free(&b);
         free(sub);
@@ -814,7 +840,7 @@ void lens_batch_free(LensBatch *b) {
 }
 
 /* ----------------------------------------------------------------------------
- * Writing results */
+ * Token names (written out by report/neuron_out.c) */
 
 TokenNames lens_vocab_names(const Vocab *v) { return (TokenNames){ v->n_tokens, v->text, v->text_len, v->type }; }
 
@@ -826,71 +852,4 @@ int lens_find_token(const TokenNames *tn, const char *text, int len) {
         if (found < 0) found = i;
     }
     return found;
-}
-
-char *lens_token_text(const TokenNames *tn, int id) {
-    const char *t = id >= 0 && id < tn->n ? tn->text[id] : "";
-    size_t n = id >= 0 && id < tn->n ? (size_t)tn->len[id] : 0, cap = 4 * n + 1; /* \xNN is the longest form */
-    char *out = xmalloc(cap);
-    escape_token(t, n, out, cap);
-    return out;
-}
-
-void lens_write_tsv_header(FILE *f) { fputs("matrix\tlayer\tneuron\trank\ttoken_id\ttoken\tlogit\tprob\n", f); }
-
-static void tsv_row(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, int rank, const LensToken *t) {
-    char *text = lens_token_text(tn, t->id);
-    fprintf(f, "%s\t%d\t%d\t%d\t%d\t%s\t%.7g\t%.6g\n", matrix_name(k), layer, neuron, rank, t->id, text, t->logit, t->prob);
-    free(text);
-}
-
-void lens_write_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
-                    int n_bottom) {
-    for (int i = 0; i < n_top; i++) tsv_row(f, tn, k, layer, neuron, i + 1, &r->top[i]);
-    for (int i = 0; i < n_bottom; i++) tsv_row(f, tn, k, layer, neuron, -(i + 1), &r->bottom[i]);
-}
-
-/* JSON strings must be UTF-8: a token that is not keeps TSV's escaped form. */
-static cJSON *json_tokens(const TokenNames *tn, const LensToken *t, int n, int sign) {
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        const char *text = t[i].id < tn->n ? tn->text[t[i].id] : "";
-        int len = t[i].id < tn->n ? tn->len[t[i].id] : 0, valid = 1;
-        for (int p = 0; p < len && valid;) {
-            int l = utf8_sequence_length((const unsigned char *)text + p, (size_t)(len - p));
-            valid = l > 0 && text[p] != 0;
-            p += l;
-        }
-        cJSON_AddNumberToObject(o, "rank", sign * (i + 1));
-        cJSON_AddNumberToObject(o, "token_id", t[i].id);
-        if (valid) {
-            cJSON_AddStringToObject(o, "token", text);
-        } else {
-            char *esc = lens_token_text(tn, t[i].id);
-            cJSON_AddStringToObject(o, "token", esc);
-            free(esc);
-        }
-        cJSON_AddNumberToObject(o, "logit", t[i].logit);
-        cJSON_AddNumberToObject(o, "prob", t[i].prob);
-        cJSON_AddItemToArray(arr, o);
-    }
-    return arr;
-}
-
-void lens_write_jsonl(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
-                      int n_bottom) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "matrix", matrix_name(k));
-    cJSON_AddNumberToObject(o, "layer", layer);
-    cJSON_AddNumberToObject(o, "neuron", neuron);
-    cJSON_AddNumberToObject(o, "lse", r->lse);
-    if (r->lse_bound > 0) cJSON_AddNumberToObject(o, "lse_bound", r->lse_bound);
-    cJSON_AddItemToObject(o, "top", json_tokens(tn, r->top, n_top, 1));
-    cJSON_AddItemToObject(o, "bottom", json_tokens(tn, r->bottom, n_bottom, -1));
-    char *s = cJSON_PrintUnformatted(o);
-    fputs(s, f);
-    fputc('\n', f);
-    free(s);
-    cJSON_Delete(o);
 }

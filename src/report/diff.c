@@ -7,6 +7,7 @@
  * the model's size.
  */
 #include "report/diff.h"
+#include "report/neuron_out.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -59,7 +60,7 @@ int diff_check_compatible(const DiffSource *a, const DiffSource *b, Error *e) {
     for (int id = 0; id < a->names.n; id++) {
         if (a->names.len[id] == b->names.len[id] && memcmp(a->names.text[id], b->names.text[id], (size_t)a->names.len[id]) == 0)
             continue;
-        char *ta = lens_token_text(&a->names, id), *tb = lens_token_text(&b->names, id);
+        char *ta = token_text(&a->names, id), *tb = token_text(&b->names, id);
         int rc = error_set(e, NM_EINPUT, "%s and %s have different vocabularies: token %d is \"%.100s\" in the first, \"%.100s\" in the second",
                            a->path, b->path, id, ta, tb);
         free(ta);
