@@ -43,11 +43,17 @@ grep -Eq '^map: warning: 2 neurons have non-finite weights .*: up 1:5, down 2:7'
     fail "map warns, naming how many and which: $(cat "$TMP/bad.err")"
 expect_eq "$(tail -n 1 "$TMP/bad.err" | grep -c 'non-finite')" 1 "the warning is the last line"
 
+# the prefilter's path, too
+"$NM" map "$B/stories260K.bin" "${TOK[@]}" --matrix all --format tsv --prefilter >"$TMP/cleanp.tsv" 2>/dev/null
+"$NM" map "$TMP/bad.bin" "${TOK[@]}" --matrix all --format tsv --prefilter >"$TMP/badp.tsv" 2>"$TMP/badp.err"
+cmp -s <(grep -v -P '^(up\t1\t5|down\t2\t7)\t' "$TMP/cleanp.tsv") "$TMP/badp.tsv" && ok || fail "--prefilter: the other rows equal the clean model's"
+grep -q 'warning: 2 neurons have non-finite' "$TMP/badp.err" && ok || fail "--prefilter: the warning"
+
 "$NM" map "$B/stories260K.bin" "${TOK[@]}" --matrix all --format jsonl >"$TMP/clean.jsonl" 2>/dev/null
 "$NM" map "$TMP/bad.bin" "${TOK[@]}" --matrix all --format jsonl >"$TMP/bad.jsonl" 2>/dev/null
 expect_eq "$(grep -c nonfinite "$TMP/bad.jsonl")" 2 "two non-finite records"
 grep -qx '{"matrix":"up","layer":1,"neuron":5,"nonfinite":true}' "$TMP/bad.jsonl" && ok || fail "the JSONL record of up 1:5"
-expect_eq "$(diff <(grep -v '"layer":1,"neuron":5,' "$TMP/clean.jsonl" | grep -v '"matrix":"down","layer":2,"neuron":7,') \
+expect_eq "$(diff <(grep -v -e '^{"matrix":"up","layer":1,"neuron":5,' -e '^{"matrix":"down","layer":2,"neuron":7,' "$TMP/clean.jsonl") \
                   <(grep -v nonfinite "$TMP/bad.jsonl") | wc -l)" 0 "the other JSONL lines equal the clean model's"
 expect_eq "$(wc -l <"$TMP/bad.jsonl")" "$(wc -l <"$TMP/clean.jsonl")" "one line per neuron, non-finite ones included"
 
@@ -58,7 +64,7 @@ expect_eq "$(python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); pri
 expect_out 'non-finite weights' "$NM" show "$TMP/bad.db" 1:5
 expect_out 'non-finite weights' "$NM" show "$TMP/bad.bin" "${TOK[@]}" 1:5
 expect_out 'non-finite weights' "$NM" show "$TMP/bad.bin" "${TOK[@]}" 2:7 --matrix down
-expect_out '"nonfinite":true' "$NM" show "$TMP/bad.db" 1:5 --format json
+expect_out '^\{"matrix":"up","layer":1,"neuron":5,"nonfinite":true,"norm":"full"\}$' "$NM" show "$TMP/bad.db" 1:5 --format json
 expect_eq "$("$NM" show "$TMP/bad.bin" "${TOK[@]}" 1:5 --format tsv 2>/dev/null | wc -l)" 1 "show --format tsv: the header only"
 # a neighbour is untouched
 expect_eq "$("$NM" show "$TMP/bad.db" 1:6 --format tsv)" "$("$NM" show "$B/stories260K.bin" "${TOK[@]}" 1:6 --format tsv 2>/dev/null)" "1:6 as in the clean model"
@@ -79,6 +85,6 @@ expect_out 'non-finite' "$NM" diff "$B/stories260K.bin" "$TMP/nan.bin" "${TOK[@]
 
 # ---- the forward pass stops, naming the layer ---------------------------------
 expect_exit 1 'layer 1: .*non-finite' "$NM" generate "$TMP/nan.bin" "${TOK[@]}" -n 5
-expect_exit 1 'layer 1: .*non-finite' "$NM" probe "$TMP/nan.bin" "${TOK[@]}" --prompt "Once upon" --target " a time"
+expect_exit 1 'layer 1: .*non-finite' "$NM" probe "$TMP/nan.bin" "${TOK[@]}" -p "Once upon" --target " a time"
 expect_exit 0 '' "$NM" generate "$B/stories260K.bin" "${TOK[@]}" -n 5
 finish

@@ -7,26 +7,27 @@
  * then decoded over the full vocabulary, for the token's rank within each
  * and each one's top token. On an atlas, the stored top-k lists are searched.
  */
-#include <cblas.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/atlas.h"
 #include "cli/cmd.h"
 #include "lens/lens.h"
+#include "report/documents.h"
 #include "report/neuron_out.h"
 #include "infer/sampler.h"
 #include "text/tokenizer.h"
 
 static const char usage_text[] =
-    "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N]\n"
-    "                     [--norm full|gain|none] [--agreement] [--format table|tsv] [--tokenizer FILE]\n\n"
+    "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N] [--first-piece]\n"
+    "                     [--norm full|gain|none] [--agreement] [--format table|tsv|json] [--tokenizer FILE]\n\n"
     "Lists the neurons whose direction most promotes the token TEXT, by that token's logit\n"
     "through the final RMSNorm and the LM head (the logit `map` reports), with the token's\n"
     "rank within each neuron's distribution (1 = its top token) and the neuron's top token.\n"
     "TEXT is the token as written, with real spaces: \" dog\" is the word-initial form;\n"
-    "other text is tokenized (without BOS) and its first token is used.\n"
+    "text of several tokens is refused, naming them (--first-piece: use the first).\n"
     "On an atlas, only the stored top-k lists are searched.\n\n"
     "  --matrix M          up (default), gate, down or all\n"
     "  --limit N           neurons to list (default 20)\n"
@@ -34,22 +35,15 @@ static const char usage_text[] =
     "  --agreement         also decode what each neuron writes (its down column; for a down\n"
     "                      neuron, what it reads: its up row) and say whether the two top\n"
     "                      tokens agree: read-and-write neurons are the ones that steer (models only)\n"
-    "  --format F          table (default) or tsv: matrix layer neuron logit rank top_token\n"
-    "                      [partner partner_top agree]\n"
+    "  --format F          table (default), tsv: matrix layer neuron logit rank top_token\n"
+    "                      [partner partner_top agree], or json (one document: README)\n"
+    "  --first-piece       TEXT of several tokens: search its first token (without BOS)\n"
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
     "  -h, --help          this help\n";
 
-typedef struct {
-    MatrixKind matrix;
-    int layer, neuron, rank, top_id;
-    float logit;
-    int partner_top; /* --agreement: top token of the neuron's other side, else -1 */
-} Hit;
+typedef FindHit Hit;
 
-/* The other side of a neuron: what an up/gate neuron writes is its down
- * column; what a down neuron reads is its up row. */
-static MatrixKind partner_of(MatrixKind k) { return k == MATRIX_DOWN ? MATRIX_UP : MATRIX_DOWN; }
-
+static MatrixKind partner_of(MatrixKind k) { return find_partner_of(k); }
 
 static int by_logit_desc(const void *pa, const void *pb) {
     const Hit *a = pa, *b = pb;
@@ -59,37 +53,65 @@ static int by_logit_desc(const void *pa, const void *pb) {
     return a->neuron - b->neuron;
 }
 
-/* Every neuron's logit for the token; the best `limit` into hits (sorted). */
-static int rank_all_neurons(const Lens *L, unsigned mask, int token, int limit, Hit *hits) {
+/* Every neuron's logit for the token; the best `limit` into hits (sorted).
+ * The logits come from the lens's own kernel (lens_token_logits: the same
+ * FMA chain as the full decode below), so the neurons selected here are the
+ * ones the full decode would rank first: a near-tie cannot fall out of the
+ * list because two products rounded it differently. A neuron whose vector
+ * or logit is not finite is skipped and counted in *nonfinite. */
+static int rank_all_neurons(const Lens *L, unsigned mask, int token, int limit, Hit *hits, int64_t *nonfinite) {
     const Config *c = &L->m->cfg;
-    float *head_row = xmalloc((size_t)c->dim * sizeof *head_row);
     float *vecs = xmalloc((size_t)c->ffn_dim * c->dim * sizeof *vecs);
     float *logit = xmalloc((size_t)c->ffn_dim * sizeof *logit);
-    tensor_rows_f32(L->m->output, token, 1, head_row);
     int n = 0;
+    Progress prog;
+    progress_start(&prog, "find", (int64_t)__builtin_popcount(mask) * c->n_layers * c->ffn_dim, isatty(2));
+    int64_t done = 0;
     for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
         if (!(mask & (1u << k))) continue;
         for (int layer = 0; layer < c->n_layers; layer++) {
             lens_neuron_vectors(L, (MatrixKind)k, layer, 0, c->ffn_dim, vecs);
-            cblas_sgemv(CblasRowMajor, CblasNoTrans, c->ffn_dim, c->dim, 1.0f, vecs, c->dim, head_row, 1, 0.0f, logit, 1);
+            lens_token_logits(L, vecs, c->ffn_dim, token, logit);
             for (int i = 0; i < c->ffn_dim; i++) {
+                const float *v = vecs + (size_t)i * c->dim;
+                float acc = logit[i] * 0.0f; /* 0 unless the logit or a weight is NaN or ±inf */
+                for (int d = 0; d < c->dim; d++) acc += v[d] * 0.0f;
+                if (acc != 0) {
+                    ++*nonfinite;
+                    continue;
+                }
                 Hit h = { .matrix = (MatrixKind)k, .layer = layer, .neuron = i, .logit = logit[i] };
                 if (n == limit && by_logit_desc(&h, &hits[n - 1]) >= 0) continue;
                 int j = n < limit ? n++ : n - 1; /* insertion into the sorted best-so-far */
                 while (j > 0 && by_logit_desc(&h, &hits[j - 1]) < 0) { hits[j] = hits[j - 1]; j--; }
                 hits[j] = h;
             }
+            progress_update(&prog, done += c->ffn_dim);
         }
     }
-    free(head_row);
+    progress_end(&prog);
     free(vecs);
     free(logit);
     return n;
 }
 
-/* Decodes each hit over the full vocabulary: the token's exact logit, its
- * rank (1 + tokens with a higher logit, equal logits by id), the top token. */
-static void describe_hits(const Lens *L, int token, Hit *hits, int n, int agreement) {
+/* The highest logit of a row, the lowest id among equals; -1 when the row
+ * holds a NaN or an infinity (another token's logit can be non-finite even
+ * when the searched one is not: a non-finite row of the head). */
+static int finite_argmax(const float *row, int n) {
+    int best = 0;
+    for (int v = 0; v < n; v++) {
+        if (!isfinite(row[v])) return -1;
+        if (row[v] > row[best]) best = v;
+    }
+    return best;
+}
+
+/* Decodes each hit over the full vocabulary: the token's logit (the same
+ * bits as the ranking's), its rank (1 + tokens with a higher logit, equal
+ * logits by id), the top token. Hits whose full row is not finite are
+ * dropped and counted. Returns how many remain. */
+static int describe_hits(const Lens *L, int token, Hit *hits, int n, int agreement, int64_t *nonfinite) {
     float *vecs = xmalloc((size_t)n * L->dim * sizeof *vecs);
     float *logits = xmalloc((size_t)n * L->vocab * sizeof *logits);
     for (int i = 0; i < n; i++) lens_neuron_vectors(L, hits[i].matrix, hits[i].layer, hits[i].neuron, 1, vecs + (size_t)i * L->dim);
@@ -102,35 +124,56 @@ static void describe_hits(const Lens *L, int token, Hit *hits, int n, int agreem
             if (row[v] > x || (row[v] == x && v < token)) rank++;
         hits[i].logit = x;
         hits[i].rank = rank;
-        hits[i].top_id = argmax(row, L->vocab);
+        hits[i].top_id = finite_argmax(row, L->vocab);
         hits[i].partner_top = -1;
     }
     if (agreement) {
         for (int i = 0; i < n; i++)
             lens_neuron_vectors(L, partner_of(hits[i].matrix), hits[i].layer, hits[i].neuron, 1, vecs + (size_t)i * L->dim);
         lens_logits(L, vecs, n, logits);
-        for (int i = 0; i < n; i++) hits[i].partner_top = argmax(logits + (size_t)i * L->vocab, L->vocab);
+        for (int i = 0; i < n; i++) hits[i].partner_top = finite_argmax(logits + (size_t)i * L->vocab, L->vocab);
     }
-    qsort(hits, (size_t)n, sizeof *hits, by_logit_desc);
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        if (hits[i].top_id < 0) ++*nonfinite; /* the partner's row may be non-finite: partner_top -1, shown as such */
+        else hits[kept++] = hits[i];
+    }
+    qsort(hits, (size_t)kept, sizeof *hits, by_logit_desc);
     free(vecs);
     free(logits);
+    return kept;
 }
 
-/* TEXT that is no vocabulary entry: its first token, without BOS. A
- * sentencepiece tokenizer that prefixes a space gets TEXT without its own
- * leading one, so " Lilyx" starts with " Lily" rather than a lone space. */
-static int first_token(const Vocab *v, const char *text, int len) {
+/* TEXT that is no vocabulary entry: with first_piece, its first token,
+ * without BOS; else exit 2 naming the pieces. A sentencepiece tokenizer
+ * that prefixes a space gets TEXT without its own leading one, so " Lilyx"
+ * starts with " Lily" rather than a lone space. */
+static int text_token(const Vocab *v, const char *text, int len, int first_piece) {
     Tokenizer *t;
     Error e = { 0 };
     int *ids = NULL, n = 0, skip = v->add_space_prefix && len > 1 && text[0] == ' ';
     if (tokenizer_new(v, &t, &e)) error_exit(&e);
     if (tokenizer_encode(t, text + skip, (size_t)(len - skip), 0, &ids, &n, &e)) error_exit(&e);
     tokenizer_free(t);
-    if (n == 0) die(NM_EINPUT, "find: '%s' encodes to no token", text);
+    if (n == 0) die(NM_EINPUT, "find: \"%s\" encodes to no token", text);
     TokenNames tn = lens_vocab_names(v);
-    char *first = token_text(&tn, ids[0]);
-    fprintf(stderr, "find: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", text, n, ids[0], first);
-    free(first);
+    if (!first_piece && n > 1) {
+        enum { SHOWN = 8 };
+        char pieces[SHOWN * 64 + 16] = "";
+        for (int i = 0; i < n && i < SHOWN; i++) {
+            char *p = token_text(&tn, ids[i]);
+            size_t at = strlen(pieces);
+            snprintf(pieces + at, sizeof pieces - at, "%s\"%.48s\"", i ? " + " : "", p);
+            free(p);
+        }
+        if (n > SHOWN) strcat(pieces, " + ...");
+        die(NM_EINPUT, "find: \"%s\" is %d tokens: %s; give one token, or --first-piece", text, n, pieces);
+    }
+    if (n > 1) {
+        char *first = token_text(&tn, ids[0]);
+        fprintf(stderr, "find: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", text, n, ids[0], first);
+        free(first);
+    }
     int id = ids[0];
     free(ids);
     return id;
@@ -161,17 +204,34 @@ static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv, in
     }
 }
 
+static void print_json(const TokenNames *tn, int token, const char *matrix, LensNorm norm, const char *source, int limit,
+                       int64_t nonfinite, const Hit *hits, int n, int agreement) {
+    cJSON *o = find_json(tn, token, matrix, norm, source, limit, nonfinite, hits, n, agreement);
+    char *s = cJSON_PrintUnformatted(o);
+    puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static void say_skipped(int64_t nonfinite) {
+    if (nonfinite)
+        fprintf(stderr, "find: skipped %lld neuron%s with non-finite weights (NaN or Inf in the vector or its logits)\n",
+                (long long)nonfinite, nonfinite == 1 ? "" : "s");
+}
+
 int cmd_find(int argc, char **argv) {
     static const struct option opts[] = {
         { "matrix", required_argument, 0, 'm' }, { "limit", required_argument, 0, 'l' },
         { "norm", required_argument, 0, 'n' },   { "format", required_argument, 0, 'f' },
         { "tokenizer", required_argument, 0, 't' }, { "agreement", no_argument, 0, 'a' },
-        { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+        { "first-piece", no_argument, 0, '1' },  { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
     };
+    enum { FIND_TABLE, FIND_TSV, FIND_JSON };
     const char *matrix = "up", *tokenizer = NULL;
     LensNorm norm = NORM_FULL;
     long limit = 20;
-    int tsv = 0, norm_given = 0, agreement = 0, c;
+    int format = FIND_TABLE, norm_given = 0, agreement = 0, first_piece = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -185,12 +245,14 @@ int cmd_find(int argc, char **argv) {
             norm_given = 1;
             break;
         case 'f':
-            if (strcmp(optarg, "tsv") == 0) tsv = 1;
-            else if (strcmp(optarg, "table") == 0) tsv = 0;
-            else die(NM_EINPUT, "find: --format must be table or tsv, not '%s'", optarg);
+            if (strcmp(optarg, "tsv") == 0) format = FIND_TSV;
+            else if (strcmp(optarg, "table") == 0) format = FIND_TABLE;
+            else if (strcmp(optarg, "json") == 0) format = FIND_JSON;
+            else die(NM_EINPUT, "find: --format must be table, tsv or json, not '%s'", optarg);
             break;
         case 't': tokenizer = optarg; break;
         case 'a': agreement = 1; break;
+        case '1': first_piece = 1; break;
         case 'h': fputs(usage_text, stdout); return NM_OK;
         default: die(NM_EINPUT, "find: unknown or incomplete option '%s' (see 'neuromap find --help')", argv[optind - 1]);
         }
@@ -218,10 +280,13 @@ int cmd_find(int argc, char **argv) {
         int n;
         if (atlas_find(a, token, mask, (int)limit, &found, &n, &e)) error_exit(&e);
         fprintf(stderr, "find: token %d; searching the top-%d lists stored in %s\n", token, atlas_info(a)->top_k, path);
+        int64_t nonfinite = atlas_count_nonfinite(a, mask); /* stored without lists: never found */
+        say_skipped(nonfinite);
         Hit *hits = xcalloc((size_t)n + 1, sizeof *hits);
         for (int i = 0; i < n; i++)
             hits[i] = (Hit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
-        print_hits(&tn, hits, n, tsv, 0);
+        if (format == FIND_JSON) print_json(&tn, token, matrix, atlas_info(a)->norm, "atlas", (int)limit, nonfinite, hits, n, 0);
+        else print_hits(&tn, hits, n, format == FIND_TSV, 0);
         free(found);
         free(hits);
         atlas_close(a);
@@ -232,16 +297,19 @@ int cmd_find(int argc, char **argv) {
     open_model_or_exit(&m, path, tokenizer, 1);
     TokenNames tn = lens_vocab_names(&m.vocab);
     int token = lens_find_token(&tn, text, text_len);
-    if (token < 0) token = first_token(&m.vocab, text, text_len);
+    if (token < 0) token = text_token(&m.vocab, text, text_len, first_piece);
     Lens L;
     if (lens_open(&L, &m, norm, 1, 0, &e)) error_exit(&e);
-    int64_t total = (int64_t)__builtin_popcount(mask) * m.cfg.n_layers * m.cfg.ffn_dim;
+    lens_set_kernel(&L, LENS_KERNEL_NATIVE); /* one kernel for the ranking and the decode: see rank_all_neurons */
+    int64_t total = (int64_t)__builtin_popcount(mask) * m.cfg.n_layers * m.cfg.ffn_dim, nonfinite = 0;
     if (limit > total) limit = total;
     fprintf(stderr, "find: token %d; ranking %lld neurons by its logit (norm %s)\n", token, (long long)total, lens_norm_name(norm));
     Hit *hits = xcalloc((size_t)limit, sizeof *hits);
-    int n = rank_all_neurons(&L, mask, token, (int)limit, hits);
-    describe_hits(&L, token, hits, n, agreement);
-    print_hits(&tn, hits, n, tsv, agreement);
+    int n = rank_all_neurons(&L, mask, token, (int)limit, hits, &nonfinite);
+    n = describe_hits(&L, token, hits, n, agreement, &nonfinite);
+    say_skipped(nonfinite);
+    if (format == FIND_JSON) print_json(&tn, token, matrix, norm, "model", (int)limit, nonfinite, hits, n, agreement);
+    else print_hits(&tn, hits, n, format == FIND_TSV, agreement);
     free(hits);
     lens_close(&L);
     model_close(&m);

@@ -804,6 +804,20 @@ void lens_logits(const Lens *L, const float *vecs, int count, float *out) {
     work_free(&w);
 }
 
+void lens_token_logits(const Lens *L, const float *vecs, int count, int token, float *out) {
+    enum { CHUNK = 512 }; /* bounds the tile buffers (CHUNK × tile_vocab floats) */
+    Work w;
+    work_init(&w, L, count < CHUNK ? count : CHUNK, 0);
+    for (int i0 = 0; i0 < count; i0 += CHUNK) {
+        int n = count - i0 < CHUNK ? count - i0 : CHUNK;
+        const float *v = vecs + (size_t)i0 * L->dim;
+        block_begin(L, &w, v, n);
+        tile_product(L, &w, v, n, token, 1); /* a tile of one head row: w.c[i] is neuron i's logit */
+        memcpy(out + i0, w.c, (size_t)n * sizeof *out);
+    }
+    work_free(&w);
+}
+
 int lens_matrix_mask(const char *s, unsigned *mask) {
     MatrixKind k;
     if (strcmp(s, "all") == 0) *mask = 1u << MATRIX_UP | 1u << MATRIX_GATE | 1u << MATRIX_DOWN;

@@ -115,6 +115,12 @@ void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bot
  * neurons `find` examines in full. */
 void lens_logits(const Lens *L, const float *vecs, int count, float *out);
 
+/* The logit of one token for count normed vectors (find's ranking of every
+ * neuron). With the native kernel every logit is the one FMA chain that
+ * lens_logits and lens_decode compute for it, bit for bit, so a ranking by
+ * these values and a ranking by the full decode agree exactly. */
+void lens_token_logits(const Lens *L, const float *vecs, int count, int token, float *out);
+
 /* Results for a run of neurons: one allocation for every token list. */
 typedef struct {
     int count, top_k, bottom_k;
