@@ -121,16 +121,27 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
     if (o->output && o->format != OUT_SQLITE) die(NM_EINPUT, "map: -o names an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
 }
 
-/* stories260K.bin → stories260K.atlas.db, in the current directory. */
+/* MODEL's name + .atlas.db, in the current directory: stories260K.bin →
+ * stories260K.atlas.db, Llama-3.1-8B/ → Llama-3.1-8B.atlas.db. Trailing
+ * slashes are ignored, and only a checkpoint extension is stripped: the
+ * dots of "3.1" are part of the name. */
 static char *default_atlas_name(const char *model) {
-    const char *base = strrchr(model, '/');
-    base = base ? base + 1 : model;
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/') n--;
-    const char *dot = memchr(base, '.', n);
-    if (dot && dot > base) n = (size_t)(dot - base);
+    static const char *const ext[] = { ".gguf", ".bin", ".safetensors" };
+    size_t end = strlen(model);
+    while (end > 1 && model[end - 1] == '/') end--;
+    size_t start = end;
+    while (start > 0 && model[start - 1] != '/') start--;
+    size_t n = end - start;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t el = strlen(ext[i]);
+        if (n > el && strncmp(model + end - el, ext[i], el) == 0) {
+            n -= el;
+            break;
+        }
+    }
+    if (n == 0 || (n == 1 && model[start] == '/')) return xstrdup("model.atlas.db"); /* "/" or ".bin": no name to keep */
     char *out = xmalloc(n + 16);
-    snprintf(out, n + 16, "%.*s.atlas.db", (int)n, base);
+    snprintf(out, n + 16, "%.*s.atlas.db", (int)n, model + start);
     return out;
 }
 
