@@ -11,13 +11,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/atlas.h"
 #include "cli/cmd.h"
 #include "lens/lens.h"
 #include "report/documents.h"
 #include "report/neuron_out.h"
-#include "infer/sampler.h"
 #include "text/tokenizer.h"
 
 static const char usage_text[] =

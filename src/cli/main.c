@@ -14,6 +14,7 @@ static const Command commands[] = {
     { "probe", cmd_probe, "probability of a continuation, with and without clamps (--sweep: a curve)" },
     { "synth", cmd_synth, "write a synthetic Llama checkpoint (HF or GGUF) with planted neurons" },
     { "tokenize", cmd_tokenize, "text or a chat prompt to token ids, and ids back to text" },
+    { "export", cmd_export, "print an atlas as map --format tsv|jsonl would have printed it" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
