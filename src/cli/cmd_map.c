@@ -159,6 +159,20 @@ static void note_nonfinite(Nonfinite *b, MatrixKind k, int layer, int neuron) {
     snprintf(b->first + len, sizeof b->first - len, "%s%s %d:%d", len ? ", " : "", matrix_name(k), layer, neuron);
 }
 
+/* A bar for each of the lens's preparations (Lens.progress). */
+typedef struct {
+    Progress p;
+    const char *what;
+    int on;
+} PrepBar;
+
+static void prep_progress(void *ctx, const char *what, int64_t done, int64_t total) {
+    PrepBar *b = ctx;
+    if (b->what != what) progress_start(&b->p, what, total, b->on), b->what = what;
+    progress_update(&b->p, done);
+    if (done == total) progress_end(&b->p), b->what = NULL;
+}
+
 /* What the map found, in one line: the tokens that are most often a
  * neuron's top token. */
 static void print_summary(const TokenNames *tn, const int64_t *top1, int vocab) {
@@ -198,8 +212,10 @@ int cmd_map(int argc, char **argv) {
     int64_t total = (int64_t)n_matrices * (l1 - l0 + 1) * per_layer;
 
     Lens L;
-    /* Many neurons: convert a non-F32 head once; a few: per tile. */
-    if (lens_open(&L, &m, o.norm, (int)o.threads, total >= 256, &e)) error_exit(&e);
+    PrepBar bar = { .on = o.progress || isatty(2) };
+    if (lens_open(&L, &m, o.norm, (int)o.threads, 0, &e)) error_exit(&e);
+    L.progress = prep_progress, L.progress_ctx = &bar;
+    L.dequantise = total >= 256; /* many neurons: convert a non-F32 head once (with a bar); a few: per tile */
     lens_set_kernel(&L, o.prefilter ? LENS_KERNEL_NATIVE : o.kernel); /* the prefilter rescores with ours */
 
     Atlas *atlas = NULL;

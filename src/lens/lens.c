@@ -88,7 +88,12 @@ static void head_setup(Lens *L) {
     } else if (L->dequantise && !(L->native && t->type == DT_BF16)) {
         if (!L->head_owned) {
             L->head_owned = xmalloc((size_t)L->vocab * (size_t)L->dim * sizeof(float));
-            tensor_rows_f32(t, 0, L->vocab, L->head_owned);
+            enum { ROWS = 4096 }; /* a run of rows at a time, for the progress report */
+            for (int v0 = 0; v0 < L->vocab; v0 += ROWS) {
+                int n = L->vocab - v0 < ROWS ? L->vocab - v0 : ROWS;
+                tensor_rows_f32(t, v0, n, L->head_owned + (size_t)v0 * L->dim);
+                if (L->progress) L->progress(L->progress_ctx, "head", v0 + n, L->vocab);
+            }
         }
         L->head = L->head_owned;
     } else {
@@ -716,7 +721,7 @@ static void prefilter_decode(const Lens *L, const float *vecs, int count, int to
 
 typedef struct {
     Lens *L;
-    atomic_int next;
+    atomic_int next, done; /* chunks taken; head rows done */
     int n_chunks;
     double norm_max, rest_max, bf16_max; /* merged under the lock */
     pthread_mutex_t lock;
@@ -760,6 +765,11 @@ static void *prep_worker(void *arg) {
             norm_max = L->row_norm[v] > norm_max ? L->row_norm[v] : norm_max;
             rest_max = L->row_rest[v] > rest_max ? L->row_rest[v] : rest_max;
         }
+        int done = atomic_fetch_add(&j->done, n) + n; /* reported by whichever thread finds the lock free */
+        if (L->progress && done < L->vocab && pthread_mutex_trylock(&j->lock) == 0) {
+            L->progress(L->progress_ctx, "prefilter", done, L->vocab);
+            pthread_mutex_unlock(&j->lock);
+        }
     }
     pthread_mutex_lock(&j->lock);
     j->norm_max = fmax(j->norm_max, norm_max), j->rest_max = fmax(j->rest_max, rest_max);
@@ -783,8 +793,10 @@ int lens_enable_prefilter(Lens *L, double prob_tol, Error *e) {
     else L->head_bf16 = L->head_bf16_owned = xmalloc((size_t)L->vocab * L->dim * sizeof *L->head_bf16_owned);
     PrepJob j = { .L = L, .n_chunks = (L->vocab + PREP_ROWS - 1) / PREP_ROWS };
     atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
     pthread_mutex_init(&j.lock, NULL);
     run_threads(L->threads < j.n_chunks ? L->threads : j.n_chunks, prep_worker, &j);
+    if (L->progress) L->progress(L->progress_ctx, "prefilter", L->vocab, L->vocab);
     pthread_mutex_destroy(&j.lock);
     L->row_norm_max = j.norm_max, L->row_rest_max = j.rest_max, L->head_bf16_max = j.bf16_max;
     return NM_OK;

@@ -76,6 +76,13 @@ typedef struct {
     double row_norm_max, row_rest_max, head_bf16_max;
     double bound_scale;           /* 1; tests shrink it to show that a wrong bound is caught */
     LensStats *stats;
+    /* Progress of the long preparations on a large model (the head's
+     * conversion to F32 in lens_set_kernel, the prefilter's norm pass):
+     * called now and then with the head rows done of total, by one thread
+     * at a time, last with done == total; NULL: none. The lens prints
+     * nothing itself: map draws a bar. */
+    void (*progress)(void *ctx, const char *what, int64_t done, int64_t total);
+    void *progress_ctx;
 } Lens;
 
 /* Prepares the lens. With dequantise_head the LM head is converted to F32
