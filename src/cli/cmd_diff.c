@@ -172,8 +172,8 @@ static void print_table(const Options *o, const DiffSource *src, const DiffRepor
         printf("%-9s %8lld %11lld %9.2f%% %9.4f %9.4f\n", "all", (long long)r->total.n, (long long)r->total.same,
                100 * diff_share(&r->total), diff_mean(r->total.jaccard, &r->total), diff_mean(r->total.spearman, &r->total));
     if (r->total.nonfinite)
-        printf("non-finite: %lld neurons hold a NaN or an infinity on one side or both; they are not compared\n",
-               (long long)r->total.nonfinite);
+        printf("non-finite: %lld neuron%s a NaN or an infinity on one side or both: not compared\n",
+               (long long)r->total.nonfinite, r->total.nonfinite == 1 ? " holds" : "s hold");
 
     printf("\ntop-1 agreement per layer\n");
     for (int p = 0; p < d->n_pairs; p++) {
