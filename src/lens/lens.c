@@ -699,10 +699,14 @@ static void prefilter_decode(const Lens *L, const float *vecs, int count, int to
         for (int w = 0; w < n_wide; w++) memcpy(sub + (size_t)w * dim, vecs + (size_t)wide[w] * dim, (size_t)dim * sizeof *sub);
         exact_decode(L, sub, n_wide, top_k, bottom_k, b.r);
         for (int w = 0; w < n_wide; w++) {
+            /* The same kernel gives the same ids and logits, so the exact
+             * pass's lists (probabilities set from however many tokens it
+             * kept) replace ours whole. */
             LensResult *r = &out[wide[w]];
+            memcpy(r->top, b.r[w].top, (size_t)top_k * sizeof *r->top);
+            memcpy(r->bottom, b.r[w].bottom, (size_t)bottom_k * sizeof *r->bottom);
             r->lse = b.r[w].lse;
             r->lse_bound = 0;
-            set_probs(r, top_k, bottom_k); /* the lists are full here: a short one (NaN logits) is flagged non-finite */
         }
         lens_batch_free(&b);
         free(sub);
