@@ -22,6 +22,7 @@ off = abs(vocab) * dim + L * dim + L * dim * dim + 2 * L * kv_dim * dim + L * di
 w1 = off; w2 = w1 + L * hidden * dim; w3 = w2 + L * dim * hidden
 if matrix == "up":     at = w3 + (layer * hidden + neuron) * dim + 3
 elif matrix == "gate": at = w1 + (layer * hidden + neuron) * dim + 3
+elif matrix == "emb":  at = neuron * dim + 3  # token `neuron`'s row: the (tied) LM head too
 else:                  at = w2 + layer * dim * hidden + 3 * hidden + neuron
 struct.pack_into("<f", data, 28 + 4 * at, value)
 open(dst, "wb").write(data)
@@ -87,4 +88,11 @@ expect_out 'non-finite' "$NM" diff "$B/stories260K.bin" "$TMP/nan.bin" "${TOK[@]
 expect_exit 1 'layer 1: .*non-finite' "$NM" generate "$TMP/nan.bin" "${TOK[@]}" -n 5
 expect_exit 1 'layer 1: .*non-finite' "$NM" probe "$TMP/nan.bin" "${TOK[@]}" -p "Once upon" --target " a time"
 expect_exit 0 '' "$NM" generate "$B/stories260K.bin" "${TOK[@]}" -n 5
+
+# ---- a NaN in a row of the (tied) head: every neuron's logits are non-finite
+poison "$B/stories260K.bin" "$TMP/head.bin" emb 0 300 nan
+expect_exit 0 'warning: 860 neurons have non-finite weights .*: up 0:0, up 0:1, up 0:2, up 0:3, up 0:4, \.\.\.$' \
+    "$NM" map "$TMP/head.bin" "${TOK[@]}" --format tsv
+expect_eq "$(wc -l <"$TMP/out")" 1 "no rows at all, the header only"
+expect_exit 1 'LM head gave non-finite logits' "$NM" generate "$TMP/head.bin" "${TOK[@]}" -n 2
 finish
