@@ -118,6 +118,9 @@ for f in Llama-3.1-8B.atlas.db tiny.v2.atlas.db stories260K.atlas.db; do
     [ -s "$TMP/$f" ] && ok || fail "default atlas name $f: have $(ls "$TMP" | grep atlas | tr '\n' ' ')"
 done
 [ ! -e "$TMP/.atlas.db" ] && [ ! -e "$TMP/Llama-3.atlas.db" ] && ok || fail "no hidden or truncated atlas name"
+mkdir "$TMP/Tiny-1.5" && ln -s "$(cd "$M/stories260K-hf" && pwd)"/* "$TMP/Tiny-1.5/"
+(cd "$TMP/Tiny-1.5" && "$nm" map . --layers 0 >/dev/null 2>&1)
+[ -s "$TMP/Tiny-1.5/Tiny-1.5.atlas.db" ] && ok || fail "map . names the atlas after the directory: $(ls -a "$TMP/Tiny-1.5" | tr '\n' ' ')"
 
 # ---- concurrent maps to one atlas: the second is refused ---------------------
 exec 9>"$TMP/c.db.partial"

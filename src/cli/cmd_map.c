@@ -139,7 +139,12 @@ static char *default_atlas_name(const char *model) {
             break;
         }
     }
-    if (n == 0 || (n == 1 && model[start] == '/')) return xstrdup("model.atlas.db"); /* "/" or ".bin": no name to keep */
+    if ((n == 1 && (model[start] == '/' || model[start] == '.')) || (n == 2 && strncmp(model + start, "..", 2) == 0)) {
+        char *abs = realpath(model, NULL); /* ".", ".." or "/": the directory's own name, if it has one */
+        char *out = abs && strcmp(abs, "/") != 0 ? default_atlas_name(abs) : xstrdup("model.atlas.db");
+        free(abs);
+        return out;
+    }
     char *out = xmalloc(n + 16);
     snprintf(out, n + 16, "%.*s.atlas.db", (int)n, model + start);
     return out;
