@@ -62,6 +62,9 @@ expect_eq "$(wc -l <"$TMP/bad.jsonl")" "$(wc -l <"$TMP/clean.jsonl")" "one line 
 expect_exit 0 'non-finite' "$NM" map "$TMP/bad.bin" "${TOK[@]}" --matrix all -o "$TMP/bad.db"
 expect_eq "$(python3 -c 'import sqlite3,sys; d=sqlite3.connect(sys.argv[1]); print(d.execute("SELECT matrix,layer,neuron FROM neurons WHERE nonfinite").fetchall(), d.execute("SELECT count(*) FROM entries WHERE matrix=\"up\" AND layer=1 AND neuron=5").fetchone()[0])' "$TMP/bad.db")" \
     "[('down', 2, 7), ('up', 1, 5)] 0" "the atlas flags the neurons and stores no tokens for them"
+# killed after layer 1 of up, resumed: the warning still names both
+NEUROMAP_TEST_ABORT_AFTER=344 "$NM" map "$TMP/bad.bin" "${TOK[@]}" --matrix all -o "$TMP/k.db" >/dev/null 2>&1
+expect_exit 0 'warning: 2 neurons have non-finite weights .*: up 1:5, down 2:7$' "$NM" map "$TMP/bad.bin" "${TOK[@]}" --matrix all -o "$TMP/k.db" --resume
 expect_out 'non-finite weights' "$NM" show "$TMP/bad.db" 1:5
 expect_out 'non-finite weights' "$NM" show "$TMP/bad.bin" "${TOK[@]}" 1:5
 expect_out 'non-finite weights' "$NM" show "$TMP/bad.bin" "${TOK[@]}" 2:7 --matrix down

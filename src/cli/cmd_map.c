@@ -304,6 +304,8 @@ int cmd_map(int argc, char **argv) {
     progress_end(&prog);
     double seconds = now_seconds() - t0;
     if (skipped) fprintf(stderr, "map: resumed: %lld neurons were already in the partial atlas\n", (long long)skipped);
+    if (atlas && skipped) /* the interrupted run's non-finite neurons count too */
+        bad.n = atlas_nonfinite_names(atlas, NONFINITE_NAMED, bad.first, sizeof bad.first);
     if (atlas && atlas_commit(atlas, &e)) error_exit(&e);
     if (fflush(stdout) != 0) die(NM_ERUNTIME, "map: cannot write to stdout");
     fprintf(stderr, "map: %lld neurons in %.2f s: %.1f neurons/s, %.1f GFLOP/s (%d threads, %s kernel%s)\n",

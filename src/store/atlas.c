@@ -237,6 +237,7 @@ int atlas_begin(Atlas **out, const char *path, int force, int resume, const Mode
         else atlas_abort(a);
         return rc;
     }
+    a->has_flags = 1; /* a new partial has schema 2, and a resumed one passed check_resumable */
     *out = a;
     return NM_OK;
 }
@@ -615,4 +616,21 @@ int atlas_each_neuron(const Atlas *a, int (*fn)(void *ctx, MatrixKind k, int lay
     }
     lens_batch_free(&b);
     return rc;
+}
+
+int64_t atlas_nonfinite_names(const Atlas *a, int max, char *names, size_t cap) {
+    static const char sql[] = "SELECT matrix, layer, neuron FROM neurons WHERE nonfinite ORDER BY"
+                              " CASE matrix WHEN 'up' THEN 0 WHEN 'gate' THEN 1 ELSE 2 END, layer, neuron";
+    sqlite3_stmt *st;
+    int64_t n = 0;
+    if (cap) names[0] = 0;
+    if (!a->has_flags || sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) return 0;
+    for (; sqlite3_step(st) == SQLITE_ROW; n++) {
+        size_t len = strlen(names);
+        if (n < max && len < cap)
+            snprintf(names + len, cap - len, "%s%s %d:%d", n ? ", " : "", (const char *)sqlite3_column_text(st, 0),
+                     sqlite3_column_int(st, 1), sqlite3_column_int(st, 2));
+    }
+    sqlite3_finalize(st);
+    return n;
 }

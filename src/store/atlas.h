@@ -89,6 +89,9 @@ typedef struct {
 } AtlasHit;
 /* How many neurons of the matrices in matrix_mask are flagged non-finite. */
 int64_t atlas_count_nonfinite(const Atlas *a, unsigned matrix_mask);
+/* How many neurons the atlas (also one being written) flags non-finite;
+ * the first `max` in map's order into names ("up 1:5, down 2:7"). */
+int64_t atlas_nonfinite_names(const Atlas *a, int max, char *names, size_t cap);
 
 /* Every stored neuron in map's order (matrix up, gate, down; layer; neuron),
  * each passed to fn with its lists (n_top / n_bottom filled): export. A
