@@ -5,7 +5,7 @@
  * its fine-tune — share it. The content identity adds the weights: every
  * tensor's name, type, shape and size, and bytes sampled through its data,
  * plus the vocabulary's token texts. It reads a bounded amount per tensor
- * (all of a small one, 16 × 4 KiB spread over a large one: about 19 MB of a
+ * (all of a small one, 16 × 4 KiB spread over a large one: about 15 MB of a
  * 16 GB Llama 3.1 8B), so it is cheap, and any retraining, fine-tune or
  * re-quantisation changes it. A change confined to bytes between the samples
  * of a large tensor (one weight edited by hand) can go unseen: it identifies
