@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <getopt.h>
+#include <cJSON.h>
 
 /* ---- src/base/util.h ---------------------------------------------------- */
 
@@ -372,7 +373,7 @@ typedef struct {
     int n_files;
     MappedFile files[MODEL_MAX_FILES];
     uint64_t file_bytes;        /* total size of the files read */
-    uint64_t identity;          /* content hash of headers/config (atlases record it) */
+    uint64_t identity;          /* layout hash: config and tensor headers only (model/identity.h adds the weights) */
 } Model;
 
 /* How to open a model: model_open (formats/registry.h) takes one. */
@@ -395,6 +396,31 @@ int matrix_from_name(const char *s, MatrixKind *out);
 void model_neuron_vector(const Model *m, MatrixKind k, int layer, int n, float *out);
 /* Vectors of neurons [n0, n0+count) of one layer, row-major (count × dim). */
 void model_neuron_vectors(const Model *m, MatrixKind k, int layer, int n0, int count, float *out);
+
+/* ---- src/model/identity.h ----------------------------------------------- */
+
+/* identity.h — what a model is, as a number an atlas can record.
+ *
+ * Model.identity (set by the loaders) hashes the layout only: the config and
+ * the tensor headers. Two checkpoints of one architecture — a base model and
+ * its fine-tune — share it. The content identity adds the weights: every
+ * tensor's name, type, shape and size, and bytes sampled through its data,
+ * plus the vocabulary's token texts. It reads a bounded amount per tensor
+ * (all of a small one, 16 × 4 KiB spread over a large one: about 15 MB of a
+ * 16 GB Llama 3.1 8B), so it is cheap, and any retraining, fine-tune or
+ * re-quantisation changes it. A change confined to bytes between the samples
+ * of a large tensor (one weight edited by hand) can go unseen: it identifies
+ * checkpoints, it does not checksum them.
+ */
+
+/* Tensors up to this size are hashed whole; larger ones are sampled. */
+#define IDENTITY_WHOLE_BYTES (1u << 20)
+#define IDENTITY_SAMPLES 16
+#define IDENTITY_SAMPLE_BYTES 4096
+
+/* 64-bit FNV-1a of the layout identity, the config, the tensors as above and
+ * the vocabulary. Deterministic for the same files, whatever the machine. */
+uint64_t model_content_identity(const Model *m);
 
 /* ---- src/formats/registry.h --------------------------------------------- */
 
@@ -650,6 +676,8 @@ typedef struct {
 typedef struct {
     LensToken *top, *bottom;
     double lse, lse_bound;
+    int nonfinite; /* the vector or its logits hold a NaN or an infinity:
+                      lse and the lists mean nothing (the lists are zeroed) */
 } LensResult;
 
 /* Which FP32 product computes the logits: our kernel (kernels.c) or
@@ -686,6 +714,13 @@ typedef struct {
     double row_norm_max, row_rest_max, head_bf16_max;
     double bound_scale;           /* 1; tests shrink it to show that a wrong bound is caught */
     LensStats *stats;
+    /* Progress of the long preparations on a large model (the head's
+     * conversion to F32 in lens_set_kernel, the prefilter's norm pass):
+     * called now and then with the head rows done of total, by one thread
+     * at a time, last with done == total; NULL: none. The lens prints
+     * nothing itself: map draws a bar. */
+    void (*progress)(void *ctx, const char *what, int64_t done, int64_t total);
+    void *progress_ctx;
 } Lens;
 
 /* Prepares the lens. With dequantise_head the LM head is converted to F32
@@ -725,6 +760,12 @@ void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bot
  * neurons `find` examines in full. */
 void lens_logits(const Lens *L, const float *vecs, int count, float *out);
 
+/* The logit of one token for count normed vectors (find's ranking of every
+ * neuron). With the native kernel every logit is the one FMA chain that
+ * lens_logits and lens_decode compute for it, bit for bit, so a ranking by
+ * these values and a ranking by the full decode agree exactly. */
+void lens_token_logits(const Lens *L, const float *vecs, int count, int token, float *out);
+
 /* Results for a run of neurons: one allocation for every token list. */
 typedef struct {
     int count, top_k, bottom_k;
@@ -741,7 +782,7 @@ int lens_matrix_mask(const char *s, unsigned *mask);
 void lens_neuron_vectors(const Lens *L, MatrixKind k, int layer, int n0, int count, float *out);
 
 /* ----------------------------------------------------------------------------
- * Writing results (map, show): TSV rows and JSON objects */
+ * Token names: what report/neuron_out.h writes for a token id */
 
 /* Token texts: a model's Vocab (text, text_len) or an atlas's token table. */
 typedef struct {
@@ -756,17 +797,6 @@ TokenNames lens_vocab_names(const Vocab *v);
  * byte or control token with the same text ("a" over <0x61>). -1 when none. */
 int lens_find_token(const TokenNames *tn, const char *text, int len);
 
-/* "matrix layer neuron rank token_id token logit prob" */
-void lens_write_tsv_header(FILE *f);
-/* One row per token: rank 1..n_top, then -1..-n_bottom. */
-void lens_write_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
-                    int n_bottom);
-/* One line: {"matrix","layer","neuron","lse","top":[...],"bottom":[...]}. */
-void lens_write_jsonl(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
-                      int n_bottom);
-/* A token's text for people: escape_token's form, malloc'd. */
-char *lens_token_text(const TokenNames *tn, int id);
-
 /* Floating-point operations of decoding count vectors (2 · vocab · dim each). */
 double lens_flops(const Lens *L, int64_t count);
 
@@ -776,25 +806,34 @@ double lens_flops(const Lens *L, int64_t count);
  * whole model (`neuromap find MODEL`; on an atlas, atlas_find searches the
  * stored top-k lists instead). */
 
+/* One neuron found for a token. rank: the token's place in the neuron's
+ * distribution (1 = its top token; 0 when unknown); partner_top: the top
+ * token of the neuron's other side (with agreement), else -1. */
 typedef struct {
     MatrixKind matrix;
     int layer, neuron;
-    int rank;        /* the token's rank in the neuron's distribution, 1 = its top token */
-    int top_id;      /* the neuron's top token */
-    float logit;     /* the token's logit */
-    int partner_top; /* with agreement: the top token of the neuron's other side, else -1 */
+    int rank;
+    int top_id;
+    float logit;
+    int partner_top;
 } LensHit;
 
 /* The other side of a neuron: what an up/gate neuron writes is its down
  * column; what a down neuron reads is its up row. */
 MatrixKind lens_partner(MatrixKind k);
 
+/* Called after each layer of the ranking: done of total neurons. */
+typedef void (*LensProgressFn)(void *ctx, int64_t done, int64_t total);
+
 /* Ranks every neuron of the matrices in mask (1 << MatrixKind each) by the
  * token's logit under L's norm, keeps the best `limit` in hits (room for
  * limit), and decodes each over the full vocabulary for its exact logit,
  * rank and top token (and, with agreement, its partner's top token).
- * Returns how many it kept; hits fall by logit, ties by matrix, layer, neuron. */
-int lens_find(const Lens *L, unsigned mask, int token, int limit, int agreement, LensHit *hits);
+ * Neurons whose vector or logits are not finite are skipped and counted in
+ * *nonfinite. Returns how many it kept; hits fall by logit, ties by matrix,
+ * layer, neuron. progress may be NULL. */
+int lens_find(const Lens *L, unsigned mask, int token, int limit, int agreement, LensHit *hits, int64_t *nonfinite,
+              LensProgressFn progress, void *ctx);
 
 /* ---- src/infer/clamp.h -------------------------------------------------- */
 
@@ -1249,7 +1288,10 @@ int act_atlas_has_map(const ActAtlas *a);
  * Schema (README.md, "The neuron map"):
  *   meta(key TEXT PRIMARY KEY, value TEXT)        model identity, options, version
  *   tokens(id INTEGER PRIMARY KEY, text BLOB, type) the bytes each token stands for
- *   neurons(matrix, layer, neuron, lse)           log Σ exp(logits) per neuron
+ *   neurons(matrix, layer, neuron, lse, lse_bound, nonfinite)
+ *       log Σ exp(logits) per neuron; lse_bound the prefilter's proven bound
+ *       on its error (0: exact); nonfinite 1 for a neuron whose vector or
+ *       logits hold a NaN or Inf (lse NULL, no entries)
  *   entries(matrix, layer, neuron, rank, token_id, logit, prob)
  *       rank 1..K top tokens, -1..-K bottom tokens (-1 = lowest logit)
  *   index entries_by_token(token_id, logit)       lookup by token;
@@ -1267,7 +1309,14 @@ typedef struct Atlas Atlas;
 typedef struct {
     char version[32];
     char model_path[1024], model_format[16];
-    uint64_t identity;
+    uint64_t identity;          /* the layout: config and tensor headers (Model.identity) */
+    uint64_t content_identity;  /* model_content_identity: sampled weight bytes too; 0 in atlases
+                                   older than it */
+    /* How the numbers were computed (map's options; resume checks them all): */
+    char kernel[16];            /* the FP32 product used: "native" or "openblas" */
+    int prefilter;              /* --prefilter */
+    double prob_tol;            /* its --prob-tol (0 without --prefilter) */
+    int threads;                /* worker threads: how the vocabulary is sliced, hence lse's last bits */
     int n_layers, dim, ffn_dim, vocab_size;
     LensNorm norm;
     int top_k, bottom_k;
@@ -1306,8 +1355,9 @@ TokenNames atlas_token_names(const Atlas *a);
 int atlas_neuron(const Atlas *a, MatrixKind k, int layer, int neuron, LensResult *r, int *n_top, int *n_bottom, Error *e);
 
 /* The top-k lists of neurons [0, count) of one layer in one query (diff):
- * r[n].top[0..top_k) from the stored ranks 1..top_k. NM_EINPUT when a
- * neuron or one of those ranks is missing. */
+ * r[n].top[0..top_k) from the stored ranks 1..top_k, r[n].nonfinite from
+ * the neuron's flag. NM_EINPUT when a (finite) neuron or one of those ranks
+ * is missing. */
 int atlas_layer_top(const Atlas *a, MatrixKind k, int layer, int count, int top_k, LensResult *r, Error *e);
 
 /* A neuron whose stored top-k holds a token (find on an atlas). */
@@ -1316,6 +1366,19 @@ typedef struct {
     int layer, neuron, rank, top_id;
     float logit;
 } AtlasHit;
+/* How many neurons of the matrices in matrix_mask are flagged non-finite. */
+int64_t atlas_count_nonfinite(const Atlas *a, unsigned matrix_mask);
+/* How many neurons the atlas (also one being written) flags non-finite;
+ * the first `max` in map's order into names ("up 1:5, down 2:7"). */
+int64_t atlas_nonfinite_names(const Atlas *a, int max, char *names, size_t cap);
+
+/* Every stored neuron in map's order (matrix up, gate, down; layer; neuron),
+ * each passed to fn with its lists (n_top / n_bottom filled): export. A
+ * non-zero return from fn stops the walk and is returned. */
+int atlas_each_neuron(const Atlas *a, int (*fn)(void *ctx, MatrixKind k, int layer, int neuron, const LensResult *r,
+                                                 int n_top, int n_bottom),
+                      void *ctx, Error *e);
+
 /* Up to limit neurons (of the matrices whose bit is set in matrix_mask)
  * with token in their stored top list, by falling logit. *hits is malloc'd. */
 int atlas_find(const Atlas *a, int token, unsigned matrix_mask, int limit, AtlasHit **hits, int *n, Error *e);
@@ -1407,6 +1470,9 @@ typedef struct {
     Lens L;                  /* open once diff_prepare has run, for a model */
     int n_layers, dim, ffn_dim, vocab_size;
     TokenNames names;
+    uint64_t identity, content_identity; /* layout and content (model/identity.h); from an
+                                            atlas, the model it was mapped from (content 0:
+                                            an atlas older than content identities) */
 } DiffSource;
 
 /* Opens PATH as an atlas (by its magic) or a model. */
@@ -1433,9 +1499,11 @@ typedef struct {
     int threads;
 } DiffOptions;
 
-/* Sums over a set of neurons; means are sum / n. */
+/* Sums over a set of neurons; means are sum / n. A neuron that is
+ * non-finite on either side (NaN or Inf in its vector or logits) is not
+ * compared: it is counted in nonfinite only, never in n or same. */
 typedef struct {
-    int64_t n, same;
+    int64_t n, same, nonfinite;
     double jaccard, spearman;
 } DiffTally;
 
@@ -1482,6 +1550,66 @@ double diff_spearman(const LensToken *a, const LensToken *b, int k);
 
 /* "up", or "up/down" for a read-vs-write pair. */
 const char *diff_pair_name(DiffPair p, char *buf, size_t cap);
+
+/* ---- src/report/documents.h --------------------------------------------- */
+
+/* documents.h — the JSON documents of show, find and info: one function
+ * each, returning a cJSON tree that the command prints (and that a web API
+ * or a language binding can serve as is). Field names are those of map's
+ * JSON lines where they overlap (README, "JSON documents"):
+ *
+ *   show  {"matrix","layer","neuron","norm","lse","lse_bound",
+ *          "top":[{"rank","token_id","token","logit","prob"}],"bottom":[...]}
+ *         or {"matrix","layer","neuron","norm","nonfinite":true}
+ *   find  {"token":{"token_id","token"},"matrix","norm","source","limit",
+ *          "skipped_nonfinite","neurons":[{"matrix","layer","neuron","logit",
+ *          "rank","top":{"token_id","token"}[,"partner":{"matrix","top","agree"}]}]}
+ *   info  {"format","path","architecture",...} (the model's configuration)
+ */
+
+cJSON *show_json(const TokenNames *tn, MatrixKind k, int layer, int neuron, LensNorm norm, const LensResult *r, int n_top,
+                 int n_bottom);
+
+/* matrices: "up", "all"...; source: "model" or "atlas". */
+cJSON *find_json(const TokenNames *tn, int token, const char *matrices, LensNorm norm, const char *source, int limit,
+                 int64_t skipped_nonfinite, const LensHit *hits, int n, int agreement);
+
+cJSON *model_info_json(const Model *m);
+
+/* ---- src/report/neuron_out.h -------------------------------------------- */
+
+/* neuron_out.h — a decoded neuron written for people and programs: token
+ * text escaped for a terminal or a TSV cell, map's TSV rows, and the JSON
+ * object of one neuron (map's JSON lines, show's document).
+ *
+ * The lens computes results; this file only writes them, so that the lens
+ * stays free of stdio and the same records can be served by other front
+ * ends (export writes an atlas back out through these very functions).
+ */
+
+/* A token's text for people: escape_token's form (\t \n \\ \xNN), malloc'd.
+ * An id outside the table gives "". */
+char *token_text(const TokenNames *tn, int id);
+
+/* {"rank","token_id","token","logit","prob"} for t[0..n), ranks sign·1..n.
+ * "token" is the raw text when it is valid UTF-8 without NUL, else
+ * token_text's escaped form (JSON strings must be UTF-8). */
+cJSON *token_list_json(const TokenNames *tn, const LensToken *t, int n, int sign);
+
+/* "matrix layer neuron rank token_id token logit prob" */
+void neuron_tsv_header(FILE *f);
+/* One row per token: rank 1..n_top, then -1..-n_bottom. A non-finite
+ * neuron (r->nonfinite) has no rows: its tokens mean nothing. */
+void neuron_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
+                int n_bottom);
+
+/* {"matrix","layer","neuron","lse"[,"lse_bound"],"top":[...],"bottom":[...]};
+ * for a non-finite neuron {"matrix","layer","neuron","nonfinite":true}.
+ * lse_bound is written when it is above 0 (the prefilter kept a bound). */
+cJSON *neuron_json(const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top, int n_bottom);
+/* neuron_json on one line. */
+void neuron_jsonl(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
+                  int n_bottom);
 
 /* ---- src/report/svg.h --------------------------------------------------- */
 

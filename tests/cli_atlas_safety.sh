@@ -61,6 +61,15 @@ expect_exit 2 'cannot resume: --top-k differs' "$NM" map "$BIN" "${TOK[@]}" --ma
 expect_exit 2 'cannot resume: --matrix differs' "$NM" map "$BIN" "${TOK[@]}" --matrix up --top-k 4 --bottom-k 2 -o "$TMP/k.db" --resume
 expect_exit 2 'cannot resume: --layers differs' "${MAP[@]}" -o "$TMP/k.db" --resume --layers 0-3
 expect_exit 2 'cannot resume: MODEL' "$NM" map "$M/stories260K/stories260K.gguf" --matrix all --top-k 4 --bottom-k 2 -o "$TMP/k.db" --resume
+# the content identity: the fine-tune has the base's layout (same config and
+# tensor headers) but other weights; a resume with it would mix two models
+DOGS=$M/stories260K-dogs/stories260K-dogs.bin
+expect_exit 2 "cannot resume: MODEL \(its weights.*differs: the partial was mapped from $BIN" \
+    "$NM" map "$DOGS" "${TOK[@]}" --matrix all --top-k 4 --bottom-k 2 -o "$TMP/k.db" --resume
+# every option that changes a stored number is recorded and checked
+expect_exit 2 'cannot resume: --kernel differs' "${MAP[@]}" -o "$TMP/k.db" --resume --kernel openblas
+expect_exit 2 'cannot resume: --prefilter differs' "${MAP[@]}" -o "$TMP/k.db" --resume --prefilter
+expect_exit 2 'cannot resume: --threads differs' "${MAP[@]}" -o "$TMP/k.db" --resume --threads 7
 expect_exit 2 'interrupted map left.*--resume' "${MAP[@]}" -o "$TMP/k.db"
 expect_exit 0 'resumed: 516 neurons' "${MAP[@]}" -o "$TMP/k.db" --resume
 rows "$TMP/k.db" >"$TMP/k.rows"
@@ -69,6 +78,49 @@ expect_eq "$(ls "$TMP" | grep -c '^k.db.')" 0 "no partial left after the resumed
 # --resume with nothing to resume is a plain run
 expect_exit 0 '' "${MAP[@]}" -o "$TMP/r.db" --resume
 cmp -s "$TMP/ref.rows" <(rows "$TMP/r.db") && ok || fail "--resume without a partial maps everything"
+
+# ---- HF: stories260K-hf and stories260K-dogs/hf share a layout identity, not a content one
+NEUROMAP_TEST_ABORT_AFTER=172 "$NM" map "$M/stories260K-hf" -o "$TMP/h.db" >/dev/null 2>&1
+expect_eq "$?" 137 "the hook kills the HF map"
+expect_exit 2 'cannot resume: MODEL \(its weights' "$NM" map "$M/stories260K-dogs/hf" -o "$TMP/h.db" --resume
+"$NM" diff "$M/stories260K-hf" "$M/stories260K-dogs/hf" --layers 0 --format json >"$TMP/hd.json" 2>/dev/null
+expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); a,b=d["a_identity"],d["b_identity"]; print(a["layout"]==b["layout"], a["content"]!=b["content"])' "$TMP/hd.json")" \
+    "True True" "diff: same layout identity, different content identities"
+expect_out '^identity A: content [0-9a-f]{16}, layout [0-9a-f]{16}$' "$NM" diff "$M/stories260K-hf" "$M/stories260K-dogs/hf" --layers 0
+expect_exit 0 'resumed: 172 neurons' "$NM" map "$M/stories260K-hf" -o "$TMP/h.db" --resume
+
+# ---- the prefilter's options and bounds are recorded ------------------------
+# (JSONL prints 15 significant digits when cJSON deems them enough: compared to 4e-16 relative)
+PF=("$NM" map "$BIN" "${TOK[@]}" --prefilter --prob-tol inf --top-k 4 --bottom-k 2)
+NEUROMAP_TEST_ABORT_AFTER=172 "${PF[@]}" -o "$TMP/p.db" >/dev/null 2>&1
+expect_exit 2 "cannot resume: --prob-tol differs \(partial has 'inf', this run '0.001'" "${PF[@]}" -o "$TMP/p.db" --resume --prob-tol 1e-3
+expect_exit 0 'resumed' "${PF[@]}" -o "$TMP/p.db" --resume
+"${PF[@]}" --format jsonl >"$TMP/p.jsonl" 2>/dev/null
+expect_eq "$(python3 - "$TMP/p.db" "$TMP/p.jsonl" <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+stored = {(m, l, n): b for m, l, n, b in db.execute("SELECT matrix, layer, neuron, lse_bound FROM neurons")}
+meta = dict(db.execute("SELECT key, value FROM meta"))
+bad = sum(1 for line in open(sys.argv[2]) for d in [json.loads(line)]
+          if abs(stored[(d["matrix"], d["layer"], d["neuron"])] - d.get("lse_bound", 0)) > 4e-16 * d.get("lse_bound", 0))
+print(len(stored), sum(b > 0 for b in stored.values()) > 0, bad, meta["prefilter"], meta["prob_tol"], meta["kernel"])
+PY
+)" "860 True 0 on inf native" "the atlas stores each neuron's lse_bound (as JSONL gives it) and the prefilter's options"
+
+# ---- the default atlas name: trailing slashes, only known extensions stripped
+ln -s "$(cd "$M/stories260K-hf" && pwd)" "$TMP/Llama-3.1-8B"
+ln -s "$(cd "$M/stories260K" && pwd)/stories260K.gguf" "$TMP/tiny.v2.gguf"
+nm=$(cd "$(dirname "$NM")" && pwd)/$(basename "$NM")
+abs=$(cd "$M/stories260K" && pwd)
+(cd "$TMP" && "$nm" map Llama-3.1-8B/ --layers 0 >/dev/null 2>&1 && "$nm" map tiny.v2.gguf --layers 0 >/dev/null 2>&1 &&
+ "$nm" map "$abs/stories260K.bin" --tokenizer "$abs/tok512.bin" --layers 0 >/dev/null 2>&1)
+for f in Llama-3.1-8B.atlas.db tiny.v2.atlas.db stories260K.atlas.db; do
+    [ -s "$TMP/$f" ] && ok || fail "default atlas name $f: have $(ls "$TMP" | grep atlas | tr '\n' ' ')"
+done
+[ ! -e "$TMP/.atlas.db" ] && [ ! -e "$TMP/Llama-3.atlas.db" ] && ok || fail "no hidden or truncated atlas name"
+mkdir "$TMP/Tiny-1.5" && ln -s "$(cd "$M/stories260K-hf" && pwd)"/* "$TMP/Tiny-1.5/"
+(cd "$TMP/Tiny-1.5" && "$nm" map . --layers 0 >/dev/null 2>&1)
+[ -s "$TMP/Tiny-1.5/Tiny-1.5.atlas.db" ] && ok || fail "map . names the atlas after the directory: $(ls -a "$TMP/Tiny-1.5" | tr '\n' ' ')"
 
 # ---- concurrent maps to one atlas: the second is refused ---------------------
 exec 9>"$TMP/c.db.partial"

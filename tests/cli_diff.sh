@@ -9,7 +9,8 @@ TOK=(--tokenizer "$M/stories260K/tok512.bin")
 expect_out '^usage: neuromap diff A B' "$NM" diff --help
 expect_out '^  diff +compare two checkpoints' "$NM" --help
 
-# ---- a model against itself ---------------------------------------------------
+# ---- a model against itself: a sanity check only (both sides run the same code);
+# the evidence is test_diff.c's double-precision reference and the dogs counts below
 expect_out '"top1_agreement":1,' "$NM" diff "$BIN" "$BIN" "${TOK[@]}" --matrix all --format json
 if grep -q '"n_neurons":2580,' "$TMP/out" && grep -q '"jaccard":1,"spearman":1' "$TMP/out" && grep -q '"changed":\[\]' "$TMP/out"; then ok
 else fail "self diff: 2580 neurons, Jaccard 1, Spearman 1, nothing changed: $(head -c 300 "$TMP/out")"; fi

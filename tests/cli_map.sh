@@ -44,7 +44,11 @@ expect_exit 2 'outside the model' "$NM" show "$BIN" "${TOK[@]}" 5:0
 expect_exit 2 'outside the model' "$NM" show "$BIN" "${TOK[@]}" 0:172
 expect_exit 2 'bad neuron' "$NM" show "$BIN" "${TOK[@]}" 3
 expect_exit 2 'bad neuron' "$NM" show "$BIN" "${TOK[@]}" a:3
-expect_exit 0 'not a single token; using its first token of 2, 317 " Lily"' "$NM" find "$BIN" "${TOK[@]}" " Lilyx"
+# several tokens: refused with the pieces (issue 13, item 7); --first-piece searches the first
+expect_exit 2 '^neuromap: find: " dog" is 2 tokens: " do" \+ "g"; give one token, or --first-piece$' "$NM" find "$BIN" "${TOK[@]}" " dog"
+expect_eq "$(wc -c <"$TMP/out")" 0 "a refused find prints no list"
+expect_exit 2 '" Lilyx" is 2 tokens: " Lily" \+ "x"' "$NM" find "$BIN" "${TOK[@]}" " Lilyx"
+expect_exit 0 'not a single token; using its first token of 2, 317 " Lily"' "$NM" find "$BIN" "${TOK[@]}" " Lilyx" --first-piece
 expect_exit 2 'limit' "$NM" find "$BIN" "${TOK[@]}" " Lily" --limit 0
 
 # ---- atlas: atomic write, --force, round trip --------------------------------

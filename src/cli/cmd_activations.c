@@ -299,7 +299,7 @@ static void print_examples(const ActAtlas *a, const char *title, const ActExampl
 }
 
 static void print_test(const TokenNames *tn, const char *what, const AgreementTest *t) {
-    char *s = lens_token_text(tn, t->token);
+    char *s = token_text(tn, t->token);
     printf("  %-28s \"%s\": %d of %d top examples (chance %.3g): lift %.3g, p %.3g\n", what, s, t->hits, t->trials, t->chance,
            t->lift, t->p);
     free(s);
@@ -338,7 +338,7 @@ static void show_weights(const char *path, int layer, int neuron, cJSON *o) {
         } else {
             printf("  map, %s row/column (norm %s), top:", matrix_name((MatrixKind)k), lens_norm_name(in->norm));
             for (int i = 0; i < n_top && i < 5; i++) {
-                char *txt = lens_token_text(&tn, b.r[0].top[i].id);
+                char *txt = token_text(&tn, b.r[0].top[i].id);
                 printf(" \"%s\" %.3g", txt, b.r[0].top[i].prob);
                 free(txt);
             }

@@ -102,7 +102,7 @@ int cmd_agreement(int argc, char **argv) {
                 x->reads_ok += ro;
             }
             if (tsv) {
-                char *ws = lens_token_text(&tn, g.writes.token), *rs = lens_token_text(&tn, g.reads.token);
+                char *ws = token_text(&tn, g.writes.token), *rs = token_text(&tn, g.reads.token);
                 fprintf(tsv, "%d\t%d\t%d\t%s\t%d\t%d\t%.4g\t%.3g\t%d\t%s\t%d\t%d\t%.4g\t%.3g\n", l, n, g.writes.token, ws,
                         g.writes.hits, g.writes.trials, g.writes.lift, g.writes.p, g.reads.token, rs, g.reads.hits,
                         g.reads.trials, g.reads.lift, g.reads.p);

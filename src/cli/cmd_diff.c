@@ -133,7 +133,7 @@ static void print_bar(double share) {
 
 /* "token" prob, padded to width columns (0: not padded). */
 static void print_listed_token(const TokenNames *tn, const LensToken *t, int width) {
-    char *text = lens_token_text(tn, t->id);
+    char *text = token_text(tn, t->id);
     char cell[64];
     int n = snprintf(cell, sizeof cell, "\"%.40s\" %.3f", text, t->prob), columns = 0;
     for (int i = 0; i < n && cell[i]; i++) columns += (cell[i] & 0xC0) != 0x80; /* one per UTF-8 character */
@@ -141,7 +141,8 @@ static void print_listed_token(const TokenNames *tn, const LensToken *t, int wid
     free(text);
 }
 
-static void print_table(const Options *o, const DiffSource *a, const DiffReport *r) {
+static void print_table(const Options *o, const DiffSource *src, const DiffReport *r) {
+    const DiffSource *a = &src[0];
     const DiffOptions *d = &r->opt;
     char name[16];
     if (d->read_write) {
@@ -149,6 +150,12 @@ static void print_table(const Options *o, const DiffSource *a, const DiffReport 
                o->path[0], matrix_name(d->pair[0].a), matrix_name(d->pair[0].b));
     } else {
         printf("A: %s\nB: %s\n", o->path[0], o->path[1]);
+    }
+    for (int i = 0; i < o->n_paths; i++) {
+        char content[24] = "unknown"; /* an atlas older than content identities */
+        if (src[i].content_identity) snprintf(content, sizeof content, "%016llx", (unsigned long long)src[i].content_identity);
+        printf("identity%s: content %s, layout %016llx\n", o->n_paths == 1 ? "" : i ? " B" : " A", content,
+               (unsigned long long)src[i].identity);
     }
     printf("norm %s, top-%d lists, layers %ld-%ld, %d neurons per layer\n\n", lens_norm_name(d->norm), d->top_k, d->layer0,
            d->layer1, a->ffn_dim);
@@ -161,6 +168,9 @@ static void print_table(const Options *o, const DiffSource *a, const DiffReport 
     if (d->n_pairs > 1)
         printf("%-9s %8lld %11lld %9.2f%% %9.4f %9.4f\n", "all", (long long)r->total.n, (long long)r->total.same,
                100 * diff_share(&r->total), diff_mean(r->total.jaccard, &r->total), diff_mean(r->total.spearman, &r->total));
+    if (r->total.nonfinite)
+        printf("non-finite: %lld neuron%s a NaN or an infinity on one side or both: not compared\n",
+               (long long)r->total.nonfinite, r->total.nonfinite == 1 ? " holds" : "s hold");
 
     printf("\ntop-1 agreement per layer\n");
     for (int p = 0; p < d->n_pairs; p++) {
@@ -199,12 +209,25 @@ static void json_tally(cJSON *o, const DiffTally *t) {
     cJSON_AddNumberToObject(o, "top1_agreement", diff_share(t));
     cJSON_AddNumberToObject(o, "jaccard", diff_mean(t->jaccard, t));
     cJSON_AddNumberToObject(o, "spearman", diff_mean(t->spearman, t));
+    cJSON_AddNumberToObject(o, "nonfinite", (double)t->nonfinite);
+}
+
+/* {"layout","content"}: content null for an atlas older than content identities. */
+static cJSON *json_identity(const DiffSource *s) {
+    char hex[24];
+    cJSON *o = cJSON_CreateObject();
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)s->identity);
+    cJSON_AddStringToObject(o, "layout", hex);
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)s->content_identity);
+    if (s->content_identity) cJSON_AddStringToObject(o, "content", hex);
+    else cJSON_AddNullToObject(o, "content");
+    return o;
 }
 
 /* Token text as map's TSV escapes it, which is always valid UTF-8. */
 static cJSON *json_token(const TokenNames *tn, const LensToken *t) {
     cJSON *o = cJSON_CreateObject();
-    char *text = lens_token_text(tn, t->id);
+    char *text = token_text(tn, t->id);
     cJSON_AddNumberToObject(o, "token_id", t->id);
     cJSON_AddStringToObject(o, "token", text);
     cJSON_AddNumberToObject(o, "prob", t->prob);
@@ -212,12 +235,15 @@ static cJSON *json_token(const TokenNames *tn, const LensToken *t) {
     return o;
 }
 
-static void print_json(const Options *o, const DiffSource *a, const DiffReport *r) {
+static void print_json(const Options *o, const DiffSource *src, const DiffReport *r) {
+    const DiffSource *a = &src[0];
     const DiffOptions *d = &r->opt;
     char name[16];
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "a", o->path[0]);
     cJSON_AddStringToObject(root, "b", o->path[o->n_paths - 1]);
+    cJSON_AddItemToObject(root, "a_identity", json_identity(&src[0]));
+    cJSON_AddItemToObject(root, "b_identity", json_identity(&src[o->n_paths - 1]));
     cJSON_AddBoolToObject(root, "read_write", d->read_write);
     cJSON_AddStringToObject(root, "norm", lens_norm_name(d->norm));
     cJSON_AddNumberToObject(root, "top_k", d->top_k);
@@ -271,7 +297,7 @@ typedef struct {
 static void on_neuron(void *ctx, const DiffNeuron *d) {
     Stream *s = ctx;
     if (s->o->format == OUT_TSV) {
-        char name[16], *ta = lens_token_text(s->names, d->a.id), *tb = lens_token_text(s->names, d->b.id);
+        char name[16], *ta = token_text(s->names, d->a.id), *tb = token_text(s->names, d->b.id);
         printf("%s\t%d\t%d\t%d\t%s\t%.6g\t%d\t%s\t%.6g\t%d\t%.6f\t%.6f\n", diff_pair_name(d->pair, name, sizeof name), d->layer,
                d->neuron, d->a.id, ta, d->a.prob, d->b.id, tb, d->b.prob, d->a.id == d->b.id, d->jaccard, d->spearman);
         free(ta);
@@ -338,8 +364,8 @@ int cmd_diff(int argc, char **argv) {
     progress_end(&s.prog);
     fprintf(stderr, "diff: %lld neurons compared in %.2f s\n", (long long)r.total.n, now_seconds() - t0);
 
-    if (o.format == OUT_TABLE) print_table(&o, a, &r);
-    else if (o.format == OUT_JSON) print_json(&o, a, &r);
+    if (o.format == OUT_TABLE) print_table(&o, src, &r);
+    else if (o.format == OUT_JSON) print_json(&o, src, &r);
     if (o.plot) write_plot(&o, &r);
     if (fflush(stdout) != 0) die(NM_ERUNTIME, "diff: cannot write to stdout");
     diff_report_free(&r);

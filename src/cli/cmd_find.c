@@ -8,19 +8,21 @@
  * and each one's top token. On an atlas, the stored top-k lists are searched.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cmd.h"
 
 static const char usage_text[] =
-    "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N]\n"
-    "                     [--norm full|gain|none] [--agreement] [--format table|tsv] [--tokenizer FILE]\n\n"
+    "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N] [--first-piece]\n"
+    "                     [--norm full|gain|none] [--agreement] [--format table|tsv|json] [--tokenizer FILE]\n\n"
     "Lists the neurons whose direction most promotes the token TEXT, by that token's logit\n"
     "through the final RMSNorm and the LM head (the logit `map` reports), with the token's\n"
     "rank within each neuron's distribution (1 = its top token) and the neuron's top token.\n"
     "TEXT is the token as written, with real spaces: \" dog\" is the word-initial form;\n"
-    "other text is tokenized (without BOS) and its first token is used.\n"
+    "text of several tokens is refused, naming them (--first-piece: use the first).\n"
     "On an atlas, only the stored top-k lists are searched.\n\n"
     "  --matrix M          up (default), gate, down or all\n"
     "  --limit N           neurons to list (default 20)\n"
@@ -28,45 +30,65 @@ static const char usage_text[] =
     "  --agreement         also decode what each neuron writes (its down column; for a down\n"
     "                      neuron, what it reads: its up row) and say whether the two top\n"
     "                      tokens agree: read-and-write neurons are the ones that steer (models only)\n"
-    "  --format F          table (default) or tsv: matrix layer neuron logit rank top_token\n"
-    "                      [partner partner_top agree]\n"
+    "  --format F          table (default), tsv: matrix layer neuron logit rank top_token\n"
+    "                      [partner partner_top agree], or json (one document: README)\n"
+    "  --first-piece       TEXT of several tokens: search its first token (without BOS)\n"
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
     "  -h, --help          this help\n";
 
-/* TEXT that is no vocabulary entry: its first token, without BOS. A
- * sentencepiece tokenizer that prefixes a space gets TEXT without its own
- * leading one, so " Lilyx" starts with " Lily" rather than a lone space. */
-static int first_token(const Vocab *v, const char *text, int len) {
+typedef LensHit Hit;
+
+static void find_progress(void *ctx, int64_t done, int64_t total) { progress_update(ctx, done); }
+
+/* TEXT that is no vocabulary entry: with first_piece, its first token,
+ * without BOS; else exit 2 naming the pieces. A sentencepiece tokenizer
+ * that prefixes a space gets TEXT without its own leading one, so " Lilyx"
+ * starts with " Lily" rather than a lone space. */
+static int text_token(const Vocab *v, const char *text, int len, int first_piece) {
     Tokenizer *t;
     Error e = { 0 };
     int *ids = NULL, n = 0, skip = v->add_space_prefix && len > 1 && text[0] == ' ';
     if (tokenizer_new(v, &t, &e)) error_exit(&e);
     if (tokenizer_encode(t, text + skip, (size_t)(len - skip), 0, &ids, &n, &e)) error_exit(&e);
     tokenizer_free(t);
-    if (n == 0) die(NM_EINPUT, "find: '%s' encodes to no token", text);
+    if (n == 0) die(NM_EINPUT, "find: \"%s\" encodes to no token", text);
     TokenNames tn = lens_vocab_names(v);
-    char *first = lens_token_text(&tn, ids[0]);
-    fprintf(stderr, "find: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", text, n, ids[0], first);
-    free(first);
+    if (!first_piece && n > 1) {
+        enum { SHOWN = 8 };
+        char pieces[SHOWN * 64 + 16] = "";
+        for (int i = 0; i < n && i < SHOWN; i++) {
+            char *p = token_text(&tn, ids[i]);
+            size_t at = strlen(pieces);
+            snprintf(pieces + at, sizeof pieces - at, "%s\"%.48s\"", i ? " + " : "", p);
+            free(p);
+        }
+        if (n > SHOWN) strcat(pieces, " + ...");
+        die(NM_EINPUT, "find: \"%s\" is %d tokens: %s; give one token, or --first-piece", text, n, pieces);
+    }
+    if (n > 1) {
+        char *first = token_text(&tn, ids[0]);
+        fprintf(stderr, "find: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", text, n, ids[0], first);
+        free(first);
+    }
     int id = ids[0];
     free(ids);
     return id;
 }
 
-static void print_hits(const TokenNames *tn, const LensHit *hits, int n, int tsv, int agreement) {
+static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv, int agreement) {
     if (tsv) printf("matrix\tlayer\tneuron\tlogit\trank\ttop_token%s\n", agreement ? "\tpartner\tpartner_top\tagree" : "");
     else printf("%-6s %6s %8s %11s %8s  %s\n", "matrix", "layer", "neuron", "logit", "rank",
                 agreement ? "top_token         partner  partner_top       agree" : "top_token");
     for (int i = 0; i < n; i++) {
-        const LensHit *h = &hits[i];
-        char *top = lens_token_text(tn, h->top_id);
+        const Hit *h = &hits[i];
+        char *top = token_text(tn, h->top_id);
         if (tsv)
             printf("%s\t%d\t%d\t%.7g\t%d\t%s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top);
         else
             printf("%-6s %6d %8d %11.5f %8d  \"%s\"%*s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top,
                    agreement ? 14 - (int)strlen(top) : 0, "");
         if (agreement) {
-            char *other = lens_token_text(tn, h->partner_top);
+            char *other = token_text(tn, h->partner_top);
             const char *side = matrix_name(lens_partner(h->matrix));
             int same = h->partner_top == h->top_id;
             if (tsv) printf("\t%s\t%s\t%d", side, other, same);
@@ -78,17 +100,34 @@ static void print_hits(const TokenNames *tn, const LensHit *hits, int n, int tsv
     }
 }
 
+static void print_json(const TokenNames *tn, int token, const char *matrix, LensNorm norm, const char *source, int limit,
+                       int64_t nonfinite, const Hit *hits, int n, int agreement) {
+    cJSON *o = find_json(tn, token, matrix, norm, source, limit, nonfinite, hits, n, agreement);
+    char *s = cJSON_PrintUnformatted(o);
+    puts(s);
+    free(s);
+    cJSON_Delete(o);
+}
+
+static void say_skipped(int64_t nonfinite) {
+    if (nonfinite)
+        fprintf(stderr, "find: skipped %lld neuron%s with non-finite weights (NaN or Inf in the vector or its logits)\n",
+                (long long)nonfinite, nonfinite == 1 ? "" : "s");
+}
+
 int cmd_find(int argc, char **argv) {
     static const struct option opts[] = {
         { "matrix", required_argument, 0, 'm' }, { "limit", required_argument, 0, 'l' },
         { "norm", required_argument, 0, 'n' },   { "format", required_argument, 0, 'f' },
         { "tokenizer", required_argument, 0, 't' }, { "agreement", no_argument, 0, 'a' },
-        { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+        { "first-piece", no_argument, 0, '1' },  { "help", no_argument, 0, 'h' },
+        { 0, 0, 0, 0 },
     };
+    enum { FIND_TABLE, FIND_TSV, FIND_JSON };
     const char *matrix = "up", *tokenizer = NULL;
     LensNorm norm = NORM_FULL;
     long limit = 20;
-    int tsv = 0, norm_given = 0, agreement = 0, c;
+    int format = FIND_TABLE, norm_given = 0, agreement = 0, first_piece = 0, c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -102,12 +141,14 @@ int cmd_find(int argc, char **argv) {
             norm_given = 1;
             break;
         case 'f':
-            if (strcmp(optarg, "tsv") == 0) tsv = 1;
-            else if (strcmp(optarg, "table") == 0) tsv = 0;
-            else die(NM_EINPUT, "find: --format must be table or tsv, not '%s'", optarg);
+            if (strcmp(optarg, "tsv") == 0) format = FIND_TSV;
+            else if (strcmp(optarg, "table") == 0) format = FIND_TABLE;
+            else if (strcmp(optarg, "json") == 0) format = FIND_JSON;
+            else die(NM_EINPUT, "find: --format must be table, tsv or json, not '%s'", optarg);
             break;
         case 't': tokenizer = optarg; break;
         case 'a': agreement = 1; break;
+        case '1': first_piece = 1; break;
         case 'h': fputs(usage_text, stdout); return NM_OK;
         default: die(NM_EINPUT, "find: unknown or incomplete option '%s' (see 'neuromap find --help')", argv[optind - 1]);
         }
@@ -135,10 +176,13 @@ int cmd_find(int argc, char **argv) {
         int n;
         if (atlas_find(a, token, mask, (int)limit, &found, &n, &e)) error_exit(&e);
         fprintf(stderr, "find: token %d; searching the top-%d lists stored in %s\n", token, atlas_info(a)->top_k, path);
-        LensHit *hits = xcalloc((size_t)n + 1, sizeof *hits);
+        int64_t nonfinite = atlas_count_nonfinite(a, mask); /* stored without lists: never found */
+        say_skipped(nonfinite);
+        Hit *hits = xcalloc((size_t)n + 1, sizeof *hits);
         for (int i = 0; i < n; i++)
-            hits[i] = (LensHit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
-        print_hits(&tn, hits, n, tsv, 0);
+            hits[i] = (Hit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
+        if (format == FIND_JSON) print_json(&tn, token, matrix, atlas_info(a)->norm, "atlas", (int)limit, nonfinite, hits, n, 0);
+        else print_hits(&tn, hits, n, format == FIND_TSV, 0);
         free(found);
         free(hits);
         atlas_close(a);
@@ -149,15 +193,21 @@ int cmd_find(int argc, char **argv) {
     open_model_or_exit(&m, path, tokenizer, 1);
     TokenNames tn = lens_vocab_names(&m.vocab);
     int token = lens_find_token(&tn, text, text_len);
-    if (token < 0) token = first_token(&m.vocab, text, text_len);
+    if (token < 0) token = text_token(&m.vocab, text, text_len, first_piece);
     Lens L;
     if (lens_open(&L, &m, norm, 1, 0, &e)) error_exit(&e);
-    int64_t total = (int64_t)__builtin_popcount(mask) * m.cfg.n_layers * m.cfg.ffn_dim;
+    lens_set_kernel(&L, LENS_KERNEL_NATIVE); /* one kernel for the ranking and the decode: see rank_all_neurons */
+    int64_t total = (int64_t)__builtin_popcount(mask) * m.cfg.n_layers * m.cfg.ffn_dim, nonfinite = 0;
     if (limit > total) limit = total;
     fprintf(stderr, "find: token %d; ranking %lld neurons by its logit (norm %s)\n", token, (long long)total, lens_norm_name(norm));
-    LensHit *hits = xcalloc((size_t)limit, sizeof *hits);
-    int n = lens_find(&L, mask, token, (int)limit, agreement, hits);
-    print_hits(&tn, hits, n, tsv, agreement);
+    Hit *hits = xcalloc((size_t)limit, sizeof *hits);
+    Progress prog;
+    progress_start(&prog, "find", total, isatty(2));
+    int n = lens_find(&L, mask, token, (int)limit, agreement, hits, &nonfinite, find_progress, &prog);
+    progress_end(&prog);
+    say_skipped(nonfinite);
+    if (format == FIND_JSON) print_json(&tn, token, matrix, norm, "model", (int)limit, nonfinite, hits, n, agreement);
+    else print_hits(&tn, hits, n, format == FIND_TSV, agreement);
     free(hits);
     lens_close(&L);
     model_close(&m);

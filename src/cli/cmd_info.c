@@ -34,56 +34,9 @@ static const char *tokenizer_kind(const Vocab *v) {
     return v->kind == TOKENIZER_SPM ? "sentencepiece-bpe" : v->kind == TOKENIZER_BPE ? "byte-level-bpe" : "none";
 }
 
+/* The document is report/documents.c's, so that other front ends serve the same one. */
 static void print_json(const Model *m) {
-    const Config *c = &m->cfg;
-    char dtypes[512];
-    cJSON *o = cJSON_CreateObject(), *dt = cJSON_CreateObject(), *files = cJSON_CreateArray();
-    cJSON_AddStringToObject(o, "format", format_name(m->format));
-    cJSON_AddStringToObject(o, "path", m->path);
-    cJSON_AddStringToObject(o, "architecture", c->arch[0] ? c->arch : "llama");
-    cJSON_AddBoolToObject(o, "has_weights", m->has_weights);
-    if (m->has_weights) {
-        cJSON_AddNumberToObject(o, "num_hidden_layers", c->n_layers);
-        cJSON_AddNumberToObject(o, "hidden_size", c->dim);
-        cJSON_AddNumberToObject(o, "intermediate_size", c->ffn_dim);
-        cJSON_AddNumberToObject(o, "num_attention_heads", c->n_heads);
-        cJSON_AddNumberToObject(o, "num_key_value_heads", c->n_kv_heads);
-        cJSON_AddNumberToObject(o, "head_dim", c->head_dim);
-        cJSON_AddNumberToObject(o, "max_position_embeddings", c->max_seq_len);
-        cJSON_AddNumberToObject(o, "rms_norm_eps", c->norm_eps);
-        cJSON_AddNumberToObject(o, "rope_theta", c->rope_theta);
-        cJSON_AddStringToObject(o, "rope_pairing", c->rope_interleaved ? "interleaved" : "rotate-half");
-        if (c->rope_scaling.present) {
-            cJSON *rs = cJSON_AddObjectToObject(o, "rope_scaling");
-            cJSON_AddStringToObject(rs, "rope_type", "llama3");
-            cJSON_AddNumberToObject(rs, "factor", c->rope_scaling.factor);
-            cJSON_AddNumberToObject(rs, "low_freq_factor", c->rope_scaling.low_freq_factor);
-            cJSON_AddNumberToObject(rs, "high_freq_factor", c->rope_scaling.high_freq_factor);
-            cJSON_AddNumberToObject(rs, "original_max_position_embeddings", c->rope_scaling.original_max_position);
-        } else {
-            cJSON_AddNullToObject(o, "rope_scaling");
-        }
-        cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tied_embeddings);
-        cJSON *neurons = cJSON_AddObjectToObject(o, "neurons");
-        double per = (double)c->n_layers * c->ffn_dim;
-        cJSON_AddNumberToObject(neurons, "up", per);
-        cJSON_AddNumberToObject(neurons, "gate", per);
-        cJSON_AddNumberToObject(neurons, "down", per);
-    }
-    cJSON_AddNumberToObject(o, "vocab_size", m->has_weights ? c->vocab_size : m->vocab.n_tokens);
-    cJSON_AddStringToObject(o, "tokenizer", tokenizer_kind(&m->vocab));
-    cJSON_AddNumberToObject(o, "bos_token_id", m->vocab.bos_id);
-    cJSON_AddNumberToObject(o, "eos_token_id", m->vocab.eos_id);
-    dtype_summary(m, dtypes, sizeof dtypes, dt);
-    cJSON_AddItemToObject(o, "tensor_dtypes", dt);
-    cJSON_AddNumberToObject(o, "n_tensors", m->n_tensors);
-    for (int i = 0; i < m->n_files; i++) {
-        cJSON *f = cJSON_CreateObject();
-        cJSON_AddStringToObject(f, "path", m->files[i].path);
-        cJSON_AddNumberToObject(f, "bytes", (double)m->files[i].size);
-        cJSON_AddItemToArray(files, f);
-    }
-    cJSON_AddItemToObject(o, "files", files);
+    cJSON *o = model_info_json(m);
     char *s = cJSON_Print(o);
     puts(s);
     free(s);

@@ -116,17 +116,61 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
     if (o->output && o->format != OUT_SQLITE) die(NM_EINPUT, "map: -o names an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
 }
 
-/* stories260K.bin → stories260K.atlas.db, in the current directory. */
+/* MODEL's name + .atlas.db, in the current directory: stories260K.bin →
+ * stories260K.atlas.db, Llama-3.1-8B/ → Llama-3.1-8B.atlas.db. Trailing
+ * slashes are ignored, and only a checkpoint extension is stripped: the
+ * dots of "3.1" are part of the name. */
 static char *default_atlas_name(const char *model) {
-    const char *base = strrchr(model, '/');
-    base = base ? base + 1 : model;
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/') n--;
-    const char *dot = memchr(base, '.', n);
-    if (dot && dot > base) n = (size_t)(dot - base);
+    static const char *const ext[] = { ".gguf", ".bin", ".safetensors" };
+    size_t end = strlen(model);
+    while (end > 1 && model[end - 1] == '/') end--;
+    size_t start = end;
+    while (start > 0 && model[start - 1] != '/') start--;
+    size_t n = end - start;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t el = strlen(ext[i]);
+        if (n > el && strncmp(model + end - el, ext[i], el) == 0) {
+            n -= el;
+            break;
+        }
+    }
+    if ((n == 1 && (model[start] == '/' || model[start] == '.')) || (n == 2 && strncmp(model + start, "..", 2) == 0)) {
+        char *abs = realpath(model, NULL); /* ".", ".." or "/": the directory's own name, if it has one */
+        char *out = abs && strcmp(abs, "/") != 0 ? default_atlas_name(abs) : xstrdup("model.atlas.db");
+        free(abs);
+        return out;
+    }
     char *out = xmalloc(n + 16);
-    snprintf(out, n + 16, "%.*s.atlas.db", (int)n, base);
+    snprintf(out, n + 16, "%.*s.atlas.db", (int)n, model + start);
     return out;
+}
+
+/* Neurons whose weights or logits are not finite: how many, and the first
+ * few by name ("up 1:5"), for the warning that ends the run. */
+enum { NONFINITE_NAMED = 5 };
+typedef struct {
+    int64_t n;
+    char first[NONFINITE_NAMED * 24];
+} Nonfinite;
+
+static void note_nonfinite(Nonfinite *b, MatrixKind k, int layer, int neuron) {
+    if (b->n++ >= NONFINITE_NAMED) return;
+    size_t len = strlen(b->first);
+    snprintf(b->first + len, sizeof b->first - len, "%s%s %d:%d", len ? ", " : "", matrix_name(k), layer, neuron);
+}
+
+/* A bar for each of the lens's preparations (Lens.progress). */
+typedef struct {
+    Progress p;
+    const char *what;
+    int on;
+} PrepBar;
+
+static void prep_progress(void *ctx, const char *what, int64_t done, int64_t total) {
+    PrepBar *b = ctx;
+    if (b->what != what) progress_start(&b->p, what, total, b->on), b->what = what;
+    progress_update(&b->p, done);
+    if (done == total) progress_end(&b->p), b->what = NULL;
 }
 
 /* What the map found, in one line: the tokens that are most often a
@@ -142,7 +186,7 @@ static void print_summary(const TokenNames *tn, const int64_t *top1, int vocab) 
     }
     fprintf(stderr, "map: most frequent top tokens:");
     for (int i = 0; i < n; i++) {
-        char *text = lens_token_text(tn, best[i]);
+        char *text = token_text(tn, best[i]);
         fprintf(stderr, "%s \"%s\" x%lld", i ? "," : "", text, (long long)top1[best[i]]);
         free(text);
     }
@@ -167,12 +211,24 @@ int cmd_map(int argc, char **argv) {
     int per_layer = (int)(n1 - n0 + 1), n_matrices = __builtin_popcount(mask);
     int64_t total = (int64_t)n_matrices * (l1 - l0 + 1) * per_layer;
 
+    Lens L;
+    PrepBar bar = { .on = o.progress || isatty(2) };
+    if (lens_open(&L, &m, o.norm, (int)o.threads, 0, &e)) error_exit(&e);
+    L.progress = prep_progress, L.progress_ctx = &bar;
+    L.dequantise = total >= 256; /* many neurons: convert a non-F32 head once (with a bar); a few: per tile */
+    lens_set_kernel(&L, o.prefilter ? LENS_KERNEL_NATIVE : o.kernel); /* the prefilter rescores with ours */
+
     Atlas *atlas = NULL;
     char *default_name = NULL;
     if (o.format == OUT_SQLITE) {
         const char *path = o.output ? o.output : (default_name = default_atlas_name(model_path));
-        AtlasInfo info = { .identity = m.identity, .n_layers = c->n_layers, .dim = c->dim, .ffn_dim = c->ffn_dim,
-                           .vocab_size = c->vocab_size, .norm = o.norm, .top_k = (int)o.top_k, .bottom_k = (int)o.bottom_k };
+        /* Everything that can change a stored number is recorded, so that a
+         * resume with another model or other options is refused. */
+        AtlasInfo info = { .identity = m.identity, .content_identity = model_content_identity(&m), .n_layers = c->n_layers,
+                           .dim = c->dim, .ffn_dim = c->ffn_dim, .vocab_size = c->vocab_size, .norm = o.norm,
+                           .top_k = (int)o.top_k, .bottom_k = (int)o.bottom_k, .prefilter = o.prefilter,
+                           .prob_tol = o.prefilter ? o.prob_tol : 0, .threads = L.threads };
+        snprintf(info.kernel, sizeof info.kernel, "%s", L.native ? "native" : "openblas");
         snprintf(info.model_path, sizeof info.model_path, "%s", model_path);
         snprintf(info.model_format, sizeof info.model_format, "%s", format_name(m.format));
         snprintf(info.matrices, sizeof info.matrices, "%s", mask == 7u ? "up,gate,down" : o.matrix);
@@ -183,16 +239,12 @@ int cmd_map(int argc, char **argv) {
         fprintf(stderr, "map: writing %s (via %s)\n", path, atlas_temp_path(atlas));
     }
 
-    Lens L;
-    /* Many neurons: convert a non-F32 head once; a few: per tile. */
-    if (lens_open(&L, &m, o.norm, (int)o.threads, total >= 256, &e)) error_exit(&e);
-    lens_set_kernel(&L, o.kernel);
     if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
     if (o.prefilter && !kern_avx512_bf16())
         fprintf(stderr, "map: warning: this CPU has no AVX-512 BF16; the prefilter runs in portable C, far slower than "
                         "the exact map\n");
     TokenNames names = lens_vocab_names(&m.vocab);
-    if (o.format == OUT_TSV) lens_write_tsv_header(stdout);
+    if (o.format == OUT_TSV) neuron_tsv_header(stdout);
 
     /* Chunks of a layer: enough neurons to keep every thread busy, few
      * enough that the vectors stay small (1024 × 4096 floats for 8B). */
@@ -203,6 +255,7 @@ int cmd_map(int argc, char **argv) {
     Progress prog;
     progress_start(&prog, "map", total, o.progress || isatty(2));
     int64_t *top1 = xcalloc((size_t)c->vocab_size, sizeof *top1);
+    Nonfinite bad = { 0 };
     double t0 = now_seconds();
     int64_t done = 0, skipped = 0, skipped_prefilter = 0;
     /* Test-only hook (tests/cli_atlas_safety.sh): die by SIGKILL once this
@@ -225,9 +278,10 @@ int cmd_map(int argc, char **argv) {
                 else if (o.prefilter && !L.prefilter) skipped_prefilter += count;
                 for (int i = 0; i < count; i++) {
                     const LensResult *r = &b.r[i];
-                    if (o.top_k) top1[r->top[0].id]++;
-                    if (o.format == OUT_TSV) lens_write_tsv(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
-                    else if (o.format == OUT_JSONL) lens_write_jsonl(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
+                    if (r->nonfinite) note_nonfinite(&bad, (MatrixKind)k, layer, first + i);
+                    else if (o.top_k) top1[r->top[0].id]++;
+                    if (o.format == OUT_TSV) neuron_tsv(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
+                    else if (o.format == OUT_JSONL) neuron_jsonl(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
                     else if (atlas_add(atlas, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k, &e)) {
                         atlas_close_partial(atlas);
                         error_exit(&e);
@@ -245,6 +299,8 @@ int cmd_map(int argc, char **argv) {
     progress_end(&prog);
     double seconds = now_seconds() - t0;
     if (skipped) fprintf(stderr, "map: resumed: %lld neurons were already in the partial atlas\n", (long long)skipped);
+    if (atlas && skipped) /* the interrupted run's non-finite neurons count too */
+        bad.n = atlas_nonfinite_names(atlas, NONFINITE_NAMED, bad.first, sizeof bad.first);
     if (atlas && atlas_commit(atlas, &e)) error_exit(&e);
     if (fflush(stdout) != 0) die(NM_ERUNTIME, "map: cannot write to stdout");
     fprintf(stderr, "map: %lld neurons in %.2f s: %.1f neurons/s, %.1f GFLOP/s (%d threads, %s kernel%s)\n",
@@ -265,6 +321,10 @@ int cmd_map(int argc, char **argv) {
                     "than the exact map here; --prob-tol inf keeps every (proven) bound instead\n");
     }
     if (o.top_k) print_summary(&names, top1, c->vocab_size);
+    if (bad.n) /* last, so that it is the line a user sees */
+        fprintf(stderr, "map: warning: %lld neuron%s non-finite weights (NaN or Inf in the vector or its logits), "
+                "listed without tokens: %s%s\n", (long long)bad.n, bad.n == 1 ? " has" : "s have", bad.first,
+                bad.n > NONFINITE_NAMED ? ", ..." : "");
     free(top1);
     lens_batch_free(&b);
     free(vecs);

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cmd.h"
 
@@ -300,6 +301,8 @@ static void print_json(const Probe *p, const ProbeArgs *a, const ProbeResult *ba
  * top of the user's own hooks (the sweep's hook is the set's last). */
 static int run_sweep(Probe *p, HookSet *hooks, const Sweep *sw, double *prob, Error *e) {
     int rc = NM_OK;
+    Progress prog; /* one forward pass per value: minutes on an 8B model */
+    progress_start(&prog, "sweep", sw->n_values, isatty(2));
     hookset_add(hooks, (NeuronHook){ .layer = sw->layer, .neuron = sw->neuron, .kind = HOOK_CLAMP });
     for (int i = 0; !rc && i < sw->n_values; i++) {
         ProbeResult r = { 0 };
@@ -307,7 +310,9 @@ static int run_sweep(Probe *p, HookSet *hooks, const Sweep *sw, double *prob, Er
         rc = probe_run(p, hooks, &r, e);
         prob[i] = exp(r.logprob);
         result_free(&r);
+        progress_update(&prog, i + 1);
     }
+    progress_end(&prog);
     hooks->n--;
     return rc;
 }

@@ -9,7 +9,7 @@
 
 static const char usage_text[] =
     "usage: neuromap show MODEL|ATLAS L:N [--matrix up|gate|down] [--top-k K] [--bottom-k K]\n"
-    "                     [--norm full|gain|none] [--format table|tsv] [--threads N] [--tokenizer FILE]\n\n"
+    "                     [--norm full|gain|none] [--format table|tsv|json] [--threads N] [--tokenizer FILE]\n\n"
     "Shows neuron N of layer L (both 0-based): the tokens its direction promotes most and\n"
     "least, through the final RMSNorm and the LM head, with softmax probabilities over the\n"
     "full vocabulary. From an atlas, the lists `map` stored (norm and K as it used them).\n\n"
@@ -17,19 +17,26 @@ static const char usage_text[] =
     "  --top-k K           highest-logit tokens (default 10)\n"
     "  --bottom-k K        lowest-logit tokens (default 5)\n"
     "  --norm N            full (default), gain or none (see 'neuromap map --help')\n"
-    "  --format F          table (default) or tsv (map's columns)\n"
+    "  --format F          table (default), tsv (map's columns) or json (one document: README)\n"
     "  --threads N         worker threads (default: all cores)\n"
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
     "  --examples          the activations stored by 'neuromap activations' (see 'neuromap show --examples --help')\n"
     "  -h, --help          this help\n";
 
+enum { SHOW_TABLE, SHOW_TSV, SHOW_JSON };
+
 static void print_table(const TokenNames *tn, MatrixKind k, int layer, int neuron, LensNorm norm, const LensResult *r,
                         int n_top, int n_bottom) {
+    if (r->nonfinite) { /* its tokens would mean nothing: say why there are none */
+        printf("%s %d:%d  (norm %s): non-finite weights: its vector or its logits hold a NaN or an infinity\n",
+               matrix_name(k), layer, neuron, lens_norm_name(norm));
+        return;
+    }
     printf("%s %d:%d  (norm %s, log-sum-exp %.4f)\n", matrix_name(k), layer, neuron, lens_norm_name(norm), r->lse);
     printf("%6s %9s %11s %11s  %s\n", "rank", "token_id", "logit", "prob", "token");
     for (int i = 0; i < n_top + n_bottom; i++) {
         const LensToken *t = i < n_top ? &r->top[i] : &r->bottom[i - n_top];
-        char *text = lens_token_text(tn, t->id);
+        char *text = token_text(tn, t->id);
         printf("%6d %9d %11.5f %11.4g  \"%s\"\n", i < n_top ? i + 1 : -(i - n_top + 1), t->id, t->logit, t->prob, text);
         free(text);
     }
@@ -47,7 +54,7 @@ int cmd_show(int argc, char **argv) {
     MatrixKind k = MATRIX_UP;
     LensNorm norm = NORM_FULL;
     long top_k = 10, bottom_k = 5, threads = 0;
-    int tsv = 0, norm_given = 0, k_given = 0, c;
+    int format = SHOW_TABLE, norm_given = 0, k_given = 0, c;
     const char *tokenizer = NULL;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -69,9 +76,10 @@ int cmd_show(int argc, char **argv) {
             norm_given = 1;
             break;
         case 'f':
-            if (strcmp(optarg, "tsv") == 0) tsv = 1;
-            else if (strcmp(optarg, "table") == 0) tsv = 0;
-            else die(NM_EINPUT, "show: --format must be table or tsv, not '%s'", optarg);
+            if (strcmp(optarg, "tsv") == 0) format = SHOW_TSV;
+            else if (strcmp(optarg, "table") == 0) format = SHOW_TABLE;
+            else if (strcmp(optarg, "json") == 0) format = SHOW_JSON;
+            else die(NM_EINPUT, "show: --format must be table, tsv or json, not '%s'", optarg);
             break;
         case 'j':
             if (!parse_long(optarg, &threads) || threads < 1 || threads > 1024)
@@ -126,9 +134,16 @@ int cmd_show(int argc, char **argv) {
         free(vec);
         tn = lens_vocab_names(&m.vocab);
     }
-    if (tsv) {
-        lens_write_tsv_header(stdout);
-        lens_write_tsv(stdout, &tn, k, layer, neuron, &b.r[0], n_top, n_bottom);
+    if (format == SHOW_TSV) {
+        neuron_tsv_header(stdout);
+        neuron_tsv(stdout, &tn, k, layer, neuron, &b.r[0], n_top, n_bottom); /* no rows when non-finite */
+        if (b.r[0].nonfinite) fprintf(stderr, "show: %s %d:%d has non-finite weights: no tokens\n", matrix_name(k), layer, neuron);
+    } else if (format == SHOW_JSON) {
+        cJSON *o = show_json(&tn, k, layer, neuron, norm, &b.r[0], n_top, n_bottom);
+        char *s = cJSON_PrintUnformatted(o);
+        puts(s);
+        free(s);
+        cJSON_Delete(o);
     } else {
         print_table(&tn, k, layer, neuron, norm, &b.r[0], n_top, n_bottom);
     }

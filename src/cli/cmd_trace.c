@@ -101,7 +101,7 @@ int cmd_trace(int argc, char **argv) {
     cJSON *root = json ? cJSON_CreateObject() : NULL, *arr = json ? cJSON_AddArrayToObject(root, "tokens") : NULL;
     if (!json) printf("%4s %6s  %-16s %10s %10s  %s\n", "pos", "id", "token", "neuron", "act", "writes");
     for (int p = 0; p < n; p++) {
-        char *t = lens_token_text(&tn, ids[p]);
+        char *t = token_text(&tn, ids[p]);
         cJSON *tj = NULL, *top = NULL;
         if (json) {
             tj = cJSON_CreateObject();
@@ -127,7 +127,7 @@ int cmd_trace(int argc, char **argv) {
                 free(s);
                 cJSON_AddItemToArray(top, o);
             } else {
-                char *ws = lens_token_text(&tn, w), nn[32], tq[64];
+                char *ws = token_text(&tn, w), nn[32], tq[64];
                 snprintf(nn, sizeof nn, "%d:%d", h->layer, h->neuron);
                 snprintf(tq, sizeof tq, "\"%.40s\"", t);
                 if (i == 0) printf("%4d %6d  %-16s %10s %10.4f  \"%s\"\n", p, ids[p], tq, nn, h->act, ws);

@@ -361,9 +361,27 @@ static void head_forward(Forward *f, int t0, int T, float *out) {
     matmul(f, f->m->output, f->xb + (size_t)t0 * dim, T - t0, out);
 }
 
-static void batch_forward(Forward *f, const int *ids, int T, int pos, int hook_from) {
+/* 0 when x[0..n) holds a NaN or an infinity (x·0 is 0 for every finite x). */
+static int all_finite(const float *x, size_t n) {
+    float acc = 0;
+    for (size_t i = 0; i < n; i++) acc += x[i] * 0.0f;
+    return acc == 0;
+}
+
+/* A NaN or an infinity in the residual stream (a non-finite weight, an
+ * overflow, a clamp to a huge value) would flow silently into every later
+ * logit and sampled token: the pass stops at the first layer that shows it. */
+static int batch_forward(Forward *f, const int *ids, int T, int pos, int hook_from, Error *e) {
+    size_t n = (size_t)T * f->c.dim;
     for (int t = 0; t < T; t++) tensor_rows_f32(f->m->tok_embd, ids[t], 1, f->x + (size_t)t * f->c.dim);
-    for (int l = 0; l < f->c.n_layers; l++) layer_forward(f, l, T, pos, hook_from);
+    if (!all_finite(f->x, n)) return error_set(e, NM_ERUNTIME, "the token embedding holds a NaN or an infinity");
+    for (int l = 0; l < f->c.n_layers; l++) {
+        layer_forward(f, l, T, pos, hook_from);
+        if (!all_finite(f->x, n))
+            return error_set(e, NM_ERUNTIME, "layer %d: the activations became non-finite (NaN or Inf) at positions %d-%d: "
+                             "the model's weights, or a clamp, give no finite result", l, pos, pos + T - 1);
+    }
+    return NM_OK;
 }
 
 int forward_run(Forward *f, const int *ids, int n, int pos, int hook_from, float *logits, int all_logits, Error *e) {
@@ -375,9 +393,15 @@ int forward_run(Forward *f, const int *ids, int n, int pos, int hook_from, float
     size_t vocab = (size_t)f->c.vocab_size;
     for (int b = 0; b < n; b += BATCH) {
         int T = n - b < BATCH ? n - b : BATCH;
-        batch_forward(f, ids + b, T, pos + b, hook_from - b);
-        if (all_logits) head_forward(f, 0, T, logits + (size_t)b * vocab);
-        else if (b + T == n) head_forward(f, T - 1, T, logits);
+        int rc = batch_forward(f, ids + b, T, pos + b, hook_from - b, e);
+        if (rc) return rc;
+        float *out = all_logits ? logits + (size_t)b * vocab : logits;
+        int first = all_logits ? 0 : T - 1;
+        if (!all_logits && b + T != n) continue;
+        head_forward(f, first, T, out);
+        if (!all_finite(out, (size_t)(T - first) * vocab))
+            return error_set(e, NM_ERUNTIME, "the LM head gave non-finite logits (NaN or Inf) at positions %d-%d", pos + b + first,
+                             pos + b + T - 1);
     }
     return NM_OK;
 }

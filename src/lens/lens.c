@@ -25,7 +25,6 @@
 
 #include "tensor/kernels.h"
 
-#include <cJSON.h>
 #include <cblas.h>
 #include <math.h>
 #include <pthread.h>
@@ -89,7 +88,12 @@ static void head_setup(Lens *L) {
     } else if (L->dequantise && !(L->native && t->type == DT_BF16)) {
         if (!L->head_owned) {
             L->head_owned = xmalloc((size_t)L->vocab * (size_t)L->dim * sizeof(float));
-            tensor_rows_f32(t, 0, L->vocab, L->head_owned);
+            enum { ROWS = 4096 }; /* a run of rows at a time, for the progress report */
+            for (int v0 = 0; v0 < L->vocab; v0 += ROWS) {
+                int n = L->vocab - v0 < ROWS ? L->vocab - v0 : ROWS;
+                tensor_rows_f32(t, v0, n, L->head_owned + (size_t)v0 * L->dim);
+                if (L->progress) L->progress(L->progress_ctx, "head", v0 + n, L->vocab);
+            }
         }
         L->head = L->head_owned;
     } else {
@@ -393,10 +397,37 @@ int lens_prefilter_pays(const Lens *L) {
     return n < 1024 || 4 * exact <= 3 * n;
 }
 
+/* A NaN or an infinity in a vector, or among its logits, makes its result
+ * meaningless: a NaN never passes `x > hi`, so its lists would keep fewer
+ * tokens than asked (or a previous neuron's), and the normaliser is NaN.
+ * The normed vector shows a non-finite weight (the norm spreads it: a NaN
+ * anywhere makes every element NaN under --norm full); lse shows a NaN or
+ * +inf logit (kern_max and kern_sum_exp carry it: inf − inf is NaN); the
+ * lowest logit shows -inf. Such a result is flagged and its lists zeroed,
+ * so that no writer can print stale tokens by mistake. */
+static int vector_finite(const float *x, int n) {
+    float acc = 0;
+    for (int d = 0; d < n; d++) acc += x[d] * 0.0f; /* 0, or NaN when some x[d] is NaN or ±inf */
+    return acc == 0;
+}
+
+static void flag_nonfinite(const float *vecs, int dim, int count, int top_k, int bottom_k, LensResult *out) {
+    for (int i = 0; i < count; i++) {
+        LensResult *r = &out[i];
+        r->nonfinite = !vector_finite(vecs + (size_t)i * dim, dim) || !isfinite(r->lse) ||
+                       (bottom_k > 0 && !isfinite(r->bottom[0].logit)) || (top_k > 0 && !isfinite(r->top[0].logit));
+        if (!r->nonfinite) continue;
+        memset(r->top, 0, (size_t)top_k * sizeof *r->top);
+        memset(r->bottom, 0, (size_t)bottom_k * sizeof *r->bottom);
+        r->lse = r->lse_bound = 0;
+    }
+}
+
 void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
     if (count <= 0) return;
     if (L->prefilter) prefilter_decode(L, vecs, count, top_k, bottom_k, out);
     else exact_decode(L, vecs, count, top_k, bottom_k, out);
+    flag_nonfinite(vecs, L->dim, count, top_k, bottom_k, out);
 }
 
 /* ----------------------------------------------------------------------------
@@ -668,10 +699,14 @@ static void prefilter_decode(const Lens *L, const float *vecs, int count, int to
         for (int w = 0; w < n_wide; w++) memcpy(sub + (size_t)w * dim, vecs + (size_t)wide[w] * dim, (size_t)dim * sizeof *sub);
         exact_decode(L, sub, n_wide, top_k, bottom_k, b.r);
         for (int w = 0; w < n_wide; w++) {
+            /* The same kernel gives the same ids and logits, so the exact
+             * pass's lists (probabilities set from however many tokens it
+             * kept) replace ours whole. */
             LensResult *r = &out[wide[w]];
+            memcpy(r->top, b.r[w].top, (size_t)top_k * sizeof *r->top);
+            memcpy(r->bottom, b.r[w].bottom, (size_t)bottom_k * sizeof *r->bottom);
             r->lse = b.r[w].lse;
             r->lse_bound = 0;
-            set_probs(r, top_k, bottom_k);
         }
         lens_batch_free(&b);
         free(sub);
@@ -690,7 +725,7 @@ static void prefilter_decode(const Lens *L, const float *vecs, int count, int to
 
 typedef struct {
     Lens *L;
-    atomic_int next;
+    atomic_int next, done; /* chunks taken; head rows done */
     int n_chunks;
     double norm_max, rest_max, bf16_max; /* merged under the lock */
     pthread_mutex_t lock;
@@ -734,6 +769,11 @@ static void *prep_worker(void *arg) {
             norm_max = L->row_norm[v] > norm_max ? L->row_norm[v] : norm_max;
             rest_max = L->row_rest[v] > rest_max ? L->row_rest[v] : rest_max;
         }
+        int done = atomic_fetch_add(&j->done, n) + n; /* reported by whichever thread finds the lock free */
+        if (L->progress && done < L->vocab && pthread_mutex_trylock(&j->lock) == 0) {
+            L->progress(L->progress_ctx, "prefilter", done, L->vocab);
+            pthread_mutex_unlock(&j->lock);
+        }
     }
     pthread_mutex_lock(&j->lock);
     j->norm_max = fmax(j->norm_max, norm_max), j->rest_max = fmax(j->rest_max, rest_max);
@@ -757,8 +797,10 @@ int lens_enable_prefilter(Lens *L, double prob_tol, Error *e) {
     else L->head_bf16 = L->head_bf16_owned = xmalloc((size_t)L->vocab * L->dim * sizeof *L->head_bf16_owned);
     PrepJob j = { .L = L, .n_chunks = (L->vocab + PREP_ROWS - 1) / PREP_ROWS };
     atomic_init(&j.next, 0);
+    atomic_init(&j.done, 0);
     pthread_mutex_init(&j.lock, NULL);
     run_threads(L->threads < j.n_chunks ? L->threads : j.n_chunks, prep_worker, &j);
+    if (L->progress) L->progress(L->progress_ctx, "prefilter", L->vocab, L->vocab);
     pthread_mutex_destroy(&j.lock);
     L->row_norm_max = j.norm_max, L->row_rest_max = j.rest_max, L->head_bf16_max = j.bf16_max;
     return NM_OK;
@@ -774,6 +816,20 @@ void lens_logits(const Lens *L, const float *vecs, int count, float *out) {
         tile_product(L, &w, vecs, count, v0, nv);
         for (int i = 0; i < count; i++)
             memcpy(out + (size_t)i * L->vocab + v0, w.c + (size_t)i * nv, (size_t)nv * sizeof *w.c);
+    }
+    work_free(&w);
+}
+
+void lens_token_logits(const Lens *L, const float *vecs, int count, int token, float *out) {
+    enum { CHUNK = 512 }; /* bounds the tile buffers (CHUNK × tile_vocab floats) */
+    Work w;
+    work_init(&w, L, count < CHUNK ? count : CHUNK, 0);
+    for (int i0 = 0; i0 < count; i0 += CHUNK) {
+        int n = count - i0 < CHUNK ? count - i0 : CHUNK;
+        const float *v = vecs + (size_t)i0 * L->dim;
+        block_begin(L, &w, v, n);
+        tile_product(L, &w, v, n, token, 1); /* a tile of one head row: w.c[i] is neuron i's logit */
+        memcpy(out + i0, w.c, (size_t)n * sizeof *out);
     }
     work_free(&w);
 }
@@ -814,7 +870,7 @@ void lens_batch_free(LensBatch *b) {
 }
 
 /* ----------------------------------------------------------------------------
- * Writing results */
+ * Token names (written out by report/neuron_out.c) */
 
 TokenNames lens_vocab_names(const Vocab *v) { return (TokenNames){ v->n_tokens, v->text, v->text_len, v->type }; }
 
@@ -826,71 +882,4 @@ int lens_find_token(const TokenNames *tn, const char *text, int len) {
         if (found < 0) found = i;
     }
     return found;
-}
-
-char *lens_token_text(const TokenNames *tn, int id) {
-    const char *t = id >= 0 && id < tn->n ? tn->text[id] : "";
-    size_t n = id >= 0 && id < tn->n ? (size_t)tn->len[id] : 0, cap = 4 * n + 1; /* \xNN is the longest form */
-    char *out = xmalloc(cap);
-    escape_token(t, n, out, cap);
-    return out;
-}
-
-void lens_write_tsv_header(FILE *f) { fputs("matrix\tlayer\tneuron\trank\ttoken_id\ttoken\tlogit\tprob\n", f); }
-
-static void tsv_row(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, int rank, const LensToken *t) {
-    char *text = lens_token_text(tn, t->id);
-    fprintf(f, "%s\t%d\t%d\t%d\t%d\t%s\t%.7g\t%.6g\n", matrix_name(k), layer, neuron, rank, t->id, text, t->logit, t->prob);
-    free(text);
-}
-
-void lens_write_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
-                    int n_bottom) {
-    for (int i = 0; i < n_top; i++) tsv_row(f, tn, k, layer, neuron, i + 1, &r->top[i]);
-    for (int i = 0; i < n_bottom; i++) tsv_row(f, tn, k, layer, neuron, -(i + 1), &r->bottom[i]);
-}
-
-/* JSON strings must be UTF-8: a token that is not keeps TSV's escaped form. */
-static cJSON *json_tokens(const TokenNames *tn, const LensToken *t, int n, int sign) {
-    cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < n; i++) {
-        cJSON *o = cJSON_CreateObject();
-        const char *text = t[i].id < tn->n ? tn->text[t[i].id] : "";
-        int len = t[i].id < tn->n ? tn->len[t[i].id] : 0, valid = 1;
-        for (int p = 0; p < len && valid;) {
-            int l = utf8_sequence_length((const unsigned char *)text + p, (size_t)(len - p));
-            valid = l > 0 && text[p] != 0;
-            p += l;
-        }
-        cJSON_AddNumberToObject(o, "rank", sign * (i + 1));
-        cJSON_AddNumberToObject(o, "token_id", t[i].id);
-        if (valid) {
-            cJSON_AddStringToObject(o, "token", text);
-        } else {
-            char *esc = lens_token_text(tn, t[i].id);
-            cJSON_AddStringToObject(o, "token", esc);
-            free(esc);
-        }
-        cJSON_AddNumberToObject(o, "logit", t[i].logit);
-        cJSON_AddNumberToObject(o, "prob", t[i].prob);
-        cJSON_AddItemToArray(arr, o);
-    }
-    return arr;
-}
-
-void lens_write_jsonl(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
-                      int n_bottom) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "matrix", matrix_name(k));
-    cJSON_AddNumberToObject(o, "layer", layer);
-    cJSON_AddNumberToObject(o, "neuron", neuron);
-    cJSON_AddNumberToObject(o, "lse", r->lse);
-    if (r->lse_bound > 0) cJSON_AddNumberToObject(o, "lse_bound", r->lse_bound);
-    cJSON_AddItemToObject(o, "top", json_tokens(tn, r->top, n_top, 1));
-    cJSON_AddItemToObject(o, "bottom", json_tokens(tn, r->bottom, n_bottom, -1));
-    char *s = cJSON_PrintUnformatted(o);
-    fputs(s, f);
-    fputc('\n', f);
-    free(s);
-    cJSON_Delete(o);
 }

@@ -15,7 +15,6 @@
 #define NEUROMAP_LENS_H
 
 #include <stdint.h>
-#include <stdio.h>
 
 #include "model/model.h"
 
@@ -39,6 +38,8 @@ typedef struct {
 typedef struct {
     LensToken *top, *bottom;
     double lse, lse_bound;
+    int nonfinite; /* the vector or its logits hold a NaN or an infinity:
+                      lse and the lists mean nothing (the lists are zeroed) */
 } LensResult;
 
 /* Which FP32 product computes the logits: our kernel (kernels.c) or
@@ -75,6 +76,13 @@ typedef struct {
     double row_norm_max, row_rest_max, head_bf16_max;
     double bound_scale;           /* 1; tests shrink it to show that a wrong bound is caught */
     LensStats *stats;
+    /* Progress of the long preparations on a large model (the head's
+     * conversion to F32 in lens_set_kernel, the prefilter's norm pass):
+     * called now and then with the head rows done of total, by one thread
+     * at a time, last with done == total; NULL: none. The lens prints
+     * nothing itself: map draws a bar. */
+    void (*progress)(void *ctx, const char *what, int64_t done, int64_t total);
+    void *progress_ctx;
 } Lens;
 
 /* Prepares the lens. With dequantise_head the LM head is converted to F32
@@ -114,6 +122,12 @@ void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bot
  * neurons `find` examines in full. */
 void lens_logits(const Lens *L, const float *vecs, int count, float *out);
 
+/* The logit of one token for count normed vectors (find's ranking of every
+ * neuron). With the native kernel every logit is the one FMA chain that
+ * lens_logits and lens_decode compute for it, bit for bit, so a ranking by
+ * these values and a ranking by the full decode agree exactly. */
+void lens_token_logits(const Lens *L, const float *vecs, int count, int token, float *out);
+
 /* Results for a run of neurons: one allocation for every token list. */
 typedef struct {
     int count, top_k, bottom_k;
@@ -130,7 +144,7 @@ int lens_matrix_mask(const char *s, unsigned *mask);
 void lens_neuron_vectors(const Lens *L, MatrixKind k, int layer, int n0, int count, float *out);
 
 /* ----------------------------------------------------------------------------
- * Writing results (map, show): TSV rows and JSON objects */
+ * Token names: what report/neuron_out.h writes for a token id */
 
 /* Token texts: a model's Vocab (text, text_len) or an atlas's token table. */
 typedef struct {
@@ -144,17 +158,6 @@ TokenNames lens_vocab_names(const Vocab *v);
 /* The token whose text is exactly these bytes; an ordinary piece wins over a
  * byte or control token with the same text ("a" over <0x61>). -1 when none. */
 int lens_find_token(const TokenNames *tn, const char *text, int len);
-
-/* "matrix layer neuron rank token_id token logit prob" */
-void lens_write_tsv_header(FILE *f);
-/* One row per token: rank 1..n_top, then -1..-n_bottom. */
-void lens_write_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
-                    int n_bottom);
-/* One line: {"matrix","layer","neuron","lse","top":[...],"bottom":[...]}. */
-void lens_write_jsonl(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
-                      int n_bottom);
-/* A token's text for people: escape_token's form, malloc'd. */
-char *lens_token_text(const TokenNames *tn, int id);
 
 /* Floating-point operations of decoding count vectors (2 · vocab · dim each). */
 double lens_flops(const Lens *L, int64_t count);

@@ -92,7 +92,7 @@ typedef struct {
     int n_files;
     MappedFile files[MODEL_MAX_FILES];
     uint64_t file_bytes;        /* total size of the files read */
-    uint64_t identity;          /* content hash of headers/config (atlases record it) */
+    uint64_t identity;          /* layout hash: config and tensor headers only (model/identity.h adds the weights) */
 } Model;
 
 /* How to open a model: model_open (formats/registry.h) takes one. */

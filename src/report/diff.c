@@ -7,6 +7,8 @@
  * the model's size.
  */
 #include "report/diff.h"
+#include "model/identity.h"
+#include "report/neuron_out.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@ int diff_source_open(DiffSource *s, const char *path, const char *tokenizer, Err
         const AtlasInfo *in = atlas_info(s->atlas);
         s->n_layers = in->n_layers, s->dim = in->dim, s->ffn_dim = in->ffn_dim, s->vocab_size = in->vocab_size;
         s->names = atlas_token_names(s->atlas);
+        s->identity = in->identity, s->content_identity = in->content_identity;
     } else {
         ModelOpenOptions mo = { .tokenizer_path = tokenizer, .need_weights = 1 };
         int rc = model_open(&s->m, path, &mo, e);
@@ -32,6 +35,7 @@ int diff_source_open(DiffSource *s, const char *path, const char *tokenizer, Err
         const Config *c = &s->m.cfg;
         s->n_layers = c->n_layers, s->dim = c->dim, s->ffn_dim = c->ffn_dim, s->vocab_size = c->vocab_size;
         s->names = lens_vocab_names(&s->m.vocab);
+        s->identity = s->m.identity, s->content_identity = model_content_identity(&s->m);
     }
     s->path = path;
     return NM_OK;
@@ -61,7 +65,7 @@ int diff_check_compatible(const DiffSource *a, const DiffSource *b, Error *e) {
     for (int id = 0; id < a->names.n; id++) {
         if (a->names.len[id] == b->names.len[id] && memcmp(a->names.text[id], b->names.text[id], (size_t)a->names.len[id]) == 0)
             continue;
-        char *ta = lens_token_text(&a->names, id), *tb = lens_token_text(&b->names, id);
+        char *ta = token_text(&a->names, id), *tb = token_text(&b->names, id);
         int rc = error_set(e, NM_EINPUT, "%s and %s have different vocabularies: token %d is \"%.100s\" in the first, \"%.100s\" in the second",
                            a->path, b->path, id, ta, tb);
         free(ta);
@@ -295,6 +299,10 @@ int diff_run(DiffSource *a, DiffSource *b, const DiffOptions *o, DiffReport *r,
                 break;
             DiffTally *t = &r->per_layer[(size_t)p * r->n_layers + (layer - o->layer0)];
             for (int n = 0; n < a->ffn_dim; n++) {
+                if (ba.r[n].nonfinite || bb.r[n].nonfinite) { /* no lists to compare: apart, never agreement */
+                    t->nonfinite++, r->per_pair[p].nonfinite++, r->total.nonfinite++;
+                    continue;
+                }
                 DiffNeuron d = { .pair = pair, .layer = layer, .neuron = n, .a = ba.r[n].top[0], .b = bb.r[n].top[0] };
                 compare_lists(ba.r[n].top, bb.r[n].top, o->top_k, &d.jaccard, &d.spearman);
                 tally_add(t, &d);

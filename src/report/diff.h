@@ -28,6 +28,9 @@ typedef struct {
     Lens L;                  /* open once diff_prepare has run, for a model */
     int n_layers, dim, ffn_dim, vocab_size;
     TokenNames names;
+    uint64_t identity, content_identity; /* layout and content (model/identity.h); from an
+                                            atlas, the model it was mapped from (content 0:
+                                            an atlas older than content identities) */
 } DiffSource;
 
 /* Opens PATH as an atlas (by its magic) or a model. */
@@ -54,9 +57,11 @@ typedef struct {
     int threads;
 } DiffOptions;
 
-/* Sums over a set of neurons; means are sum / n. */
+/* Sums over a set of neurons; means are sum / n. A neuron that is
+ * non-finite on either side (NaN or Inf in its vector or logits) is not
+ * compared: it is counted in nonfinite only, never in n or same. */
 typedef struct {
-    int64_t n, same;
+    int64_t n, same, nonfinite;
     double jaccard, spearman;
 } DiffTally;
 

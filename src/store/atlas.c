@@ -18,6 +18,7 @@ struct Atlas {
     char *path, *temp;   /* final name, and the temporary one while writing (PATH.partial) */
     int lock_fd;         /* writing: holds flock() on the partial file; -1 otherwise */
     AtlasInfo info;
+    int has_flags;       /* reading: neurons has lse_bound and nonfinite (atlases since schema 2) */
     int n_tokens;        /* reading: the token table */
     char **text;
     int *text_len, *type;
@@ -27,7 +28,8 @@ static const char schema[] =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE tokens(id INTEGER PRIMARY KEY, text BLOB NOT NULL, type INTEGER NOT NULL);"
     "CREATE TABLE neurons(matrix TEXT NOT NULL, layer INTEGER NOT NULL, neuron INTEGER NOT NULL,"
-    " lse REAL NOT NULL, PRIMARY KEY(matrix, layer, neuron)) WITHOUT ROWID;"
+    " lse REAL, lse_bound REAL NOT NULL DEFAULT 0, nonfinite INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY(matrix, layer, neuron)) WITHOUT ROWID;"
     "CREATE TABLE entries(matrix TEXT NOT NULL, layer INTEGER NOT NULL, neuron INTEGER NOT NULL,"
     " rank INTEGER NOT NULL, token_id INTEGER NOT NULL, logit REAL NOT NULL, prob REAL NOT NULL,"
     " PRIMARY KEY(matrix, layer, neuron, rank)) WITHOUT ROWID;";
@@ -89,17 +91,36 @@ static int put_meta_int(Atlas *a, const char *key, long long v, Error *e) {
     return put_meta(a, key, s, e);
 }
 
+/* The meta values that a resume must find unchanged, as stored. */
+typedef struct {
+    char id[32], content[32], top[32], bottom[32], prefilter[8], prob_tol[40], threads[16];
+} MetaText;
+
+static void meta_text(const AtlasInfo *in, MetaText *t) {
+    snprintf(t->id, sizeof t->id, "%016llx", (unsigned long long)in->identity);
+    snprintf(t->content, sizeof t->content, "%016llx", (unsigned long long)in->content_identity);
+    snprintf(t->top, sizeof t->top, "%d", in->top_k);
+    snprintf(t->bottom, sizeof t->bottom, "%d", in->bottom_k);
+    snprintf(t->prefilter, sizeof t->prefilter, "%s", in->prefilter ? "on" : "off");
+    snprintf(t->prob_tol, sizeof t->prob_tol, "%.17g", in->prefilter ? in->prob_tol : 0.0);
+    snprintf(t->threads, sizeof t->threads, "%d", in->threads);
+}
+
 static int write_header(Atlas *a, const Model *m, Error *e) {
     const AtlasInfo *in = &a->info;
-    char id[32], eps[32], when[32];
+    char eps[32], when[32];
+    MetaText t;
+    meta_text(in, &t);
     time_t now = time(NULL);
-    snprintf(id, sizeof id, "%016llx", (unsigned long long)in->identity);
     snprintf(eps, sizeof eps, "%.9g", (double)m->cfg.norm_eps);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     int rc;
     if ((rc = put_meta(a, "neuromap_version", NEUROMAP_VERSION, e)) || (rc = put_meta(a, "created", when, e)) ||
         (rc = put_meta(a, "model_path", in->model_path, e)) || (rc = put_meta(a, "model_format", in->model_format, e)) ||
-        (rc = put_meta(a, "model_identity", id, e)) || (rc = put_meta_int(a, "n_layers", in->n_layers, e)) ||
+        (rc = put_meta(a, "model_identity", t.id, e)) || (rc = put_meta(a, "content_identity", t.content, e)) ||
+        (rc = put_meta(a, "schema", "2", e)) || (rc = put_meta(a, "kernel", in->kernel, e)) ||
+        (rc = put_meta(a, "prefilter", t.prefilter, e)) || (rc = put_meta(a, "prob_tol", t.prob_tol, e)) ||
+        (rc = put_meta(a, "threads", t.threads, e)) || (rc = put_meta_int(a, "n_layers", in->n_layers, e)) ||
         (rc = put_meta_int(a, "dim", in->dim, e)) || (rc = put_meta_int(a, "ffn_dim", in->ffn_dim, e)) ||
         (rc = put_meta_int(a, "vocab_size", in->vocab_size, e)) || (rc = put_meta(a, "norm_eps", eps, e)) ||
         (rc = put_meta(a, "norm", lens_norm_name(in->norm), e)) || (rc = put_meta_int(a, "top_k", in->top_k, e)) ||
@@ -128,18 +149,27 @@ static const char *meta_value(Atlas *a, const char *key, char *buf, size_t cap);
  * NM_EINPUT naming the first option that differs. */
 static int check_resumable(Atlas *a, Error *e) {
     const AtlasInfo *in = &a->info;
-    char id[32], top[32], bottom[32], stored[1024];
-    snprintf(id, sizeof id, "%016llx", (unsigned long long)in->identity);
-    snprintf(top, sizeof top, "%d", in->top_k);
-    snprintf(bottom, sizeof bottom, "%d", in->bottom_k);
+    char stored[1024], from[1024];
+    MetaText t;
+    meta_text(in, &t);
+    /* Every value that can change a stored number (or which neurons there are). */
     struct { const char *key, *option, *want; } same[] = {
-        { "model_identity", "MODEL (a different model)", id }, { "norm", "--norm", lens_norm_name(in->norm) },
-        { "top_k", "--top-k", top }, { "bottom_k", "--bottom-k", bottom }, { "matrices", "--matrix", in->matrices },
-        { "layers", "--layers", in->layers }, { "neurons", "--neurons", in->neurons },
+        { "model_identity", "MODEL (its layout: config and tensor headers)", t.id },
+        { "content_identity", "MODEL (its weights: sampled bytes of every tensor)", t.content },
+        { "norm", "--norm", lens_norm_name(in->norm) }, { "top_k", "--top-k", t.top }, { "bottom_k", "--bottom-k", t.bottom },
+        { "matrices", "--matrix", in->matrices }, { "layers", "--layers", in->layers }, { "neurons", "--neurons", in->neurons },
+        { "kernel", "--kernel", in->kernel }, { "prefilter", "--prefilter", t.prefilter }, { "prob_tol", "--prob-tol", t.prob_tol },
+        { "threads", "--threads", t.threads },
     };
     for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
         if (!meta_value(a, same[i].key, stored, sizeof stored))
             return error_set(e, NM_EINPUT, "%s: not a resumable partial atlas (use --force to start over)", a->temp);
+        if (strcmp(stored, same[i].want) != 0 && i < 2) {
+            meta_value(a, "model_path", from, sizeof from);
+            return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs: the partial was mapped from %s (%s), this run's "
+                             "model %s has %s (use --force to start over)", a->temp, same[i].option, from, stored,
+                             in->model_path, same[i].want);
+        }
         if (strcmp(stored, same[i].want) != 0)
             return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs (partial has '%s', this run '%s'; use --force to start over)",
                              a->temp, same[i].option, stored, same[i].want);
@@ -199,7 +229,7 @@ int atlas_begin(Atlas **out, const char *path, int force, int resume, const Mode
     }
     if (!rc && !(rc = exec(a, "BEGIN;", e))) {
         if (sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO entries VALUES(?, ?, ?, ?, ?, ?, ?)", -1, &a->put_entry, NULL) ||
-            sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO neurons VALUES(?, ?, ?, ?)", -1, &a->put_neuron, NULL))
+            sqlite3_prepare_v2(a->db, "INSERT OR REPLACE INTO neurons VALUES(?, ?, ?, ?, ?, ?)", -1, &a->put_neuron, NULL))
             rc = db_error(a, e, "prepare");
     }
     if (rc) {
@@ -207,6 +237,7 @@ int atlas_begin(Atlas **out, const char *path, int force, int resume, const Mode
         else atlas_abort(a);
         return rc;
     }
+    a->has_flags = 1; /* a new partial has schema 2, and a resumed one passed check_resumable */
     *out = a;
     return NM_OK;
 }
@@ -259,6 +290,7 @@ static int put_entry(Atlas *a, const char *matrix, int layer, int neuron, int ra
 int atlas_add(Atlas *a, MatrixKind k, int layer, int neuron, const LensResult *r, int top_k, int bottom_k, Error *e) {
     const char *matrix = matrix_name(k);
     int rc;
+    if (r->nonfinite) top_k = bottom_k = 0; /* its tokens mean nothing: the flag alone */
     for (int i = 0; i < top_k; i++)
         if ((rc = put_entry(a, matrix, layer, neuron, i + 1, &r->top[i], e))) return rc;
     for (int i = 0; i < bottom_k; i++)
@@ -267,7 +299,10 @@ int atlas_add(Atlas *a, MatrixKind k, int layer, int neuron, const LensResult *r
     sqlite3_bind_text(st, 1, matrix, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, layer);
     sqlite3_bind_int(st, 3, neuron);
-    sqlite3_bind_double(st, 4, r->lse);
+    if (r->nonfinite) sqlite3_bind_null(st, 4);
+    else sqlite3_bind_double(st, 4, r->lse);
+    sqlite3_bind_double(st, 5, r->nonfinite ? 0.0 : r->lse_bound);
+    sqlite3_bind_int(st, 6, r->nonfinite != 0);
     int ok = sqlite3_step(st) == SQLITE_DONE;
     sqlite3_reset(st);
     return ok ? NM_OK : db_error(a, e, "writing neurons");
@@ -343,6 +378,14 @@ static int read_info(Atlas *a, Error *e) {
     meta_value(a, "layers", in->layers, sizeof in->layers);
     meta_value(a, "neurons", in->neurons, sizeof in->neurons);
     if (meta_value(a, "model_identity", v, sizeof v)) in->identity = strtoull(v, NULL, 16);
+    if (meta_value(a, "content_identity", v, sizeof v)) in->content_identity = strtoull(v, NULL, 16);
+    meta_value(a, "kernel", in->kernel, sizeof in->kernel);
+    if (meta_value(a, "prefilter", v, sizeof v)) in->prefilter = strcmp(v, "on") == 0;
+    if (meta_value(a, "prob_tol", v, sizeof v)) parse_float(v, &in->prob_tol);
+    if (meta_value(a, "threads", v, sizeof v) && parse_long(v, &x)) in->threads = (int)x;
+    sqlite3_stmt *st; /* an atlas written before schema 2 has neither lse_bound nor nonfinite */
+    a->has_flags = sqlite3_prepare_v2(a->db, "SELECT lse_bound, nonfinite FROM neurons LIMIT 0", -1, &st, NULL) == SQLITE_OK;
+    sqlite3_finalize(st);
     return NM_OK;
 }
 
@@ -403,13 +446,22 @@ TokenNames atlas_token_names(const Atlas *a) { return (TokenNames){ a->n_tokens,
 int atlas_neuron(const Atlas *a, MatrixKind k, int layer, int neuron, LensResult *r, int *n_top, int *n_bottom, Error *e) {
     sqlite3_stmt *st;
     *n_top = *n_bottom = 0;
-    if (sqlite3_prepare_v2(a->db, "SELECT lse FROM neurons WHERE matrix = ? AND layer = ? AND neuron = ?", -1, &st, NULL))
+    r->lse_bound = 0;
+    r->nonfinite = 0;
+    if (sqlite3_prepare_v2(a->db,
+                           a->has_flags ? "SELECT lse, lse_bound, nonfinite FROM neurons WHERE matrix = ? AND layer = ? AND neuron = ?"
+                                        : "SELECT lse, 0, 0 FROM neurons WHERE matrix = ? AND layer = ? AND neuron = ?",
+                           -1, &st, NULL))
         return error_set(e, NM_ERUNTIME, "%s: %s", a->path, sqlite3_errmsg(a->db));
     sqlite3_bind_text(st, 1, matrix_name(k), -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, layer);
     sqlite3_bind_int(st, 3, neuron);
     int found = sqlite3_step(st) == SQLITE_ROW;
-    if (found) r->lse = sqlite3_column_double(st, 0);
+    if (found) {
+        r->lse = sqlite3_column_double(st, 0);
+        r->lse_bound = sqlite3_column_double(st, 1);
+        r->nonfinite = sqlite3_column_int(st, 2) != 0;
+    }
     sqlite3_finalize(st);
     if (!found)
         return error_set(e, NM_EINPUT, "%s: the atlas holds no %s neuron %d:%d (it maps %s, layers %s, neurons %s)", a->path,
@@ -455,9 +507,20 @@ int atlas_layer_top(const Atlas *a, MatrixKind k, int layer, int count, int top_
         filled[n]++; /* (matrix, layer, neuron, rank) is the key: no rank twice */
     }
     sqlite3_finalize(st);
+    for (int n = 0; n < count; n++) r[n].nonfinite = 0;
+    if (a->has_flags && sqlite3_prepare_v2(a->db, "SELECT neuron FROM neurons WHERE matrix = ? AND layer = ? AND nonfinite", -1,
+                                           &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, matrix_name(k), -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, layer);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int n = sqlite3_column_int(st, 0);
+            if (n >= 0 && n < count) r[n].nonfinite = 1;
+        }
+        sqlite3_finalize(st);
+    }
     int rc = NM_OK;
     for (int n = 0; n < count && !rc; n++)
-        if (filled[n] != top_k)
+        if (filled[n] != top_k && !r[n].nonfinite)
             rc = error_set(e, NM_EINPUT, "%s: %s neuron %d:%d has %d of the top %d tokens stored", a->path, matrix_name(k), layer,
                            n, filled[n], top_k);
     free(filled);
@@ -487,4 +550,87 @@ int atlas_find(const Atlas *a, int token, unsigned matrix_mask, int limit, Atlas
     }
     sqlite3_finalize(st);
     return NM_OK;
+}
+
+int64_t atlas_count_nonfinite(const Atlas *a, unsigned matrix_mask) {
+    int64_t n = 0;
+    sqlite3_stmt *st;
+    if (!a->has_flags || sqlite3_prepare_v2(a->db, "SELECT matrix, count(*) FROM neurons WHERE nonfinite GROUP BY matrix", -1,
+                                            &st, NULL) != SQLITE_OK)
+        return 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        MatrixKind k;
+        const char *name = (const char *)sqlite3_column_text(st, 0);
+        if (name && matrix_from_name(name, &k) && (matrix_mask & (1u << k))) n += sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Two cursors over one matrix, both in primary-key order (layer, neuron):
+ * the neurons, and their entries, merged as they go. No sort is needed. */
+int atlas_each_neuron(const Atlas *a, int (*fn)(void *ctx, MatrixKind k, int layer, int neuron, const LensResult *r,
+                                                 int n_top, int n_bottom),
+                      void *ctx, Error *e) {
+    const AtlasInfo *in = &a->info;
+    LensBatch b;
+    lens_batch_init(&b, 1, in->top_k, in->bottom_k);
+    LensResult *r = &b.r[0];
+    int rc = NM_OK;
+    for (int k = MATRIX_UP; k <= MATRIX_DOWN && !rc; k++) {
+        sqlite3_stmt *ns = NULL, *es = NULL;
+        const char *nsql = a->has_flags ? "SELECT layer, neuron, lse, lse_bound, nonfinite FROM neurons WHERE matrix = ? ORDER BY layer, neuron"
+                                        : "SELECT layer, neuron, lse, 0, 0 FROM neurons WHERE matrix = ? ORDER BY layer, neuron";
+        if (sqlite3_prepare_v2(a->db, nsql, -1, &ns, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(a->db, "SELECT layer, neuron, rank, token_id, logit, prob FROM entries WHERE matrix = ?"
+                                      " ORDER BY layer, neuron", -1, &es, NULL) != SQLITE_OK) {
+            rc = error_set(e, NM_ERUNTIME, "%s: %s", a->path, sqlite3_errmsg(a->db));
+        } else {
+            sqlite3_bind_text(ns, 1, matrix_name((MatrixKind)k), -1, SQLITE_STATIC);
+            sqlite3_bind_text(es, 1, matrix_name((MatrixKind)k), -1, SQLITE_STATIC);
+            int have = sqlite3_step(es) == SQLITE_ROW;
+            while (!rc && sqlite3_step(ns) == SQLITE_ROW) {
+                int layer = sqlite3_column_int(ns, 0), neuron = sqlite3_column_int(ns, 1), n_top = 0, n_bottom = 0;
+                r->lse = sqlite3_column_double(ns, 2);
+                r->lse_bound = sqlite3_column_double(ns, 3);
+                r->nonfinite = sqlite3_column_int(ns, 4) != 0;
+                /* entries of earlier neurons with no neurons row cannot exist (one transaction writes both) */
+                for (; have && sqlite3_column_int(es, 0) == layer && sqlite3_column_int(es, 1) == neuron;
+                     have = sqlite3_step(es) == SQLITE_ROW) {
+                    int rank = sqlite3_column_int(es, 2);
+                    LensToken t = { .id = sqlite3_column_int(es, 3), .logit = (float)sqlite3_column_double(es, 4),
+                                    .prob = (float)sqlite3_column_double(es, 5) };
+                    if (rank >= 1 && rank <= in->top_k) {
+                        r->top[rank - 1] = t;
+                        if (rank > n_top) n_top = rank;
+                    } else if (rank <= -1 && rank >= -in->bottom_k) {
+                        r->bottom[-rank - 1] = t;
+                        if (-rank > n_bottom) n_bottom = -rank;
+                    }
+                }
+                rc = fn(ctx, (MatrixKind)k, layer, neuron, r, n_top, n_bottom);
+            }
+        }
+        sqlite3_finalize(ns);
+        sqlite3_finalize(es);
+    }
+    lens_batch_free(&b);
+    return rc;
+}
+
+int64_t atlas_nonfinite_names(const Atlas *a, int max, char *names, size_t cap) {
+    static const char sql[] = "SELECT matrix, layer, neuron FROM neurons WHERE nonfinite ORDER BY"
+                              " CASE matrix WHEN 'up' THEN 0 WHEN 'gate' THEN 1 ELSE 2 END, layer, neuron";
+    sqlite3_stmt *st;
+    int64_t n = 0;
+    if (cap) names[0] = 0;
+    if (!a->has_flags || sqlite3_prepare_v2(a->db, sql, -1, &st, NULL) != SQLITE_OK) return 0;
+    for (; sqlite3_step(st) == SQLITE_ROW; n++) {
+        size_t len = strlen(names);
+        if (n < max && len < cap)
+            snprintf(names + len, cap - len, "%s%s %d:%d", n ? ", " : "", (const char *)sqlite3_column_text(st, 0),
+                     sqlite3_column_int(st, 1), sqlite3_column_int(st, 2));
+    }
+    sqlite3_finalize(st);
+    return n;
 }

@@ -4,7 +4,10 @@
  * Schema (README.md, "The neuron map"):
  *   meta(key TEXT PRIMARY KEY, value TEXT)        model identity, options, version
  *   tokens(id INTEGER PRIMARY KEY, text BLOB, type) the bytes each token stands for
- *   neurons(matrix, layer, neuron, lse)           log Σ exp(logits) per neuron
+ *   neurons(matrix, layer, neuron, lse, lse_bound, nonfinite)
+ *       log Σ exp(logits) per neuron; lse_bound the prefilter's proven bound
+ *       on its error (0: exact); nonfinite 1 for a neuron whose vector or
+ *       logits hold a NaN or Inf (lse NULL, no entries)
  *   entries(matrix, layer, neuron, rank, token_id, logit, prob)
  *       rank 1..K top tokens, -1..-K bottom tokens (-1 = lowest logit)
  *   index entries_by_token(token_id, logit)       lookup by token;
@@ -27,7 +30,14 @@ typedef struct Atlas Atlas;
 typedef struct {
     char version[32];
     char model_path[1024], model_format[16];
-    uint64_t identity;
+    uint64_t identity;          /* the layout: config and tensor headers (Model.identity) */
+    uint64_t content_identity;  /* model_content_identity: sampled weight bytes too; 0 in atlases
+                                   older than it */
+    /* How the numbers were computed (map's options; resume checks them all): */
+    char kernel[16];            /* the FP32 product used: "native" or "openblas" */
+    int prefilter;              /* --prefilter */
+    double prob_tol;            /* its --prob-tol (0 without --prefilter) */
+    int threads;                /* worker threads: how the vocabulary is sliced, hence lse's last bits */
     int n_layers, dim, ffn_dim, vocab_size;
     LensNorm norm;
     int top_k, bottom_k;
@@ -66,8 +76,9 @@ TokenNames atlas_token_names(const Atlas *a);
 int atlas_neuron(const Atlas *a, MatrixKind k, int layer, int neuron, LensResult *r, int *n_top, int *n_bottom, Error *e);
 
 /* The top-k lists of neurons [0, count) of one layer in one query (diff):
- * r[n].top[0..top_k) from the stored ranks 1..top_k. NM_EINPUT when a
- * neuron or one of those ranks is missing. */
+ * r[n].top[0..top_k) from the stored ranks 1..top_k, r[n].nonfinite from
+ * the neuron's flag. NM_EINPUT when a (finite) neuron or one of those ranks
+ * is missing. */
 int atlas_layer_top(const Atlas *a, MatrixKind k, int layer, int count, int top_k, LensResult *r, Error *e);
 
 /* A neuron whose stored top-k holds a token (find on an atlas). */
@@ -76,6 +87,19 @@ typedef struct {
     int layer, neuron, rank, top_id;
     float logit;
 } AtlasHit;
+/* How many neurons of the matrices in matrix_mask are flagged non-finite. */
+int64_t atlas_count_nonfinite(const Atlas *a, unsigned matrix_mask);
+/* How many neurons the atlas (also one being written) flags non-finite;
+ * the first `max` in map's order into names ("up 1:5, down 2:7"). */
+int64_t atlas_nonfinite_names(const Atlas *a, int max, char *names, size_t cap);
+
+/* Every stored neuron in map's order (matrix up, gate, down; layer; neuron),
+ * each passed to fn with its lists (n_top / n_bottom filled): export. A
+ * non-zero return from fn stops the walk and is returned. */
+int atlas_each_neuron(const Atlas *a, int (*fn)(void *ctx, MatrixKind k, int layer, int neuron, const LensResult *r,
+                                                 int n_top, int n_bottom),
+                      void *ctx, Error *e);
+
 /* Up to limit neurons (of the matrices whose bit is set in matrix_mask)
  * with token in their stored top list, by falling logit. *hits is malloc'd. */
 int atlas_find(const Atlas *a, int token, unsigned matrix_mask, int limit, AtlasHit **hits, int *n, Error *e);

@@ -1,0 +1,82 @@
+/* neuron_out.c — TSV rows and JSON objects of decoded neurons (neuron_out.h). */
+#include "report/neuron_out.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char *token_text(const TokenNames *tn, int id) {
+    const char *t = id >= 0 && id < tn->n ? tn->text[id] : "";
+    size_t n = id >= 0 && id < tn->n ? (size_t)tn->len[id] : 0, cap = 4 * n + 1; /* \xNN is the longest form */
+    char *out = xmalloc(cap);
+    escape_token(t, n, out, cap);
+    return out;
+}
+
+void neuron_tsv_header(FILE *f) { fputs("matrix\tlayer\tneuron\trank\ttoken_id\ttoken\tlogit\tprob\n", f); }
+
+static void tsv_row(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, int rank, const LensToken *t) {
+    char *text = token_text(tn, t->id);
+    fprintf(f, "%s\t%d\t%d\t%d\t%d\t%s\t%.7g\t%.6g\n", matrix_name(k), layer, neuron, rank, t->id, text, t->logit, t->prob);
+    free(text);
+}
+
+void neuron_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
+                int n_bottom) {
+    if (r->nonfinite) return;
+    for (int i = 0; i < n_top; i++) tsv_row(f, tn, k, layer, neuron, i + 1, &r->top[i]);
+    for (int i = 0; i < n_bottom; i++) tsv_row(f, tn, k, layer, neuron, -(i + 1), &r->bottom[i]);
+}
+
+cJSON *token_list_json(const TokenNames *tn, const LensToken *t, int n, int sign) {
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+        int in = t[i].id >= 0 && t[i].id < tn->n;
+        const char *text = in ? tn->text[t[i].id] : "";
+        int len = in ? tn->len[t[i].id] : 0, valid = 1;
+        for (int p = 0; p < len && valid;) {
+            int l = utf8_sequence_length((const unsigned char *)text + p, (size_t)(len - p));
+            valid = l > 0 && text[p] != 0;
+            p += l;
+        }
+        cJSON_AddNumberToObject(o, "rank", sign * (i + 1));
+        cJSON_AddNumberToObject(o, "token_id", t[i].id);
+        if (valid) {
+            cJSON_AddStringToObject(o, "token", text);
+        } else {
+            char *esc = token_text(tn, t[i].id);
+            cJSON_AddStringToObject(o, "token", esc);
+            free(esc);
+        }
+        cJSON_AddNumberToObject(o, "logit", t[i].logit);
+        cJSON_AddNumberToObject(o, "prob", t[i].prob);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+cJSON *neuron_json(const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top, int n_bottom) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "matrix", matrix_name(k));
+    cJSON_AddNumberToObject(o, "layer", layer);
+    cJSON_AddNumberToObject(o, "neuron", neuron);
+    if (r->nonfinite) {
+        cJSON_AddBoolToObject(o, "nonfinite", 1);
+        return o;
+    }
+    cJSON_AddNumberToObject(o, "lse", r->lse);
+    if (r->lse_bound > 0) cJSON_AddNumberToObject(o, "lse_bound", r->lse_bound);
+    cJSON_AddItemToObject(o, "top", token_list_json(tn, r->top, n_top, 1));
+    cJSON_AddItemToObject(o, "bottom", token_list_json(tn, r->bottom, n_bottom, -1));
+    return o;
+}
+
+void neuron_jsonl(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
+                  int n_bottom) {
+    cJSON *o = neuron_json(tn, k, layer, neuron, r, n_top, n_bottom);
+    char *s = cJSON_PrintUnformatted(o);
+    fputs(s, f);
+    fputc('\n', f);
+    free(s);
+    cJSON_Delete(o);
+}
