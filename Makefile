@@ -2,9 +2,9 @@
 # optimised build and under AddressSanitizer + UndefinedBehaviorSanitizer.
 
 CC       ?= cc
-PKGS      = openblas libpcre2-8 libcjson sqlite3
+PKGS      = openblas libpcre2-8 libcjson sqlite3 libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -lpcre2-8 -lcjson -lsqlite3)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -lpcre2-8 -lcjson -lsqlite3 -lmicrohttpd)
 WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter
 BASE      = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc -MMD -MP
 LIBS      = $(PKG_LIBS) -lm -pthread
@@ -30,8 +30,10 @@ build/$(1)/%.o: src/%.c
 build/$(1)/tests/%.o: tests/%.c
 	@mkdir -p $$(@D)
 	$$(CC) $$(BASE) $(2) -Itests -c $$< -o $$@
-build/$(1)/neuromap: $(patsubst src/%.c,build/$(1)/%.o,$(SRC))
+build/$(1)/neuromap: $(patsubst src/%.c,build/$(1)/%.o,$(SRC)) build/$(1)/web_assets.o
 	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
+build/$(1)/web_assets.o: build/web_assets.c
+	$$(CC) $$(BASE) $(2) -c $$< -o $$@
 build/$(1)/tests/%: build/$(1)/tests/%.o $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
 	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
 build/$(1)/all: build/$(1)/neuromap $(addprefix build/$(1)/tests/,$(TESTS))
@@ -41,6 +43,11 @@ $(eval $(call mode,asan,$(ASAN_FLAGS)))
 .PHONY: build/opt/all build/asan/all
 # Keep test objects between runs (they are intermediate to make).
 .SECONDARY:
+
+# The web atlas's pages (web/), compiled in: serve reads no files.
+build/web_assets.c: scripts/embed-web $(shell find web -type f 2>/dev/null)
+	@mkdir -p $(@D)
+	scripts/embed-web web $@
 
 neuromap: build/opt/neuromap
 	cp $< $@

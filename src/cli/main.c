@@ -15,6 +15,7 @@ static const Command commands[] = {
     { "synth", cmd_synth, "write a synthetic Llama checkpoint (HF or GGUF) with planted neurons" },
     { "tokenize", cmd_tokenize, "text or a chat prompt to token ids, and ids back to text" },
     { "export", cmd_export, "print an atlas as map --format tsv|jsonl would have printed it" },
+    { "serve", cmd_serve, "the web atlas: browse, search and steer an atlas in a browser" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
