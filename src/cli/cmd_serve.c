@@ -228,6 +228,9 @@ int cmd_serve(int argc, char **argv) {
 
     Server s = { .atlas_path = argv[optind], .diff_path = diff, .threads = (int)threads };
     pthread_mutex_init(&s.lens_mu, NULL);
+    const char *delay = getenv("NEUROMAP_SERVE_TOKEN_DELAY_MS"); /* tests: see serve.h */
+    long delay_ms;
+    if (delay && parse_long(delay, &delay_ms) && delay_ms > 0 && delay_ms <= 10000) s.token_delay_ms = (int)delay_ms;
     s.atlas = open_atlas_or_exit(s.atlas_path, s.atlas_path);
     const AtlasInfo *in = atlas_info(s.atlas);
     if (diff) {

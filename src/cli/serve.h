@@ -33,6 +33,8 @@ typedef struct {
     Lens lens, lens_gain;         /* the atlas's norm (decoding), and gain (predicted effects) */
     pthread_mutex_t lens_mu;      /* the lenses are used by one request at a time */
     atomic_int generating;        /* one generation at a time per model */
+    int token_delay_ms;           /* tests only (NEUROMAP_SERVE_TOKEN_DELAY_MS): a pause after each
+                                     streamed token, so a test can watch a stream in progress */
 } Server;
 
 /* A request as the handlers see it. */

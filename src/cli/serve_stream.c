@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/serve.h"
 #include "infer/generation.h"
@@ -165,6 +166,7 @@ static void produce(Stream *st) {
             cJSON_AddNumberToObject(o, "id", id);
             cJSON_AddStringToObject(o, "text", clean);
             free(clean);
+            if (st->s->token_delay_ms > 0) usleep((useconds_t)st->s->token_delay_ms * 1000);
             return event(st, "token", o);
         }
         genrun_end(&st->run);
