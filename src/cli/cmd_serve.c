@@ -7,8 +7,8 @@
  * system.
  *
  * Limits that keep one client from taking the server: bodies over 1 MiB
- * get 413, a connection idle for 30 s is closed, at most 256 connections
- * (64 per IP address), one generation at a time per model (429 otherwise).
+ * get 413, a connection idle for 30 s is closed, at most 512 connections
+ * (128 per IP address), one generation at a time per model (429 otherwise).
  * Malformed requests are refused by libmicrohttpd itself with 400.
  */
 #include <arpa/inet.h>
@@ -40,7 +40,7 @@ static const char usage_text[] =
     "  --threads N         threads of a forward pass (default: every CPU)\n"
     "  -h, --help          this help\n";
 
-enum { POOL_MAX = 8, CONNECTIONS = 256, PER_IP = 64, IDLE_TIMEOUT_S = 30, MAX_SEGMENTS = 16 };
+enum { POOL_MAX = 8, CONNECTIONS = 512, PER_IP = 128, IDLE_TIMEOUT_S = 30, MAX_SEGMENTS = 16 };
 
 /* ----------------------------------------------------------------------------
  * Responses */
