@@ -42,6 +42,8 @@ stop() {
     if kill -0 "$pid" 2>/dev/null; then fail "serve $1 still running 10 s after SIG$2"; kill -9 "$pid"; fi
     wait "$pid"
     expect_eq "$?" 0 "serve $1's exit status after SIG$2"
+    # The server's own stderr: a sanitizer report there fails the test (ASan build).
+    if grep -Eq 'AddressSanitizer|LeakSanitizer|runtime error' "$TMP/$1.err"; then fail "serve $1: $(grep -m3 -E 'Sanitizer|runtime error' "$TMP/$1.err")"; else ok; fi
 }
 
 # status URL WANT [METHOD BODY]: the HTTP status and a JSON {"error"} body.
