@@ -140,6 +140,20 @@ gen '{"prompt":"Lily","n":8,"scale":[{"layer":0,"neuron":5,"value":-3}],"clamp":
     -p Lily -n 8 --scale 0:5=-3 --clamp 4:100=2 --temp 0
 gen '{"prompt":"The dog","n":5,"clamp":[{"layer":2,"neuron":9,"value":-8}],"positions":"generated","top_p":0.5,"seed":3}' \
     -p "The dog" -n 5 --clamp 2:9=-8 --clamp-positions generated --top-p 0.5 --seed 3
+# probe: the same document as probe --format json
+probe() { # BODY, then probe's options
+    local body=$1; shift
+    "$NM" probe "${L2C[@]}" --threads 1 --format json "$@" >"$TMP/probe.json" 2>/dev/null || { fail "probe $*"; return; }
+    if $CLIENT postsame "${URL_main}api/probe" "$body" "$TMP/probe.json" 2>"$TMP/err"; then ok; else fail "probe $body: $(cat "$TMP/err")"; fi
+}
+probe '{"prompt":"Once upon a time, there was a little girl named","target":" Lily"}' -p "Once upon a time, there was a little girl named" --target " Lily"
+probe '{"prompt":"The dog","target":" ran to the park","clamp":[{"layer":1,"neuron":3,"value":5}],"site":"act","top_k":4}' \
+    -p "The dog" --target " ran to the park" --clamp 1:3=5 --clamp-site act --top-k 4
+probe '{"prompt":"Lily","target":" was","sweep":{"layer":0,"neuron":140,"values":[-5,0,2.5,10]},"scale":[{"layer":2,"neuron":7,"value":3}]}' \
+    -p Lily --target " was" --sweep 0:140=-5,0,2.5,10 --scale 2:7=3
+status "${URL_main}api/probe" 400 POST '{"prompt":"Lily"}'
+status "${URL_main}api/probe" 400 POST '{"prompt":"Lily","target":" was","sweep":{"layer":0,"neuron":999,"values":[1]}}'
+status "${URL_main}api/probe" 405
 if $CLIENT busy "${URL_main}api/generate" '{"n":200}' 2>"$TMP/err"; then ok; else fail "429 while generating: $(cat "$TMP/err")"; fi
 
 # ---- errors ----------------------------------------------------------------
@@ -196,6 +210,7 @@ EOF
 "$NM" map "$TMP/hsyn" --matrix all -o "$TMP/h.db" 2>/dev/null || fail "map the HTML vocabulary"
 serve html "$TMP/h.db" || { finish; exit 1; }
 status "${URL_html}api/generate" 409 POST '{}'
+status "${URL_html}api/probe" 409 POST '{"prompt":"a","target":"b"}'
 status "${URL_html}api/write/0/0" 409
 status "${URL_html}api/layer/up/0" 200
 "$NM" show "$TMP/h.db" 0:0 --format json >"$TMP/show.json"

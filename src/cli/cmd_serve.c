@@ -135,10 +135,11 @@ static enum MHD_Result dispatch(Server *s, struct MHD_Connection *c, const char 
     if (n_seg < 0) return queue_reply(c, reply_error(MHD_HTTP_NOT_FOUND, "no such path"));
     if (n_seg >= 1 && strcmp(seg[0], "api") == 0) {
         Request r = { c, method, seg, n_seg, u->body, u->len };
-        int gen = n_seg == 2 && strcmp(seg[1], "generate") == 0;
-        if (gen && !post) return queue_reply(c, reply_error(MHD_HTTP_METHOD_NOT_ALLOWED, "POST /api/generate"));
+        int gen = n_seg == 2 && strcmp(seg[1], "generate") == 0, probe = n_seg == 2 && strcmp(seg[1], "probe") == 0;
+        if ((gen || probe) && !post) return queue_reply(c, reply_error(MHD_HTTP_METHOD_NOT_ALLOWED, "POST /api/%s", seg[1]));
         if (gen) return queue_reply(c, serve_generate(s, &r));
-        if (!get) return queue_reply(c, reply_error(MHD_HTTP_METHOD_NOT_ALLOWED, "the API answers GET (and POST /api/generate)"));
+        if (probe) return queue_reply(c, serve_probe(s, &r));
+        if (!get) return queue_reply(c, reply_error(MHD_HTTP_METHOD_NOT_ALLOWED, "the API answers GET (and POST /api/generate, /api/probe)"));
         return queue_reply(c, serve_api(s, &r));
     }
     if (!get) return queue_reply(c, reply_error(MHD_HTTP_METHOD_NOT_ALLOWED, "pages answer GET"));

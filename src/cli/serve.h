@@ -4,7 +4,7 @@
  *                   bodies, routing, the compiled-in pages, shutdown
  *   serve_api.c     the JSON API (GET): info, neuron, find, layer, and with
  *                   the model: write, related, effect
- *   serve_stream.c  POST /api/generate as a text/event-stream
+ *   serve_stream.c  POST /api/generate as a text/event-stream, POST /api/probe
  *
  * A handler answers with a Reply; cmd_serve.c turns it into a response.
  */
@@ -65,7 +65,8 @@ Reply reply_json(struct cJSON *o);
 
 /* GET /api/...: the answer, 404 for an unknown path. */
 Reply serve_api(Server *s, const Request *r);
-/* POST /api/generate. */
+/* POST /api/generate (an event stream) and POST /api/probe. */
 Reply serve_generate(Server *s, const Request *r);
+Reply serve_probe(Server *s, const Request *r);
 
 #endif

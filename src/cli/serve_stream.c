@@ -26,6 +26,7 @@
 
 #include "cli/serve.h"
 #include "infer/generation.h"
+#include "infer/probing.h"
 #include "text/prompt.h"
 
 typedef struct {
@@ -72,6 +73,20 @@ static int hooks_field(const cJSON *o, const char *key, HookKind kind, const Con
     return NM_OK;
 }
 
+/* "site" and "positions" into h; NM_EINPUT when malformed. */
+static int site_fields(const cJSON *o, HookSet *h, Error *e) {
+    const cJSON *site = cJSON_GetObjectItemCaseSensitive(o, "site"), *pos = cJSON_GetObjectItemCaseSensitive(o, "positions");
+    h->site = SITE_UP; /* the commands' default --clamp-site */
+    if (site && !(cJSON_IsString(site) && hook_site_from_name(site->valuestring, &h->site)))
+        return error_set(e, NM_EINPUT, "site must be \"up\" or \"act\"");
+    if (pos) {
+        if (cJSON_IsString(pos) && strcmp(pos->valuestring, "generated") == 0) h->generated_only = 1;
+        else if (!(cJSON_IsString(pos) && strcmp(pos->valuestring, "all") == 0))
+            return error_set(e, NM_EINPUT, "positions must be \"all\" or \"generated\"");
+    }
+    return NM_OK;
+}
+
 /* Fills st from the body as cmd_generate.c does from its options. */
 static int parse_body(Server *s, const Request *r, Stream *st, Error *e) {
     const Model *m = &s->model;
@@ -81,8 +96,7 @@ static int parse_body(Server *s, const Request *r, Stream *st, Error *e) {
         cJSON_Delete(o);
         return error_set(e, NM_EINPUT, "the body must be a JSON object (see README, \"Web atlas\")");
     }
-    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt"), *chat = cJSON_GetObjectItemCaseSensitive(o, "chat"),
-                *site = cJSON_GetObjectItemCaseSensitive(o, "site"), *pos = cJSON_GetObjectItemCaseSensitive(o, "positions");
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt"), *chat = cJSON_GetObjectItemCaseSensitive(o, "chat");
     double n, temp, top_p, seed;
     if (prompt && !cJSON_IsString(prompt) && !cJSON_IsNull(prompt)) rc = error_set(e, NM_EINPUT, "prompt must be a string");
     else if (chat && !cJSON_IsBool(chat)) rc = error_set(e, NM_EINPUT, "chat must be true or false");
@@ -91,14 +105,7 @@ static int parse_body(Server *s, const Request *r, Stream *st, Error *e) {
     else if (!num_field(o, "top_p", 0.9, 0, 1, &top_p) || top_p <= 0) rc = error_set(e, NM_EINPUT, "top_p wants a mass in (0, 1]");
     else if (!num_field(o, "seed", 0, 0, 9007199254740992.0, &seed) || seed != floor(seed))
         rc = error_set(e, NM_EINPUT, "seed wants a non-negative integer");
-    st->hooks.site = SITE_UP; /* generate's default --clamp-site */
-    if (!rc && site && !(cJSON_IsString(site) && hook_site_from_name(site->valuestring, &st->hooks.site)))
-        rc = error_set(e, NM_EINPUT, "site must be \"up\" or \"act\"");
-    if (!rc && pos) {
-        if (cJSON_IsString(pos) && strcmp(pos->valuestring, "generated") == 0) st->hooks.generated_only = 1;
-        else if (!(cJSON_IsString(pos) && strcmp(pos->valuestring, "all") == 0))
-            rc = error_set(e, NM_EINPUT, "positions must be \"all\" or \"generated\"");
-    }
+    if (!rc) rc = site_fields(o, &st->hooks, e);
     if (!rc) rc = hooks_field(o, "clamp", HOOK_CLAMP, &m->cfg, &st->hooks, e);
     if (!rc) rc = hooks_field(o, "scale", HOOK_SCALE, &m->cfg, &st->hooks, e);
 
@@ -124,6 +131,76 @@ static int parse_body(Server *s, const Request *r, Stream *st, Error *e) {
     }
     cJSON_Delete(o);
     return rc;
+}
+
+/* ----------------------------------------------------------------------------
+ * POST /api/probe: probe --format json's document (not streamed: one answer)
+ *
+ * {"prompt", "target" (both required), "clamp", "scale", "site", "positions",
+ *  "sweep": {"layer", "neuron", "values": [...]}, "top_k", "chat", "truncate"} */
+
+Reply serve_probe(Server *s, const Request *r) {
+    if (!s->has_model) return reply_error(MHD_HTTP_CONFLICT, "probe needs the model: start serve with --model");
+    const Config *c = &s->model.cfg;
+    cJSON *o = cJSON_ParseWithLength(r->body ? r->body : "", r->body_len);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return reply_error(MHD_HTTP_BAD_REQUEST, "the body must be a JSON object (see README, \"Web atlas\")");
+    }
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt"), *target = cJSON_GetObjectItemCaseSensitive(o, "target"),
+                *chat = cJSON_GetObjectItemCaseSensitive(o, "chat"), *trunc = cJSON_GetObjectItemCaseSensitive(o, "truncate"),
+                *sweep = cJSON_GetObjectItemCaseSensitive(o, "sweep");
+    HookSet hooks = { 0 };
+    Sweep sw = { 0 };
+    Error e = { 0 };
+    double top_k;
+    int rc = NM_OK;
+    if (!cJSON_IsString(prompt) || !cJSON_IsString(target) || !*target->valuestring)
+        rc = error_set(&e, NM_EINPUT, "probe needs \"prompt\" and a non-empty \"target\"");
+    else if ((chat && !cJSON_IsBool(chat)) || (trunc && !cJSON_IsBool(trunc)))
+        rc = error_set(&e, NM_EINPUT, "chat and truncate must be true or false");
+    else if (!num_field(o, "top_k", 10, 1, 1000, &top_k) || top_k != floor(top_k))
+        rc = error_set(&e, NM_EINPUT, "top_k wants 1-1000");
+    if (!rc) rc = site_fields(o, &hooks, &e);
+    if (!rc) rc = hooks_field(o, "clamp", HOOK_CLAMP, c, &hooks, &e);
+    if (!rc) rc = hooks_field(o, "scale", HOOK_SCALE, c, &hooks, &e);
+    if (!rc && sweep) {
+        const cJSON *values = cJSON_GetObjectItemCaseSensitive(sweep, "values"), *v;
+        double l, n;
+        if (!cJSON_IsObject(sweep) || !num_field(sweep, "layer", -1, 0, c->n_layers - 1, &l) || l < 0 || l != floor(l) ||
+            !num_field(sweep, "neuron", -1, 0, c->ffn_dim - 1, &n) || n < 0 || n != floor(n) || !cJSON_IsArray(values) ||
+            cJSON_GetArraySize(values) < 1 || cJSON_GetArraySize(values) > SWEEP_MAX_VALUES)
+            rc = error_set(&e, NM_EINPUT, "sweep wants {\"layer\", \"neuron\", \"values\": [1 to %d finite numbers]}", SWEEP_MAX_VALUES);
+        else {
+            sw = (Sweep){ (int)l, (int)n, 0, xmalloc((size_t)cJSON_GetArraySize(values) * sizeof *sw.values) };
+            cJSON_ArrayForEach(v, values) {
+                if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || fabs(v->valuedouble) > 1e30) {
+                    rc = error_set(&e, NM_EINPUT, "sweep values must be finite numbers");
+                    break;
+                }
+                sw.values[sw.n_values++] = (float)v->valuedouble;
+            }
+        }
+    }
+    Reply out;
+    int idle = 0;
+    if (rc) {
+        out = reply_error(MHD_HTTP_BAD_REQUEST, "%s", e.msg);
+    } else if (!atomic_compare_exchange_strong(&s->generating, &idle, 1)) {
+        out = reply_error(MHD_HTTP_TOO_MANY_REQUESTS, "a generation is running; one at a time per model");
+        out.retry_after = 1;
+    } else {
+        ProbeSpec spec = { .prompt = prompt->valuestring, .target = target->valuestring, .prompt_opts = { .chat = cJSON_IsTrue(chat) },
+                           .top_k = (int)top_k, .truncate = cJSON_IsTrue(trunc), .threads = s->threads };
+        cJSON *doc;
+        rc = probe_document(&s->model, s->tok, &spec, &hooks, &sw, &doc, &e);
+        atomic_store(&s->generating, 0);
+        out = rc ? reply_error(e.code == NM_EINPUT ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", e.msg) : reply_json(doc);
+    }
+    hookset_free(&hooks);
+    sweep_free(&sw);
+    cJSON_Delete(o);
+    return out;
 }
 
 /* ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@
   client.py get URL                      status line, then the body
   client.py post URL BODY|@FILE          the same for a POST
   client.py same URL FILE                exit 0 when URL's JSON equals FILE's JSON (parsed)
+  client.py postsame URL BODY FILE      exit 0 when POSTing BODY answers FILE's JSON (parsed)
   client.py stream URL BODY DONE.json    POST /api/generate: checks the event stream
                                          (tokens, then one done equal to DONE.json; the
                                          tokens spell the done document's runs)
@@ -192,6 +193,11 @@ def main():
     elif a[0] == "same":
         status, _, data = request(a[1])
         got, want = json.loads(data), json.load(open(a[2]))
+        if status != 200 or got != want:
+            sys.exit(f"status {status}; API {json.dumps(got)[:300]}\n   CLI {json.dumps(want)[:300]}")
+    elif a[0] == "postsame":
+        status, _, data = request(a[1], "POST", a[2].encode(), {"Content-Type": "application/json"})
+        got, want = json.loads(data), json.load(open(a[3]))
         if status != 200 or got != want:
             sys.exit(f"status {status}; API {json.dumps(got)[:300]}\n   CLI {json.dumps(want)[:300]}")
     elif a[0] == "stream":
