@@ -215,8 +215,8 @@ async function pageNeuron(m, l, n) {
 // The steer panel: nothing runs until the user clicks.
 
 function steerPanel(l, n) {
-  const value = el('input', { id: 'steer-value', type: 'range', min: -40, max: 40, step: 0.5, value: 10 });
-  const shown = el('span', { id: 'steer-shown' }, '10');
+  const value = el('input', { id: 'steer-value', type: 'range', min: -40, max: 40, step: 0.5, value: 2 });
+  const shown = el('span', { id: 'steer-shown' }, '2');
   value.addEventListener('input', () => { shown.textContent = value.value; });
   const prompt = el('textarea', { id: 'steer-prompt' });
   prompt.value = 'Once upon a time';

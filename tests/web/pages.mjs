@@ -122,7 +122,7 @@ try {
 
     // The steer panel streams on a click, tokens before the end.
     await t.page.fill('#steer-prompt', 'Once upon a time');
-    await t.page.fill('#steer-n', '24');
+    await t.page.fill('#steer-n', '40');
     const prompt = 'Once upon a time';
     await t.page.click('#steer-go');
     let partial = false;
@@ -136,7 +136,7 @@ try {
     await until(t.page, async () => /^done/.test(await t.page.textContent('#steer-status')));
     await t.page.waitForSelector('#effect-table');
     const base = await t.page.textContent('#gen-baseline'), clamped = await t.page.textContent('#gen-clamped');
-    const ref = await fetch(STORIES + 'api/generate', { method: 'POST', body: JSON.stringify({ prompt, n: 24, seed: 0, temperature: 0, site: 'act', clamp: [{ layer: 0, neuron: 140, value: 10 }] }) });
+    const ref = await fetch(STORIES + 'api/generate', { method: 'POST', body: JSON.stringify({ prompt, n: 40, seed: 0, temperature: 0, site: 'act', clamp: [{ layer: 0, neuron: 140, value: 2 }] }) });
     const events = (await ref.text()).split('\n\n').filter(Boolean);
     const done = JSON.parse(events.find(e => e.startsWith('event: done')).split('data: ')[1]);
     check('steer: baseline text is the generation\'s', base === prompt + done.baseline.text, JSON.stringify(base));
