@@ -23,7 +23,7 @@ serve() {
     local pid=$! port=""
     PIDS+=("$pid")
     for _ in $(seq 100); do
-        port=$(sed -n 's|^neuromap: serving .* at http://127.0.0.1:\([0-9]*\)/$|\1|p' "$TMP/$name.err")
+        port=$(sed -n 's|^neuromap: serving .* at http://[0-9.]*:\([0-9]*\)/$|\1|p' "$TMP/$name.err")
         [ -n "$port" ] && break
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
@@ -86,6 +86,10 @@ for spec in "all 5| named" "up 20| upon" "down 3|ver" "gate 10000|Q"; do
     q=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.urlencode({"text": sys.argv[1], "matrix": sys.argv[2], "limit": sys.argv[3]}))' "$text" "$1" "$2")
     if $CLIENT same "${URL_main}api/find?$q" "$TMP/find.json" 2>"$TMP/err"; then ok; else fail "find '$text' $args: $(cat "$TMP/err")"; fi
 done
+# ?atlas=diff: the --diff atlas's documents
+"$NM" show "$TMP/dogs.db" 3:17 --matrix gate --format json >"$TMP/show.json"
+if $CLIENT same "${URL_main}api/neuron/gate/3/17?atlas=diff" "$TMP/show.json" 2>"$TMP/err"; then ok; else fail "diff neuron: $(cat "$TMP/err")"; fi
+status "${URL_main}api/neuron/gate/3/17?atlas=other" 404
 # find's defaults: --matrix up --limit 20
 "$NM" find "$TMP/s.db" " named" --format json >"$TMP/find.json" 2>/dev/null
 if $CLIENT same "${URL_main}api/find?text=%20named" "$TMP/find.json" 2>"$TMP/err"; then ok; else fail "find defaults: $(cat "$TMP/err")"; fi
@@ -123,6 +127,16 @@ w, d = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert [t["token_id"] for t in w["positive"]["top"]] == [t["token_id"] for t in d["top"]]
 # The negation's top tokens are the column's bottom ones, lowest first.
 assert [t["token_id"] for t in w["negative"]["top"][:5]] == [t["token_id"] for t in d["bottom"]], (w["negative"]["top"][:5], d["bottom"])
+EOF
+# All 512 logits of a neuron: the histogram's ends are show's top and bottom logits (model).
+$CLIENT get "${URL_main}api/logits/gate/2/9" | tail -n +2 >"$TMP/logits.json"
+"$NM" show "${L2C[@]}" 2:9 --matrix gate --format json >"$TMP/gate.json" 2>/dev/null
+python3 - "$TMP/logits.json" "$TMP/gate.json" >"$TMP/err" 2>&1 <<'EOF' && ok || fail "/api/logits: $(cat "$TMP/err")"
+import json, sys
+h, d = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert sum(h["counts"]) == 512 and h["bins"] == len(h["counts"]), h
+assert h["max"] == d["top"][0]["logit"] and h["min"] == d["bottom"][0]["logit"], (h["min"], h["max"], d["top"][0], d["bottom"][0])
+assert h["counts"][-1] >= 1 and h["counts"][0] >= 1
 EOF
 status "${URL_main}api/related/1/3?limit=3" 200
 status "${URL_main}api/effect/1/3?value=4&prompt=Once%20upon" 200
@@ -234,6 +248,11 @@ else
     SKIPPED=$((SKIPPED + 1))
     echo "cli_serve: browser tests SKIPPED (needs /usr/bin/chromium and tests/web/node_modules: scripts/install-deps)" >&2
 fi
+
+# ---- another address: a warning ----------------------------------------------
+serve open "$TMP/h.db" --host 0.0.0.0 || true
+grep -q 'warning: listening on 0.0.0.0: .*no authentication' "$TMP/open.err" && ok || fail "--host without a warning: $(cat "$TMP/open.err")"
+stop open TERM
 
 # ---- clean shutdown ----------------------------------------------------------
 status "${URL_main}api/info" 200

@@ -64,7 +64,7 @@ function histogram(counts, width = 240, height = 70, label0 = '0', label1 = '1')
     svg.appendChild(el('rect', { class: 'b', x: i * w + 1, y: height - h, width: Math.max(1, w - 2), height: h }, el('title', {}, String(c))));
   });
   svg.appendChild(el('text', { x: 0, y: height + 12 }, label0));
-  svg.appendChild(el('text', { x: width - 8, y: height + 12 }, label1));
+  svg.appendChild(el('text', { x: width, y: height + 12, 'text-anchor': 'end' }, label1));
   return svg;
 }
 
@@ -155,33 +155,42 @@ async function pageHome() {
   await draw();
 }
 
-async function pageNeuron(m, l, n) {
+async function pageNeuron(m, l, n, other) {
   const inf = await info();
-  const a = inf.atlas;
+  const a = other ? inf.diff : inf.atlas, suffix = other ? '?atlas=diff' : '';
   l = +l; n = +n;
   document.title = `neuromap — ${m} ${l}:${n}`;
   const pager = el('p', { class: 'pager' });
-  if (n > 0) pager.appendChild(link(neuronHref(m, l, n - 1), '← prev ' + (n - 1)));
-  if (n + 1 < a.ffn_dim) pager.appendChild(link(neuronHref(m, l, n + 1), 'next ' + (n + 1) + ' →'));
-  for (const o of ['up', 'gate', 'down']) if (o !== m) pager.appendChild(link(neuronHref(o, l, n), o + ' ' + l + ':' + n));
+  if (n > 0) pager.appendChild(link(neuronHref(m, l, n - 1) + suffix, '← prev ' + (n - 1)));
+  if (n + 1 < a.ffn_dim) pager.appendChild(link(neuronHref(m, l, n + 1) + suffix, 'next ' + (n + 1) + ' →'));
+  for (const o of ['up', 'gate', 'down']) if (o !== m) pager.appendChild(link(neuronHref(o, l, n) + suffix, o + ' ' + l + ':' + n));
+  if (inf.diff) pager.appendChild(link(neuronHref(m, l, n) + (other ? '' : '?atlas=diff'), other ? 'this neuron in ' + inf.atlas.path : 'this neuron in ' + inf.diff.path));
   const sides = el('div', { class: 'cols', id: 'sides' });
-  show(el('h1', {}, `${m} ${l}:${n}`), pager, sides);
+  show(el('h1', {}, `${m} ${l}:${n}`), el('p', { class: 'muted' }, 'atlas ' + a.path), pager, sides);
 
   // The neuron itself, then both sides of it: what it reads (up, gate rows)
   // and what it writes (down column), from the atlas where it holds them.
-  const mapped = mappedMatrices(inf);
+  const mapped = mappedMatrices({ atlas: a });
   const order = [m, ...['up', 'gate', 'down'].filter(x => x !== m)];
   for (const o of order) {
     const label = o === 'down' ? 'write side: down column' : `read side: ${o} row`;
     if (!mapped.includes(o)) { sides.appendChild(el('div', { class: 'card' }, el('h2', {}, label), el('p', { class: 'muted' }, 'not in this atlas'))); continue; }
     try {
-      const doc = await api(`/api/neuron/${o}/${l}/${n}`);
+      const doc = await api(`/api/neuron/${o}/${l}/${n}` + suffix);
       const card = showDoc(doc, label + (o === m ? ' (this page)' : ''));
       card.id = 'side-' + o;
       sides.appendChild(card);
     } catch (err) { if (o === m) { show(el('h1', {}, `${m} ${l}:${n}`), pager, fail('neuron', err)); return; } sides.appendChild(fail(o, err)); }
   }
+  if (other) return; // the model behind the page is the main atlas's
   if (!inf.model) { main().appendChild(el('p', { class: 'muted' }, 'Start serve with --model for the write side decoded both ways, related neurons and steering.')); return; }
+
+  // Every vocabulary logit of this neuron, as a histogram (the atlas keeps only the ends).
+  try {
+    const h = await api(`/api/logits/${m}/${l}/${n}`);
+    main().appendChild(el('div', { class: 'card', id: 'logits' }, el('h2', {}, `all ${inf.model.vocab_size} logits of ${m} ${l}:${n} (norm ${h.norm})`),
+      histogram(h.counts, 600, 80, fmt(h.min, 2), fmt(h.max, 2))));
+  } catch (err) { main().appendChild(fail('logits', err)); }
 
   // What it writes when its activation is positive and when negative.
   const signs = el('div', { class: 'cols', id: 'signs' });
@@ -327,7 +336,7 @@ async function pageDiff() {
     all.sort((x, y) => (y.prob + y.other_prob) - (x.prob + x.other_prob));
     for (const c of all.slice(0, 40))
       t.appendChild(el('tr', {}, el('td', {}, link(neuronHref(m, c.layer, c.neuron), `${m} ${c.layer}:${c.neuron}`)), el('td', {}, tok(c.top.token)), el('td', { class: 'num' }, fmt(c.prob)),
-        el('td', {}, tok(c.other_top.token)), el('td', { class: 'num' }, fmt(c.other_prob))));
+        el('td', {}, link(neuronHref(m, c.layer, c.neuron) + '?atlas=diff', tok(c.other_top.token))), el('td', { class: 'num' }, fmt(c.other_prob))));
     changed.appendChild(t);
   };
   sel.addEventListener('change', draw);
@@ -344,7 +353,7 @@ async function route() {
     const inf = await info();
     if (inf.diff) document.getElementById('nav-diff').hidden = false;
     if (p.length === 0) await pageHome();
-    else if (p[0] === 'neuron' && p.length === 4) await pageNeuron(p[1], p[2], p[3]);
+    else if (p[0] === 'neuron' && p.length === 4) await pageNeuron(p[1], p[2], p[3], q.get('atlas') === 'diff');
     else if (p[0] === 'find') await pageFind(q);
     else if (p[0] === 'diff') await pageDiff();
     else show(el('p', { class: 'error' }, 'no such page'));

@@ -2,11 +2,12 @@
  *
  * From the atlas (always there):
  *   GET /api/info                         the atlas, the model, the diff atlas
- *   GET /api/neuron/{matrix}/{L}/{N}      show's document
+ *   GET /api/neuron/{matrix}/{L}/{N}      show's document (?atlas=diff: the --diff atlas's)
  *   GET /api/find?text=&matrix=&limit=    find's document
  *   GET /api/layer/{matrix}/{L}           the layer's summary (and its diff)
  * From the model (--model; 409 without it):
  *   GET /api/write/{L}/{N}                the down column decoded, and its negation
+ *   GET /api/logits/{matrix}/{L}/{N}      a histogram of all the neuron's vocabulary logits
  *   GET /api/related/{L}/{N}?limit=       later up rows reading it; similar down columns
  *   GET /api/effect/{L}/{N}?value=&prompt= the logit change the weights predict for
  *                                         adding value × the down column, beside the
@@ -110,10 +111,18 @@ static Reply api_info(Server *s) {
     return reply_json(o);
 }
 
+/* ?atlas=diff: the --diff atlas instead (404 without one). */
+static const Atlas *which_atlas(Server *s, const Request *r) {
+    const char *a = arg(r, "atlas");
+    return a && strcmp(a, "diff") == 0 ? s->diff : !a || strcmp(a, "main") == 0 ? s->atlas : NULL;
+}
+
 static Reply api_neuron(Server *s, const Request *r) {
     MatrixKind k;
     int layer, neuron;
-    const AtlasInfo *in = atlas_info(s->atlas);
+    const Atlas *atlas = which_atlas(s, r);
+    if (!atlas) return reply_error(MHD_HTTP_NOT_FOUND, "atlas must be main or diff (with --diff)");
+    const AtlasInfo *in = atlas_info(atlas);
     if (r->n_seg != 5 || !matrix_from_name(r->seg[2], &k) || !seg_int(r, 3, 0, 1 << 30, &layer) || !seg_int(r, 4, 0, 1 << 30, &neuron))
         return reply_error(MHD_HTTP_BAD_REQUEST, "expected /api/neuron/{up|gate|down}/{layer}/{neuron}");
     if (layer >= in->n_layers || neuron >= in->ffn_dim)
@@ -121,7 +130,7 @@ static Reply api_neuron(Server *s, const Request *r) {
                            in->n_layers, in->ffn_dim);
     cJSON *o;
     Error e = { 0 };
-    if (atlas_show_json(s->atlas, k, layer, neuron, &o, &e)) return reply_from(&e, MHD_HTTP_NOT_FOUND);
+    if (atlas_show_json(atlas, k, layer, neuron, &o, &e)) return reply_from(&e, MHD_HTTP_NOT_FOUND);
     return reply_json(o);
 }
 
@@ -176,6 +185,49 @@ static Reply api_write(Server *s, const Request *r) {
     cJSON_AddItemToObject(o, "negative", show_json(&tn, MATRIX_DOWN, layer, neuron, s->lens.norm, &b.r[1], top, bottom));
     lens_batch_free(&b);
     free(vec);
+    return reply_json(o);
+}
+
+enum { LOGIT_BINS = 60 };
+
+/* All vocab logits of one neuron, at the atlas's norm, as a histogram:
+ * {"matrix","layer","neuron","norm","min","max","bins","counts":[...]}
+ * (equal-width bins from min to max; the atlas keeps only the ends). */
+static Reply api_logits(Server *s, const Request *r) {
+    MatrixKind k;
+    int layer, neuron;
+    if (r->n_seg != 5 || !matrix_from_name(r->seg[2], &k) || !model_neuron(s, r, 3, &layer, &neuron))
+        return reply_error(MHD_HTTP_BAD_REQUEST, "expected /api/logits/{up|gate|down}/{layer}/{neuron} inside the model");
+    int dim = s->model.cfg.dim, vocab = s->model.cfg.vocab_size;
+    float *vec = xmalloc((size_t)dim * sizeof *vec), *logits = xmalloc((size_t)vocab * sizeof *logits);
+    pthread_mutex_lock(&s->lens_mu);
+    lens_neuron_vectors(&s->lens, k, layer, neuron, 1, vec);
+    lens_logits(&s->lens, vec, 1, logits);
+    pthread_mutex_unlock(&s->lens_mu);
+    float lo = INFINITY, hi = -INFINITY;
+    for (int v = 0; v < vocab; v++) {
+        if (!isfinite(logits[v])) continue;
+        if (logits[v] < lo) lo = logits[v];
+        if (logits[v] > hi) hi = logits[v];
+    }
+    int counts[LOGIT_BINS] = { 0 }, nonfinite = 0;
+    for (int v = 0; v < vocab; v++) {
+        if (!isfinite(logits[v])) { nonfinite++; continue; }
+        int b = hi > lo ? (int)((logits[v] - lo) / (hi - lo) * LOGIT_BINS) : 0;
+        counts[b < 0 ? 0 : b >= LOGIT_BINS ? LOGIT_BINS - 1 : b]++;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "matrix", matrix_name(k));
+    cJSON_AddNumberToObject(o, "layer", layer);
+    cJSON_AddNumberToObject(o, "neuron", neuron);
+    cJSON_AddStringToObject(o, "norm", lens_norm_name(s->lens.norm));
+    cJSON_AddNumberToObject(o, "min", nonfinite == vocab ? 0 : lo);
+    cJSON_AddNumberToObject(o, "max", nonfinite == vocab ? 0 : hi);
+    cJSON_AddNumberToObject(o, "nonfinite", nonfinite);
+    cJSON_AddNumberToObject(o, "bins", LOGIT_BINS);
+    cJSON_AddItemToObject(o, "counts", cJSON_CreateIntArray(counts, LOGIT_BINS));
+    free(vec);
+    free(logits);
     return reply_json(o);
 }
 
@@ -364,10 +416,12 @@ Reply serve_api(Server *s, const Request *r) {
     if (strcmp(what, "neuron") == 0) return api_neuron(s, r);
     if (strcmp(what, "find") == 0 && r->n_seg == 2) return api_find(s, r);
     if (strcmp(what, "layer") == 0) return api_layer(s, r);
-    int needs_model = strcmp(what, "write") == 0 || strcmp(what, "related") == 0 || strcmp(what, "effect") == 0;
+    int needs_model = strcmp(what, "write") == 0 || strcmp(what, "related") == 0 || strcmp(what, "effect") == 0 ||
+                      strcmp(what, "logits") == 0;
     if (needs_model && !s->has_model) return reply_error(MHD_HTTP_CONFLICT, "/api/%s needs the model: start serve with --model", what);
     if (strcmp(what, "write") == 0) return api_write(s, r);
     if (strcmp(what, "related") == 0) return api_related(s, r);
     if (strcmp(what, "effect") == 0) return api_effect(s, r);
+    if (strcmp(what, "logits") == 0) return api_logits(s, r);
     return reply_error(MHD_HTTP_NOT_FOUND, "no such API: see README, \"Web atlas\"");
 }

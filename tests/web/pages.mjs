@@ -115,6 +115,8 @@ try {
     check('neuron page: write side positive and negative', signs.length > 0 && signs[0] === w.positive.top[0].token && signs.includes(w.negative.top[0].token));
     const rel = await texts(t.page, '#related a');
     check('neuron page: related neurons linked', rel.length > 0 && rel.every(x => /^(up|down) \d+:\d+$/.test(x)), JSON.stringify(rel.slice(0, 3)));
+    const hist = await t.page.$$eval('#logits rect', r => r.length);
+    check('neuron page: a histogram of all the logits', hist === 60, String(hist));
     const links = await texts(t.page, '.pager a');
     check('neuron page: prev and next', links.includes('← prev 139') && links.includes('next 141 →'), JSON.stringify(links));
     await quiet('neuron page', t);
@@ -154,7 +156,16 @@ try {
     await t.page.waitForSelector('#diff-chart svg');
     const n = await t.page.$$eval('#diff-chart rect', r => r.length);
     check('diff: one agreement bar per layer', n === 5, String(n));
+    await t.page.waitForSelector('#diff-changed a');
+    const other = await t.page.$$eval('#diff-changed a', as => as.map(a => a.getAttribute('href')).filter(h => h.endsWith('?atlas=diff')));
+    check('diff: changed neurons linked to the other atlas', other.length > 0, String(other.length));
     await quiet('diff', t);
+    const [, m, l, nn] = /^\/neuron\/(\w+)\/(\d+)\/(\d+)/.exec(other[0]);
+    const d = await json(STORIES + `api/neuron/${m}/${l}/${nn}?atlas=diff`);
+    await t.page.goto(STORIES + other[0].slice(1));
+    await t.page.waitForSelector('body[data-ready="1"]');
+    const shown = await texts(t.page, `#side-${m} .tok`);
+    check('diff: the other atlas\'s neuron page shows its tokens', shown[0] === d.top[0].token, JSON.stringify([shown[0], d.top[0].token]));
     await t.page.close();
   }
 
