@@ -138,8 +138,40 @@ assert sum(h["counts"]) == 512 and h["bins"] == len(h["counts"]), h
 assert h["max"] == d["top"][0]["logit"] and h["min"] == d["bottom"][0]["logit"], (h["min"], h["max"], d["top"][0], d["bottom"][0])
 assert h["counts"][-1] >= 1 and h["counts"][0] >= 1
 EOF
-status "${URL_main}api/related/1/3?limit=3" 200
-status "${URL_main}api/effect/1/3?value=4&prompt=Once%20upon" 200
+# Related neurons and the predicted effect, recomputed in plain Python from the
+# same model's F32 safetensors (stories260K-hf: the same weights; tied head).
+$CLIENT get "${URL_main}api/related/1/3?limit=4" | tail -n +2 >"$TMP/related.json"
+$CLIENT get "${URL_main}api/effect/1/3?value=4&prompt=Once%20upon&limit=5" | tail -n +2 >"$TMP/effect.json"
+python3 - "$M/stories260K-hf/model.safetensors" "$TMP/related.json" "$TMP/effect.json" >"$TMP/err" 2>&1 <<'EOF' && ok || fail "/api/related, /api/effect: $(cat "$TMP/err")"
+import array, json, math, struct, sys
+f = open(sys.argv[1], "rb")
+n = struct.unpack("<Q", f.read(8))[0]
+head, base = json.loads(f.read(n)), 8 + n
+def tensor(name):
+    t = head[name]; a, b = t["data_offsets"]; f.seek(base + a)
+    x = array.array("f"); x.frombytes(f.read(b - a)); return x, t["shape"]
+L, N, DIM, FFN = 1, 3, 64, 172
+down = [tensor(f"model.layers.{l}.mlp.down_proj.weight")[0] for l in range(5)]
+up = [tensor(f"model.layers.{l}.mlp.up_proj.weight")[0] for l in range(5)]
+col = lambda l, j: [down[l][i * FFN + j] for i in range(DIM)]
+dot = lambda a, b: sum(x * y for x, y in zip(a, b))
+d = col(L, N)
+readers = sorted(((dot(up[l][j * DIM:(j + 1) * DIM], d), l, j) for l in range(L + 1, 5) for j in range(FFN)), key=lambda x: -abs(x[0]))[:4]
+cos = lambda a, b: dot(a, b) / math.sqrt(dot(a, a) * dot(b, b))
+similar = sorted(((cos(col(l, j), d), l, j) for l in range(5) for j in range(FFN) if (l, j) != (L, N)), key=lambda x: -x[0])[:4]
+r = json.load(open(sys.argv[2]))
+assert [(x["layer"], x["neuron"]) for x in r["readers"]] == [(l, j) for _, l, j in readers], (r["readers"], readers)
+assert all(abs(x["score"] - s) < 1e-4 * max(1, abs(s)) for x, (s, _, _) in zip(r["readers"], readers))
+assert [(x["layer"], x["neuron"]) for x in r["similar"]] == [(l, j) for _, l, j in similar], (r["similar"], similar)
+emb, g = tensor("model.embed_tokens.weight")[0], tensor("model.norm.weight")[0]
+gd = [g[i] * d[i] for i in range(DIM)]
+pred = sorted(((4 * dot(emb[t * DIM:(t + 1) * DIM], gd), t) for t in range(512)), key=lambda x: (-x[0], x[1]))
+e = json.load(open(sys.argv[3]))
+assert [x["token_id"] for x in e["increase"]] == [t for _, t in pred[:5]], (e["increase"], pred[:5])
+assert [x["token_id"] for x in e["decrease"]] == [t for _, t in pred[::-1][:5]], (e["decrease"], pred[-5:])
+assert all(abs(x["predicted_dlogit"] - p) < 1e-4 * max(1, abs(p)) for x, (p, _) in zip(e["increase"], pred))
+assert all(0 <= x["prob_baseline"] <= 1 and 0 <= x["prob_clamped"] <= 1 for x in e["increase"] + e["decrease"])
+EOF
 
 # ---- generation: the stream ends with generate --compare --format json -----
 gen() { # BODY, then generate's options

@@ -273,27 +273,31 @@ static Reply api_related(Server *s, const Request *r) {
     if (!model_neuron(s, r, 2, &layer, &neuron) || !arg_int(r, "limit", 10, 1, 100, &limit))
         return reply_error(MHD_HTTP_BAD_REQUEST, "expected /api/related/{layer}/{neuron}[?limit=1..100] inside the model");
     const Config *c = &s->model.cfg;
+    enum { CHUNK = 512 }; /* rows widened at a time: 8 MB at an 8B model's width, not a whole matrix */
     int dim = c->dim, ffn = c->ffn_dim;
-    float *d = xmalloc((size_t)dim * sizeof *d), *rows = xmalloc((size_t)ffn * dim * sizeof *rows);
+    float *d = xmalloc((size_t)dim * sizeof *d), *rows = xmalloc((size_t)CHUNK * dim * sizeof *rows);
     model_neuron_vectors(&s->model, MATRIX_DOWN, layer, neuron, 1, d);
     float dn = sqrtf(dot(d, d, dim));
     Related *readers = xcalloc((size_t)limit, sizeof *readers), *similar = xcalloc((size_t)limit, sizeof *similar);
     int n_readers = 0, n_similar = 0;
     for (int l = 0; l < c->n_layers; l++) {
-        if (l > layer) {
-            model_neuron_vectors(&s->model, MATRIX_UP, l, 0, ffn, rows);
-            for (int j = 0; j < ffn; j++) {
-                const float *u = rows + (size_t)j * dim;
-                float sc = dot(u, d, dim), un = sqrtf(dot(u, u, dim));
-                keep_best(readers, &n_readers, limit, (Related){ l, j, sc, un > 0 && dn > 0 ? sc / (un * dn) : 0 }, 1);
+        for (int j0 = 0; j0 < ffn; j0 += CHUNK) {
+            int count = ffn - j0 < CHUNK ? ffn - j0 : CHUNK;
+            if (l > layer) {
+                model_neuron_vectors(&s->model, MATRIX_UP, l, j0, count, rows);
+                for (int j = 0; j < count; j++) {
+                    const float *u = rows + (size_t)j * dim;
+                    float sc = dot(u, d, dim), un = sqrtf(dot(u, u, dim));
+                    keep_best(readers, &n_readers, limit, (Related){ l, j0 + j, sc, un > 0 && dn > 0 ? sc / (un * dn) : 0 }, 1);
+                }
             }
-        }
-        model_neuron_vectors(&s->model, MATRIX_DOWN, l, 0, ffn, rows);
-        for (int j = 0; j < ffn; j++) {
-            if (l == layer && j == neuron) continue;
-            const float *w = rows + (size_t)j * dim;
-            float wn = sqrtf(dot(w, w, dim)), cs = wn > 0 && dn > 0 ? dot(w, d, dim) / (wn * dn) : 0;
-            keep_best(similar, &n_similar, limit, (Related){ l, j, cs, cs }, 0);
+            model_neuron_vectors(&s->model, MATRIX_DOWN, l, j0, count, rows);
+            for (int j = 0; j < count; j++) {
+                if (l == layer && j0 + j == neuron) continue;
+                const float *w = rows + (size_t)j * dim;
+                float wn = sqrtf(dot(w, w, dim)), cs = wn > 0 && dn > 0 ? dot(w, d, dim) / (wn * dn) : 0;
+                keep_best(similar, &n_similar, limit, (Related){ l, j0 + j, cs, cs }, 0);
+            }
         }
     }
     cJSON *o = cJSON_CreateObject();
