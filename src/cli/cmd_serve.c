@@ -100,9 +100,11 @@ static enum MHD_Result queue_asset(struct MHD_Connection *c, const WebAsset *a) 
 /* What we keep between the calls libmicrohttpd makes for one request. */
 typedef struct {
     char *body;
-    size_t len;
+    size_t len, dropped;
     int too_big;
 } Upload;
+
+enum { SERVE_DROP_MAX = 16 << 20 };
 
 /* Splits path at '/' into seg (empty segments dropped); -1 when too many. */
 static int split_path(char *path, char **seg) {
@@ -167,11 +169,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             memcpy(u->body + u->len, data, *size);
             u->len += *size;
             u->body[u->len] = 0;
-        } else {
-            u->too_big = 1;
+            *size = 0;
+            return MHD_YES;
         }
+        /* Over the limit without having said so (chunked). libmicrohttpd
+         * answers only once the body is in, so the rest is read and dropped,
+         * and the 413 goes out at its end; a client that sends on past
+         * SERVE_DROP_MAX is cut off instead. */
+        u->too_big = 1;
+        u->dropped += *size;
         *size = 0;
-        return MHD_YES;
+        return u->dropped > SERVE_DROP_MAX ? MHD_NO : MHD_YES;
     }
     return dispatch(cls, c, url, method, u);
 }
