@@ -27,7 +27,7 @@ function el(tag, attrs, ...children) {
 }
 
 // A token's text, exactly its characters, in a box.
-function tok(text) { return el('span', { class: 'tok', title: JSON.stringify(text) }, text); }
+function tok(text) { return el('span', { class: 'tok' }, text); }
 
 function fmt(x, d = 4) { return typeof x === 'number' ? (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : x.toFixed(d)) : ''; }
 
