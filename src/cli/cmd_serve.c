@@ -274,6 +274,9 @@ int cmd_serve(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (strcmp(host, "127.0.0.1") != 0)
+        fprintf(stderr, "neuromap: warning: listening on %s: anyone who can reach it can read the atlas%s; there is no "
+                        "authentication\n", host, s.has_model ? " and run the model" : "");
     int cpus = cpu_count(), pool = cpus < 2 ? 2 : cpus > POOL_MAX ? POOL_MAX : cpus;
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_AUTO_INTERNAL_THREAD, 0, NULL, NULL, on_request, &s,
@@ -287,9 +290,6 @@ int cmd_serve(int argc, char **argv) {
     if (!d) die(NM_ERUNTIME, "serve: cannot listen on %s:%ld (in use, or not an address of this machine)", host, port);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     unsigned real_port = info ? info->port : (unsigned)port;
-    if (strcmp(host, "127.0.0.1") != 0)
-        fprintf(stderr, "neuromap: warning: listening on %s: anyone who can reach it can read the atlas%s; there is no "
-                        "authentication\n", host, s.has_model ? " and run the model" : "");
     fprintf(stderr, "neuromap: serving %s at http://%s:%u/\n", s.atlas_path, host, real_port);
     fflush(stderr);
 
