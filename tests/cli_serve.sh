@@ -254,7 +254,11 @@ EOF
 "$NM" synth "$TMP/hsyn" --tokenizer "$TMP/htok" --plant '0:0=<script>alert(1)</script>' --plant "0:1=\"quote'&amp;" \
     --plant '0:2= <b>bold</b>' --plant-boost 4 >/dev/null 2>&1 || fail "synth with HTML pieces"
 "$NM" map "$TMP/hsyn" --matrix all -o "$TMP/h.db" 2>/dev/null || fail "map the HTML vocabulary"
+export NEUROMAP_SERVE_IDLE_TIMEOUT_S=2 # a slow client is cut off (30 s in use)
 serve html "$TMP/h.db" || { finish; exit 1; }
+unset NEUROMAP_SERVE_IDLE_TIMEOUT_S
+port=${URL_html##*:}; port=${port%/}
+if $CLIENT slow 127.0.0.1 "$port" 6 2>"$TMP/err"; then ok; else fail "slow client: $(cat "$TMP/err")"; fi
 status "${URL_html}api/generate" 409 POST '{}'
 status "${URL_html}api/probe" 409 POST '{"prompt":"a","target":"b"}'
 status "${URL_html}api/write/0/0" 409

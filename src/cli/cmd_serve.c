@@ -240,6 +240,9 @@ int cmd_serve(int argc, char **argv) {
     const char *delay = getenv("NEUROMAP_SERVE_TOKEN_DELAY_MS"); /* tests: see serve.h */
     long delay_ms;
     if (delay && parse_long(delay, &delay_ms) && delay_ms > 0 && delay_ms <= 10000) s.token_delay_ms = (int)delay_ms;
+    const char *idle = getenv("NEUROMAP_SERVE_IDLE_TIMEOUT_S"); /* tests: a slow client's cut-off, sooner */
+    long idle_s = IDLE_TIMEOUT_S;
+    if (idle && (!parse_long(idle, &idle_s) || idle_s < 1 || idle_s > 3600)) idle_s = IDLE_TIMEOUT_S;
     s.atlas = open_atlas_or_exit(s.atlas_path, s.atlas_path);
     const AtlasInfo *in = atlas_info(s.atlas);
     if (diff) {
@@ -284,7 +287,7 @@ int cmd_serve(int argc, char **argv) {
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)pool,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)idle_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
         MHD_OPTION_END);
     if (!d) die(NM_ERUNTIME, "serve: cannot listen on %s:%ld (in use, or not an address of this machine)", host, port);

@@ -34,7 +34,9 @@ typedef struct {
     pthread_mutex_t lens_mu;      /* the lenses are used by one request at a time */
     atomic_int generating;        /* one generation at a time per model */
     int token_delay_ms;           /* tests only (NEUROMAP_SERVE_TOKEN_DELAY_MS): a pause after each
-                                     streamed token, so a test can watch a stream in progress */
+                                     streamed token, so a test can watch a stream in progress
+                                     (and NEUROMAP_SERVE_IDLE_TIMEOUT_S, in cmd_serve.c: the idle
+                                     cut-off, 30 s, made short enough to test) */
 } Server;
 
 /* A request as the handlers see it. */

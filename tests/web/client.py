@@ -12,6 +12,7 @@
                                          that a second one gets 429 with Retry-After
   client.py big URL BYTES [chunked]     a POST body of BYTES (declared, or chunked): 413
   client.py raw HOST PORT                malformed requests over raw sockets
+  client.py slow HOST PORT SECONDS      half a request, then silence: closed within SECONDS
   client.py load URL N CONCURRENCY       N GETs, CONCURRENCY at a time: all 200; prints p50/p99
 """
 import concurrent.futures
@@ -163,6 +164,22 @@ def cmd_big(url, n, chunked):
         sys.exit(f"a {n}-byte body: {reply[:100]!r}")
 
 
+def cmd_slow(host, port, seconds):
+    s = socket.create_connection((host, int(port)), timeout=seconds + 5)
+    s.sendall(b"GET /api/info HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+    t0 = time.time()
+    try:
+        while s.recv(4096):
+            pass
+    except socket.timeout:
+        sys.exit(f"a silent client still connected after {seconds + 5} s")
+    except OSError:
+        pass
+    s.close()
+    if time.time() - t0 > seconds:
+        sys.exit(f"a silent client was cut off only after {time.time() - t0:.1f} s")
+
+
 def cmd_load(url, n, conc):
     def one(_):
         t0 = time.perf_counter()
@@ -208,6 +225,8 @@ def main():
         cmd_big(a[1], int(a[2]), len(a) > 3)
     elif a[0] == "raw":
         cmd_raw(a[1], a[2])
+    elif a[0] == "slow":
+        cmd_slow(a[1], a[2], float(a[3]))
     elif a[0] == "load":
         cmd_load(a[1], int(a[2]), int(a[3]))
 
