@@ -3,9 +3,9 @@
 # build and under AddressSanitizer + UndefinedBehaviorSanitizer.
 
 CC       ?= cc
-PKGS      = openblas libpcre2-8 libcjson sqlite3
+PKGS      = openblas libpcre2-8 libcjson sqlite3 libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -lpcre2-8 -lcjson -lsqlite3)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -lpcre2-8 -lcjson -lsqlite3 -lmicrohttpd)
 WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-function-declaration
 BASE      = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc -MMD -MP
 LIBS      = $(PKG_LIBS) -lm -pthread
@@ -53,8 +53,10 @@ build/$(1)/libneuromap.a: $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
 	rm -f $$@ && $$(AR) rcs $$@ $$^
 build/$(1)/libneuromap.so: $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
 	$$(CC) $(2) -shared -Wl,--no-undefined $$^ -o $$@ $$(LIBS)
-build/$(1)/neuromap: $(patsubst src/%.c,build/$(1)/%.o,$(CLI_SRC)) build/$(1)/libneuromap.a
+build/$(1)/neuromap: $(patsubst src/%.c,build/$(1)/%.o,$(CLI_SRC)) build/$(1)/web_assets.o build/$(1)/libneuromap.a
 	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
+build/$(1)/web_assets.o: build/web_assets.c
+	$$(CC) $$(BASE) $(2) -c $$< -o $$@
 build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/libneuromap.a
 	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
 build/$(1)/examples/%: build/$(1)/examples/%.o build/$(1)/libneuromap.a
@@ -69,6 +71,11 @@ $(eval $(call mode,asan,$(ASAN_FLAGS)))
 .PHONY: build/opt/all build/asan/all
 # Keep test objects between runs (they are intermediate to make).
 .SECONDARY:
+
+# The web atlas's pages (web/), compiled in: serve reads no files.
+build/web_assets.c: scripts/embed-web $(shell find web -type f 2>/dev/null)
+	@mkdir -p $(@D)
+	scripts/embed-web web $@
 
 neuromap: build/opt/neuromap
 	cp $< $@

@@ -1182,6 +1182,87 @@ void hooks_label(const HookSet *h, char *out, size_t cap);
 /* Adds "hooks": {"site", "positions", "hooks": ["clamp 2:17=10", ...]} to o. */
 void hooks_to_json(struct cJSON *o, const HookSet *hooks);
 
+/* ---- src/infer/generation.h --------------------------------------------- */
+
+/* generation.h — generate's sampling loop, one token at a time, for callers
+ * that must hand each token on as it comes (the web atlas streams them).
+ *
+ * cmd_generate.c runs the same loop in one call; this file keeps it as a
+ * stepper so that a server can produce a token, send it, and return to its
+ * event loop without a thread of its own. Same prompt, hooks, seed and
+ * thread count give the same ids as `neuromap generate`, token for token.
+ */
+
+struct cJSON;
+
+/* What a run needs; the prompt is already fitted to the context. */
+typedef struct {
+    const Model *m;
+    const Tokenizer *tok;
+    Forward *f;        /* made for n_prompt + n_new positions */
+    const int *prompt;
+    int n_prompt, n_new;
+    float temp, top_p;
+    uint64_t seed;
+} GenParams;
+
+/* The tokens one run produced: ids (a stop token included, as generate
+ * lists it) and the text they add to the prompt. */
+typedef struct {
+    int *ids, n;
+    Text text;
+} Continuation;
+
+typedef struct {
+    const GenParams *p;
+    Continuation out;
+    Sampler s;
+    float *logits;
+    int prev, done;
+} GenRun;
+
+/* Sets the hooks (NULL: none) and runs the prompt. On error nothing is left
+ * to free. */
+int genrun_start(GenRun *r, const GenParams *p, const HookSet *hooks, Error *e);
+/* The next token: 1 with *id and the bytes it adds (*piece, *len: valid
+ * until the next step; a stop token adds none), 0 when the run is over,
+ * an error code (e set) when the forward pass failed. */
+int genrun_step(GenRun *r, int *id, const char **piece, int *len, Error *e);
+/* Frees the sampler and logits; r->out stays for the caller. */
+void genrun_end(GenRun *r);
+void continuation_free(Continuation *c);
+
+/* generate --format json's document: {"prompt_ids", "baseline": {"ids",
+ * "text"}, "clamped": {...}, "hooks": {...}} (baseline or clamped NULL:
+ * left out; hooks only with clamped). */
+struct cJSON *generation_json(const int *prompt, int n_prompt, const Continuation *base, const Continuation *clamped,
+                              const HookSet *hooks);
+
+/* ---- src/infer/probing.h ------------------------------------------------ */
+
+/* probing.h — probe's measurement as a library call: the probability of a
+ * continuation after a prompt, without and with hooks, the top next tokens,
+ * and a sweep of clamp values, returned as the very document
+ * `neuromap probe --format json` prints (the web atlas serves it).
+ */
+
+struct cJSON;
+
+typedef struct {
+    const char *prompt, *target;  /* both required; target non-empty */
+    PromptOptions prompt_opts;
+    int top_k;                    /* next tokens listed (probe's --top-k, default 10) */
+    int truncate;                 /* drop the oldest prompt tokens to fit the context */
+    int threads;                  /* forward pass threads (0: every CPU) */
+} ProbeSpec;
+
+/* {"prompt_ids","target_ids","target","baseline":{"prob","logprob","top":[{"id","token","prob"}]},
+ *  "clamped":{...},"hooks":{...},"sweep":{"neuron","points":[{"value","prob"}]}}:
+ * "clamped" with hooks, "hooks" with hooks or a sweep, "sweep" with one (sw
+ * NULL or no values: none). hooks may be empty but not NULL. */
+int probe_document(const Model *m, const Tokenizer *tok, const ProbeSpec *spec, HookSet *hooks, const Sweep *sw,
+                   struct cJSON **out, Error *e);
+
 /* ---- src/store/activations_store.h -------------------------------------- */
 
 /* activations_store.h — activation evidence in the atlas's SQLite file.
@@ -1442,6 +1523,38 @@ int agreement_neuron(const ActAtlas *a, const ActNeuron *s, const ActReadings *w
  * (lens), out[2] up row (embeddings), out[3] gate row (lens), out[4] gate
  * row (embeddings). */
 int agreement_readings(const Model *m, int threads, int l0, int l1, int *const out[5], Error *e);
+
+/* ---- src/report/atlas_documents.h --------------------------------------- */
+
+/* atlas_documents.h — show's and find's JSON documents read from an atlas,
+ * for every front end that serves them (the CLI prints them; `serve`
+ * answers /api/neuron and /api/find with the very same trees), plus the
+ * atlas's own description and a layer's summary for the web atlas.
+ */
+
+/* `show ATLAS L:N --matrix K --format json`: the stored lists, at the
+ * atlas's norm and K. NM_EINPUT when the atlas does not hold the neuron. */
+int atlas_show_json(const Atlas *a, MatrixKind k, int layer, int neuron, cJSON **out, Error *e);
+
+/* `find ATLAS TEXT --matrix MATRICES --limit N --format json`. TEXT must be
+ * one token's exact text (an atlas cannot tokenize): NM_EINPUT otherwise,
+ * as for an unknown MATRICES word. */
+int atlas_find_json(const Atlas *a, const char *text, int len, const char *matrices, int limit, cJSON **out, Error *e);
+
+/* {"path","version","model_path","model_format","n_layers","dim","ffn_dim",
+ *  "vocab_size","norm","top_k","bottom_k","matrices","layers","neurons",
+ *  "kernel","prefilter","prob_tol"}: what the atlas was made from and with. */
+cJSON *atlas_info_json(const Atlas *a, const char *path);
+
+/* One layer of one matrix at a glance:
+ *   {"matrix","layer","neurons","nonfinite",
+ *    "top_tokens":[{"token_id","token","count"}]   the most frequent top-1 tokens,
+ *    "histogram":{"bins":20,"counts":[...]}         top-1 probabilities in [0,1],
+ *    "diff":{"agree","compared","changed":[{"neuron","top","other_top","prob","other_prob"}]}}
+ * "diff" only when other is given (the same layer of another atlas):
+ * agreement of the top-1 tokens, and the neurons that disagree, the most
+ * confident first. NM_EINPUT when the atlas lacks a neuron of the layer. */
+int atlas_layer_json(const Atlas *a, const Atlas *other, MatrixKind k, int layer, int n_tokens, cJSON **out, Error *e);
 
 /* ---- src/report/diff.h -------------------------------------------------- */
 

@@ -49,75 +49,40 @@ typedef struct {
     double prompt_s, decode_s; /* time spent, for --stats */
 } Generation;
 
-typedef struct {
-    int *ids, n;
-    Text text;
-} Continuation;
-
 /* ----------------------------------------------------------------------------
- * Running the model */
+ * Running the model: the library's stepper (infer/generation.c, which the
+ * web atlas streams from too), with the text streamed and the time kept */
 
 static int generate(Generation *g, const HookSet *hooks, Continuation *out, Error *e) {
+    GenParams p = { .m = g->m, .tok = g->tok, .f = g->f, .prompt = g->prompt, .n_prompt = g->n_prompt,
+                    .n_new = g->n_new, .temp = g->temp, .top_p = g->top_p, .seed = g->seed };
+    GenRun r;
     memset(out, 0, sizeof *out);
-    out->ids = xmalloc((size_t)(g->n_new > 0 ? g->n_new : 1) * sizeof *out->ids);
-    text_append(&out->text, "", 0);
-    int rc = forward_set_hooks(g->f, hooks, e);
-    if (rc) return rc;
-    /* With --clamp-positions generated the hooks start at the last prompt
-     * token: the first position whose output is a new token. */
-    int hook_from = hooks && hooks->generated_only ? g->n_prompt - 1 : 0, vocab = g->m->cfg.vocab_size;
-    float *logits = xmalloc((size_t)vocab * sizeof *logits);
-    Sampler s;
-    sampler_init(&s, vocab, g->temp, g->top_p, g->seed);
     double t0 = now_seconds();
-    rc = forward_run(g->f, g->prompt, g->n_prompt, 0, hook_from, logits, 0, e);
+    int rc = genrun_start(&r, &p, hooks, e);
     double t1 = now_seconds();
     g->prompt_s += t1 - t0;
-    for (int prev = g->prompt[g->n_prompt - 1]; !rc && out->n < g->n_new;) {
-        int id = sampler_next(&s, logits);
-        out->ids[out->n++] = id;
-        if (is_stop_token(&g->m->vocab, id)) break;
-        int len;
-        const char *piece = tokenizer_piece_text(g->tok, prev, id, &len);
-        text_append(&out->text, piece, (size_t)len);
-        if (g->stream) {
+    if (rc) return rc;
+    int id, len;
+    const char *piece;
+    while ((rc = genrun_step(&r, &id, &piece, &len, e)) == 1) {
+        if (g->stream && len) {
             fwrite(piece, 1, (size_t)len, g->stream);
             fflush(g->stream);
         }
-        prev = id;
-        if (out->n < g->n_new) rc = forward_run(g->f, &id, 1, g->n_prompt + out->n - 1, 0, logits, 0, e);
     }
     g->decode_s += now_seconds() - t1;
-    sampler_free(&s);
-    free(logits);
+    *out = r.out;
+    genrun_end(&r);
     return rc;
-}
-
-static void continuation_free(Continuation *c) {
-    free(c->ids);
-    text_free(&c->text);
 }
 
 /* ----------------------------------------------------------------------------
  * Output */
 
-static void add_continuation(cJSON *o, const char *key, const Continuation *c) {
-    cJSON *r = cJSON_AddObjectToObject(o, key), *ids = cJSON_AddArrayToObject(r, "ids");
-    for (int i = 0; i < c->n; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(c->ids[i]));
-    char *clean = utf8_sanitize(c->text.s, c->text.len);
-    cJSON_AddStringToObject(r, "text", clean);
-    free(clean);
-}
-
 static void print_json(const int *prompt, int n_prompt, const Continuation *base, const Continuation *clamped,
                        const HookSet *hooks) {
-    cJSON *o = cJSON_CreateObject(), *p = cJSON_AddArrayToObject(o, "prompt_ids");
-    for (int i = 0; i < n_prompt; i++) cJSON_AddItemToArray(p, cJSON_CreateNumber(prompt[i]));
-    if (base) add_continuation(o, "baseline", base);
-    if (clamped) {
-        add_continuation(o, "clamped", clamped);
-        hooks_to_json(o, hooks);
-    }
+    cJSON *o = generation_json(prompt, n_prompt, base, clamped, hooks);
     char *s = cJSON_Print(o);
     puts(s);
     free(s);
