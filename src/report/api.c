@@ -1,0 +1,288 @@
+/* api.c — the library for language bindings (api.h): thin wrappers over the
+ * lens, the tokenizer and the documents, that check what a caller passes. */
+#include "report/api.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "formats/registry.h"
+#include "lens/find.h"
+#include "report/documents.h"
+#include "report/neuron_out.h"
+#include "text/prompt.h"
+
+struct ApiModel {
+    Model m;
+    pthread_mutex_t lock; /* guards the tokenizer's construction */
+    Tokenizer *tok;       /* built on first use */
+};
+
+int api_model_open(ApiModel **out, const char *path, const char *tokenizer, Error *e) {
+    *out = NULL;
+    if (!path) return error_set(e, NM_EINPUT, "no model path given");
+    ApiModel *h = xcalloc(1, sizeof *h);
+    ModelOpenOptions o = { .tokenizer_path = tokenizer, .need_weights = 0 };
+    if (model_open(&h->m, path, &o, e)) {
+        free(h);
+        return e->code;
+    }
+    pthread_mutex_init(&h->lock, NULL);
+    *out = h;
+    return NM_OK;
+}
+
+void api_model_close(ApiModel *h) {
+    if (!h) return;
+    tokenizer_free(h->tok);
+    pthread_mutex_destroy(&h->lock);
+    model_close(&h->m);
+    free(h);
+}
+
+void api_free(void *p) { free(p); }
+
+void api_model_shape(const ApiModel *h, int32_t out[5]) {
+    const Config *c = &h->m.cfg;
+    int w = h->m.has_weights;
+    out[0] = w;
+    out[1] = w ? c->n_layers : 0;
+    out[2] = w ? c->ffn_dim : 0;
+    out[3] = w ? c->vocab_size : h->m.vocab.n_tokens;
+    out[4] = w ? c->dim : 0;
+}
+
+static char *print_json(cJSON *o) {
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+char *api_info_json(const ApiModel *h) { return print_json(model_info_json(&h->m)); }
+
+/* ----------------------------------------------------------------------------
+ * Checks of what a caller passes */
+
+static int need_weights(const ApiModel *h, Error *e) {
+    if (h->m.has_weights) return NM_OK;
+    return error_set(e, NM_EINPUT, "%s has no weights (a vocabulary only): it can only tokenize", h->m.path);
+}
+
+static int parse_names(const char *matrix, const char *norm, MatrixKind *k, LensNorm *n, Error *e) {
+    if (matrix && !matrix_from_name(matrix, k))
+        return error_set(e, NM_EINPUT, "matrix must be up, gate or down, not '%s'", matrix);
+    if (norm && !lens_norm_from_name(norm, n)) return error_set(e, NM_EINPUT, "norm must be full, gain or none, not '%s'", norm);
+    return NM_OK;
+}
+
+static int check_neuron(const ApiModel *h, int layer, int neuron, Error *e) {
+    const Config *c = &h->m.cfg;
+    if (layer < 0 || layer >= c->n_layers || neuron < 0 || neuron >= c->ffn_dim)
+        return error_set(e, NM_EINPUT, "neuron %d:%d is outside the model (%d layers of %d neurons)", layer, neuron,
+                         c->n_layers, c->ffn_dim);
+    return NM_OK;
+}
+
+static int check_k(const ApiModel *h, int top_k, int bottom_k, Error *e) {
+    if (top_k < 0 || bottom_k < 0 || top_k > h->m.cfg.vocab_size || bottom_k > h->m.cfg.vocab_size)
+        return error_set(e, NM_EINPUT, "top_k and bottom_k must be in 0..%d (the vocabulary), not %d and %d",
+                         h->m.cfg.vocab_size, top_k, bottom_k);
+    return NM_OK;
+}
+
+static int check_threads(int threads, Error *e) {
+    if (threads < 0 || threads > 1024) return error_set(e, NM_EINPUT, "threads must be in 1..1024 (0: all cores), not %d", threads);
+    return NM_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * The lens */
+
+int api_show_json(const ApiModel *h, const char *matrix, int layer, int neuron, int top_k, int bottom_k, const char *norm,
+                  int threads, char **out, Error *e) {
+    MatrixKind k;
+    LensNorm n;
+    *out = NULL;
+    if (need_weights(h, e) || parse_names(matrix, norm, &k, &n, e) || check_neuron(h, layer, neuron, e) ||
+        check_k(h, top_k, bottom_k, e) || check_threads(threads, e))
+        return e->code;
+    Lens L;
+    if (lens_open(&L, &h->m, n, threads, 0, e)) return e->code;
+    float *vec = xmalloc((size_t)h->m.cfg.dim * sizeof *vec);
+    lens_neuron_vectors(&L, k, layer, neuron, 1, vec);
+    LensBatch b;
+    lens_batch_init(&b, 1, top_k, bottom_k);
+    lens_decode(&L, vec, 1, top_k, bottom_k, b.r);
+    TokenNames tn = lens_vocab_names(&h->m.vocab);
+    *out = print_json(show_json(&tn, k, layer, neuron, n, &b.r[0], top_k, bottom_k));
+    lens_batch_free(&b);
+    free(vec);
+    lens_close(&L);
+    return NM_OK;
+}
+
+int api_logits(const ApiModel *h, const char *matrix, int layer, int neuron, const char *norm, float *out, int64_t cap,
+               Error *e) {
+    MatrixKind k;
+    LensNorm n;
+    if (need_weights(h, e) || parse_names(matrix, norm, &k, &n, e) || check_neuron(h, layer, neuron, e)) return e->code;
+    if (!out || cap < h->m.cfg.vocab_size)
+        return error_set(e, NM_EINPUT, "the logits need room for %d floats, not %lld", h->m.cfg.vocab_size, (long long)cap);
+    Lens L;
+    if (lens_open(&L, &h->m, n, 0, 0, e)) return e->code;
+    float *vec = xmalloc((size_t)h->m.cfg.dim * sizeof *vec);
+    lens_neuron_vectors(&L, k, layer, neuron, 1, vec);
+    lens_logits(&L, vec, 1, out);
+    free(vec);
+    lens_close(&L);
+    return NM_OK;
+}
+
+/* Copies one list into the caller's arrays at row i (zeros when non-finite). */
+static void put_tokens(const LensToken *t, int n, int64_t i, int32_t *ids, float *logits, float *probs) {
+    for (int j = 0; j < n; j++) {
+        if (ids) ids[i * n + j] = t[j].id;
+        if (logits) logits[i * n + j] = t[j].logit;
+        if (probs) probs[i * n + j] = t[j].prob;
+    }
+}
+
+int api_map(const ApiModel *h, const char *matrix, int l0, int l1, int top_k, int bottom_k, const char *norm, int threads,
+            int32_t *top_ids, float *top_logits, float *top_probs, int32_t *bottom_ids, float *bottom_logits,
+            float *bottom_probs, double *lse, uint8_t *nonfinite, int64_t cap, Error *e) {
+    MatrixKind k;
+    LensNorm n;
+    if (need_weights(h, e) || parse_names(matrix, norm, &k, &n, e) || check_k(h, top_k, bottom_k, e) ||
+        check_threads(threads, e))
+        return e->code;
+    const Config *c = &h->m.cfg;
+    if (l0 < 0 || l1 >= c->n_layers || l0 > l1)
+        return error_set(e, NM_EINPUT, "layers %d-%d are outside the model (layers 0-%d)", l0, l1, c->n_layers - 1);
+    int64_t total = (int64_t)(l1 - l0 + 1) * c->ffn_dim;
+    if (cap < total) return error_set(e, NM_EINPUT, "the arrays hold %lld neurons, not the %lld asked for", (long long)cap, (long long)total);
+    Lens L;
+    if (lens_open(&L, &h->m, n, threads, 0, e)) return e->code;
+    L.dequantise = total >= 256; /* as map does */
+    lens_set_kernel(&L, LENS_KERNEL_AUTO);
+    enum { CHUNK = 1024 }; /* map's chunk */
+    float *vecs = xmalloc((size_t)CHUNK * c->dim * sizeof *vecs);
+    LensBatch b;
+    lens_batch_init(&b, CHUNK, top_k, bottom_k);
+    int64_t row = 0;
+    for (int layer = l0; layer <= l1; layer++) {
+        for (int first = 0; first < c->ffn_dim; first += CHUNK) {
+            int count = c->ffn_dim - first < CHUNK ? c->ffn_dim - first : CHUNK;
+            lens_neuron_vectors(&L, k, layer, first, count, vecs);
+            lens_decode(&L, vecs, count, top_k, bottom_k, b.r);
+            for (int i = 0; i < count; i++, row++) {
+                const LensResult *r = &b.r[i];
+                put_tokens(r->top, top_k, row, top_ids, top_logits, top_probs);
+                put_tokens(r->bottom, bottom_k, row, bottom_ids, bottom_logits, bottom_probs);
+                if (lse) lse[row] = r->lse;
+                if (nonfinite) nonfinite[row] = (uint8_t)(r->nonfinite != 0);
+            }
+        }
+    }
+    lens_batch_free(&b);
+    free(vecs);
+    lens_close(&L);
+    return NM_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * find */
+
+int api_text_token(const Vocab *v, const char *text, int len, int first_piece, int *token, int *n_pieces, Error *e) {
+    TokenNames tn = lens_vocab_names(v);
+    *token = lens_find_token(&tn, text, len);
+    *n_pieces = 1;
+    if (*token >= 0) return NM_OK;
+    Tokenizer *t;
+    int *ids = NULL, n = 0, skip = v->add_space_prefix && len > 1 && text[0] == ' ';
+    if (tokenizer_new(v, &t, e)) return e->code;
+    int rc = tokenizer_encode(t, text + skip, (size_t)(len - skip), 0, &ids, &n, e);
+    tokenizer_free(t);
+    if (rc) return rc;
+    if (n == 0) rc = error_set(e, NM_EINPUT, "find: \"%s\" encodes to no token", text);
+    else if (!first_piece && n > 1) {
+        enum { SHOWN = 8 };
+        char pieces[SHOWN * 64 + 16] = "";
+        for (int i = 0; i < n && i < SHOWN; i++) {
+            char *p = token_text(&tn, ids[i]);
+            size_t at = strlen(pieces);
+            snprintf(pieces + at, sizeof pieces - at, "%s\"%.48s\"", i ? " + " : "", p);
+            free(p);
+        }
+        if (n > SHOWN) strcat(pieces, " + ...");
+        rc = error_set(e, NM_EINPUT, "find: \"%s\" is %d tokens: %s; give one token, or --first-piece", text, n, pieces);
+    } else {
+        *token = ids[0];
+        *n_pieces = n;
+    }
+    free(ids);
+    return rc;
+}
+
+int api_find_json(const ApiModel *h, const char *text, const char *matrices, int limit, const char *norm, int agreement,
+                  int first_piece, char **out, Error *e) {
+    LensNorm n;
+    unsigned mask;
+    *out = NULL;
+    if (need_weights(h, e) || parse_names(NULL, norm, NULL, &n, e)) return e->code;
+    if (!matrices || !lens_matrix_mask(matrices, &mask))
+        return error_set(e, NM_EINPUT, "matrix must be up, gate, down or all, not '%s'", matrices ? matrices : "");
+    if (limit < 1 || limit > 10000) return error_set(e, NM_EINPUT, "limit must be in 1..10000, not %d", limit);
+    if (!text || !text[0]) return error_set(e, NM_EINPUT, "find: TEXT is empty");
+    int token, pieces;
+    if (api_text_token(&h->m.vocab, text, (int)strlen(text), first_piece, &token, &pieces, e)) return e->code;
+    Lens L;
+    if (lens_open(&L, &h->m, n, 1, 0, e)) return e->code;
+    lens_set_kernel(&L, LENS_KERNEL_NATIVE); /* as find: one kernel for the ranking and the decode */
+    int64_t total = (int64_t)__builtin_popcount(mask) * h->m.cfg.n_layers * h->m.cfg.ffn_dim, nonfinite = 0;
+    if (limit > total) limit = (int)total;
+    LensHit *hits = xcalloc((size_t)limit, sizeof *hits);
+    int found = lens_find(&L, mask, token, limit, agreement, hits, &nonfinite, NULL, NULL);
+    TokenNames tn = lens_vocab_names(&h->m.vocab);
+    *out = print_json(find_json(&tn, token, matrices, n, "model", limit, nonfinite, hits, found, agreement));
+    free(hits);
+    lens_close(&L);
+    return NM_OK;
+}
+
+/* ----------------------------------------------------------------------------
+ * The tokenizer */
+
+static int tokenizer_of(ApiModel *h, Tokenizer **t, Error *e) {
+    int rc = NM_OK;
+    pthread_mutex_lock(&h->lock);
+    if (!h->tok) rc = tokenizer_new(&h->m.vocab, &h->tok, e);
+    *t = h->tok;
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+int api_tokenize(ApiModel *h, const char *text, size_t len, int bos, int special, int32_t **ids, int *n, Error *e) {
+    Tokenizer *t;
+    *ids = NULL, *n = 0;
+    if (!text) return error_set(e, NM_EINPUT, "no text given");
+    if (tokenizer_of(h, &t, e)) return e->code;
+    PromptOptions po = { .bos = bos > 0 ? 1 : bos < 0 ? -1 : 0, .special = special };
+    int *got;
+    if (prompt_encode(t, &h->m.vocab, &po, text, len, &got, n, NULL, e)) return e->code;
+    _Static_assert(sizeof(int) == sizeof(int32_t), "ids are handed out as int32");
+    *ids = (int32_t *)got;
+    return NM_OK;
+}
+
+int api_detokenize(ApiModel *h, const int32_t *ids, int n, int special, char **out, size_t *len, Error *e) {
+    Tokenizer *t;
+    *out = NULL, *len = 0;
+    if (n < 0 || (n > 0 && !ids)) return error_set(e, NM_EINPUT, "no ids given");
+    if (tokenizer_of(h, &t, e)) return e->code;
+    int vocab = tokenizer_n_tokens(t);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= vocab) return error_set(e, NM_EINPUT, "'%d' is not a token id (0..%d)", ids[i], vocab - 1);
+    *out = tokenizer_decode_flags(t, (const int *)ids, n, special ? TOK_SPECIAL : 0, len);
+    return NM_OK;
+}

@@ -1,0 +1,75 @@
+/* api.h — the library for language bindings (python/neuromap, over ctypes):
+ * an opened model behind one handle, plain C types in and out, every
+ * document the same JSON text the commands print (documents.h), numbers
+ * into arrays the caller owns.
+ *
+ * Conventions, for every function here:
+ *   - a return of 0 is success; otherwise the Error's code (NM_EINPUT for
+ *     what the caller passed, NM_ERUNTIME for what went wrong) and message;
+ *   - names (matrix "up"/"gate"/"down", norm "full"/"gain"/"none") are
+ *     checked here, and so are indices and the capacity of every array the
+ *     caller passes (cap, in elements): a binding cannot write past them;
+ *   - strings and arrays handed back are malloc'd: free them with api_free;
+ *   - a handle may be used from several threads at once (the model is read
+ *     only; each call makes its own lens); api_model_close must come last.
+ */
+#ifndef NEUROMAP_API_H
+#define NEUROMAP_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/util.h"
+#include "model/vocab.h"
+
+typedef struct ApiModel ApiModel;
+
+/* Opens MODEL (any format; tokenizer: a llama2.c tokenizer .bin, or NULL).
+ * A vocabulary-only model opens too: the weight functions then fail. */
+int api_model_open(ApiModel **out, const char *path, const char *tokenizer, Error *e);
+void api_model_close(ApiModel *h);
+void api_free(void *p);
+
+/* {has_weights, n_layers, ffn_dim, vocab_size, dim} into out[0..5). */
+void api_model_shape(const ApiModel *h, int32_t out[5]);
+
+/* `info --format json`'s document. */
+char *api_info_json(const ApiModel *h);
+
+/* `show MODEL L:N --format json`'s document (threads 0: all cores). */
+int api_show_json(const ApiModel *h, const char *matrix, int layer, int neuron, int top_k, int bottom_k, const char *norm,
+                  int threads, char **out, Error *e);
+
+/* The full logit vector of one neuron (out: cap floats, at least the vocabulary). */
+int api_logits(const ApiModel *h, const char *matrix, int layer, int neuron, const char *norm, float *out, int64_t cap,
+               Error *e);
+
+/* `map --format jsonl`'s numbers for every neuron of layers [l0, l1], in
+ * map's order: for neuron i (0-based over the layers) top tokens at
+ * [i*top_k, (i+1)*top_k) of top_ids/top_logits/top_probs, bottom tokens
+ * likewise, lse[i] and nonfinite[i]. cap: the number of neurons the arrays
+ * hold room for. Any of the bottom arrays may be NULL when bottom_k is 0. */
+int api_map(const ApiModel *h, const char *matrix, int l0, int l1, int top_k, int bottom_k, const char *norm, int threads,
+            int32_t *top_ids, float *top_logits, float *top_probs, int32_t *bottom_ids, float *bottom_logits,
+            float *bottom_probs, double *lse, uint8_t *nonfinite, int64_t cap, Error *e);
+
+/* `find MODEL TEXT --format json`'s document. matrices: up, gate, down or all. */
+int api_find_json(const ApiModel *h, const char *text, const char *matrices, int limit, const char *norm, int agreement,
+                  int first_piece, char **out, Error *e);
+
+/* The token TEXT names for find: the vocabulary entry with exactly these
+ * bytes, else the text's one token (NM_EINPUT naming the pieces when it is
+ * several, unless first_piece: then the first, and *n_pieces says how many
+ * there were). A sentencepiece tokenizer that prefixes a space gets TEXT
+ * without its own leading one. */
+int api_text_token(const Vocab *v, const char *text, int len, int first_piece, int *token, int *n_pieces, Error *e);
+
+/* Text (len bytes) → ids as `tokenize --format ids` writes them. bos: +1
+ * add BOS, -1 none, 0 as the tokenizer does (PromptOptions.bos); special:
+ * parse special-token text.
+ * *ids is malloc'd. */
+int api_tokenize(ApiModel *h, const char *text, size_t len, int bos, int special, int32_t **ids, int *n, Error *e);
+/* Ids → text as `tokenize --decode` writes it (*out malloc'd, *len bytes). */
+int api_detokenize(ApiModel *h, const int32_t *ids, int n, int special, char **out, size_t *len, Error *e);
+
+#endif
