@@ -1,0 +1,89 @@
+"""_lib — loads libneuromap.so and declares the C entry points (src/report/api.h).
+
+The library is looked for, in order, at $NEUROMAP_LIB, beside this package
+(where `make python` and `pip install` put it), then in the repository's
+build/opt/ (a checkout used with PYTHONPATH=python). ctypes.CDLL releases the
+GIL for the length of every call, so a long map leaves other threads running.
+"""
+import ctypes
+import os
+from ctypes import POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int64, c_size_t, c_uint8, c_void_p
+
+from .errors import raise_error
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_CANDIDATES = [
+    os.path.join(_HERE, "libneuromap.so"),
+    os.path.join(_HERE, "..", "..", "build", "opt", "libneuromap.so"),
+]
+
+
+class CError(ctypes.Structure):
+    """base/util.h's Error: a code (1 runtime, 2 input) and a one-line message."""
+    _fields_ = [("code", c_int), ("msg", c_char * 1024)]
+
+
+def _load():
+    env = os.environ.get("NEUROMAP_LIB")
+    paths = [env] if env else [p for p in _CANDIDATES if os.path.exists(p)]
+    if not paths:
+        raise ImportError("neuromap: libneuromap.so not found beside the package nor in build/opt; "
+                          "run `make python` in the repository, or set NEUROMAP_LIB")
+    return ctypes.CDLL(os.path.abspath(paths[0])), os.path.abspath(paths[0])
+
+
+lib, path = _load()
+
+_EP = POINTER(CError)
+_PROTOS = {
+    "api_model_open": (c_int, [POINTER(c_void_p), c_char_p, c_char_p, _EP]),
+    "api_model_close": (None, [c_void_p]),
+    "api_free": (None, [c_void_p]),
+    "api_model_shape": (None, [c_void_p, POINTER(ctypes.c_int32)]),
+    "api_info_json": (c_void_p, [c_void_p]),
+    "api_show_json": (c_int, [c_void_p, c_char_p, c_int, c_int, c_int, c_int, c_char_p, c_int, POINTER(c_void_p), _EP]),
+    "api_logits": (c_int, [c_void_p, c_char_p, c_int, c_int, c_char_p, c_void_p, c_int64, _EP]),
+    "api_map": (c_int, [c_void_p, c_char_p, c_int, c_int, c_int, c_int, c_char_p, c_int,
+                        c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_int64, _EP]),
+    "api_find_json": (c_int, [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_int, c_int, POINTER(c_void_p), _EP]),
+    "api_tokenize": (c_int, [c_void_p, c_char_p, c_size_t, c_int, c_int, POINTER(c_void_p), POINTER(c_int), _EP]),
+    "api_detokenize": (c_int, [c_void_p, c_void_p, c_int, c_int, POINTER(c_void_p), POINTER(c_size_t), _EP]),
+}
+for _name, (_res, _args) in _PROTOS.items():
+    _f = getattr(lib, _name)
+    _f.restype, _f.argtypes = _res, _args
+
+
+def call(fn, *args):
+    """Calls an api_* function whose last argument is an Error; raises on failure."""
+    e = CError()
+    if fn(*args, ctypes.byref(e)) != 0:
+        raise_error(e.code, e.msg.decode("utf-8", "replace"))
+
+
+def take_bytes(ptr, n=None):
+    """The bytes at a malloc'd pointer the library handed back, then frees it."""
+    if not ptr:
+        return b""
+    try:
+        return ctypes.string_at(ptr, n) if n is not None else ctypes.string_at(ptr)
+    finally:
+        lib.api_free(ptr)
+
+
+def cstr(s):
+    """A str (or bytes) argument as C bytes; None stays NULL."""
+    if s is None or isinstance(s, bytes):
+        return s
+    if not isinstance(s, str):
+        raise TypeError("expected a string, not %s" % type(s).__name__)
+    return s.encode("utf-8")
+
+
+def ptr(a):
+    """The data pointer of a C-contiguous numpy array (or None)."""
+    return None if a is None else a.ctypes.data_as(c_void_p)
+
+
+__all__ = ["lib", "path", "call", "take_bytes", "cstr", "ptr", "CError", "c_int", "c_void_p", "c_size_t", "c_double",
+           "c_float", "c_uint8"]
