@@ -14,9 +14,10 @@ or numpy arrays. Errors raise neuromap.Error (see neuromap.errors).
 """
 from .errors import Error, InputError, NeuronIndexError, RunError
 from .model import Model
+from .atlas import Atlas
 from . import _lib
 
 __version__ = "0.1.0"
 library_path = _lib.path
 
-__all__ = ["Model", "Error", "InputError", "NeuronIndexError", "RunError", "library_path"]
+__all__ = ["Model", "Atlas", "Error", "InputError", "NeuronIndexError", "RunError", "library_path"]

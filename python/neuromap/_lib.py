@@ -48,6 +48,13 @@ _PROTOS = {
     "api_find_json": (c_int, [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_int, c_int, POINTER(c_void_p), _EP]),
     "api_tokenize": (c_int, [c_void_p, c_char_p, c_size_t, c_int, c_int, POINTER(c_void_p), POINTER(c_int), _EP]),
     "api_detokenize": (c_int, [c_void_p, c_void_p, c_int, c_int, POINTER(c_void_p), POINTER(c_size_t), _EP]),
+    "atlas_is_atlas": (c_int, [c_char_p]),
+    "atlas_open": (c_int, [POINTER(c_void_p), c_char_p, _EP]),
+    "atlas_close": (None, [c_void_p]),
+    "api_atlas_show_json": (c_int, [c_void_p, c_char_p, c_char_p, c_int, c_int, c_int, c_int, POINTER(c_void_p), _EP]),
+    "api_atlas_find_json": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p, c_int, POINTER(c_void_p), _EP]),
+    "api_atlas_records_jsonl": (c_int, [c_void_p, POINTER(c_void_p), _EP]),
+    "api_atlas_info_json": (c_void_p, [c_void_p]),
 }
 for _name, (_res, _args) in _PROTOS.items():
     _f = getattr(lib, _name)

@@ -286,3 +286,113 @@ int api_detokenize(ApiModel *h, const int32_t *ids, int n, int special, char **o
     *out = tokenizer_decode_flags(t, (const int *)ids, n, special ? TOK_SPECIAL : 0, len);
     return NM_OK;
 }
+
+/* ----------------------------------------------------------------------------
+ * Atlases (opened with atlas_open) */
+
+int api_atlas_show_json(const Atlas *a, const char *name, const char *matrix, int layer, int neuron, int top_k, int bottom_k,
+                        char **out, Error *e) {
+    const AtlasInfo *in = atlas_info(a);
+    MatrixKind k;
+    *out = NULL;
+    if (parse_names(matrix, NULL, &k, NULL, e)) return e->code;
+    if (top_k > in->top_k || bottom_k > in->bottom_k)
+        return error_set(e, NM_EINPUT, "show: %s holds the top %d and bottom %d tokens of each neuron; use the model for more",
+                         name, in->top_k, in->bottom_k);
+    LensBatch b;
+    lens_batch_init(&b, 1, in->top_k, in->bottom_k);
+    int n_top, n_bottom;
+    if (atlas_neuron(a, k, layer, neuron, &b.r[0], &n_top, &n_bottom, e)) {
+        lens_batch_free(&b);
+        return e->code;
+    }
+    if (top_k >= 0 && top_k < n_top) n_top = top_k; /* < 0: every stored one, as show without --top-k */
+    if (bottom_k >= 0 && bottom_k < n_bottom) n_bottom = bottom_k;
+    TokenNames tn = atlas_token_names(a);
+    *out = print_json(show_json(&tn, k, layer, neuron, in->norm, &b.r[0], n_top, n_bottom));
+    lens_batch_free(&b);
+    return NM_OK;
+}
+
+int api_atlas_find_json(const Atlas *a, const char *name, const char *text, const char *matrices, int limit, char **out,
+                        Error *e) {
+    unsigned mask;
+    *out = NULL;
+    if (!matrices || !lens_matrix_mask(matrices, &mask))
+        return error_set(e, NM_EINPUT, "matrix must be up, gate, down or all, not '%s'", matrices ? matrices : "");
+    if (limit < 1 || limit > 10000) return error_set(e, NM_EINPUT, "limit must be in 1..10000, not %d", limit);
+    if (!text || !text[0]) return error_set(e, NM_EINPUT, "find: TEXT is empty");
+    TokenNames tn = atlas_token_names(a);
+    int token = lens_find_token(&tn, text, (int)strlen(text));
+    if (token < 0)
+        return error_set(e, NM_EINPUT, "find: '%s' is not a token of %s's vocabulary (an atlas cannot tokenize; give the model)",
+                         text, name);
+    AtlasHit *found;
+    int n;
+    if (atlas_find(a, token, mask, limit, &found, &n, e)) return e->code;
+    LensHit *hits = xcalloc((size_t)n + 1, sizeof *hits);
+    for (int i = 0; i < n; i++)
+        hits[i] = (LensHit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
+    *out = print_json(find_json(&tn, token, matrices, atlas_info(a)->norm, "atlas", limit, atlas_count_nonfinite(a, mask),
+                                hits, n, 0));
+    free(found);
+    free(hits);
+    return NM_OK;
+}
+
+/* Growing text, for the records. */
+typedef struct {
+    const TokenNames *tn;
+    char *s;
+    size_t len, cap;
+} Lines;
+
+static int add_record(void *ctx, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top, int n_bottom) {
+    Lines *x = ctx;
+    char *line = print_json(neuron_json(x->tn, k, layer, neuron, r, n_top, n_bottom));
+    size_t n = strlen(line);
+    if (x->len + n + 2 > x->cap) x->s = xrealloc(x->s, x->cap = 2 * (x->len + n + 2));
+    memcpy(x->s + x->len, line, n);
+    x->len += n;
+    x->s[x->len++] = '\n';
+    x->s[x->len] = 0;
+    free(line);
+    return NM_OK;
+}
+
+int api_atlas_records_jsonl(const Atlas *a, char **out, Error *e) {
+    TokenNames tn = atlas_token_names(a);
+    Lines x = { .tn = &tn, .s = xcalloc(1, 1), .cap = 1 };
+    *out = NULL;
+    if (atlas_each_neuron(a, add_record, &x, e)) {
+        free(x.s);
+        return e->code;
+    }
+    *out = x.s;
+    return NM_OK;
+}
+
+char *api_atlas_info_json(const Atlas *a) {
+    const AtlasInfo *in = atlas_info(a);
+    char id[32];
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "version", in->version);
+    cJSON_AddStringToObject(o, "model_path", in->model_path);
+    cJSON_AddStringToObject(o, "model_format", in->model_format);
+    snprintf(id, sizeof id, "%016llx", (unsigned long long)in->identity);
+    cJSON_AddStringToObject(o, "identity", id);
+    cJSON_AddStringToObject(o, "kernel", in->kernel);
+    cJSON_AddBoolToObject(o, "prefilter", in->prefilter);
+    cJSON_AddNumberToObject(o, "prob_tol", in->prob_tol);
+    cJSON_AddNumberToObject(o, "num_hidden_layers", in->n_layers);
+    cJSON_AddNumberToObject(o, "hidden_size", in->dim);
+    cJSON_AddNumberToObject(o, "intermediate_size", in->ffn_dim);
+    cJSON_AddNumberToObject(o, "vocab_size", in->vocab_size);
+    cJSON_AddStringToObject(o, "norm", lens_norm_name(in->norm));
+    cJSON_AddNumberToObject(o, "top_k", in->top_k);
+    cJSON_AddNumberToObject(o, "bottom_k", in->bottom_k);
+    cJSON_AddStringToObject(o, "matrices", in->matrices);
+    cJSON_AddStringToObject(o, "layers", in->layers);
+    cJSON_AddStringToObject(o, "neurons", in->neurons);
+    return print_json(o);
+}

@@ -21,6 +21,7 @@
 
 #include "base/util.h"
 #include "model/vocab.h"
+#include "store/atlas.h"
 
 typedef struct ApiModel ApiModel;
 
@@ -71,5 +72,19 @@ int api_text_token(const Vocab *v, const char *text, int len, int first_piece, i
 int api_tokenize(ApiModel *h, const char *text, size_t len, int bos, int special, int32_t **ids, int *n, Error *e);
 /* Ids → text as `tokenize --decode` writes it (*out malloc'd, *len bytes). */
 int api_detokenize(ApiModel *h, const int32_t *ids, int n, int special, char **out, size_t *len, Error *e);
+
+/* Atlases, opened with atlas_open (store/atlas.h); name: the atlas's path,
+ * for messages. `show ATLAS L:N --format json`'s document: top_k / bottom_k
+ * < 0 for every stored token, else at most the stored number (NM_EINPUT
+ * beyond it). */
+int api_atlas_show_json(const Atlas *a, const char *name, const char *matrix, int layer, int neuron, int top_k, int bottom_k,
+                        char **out, Error *e);
+/* `find ATLAS TEXT --format json`'s document: TEXT must be one token as written. */
+int api_atlas_find_json(const Atlas *a, const char *name, const char *text, const char *matrices, int limit, char **out,
+                        Error *e);
+/* Every stored neuron as `export ATLAS --format jsonl` writes it (one JSON line each, map's order). */
+int api_atlas_records_jsonl(const Atlas *a, char **out, Error *e);
+/* What the atlas was made from and with (AtlasInfo) as a JSON object. */
+char *api_atlas_info_json(const Atlas *a);
 
 #endif
