@@ -48,6 +48,7 @@ _PROTOS = {
     "api_find_json": (c_int, [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_int, c_int, POINTER(c_void_p), _EP]),
     "api_tokenize": (c_int, [c_void_p, c_char_p, c_size_t, c_int, c_int, POINTER(c_void_p), POINTER(c_int), _EP]),
     "api_detokenize": (c_int, [c_void_p, c_void_p, c_int, c_int, POINTER(c_void_p), POINTER(c_size_t), _EP]),
+    "api_activations": (c_int, [c_void_p, c_void_p, c_int, c_int, c_void_p, c_int64, _EP]),
     "atlas_is_atlas": (c_int, [c_char_p]),
     "atlas_open": (c_int, [POINTER(c_void_p), c_char_p, _EP]),
     "atlas_close": (None, [c_void_p]),

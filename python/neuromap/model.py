@@ -146,6 +146,29 @@ class Model:
              int(bool(agreement)), int(bool(first_piece)), ctypes.byref(out))
         return FindResult(_json(out))
 
+    # ---- the forward pass -----------------------------------------------------
+    def activations(self, text, bos=None, threads=0):
+        """The gated MLP activations silu(gate·x)·(up·x) (the `act` site, what
+        down_proj receives) at every token: float32 shaped (tokens, layers,
+        ffn). text is a str (tokenized as tokenize(text, bos) does, so BOS
+        first by default) or a sequence of token ids. Runs without the GIL."""
+        ids = self.tokenize(text, bos=bos) if isinstance(text, (str, bytes)) else self._ids(text)
+        a = np.ascontiguousarray(ids, dtype=np.int32)
+        out = np.empty((len(a), self.n_layers, self.ffn), dtype=np.float32)
+        call(lib.api_activations, self._handle(), ptr(a), int(a.size), _int(threads, "threads"), ptr(out), out.size)
+        return out
+
+    def _ids(self, ids):
+        """Token ids as int64 numbers, each checked against the vocabulary."""
+        a = np.asarray(ids if not isinstance(ids, (int, np.integer)) else [ids])
+        if a.size and not np.issubdtype(a.dtype, np.integer):
+            raise TypeError("ids must be integers")
+        a = a.astype(np.int64).ravel()
+        bad = a[(a < 0) | (a >= self.vocab_size)]
+        if bad.size:
+            raise NeuronIndexError("'%d' is not a token id (0..%d)" % (bad[0], self.vocab_size - 1))
+        return a
+
     # ---- the tokenizer --------------------------------------------------------
     def tokenize(self, text, bos=None, special=False):
         """Text → token ids, as `tokenize MODEL TEXT --format ids` (bos: None as
@@ -162,14 +185,7 @@ class Model:
         """Token ids → text, as `tokenize MODEL --decode IDS` (control tokens
         dropped unless special). raw=True gives the bytes (a cut in the middle
         of a character is kept as it is); else a str (invalid bytes replaced)."""
-        a = np.asarray(ids if not isinstance(ids, (int, np.integer)) else [ids])
-        if a.size and not np.issubdtype(a.dtype, np.integer):
-            raise TypeError("ids must be integers")
-        a = a.astype(np.int64).ravel()
-        bad = a[(a < 0) | (a >= self.vocab_size)]
-        if bad.size:
-            raise NeuronIndexError("'%d' is not a token id (0..%d)" % (bad[0], self.vocab_size - 1))
-        a = np.ascontiguousarray(a, dtype=np.int32)
+        a = np.ascontiguousarray(self._ids(ids), dtype=np.int32)
         out, n = ctypes.c_void_p(), ctypes.c_size_t()
         call(lib.api_detokenize, self._handle(), ptr(a), int(a.size), int(bool(special)), ctypes.byref(out),
              ctypes.byref(n))

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "formats/registry.h"
+#include "infer/forward.h"
 #include "lens/find.h"
 #include "report/documents.h"
 #include "report/neuron_out.h"
@@ -395,4 +396,39 @@ char *api_atlas_info_json(const Atlas *a) {
     cJSON_AddStringToObject(o, "layers", in->layers);
     cJSON_AddStringToObject(o, "neurons", in->neurons);
     return print_json(o);
+}
+
+/* ----------------------------------------------------------------------------
+ * The forward pass */
+
+typedef struct {
+    float *out;
+    int n_layers, ffn;
+} Capture;
+
+static void capture_act(void *ctx, int layer, int pos, int T, const float *gate, const float *up, const float *act) {
+    const Capture *c = ctx;
+    for (int t = 0; t < T; t++)
+        memcpy(c->out + ((size_t)(pos + t) * c->n_layers + layer) * c->ffn, act + (size_t)t * c->ffn, (size_t)c->ffn * sizeof *act);
+}
+
+int api_activations(const ApiModel *h, const int32_t *ids, int n, int threads, float *out, int64_t cap, Error *e) {
+    if (need_weights(h, e) || check_threads(threads, e)) return e->code;
+    const Config *c = &h->m.cfg;
+    if (n < 1 || !ids) return error_set(e, NM_EINPUT, "no tokens given");
+    if (n > c->max_seq_len) return error_set(e, NM_EINPUT, "%d tokens do not fit the context (%d)", n, c->max_seq_len);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return error_set(e, NM_EINPUT, "'%d' is not a token id (0..%d)", ids[i], c->vocab_size - 1);
+    if (!out || cap / n / c->n_layers < c->ffn_dim)
+        return error_set(e, NM_EINPUT, "the activations need room for %d x %d x %d floats", n, c->n_layers, c->ffn_dim);
+    Forward *f;
+    if (forward_new(&h->m, n, threads, &f, e)) return e->code;
+    Capture cap_ctx = { out, c->n_layers, c->ffn_dim };
+    forward_set_capture(f, capture_act, &cap_ctx);
+    float *logits = xmalloc((size_t)c->vocab_size * sizeof *logits);
+    int rc = forward_run(f, (const int *)ids, n, 0, n, logits, 0, e);
+    free(logits);
+    forward_free(f);
+    return rc;
 }

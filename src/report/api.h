@@ -73,6 +73,11 @@ int api_tokenize(ApiModel *h, const char *text, size_t len, int bos, int special
 /* Ids → text as `tokenize --decode` writes it (*out malloc'd, *len bytes). */
 int api_detokenize(ApiModel *h, const int32_t *ids, int n, int special, char **out, size_t *len, Error *e);
 
+/* The gated MLP activations silu(gate·x)·(up·x) (the `act` site) of ids
+ * run from position 0: out[(t * n_layers + layer) * ffn_dim + neuron]; cap
+ * the floats out holds. */
+int api_activations(const ApiModel *h, const int32_t *ids, int n, int threads, float *out, int64_t cap, Error *e);
+
 /* Atlases, opened with atlas_open (store/atlas.h); name: the atlas's path,
  * for messages. `show ATLAS L:N --format json`'s document: top_k / bottom_k
  * < 0 for every stored token, else at most the stored number (NM_EINPUT
