@@ -1121,33 +1121,6 @@ typedef struct {
  * then lower neuron first). limit ≤ (l1−l0+1)·ffn. */
 int act_trace(Forward *f, const Model *m, const int *ids, int n, int l0, int l1, int limit, ActHit *hits, Error *e);
 
-/* ---- src/infer/sampler.h ------------------------------------------------ */
-
-/* sampler.h — choosing the next token from logits: greedy, temperature and
- * top-p (nucleus), from a seeded generator, so that the same seed always
- * picks the same tokens. Also the softmax and top-k that probe reports. */
-
-typedef struct {
-    int vocab;
-    float temperature; /* 0: greedy */
-    float top_p;       /* 1: the whole distribution */
-    uint64_t rng;      /* xorshift64* state, never 0 */
-    float *prob;       /* vocab scratch */
-    int *order;        /* vocab scratch (top-p candidates) */
-} Sampler;
-
-void sampler_init(Sampler *s, int vocab, float temperature, float top_p, uint64_t seed);
-void sampler_free(Sampler *s);
-/* The next token for these logits (not modified). */
-int sampler_next(Sampler *s, const float *logits);
-
-/* The highest logit's index; the lowest index wins a tie. */
-int argmax(const float *x, int n);
-/* prob = softmax(x / temperature), computed stably in double sums. */
-void softmax(const float *x, int n, float temperature, float *prob);
-/* Indices of the k largest values of x, largest first (ties: lower index first). */
-void top_k(const float *x, int n, int k, int *out);
-
 /* ---- src/infer/steer.h -------------------------------------------------- */
 
 /* steer.h — what generate and probe share around the forward pass: fitting
@@ -1181,6 +1154,75 @@ char *utf8_sanitize(const char *s, size_t n);
 void hooks_label(const HookSet *h, char *out, size_t cap);
 /* Adds "hooks": {"site", "positions", "hooks": ["clamp 2:17=10", ...]} to o. */
 void hooks_to_json(struct cJSON *o, const HookSet *hooks);
+
+/* ---- src/infer/generate.h ----------------------------------------------- */
+
+/* generate.h — text from the model, with or without neuron hooks: the run
+ * behind `neuromap generate` and its JSON document, shared by the command
+ * and the language bindings (report/api.h). */
+
+/* The prompt's ids (*ids malloc'd): the text through prompt_encode, or BOS
+ * alone when there is no text (NULL or "") and no chat (NM_EINPUT when the
+ * vocabulary has no BOS or o->bos < 0). */
+int generation_prompt(const Model *m, const Tokenizer *t, const PromptOptions *o, const char *text, int **ids, int *n,
+                      Error *e);
+
+typedef struct {
+    const Model *m;
+    const Tokenizer *tok;
+    Forward *f;
+    const int *prompt;
+    int n_prompt, n_new;
+    float temp, top_p;
+    uint64_t seed;
+    /* Called with each piece of text as it is sampled (NULL: none). */
+    void (*on_piece)(void *ctx, const char *s, size_t n);
+    void *piece_ctx;
+    double prompt_s, decode_s; /* time spent, summed over runs */
+} Generation;
+
+/* One continuation: the ids sampled (up to and with a stop token) and the text. */
+typedef struct {
+    int *ids, n;
+    Text text;
+} Continuation;
+void continuation_free(Continuation *c);
+
+/* Runs the prompt, then samples up to g->n_new tokens with g's seed (so two
+ * runs differ by their hooks alone); hooks may be NULL. */
+int generation_run(Generation *g, const HookSet *hooks, Continuation *out, Error *e);
+
+/* {"prompt_ids", "baseline": {"ids", "text"}[, "clamped": {...}, "hooks": {...}]};
+ * base or clamped may be NULL. Text is made valid UTF-8 (U+FFFD). */
+struct cJSON *generation_json(const int *prompt, int n_prompt, const Continuation *base, const Continuation *clamped,
+                              const HookSet *hooks);
+
+/* ---- src/infer/sampler.h ------------------------------------------------ */
+
+/* sampler.h — choosing the next token from logits: greedy, temperature and
+ * top-p (nucleus), from a seeded generator, so that the same seed always
+ * picks the same tokens. Also the softmax and top-k that probe reports. */
+
+typedef struct {
+    int vocab;
+    float temperature; /* 0: greedy */
+    float top_p;       /* 1: the whole distribution */
+    uint64_t rng;      /* xorshift64* state, never 0 */
+    float *prob;       /* vocab scratch */
+    int *order;        /* vocab scratch (top-p candidates) */
+} Sampler;
+
+void sampler_init(Sampler *s, int vocab, float temperature, float top_p, uint64_t seed);
+void sampler_free(Sampler *s);
+/* The next token for these logits (not modified). */
+int sampler_next(Sampler *s, const float *logits);
+
+/* The highest logit's index; the lowest index wins a tie. */
+int argmax(const float *x, int n);
+/* prob = softmax(x / temperature), computed stably in double sums. */
+void softmax(const float *x, int n, float temperature, float *prob);
+/* Indices of the k largest values of x, largest first (ties: lower index first). */
+void top_k(const float *x, int n, int k, int *out);
 
 /* ---- src/store/activations_store.h -------------------------------------- */
 

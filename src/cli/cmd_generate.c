@@ -37,87 +37,15 @@ static const char usage_text[] =
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
     "  -h, --help          this help\n";
 
-typedef struct {
-    const Model *m;
-    const Tokenizer *tok;
-    Forward *f;
-    const int *prompt;
-    int n_prompt, n_new;
-    float temp, top_p;
-    uint64_t seed;
-    FILE *stream;              /* the continuation is written here as it comes (NULL: not) */
-    double prompt_s, decode_s; /* time spent, for --stats */
-} Generation;
-
-typedef struct {
-    int *ids, n;
-    Text text;
-} Continuation;
-
-/* ----------------------------------------------------------------------------
- * Running the model */
-
-static int generate(Generation *g, const HookSet *hooks, Continuation *out, Error *e) {
-    memset(out, 0, sizeof *out);
-    out->ids = xmalloc((size_t)(g->n_new > 0 ? g->n_new : 1) * sizeof *out->ids);
-    text_append(&out->text, "", 0);
-    int rc = forward_set_hooks(g->f, hooks, e);
-    if (rc) return rc;
-    /* With --clamp-positions generated the hooks start at the last prompt
-     * token: the first position whose output is a new token. */
-    int hook_from = hooks && hooks->generated_only ? g->n_prompt - 1 : 0, vocab = g->m->cfg.vocab_size;
-    float *logits = xmalloc((size_t)vocab * sizeof *logits);
-    Sampler s;
-    sampler_init(&s, vocab, g->temp, g->top_p, g->seed);
-    double t0 = now_seconds();
-    rc = forward_run(g->f, g->prompt, g->n_prompt, 0, hook_from, logits, 0, e);
-    double t1 = now_seconds();
-    g->prompt_s += t1 - t0;
-    for (int prev = g->prompt[g->n_prompt - 1]; !rc && out->n < g->n_new;) {
-        int id = sampler_next(&s, logits);
-        out->ids[out->n++] = id;
-        if (is_stop_token(&g->m->vocab, id)) break;
-        int len;
-        const char *piece = tokenizer_piece_text(g->tok, prev, id, &len);
-        text_append(&out->text, piece, (size_t)len);
-        if (g->stream) {
-            fwrite(piece, 1, (size_t)len, g->stream);
-            fflush(g->stream);
-        }
-        prev = id;
-        if (out->n < g->n_new) rc = forward_run(g->f, &id, 1, g->n_prompt + out->n - 1, 0, logits, 0, e);
-    }
-    g->decode_s += now_seconds() - t1;
-    sampler_free(&s);
-    free(logits);
-    return rc;
-}
-
-static void continuation_free(Continuation *c) {
-    free(c->ids);
-    text_free(&c->text);
-}
-
-/* ----------------------------------------------------------------------------
- * Output */
-
-static void add_continuation(cJSON *o, const char *key, const Continuation *c) {
-    cJSON *r = cJSON_AddObjectToObject(o, key), *ids = cJSON_AddArrayToObject(r, "ids");
-    for (int i = 0; i < c->n; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(c->ids[i]));
-    char *clean = utf8_sanitize(c->text.s, c->text.len);
-    cJSON_AddStringToObject(r, "text", clean);
-    free(clean);
+/* Writes each piece of the continuation as it comes (Generation.on_piece). */
+static void put_piece(void *ctx, const char *s, size_t n) {
+    fwrite(s, 1, n, ctx);
+    fflush(ctx);
 }
 
 static void print_json(const int *prompt, int n_prompt, const Continuation *base, const Continuation *clamped,
                        const HookSet *hooks) {
-    cJSON *o = cJSON_CreateObject(), *p = cJSON_AddArrayToObject(o, "prompt_ids");
-    for (int i = 0; i < n_prompt; i++) cJSON_AddItemToArray(p, cJSON_CreateNumber(prompt[i]));
-    if (base) add_continuation(o, "baseline", base);
-    if (clamped) {
-        add_continuation(o, "clamped", clamped);
-        hooks_to_json(o, hooks);
-    }
+    cJSON *o = generation_json(prompt, n_prompt, base, clamped, hooks);
     char *s = cJSON_Print(o);
     puts(s);
     free(s);
@@ -261,18 +189,6 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
     if (optind != argc - 1) die(NM_EINPUT, "generate: expected one MODEL (see 'neuromap generate --help')");
 }
 
-/* The prompt's ids: BOS alone without a prompt (or with -p ""). */
-static int prompt_ids(const Model *m, const Tokenizer *t, const GenerateArgs *a, int **ids, int *n, Error *e) {
-    if ((a->prompt && *a->prompt) || prompt_is_chat(&a->prompt_opts))
-        return prompt_encode(t, &m->vocab, &a->prompt_opts, a->prompt, a->prompt ? strlen(a->prompt) : 0, ids, n, NULL, e);
-    if (m->vocab.bos_id < 0 || a->prompt_opts.bos < 0)
-        return error_set(e, NM_EINPUT, "%s: without a prompt generation starts from BOS, and there is none here", m->path);
-    *ids = xmalloc(sizeof **ids);
-    (*ids)[0] = m->vocab.bos_id;
-    *n = 1;
-    return NM_OK;
-}
-
 int cmd_generate(int argc, char **argv) {
     GenerateArgs a;
     parse_args(argc, argv, &a);
@@ -284,7 +200,7 @@ int cmd_generate(int argc, char **argv) {
     /* A prompt must leave room for one new token; --truncate makes room for all -n. */
     int *prompt = NULL, n_prompt = 0, dropped = 0, ctx = m.cfg.max_seq_len;
     if (tokenizer_new(&m.vocab, &tok, &e) || hook_options_resolve(&a.hooks, m.cfg.n_layers, m.cfg.ffn_dim, &hooks, &e) ||
-        prompt_ids(&m, tok, &a, &prompt, &n_prompt, &e) ||
+        generation_prompt(&m, tok, &a.prompt_opts, a.prompt, &prompt, &n_prompt, &e) ||
         fit_prompt(prompt, &n_prompt, a.truncate && a.n_new < ctx ? ctx - (int)a.n_new : ctx - 1, a.truncate, m.vocab.bos_id, &dropped, &e))
         error_exit(&e);
     if (dropped) fprintf(stderr, "neuromap: warning: the prompt was truncated: its first %d tokens were dropped\n", dropped);
@@ -303,12 +219,12 @@ int cmd_generate(int argc, char **argv) {
     int rc = NM_OK;
     if (streaming) fputs(shown_prompt, stdout);
     if (run_base) {
-        g.stream = streaming && !clamped ? stdout : NULL;
-        rc = generate(&g, NULL, &base, &e);
+        g.on_piece = streaming && !clamped ? put_piece : NULL, g.piece_ctx = stdout;
+        rc = generation_run(&g, NULL, &base, &e);
     }
     if (!rc && clamped) {
-        g.stream = streaming ? stdout : NULL;
-        rc = generate(&g, &hooks, &hooked, &e);
+        g.on_piece = streaming ? put_piece : NULL, g.piece_ctx = stdout;
+        rc = generation_run(&g, &hooks, &hooked, &e);
     }
     if (rc) error_exit(&e);
     if (streaming) putchar('\n');
