@@ -7,7 +7,7 @@ import numpy as np
 from . import _lib
 from ._lib import call, cstr, lib, ptr, take_bytes
 from .errors import InputError, NeuronIndexError
-from .results import FindResult, InfoResult, MapResult, NeuronResult
+from .results import FindResult, GenerateResult, InfoResult, MapResult, NeuronResult
 
 
 def _json(ptr_value):
@@ -18,6 +18,29 @@ def _int(x, what):
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
         raise TypeError("%s must be an int, not %s" % (what, type(x).__name__))
     return int(x)
+
+
+def _number(v):
+    """A hook value as the command line would spell it: 10, 2.5, -1e-05."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return str(int(v))
+    return repr(float(v))
+
+
+def _hook_specs(hooks):
+    """{(L, N): V} / {"L:N": V} / ["L:N=V", ...] → ["L:N=V", ...] as bytes."""
+    if not hooks:
+        return []
+    if isinstance(hooks, dict):
+        specs = []
+        for k, v in hooks.items():
+            where = "%d:%d" % (_int(k[0], "layer"), _int(k[1], "neuron")) if isinstance(k, tuple) else str(k)
+            specs.append("%s=%s" % (where, _number(v)))
+    elif isinstance(hooks, str):
+        specs = [hooks]
+    else:
+        specs = [str(x) for x in hooks]
+    return [x.encode("utf-8") for x in specs]
 
 
 class Model:
@@ -157,6 +180,22 @@ class Model:
         out = np.empty((len(a), self.n_layers, self.ffn), dtype=np.float32)
         call(lib.api_activations, self._handle(), ptr(a), int(a.size), _int(threads, "threads"), ptr(out), out.size)
         return out
+
+    def generate(self, prompt="", n=128, clamp=None, scale=None, site="up", positions="all", seed=0,
+                 temperature=1.0, top_p=0.9, chat=False, system=None, threads=0):
+        """Text from the model: `generate MODEL -p PROMPT --compare --format json`'s
+        document, {"prompt_ids", "baseline": {"ids", "text"}[, "clamped", "hooks"]}.
+        clamp / scale: {(layer, neuron): value} (or "L:N": value, or a list of
+        "L:N=V" strings as --clamp / --scale take them); both runs share the
+        seed, so they differ by the hooks alone. The same seed and thread count
+        give the same text. Runs without the GIL."""
+        clamps, scales = _hook_specs(clamp), _hook_specs(scale)
+        out = ctypes.c_void_p()
+        call(lib.api_generate_json, self._handle(), cstr(prompt or ""), int(bool(chat)), cstr(system), _int(n, "n"),
+             float(temperature), float(top_p), _int(seed, "seed"), (ctypes.c_char_p * max(len(clamps), 1))(*clamps),
+             len(clamps), (ctypes.c_char_p * max(len(scales), 1))(*scales), len(scales), cstr(site), cstr(positions),
+             _int(threads, "threads"), ctypes.byref(out))
+        return GenerateResult(_json(out))
 
     def _ids(self, ids):
         """Token ids as int64 numbers, each checked against the vocabulary."""

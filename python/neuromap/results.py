@@ -119,3 +119,20 @@ class MapResult(dict):
         rows = [[int(self["layer"][i]), int(self["neuron"][i]), " ".join(str(int(t)) for t in self["ids"][i][:5])]
                 for i in range(min(len(self["ids"]), 20))]
         return _table_html(repr(self), ["layer", "neuron", "top ids"], rows)
+
+
+class GenerateResult(dict):
+    """`generate --compare --format json`'s document: the baseline
+    continuation and, with hooks, the hooked one beside it."""
+
+    def _runs(self):
+        runs = [("baseline", self["baseline"])]
+        if "clamped" in self:
+            runs.append(("clamped (%s)" % ", ".join(self["hooks"]["hooks"]), self["clamped"]))
+        return runs
+
+    def __repr__(self):
+        return "\n\n".join("=== %s\n%s" % (name, r["text"]) for name, r in self._runs())
+
+    def _repr_html_(self):
+        return _table_html("", [name for name, _ in self._runs()], [[r["text"] for _, r in self._runs()]])

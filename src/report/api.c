@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "formats/registry.h"
-#include "infer/forward.h"
+#include "infer/generate.h"
 #include "lens/find.h"
 #include "report/documents.h"
 #include "report/neuron_out.h"
@@ -430,5 +430,51 @@ int api_activations(const ApiModel *h, const int32_t *ids, int n, int threads, f
     int rc = forward_run(f, (const int *)ids, n, 0, n, logits, 0, e);
     free(logits);
     forward_free(f);
+    return rc;
+}
+
+/* `generate --compare --format json`: the baseline and, with hooks, the
+ * hooked continuation from the same seed. */
+int api_generate_json(ApiModel *h, const char *prompt, int chat, const char *system, int n_new, double temp, double top_p,
+                      int64_t seed, const char *const *clamp, int n_clamp, const char *const *scale, int n_scale,
+                      const char *site, const char *positions, int threads, char **out, Error *e) {
+    *out = NULL;
+    if (need_weights(h, e) || check_threads(threads, e)) return e->code;
+    if (n_new < 1 || n_new > 1 << 24) return error_set(e, NM_EINPUT, "n must be a number of tokens from 1, not %d", n_new);
+    if (!(temp >= 0 && temp <= 100)) return error_set(e, NM_EINPUT, "temperature must be from 0 to 100, not %g", temp);
+    if (!(top_p > 0 && top_p <= 1)) return error_set(e, NM_EINPUT, "top_p must be a probability mass in (0, 1], not %g", top_p);
+    if (seed < 0) return error_set(e, NM_EINPUT, "seed must be a non-negative integer");
+    if (n_clamp < 0 || n_scale < 0 || (n_clamp && !clamp) || (n_scale && !scale))
+        return error_set(e, NM_EINPUT, "bad clamp or scale list");
+    HookOptions ho = { .clamp = (const char **)clamp, .scale = (const char **)scale, .n_clamp = n_clamp, .n_scale = n_scale };
+    if (site && !hook_site_from_name(site, &ho.site))
+        return error_set(e, NM_EINPUT, "site must be up or act, not '%s'", site);
+    if (positions && strcmp(positions, "all") != 0 && strcmp(positions, "generated") != 0)
+        return error_set(e, NM_EINPUT, "positions must be all or generated, not '%s'", positions);
+    ho.generated_only = positions && strcmp(positions, "generated") == 0;
+    PromptOptions po = { .chat = chat || system, .system = system };
+    const Config *c = &h->m.cfg;
+    Tokenizer *tok;
+    HookSet hooks = { 0 };
+    int *ids = NULL, n_prompt = 0, dropped, ctx = c->max_seq_len;
+    if (tokenizer_of(h, &tok, e) || hook_options_resolve(&ho, c->n_layers, c->ffn_dim, &hooks, e) ||
+        generation_prompt(&h->m, tok, &po, prompt, &ids, &n_prompt, e) || fit_prompt(ids, &n_prompt, ctx - 1, 0, h->m.vocab.bos_id, &dropped, e)) {
+        free(ids);
+        hookset_free(&hooks);
+        return e->code;
+    }
+    if (n_new > ctx - n_prompt) n_new = ctx - n_prompt; /* as generate, which says so */
+    Generation g = { .m = &h->m, .tok = tok, .prompt = ids, .n_prompt = n_prompt, .n_new = n_new, .temp = (float)temp,
+                     .top_p = (float)top_p, .seed = (uint64_t)seed };
+    Continuation base = { 0 }, hooked = { 0 };
+    int rc = forward_new(&h->m, n_prompt + n_new, threads, &g.f, e);
+    if (!rc) rc = generation_run(&g, NULL, &base, e);
+    if (!rc && hooks.n) rc = generation_run(&g, &hooks, &hooked, e);
+    if (!rc) *out = print_json(generation_json(ids, n_prompt, &base, hooks.n ? &hooked : NULL, &hooks));
+    continuation_free(&base);
+    continuation_free(&hooked);
+    forward_free(g.f);
+    free(ids);
+    hookset_free(&hooks);
     return rc;
 }

@@ -78,6 +78,15 @@ int api_detokenize(ApiModel *h, const int32_t *ids, int n, int special, char **o
  * the floats out holds. */
 int api_activations(const ApiModel *h, const int32_t *ids, int n, int threads, float *out, int64_t cap, Error *e);
 
+/* `generate --compare --format json`'s document: the prompt (NULL or "":
+ * BOS alone; chat / system as --chat / --system), then n_new tokens sampled
+ * with temp, top_p and seed, without hooks and, when there are any, with
+ * them: clamp and scale hold "L:N=V" specs as --clamp / --scale take them,
+ * site "up" or "act" (NULL: up), positions "all" or "generated" (NULL: all). */
+int api_generate_json(ApiModel *h, const char *prompt, int chat, const char *system, int n_new, double temp, double top_p,
+                      int64_t seed, const char *const *clamp, int n_clamp, const char *const *scale, int n_scale,
+                      const char *site, const char *positions, int threads, char **out, Error *e);
+
 /* Atlases, opened with atlas_open (store/atlas.h); name: the atlas's path,
  * for messages. `show ATLAS L:N --format json`'s document: top_k / bottom_k
  * < 0 for every stored token, else at most the stored number (NM_EINPUT
