@@ -52,6 +52,8 @@ _PROTOS = {
     "api_generate_json": (c_int, [c_void_p, c_char_p, c_int, c_char_p, c_int, c_double, c_double, c_int64,
                                   POINTER(c_char_p), c_int, POINTER(c_char_p), c_int, c_char_p, c_char_p, c_int,
                                   POINTER(c_void_p), _EP]),
+    "api_forward_logits": (c_int, [c_void_p, c_void_p, c_int, POINTER(c_char_p), c_int, POINTER(c_char_p), c_int,
+                                   c_char_p, c_char_p, c_int, c_void_p, c_int64, _EP]),
     "atlas_is_atlas": (c_int, [c_char_p]),
     "atlas_open": (c_int, [POINTER(c_void_p), c_char_p, _EP]),
     "atlas_close": (None, [c_void_p]),

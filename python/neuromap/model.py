@@ -43,6 +43,10 @@ def _hook_specs(hooks):
     return [x.encode("utf-8") for x in specs]
 
 
+def _c_strings(specs):
+    return (ctypes.c_char_p * max(len(specs), 1))(*specs)
+
+
 class Model:
     """A checkpoint: a Hugging Face directory, a GGUF file, or a llama2.c .bin
     (with tokenizer="tok512.bin"). Use it as a context manager, or close()
@@ -181,6 +185,20 @@ class Model:
         call(lib.api_activations, self._handle(), ptr(a), int(a.size), _int(threads, "threads"), ptr(out), out.size)
         return out
 
+    def forward(self, text, clamp=None, scale=None, site="up", positions="all", bos=None, threads=0):
+        """The next-token logits after every token (float32, tokens × vocabulary),
+        with neurons clamped or scaled as in generate(); positions="generated"
+        hooks the last token only (as probe does). text: a str (tokenized as
+        tokenize(text, bos) does) or token ids. softmax(forward(p)[-1])[t] is
+        probe's P(t) for a one-token target. Runs without the GIL."""
+        ids = self.tokenize(text, bos=bos) if isinstance(text, (str, bytes)) else self._ids(text)
+        a = np.ascontiguousarray(ids, dtype=np.int32)
+        clamps, scales = _hook_specs(clamp), _hook_specs(scale)
+        out = np.empty((len(a), max(self.vocab_size, 0)), dtype=np.float32)
+        call(lib.api_forward_logits, self._handle(), ptr(a), int(a.size), _c_strings(clamps), len(clamps),
+             _c_strings(scales), len(scales), cstr(site), cstr(positions), _int(threads, "threads"), ptr(out), out.size)
+        return out
+
     def generate(self, prompt="", n=128, clamp=None, scale=None, site="up", positions="all", seed=0,
                  temperature=1.0, top_p=0.9, chat=False, system=None, threads=0):
         """Text from the model: `generate MODEL -p PROMPT --compare --format json`'s
@@ -192,8 +210,8 @@ class Model:
         clamps, scales = _hook_specs(clamp), _hook_specs(scale)
         out = ctypes.c_void_p()
         call(lib.api_generate_json, self._handle(), cstr(prompt or ""), int(bool(chat)), cstr(system), _int(n, "n"),
-             float(temperature), float(top_p), _int(seed, "seed"), (ctypes.c_char_p * max(len(clamps), 1))(*clamps),
-             len(clamps), (ctypes.c_char_p * max(len(scales), 1))(*scales), len(scales), cstr(site), cstr(positions),
+             float(temperature), float(top_p), _int(seed, "seed"), _c_strings(clamps),
+             len(clamps), _c_strings(scales), len(scales), cstr(site), cstr(positions),
              _int(threads, "threads"), ctypes.byref(out))
         return GenerateResult(_json(out))
 

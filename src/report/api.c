@@ -97,6 +97,17 @@ static int check_threads(int threads, Error *e) {
     return NM_OK;
 }
 
+/* Token ids a caller passes, checked against the model. */
+static int check_ids(const ApiModel *h, const int32_t *ids, int n, Error *e) {
+    const Config *c = &h->m.cfg;
+    if (n < 1 || !ids) return error_set(e, NM_EINPUT, "no tokens given");
+    if (n > c->max_seq_len) return error_set(e, NM_EINPUT, "%d tokens do not fit the context (%d)", n, c->max_seq_len);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size)
+            return error_set(e, NM_EINPUT, "'%d' is not a token id (0..%d)", ids[i], c->vocab_size - 1);
+    return NM_OK;
+}
+
 /* ----------------------------------------------------------------------------
  * The lens */
 
@@ -413,13 +424,8 @@ static void capture_act(void *ctx, int layer, int pos, int T, const float *gate,
 }
 
 int api_activations(const ApiModel *h, const int32_t *ids, int n, int threads, float *out, int64_t cap, Error *e) {
-    if (need_weights(h, e) || check_threads(threads, e)) return e->code;
+    if (need_weights(h, e) || check_threads(threads, e) || check_ids(h, ids, n, e)) return e->code;
     const Config *c = &h->m.cfg;
-    if (n < 1 || !ids) return error_set(e, NM_EINPUT, "no tokens given");
-    if (n > c->max_seq_len) return error_set(e, NM_EINPUT, "%d tokens do not fit the context (%d)", n, c->max_seq_len);
-    for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= c->vocab_size)
-            return error_set(e, NM_EINPUT, "'%d' is not a token id (0..%d)", ids[i], c->vocab_size - 1);
     if (!out || cap / n / c->n_layers < c->ffn_dim)
         return error_set(e, NM_EINPUT, "the activations need room for %d x %d x %d floats", n, c->n_layers, c->ffn_dim);
     Forward *f;
@@ -430,6 +436,39 @@ int api_activations(const ApiModel *h, const int32_t *ids, int n, int threads, f
     int rc = forward_run(f, (const int *)ids, n, 0, n, logits, 0, e);
     free(logits);
     forward_free(f);
+    return rc;
+}
+
+/* The hooks --clamp, --scale, --clamp-site and --clamp-positions ask for. */
+static int resolve_hooks(const ApiModel *h, const char *const *clamp, int n_clamp, const char *const *scale, int n_scale,
+                         const char *site, const char *positions, HookSet *hooks, Error *e) {
+    memset(hooks, 0, sizeof *hooks);
+    if (n_clamp < 0 || n_scale < 0 || (n_clamp && !clamp) || (n_scale && !scale))
+        return error_set(e, NM_EINPUT, "bad clamp or scale list");
+    HookOptions ho = { .clamp = (const char **)clamp, .scale = (const char **)scale, .n_clamp = n_clamp, .n_scale = n_scale };
+    if (site && !hook_site_from_name(site, &ho.site))
+        return error_set(e, NM_EINPUT, "site must be up or act, not '%s'", site);
+    if (positions && strcmp(positions, "all") != 0 && strcmp(positions, "generated") != 0)
+        return error_set(e, NM_EINPUT, "positions must be all or generated, not '%s'", positions);
+    ho.generated_only = positions && strcmp(positions, "generated") == 0;
+    return hook_options_resolve(&ho, h->m.cfg.n_layers, h->m.cfg.ffn_dim, hooks, e);
+}
+
+int api_forward_logits(const ApiModel *h, const int32_t *ids, int n, const char *const *clamp, int n_clamp,
+                       const char *const *scale, int n_scale, const char *site, const char *positions, int threads,
+                       float *out, int64_t cap, Error *e) {
+    const Config *c = &h->m.cfg;
+    HookSet hooks;
+    if (need_weights(h, e) || check_threads(threads, e) || check_ids(h, ids, n, e)) return e->code;
+    if (!out || cap / n < c->vocab_size) return error_set(e, NM_EINPUT, "the logits need room for %d x %d floats", n, c->vocab_size);
+    if (resolve_hooks(h, clamp, n_clamp, scale, n_scale, site, positions, &hooks, e)) return e->code;
+    Forward *f = NULL;
+    int rc = forward_new(&h->m, n, threads, &f, e);
+    if (!rc) rc = forward_set_hooks(f, hooks.n ? &hooks : NULL, e);
+    /* --clamp-positions generated: from the last token on, as probe does. */
+    if (!rc) rc = forward_run(f, (const int *)ids, n, 0, hooks.generated_only ? n - 1 : 0, out, 1, e);
+    if (f) forward_free(f);
+    hookset_free(&hooks);
     return rc;
 }
 
@@ -444,20 +483,12 @@ int api_generate_json(ApiModel *h, const char *prompt, int chat, const char *sys
     if (!(temp >= 0 && temp <= 100)) return error_set(e, NM_EINPUT, "temperature must be from 0 to 100, not %g", temp);
     if (!(top_p > 0 && top_p <= 1)) return error_set(e, NM_EINPUT, "top_p must be a probability mass in (0, 1], not %g", top_p);
     if (seed < 0) return error_set(e, NM_EINPUT, "seed must be a non-negative integer");
-    if (n_clamp < 0 || n_scale < 0 || (n_clamp && !clamp) || (n_scale && !scale))
-        return error_set(e, NM_EINPUT, "bad clamp or scale list");
-    HookOptions ho = { .clamp = (const char **)clamp, .scale = (const char **)scale, .n_clamp = n_clamp, .n_scale = n_scale };
-    if (site && !hook_site_from_name(site, &ho.site))
-        return error_set(e, NM_EINPUT, "site must be up or act, not '%s'", site);
-    if (positions && strcmp(positions, "all") != 0 && strcmp(positions, "generated") != 0)
-        return error_set(e, NM_EINPUT, "positions must be all or generated, not '%s'", positions);
-    ho.generated_only = positions && strcmp(positions, "generated") == 0;
     PromptOptions po = { .chat = chat || system, .system = system };
     const Config *c = &h->m.cfg;
     Tokenizer *tok;
     HookSet hooks = { 0 };
     int *ids = NULL, n_prompt = 0, dropped, ctx = c->max_seq_len;
-    if (tokenizer_of(h, &tok, e) || hook_options_resolve(&ho, c->n_layers, c->ffn_dim, &hooks, e) ||
+    if (tokenizer_of(h, &tok, e) || resolve_hooks(h, clamp, n_clamp, scale, n_scale, site, positions, &hooks, e) ||
         generation_prompt(&h->m, tok, &po, prompt, &ids, &n_prompt, e) || fit_prompt(ids, &n_prompt, ctx - 1, 0, h->m.vocab.bos_id, &dropped, e)) {
         free(ids);
         hookset_free(&hooks);

@@ -78,6 +78,14 @@ int api_detokenize(ApiModel *h, const int32_t *ids, int n, int special, char **o
  * the floats out holds. */
 int api_activations(const ApiModel *h, const int32_t *ids, int n, int threads, float *out, int64_t cap, Error *e);
 
+/* The next-token logits after every token of ids (out[t * vocab + v]; cap
+ * the floats out holds), with neurons hooked as api_generate_json's clamp,
+ * scale, site and positions say ("generated": from the last token on, as
+ * probe does). */
+int api_forward_logits(const ApiModel *h, const int32_t *ids, int n, const char *const *clamp, int n_clamp,
+                       const char *const *scale, int n_scale, const char *site, const char *positions, int threads,
+                       float *out, int64_t cap, Error *e);
+
 /* `generate --compare --format json`'s document: the prompt (NULL or "":
  * BOS alone; chat / system as --chat / --system), then n_new tokens sampled
  * with temp, top_p and seed, without hooks and, when there are any, with
