@@ -5,11 +5,13 @@ The library is looked for, in order, at $NEUROMAP_LIB, beside this package
 build/opt/ (a checkout used with PYTHONPATH=python). ctypes.CDLL releases the
 GIL for the length of every call, so a long map leaves other threads running.
 """
+import contextlib
 import ctypes
 import os
+import threading
 from ctypes import POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int64, c_size_t, c_uint8, c_void_p
 
-from .errors import raise_error
+from .errors import InputError, raise_error
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _CANDIDATES = [
@@ -74,6 +76,46 @@ def call(fn, *args):
         raise_error(e.code, e.msg.decode("utf-8", "replace"))
 
 
+class Handle:
+    """A library object (a model, an atlas) that close() frees only once no
+    call is using it, so closing never pulls the memory from under a call
+    running in another thread. exclusive: one call at a time (an atlas: its
+    SQLite statements are the connection's own)."""
+
+    def __init__(self, value, free, what, exclusive=False):
+        self.value, self._free, self._what, self._exclusive = value, free, what, exclusive
+        self._cv = threading.Condition()
+        self._busy = 0
+
+    @contextlib.contextmanager
+    def use(self):
+        with self._cv:
+            while self._exclusive and self._busy:
+                self._cv.wait()
+            if self.value is None:
+                raise InputError("the %s is closed" % self._what)
+            self._busy += 1
+        try:
+            yield self.value
+        finally:
+            with self._cv:
+                self._busy -= 1
+                self._cv.notify_all()
+
+    def call(self, fn, *args):
+        """call(fn, handle, *args) while holding the handle."""
+        with self.use() as h:
+            call(fn, h, *args)
+
+    def close(self):
+        with self._cv:
+            while self._busy:
+                self._cv.wait()
+            if self.value is not None:
+                self._free(self.value)
+                self.value = None
+
+
 def take_bytes(ptr, n=None):
     """The bytes at a malloc'd pointer the library handed back, then frees it."""
     if not ptr:
@@ -98,5 +140,5 @@ def ptr(a):
     return None if a is None else a.ctypes.data_as(c_void_p)
 
 
-__all__ = ["lib", "path", "call", "take_bytes", "cstr", "ptr", "CError", "c_int", "c_void_p", "c_size_t", "c_double",
+__all__ = ["lib", "path", "call", "Handle", "take_bytes", "cstr", "ptr", "CError", "c_int", "c_void_p", "c_size_t", "c_double",
            "c_float", "c_uint8"]

@@ -2,7 +2,7 @@
 import ctypes
 import json
 
-from ._lib import call, cstr, lib, take_bytes
+from ._lib import Handle, call, cstr, lib, take_bytes
 from .errors import InputError
 from .model import _int, _json
 from .results import FindResult, InfoResult, NeuronResult
@@ -20,13 +20,13 @@ class Atlas:
             raise InputError("%s: not an atlas (an SQLite file written by 'neuromap map')" % self.path)
         h = ctypes.c_void_p()
         call(lib.atlas_open, ctypes.byref(h), cstr(self.path))
-        self._h = h
+        self._h = Handle(h, lib.atlas_close, "atlas", exclusive=True)
         self.info = InfoResult(_json(lib.api_atlas_info_json(h)))
 
     def close(self):
+        """Closes the atlas, once a call running in another thread is done."""
         if self._h is not None:
-            lib.atlas_close(self._h)
-            self._h = None
+            self._h.close()
 
     def __enter__(self):
         return self
@@ -44,11 +44,6 @@ class Atlas:
         return "neuromap.Atlas(%r: %s, layers %s, norm %s)" % (self.path, self.info["matrices"], self.info["layers"],
                                                                self.info["norm"])
 
-    def _handle(self):
-        if self._h is None:
-            raise InputError("the atlas is closed")
-        return self._h
-
     def neuron(self, layer, neuron, matrix="up", top_k=None, bottom_k=None):
         """`show ATLAS L:N --format json`'s document: every stored token by
         default, or the first top_k / bottom_k of them."""
@@ -60,21 +55,21 @@ class Atlas:
             raise InputError("show: %s holds the top %d and bottom %d tokens of each neuron; use the model for more" %
                              (self.path, self.info["top_k"], self.info["bottom_k"]))
         out = ctypes.c_void_p()
-        call(lib.api_atlas_show_json, self._handle(), cstr(self.path), cstr(matrix), _int(layer, "layer"), _int(neuron, "neuron"),
+        self._h.call(lib.api_atlas_show_json, cstr(self.path), cstr(matrix), _int(layer, "layer"), _int(neuron, "neuron"),
              top, bottom, ctypes.byref(out))
         return NeuronResult(_json(out))
 
     def find(self, text, matrix="up", limit=20):
         """`find ATLAS TEXT --format json`'s document (the stored top-k lists searched)."""
         out = ctypes.c_void_p()
-        call(lib.api_atlas_find_json, self._handle(), cstr(self.path), cstr(text), cstr(matrix), _int(limit, "limit"),
+        self._h.call(lib.api_atlas_find_json, cstr(self.path), cstr(text), cstr(matrix), _int(limit, "limit"),
              ctypes.byref(out))
         return FindResult(_json(out))
 
     def records(self):
         """Every stored neuron, in map's order, as `export ATLAS --format jsonl`'s records (dicts)."""
         out = ctypes.c_void_p()
-        call(lib.api_atlas_records_jsonl, self._handle(), ctypes.byref(out))
+        self._h.call(lib.api_atlas_records_jsonl, ctypes.byref(out))
         for line in take_bytes(out).decode("utf-8").splitlines():
             yield json.loads(line)
 

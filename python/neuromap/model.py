@@ -5,7 +5,7 @@ import json
 import numpy as np
 
 from . import _lib
-from ._lib import call, cstr, lib, ptr, take_bytes
+from ._lib import Handle, call, cstr, lib, ptr, take_bytes
 from .errors import InputError, NeuronIndexError
 from .results import FindResult, GenerateResult, InfoResult, MapResult, NeuronResult
 
@@ -59,7 +59,7 @@ class Model:
         h = ctypes.c_void_p()
         self._h = None
         call(lib.api_model_open, ctypes.byref(h), cstr(str(path)), cstr(None if tokenizer is None else str(tokenizer)))
-        self._h = h
+        self._h = Handle(h, lib.api_model_close, "model")
         shape = (ctypes.c_int32 * 5)()
         lib.api_model_shape(h, shape)
         self.has_weights, self.n_layers, self.ffn, self.vocab_size, self.dim = (int(v) for v in shape)
@@ -69,10 +69,10 @@ class Model:
 
     # ---- life ---------------------------------------------------------------
     def close(self):
-        """Unmaps the model; the object is unusable after (calls raise neuromap.Error)."""
+        """Unmaps the model, once calls running in other threads are done; the
+        object is unusable after (calls raise neuromap.Error)."""
         if self._h is not None:
-            lib.api_model_close(self._h)
-            self._h = None
+            self._h.close()
 
     def __enter__(self):
         return self
@@ -85,11 +85,6 @@ class Model:
             self.close()
         except Exception:
             pass
-
-    def _handle(self):
-        if self._h is None:
-            raise InputError("the model is closed")
-        return self._h
 
     def __repr__(self):
         return "neuromap.Model(%r: %d layers x %d neurons, vocabulary %d)" % (self.path, self.n_layers, self.ffn,
@@ -125,7 +120,8 @@ class Model:
     def info(self):
         """`neuromap info MODEL --format json`'s document (a dict)."""
         if self._info is None:
-            self._info = InfoResult(_json(lib.api_info_json(self._handle())))
+            with self._h.use() as h:
+                self._info = InfoResult(_json(lib.api_info_json(h)))
         return self._info
 
     # ---- the lens -------------------------------------------------------------
@@ -133,7 +129,7 @@ class Model:
         """One neuron's top and bottom tokens: `show MODEL L:N --format json`'s document."""
         layer, neuron = self._check_neuron(layer, neuron)
         out = ctypes.c_void_p()
-        call(lib.api_show_json, self._handle(), cstr(matrix), layer, neuron, _int(top_k, "top_k"),
+        self._h.call(lib.api_show_json, cstr(matrix), layer, neuron, _int(top_k, "top_k"),
              _int(bottom_k, "bottom_k"), cstr(norm), _int(threads, "threads"), ctypes.byref(out))
         return NeuronResult(_json(out))
 
@@ -141,7 +137,7 @@ class Model:
         """The neuron's full logit vector (float32, vocabulary-sized), by the library's kernel."""
         layer, neuron = self._check_neuron(layer, neuron)
         out = np.empty(max(self.vocab_size, 0), dtype=np.float32)
-        call(lib.api_logits, self._handle(), cstr(matrix), layer, neuron, cstr(norm), ptr(out), out.size)
+        self._h.call(lib.api_logits, cstr(matrix), layer, neuron, cstr(norm), ptr(out), out.size)
         return out
 
     def map(self, layers=None, matrix="up", top_k=10, bottom_k=5, norm="full", threads=0):
@@ -161,7 +157,7 @@ class Model:
                       bottom_logits=np.zeros((n, bottom_k), np.float32),
                       bottom_probs=np.zeros((n, bottom_k), np.float32), lse=np.zeros(n, np.float64),
                       nonfinite=np.zeros(n, np.bool_))
-        call(lib.api_map, self._handle(), cstr(matrix), l0, l1, top_k, bottom_k, cstr(norm), _int(threads, "threads"),
+        self._h.call(lib.api_map, cstr(matrix), l0, l1, top_k, bottom_k, cstr(norm), _int(threads, "threads"),
              ptr(r["ids"]), ptr(r["logits"]), ptr(r["probs"]), ptr(r["bottom_ids"]), ptr(r["bottom_logits"]),
              ptr(r["bottom_probs"]), ptr(r["lse"]), ptr(r["nonfinite"]), n)
         return r
@@ -169,7 +165,7 @@ class Model:
     def find(self, text, matrix="up", limit=20, norm="full", agreement=False, first_piece=False):
         """The neurons that most promote the token TEXT: `find MODEL TEXT --format json`'s document."""
         out = ctypes.c_void_p()
-        call(lib.api_find_json, self._handle(), cstr(text), cstr(matrix), _int(limit, "limit"), cstr(norm),
+        self._h.call(lib.api_find_json, cstr(text), cstr(matrix), _int(limit, "limit"), cstr(norm),
              int(bool(agreement)), int(bool(first_piece)), ctypes.byref(out))
         return FindResult(_json(out))
 
@@ -182,7 +178,7 @@ class Model:
         ids = self.tokenize(text, bos=bos) if isinstance(text, (str, bytes)) else self._ids(text)
         a = np.ascontiguousarray(ids, dtype=np.int32)
         out = np.empty((len(a), self.n_layers, self.ffn), dtype=np.float32)
-        call(lib.api_activations, self._handle(), ptr(a), int(a.size), _int(threads, "threads"), ptr(out), out.size)
+        self._h.call(lib.api_activations, ptr(a), int(a.size), _int(threads, "threads"), ptr(out), out.size)
         return out
 
     def forward(self, text, clamp=None, scale=None, site="up", positions="all", bos=None, threads=0):
@@ -195,7 +191,7 @@ class Model:
         a = np.ascontiguousarray(ids, dtype=np.int32)
         clamps, scales = _hook_specs(clamp), _hook_specs(scale)
         out = np.empty((len(a), max(self.vocab_size, 0)), dtype=np.float32)
-        call(lib.api_forward_logits, self._handle(), ptr(a), int(a.size), _c_strings(clamps), len(clamps),
+        self._h.call(lib.api_forward_logits, ptr(a), int(a.size), _c_strings(clamps), len(clamps),
              _c_strings(scales), len(scales), cstr(site), cstr(positions), _int(threads, "threads"), ptr(out), out.size)
         return out
 
@@ -209,7 +205,7 @@ class Model:
         give the same text. Runs without the GIL."""
         clamps, scales = _hook_specs(clamp), _hook_specs(scale)
         out = ctypes.c_void_p()
-        call(lib.api_generate_json, self._handle(), cstr(prompt or ""), int(bool(chat)), cstr(system), _int(n, "n"),
+        self._h.call(lib.api_generate_json, cstr(prompt or ""), int(bool(chat)), cstr(system), _int(n, "n"),
              float(temperature), float(top_p), _int(seed, "seed"), _c_strings(clamps),
              len(clamps), _c_strings(scales), len(scales), cstr(site), cstr(positions),
              _int(threads, "threads"), ctypes.byref(out))
@@ -233,7 +229,7 @@ class Model:
         data = cstr(text)
         ids, n = ctypes.c_void_p(), ctypes.c_int()
         flag = 0 if bos is None else (1 if bos else -1)
-        call(lib.api_tokenize, self._handle(), data, len(data), flag, int(bool(special)), ctypes.byref(ids),
+        self._h.call(lib.api_tokenize, data, len(data), flag, int(bool(special)), ctypes.byref(ids),
              ctypes.byref(n))
         raw = take_bytes(ids, 4 * n.value)
         return np.frombuffer(raw, dtype=np.int32).tolist()
@@ -244,7 +240,7 @@ class Model:
         of a character is kept as it is); else a str (invalid bytes replaced)."""
         a = np.ascontiguousarray(self._ids(ids), dtype=np.int32)
         out, n = ctypes.c_void_p(), ctypes.c_size_t()
-        call(lib.api_detokenize, self._handle(), ptr(a), int(a.size), int(bool(special)), ctypes.byref(out),
+        self._h.call(lib.api_detokenize, ptr(a), int(a.size), int(bool(special)), ctypes.byref(out),
              ctypes.byref(n))
         b = take_bytes(out, n.value)
         return b if raw else b.decode("utf-8", "replace")

@@ -73,14 +73,14 @@ def test_out_of_range_is_refused_by_the_library_too(neuromap, models):
     m = models["bin"]
     out = np.zeros(4, np.float32)  # too small for the vocabulary
     with pytest.raises(neuromap.InputError, match="room for 512"):
-        _lib.call(_lib.lib.api_logits, m._h, b"up", 0, 0, b"full", _lib.ptr(out), out.size)
+        _lib.call(_lib.lib.api_logits, m._h.value, b"up", 0, 0, b"full", _lib.ptr(out), out.size)
     with pytest.raises(neuromap.InputError, match="outside the model"):
-        _lib.call(_lib.lib.api_logits, m._h, b"up", 9, 0, b"full", _lib.ptr(out), out.size)
+        _lib.call(_lib.lib.api_logits, m._h.value, b"up", 9, 0, b"full", _lib.ptr(out), out.size)
     with pytest.raises(neuromap.InputError, match="hold 3 neurons"):
-        _lib.call(_lib.lib.api_map, m._h, b"up", 0, 0, 1, 0, b"full", 0, _lib.ptr(np.zeros(3, np.int32)), None, None,
+        _lib.call(_lib.lib.api_map, m._h.value, b"up", 0, 0, 1, 0, b"full", 0, _lib.ptr(np.zeros(3, np.int32)), None, None,
                   None, None, None, None, None, 3)
     with pytest.raises(neuromap.InputError, match="not a token id"):
-        _lib.call(_lib.lib.api_detokenize, m._h, _lib.ptr(np.array([1, 9999], np.int32)), 2, 0,
+        _lib.call(_lib.lib.api_detokenize, m._h.value, _lib.ptr(np.array([1, 9999], np.int32)), 2, 0,
                   ctypes.byref(ctypes.c_void_p()), ctypes.byref(ctypes.c_size_t()))
 
 
@@ -166,3 +166,43 @@ def test_gil_released_during_map(neuromap, big_model):
         # And spread over the call, not bunched at one end: a tick in each tenth of it.
         tenths = {int(10 * (x - span["start"]) / duration) for x in inside}
         assert len(tenths) >= 8, sorted(tenths)
+
+
+def test_close_waits_for_a_running_call(neuromap, big_model):
+    """close() in one thread while a map runs in another: the map finishes, then the model is freed."""
+    m = neuromap.Model(big_model)
+    span = {}
+
+    def work():
+        span["start"] = time.monotonic()
+        span["result"] = m.map(threads=1, top_k=1, bottom_k=0)
+        span["end"] = time.monotonic()
+
+    t = threading.Thread(target=work)
+    t.start()
+    while "start" not in span:
+        time.sleep(0.001)
+    time.sleep(0.02)
+    m.close()
+    closed = time.monotonic()
+    t.join()
+    assert span["result"].ids.shape == (4096, 1) and closed >= span["end"]
+    with pytest.raises(neuromap.Error, match="closed"):
+        m.map()
+
+
+def test_threads_share_a_model(models):
+    """Calls from several threads at once give what one thread gets."""
+    m = models["hf"]
+    want = [m.decode(l, n) for l in range(5) for n in (0, 50)] + [m.tokenize("Once upon a time " * 10)]
+    results = [None] * 4
+
+    def work(i):
+        results[i] = [m.decode(l, n) for l in range(5) for n in (0, 50)] + [m.tokenize("Once upon a time " * 10)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r == want for r in results)
