@@ -14,9 +14,13 @@ def _json(ptr_value):
     return json.loads(take_bytes(ptr_value).decode("utf-8"))
 
 
-def _int(x, what):
+def _int(x, what, bits=32):
+    """An int argument for the library: a TypeError for another type, an
+    InputError beyond what the C type holds (ctypes would raise its own)."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)):
         raise TypeError("%s must be an int, not %s" % (what, type(x).__name__))
+    if not -(1 << (bits - 1)) <= int(x) < 1 << (bits - 1):
+        raise InputError("%s %d is out of range" % (what, x))
     return int(x)
 
 
@@ -92,7 +96,7 @@ class Model:
 
     # ---- checks done here so that they raise IndexError -----------------------
     def _check_neuron(self, layer, neuron):
-        layer, neuron = _int(layer, "layer"), _int(neuron, "neuron")
+        layer, neuron = _int(layer, "layer", 64), _int(neuron, "neuron", 64)
         if self.has_weights and not (0 <= layer < self.n_layers and 0 <= neuron < self.ffn):
             raise NeuronIndexError("neuron %d:%d is outside the model (%d layers of %d neurons)" %
                                    (layer, neuron, self.n_layers, self.ffn))
@@ -206,7 +210,7 @@ class Model:
         clamps, scales = _hook_specs(clamp), _hook_specs(scale)
         out = ctypes.c_void_p()
         self._h.call(lib.api_generate_json, cstr(prompt or ""), int(bool(chat)), cstr(system), _int(n, "n"),
-             float(temperature), float(top_p), _int(seed, "seed"), _c_strings(clamps),
+             float(temperature), float(top_p), _int(seed, "seed", 64), _c_strings(clamps),
              len(clamps), _c_strings(scales), len(scales), cstr(site), cstr(positions),
              _int(threads, "threads"), ctypes.byref(out))
         return GenerateResult(_json(out))

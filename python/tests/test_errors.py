@@ -49,7 +49,8 @@ def test_bad_arguments(neuromap, models):
                  lambda: m.logits(0, 0, matrix="x"), lambda: m.map(matrix="left"), lambda: m.find(" happy", matrix="x"),
                  lambda: m.find(" happy", limit=0), lambda: m.find(""), lambda: m.decode(0, 0, top_k=-1),
                  lambda: m.decode(0, 0, top_k=513), lambda: m.map(top_k=-3), lambda: m.decode(0, 0, threads=-1),
-                 lambda: m.map(layers=[0, 2])):
+                 lambda: m.map(layers=[0, 2]), lambda: m.decode(0, 0, top_k=10**12), lambda: m.map(matrix="all"),
+                 lambda: m.find(" happy", limit=2**40), lambda: m.generate(n=2**33), lambda: m.generate(seed=2**70)):
         with pytest.raises(neuromap.InputError):
             call()
     with pytest.raises(TypeError):
