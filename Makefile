@@ -75,8 +75,8 @@ neuromap: build/opt/neuromap
 
 # ---- python: the package python/neuromap over build/opt/libneuromap.so ------
 # PYTHONPATH=python python3 -c "import neuromap" from here, or pip install ./python
-# (README, "From Python"); the package finds the library beside itself, through
-# NEUROMAP_LIB, or here in build/opt.
+# (README, "From Python"); the package finds the library through NEUROMAP_LIB,
+# beside itself, or here in build/opt (the newer of those two).
 python: build/opt/libneuromap.so
 	cp build/opt/libneuromap.so python/neuromap/libneuromap.so
 

@@ -1,15 +1,16 @@
 """_lib — loads libneuromap.so and declares the C entry points (src/report/api.h).
 
-The library is looked for, in order, at $NEUROMAP_LIB, beside this package
-(where `make python` and `pip install` put it), then in the repository's
-build/opt/ (a checkout used with PYTHONPATH=python). ctypes.CDLL releases the
+The library is $NEUROMAP_LIB when set; else the one beside this package
+(where `make python` and `pip install` put it) or the repository's
+build/opt/ one (a checkout used with PYTHONPATH=python), the newer of the
+two when both are there, so a rebuilt library is never shadowed by an old copy. ctypes.CDLL releases the
 GIL for the length of every call, so a long map leaves other threads running.
 """
 import contextlib
 import ctypes
 import os
 import threading
-from ctypes import POINTER, c_char, c_char_p, c_double, c_float, c_int, c_int64, c_size_t, c_uint8, c_void_p
+from ctypes import POINTER, c_char, c_char_p, c_double, c_int, c_int64, c_size_t, c_void_p
 
 from .errors import InputError, raise_error
 
@@ -27,7 +28,7 @@ class CError(ctypes.Structure):
 
 def _load():
     env = os.environ.get("NEUROMAP_LIB")
-    paths = [env] if env else [p for p in _CANDIDATES if os.path.exists(p)]
+    paths = [env] if env else sorted((p for p in _CANDIDATES if os.path.exists(p)), key=os.path.getmtime, reverse=True)
     if not paths:
         raise ImportError("neuromap: libneuromap.so not found beside the package nor in build/opt; "
                           "run `make python` in the repository, or set NEUROMAP_LIB")
@@ -140,5 +141,4 @@ def ptr(a):
     return None if a is None else a.ctypes.data_as(c_void_p)
 
 
-__all__ = ["lib", "path", "call", "Handle", "take_bytes", "cstr", "ptr", "CError", "c_int", "c_void_p", "c_size_t", "c_double",
-           "c_float", "c_uint8"]
+__all__ = ["lib", "path", "call", "Handle", "take_bytes", "cstr", "ptr", "CError"]

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 
-from . import _lib
 from ._lib import Handle, call, cstr, lib, ptr, take_bytes
 from .errors import InputError, NeuronIndexError
 from .results import FindResult, GenerateResult, InfoResult, MapResult, NeuronResult
@@ -56,8 +55,8 @@ class Model:
     (with tokenizer="tok512.bin"). Use it as a context manager, or close()
     it; every method raises neuromap.Error on failure (see neuromap.errors).
 
-    Defaults equal the CLI's. Calls may come from several threads; close()
-    must wait until they are done."""
+    Defaults equal the CLI's. Calls may come from several threads at once;
+    close() waits for those running."""
 
     def __init__(self, path, tokenizer=None):
         h = ctypes.c_void_p()
@@ -251,4 +250,3 @@ class Model:
 
 
 __all__ = ["Model"]
-_ = _lib

@@ -1,13 +1,12 @@
 """Errors carry the CLI's message; nothing a caller passes crashes; the GIL is let go."""
 import os
-import subprocess
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from conftest import BIN, BIN_MODEL, cli, model_args
+from conftest import BIN_MODEL, cli, model_args
 
 
 def cli_message(*args):

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import BIN_MODEL, TOK, cli, cli_json, model_args
+from conftest import cli, cli_json, model_args
 
 NEURONS = [(0, 0, "up"), (3, 17, "up"), (4, 171, "gate"), (1, 56, "down"), (2, 99, "down")]
 
