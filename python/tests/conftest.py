@@ -22,9 +22,12 @@ BIN_MODEL = os.path.join(S, "stories260K.bin")
 TOK = os.path.join(S, "tok512.bin")
 GGUF_MODEL = os.path.join(S, "stories260K.gguf")
 HF_MODEL = os.path.join(SHARED, "models", "stories260K-hf")
+HF_BF16_MODEL = os.path.join(SHARED, "models", "stories260K-hf-bf16-sharded")
 
-# The three forms of stories260K: (path, tokenizer).
-FORMS = {"bin": (BIN_MODEL, TOK), "gguf": (GGUF_MODEL, None), "hf": (HF_MODEL, None)}
+# The forms of stories260K: (path, tokenizer). The BF16 shards take the lens's
+# other path (a head converted tile by tile, or once for a map).
+FORMS = {"bin": (BIN_MODEL, TOK), "gguf": (GGUF_MODEL, None), "hf": (HF_MODEL, None),
+         "hf-bf16": (HF_BF16_MODEL, None)}
 
 
 def cli(*args, check=True):
