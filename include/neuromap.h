@@ -1534,6 +1534,10 @@ int api_map(const ApiModel *h, const char *matrix, int l0, int l1, int top_k, in
             int32_t *top_ids, float *top_logits, float *top_probs, int32_t *bottom_ids, float *bottom_logits,
             float *bottom_probs, double *lse, uint8_t *nonfinite, int64_t cap, Error *e);
 
+/* The texts of tokens as the documents write them ("token": the bytes when
+ * valid UTF-8 without NUL, else escaped), as a JSON array of strings. */
+int api_token_names_json(const ApiModel *h, const int32_t *ids, int n, char **out, Error *e);
+
 /* `find MODEL TEXT --format json`'s document. matrices: up, gate, down or all. */
 int api_find_json(const ApiModel *h, const char *text, const char *matrices, int limit, const char *norm, int agreement,
                   int first_piece, char **out, Error *e);

@@ -98,9 +98,13 @@ static void test_text(ApiModel *h) {
     CHECK(api_detokenize(h, ids, n, 0, &text, &len, &e) == 0 && len == 16 && memcmp(text, "Once upon a time", 16) == 0,
           "detokenize: %s", e.msg);
     api_free(text);
+    CHECK(api_token_names_json(h, ids, n, &text, &e) == 0 && strcmp(text, "[\"<s>\",\" Once\",\" upon\",\" a\",\" time\"]") == 0,
+          "token names: %s", text ? text : e.msg);
+    api_free(text);
     api_free(ids);
     int32_t bad[2] = { 1, -5 };
     EXPECT(api_detokenize(h, bad, 2, 0, &text, &len, ee), "'-5' is not a token id");
+    EXPECT(api_token_names_json(h, bad, 2, &text, ee), "'-5' is not a token id");
 }
 
 static void test_atlas(void) {

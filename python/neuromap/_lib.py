@@ -48,6 +48,7 @@ _PROTOS = {
     "api_logits": (c_int, [c_void_p, c_char_p, c_int, c_int, c_char_p, c_void_p, c_int64, _EP]),
     "api_map": (c_int, [c_void_p, c_char_p, c_int, c_int, c_int, c_int, c_char_p, c_int,
                         c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_int64, _EP]),
+    "api_token_names_json": (c_int, [c_void_p, c_void_p, c_int, POINTER(c_void_p), _EP]),
     "api_find_json": (c_int, [c_void_p, c_char_p, c_char_p, c_int, c_char_p, c_int, c_int, POINTER(c_void_p), _EP]),
     "api_tokenize": (c_int, [c_void_p, c_char_p, c_size_t, c_int, c_int, POINTER(c_void_p), POINTER(c_int), _EP]),
     "api_detokenize": (c_int, [c_void_p, c_void_p, c_int, c_int, POINTER(c_void_p), POINTER(c_size_t), _EP]),

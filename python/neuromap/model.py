@@ -237,6 +237,14 @@ class Model:
         raw = take_bytes(ids, 4 * n.value)
         return np.frombuffer(raw, dtype=np.int32).tolist()
 
+    def tokens(self, ids):
+        """Each token's text as the documents write it ("token": its bytes
+        when they are valid UTF-8, else escaped): for the ids of map()."""
+        a = np.ascontiguousarray(self._ids(ids), dtype=np.int32)
+        out = ctypes.c_void_p()
+        self._h.call(lib.api_token_names_json, ptr(a), int(a.size), ctypes.byref(out))
+        return _json(out)
+
     def detokenize(self, ids, special=False, raw=False):
         """Token ids → text, as `tokenize MODEL --decode IDS` (control tokens
         dropped unless special). raw=True gives the bytes (a cut in the middle

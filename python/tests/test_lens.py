@@ -107,6 +107,7 @@ def test_map_equals_jsonl(models, form, layers, matrix, flags):
         assert got.bottom_ids[i].tolist() == [t["token_id"] for t in rec["bottom"]]
         assert got.logits[i].tolist() == [np.float32(t["logit"]) for t in rec["top"]]
         assert got.probs[i].tolist() == [np.float32(t["prob"]) for t in rec["top"]]
+        assert models[form].tokens(got.ids[i]) == [t["token"] for t in rec["top"]]
         assert got.lse[i] == pytest.approx(rec["lse"], rel=1e-14, abs=0)  # cJSON prints 15 digits of a double
     assert not got.nonfinite.any()
 
@@ -125,3 +126,11 @@ def test_reprs(models):
     f = m.find(" named", limit=3)
     assert '" named"' in repr(f) and f._repr_html_().count("<tr>") == 4
     assert "172 neurons" in repr(m.map(layers=0))
+
+
+def test_tokens(models):
+    m = models["bin"]
+    assert m.tokens([317, 1, 13, 191]) == [" Lily", "<s>", "\n", "\\xBC"]  # a lone byte escaped, as the documents write it
+    assert m.tokens([]) == []
+    with pytest.raises(IndexError):
+        m.tokens([512])

@@ -202,6 +202,27 @@ int api_map(const ApiModel *h, const char *matrix, int l0, int l1, int top_k, in
     return NM_OK;
 }
 
+int api_token_names_json(const ApiModel *h, const int32_t *ids, int n, char **out, Error *e) {
+    *out = NULL;
+    if (n < 0 || (n && !ids)) return error_set(e, NM_EINPUT, "no ids given");
+    int vocab = h->m.has_weights ? h->m.cfg.vocab_size : h->m.vocab.n_tokens;
+    LensToken *t = xcalloc((size_t)n + 1, sizeof *t);
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= vocab) {
+            free(t);
+            return error_set(e, NM_EINPUT, "'%d' is not a token id (0..%d)", ids[i], vocab - 1);
+        }
+        t[i].id = ids[i];
+    }
+    TokenNames tn = lens_vocab_names(&h->m.vocab);
+    cJSON *list = token_list_json(&tn, t, n, 1), *names = cJSON_CreateArray(), *x;
+    cJSON_ArrayForEach(x, list) cJSON_AddItemToArray(names, cJSON_DetachItemFromObject(x, "token"));
+    cJSON_Delete(list);
+    free(t);
+    *out = print_json(names);
+    return NM_OK;
+}
+
 /* ----------------------------------------------------------------------------
  * find */
 
