@@ -1517,6 +1517,12 @@ void api_model_shape(const ApiModel *h, int32_t out[5]);
 /* `info --format json`'s document. */
 char *api_info_json(const ApiModel *h);
 
+/* One neuron decoded through a lens of its own (the head converted tile by
+ * tile, never copied whole): b is initialised for one result of top_k /
+ * bottom_k tokens (lens_batch_free it). Indices are the caller's to check. */
+int api_decode_neuron(const Model *m, MatrixKind k, int layer, int neuron, LensNorm norm, int threads, int top_k, int bottom_k,
+                      LensBatch *b, Error *e);
+
 /* `show MODEL L:N --format json`'s document (threads 0: all cores). */
 int api_show_json(const ApiModel *h, const char *matrix, int layer, int neuron, int top_k, int bottom_k, const char *norm,
                   int threads, char **out, Error *e);

@@ -111,26 +111,32 @@ static int check_ids(const ApiModel *h, const int32_t *ids, int n, Error *e) {
 /* ----------------------------------------------------------------------------
  * The lens */
 
+int api_decode_neuron(const Model *m, MatrixKind k, int layer, int neuron, LensNorm norm, int threads, int top_k, int bottom_k,
+                      LensBatch *b, Error *e) {
+    Lens L;
+    if (lens_open(&L, m, norm, threads, 0, e)) return e->code;
+    float *vec = xmalloc((size_t)m->cfg.dim * sizeof *vec);
+    lens_neuron_vectors(&L, k, layer, neuron, 1, vec);
+    lens_batch_init(b, 1, top_k, bottom_k);
+    lens_decode(&L, vec, 1, top_k, bottom_k, b->r);
+    free(vec);
+    lens_close(&L);
+    return NM_OK;
+}
+
 int api_show_json(const ApiModel *h, const char *matrix, int layer, int neuron, int top_k, int bottom_k, const char *norm,
                   int threads, char **out, Error *e) {
     MatrixKind k;
     LensNorm n;
+    LensBatch b;
     *out = NULL;
     if (need_weights(h, e) || parse_names(matrix, norm, &k, &n, e) || check_neuron(h, layer, neuron, e) ||
-        check_k(h, top_k, bottom_k, e) || check_threads(threads, e))
+        check_k(h, top_k, bottom_k, e) || check_threads(threads, e) ||
+        api_decode_neuron(&h->m, k, layer, neuron, n, threads, top_k, bottom_k, &b, e))
         return e->code;
-    Lens L;
-    if (lens_open(&L, &h->m, n, threads, 0, e)) return e->code;
-    float *vec = xmalloc((size_t)h->m.cfg.dim * sizeof *vec);
-    lens_neuron_vectors(&L, k, layer, neuron, 1, vec);
-    LensBatch b;
-    lens_batch_init(&b, 1, top_k, bottom_k);
-    lens_decode(&L, vec, 1, top_k, bottom_k, b.r);
     TokenNames tn = lens_vocab_names(&h->m.vocab);
     *out = print_json(show_json(&tn, k, layer, neuron, n, &b.r[0], top_k, bottom_k));
     lens_batch_free(&b);
-    free(vec);
-    lens_close(&L);
     return NM_OK;
 }
 
