@@ -23,7 +23,7 @@ CLI_SRC   = $(wildcard src/cli/*.c)
 TESTS     = $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 EXAMPLES  = $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 
-.PHONY: all test test-opt test-asan clean fuzz fuzz-build fuzz-smoke
+.PHONY: all test test-opt test-asan clean fuzz fuzz-build fuzz-smoke python
 all: neuromap $(addprefix build/opt/examples/,$(EXAMPLES) $(addsuffix -shared,$(EXAMPLES)))
 
 # ---- the public header: generated from the layer headers, and committed ------
@@ -79,6 +79,13 @@ build/web_assets.c: scripts/embed-web $(shell find web -type f 2>/dev/null)
 
 neuromap: build/opt/neuromap
 	cp $< $@
+
+# ---- python: the package python/neuromap over build/opt/libneuromap.so ------
+# PYTHONPATH=python python3 -c "import neuromap" from here, or pip install ./python
+# (README, "From Python"); the package finds the library through NEUROMAP_LIB,
+# beside itself, or here in build/opt (the newer of those two).
+python: build/opt/libneuromap.so
+	cp build/opt/libneuromap.so python/neuromap/libneuromap.so
 
 # ---- tests ------------------------------------------------------------------
 test: build/opt/all build/asan/all neuromap

@@ -40,38 +40,18 @@ typedef LensHit Hit;
 
 static void find_progress(void *ctx, int64_t done, int64_t total) { progress_update(ctx, done); }
 
-/* TEXT that is no vocabulary entry: with first_piece, its first token,
- * without BOS; else exit 2 naming the pieces. A sentencepiece tokenizer
- * that prefixes a space gets TEXT without its own leading one, so " Lilyx"
- * starts with " Lily" rather than a lone space. */
+/* The token TEXT names (api_text_token); exit 2 when it is several tokens
+ * and not first_piece. */
 static int text_token(const Vocab *v, const char *text, int len, int first_piece) {
-    Tokenizer *t;
     Error e = { 0 };
-    int *ids = NULL, n = 0, skip = v->add_space_prefix && len > 1 && text[0] == ' ';
-    if (tokenizer_new(v, &t, &e)) error_exit(&e);
-    if (tokenizer_encode(t, text + skip, (size_t)(len - skip), 0, &ids, &n, &e)) error_exit(&e);
-    tokenizer_free(t);
-    if (n == 0) die(NM_EINPUT, "find: \"%s\" encodes to no token", text);
-    TokenNames tn = lens_vocab_names(v);
-    if (!first_piece && n > 1) {
-        enum { SHOWN = 8 };
-        char pieces[SHOWN * 64 + 16] = "";
-        for (int i = 0; i < n && i < SHOWN; i++) {
-            char *p = token_text(&tn, ids[i]);
-            size_t at = strlen(pieces);
-            snprintf(pieces + at, sizeof pieces - at, "%s\"%.48s\"", i ? " + " : "", p);
-            free(p);
-        }
-        if (n > SHOWN) strcat(pieces, " + ...");
-        die(NM_EINPUT, "find: \"%s\" is %d tokens: %s; give one token, or --first-piece", text, n, pieces);
-    }
+    int id, n;
+    if (api_text_token(v, text, len, first_piece, &id, &n, &e)) error_exit(&e);
     if (n > 1) {
-        char *first = token_text(&tn, ids[0]);
-        fprintf(stderr, "find: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", text, n, ids[0], first);
+        TokenNames tn = lens_vocab_names(v);
+        char *first = token_text(&tn, id);
+        fprintf(stderr, "find: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", text, n, id, first);
         free(first);
     }
-    int id = ids[0];
-    free(ids);
     return id;
 }
 
@@ -192,8 +172,7 @@ int cmd_find(int argc, char **argv) {
     Model m;
     open_model_or_exit(&m, path, tokenizer, 1);
     TokenNames tn = lens_vocab_names(&m.vocab);
-    int token = lens_find_token(&tn, text, text_len);
-    if (token < 0) token = text_token(&m.vocab, text, text_len, first_piece);
+    int token = text_token(&m.vocab, text, text_len, first_piece);
     Lens L;
     if (lens_open(&L, &m, norm, 1, 0, &e)) error_exit(&e);
     lens_set_kernel(&L, LENS_KERNEL_NATIVE); /* one kernel for the ranking and the decode: see rank_all_neurons */

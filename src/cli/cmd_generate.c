@@ -37,48 +37,11 @@ static const char usage_text[] =
     "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
     "  -h, --help          this help\n";
 
-typedef struct {
-    const Model *m;
-    const Tokenizer *tok;
-    Forward *f;
-    const int *prompt;
-    int n_prompt, n_new;
-    float temp, top_p;
-    uint64_t seed;
-    FILE *stream;              /* the continuation is written here as it comes (NULL: not) */
-    double prompt_s, decode_s; /* time spent, for --stats */
-} Generation;
-
-/* ----------------------------------------------------------------------------
- * Running the model: the library's stepper (infer/generation.c, which the
- * web atlas streams from too), with the text streamed and the time kept */
-
-static int generate(Generation *g, const HookSet *hooks, Continuation *out, Error *e) {
-    GenParams p = { .m = g->m, .tok = g->tok, .f = g->f, .prompt = g->prompt, .n_prompt = g->n_prompt,
-                    .n_new = g->n_new, .temp = g->temp, .top_p = g->top_p, .seed = g->seed };
-    GenRun r;
-    memset(out, 0, sizeof *out);
-    double t0 = now_seconds();
-    int rc = genrun_start(&r, &p, hooks, e);
-    double t1 = now_seconds();
-    g->prompt_s += t1 - t0;
-    if (rc) return rc;
-    int id, len;
-    const char *piece;
-    while ((rc = genrun_step(&r, &id, &piece, &len, e)) == 1) {
-        if (g->stream && len) {
-            fwrite(piece, 1, (size_t)len, g->stream);
-            fflush(g->stream);
-        }
-    }
-    g->decode_s += now_seconds() - t1;
-    *out = r.out;
-    genrun_end(&r);
-    return rc;
+/* Writes each piece of the continuation as it comes (Generation.on_piece). */
+static void put_piece(void *ctx, const char *s, size_t n) {
+    fwrite(s, 1, n, ctx);
+    fflush(ctx);
 }
-
-/* ----------------------------------------------------------------------------
- * Output */
 
 static void print_json(const int *prompt, int n_prompt, const Continuation *base, const Continuation *clamped,
                        const HookSet *hooks) {
@@ -226,18 +189,6 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
     if (optind != argc - 1) die(NM_EINPUT, "generate: expected one MODEL (see 'neuromap generate --help')");
 }
 
-/* The prompt's ids: BOS alone without a prompt (or with -p ""). */
-static int prompt_ids(const Model *m, const Tokenizer *t, const GenerateArgs *a, int **ids, int *n, Error *e) {
-    if ((a->prompt && *a->prompt) || prompt_is_chat(&a->prompt_opts))
-        return prompt_encode(t, &m->vocab, &a->prompt_opts, a->prompt, a->prompt ? strlen(a->prompt) : 0, ids, n, NULL, e);
-    if (m->vocab.bos_id < 0 || a->prompt_opts.bos < 0)
-        return error_set(e, NM_EINPUT, "%s: without a prompt generation starts from BOS, and there is none here", m->path);
-    *ids = xmalloc(sizeof **ids);
-    (*ids)[0] = m->vocab.bos_id;
-    *n = 1;
-    return NM_OK;
-}
-
 int cmd_generate(int argc, char **argv) {
     GenerateArgs a;
     parse_args(argc, argv, &a);
@@ -249,7 +200,7 @@ int cmd_generate(int argc, char **argv) {
     /* A prompt must leave room for one new token; --truncate makes room for all -n. */
     int *prompt = NULL, n_prompt = 0, dropped = 0, ctx = m.cfg.max_seq_len;
     if (tokenizer_new(&m.vocab, &tok, &e) || hook_options_resolve(&a.hooks, m.cfg.n_layers, m.cfg.ffn_dim, &hooks, &e) ||
-        prompt_ids(&m, tok, &a, &prompt, &n_prompt, &e) ||
+        generation_prompt(&m, tok, &a.prompt_opts, a.prompt, &prompt, &n_prompt, &e) ||
         fit_prompt(prompt, &n_prompt, a.truncate && a.n_new < ctx ? ctx - (int)a.n_new : ctx - 1, a.truncate, m.vocab.bos_id, &dropped, &e))
         error_exit(&e);
     if (dropped) fprintf(stderr, "neuromap: warning: the prompt was truncated: its first %d tokens were dropped\n", dropped);
@@ -268,12 +219,12 @@ int cmd_generate(int argc, char **argv) {
     int rc = NM_OK;
     if (streaming) fputs(shown_prompt, stdout);
     if (run_base) {
-        g.stream = streaming && !clamped ? stdout : NULL;
-        rc = generate(&g, NULL, &base, &e);
+        g.on_piece = streaming && !clamped ? put_piece : NULL, g.piece_ctx = stdout;
+        rc = generation_run(&g, NULL, &base, &e);
     }
     if (!rc && clamped) {
-        g.stream = streaming ? stdout : NULL;
-        rc = generate(&g, &hooks, &hooked, &e);
+        g.on_piece = streaming ? put_piece : NULL, g.piece_ctx = stdout;
+        rc = generation_run(&g, &hooks, &hooked, &e);
     }
     if (rc) error_exit(&e);
     if (streaming) putchar('\n');

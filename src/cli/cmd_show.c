@@ -101,7 +101,6 @@ int cmd_show(int argc, char **argv) {
     TokenNames tn;
     Atlas *atlas = NULL;
     Model m = { 0 };
-    Lens L = { 0 };
     if (atlas_is_atlas(path)) {
         if (atlas_open(&atlas, path, &e)) error_exit(&e);
         const AtlasInfo *in = atlas_info(atlas);
@@ -125,13 +124,7 @@ int cmd_show(int argc, char **argv) {
                 m.cfg.n_layers, m.cfg.ffn_dim);
         if (top_k > m.cfg.vocab_size || bottom_k > m.cfg.vocab_size)
             die(NM_EINPUT, "show: --top-k and --bottom-k must not exceed the vocabulary (%d tokens)", m.cfg.vocab_size);
-        /* One vector: the head is converted tile by tile, never copied whole. */
-        if (lens_open(&L, &m, norm, (int)threads, 0, &e)) error_exit(&e);
-        float *vec = xmalloc((size_t)m.cfg.dim * sizeof *vec);
-        lens_neuron_vectors(&L, k, layer, neuron, 1, vec);
-        lens_batch_init(&b, 1, n_top, n_bottom);
-        lens_decode(&L, vec, 1, n_top, n_bottom, b.r);
-        free(vec);
+        if (api_decode_neuron(&m, k, layer, neuron, norm, (int)threads, n_top, n_bottom, &b, &e)) error_exit(&e);
         tn = lens_vocab_names(&m.vocab);
     }
     if (format == SHOW_TSV) {
@@ -149,9 +142,6 @@ int cmd_show(int argc, char **argv) {
     }
     lens_batch_free(&b);
     atlas_close(atlas);
-    if (m.has_weights) {
-        lens_close(&L);
-        model_close(&m);
-    }
+    if (m.has_weights) model_close(&m);
     return NM_OK;
 }

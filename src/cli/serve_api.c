@@ -186,7 +186,7 @@ enum { LOGIT_BINS = 60 };
 /* All vocab logits of one neuron, at the atlas's norm, as a histogram:
  * {"matrix","layer","neuron","norm","min","max","bins","counts":[...]}
  * (equal-width bins from min to max; the atlas keeps only the ends). */
-static Reply api_logits(Server *s, const Request *r) {
+static Reply api_logit_histogram(Server *s, const Request *r) {
     MatrixKind k;
     int layer, neuron;
     if (r->n_seg != 5 || !matrix_from_name(r->seg[2], &k) || !model_neuron(s, r, 3, &layer, &neuron))
@@ -419,6 +419,6 @@ Reply serve_api(Server *s, const Request *r) {
     if (strcmp(what, "write") == 0) return api_write(s, r);
     if (strcmp(what, "related") == 0) return api_related(s, r);
     if (strcmp(what, "effect") == 0) return api_effect(s, r);
-    if (strcmp(what, "logits") == 0) return api_logits(s, r);
+    if (strcmp(what, "logits") == 0) return api_logit_histogram(s, r);
     return reply_error(MHD_HTTP_NOT_FOUND, "no such API: see README, \"Web atlas\"");
 }

@@ -79,3 +79,35 @@ cJSON *generation_json(const int *prompt, int n_prompt, const Continuation *base
     }
     return o;
 }
+
+int generation_prompt(const Model *m, const Tokenizer *t, const PromptOptions *o, const char *text, int **ids, int *n,
+                      Error *e) {
+    if ((text && *text) || prompt_is_chat(o))
+        return prompt_encode(t, &m->vocab, o, text, text ? strlen(text) : 0, ids, n, NULL, e);
+    if (m->vocab.bos_id < 0 || o->bos < 0)
+        return error_set(e, NM_EINPUT, "%s: without a prompt generation starts from BOS, and there is none here", m->path);
+    *ids = xmalloc(sizeof **ids);
+    (*ids)[0] = m->vocab.bos_id;
+    *n = 1;
+    return NM_OK;
+}
+
+int generation_run(Generation *g, const HookSet *hooks, Continuation *out, Error *e) {
+    GenParams p = { .m = g->m, .tok = g->tok, .f = g->f, .prompt = g->prompt, .n_prompt = g->n_prompt,
+                    .n_new = g->n_new, .temp = g->temp, .top_p = g->top_p, .seed = g->seed };
+    GenRun r;
+    memset(out, 0, sizeof *out);
+    double t0 = now_seconds();
+    int rc = genrun_start(&r, &p, hooks, e);
+    double t1 = now_seconds();
+    g->prompt_s += t1 - t0;
+    if (rc) return rc;
+    int id, len;
+    const char *piece;
+    while ((rc = genrun_step(&r, &id, &piece, &len, e)) == 1)
+        if (g->on_piece && len) g->on_piece(g->piece_ctx, piece, (size_t)len);
+    g->decode_s += now_seconds() - t1;
+    *out = r.out;
+    genrun_end(&r);
+    return rc;
+}

@@ -15,6 +15,7 @@
 #include "infer/forward.h"
 #include "infer/sampler.h"
 #include "infer/steer.h"
+#include "text/prompt.h"
 #include "text/tokenizer.h"
 
 struct cJSON;
@@ -61,5 +62,33 @@ void continuation_free(Continuation *c);
  * left out; hooks only with clamped). */
 struct cJSON *generation_json(const int *prompt, int n_prompt, const Continuation *base, const Continuation *clamped,
                               const HookSet *hooks);
+
+/* ----------------------------------------------------------------------------
+ * A whole run in one call (`neuromap generate`, the language bindings) */
+
+/* The prompt's ids (*ids malloc'd): the text through prompt_encode, or BOS
+ * alone when there is no text (NULL or "") and no chat (NM_EINPUT when the
+ * vocabulary has no BOS or o->bos < 0). */
+int generation_prompt(const Model *m, const Tokenizer *t, const PromptOptions *o, const char *text, int **ids, int *n,
+                      Error *e);
+
+typedef struct {
+    const Model *m;
+    const Tokenizer *tok;
+    Forward *f;
+    const int *prompt;
+    int n_prompt, n_new;
+    float temp, top_p;
+    uint64_t seed;
+    /* Called with each piece of text as it is sampled (NULL: none). */
+    void (*on_piece)(void *ctx, const char *s, size_t n);
+    void *piece_ctx;
+    double prompt_s, decode_s; /* time spent, summed over runs */
+} Generation;
+
+/* Runs the prompt, then samples up to g->n_new tokens with g's seed (so two
+ * runs differ by their hooks alone); hooks may be NULL. *out holds what was
+ * produced even on error (free it with continuation_free). */
+int generation_run(Generation *g, const HookSet *hooks, Continuation *out, Error *e);
 
 #endif
