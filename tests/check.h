@@ -1,12 +1,14 @@
 /* check.h — the few macros every C test uses. Each test program prints
- * "NAME: N passed, N failed" last and exits non-zero on any failure. */
+ * "NAME: N passed, N failed, N skipped" last and exits non-zero on any
+ * failure. A skipped check is one that cannot run here (a fixture or a CPU
+ * feature missing): it is counted and said, never passed silently. */
 #ifndef NEUROMAP_CHECK_H
 #define NEUROMAP_CHECK_H
 
 #include <stdio.h>
 #include <stdlib.h>
 
-static int checks_passed, checks_failed;
+static int checks_passed, checks_failed, checks_skipped;
 
 #define CHECK(cond, ...)                                                   \
     do {                                                                   \
@@ -18,6 +20,15 @@ static int checks_passed, checks_failed;
             fprintf(stderr, __VA_ARGS__);                                  \
             fputc('\n', stderr);                                           \
         }                                                                  \
+    } while (0)
+
+/* SKIP(n, why...): n checks that cannot run here, with the reason on stdout. */
+#define SKIP(n, ...)                                                       \
+    do {                                                                   \
+        checks_skipped += (n);                                             \
+        printf("SKIP %s:%d: ", __FILE__, __LINE__);                        \
+        printf(__VA_ARGS__);                                               \
+        putchar('\n');                                                     \
     } while (0)
 
 /* ../shared, or $NEUROMAP_SHARED. */
@@ -36,7 +47,7 @@ static inline const char *shared_path(const char *rel) {
 }
 
 static inline int check_summary(const char *name) {
-    printf("%s: %d passed, %d failed\n", name, checks_passed, checks_failed);
+    printf("%s: %d passed, %d failed, %d skipped\n", name, checks_passed, checks_failed, checks_skipped);
     return checks_failed ? 1 : 0;
 }
 

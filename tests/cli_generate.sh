@@ -8,7 +8,7 @@ GOLDEN='Once upon a time, there was a little girl named Lily. She loved to play 
 Lily'"'"'s mom said, "Lily, let'"'"'s go to the park." Lily was sad and didn'"'"'t know what to do. She said, "I want to play with your ball, but I can'"'"'t find it."'
 
 expect_out '^usage: neuromap generate' "$NM" generate --help
-expect_exit 2 'unknown or incomplete option' "$NM" generate "${BIN[@]}" --bogus
+expect_exit 2 'unknown option' "$NM" generate "${BIN[@]}" --bogus
 expect_exit 2 'expected one MODEL' "$NM" generate
 expect_exit 2 'layer 5 is outside the model.s layers 0-4' "$NM" generate "${BIN[@]}" --clamp 5:0=1
 expect_exit 2 'neuron 172 is outside the layer.s neurons 0-171' "$NM" generate "${BIN[@]}" --clamp 4:3,172=1
@@ -16,7 +16,7 @@ expect_exit 2 "--scale '4:3=x'" "$NM" generate "${BIN[@]}" --scale 4:3=x
 expect_exit 2 'expected LAYER:NEURON=VALUE' "$NM" generate "${BIN[@]}" --clamp 4:3
 expect_exit 2 'clamp-site must be up or act' "$NM" generate "${BIN[@]}" --clamp 4:3=1 --clamp-site down
 expect_exit 2 'clamp-positions must be all or generated' "$NM" generate "${BIN[@]}" --clamp-positions some
-expect_exit 2 'temperature' "$NM" generate "${BIN[@]}" --temp -1
+expect_exit 2 "generate: --temp must be a number in 0\\.\\.100, not '-1'" "$NM" generate "${BIN[@]}" --temp -1
 
 # Greedy from BOS reproduces the golden text (131 tokens).
 "$NM" generate "${BIN[@]}" --temp 0 -n 131 >"$TMP/golden.txt" 2>"$TMP/err"

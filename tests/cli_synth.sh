@@ -166,7 +166,7 @@ check() { expect_out '^ok$' python3 "$TMP/check.py" "$@"; }
 
 # ---- usage and bad input ----------------------------------------------------
 expect_out '^usage: neuromap synth' "$NM" synth --help
-expect_exit 2 'unknown or incomplete option' "$NM" synth "$TMP/x" --bogus
+expect_exit 2 'unknown option' "$NM" synth "$TMP/x" --bogus
 expect_exit 2 'expected one OUT' "$NM" synth
 expect_exit 2 'dtype must be' "$NM" synth "$TMP/x" --dtype f64
 expect_exit 2 'q8_0 is for GGUF output only' "$NM" synth "$TMP/x" --dtype q8_0

@@ -5,7 +5,7 @@ S=$M/stories260K
 T=(--tokenizer "$S/tok512.bin")
 
 expect_out '^usage: neuromap tokenize' "$NM" tokenize --help
-expect_exit 2 'unknown or incomplete option' "$NM" tokenize "$S/stories260K.bin" --bogus
+expect_exit 2 'unknown option' "$NM" tokenize "$S/stories260K.bin" --bogus
 expect_exit 2 'give TEXT, -f FILE or --messages' "$NM" tokenize "$S/stories260K.bin" "${T[@]}"
 expect_exit 2 'format must be' "$NM" tokenize "$S/stories260K.bin" "${T[@]}" --format xml hi
 expect_exit 2 'needs its tokenizer' "$NM" tokenize "$S/stories260K.bin" hi

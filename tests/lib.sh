@@ -7,9 +7,17 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 PASSED=0
 FAILED=0
+SKIPPED=0
 
 ok()   { PASSED=$((PASSED + 1)); }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL ${BASH_SOURCE[1]}:${BASH_LINENO[0]}: $*" >&2; }
+# skip [N] REASON: N checks (default 1) that cannot run here; counted and said, not passed.
+skip() {
+    local n=1
+    if [[ $1 =~ ^[0-9]+$ ]]; then n=$1; shift; fi
+    SKIPPED=$((SKIPPED + n))
+    echo "SKIP ${BASH_SOURCE[1]}:${BASH_LINENO[0]}: $n check(s): $*"
+}
 
 # expect_exit CODE PATTERN CMD...: exit status CODE and stderr matching PATTERN (extended regex).
 expect_exit() {
@@ -34,4 +42,4 @@ expect_out() {
 # expect_eq A B MESSAGE
 expect_eq() { if [ "$1" == "$2" ]; then ok; else fail "$3: got '$1', want '$2'"; fi; }
 
-finish() { echo "$(basename "$0" .sh): $PASSED passed, $FAILED failed"; [ "$FAILED" -eq 0 ]; }
+finish() { echo "$(basename "$0" .sh): $PASSED passed, $FAILED failed, $SKIPPED skipped"; [ "$FAILED" -eq 0 ]; }

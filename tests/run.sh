@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
 # tests/run.sh BUILD_DIR... — runs every C test (BUILD_DIR/tests/test_*) and
 # every command-line test (tests/cli_*.sh against BUILD_DIR/neuromap) in each
-# build, then prints one closing line "N passed, N failed".
+# build, then prints one closing line "N passed, N failed, N skipped". A test
+# ends with "NAME: N passed, N failed" or "NAME: N passed, N failed, N skipped"
+# (checks it could not run here: a missing tool or fixture).
 cd "$(dirname "$0")/.." || exit 1
 export NEUROMAP_SHARED=${NEUROMAP_SHARED:-../shared}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 if [ ! -d "$NEUROMAP_SHARED/models" ]; then
     echo "test data not found at $NEUROMAP_SHARED (set NEUROMAP_SHARED)" >&2
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped"
     exit 1
 fi
-passed=0 failed=0 broken=()
+passed=0 failed=0 skipped=0 broken=()
 tally() { # NAME OUTPUT_FILE RC
-    local line p f
+    local line p f s
     line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
     p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
     f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+    s=0
+    if [[ $line =~ failed,\ ([0-9]+)\ skipped ]]; then s=${BASH_REMATCH[1]}; fi
     if [ -z "$line" ]; then p=0 f=1; fi
     if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # crashed after its summary, or sanitizer report
-    passed=$((passed + p)) failed=$((failed + f))
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
     [ "$f" -ne 0 ] && broken+=("$1")
     printf '%-40s %s\n' "$1" "${line:-no summary (exit $3)}"
 }
@@ -41,5 +45,5 @@ for build in "$@"; do
     done
 done
 [ ${#broken[@]} -gt 0 ] && echo "failing: ${broken[*]}" >&2
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

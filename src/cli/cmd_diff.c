@@ -1,46 +1,34 @@
 /* cmd_diff.c — `neuromap diff A B`: two checkpoints compared neuron by
  * neuron (base vs fine-tune, a model vs its quantisations), and
- * `neuromap diff MODEL --matrices up,down`: what each neuron reads against
+ * `neuromap diff MODEL --matrix-pair up,down`: what each neuron reads against
  * what it writes. The comparison is diff.c's; this file parses options and
  * writes the report as a table with a bar chart, JSON, TSV or SVG.
  */
 #include <cJSON.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap diff A B [--matrix up|gate|down|all] [--top-k K] [--limit N] [--plot FILE.svg]\n"
-    "                         [--format table|json|tsv] [--norm full|gain|none] [--layers A-B]\n"
-    "                         [--threads N] [--tokenizer FILE]\n"
-    "       neuromap diff MODEL --matrices up,down [options]\n\n"
-    "Compares two checkpoints with the same shapes and vocabulary neuron by neuron: the\n"
-    "share of neurons whose top-1 token is the same in both, the mean overlap (Jaccard)\n"
-    "of their top-K sets, the mean Spearman correlation of their top-K rankings (over the\n"
-    "union of both lists; a token missing from a list takes the mid-rank of the places\n"
-    "after K), overall and per layer, and the neurons whose meaning changed most (by\n"
-    "(1 - Jaccard) x the smaller of the two top-1 probabilities).\n"
-    "A and B are models (decoded on the fly, as `map` would) or atlases made by `map`.\n"
-    "With --matrices X,Y and one MODEL|ATLAS, matrix X of each neuron is compared with\n"
-    "matrix Y of the same neuron: up,down asks whether a neuron writes the token it\n"
-    "reads, and lists the strongest such read-and-write neurons.\n\n"
-    "  --matrix M          up (default), gate, down or all\n"
-    "  --matrices X,Y      within one model: X against Y (up,down; gate,down; up,gate)\n"
-    "  --top-k K           tokens per list (default 10, or fewer if an atlas holds fewer)\n"
-    "  --limit N           neurons listed (default 20; 0 lists none)\n"
-    "  --plot FILE.svg     also write the per-layer top-1 agreement as an SVG bar chart\n"
-    "  --format F          table (default; with a per-layer bar chart), json, or tsv (one\n"
-    "                      row per neuron: matrix layer neuron top1_a token_a prob_a\n"
-    "                      top1_b token_b prob_b same jaccard spearman)\n"
-    "  --norm N            full, gain or none (default: the atlases', else full)\n"
-    "  --layers A-B        layers compared (default all)\n"
-    "  --threads N         worker threads (default: all cores)\n"
-    "  --tokenizer FILE    llama2.c tokenizer .bin, for every llama2.c checkpoint given\n"
-    "  --progress          progress bar on stderr even when it is not a terminal\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "diff",
+    .usage = "usage: neuromap diff A B [--matrix up|gate|down|all] [--top-k K] [--limit N] [--plot FILE.svg]\n"
+             "                         [--format table|json|tsv] [--norm full|gain|none] [--layers A-B]\n"
+             "                         [--threads N] [--tokenizer FILE]\n"
+             "       neuromap diff MODEL --matrix-pair up,down [options]\n",
+    .about = "Compares two checkpoints with the same shapes and vocabulary neuron by neuron: the\n"
+             "share of neurons whose top-1 token is the same in both, the mean overlap (Jaccard)\n"
+             "of their top-K sets, the mean Spearman correlation of their top-K rankings (over the\n"
+             "union of both lists; a token missing from a list takes the mid-rank of the places\n"
+             "after K), overall and per layer, and the neurons whose meaning changed most (by\n"
+             "(1 - Jaccard) x the smaller of the two top-1 probabilities).\n"
+             "A and B are models (decoded on the fly, as `map` would) or atlases made by `map`.\n"
+             "With --matrix-pair X,Y and one MODEL|ATLAS, matrix X of each neuron is compared with\n"
+             "matrix Y of the same neuron: up,down asks whether a neuron writes the token it\n"
+             "reads, and lists the strongest such read-and-write neurons.\n",
+};
 
 enum { OUT_TABLE, OUT_JSON, OUT_TSV };
 
@@ -58,66 +46,57 @@ static DiffPair parse_matrices(const char *s) {
     const char *comma = strchr(s, ',');
     DiffPair p;
     if (!comma || (size_t)(comma - s) >= sizeof x || strlen(comma + 1) >= sizeof y)
-        die(NM_EINPUT, "diff: --matrices wants two matrices X,Y (e.g. up,down), not '%s'", s);
+        die(NM_EINPUT, "diff: --matrix-pair wants two matrices X,Y (e.g. up,down), not '%s'", s);
     snprintf(x, sizeof x, "%.*s", (int)(comma - s), s);
     snprintf(y, sizeof y, "%s", comma + 1);
     if (!matrix_from_name(x, &p.a) || !matrix_from_name(y, &p.b) || p.a == p.b)
-        die(NM_EINPUT, "diff: --matrices wants two different matrices of up, gate, down (e.g. up,down), not '%s'", s);
+        die(NM_EINPUT, "diff: --matrix-pair wants two different matrices of up, gate, down (e.g. up,down), not '%s'", s);
     return p;
 }
 
 static void parse_options(int argc, char **argv, Options *o) {
-    static const struct option opts[] = {
-        { "matrix", required_argument, 0, 'm' },  { "matrices", required_argument, 0, 'M' },
-        { "top-k", required_argument, 0, 'k' },   { "limit", required_argument, 0, 'l' },
-        { "plot", required_argument, 0, 'P' },    { "format", required_argument, 0, 'f' },
-        { "norm", required_argument, 0, 'n' },    { "layers", required_argument, 0, 'L' },
-        { "threads", required_argument, 0, 'j' }, { "tokenizer", required_argument, 0, 't' },
-        { "progress", no_argument, 0, 'p' },      { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
+    static const char *const matrices[] = { "up", "gate", "down", "all", NULL };
+    static const char *const norms[] = { "full", "gain", "none", NULL };
+    static const char *const formats[] = { [OUT_TABLE] = "table", [OUT_JSON] = "json", [OUT_TSV] = "tsv", NULL };
+    *o = (Options){ .d = { .limit = 20, .layer1 = -1 } };
+    int matrix = 0, norm = NORM_FULL;
+    long top_k = 0, limit = 20, threads = 0;
+    Option opts[] = {
+        { OPT_CHOICE(0, "matrix", &matrix, "M", matrices, "up (default), gate, down or all") },
+        { OPT_STRING(0, "matrix-pair", &o->matrices, "X,Y",
+                     "within one model: X against Y (up,down; gate,down; up,gate)"), .aliases = "matrices" },
+        { OPT_INT(0, "top-k", &top_k, "K", 1, DIFF_MAX_TOP_K, "tokens per list (default 10, or fewer if an atlas holds fewer)") },
+        { OPT_INT(0, "limit", &limit, "N", 0, 100000, "neurons listed (default 20; 0 lists none)") },
+        { OPT_STRING(0, "plot", &o->plot, "FILE.svg", "also write the per-layer top-1 agreement as an SVG bar chart") },
+        { OPT_CHOICE(0, "format", &o->format, "F", formats,
+                     "table (default; with a per-layer bar chart), json, or tsv (one\n"
+                     "row per neuron: matrix layer neuron top1_a token_a prob_a\n"
+                     "top1_b token_b prob_b same jaccard spearman)") },
+        { OPT_CHOICE(0, "norm", &norm, "N", norms, "full, gain or none (default: the atlases', else full)"),
+          .seen = &o->d.norm_given },
+        { OPT_STRING(0, "layers", &o->layers, "A-B", "layers compared (default all)") },
+        { OPT_THREADS(&threads) },
+        { OPT_STRING(0, "tokenizer", &o->tokenizer, "FILE", "llama2.c tokenizer .bin, for every llama2.c checkpoint given") },
+        { OPT_FLAG(0, "progress", &o->progress, "progress bar on stderr even when it is not a terminal") },
+        { OPT_END() },
     };
-    *o = (Options){ .d = { .limit = 20, .layer1 = -1 }, .matrix = "up" };
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': o->matrix = optarg; break;
-        case 'M': o->matrices = optarg; break;
-        case 'k': o->d.top_k = (int)option_long("diff", "--top-k", optarg, 1, DIFF_MAX_TOP_K); break;
-        case 'l': o->d.limit = (int)option_long("diff", "--limit", optarg, 0, 100000); break;
-        case 'P': o->plot = optarg; break;
-        case 'f':
-            if (strcmp(optarg, "table") == 0) o->format = OUT_TABLE;
-            else if (strcmp(optarg, "json") == 0) o->format = OUT_JSON;
-            else if (strcmp(optarg, "tsv") == 0) o->format = OUT_TSV;
-            else die(NM_EINPUT, "diff: --format must be table, json or tsv, not '%s'", optarg);
-            break;
-        case 'n':
-            if (!lens_norm_from_name(optarg, &o->d.norm)) die(NM_EINPUT, "diff: --norm must be full, gain or none, not '%s'", optarg);
-            o->d.norm_given = 1;
-            break;
-        case 'L': o->layers = optarg; break;
-        case 'j': o->d.threads = (int)option_long("diff", "--threads", optarg, 1, 1024); break;
-        case 't': o->tokenizer = optarg; break;
-        case 'p': o->progress = 1; break;
-        case 'h': fputs(usage_text, stdout); exit(NM_OK);
-        default: die(NM_EINPUT, "diff: unknown or incomplete option '%s' (see 'neuromap diff --help')", argv[optind - 1]);
-        }
-    }
-    o->n_paths = argc - optind;
+    o->n_paths = options_parse(&help, opts, argc, argv);
+    o->matrix = matrices[matrix];
+    o->d.norm = (LensNorm)norm;
+    o->d.top_k = (int)top_k, o->d.limit = (int)limit, o->d.threads = (int)threads;
     if (o->matrices) {
-        if (o->n_paths != 1) die(NM_EINPUT, "diff: --matrices compares the matrices of one MODEL|ATLAS; give exactly one");
+        if (o->n_paths != 1) die(NM_EINPUT, "diff: --matrix-pair compares the matrices of one MODEL|ATLAS; give exactly one");
         o->d.pair[0] = parse_matrices(o->matrices);
         o->d.n_pairs = 1;
         o->d.read_write = 1;
     } else {
         if (o->n_paths != 2) die(NM_EINPUT, "diff: expected two checkpoints A and B (see 'neuromap diff --help')");
         unsigned mask;
-        if (!lens_matrix_mask(o->matrix, &mask)) die(NM_EINPUT, "diff: --matrix must be up, gate, down or all, not '%s'", o->matrix);
+        lens_matrix_mask(o->matrix, &mask); /* one of its names: options_parse checked */
         for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
             if (mask & (1u << k)) o->d.pair[o->d.n_pairs++] = (DiffPair){ (MatrixKind)k, (MatrixKind)k };
     }
-    for (int i = 0; i < o->n_paths; i++) o->path[i] = argv[optind + i];
+    for (int i = 0; i < o->n_paths; i++) o->path[i] = argv[1 + i];
 }
 
 /* ----------------------------------------------------------------------------

@@ -7,34 +7,26 @@
  * then decoded over the full vocabulary, for the token's rank within each
  * and each one's top token. On an atlas, the stored top-k lists are searched.
  */
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N] [--first-piece]\n"
-    "                     [--norm full|gain|none] [--agreement] [--format table|tsv|json] [--tokenizer FILE]\n\n"
-    "Lists the neurons whose direction most promotes the token TEXT, by that token's logit\n"
-    "through the final RMSNorm and the LM head (the logit `map` reports), with the token's\n"
-    "rank within each neuron's distribution (1 = its top token) and the neuron's top token.\n"
-    "TEXT is the token as written, with real spaces: \" dog\" is the word-initial form;\n"
-    "text of several tokens is refused, naming them (--first-piece: use the first).\n"
-    "On an atlas, only the stored top-k lists are searched.\n\n"
-    "  --matrix M          up (default), gate, down or all\n"
-    "  --limit N           neurons to list (default 20)\n"
-    "  --norm N            full (default), gain or none (see 'neuromap map --help')\n"
-    "  --agreement         also decode what each neuron writes (its down column; for a down\n"
-    "                      neuron, what it reads: its up row) and say whether the two top\n"
-    "                      tokens agree: read-and-write neurons are the ones that steer (models only)\n"
-    "  --format F          table (default), tsv: matrix layer neuron logit rank top_token\n"
-    "                      [partner partner_top agree], or json (one document: README)\n"
-    "  --first-piece       TEXT of several tokens: search its first token (without BOS)\n"
-    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "find",
+    .usage = "usage: neuromap find MODEL|ATLAS TEXT [--matrix up|gate|down|all] [--limit N] [--first-piece]\n"
+             "                     [--norm full|gain|none] [--agreement] [--format table|tsv|json] [--threads N]\n"
+             "                     [--tokenizer FILE]\n",
+    .about = "Lists the neurons whose direction most promotes the token TEXT, by that token's logit\n"
+             "through the final RMSNorm and the LM head (the logit `map` reports), with the token's\n"
+             "rank within each neuron's distribution (1 = its top token) and the neuron's top token.\n"
+             "TEXT is the token as written, with real spaces: \" dog\" is the word-initial form;\n"
+             "text of several tokens is refused, naming them (--first-piece: use the first).\n"
+             "On an atlas, only the stored top-k lists are searched.\n",
+};
 
 typedef LensHit Hit;
 
@@ -96,47 +88,36 @@ static void say_skipped(int64_t nonfinite) {
 }
 
 int cmd_find(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "matrix", required_argument, 0, 'm' }, { "limit", required_argument, 0, 'l' },
-        { "norm", required_argument, 0, 'n' },   { "format", required_argument, 0, 'f' },
-        { "tokenizer", required_argument, 0, 't' }, { "agreement", no_argument, 0, 'a' },
-        { "first-piece", no_argument, 0, '1' },  { "help", no_argument, 0, 'h' },
-        { 0, 0, 0, 0 },
+    static const char *const matrices[] = { "up", "gate", "down", "all", NULL };
+    static const char *const norms[] = { "full", "gain", "none", NULL };
+    static const char *const formats[] = { "table", "tsv", "json", NULL };
+    enum { FIND_TABLE, FIND_TSV, FIND_JSON }; /* formats[] */
+    const char *tokenizer = NULL;
+    int matrix_i = 0, norm = NORM_FULL, format = FIND_TABLE, norm_given = 0, agreement = 0, first_piece = 0;
+    long limit = 20, threads = 0;
+    Option opts[] = {
+        { OPT_CHOICE(0, "matrix", &matrix_i, "M", matrices, "up (default), gate, down or all") },
+        { OPT_INT(0, "limit", &limit, "N", 1, 10000, "neurons to list (default 20)") },
+        { OPT_CHOICE(0, "norm", &norm, "N", norms, "full (default), gain or none (see 'neuromap map --help')"),
+          .seen = &norm_given },
+        { OPT_FLAG(0, "agreement", &agreement,
+                   "also decode what each neuron writes (its down column; for a down\n"
+                   "neuron, what it reads: its up row) and say whether the two top\n"
+                   "tokens agree: read-and-write neurons are the ones that steer (models only)") },
+        { OPT_CHOICE(0, "format", &format, "F", formats,
+                     "table (default), tsv: matrix layer neuron logit rank top_token\n"
+                     "[partner partner_top agree], or json (one document: README)") },
+        { OPT_FLAG(0, "first-piece", &first_piece, "TEXT of several tokens: search its first token (without BOS)") },
+        { OPT_THREADS_UNUSED(&threads) },
+        { OPT_TOKENIZER(&tokenizer) },
+        { OPT_END() },
     };
-    enum { FIND_TABLE, FIND_TSV, FIND_JSON };
-    const char *matrix = "up", *tokenizer = NULL;
-    LensNorm norm = NORM_FULL;
-    long limit = 20;
-    int format = FIND_TABLE, norm_given = 0, agreement = 0, first_piece = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': matrix = optarg; break;
-        case 'l':
-            if (!parse_long(optarg, &limit) || limit < 1 || limit > 10000)
-                die(NM_EINPUT, "find: --limit must be in 1..10000, not '%s'", optarg);
-            break;
-        case 'n':
-            if (!lens_norm_from_name(optarg, &norm)) die(NM_EINPUT, "find: --norm must be full, gain or none, not '%s'", optarg);
-            norm_given = 1;
-            break;
-        case 'f':
-            if (strcmp(optarg, "tsv") == 0) format = FIND_TSV;
-            else if (strcmp(optarg, "table") == 0) format = FIND_TABLE;
-            else if (strcmp(optarg, "json") == 0) format = FIND_JSON;
-            else die(NM_EINPUT, "find: --format must be table, tsv or json, not '%s'", optarg);
-            break;
-        case 't': tokenizer = optarg; break;
-        case 'a': agreement = 1; break;
-        case '1': first_piece = 1; break;
-        case 'h': fputs(usage_text, stdout); return NM_OK;
-        default: die(NM_EINPUT, "find: unknown or incomplete option '%s' (see 'neuromap find --help')", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 2) die(NM_EINPUT, "find: expected MODEL|ATLAS and TEXT (see 'neuromap find --help')");
+    if (options_parse(&help, opts, argc, argv) != 2)
+        die(NM_EINPUT, "find: expected MODEL|ATLAS and TEXT (see 'neuromap find --help')");
+    const char *matrix = matrices[matrix_i];
     unsigned mask;
-    if (!lens_matrix_mask(matrix, &mask)) die(NM_EINPUT, "find: --matrix must be up, gate, down or all, not '%s'", matrix);
-    const char *path = argv[optind], *text = argv[optind + 1];
+    lens_matrix_mask(matrix, &mask); /* one of its names: options_parse checked */
+    const char *path = argv[1], *text = argv[2];
     int text_len = (int)strlen(text);
     if (text_len == 0) die(NM_EINPUT, "find: TEXT is empty");
     Error e = { 0 };
@@ -144,7 +125,7 @@ int cmd_find(int argc, char **argv) {
     if (atlas_is_atlas(path)) {
         Atlas *a;
         if (atlas_open(&a, path, &e)) error_exit(&e);
-        if (norm_given && norm != atlas_info(a)->norm)
+        if (norm_given && norm != (int)atlas_info(a)->norm)
             die(NM_EINPUT, "find: %s was mapped with --norm %s; use the model for --norm %s", path,
                 lens_norm_name(atlas_info(a)->norm), lens_norm_name(norm));
         TokenNames tn = atlas_token_names(a);

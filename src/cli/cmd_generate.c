@@ -5,37 +5,25 @@
  * from the hooks alone.
  */
 #include <cJSON.h>
-#include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap generate MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]\n"
-    "                         [--chat] [--system TEXT] [--clamp L:N=V ...] [--scale L:N=S ...] [--clamp-site up|act]\n"
-    "                         [--clamp-positions all|generated] [--compare] [--format text|json]\n\n"
-    "Generates text. Without -p (or with -p \"\") generation starts from BOS alone. With\n"
-    "--clamp/--scale the model runs with those neurons fixed or multiplied; --compare\n"
-    "also runs the unclamped model with the same seed and shows both continuations\n"
-    "(side by side on a wide terminal). The same seed and thread count give the same text.\n\n"
-    "  -p, --prompt TEXT   the prompt\n"
-    "  -n, --tokens N      new tokens to generate (default 128); stops early at EOS\n"
-    "  --temp T            sampling temperature (default 1.0); 0 is greedy\n"
-    "  --top-p P           nucleus sampling mass (default 0.9; 1 samples the whole vocabulary)\n"
-    "  --seed S            sampler seed (default 0)\n"
-    "%s"
-    "%s"
-    "  --compare           show the unclamped and the clamped continuation\n"
-    "  --format FMT        text (default, streamed) or json: {\"prompt_ids\", \"baseline\":\n"
-    "                      {\"ids\", \"text\"}, \"clamped\": {...}} (clamped only with a hook)\n"
-    "  --truncate          drop the oldest prompt tokens when the prompt exceeds the context\n"
-    "  --threads N         threads (default: every CPU)\n"
-    "  --stats             print prompt and generation speed on stderr\n"
-    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "generate",
+    .usage = "usage: neuromap generate MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]\n"
+             "                         [--chat] [--system TEXT] [--clamp L:N=V ...] [--scale L:N=S ...] [--clamp-site up|act]\n"
+             "                         [--clamp-positions all|generated] [--compare] [--format text|json]\n",
+    .about = "Generates text. Without -p (or with -p \"\") generation starts from BOS alone. With\n"
+             "--clamp/--scale the model runs with those neurons fixed or multiplied; --compare\n"
+             "also runs the unclamped model with the same seed and shows both continuations\n"
+             "(side by side on a wide terminal). The same seed and thread count give the same text.\n",
+};
 
 /* Writes each piece of the continuation as it comes (Generation.on_piece). */
 static void put_piece(void *ctx, const char *s, size_t n) {
@@ -130,70 +118,37 @@ typedef struct {
 } GenerateArgs;
 
 static void parse_args(int argc, char **argv, GenerateArgs *a) {
-    static const struct option opts[] = {
-        { "prompt", required_argument, 0, 'p' }, { "tokens", required_argument, 0, 'n' },
-        { "temp", required_argument, 0, 'T' },   { "top-p", required_argument, 0, 'P' },
-        { "seed", required_argument, 0, 'S' },   { "compare", no_argument, 0, 'c' },
-        { "format", required_argument, 0, 'f' }, { "truncate", no_argument, 0, 'u' },
-        { "threads", required_argument, 0, 't' }, { "stats", no_argument, 0, 's' },
-        { "tokenizer", required_argument, 0, 'k' }, { "help", no_argument, 0, 'h' },
-        HOOK_LONG_OPTIONS, PROMPT_LONG_OPTIONS, { 0, 0, 0, 0 },
-    };
+    static const char *const formats[] = { "text", "json", NULL };
     *a = (GenerateArgs){ .n_new = 128, .temp = 1.0, .top_p = 0.9 };
-    Error e = { 0 };
-    int c;
-    long l;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:n:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p': a->prompt = optarg; break;
-        case 'n':
-            if (!parse_long(optarg, &a->n_new) || a->n_new < 1 || a->n_new > 1 << 24)
-                die(NM_EINPUT, "generate: -n wants a number of tokens from 1, not '%s'", optarg);
-            break;
-        case 'T':
-            if (!parse_float(optarg, &a->temp) || a->temp < 0 || a->temp > 100)
-                die(NM_EINPUT, "generate: --temp wants a temperature from 0 to 100, not '%s'", optarg);
-            break;
-        case 'P':
-            if (!parse_float(optarg, &a->top_p) || a->top_p <= 0 || a->top_p > 1)
-                die(NM_EINPUT, "generate: --top-p wants a probability mass in (0, 1], not '%s'", optarg);
-            break;
-        case 'S':
-            if (!parse_long(optarg, &l) || l < 0)
-                die(NM_EINPUT, "generate: --seed wants a non-negative integer, not '%s'", optarg);
-            a->seed = (unsigned long long)l;
-            break;
-        case 'c': a->compare = 1; break;
-        case 'f':
-            if (strcmp(optarg, "json") == 0) a->json = 1;
-            else if (strcmp(optarg, "text") == 0) a->json = 0;
-            else die(NM_EINPUT, "generate: --format must be text or json, not '%s'", optarg);
-            break;
-        case 'u': a->truncate = 1; break;
-        case 't':
-            if (!parse_long(optarg, &a->threads) || a->threads < 1 || a->threads > 256)
-                die(NM_EINPUT, "generate: --threads wants 1-256, not '%s'", optarg);
-            break;
-        case 's': a->stats = 1; break;
-        case 'k': a->tokenizer = optarg; break;
-        case 'h': printf(usage_text, prompt_usage, hook_usage); exit(NM_OK);
-        default: {
-            if (prompt_option(&a->prompt_opts, c, optarg)) break;
-            int r = hook_option(&a->hooks, c, optarg, &e);
-            if (r < 0) die(NM_EINPUT, "generate: %s", e.msg);
-            if (r == 0) die(NM_EINPUT, "generate: unknown or incomplete option '%s' (see 'neuromap generate --help')", argv[optind - 1]);
-        }
-        }
-    }
-    if (optind != argc - 1) die(NM_EINPUT, "generate: expected one MODEL (see 'neuromap generate --help')");
+    long seed = 0;
+    Option opts[] = {
+        { OPT_STRING('p', "prompt", &a->prompt, "TEXT", "the prompt") },
+        { OPT_INT('n', "tokens", &a->n_new, "N", 1, 1 << 24, "new tokens to generate (default 128); stops early at EOS") },
+        { OPT_FLOAT(0, "temp", &a->temp, "T", 0, 100, "sampling temperature (default 1.0); 0 is greedy") },
+        { OPT_FLOAT(0, "top-p", &a->top_p, "P", 0, 1, "nucleus sampling mass (default 0.9; 1 samples the whole vocabulary)"),
+          .min_open = 1 },
+        { OPT_INT(0, "seed", &seed, "S", 0, LONG_MAX, "sampler seed (default 0)") },
+        OPT_PROMPT_OPTIONS(&a->prompt_opts),
+        OPT_HOOK_OPTIONS(&a->hooks),
+        { OPT_FLAG(0, "compare", &a->compare, "show the unclamped and the clamped continuation") },
+        { OPT_CHOICE(0, "format", &a->json, "FMT", formats,
+                     "text (default, streamed) or json: {\"prompt_ids\", \"baseline\":\n"
+                     "{\"ids\", \"text\"}, \"clamped\": {...}} (clamped only with a hook)") },
+        { OPT_FLAG(0, "truncate", &a->truncate, "drop the oldest prompt tokens when the prompt exceeds the context") },
+        { OPT_THREADS(&a->threads) },
+        { OPT_FLAG(0, "stats", &a->stats, "print prompt and generation speed on stderr") },
+        { OPT_TOKENIZER(&a->tokenizer) },
+        { OPT_END() },
+    };
+    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "generate: expected one MODEL (see 'neuromap generate --help')");
+    a->seed = (unsigned long long)seed;
 }
 
 int cmd_generate(int argc, char **argv) {
     GenerateArgs a;
     parse_args(argc, argv, &a);
     Model m;
-    open_model_or_exit(&m, argv[optind], a.tokenizer, 1);
+    open_model_or_exit(&m, argv[1], a.tokenizer, 1);
     Error e = { 0 };
     HookSet hooks;
     Tokenizer *tok;

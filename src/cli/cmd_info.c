@@ -1,20 +1,19 @@
 /* cmd_info.c — `neuromap info MODEL`: what a checkpoint is, in one screen. */
 #include <cJSON.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap info MODEL [--tokenizer FILE] [--format table|json] [--json]\n\n"
-    "Describes a checkpoint: format, architecture, layers, hidden and FFN sizes, heads,\n"
-    "vocabulary, RoPE settings, tied or separate LM head, dtypes present, file sizes\n"
-    "and the number of up/gate/down neurons. MODEL is a Hugging Face directory, a\n"
-    "GGUF file (also vocabulary-only), or a llama2.c .bin with --tokenizer FILE.\n\n"
-    "  --tokenizer FILE   llama2.c tokenizer .bin (e.g. tok512.bin)\n"
-    "  --format FMT       table (default) or json; --json is short for --format json\n"
-    "  -h, --help         this help\n";
+static const CommandHelp help = {
+    .name = "info",
+    .usage = "usage: neuromap info MODEL [--tokenizer FILE] [--format table|json] [--json]\n",
+    .about = "Describes a checkpoint: format, architecture, layers, hidden and FFN sizes, heads,\n"
+             "vocabulary, RoPE settings, tied or separate LM head, dtypes present, file sizes\n"
+             "and the number of up/gate/down neurons. MODEL is a Hugging Face directory, a\n"
+             "GGUF file (also vocabulary-only), or a llama2.c .bin with --tokenizer FILE.\n",
+};
 
 /* Tensors per dtype, as "F32 x21, Q8_0 x16". */
 static void dtype_summary(const Model *m, char *out, size_t cap, cJSON *json) {
@@ -77,29 +76,20 @@ static void print_table(const Model *m) {
 }
 
 int cmd_info(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "format", required_argument, 0, 'f' }, { "json", no_argument, 0, 'j' },
-        { "tokenizer", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-    };
+    static const char *const formats[] = { "table", "json", NULL };
     const char *tokenizer = NULL;
-    int json = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "f:t:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            if (strcmp(optarg, "json") == 0) json = 1;
-            else if (strcmp(optarg, "table") == 0) json = 0;
-            else die(NM_EINPUT, "info: --format must be table or json, not '%s'", optarg);
-            break;
-        case 'j': json = 1; break;
-        case 't': tokenizer = optarg; break;
-        case 'h': fputs(usage_text, stdout); return NM_OK;
-        default: die(NM_EINPUT, "info: unknown or incomplete option '%s' (see 'neuromap info --help')", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1) die(NM_EINPUT, "info: expected one MODEL (see 'neuromap info --help')");
+    int json = 0;
+    long threads = 0;
+    Option opts[] = {
+        { OPT_STRING('t', "tokenizer", &tokenizer, "FILE", "llama2.c tokenizer .bin (e.g. tok512.bin)") },
+        { OPT_CHOICE('f', "format", &json, "FMT", formats, "table (default) or json; --json is short for --format json") },
+        { OPT_FLAG(0, "json", &json, "the same as --format json") },
+        { OPT_THREADS_UNUSED(&threads) },
+        { OPT_END() },
+    };
+    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "info: expected one MODEL (see 'neuromap info --help')");
     Model m;
-    open_model_or_exit(&m, argv[optind], tokenizer, 0);
+    open_model_or_exit(&m, argv[1], tokenizer, 0);
     if (json) print_json(&m);
     else print_table(&m);
     model_close(&m);

@@ -1,7 +1,6 @@
 /* cmd_map.c — `neuromap map MODEL`: decode every chosen MLP neuron through
  * the final norm and the LM head (lens.c) and keep its top and bottom
  * tokens, in an SQLite atlas (atlas.c) or as TSV / JSON lines. */
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -9,106 +8,75 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap map MODEL [-o ATLAS] [--matrix up|gate|down|all] [--layers A-B] [--neurons A-B]\n"
-    "                    [--top-k K] [--bottom-k K] [--norm full|gain|none] [--threads N]\n"
-    "                    [--format sqlite|tsv|jsonl] [--force] [--resume] [--progress] [--tokenizer FILE]\n"
-    "                    [--kernel auto|native|openblas] [--prefilter [--prob-tol X]]\n\n"
-    "Decodes MLP neurons through the final RMSNorm and the LM head (Davies 2025): for each\n"
-    "neuron, the K tokens with the highest and the K with the lowest logits, with softmax\n"
-    "probabilities over the full vocabulary. A neuron is row N of up_proj / gate_proj, or\n"
-    "column N of down_proj.\n\n"
-    "  -o, --output ATLAS  SQLite atlas to write (default: MODEL's name + .atlas.db here)\n"
-    "  --matrix M          up (default), gate, down, or all\n"
-    "  --layers A-B        layers to map, inclusive (default: all; '3' is layer 3 alone)\n"
-    "  --neurons A-B       neurons of each layer to map, inclusive (default: all)\n"
-    "  --top-k K           highest-logit tokens per neuron (default 10)\n"
-    "  --bottom-k K        lowest-logit tokens per neuron (default 5)\n"
-    "  --norm N            full (default): W_U (g * w / rms(w)); gain: W_U (g * w); none: W_U w\n"
-    "  --threads N         worker threads (default: all cores)\n"
-    "  --format F          sqlite (default), tsv (stdout: matrix layer neuron rank token_id\n"
-    "                      token logit prob; rank -1 is the lowest logit) or jsonl (stdout)\n"
-    "  --force             overwrite an existing atlas (and discard an interrupted run's ATLAS.partial)\n"
-    "  --resume            continue an interrupted run from ATLAS.partial (same model and options)\n"
-    "  --progress          progress bar on stderr even when it is not a terminal\n"
-    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
-    "  --kernel K          the FP32 product: native (neuromap's AVX-512 kernel, one FMA chain per\n"
-    "                      logit), openblas (sgemm), or auto (default: native where the CPU has\n"
-    "                      AVX-512). Both are exact FP32; their logits may differ in the last bit\n"
-    "  --prefilter         a BF16 pass first (twice the FP32 rate), then exact FP32 logits for the\n"
-    "                      tokens its proven error bound cannot rule out: token ids and logits are\n"
-    "                      those of --kernel native, bit for bit; each neuron's normaliser keeps a\n"
-    "                      proven bound (jsonl: lse_bound) or is computed exactly (see --prob-tol)\n"
-    "  --prob-tol X        with --prefilter, the widest bound kept on |lse error| (the probabilities'\n"
-    "                      relative error, about); wider ones get the exact normaliser, a full FP32\n"
-    "                      pass for that neuron (default 1e-4; 'inf' never)\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "map",
+    .usage = "usage: neuromap map MODEL [-o ATLAS] [--matrix up|gate|down|all] [--layers A-B] [--neurons A-B]\n"
+             "                    [--top-k K] [--bottom-k K] [--norm full|gain|none] [--threads N]\n"
+             "                    [--format sqlite|tsv|jsonl] [--force] [--resume] [--progress] [--tokenizer FILE]\n"
+             "                    [--kernel auto|native|openblas] [--prefilter [--prob-tol X]]\n",
+    .about = "Decodes MLP neurons through the final RMSNorm and the LM head (Davies 2025): for each\n"
+             "neuron, the K tokens with the highest and the K with the lowest logits, with softmax\n"
+             "probabilities over the full vocabulary. A neuron is row N of up_proj / gate_proj, or\n"
+             "column N of down_proj.\n",
+};
 
 enum { OUT_SQLITE, OUT_TSV, OUT_JSONL };
 
 typedef struct {
     const char *output, *layers, *neurons, *tokenizer, *matrix;
     long top_k, bottom_k, threads;
-    LensNorm norm;
-    LensKernel kernel;
+    int norm;   /* LensNorm */
+    int kernel; /* LensKernel */
     double prob_tol;
     int format, force, resume, progress, prefilter, prob_tol_set;
 } MapOptions;
 
 static void parse_options(int argc, char **argv, MapOptions *o, const char **model) {
-    static const struct option opts[] = {
-        { "output", required_argument, 0, 'o' }, { "matrix", required_argument, 0, 'm' },
-        { "layers", required_argument, 0, 'L' }, { "neurons", required_argument, 0, 'N' },
-        { "top-k", required_argument, 0, 'k' },  { "bottom-k", required_argument, 0, 'b' },
-        { "norm", required_argument, 0, 'n' },   { "threads", required_argument, 0, 'j' },
-        { "format", required_argument, 0, 'f' }, { "force", no_argument, 0, 'F' },
-        { "progress", no_argument, 0, 'p' },     { "tokenizer", required_argument, 0, 't' },
-        { "resume", no_argument, 0, 'r' },       { "kernel", required_argument, 0, 'K' },
-        { "prefilter", no_argument, 0, 'P' },    { "prob-tol", required_argument, 0, 'T' },
-        { "help", no_argument, 0, 'h' },         { 0, 0, 0, 0 },
+    static const char *const matrices[] = { "up", "gate", "down", "all", NULL };
+    static const char *const norms[] = { "full", "gain", "none", NULL };
+    static const char *const formats[] = { [OUT_SQLITE] = "sqlite", [OUT_TSV] = "tsv", [OUT_JSONL] = "jsonl", NULL };
+    static const char *const kernels[] = { [LENS_KERNEL_AUTO] = "auto", [LENS_KERNEL_OPENBLAS] = "openblas",
+                                           [LENS_KERNEL_NATIVE] = "native", NULL };
+    *o = (MapOptions){ .top_k = 10, .bottom_k = 5, .norm = NORM_FULL, .format = OUT_SQLITE, .prob_tol = 1e-4 };
+    int matrix = 0;
+    Option opts[] = {
+        { OPT_STRING('o', "output", &o->output, "ATLAS", "SQLite atlas to write (default: MODEL's name + .atlas.db here)") },
+        { OPT_CHOICE(0, "matrix", &matrix, "M", matrices, "up (default), gate, down, or all") },
+        { OPT_STRING(0, "layers", &o->layers, "A-B", "layers to map, inclusive (default: all; '3' is layer 3 alone)") },
+        { OPT_STRING(0, "neurons", &o->neurons, "A-B", "neurons of each layer to map, inclusive (default: all)") },
+        { OPT_INT(0, "top-k", &o->top_k, "K", 0, 1 << 22, "highest-logit tokens per neuron (default 10)") },
+        { OPT_INT(0, "bottom-k", &o->bottom_k, "K", 0, 1 << 22, "lowest-logit tokens per neuron (default 5)") },
+        { OPT_CHOICE(0, "norm", &o->norm, "N", norms,
+                     "full (default): W_U (g * w / rms(w)); gain: W_U (g * w); none: W_U w") },
+        { OPT_THREADS(&o->threads) },
+        { OPT_CHOICE(0, "format", &o->format, "F", formats,
+                     "sqlite (default), tsv (stdout: matrix layer neuron rank token_id\n"
+                     "token logit prob; rank -1 is the lowest logit) or jsonl (stdout)") },
+        { OPT_FLAG(0, "force", &o->force, "overwrite an existing atlas (and discard an interrupted run's ATLAS.partial)") },
+        { OPT_FLAG(0, "resume", &o->resume, "continue an interrupted run from ATLAS.partial (same model and options)") },
+        { OPT_FLAG(0, "progress", &o->progress, "progress bar on stderr even when it is not a terminal") },
+        { OPT_TOKENIZER(&o->tokenizer) },
+        { OPT_CHOICE(0, "kernel", &o->kernel, "K", kernels,
+                     "the FP32 product: native (neuromap's AVX-512 kernel, one FMA chain per\n"
+                     "logit), openblas (sgemm), or auto (default: native where the CPU has\n"
+                     "AVX-512). Both are exact FP32; their logits may differ in the last bit") },
+        { OPT_FLAG(0, "prefilter", &o->prefilter,
+                   "a BF16 pass first (twice the FP32 rate), then exact FP32 logits for the\n"
+                   "tokens its proven error bound cannot rule out: token ids and logits are\n"
+                   "those of --kernel native, bit for bit; each neuron's normaliser keeps a\n"
+                   "proven bound (jsonl: lse_bound) or is computed exactly (see --prob-tol)") },
+        { OPT_FLOAT(0, "prob-tol", &o->prob_tol, "X", 0, INFINITY,
+                    "with --prefilter, the widest bound kept on |lse error| (the probabilities'\n"
+                    "relative error, about); wider ones get the exact normaliser, a full FP32\n"
+                    "pass for that neuron (default 1e-4; 'inf' never)"),
+          .seen = &o->prob_tol_set },
+        { OPT_END() },
     };
-    *o = (MapOptions){ .matrix = "up", .top_k = 10, .bottom_k = 5, .norm = NORM_FULL, .format = OUT_SQLITE, .prob_tol = 1e-4 };
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'o': o->output = optarg; break;
-        case 'm': o->matrix = optarg; break;
-        case 'L': o->layers = optarg; break;
-        case 'N': o->neurons = optarg; break;
-        case 'k': o->top_k = option_long("map", "--top-k", optarg, 0, 1 << 22); break;
-        case 'b': o->bottom_k = option_long("map", "--bottom-k", optarg, 0, 1 << 22); break;
-        case 'j': o->threads = option_long("map", "--threads", optarg, 1, 1024); break;
-        case 'n':
-            if (!lens_norm_from_name(optarg, &o->norm)) die(NM_EINPUT, "map: --norm must be full, gain or none, not '%s'", optarg);
-            break;
-        case 'f':
-            if (strcmp(optarg, "sqlite") == 0) o->format = OUT_SQLITE;
-            else if (strcmp(optarg, "tsv") == 0) o->format = OUT_TSV;
-            else if (strcmp(optarg, "jsonl") == 0) o->format = OUT_JSONL;
-            else die(NM_EINPUT, "map: --format must be sqlite, tsv or jsonl, not '%s'", optarg);
-            break;
-        case 'F': o->force = 1; break;
-        case 'p': o->progress = 1; break;
-        case 'r': o->resume = 1; break;
-        case 't': o->tokenizer = optarg; break;
-        case 'K':
-            if (!lens_kernel_from_name(optarg, &o->kernel)) die(NM_EINPUT, "map: --kernel must be auto, native or openblas, not '%s'", optarg);
-            break;
-        case 'P': o->prefilter = 1; break;
-        case 'T':
-            if (strcmp(optarg, "inf") == 0) o->prob_tol = INFINITY;
-            else if (!parse_float(optarg, &o->prob_tol) || o->prob_tol < 0)
-                die(NM_EINPUT, "map: --prob-tol must be a number >= 0 (or inf), not '%s'", optarg);
-            o->prob_tol_set = 1;
-            break;
-        case 'h': fputs(usage_text, stdout); exit(NM_OK);
-        default: die(NM_EINPUT, "map: unknown or incomplete option '%s' (see 'neuromap map --help')", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1) die(NM_EINPUT, "map: expected one MODEL (see 'neuromap map --help')");
-    *model = argv[optind];
+    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "map: expected one MODEL (see 'neuromap map --help')");
+    *model = argv[1];
+    o->matrix = matrices[matrix];
     if (o->resume && o->format != OUT_SQLITE) die(NM_EINPUT, "map: --resume continues an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
     if (o->prob_tol_set && !o->prefilter) die(NM_EINPUT, "map: --prob-tol sets the prefilter's bound; add --prefilter");
     if (o->prefilter && o->kernel == LENS_KERNEL_OPENBLAS)
@@ -198,7 +166,7 @@ int cmd_map(int argc, char **argv) {
     const char *model_path;
     parse_options(argc, argv, &o, &model_path);
     unsigned mask;
-    if (!lens_matrix_mask(o.matrix, &mask)) die(NM_EINPUT, "map: --matrix must be up, gate, down or all, not '%s'", o.matrix);
+    lens_matrix_mask(o.matrix, &mask); /* one of its names: parse_options checked */
     Model m;
     open_model_or_exit(&m, model_path, o.tokenizer, 1);
     const Config *c = &m.cfg;

@@ -6,35 +6,26 @@
  * forward pass over prompt + target gives every factor at once.
  */
 #include <cJSON.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap probe MODEL -p PROMPT --target TEXT [--clamp L:N=V ...] [--chat]\n"
-    "                      [--sweep L:N=V1,V2,...] [--format table|json|tsv]\n\n"
-    "The probability of TEXT as the continuation of PROMPT (the product over its\n"
-    "tokens, teacher-forced), without and with the clamp, and the top next tokens\n"
-    "in each case. TEXT's tokens are the ones that tokenizing PROMPT+TEXT adds after\n"
-    "PROMPT's own (so \" play\" is one word token, not a new text's \"▁\" + \"play\"); when\n"
-    "PROMPT's own tokens change at the boundary, the joint tokenization is used and\n"
-    "stderr says so. --sweep clamps one neuron to each value in turn (on top of any\n"
-    "--clamp/--scale) and prints the curve: a chart, or rows \"value prob\" with tsv.\n\n"
-    "  -p, --prompt TEXT   the prompt (required)\n"
-    "  --target TEXT       the continuation to score (required)\n"
-    "  --sweep L:N=V,...   clamp values to try for neuron L:N\n"
-    "  --top-k K           next tokens to list (default 10)\n"
-    "%s"
-    "%s"
-    "  --format FMT        table (default), json or tsv\n"
-    "  --truncate          drop the oldest prompt tokens when prompt + target exceed the context\n"
-    "  --threads N         threads (default: every CPU)\n"
-    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "probe",
+    .usage = "usage: neuromap probe MODEL -p PROMPT --target TEXT [--clamp L:N=V ...] [--chat]\n"
+             "                      [--sweep L:N=V1,V2,...] [--format table|json|tsv]\n",
+    .about = "The probability of TEXT as the continuation of PROMPT (the product over its\n"
+             "tokens, teacher-forced), without and with the clamp, and the top next tokens\n"
+             "in each case. TEXT's tokens are the ones that tokenizing PROMPT+TEXT adds after\n"
+             "PROMPT's own (so \" play\" is one word token, not a new text's \"▁\" + \"play\"); when\n"
+             "PROMPT's own tokens change at the boundary, the joint tokenization is used and\n"
+             "stderr says so. --sweep clamps one neuron to each value in turn (on top of any\n"
+             "--clamp/--scale) and prints the curve: a chart, or rows \"value prob\" with tsv.\n",
+};
 
 enum { FMT_TABLE, FMT_JSON, FMT_TSV };
 
@@ -222,48 +213,22 @@ static void print_sweep_chart(const Sweep *sw, const double *prob, const ProbeAr
  * The command */
 
 static void parse_args(int argc, char **argv, ProbeArgs *a) {
-    static const struct option opts[] = {
-        { "prompt", required_argument, 0, 'p' }, { "target", required_argument, 0, 'T' },
-        { "sweep", required_argument, 0, 'w' },  { "top-k", required_argument, 0, 'k' },
-        { "format", required_argument, 0, 'f' }, { "truncate", no_argument, 0, 'u' },
-        { "threads", required_argument, 0, 't' }, { "tokenizer", required_argument, 0, 'K' },
-        { "help", no_argument, 0, 'h' },          HOOK_LONG_OPTIONS, PROMPT_LONG_OPTIONS, { 0, 0, 0, 0 },
-    };
+    static const char *const formats[] = { [FMT_TABLE] = "table", [FMT_JSON] = "json", [FMT_TSV] = "tsv", NULL };
     *a = (ProbeArgs){ .top_k = 10 };
-    Error e = { 0 };
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'p': a->prompt = optarg; break;
-        case 'T': a->target = optarg; break;
-        case 'w': a->sweep = optarg; break;
-        case 'k':
-            if (!parse_long(optarg, &a->top_k) || a->top_k < 1 || a->top_k > 1000)
-                die(NM_EINPUT, "probe: --top-k wants 1-1000, not '%s'", optarg);
-            break;
-        case 'f':
-            if (strcmp(optarg, "table") == 0) a->format = FMT_TABLE;
-            else if (strcmp(optarg, "json") == 0) a->format = FMT_JSON;
-            else if (strcmp(optarg, "tsv") == 0) a->format = FMT_TSV;
-            else die(NM_EINPUT, "probe: --format must be table, json or tsv, not '%s'", optarg);
-            break;
-        case 'u': a->truncate = 1; break;
-        case 't':
-            if (!parse_long(optarg, &a->threads) || a->threads < 1 || a->threads > 256)
-                die(NM_EINPUT, "probe: --threads wants 1-256, not '%s'", optarg);
-            break;
-        case 'K': a->tokenizer = optarg; break;
-        case 'h': printf(usage_text, hook_usage, prompt_usage); exit(NM_OK);
-        default: {
-            if (prompt_option(&a->prompt_opts, c, optarg)) break;
-            int r = hook_option(&a->hooks, c, optarg, &e);
-            if (r < 0) die(NM_EINPUT, "probe: %s", e.msg);
-            if (r == 0) die(NM_EINPUT, "probe: unknown or incomplete option '%s' (see 'neuromap probe --help')", argv[optind - 1]);
-        }
-        }
-    }
-    if (optind != argc - 1) die(NM_EINPUT, "probe: expected one MODEL (see 'neuromap probe --help')");
+    Option opts[] = {
+        { OPT_STRING('p', "prompt", &a->prompt, "TEXT", "the prompt (required)") },
+        { OPT_STRING(0, "target", &a->target, "TEXT", "the continuation to score (required)") },
+        { OPT_STRING(0, "sweep", &a->sweep, "L:N=V,...", "clamp values to try for neuron L:N") },
+        { OPT_INT(0, "top-k", &a->top_k, "K", 1, 1000, "next tokens to list (default 10)") },
+        OPT_HOOK_OPTIONS(&a->hooks),
+        OPT_PROMPT_OPTIONS(&a->prompt_opts),
+        { OPT_CHOICE(0, "format", &a->format, "FMT", formats, "table (default), json or tsv") },
+        { OPT_FLAG(0, "truncate", &a->truncate, "drop the oldest prompt tokens when prompt + target exceed the context") },
+        { OPT_THREADS(&a->threads) },
+        { OPT_TOKENIZER(&a->tokenizer) },
+        { OPT_END() },
+    };
+    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "probe: expected one MODEL (see 'neuromap probe --help')");
     if (!a->prompt || !a->target) die(NM_EINPUT, "probe: needs -p PROMPT and --target TEXT");
     if (!*a->target) die(NM_EINPUT, "probe: --target is empty");
 }
@@ -321,7 +286,7 @@ int cmd_probe(int argc, char **argv) {
     ProbeArgs a;
     parse_args(argc, argv, &a);
     Model m;
-    open_model_or_exit(&m, argv[optind], a.tokenizer, 1);
+    open_model_or_exit(&m, argv[1], a.tokenizer, 1);
     Error e = { 0 };
     HookSet hooks;
     Sweep sw = { 0 };

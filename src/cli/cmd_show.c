@@ -1,27 +1,20 @@
 /* cmd_show.c — `neuromap show MODEL|ATLAS L:N`: one neuron's top and bottom
  * tokens. From a model it is one vector through the head, computed on the
  * spot; from an atlas it is what `map` stored. */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap show MODEL|ATLAS L:N [--matrix up|gate|down] [--top-k K] [--bottom-k K]\n"
-    "                     [--norm full|gain|none] [--format table|tsv|json] [--threads N] [--tokenizer FILE]\n\n"
-    "Shows neuron N of layer L (both 0-based): the tokens its direction promotes most and\n"
-    "least, through the final RMSNorm and the LM head, with softmax probabilities over the\n"
-    "full vocabulary. From an atlas, the lists `map` stored (norm and K as it used them).\n\n"
-    "  --matrix M          up (default), gate or down\n"
-    "  --top-k K           highest-logit tokens (default 10)\n"
-    "  --bottom-k K        lowest-logit tokens (default 5)\n"
-    "  --norm N            full (default), gain or none (see 'neuromap map --help')\n"
-    "  --format F          table (default), tsv (map's columns) or json (one document: README)\n"
-    "  --threads N         worker threads (default: all cores)\n"
-    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
-    "  --examples          the activations stored by 'neuromap activations' (see 'neuromap show --examples --help')\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "show",
+    .usage = "usage: neuromap show MODEL|ATLAS L:N [--matrix up|gate|down] [--top-k K] [--bottom-k K]\n"
+             "                     [--norm full|gain|none] [--format table|tsv|json] [--threads N] [--tokenizer FILE]\n",
+    .about = "Shows neuron N of layer L (both 0-based): the tokens its direction promotes most and\n"
+             "least, through the final RMSNorm and the LM head, with softmax probabilities over the\n"
+             "full vocabulary. From an atlas, the lists `map` stored (norm and K as it used them).\n",
+};
 
 enum { SHOW_TABLE, SHOW_TSV, SHOW_JSON };
 
@@ -43,58 +36,33 @@ static void print_table(const TokenNames *tn, MatrixKind k, int layer, int neuro
 }
 
 int cmd_show(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "matrix", required_argument, 0, 'm' }, { "top-k", required_argument, 0, 'k' },
-        { "bottom-k", required_argument, 0, 'b' }, { "norm", required_argument, 0, 'n' },
-        { "format", required_argument, 0, 'f' }, { "threads", required_argument, 0, 'j' },
-        { "tokenizer", required_argument, 0, 't' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-    };
     for (int i = 1; i < argc; i++) /* --examples: the activations an atlas holds (cmd_activations.c) */
         if (strcmp(argv[i], "--examples") == 0) return show_examples(argc, argv);
-    MatrixKind k = MATRIX_UP;
-    LensNorm norm = NORM_FULL;
+    static const char *const matrices[] = { "up", "gate", "down", NULL };
+    static const char *const norms[] = { "full", "gain", "none", NULL };
+    static const char *const formats[] = { "table", "tsv", "json", NULL }; /* SHOW_TABLE, SHOW_TSV, SHOW_JSON */
+    int k = MATRIX_UP, norm = NORM_FULL, format = SHOW_TABLE, norm_given = 0, k_given = 0;
     long top_k = 10, bottom_k = 5, threads = 0;
-    int format = SHOW_TABLE, norm_given = 0, k_given = 0, c;
     const char *tokenizer = NULL;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            if (!matrix_from_name(optarg, &k)) die(NM_EINPUT, "show: --matrix must be up, gate or down, not '%s'", optarg);
-            break;
-        case 'k':
-        case 'b': {
-            long v;
-            if (!parse_long(optarg, &v) || v < 0 || v > 1 << 22)
-                die(NM_EINPUT, "show: %s must be a whole number >= 0, not '%s'", c == 'k' ? "--top-k" : "--bottom-k", optarg);
-            *(c == 'k' ? &top_k : &bottom_k) = v;
-            k_given = 1;
-            break;
-        }
-        case 'n':
-            if (!lens_norm_from_name(optarg, &norm)) die(NM_EINPUT, "show: --norm must be full, gain or none, not '%s'", optarg);
-            norm_given = 1;
-            break;
-        case 'f':
-            if (strcmp(optarg, "tsv") == 0) format = SHOW_TSV;
-            else if (strcmp(optarg, "table") == 0) format = SHOW_TABLE;
-            else if (strcmp(optarg, "json") == 0) format = SHOW_JSON;
-            else die(NM_EINPUT, "show: --format must be table, tsv or json, not '%s'", optarg);
-            break;
-        case 'j':
-            if (!parse_long(optarg, &threads) || threads < 1 || threads > 1024)
-                die(NM_EINPUT, "show: --threads must be in 1..1024, not '%s'", optarg);
-            break;
-        case 't': tokenizer = optarg; break;
-        case 'h': fputs(usage_text, stdout); return NM_OK;
-        default: die(NM_EINPUT, "show: unknown or incomplete option '%s' (see 'neuromap show --help')", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 2) die(NM_EINPUT, "show: expected MODEL|ATLAS and a neuron L:N (see 'neuromap show --help')");
-    const char *path = argv[optind];
+    Option opts[] = {
+        { OPT_CHOICE(0, "matrix", &k, "M", matrices, "up (default), gate or down") },
+        { OPT_INT(0, "top-k", &top_k, "K", 0, 1 << 22, "highest-logit tokens (default 10)"), .seen = &k_given },
+        { OPT_INT(0, "bottom-k", &bottom_k, "K", 0, 1 << 22, "lowest-logit tokens (default 5)"), .seen = &k_given },
+        { OPT_CHOICE(0, "norm", &norm, "N", norms, "full (default), gain or none (see 'neuromap map --help')"),
+          .seen = &norm_given },
+        { OPT_CHOICE(0, "format", &format, "F", formats, "table (default), tsv (map's columns) or json (one document: README)") },
+        { OPT_THREADS(&threads) },
+        { OPT_TOKENIZER(&tokenizer) },
+        { OPT_GROUP("  --examples          the activations stored by 'neuromap activations'\n"
+                    "                      (see 'neuromap show --examples --help')") },
+        { OPT_END() },
+    };
+    if (options_parse(&help, opts, argc, argv) != 2)
+        die(NM_EINPUT, "show: expected MODEL|ATLAS and a neuron L:N (see 'neuromap show --help')");
+    const char *path = argv[1];
     int layer, neuron;
     Error e = { 0 };
-    if (parse_neuron(argv[optind + 1], &layer, &neuron, &e)) die(NM_EINPUT, "show: %s", e.msg);
+    if (parse_neuron(argv[2], &layer, &neuron, &e)) die(NM_EINPUT, "show: %s", e.msg);
 
     int n_top = (int)top_k, n_bottom = (int)bottom_k;
     LensBatch b;
@@ -104,7 +72,7 @@ int cmd_show(int argc, char **argv) {
     if (atlas_is_atlas(path)) {
         if (atlas_open(&atlas, path, &e)) error_exit(&e);
         const AtlasInfo *in = atlas_info(atlas);
-        if (norm_given && norm != in->norm)
+        if (norm_given && norm != (int)in->norm)
             die(NM_EINPUT, "show: %s was mapped with --norm %s; use the model for --norm %s", path, lens_norm_name(in->norm),
                 lens_norm_name(norm));
         if (k_given && (top_k > in->top_k || bottom_k > in->bottom_k))

@@ -13,7 +13,7 @@
 #include <cJSON.h>
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -22,46 +22,18 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap synth OUT [options]\n\n"
-    "Writes a synthetic Llama checkpoint: random N(0, std^2) matrices from a seeded,\n"
-    "deterministic generator, and optionally planted neurons, whose up/gate rows are\n"
-    "a chosen token's unembedding direction, so that the neuron map must name that\n"
-    "token. OUT is a Hugging Face directory (model.safetensors, config.json,\n"
-    "tokenizer.json), or a GGUF file when it ends in .gguf. It is written under a\n"
-    "temporary name and renamed when complete; an existing OUT is kept unless --force.\n\n"
-    "shape (defaults from --preset; tiny when none is given):\n"
-    "  --preset NAME       tiny (hidden 64, FFN 192, 2 layers, vocab 512),\n"
-    "                      llama-3.2-1b, llama-3.1-8b (the real shapes and RoPE settings)\n"
-    "  --hidden N  --ffn N  --layers N  --heads N  --kv-heads N  --context N\n"
-    "  --vocab N           vocabulary size (at least 258 without --tokenizer)\n"
-    "  --tied, --untied    LM head shared with the token embedding, or separate\n\n"
-    "vocabulary:\n"
-    "  --tokenizer DIR     use DIR's tokenizer.json (e.g. ../shared/tokenizers/llama-3.1):\n"
-    "                      copied into an HF OUT, turned into GGUF metadata otherwise;\n"
-    "                      the vocabulary size follows it. Without it: a small\n"
-    "                      byte-level BPE (256 byte tokens, a few words, BOS, EOS).\n\n"
-    "weights:\n"
-    "  --format F          hf or gguf (default: gguf when OUT ends in .gguf)\n"
-    "  --dtype T           f32 (default) or bf16; for GGUF also f16 and q8_0\n"
-    "                      (GGUF keeps norms in F32, as llama.cpp does)\n"
-    "  --seed S            generator seed (default 1)\n"
-    "  --std X             standard deviation of the matrices (default 0.02)\n"
-    "  --norm-noise X      norm weights are 1 + N(0, X^2) (default 0: exactly 1)\n\n"
-    "planting:\n"
-    "  --plant L:N=TOKEN   neuron N of layer L reads TOKEN's unembedding direction.\n"
-    "                      TOKEN is a token id, a vocabulary piece (\"Ġdog\") or the\n"
-    "                      text a token stands for (\" dog\"). Repeatable.\n"
-    "  --plant-matrix M    up, gate or both (default both)\n"
-    "  --plant-scale X     RMS of a planted row (default 1, i.e. 50x a random row):\n"
-    "                      sharpens the planted token's probability under --norm none/gain\n"
-    "  --plant-boost B     multiply the planted tokens' LM-head rows by B (default 1):\n"
-    "                      widens the planted token's margin under every norm, for\n"
-    "                      shapes too small for it to stand out on its own\n\n"
-    "  --progress          progress bar on stderr (default: when stderr is a terminal)\n"
-    "  --force             replace an existing OUT\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "synth",
+    .usage = "usage: neuromap synth OUT [options]\n",
+    .about = "Writes a synthetic Llama checkpoint: random N(0, std^2) matrices from a seeded,\n"
+             "deterministic generator, and optionally planted neurons, whose up/gate rows are\n"
+             "a chosen token's unembedding direction, so that the neuron map must name that\n"
+             "token. OUT is a Hugging Face directory (model.safetensors, config.json,\n"
+             "tokenizer.json), or a GGUF file when it ends in .gguf. It is written under a\n"
+             "temporary name and renamed when complete; an existing OUT is kept unless --force.\n",
+};
 
 /* ----------------------------------------------------------------------------
  * What to write */
@@ -828,22 +800,23 @@ static int write_model(const Synth *y, const char *out, Stream *st, Error *e) {
 /* ----------------------------------------------------------------------------
  * Options */
 
+/* Which options were given: a shape option replaces the preset's value only then. */
 enum {
-    OPT_HIDDEN = 256, OPT_FFN, OPT_LAYERS, OPT_HEADS, OPT_KV_HEADS, OPT_VOCAB, OPT_CONTEXT, OPT_TOKENIZER, OPT_DTYPE,
-    OPT_FORMAT, OPT_SEED, OPT_STD, OPT_NORM_NOISE, OPT_PLANT, OPT_PLANT_MATRIX, OPT_PLANT_SCALE, OPT_PLANT_BOOST,
-    OPT_PRESET, OPT_TIED, OPT_UNTIED, OPT_FORCE, OPT_PROGRESS,
+    GIVEN_HIDDEN, GIVEN_FFN, GIVEN_LAYERS, GIVEN_HEADS, GIVEN_KV_HEADS, GIVEN_VOCAB, GIVEN_CONTEXT, GIVEN_SEED,
+    GIVEN_STD, GIVEN_NORM_NOISE, GIVEN_PLANT_MATRIX, GIVEN_PLANT_SCALE, GIVEN_PLANT_BOOST, GIVEN_FILE_FORMAT,
+    GIVEN_DTYPE, N_GIVEN
 };
 
-static long int_arg(const char *opt, const char *s, long lo, long hi) {
-    long v;
-    if (!parse_long(s, &v) || v < lo || v > hi) die(NM_EINPUT, "synth: --%s must be an integer in %ld..%ld, not '%s'", opt, lo, hi, s);
-    return v;
-}
+/* --plant, repeatable: the specs in order, parsed once the vocabulary is known. */
+typedef struct {
+    const char **spec;
+    int n;
+} PlantArgs;
 
-static double real_arg(const char *opt, const char *s, double lo, double hi) {
-    double v;
-    if (!parse_float(s, &v) || v < lo || v > hi) die(NM_EINPUT, "synth: --%s must be a number in %g..%g, not '%s'", opt, lo, hi, s);
-    return v;
+static int push_plant(void *dest, int code, const char *arg, Error *e) {
+    PlantArgs *p = dest;
+    p->spec[p->n++] = arg;
+    return NM_OK;
 }
 
 static void check_shape(const Synth *y) {
@@ -856,91 +829,108 @@ static void check_shape(const Synth *y) {
 }
 
 int cmd_synth(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "hidden", required_argument, 0, OPT_HIDDEN }, { "ffn", required_argument, 0, OPT_FFN },
-        { "layers", required_argument, 0, OPT_LAYERS }, { "heads", required_argument, 0, OPT_HEADS },
-        { "kv-heads", required_argument, 0, OPT_KV_HEADS }, { "vocab", required_argument, 0, OPT_VOCAB },
-        { "context", required_argument, 0, OPT_CONTEXT }, { "tokenizer", required_argument, 0, OPT_TOKENIZER },
-        { "dtype", required_argument, 0, OPT_DTYPE }, { "format", required_argument, 0, OPT_FORMAT },
-        { "seed", required_argument, 0, OPT_SEED }, { "std", required_argument, 0, OPT_STD },
-        { "norm-noise", required_argument, 0, OPT_NORM_NOISE }, { "plant", required_argument, 0, OPT_PLANT },
-        { "plant-matrix", required_argument, 0, OPT_PLANT_MATRIX }, { "plant-scale", required_argument, 0, OPT_PLANT_SCALE },
-        { "plant-boost", required_argument, 0, OPT_PLANT_BOOST }, { "preset", required_argument, 0, OPT_PRESET },
-        { "tied", no_argument, 0, OPT_TIED }, { "untied", no_argument, 0, OPT_UNTIED },
-        { "force", no_argument, 0, OPT_FORCE }, { "progress", no_argument, 0, OPT_PROGRESS },
-        { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
-    };
+    static const char *const plant_matrices[] = { "up", "gate", "both", NULL };
+    static const char *const file_formats[] = { "hf", "gguf", NULL };
+    static const char *const dtype_names[] = { "f32", "bf16", "f16", "q8_0", NULL };
+    static const DType dtypes[] = { DT_F32, DT_BF16, DT_F16, DT_Q8_0 };
     /* Options are applied after the preset, whatever their order: collect first. */
-    const char *given[OPT_PROGRESS + 1] = { 0 };
-    const char **plant_args = xcalloc((size_t)argc, sizeof *plant_args);
-    int n_plant_args = 0, c, force = 0, progress = isatty(2), tied = -1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(usage_text, stdout);
-            free(plant_args);
-            return NM_OK;
-        }
-        if (c == '?' || c < OPT_HIDDEN)
-            die(NM_EINPUT, "synth: unknown or incomplete option '%s' (see 'neuromap synth --help')", argv[optind - 1]);
-        if (c == OPT_PLANT) plant_args[n_plant_args++] = optarg;
-        else if (c == OPT_FORCE) force = 1;
-        else if (c == OPT_PROGRESS) progress = 1;
-        else if (c == OPT_TIED || c == OPT_UNTIED) tied = c == OPT_TIED;
-        else given[c] = optarg;
-    }
-    if (optind != argc - 1) die(NM_EINPUT, "synth: expected one OUT directory or .gguf file (see 'neuromap synth --help')");
-    const char *out = argv[optind];
+    int given[N_GIVEN] = { 0 }, plant_matrix = 2, file_format = 0, dtype = 0, force = 0, progress = isatty(2), tied = -1;
+    long hidden = 0, ffn = 0, layers = 0, heads = 0, kv_heads = 0, vocab = 0, context = 0, seed = 0, threads = 0;
+    double std_dev = 0, norm_noise = 0, plant_scale = 0, plant_boost = 0;
+    const char *preset_name = NULL, *tokenizer_dir = NULL;
+    PlantArgs plant = { xcalloc((size_t)argc, sizeof *plant.spec), 0 };
+    Option opts[] = {
+        { OPT_GROUP("shape (defaults from --preset; tiny when none is given):\n") },
+        { OPT_STRING(0, "preset", &preset_name, "NAME",
+                     "tiny (hidden 64, FFN 192, 2 layers, vocab 512),\n"
+                     "llama-3.2-1b, llama-3.1-8b (the real shapes and RoPE settings)") },
+        { OPT_INT(0, "hidden", &hidden, "N", 2, 1 << 16, "hidden size"), .seen = &given[GIVEN_HIDDEN] },
+        { OPT_INT(0, "ffn", &ffn, "N", 1, 1 << 20, "FFN size: MLP neurons per layer"), .seen = &given[GIVEN_FFN] },
+        { OPT_INT(0, "layers", &layers, "N", 1, 1024, "layers"), .seen = &given[GIVEN_LAYERS] },
+        { OPT_INT(0, "heads", &heads, "N", 1, 4096, "attention heads"), .seen = &given[GIVEN_HEADS] },
+        { OPT_INT(0, "kv-heads", &kv_heads, "N", 1, 4096, "key/value heads (default: the preset's, at most --heads)"),
+          .seen = &given[GIVEN_KV_HEADS] },
+        { OPT_INT(0, "context", &context, "N", 1, 1 << 24, "context length (positions)"), .seen = &given[GIVEN_CONTEXT] },
+        { OPT_INT(0, "vocab", &vocab, "N", 1, 1 << 22, "vocabulary size (at least 258 without --tokenizer-dir)"),
+          .seen = &given[GIVEN_VOCAB] },
+        { OPT_SET_INT(0, "tied", &tied, 1, "LM head shared with the token embedding") },
+        { OPT_SET_INT(0, "untied", &tied, 0, "... or separate") },
+        { OPT_GROUP("\nvocabulary:\n") },
+        { OPT_STRING(0, "tokenizer-dir", &tokenizer_dir, "DIR",
+                     "use DIR's tokenizer.json (e.g. ../shared/tokenizers/llama-3.1):\n"
+                     "copied into an HF OUT, turned into GGUF metadata otherwise;\n"
+                     "the vocabulary size follows it. Without it: a small\n"
+                     "byte-level BPE (256 byte tokens, a few words, BOS, EOS)."),
+          .aliases = "tokenizer" },
+        { OPT_GROUP("\nweights:\n") },
+        { OPT_CHOICE(0, "file-format", &file_format, "F", file_formats, "hf or gguf (default: gguf when OUT ends in .gguf)"),
+          .aliases = "format", .seen = &given[GIVEN_FILE_FORMAT] },
+        { OPT_CHOICE(0, "dtype", &dtype, "T", dtype_names,
+                     "f32 (default) or bf16; for GGUF also f16 and q8_0\n"
+                     "(GGUF keeps norms in F32, as llama.cpp does)"),
+          .seen = &given[GIVEN_DTYPE] },
+        { OPT_INT(0, "seed", &seed, "S", 0, LONG_MAX, "generator seed (default 1)"), .seen = &given[GIVEN_SEED] },
+        { OPT_FLOAT(0, "std", &std_dev, "X", 1e-6, 10, "standard deviation of the matrices (default 0.02)"),
+          .seen = &given[GIVEN_STD] },
+        { OPT_FLOAT(0, "norm-noise", &norm_noise, "X", 0, 1, "norm weights are 1 + N(0, X^2) (default 0: exactly 1)"),
+          .seen = &given[GIVEN_NORM_NOISE] },
+        { OPT_GROUP("\nplanting:\n") },
+        { OPT_CALL(0, "plant", &plant, "L:N=TOKEN", push_plant, 0,
+                   "neuron N of layer L reads TOKEN's unembedding direction.\n"
+                   "TOKEN is a token id, a vocabulary piece (\"Ġdog\") or the\n"
+                   "text a token stands for (\" dog\"). Repeatable.") },
+        { OPT_CHOICE(0, "plant-matrix", &plant_matrix, "M", plant_matrices, "up, gate or both (default both)"),
+          .seen = &given[GIVEN_PLANT_MATRIX] },
+        { OPT_FLOAT(0, "plant-scale", &plant_scale, "X", 1e-6, 1e6,
+                    "RMS of a planted row (default 1, i.e. 50x a random row):\n"
+                    "sharpens the planted token's probability under --norm none/gain"),
+          .seen = &given[GIVEN_PLANT_SCALE] },
+        { OPT_FLOAT(0, "plant-boost", &plant_boost, "B", 1e-3, 1e3,
+                    "multiply the planted tokens' LM-head rows by B (default 1):\n"
+                    "widens the planted token's margin under every norm, for\n"
+                    "shapes too small for it to stand out on its own"),
+          .seen = &given[GIVEN_PLANT_BOOST] },
+        { OPT_GROUP("\n") },
+        { OPT_FLAG(0, "progress", &progress, "progress bar on stderr (default: when stderr is a terminal)") },
+        { OPT_FLAG(0, "force", &force, "replace an existing OUT") },
+        { OPT_THREADS_UNUSED(&threads) },
+        { OPT_END() },
+    };
+    if (options_parse(&help, opts, argc, argv) != 1)
+        die(NM_EINPUT, "synth: expected one OUT directory or .gguf file (see 'neuromap synth --help')");
+    const char *out = argv[1];
 
     Synth y = { .dtype = DT_F32, .seed = 1, .std = 0.02, .plant_scale = 1, .plant_boost = 1, .plant_up = 1, .plant_gate = 1 };
     const Preset *preset = &presets[0];
-    if (given[OPT_PRESET]) {
+    if (preset_name) {
         preset = NULL;
         for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
-            if (strcmp(given[OPT_PRESET], presets[i].name) == 0) preset = &presets[i];
-        if (!preset) die(NM_EINPUT, "synth: unknown --preset '%s' (tiny, llama-3.2-1b, llama-3.1-8b)", given[OPT_PRESET]);
+            if (strcmp(preset_name, presets[i].name) == 0) preset = &presets[i];
+        if (!preset) die(NM_EINPUT, "synth: unknown --preset '%s' (tiny, llama-3.2-1b, llama-3.1-8b)", preset_name);
     }
     y.s = preset->s;
     Shape *s = &y.s;
-    if (given[OPT_HIDDEN]) s->dim = (int)int_arg("hidden", given[OPT_HIDDEN], 2, 1 << 16);
-    if (given[OPT_FFN]) s->ffn_dim = (int)int_arg("ffn", given[OPT_FFN], 1, 1 << 20);
-    if (given[OPT_LAYERS]) s->n_layers = (int)int_arg("layers", given[OPT_LAYERS], 1, 1024);
-    if (given[OPT_HEADS]) s->n_heads = (int)int_arg("heads", given[OPT_HEADS], 1, 4096);
-    if (given[OPT_KV_HEADS]) s->n_kv_heads = (int)int_arg("kv-heads", given[OPT_KV_HEADS], 1, 4096);
-    else if (given[OPT_HEADS]) s->n_kv_heads = s->n_heads < s->n_kv_heads ? s->n_heads : s->n_kv_heads;
-    if (given[OPT_VOCAB]) s->vocab_size = (int)int_arg("vocab", given[OPT_VOCAB], 1, 1 << 22);
-    if (given[OPT_CONTEXT]) s->max_seq_len = (int)int_arg("context", given[OPT_CONTEXT], 1, 1 << 24);
+    if (given[GIVEN_HIDDEN]) s->dim = (int)hidden;
+    if (given[GIVEN_FFN]) s->ffn_dim = (int)ffn;
+    if (given[GIVEN_LAYERS]) s->n_layers = (int)layers;
+    if (given[GIVEN_HEADS]) s->n_heads = (int)heads;
+    if (given[GIVEN_KV_HEADS]) s->n_kv_heads = (int)kv_heads;
+    else if (given[GIVEN_HEADS]) s->n_kv_heads = s->n_heads < s->n_kv_heads ? s->n_heads : s->n_kv_heads;
+    if (given[GIVEN_VOCAB]) s->vocab_size = (int)vocab;
+    if (given[GIVEN_CONTEXT]) s->max_seq_len = (int)context;
     if (tied >= 0) s->tied = tied;
-    if (given[OPT_SEED]) y.seed = (uint64_t)int_arg("seed", given[OPT_SEED], 0, 0x7fffffffffffffffL);
-    if (given[OPT_STD]) y.std = real_arg("std", given[OPT_STD], 1e-6, 10);
-    if (given[OPT_NORM_NOISE]) y.norm_noise = real_arg("norm-noise", given[OPT_NORM_NOISE], 0, 1);
-    if (given[OPT_PLANT_SCALE]) y.plant_scale = real_arg("plant-scale", given[OPT_PLANT_SCALE], 1e-6, 1e6);
-    if (given[OPT_PLANT_BOOST]) y.plant_boost = real_arg("plant-boost", given[OPT_PLANT_BOOST], 1e-3, 1e3);
-    if (given[OPT_PLANT_MATRIX]) {
-        const char *m = given[OPT_PLANT_MATRIX];
-        if (strcmp(m, "both") != 0 && strcmp(m, "up") != 0 && strcmp(m, "gate") != 0)
-            die(NM_EINPUT, "synth: --plant-matrix must be up, gate or both, not '%s'", m);
-        y.plant_up = strcmp(m, "gate") != 0;
-        y.plant_gate = strcmp(m, "up") != 0;
-    }
-    y.gguf = str_ends_with(out, ".gguf");
-    if (given[OPT_FORMAT]) {
-        if (strcmp(given[OPT_FORMAT], "hf") != 0 && strcmp(given[OPT_FORMAT], "gguf") != 0)
-            die(NM_EINPUT, "synth: --format must be hf or gguf, not '%s'", given[OPT_FORMAT]);
-        y.gguf = strcmp(given[OPT_FORMAT], "gguf") == 0;
-    }
-    if (given[OPT_DTYPE]) {
-        static const struct { const char *name; DType t; int gguf_only; } dtypes[] = {
-            { "f32", DT_F32, 0 }, { "bf16", DT_BF16, 0 }, { "f16", DT_F16, 1 }, { "q8_0", DT_Q8_0, 1 },
-        };
-        int found = 0;
-        for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
-            if (strcmp(given[OPT_DTYPE], dtypes[i].name) == 0) {
-                if (dtypes[i].gguf_only && !y.gguf) die(NM_EINPUT, "synth: --dtype %s is for GGUF output only", dtypes[i].name);
-                y.dtype = dtypes[i].t;
-                found = 1;
-            }
-        if (!found) die(NM_EINPUT, "synth: --dtype must be f32, bf16, f16 or q8_0, not '%s'", given[OPT_DTYPE]);
+    if (given[GIVEN_SEED]) y.seed = (uint64_t)seed;
+    if (given[GIVEN_STD]) y.std = std_dev;
+    if (given[GIVEN_NORM_NOISE]) y.norm_noise = norm_noise;
+    if (given[GIVEN_PLANT_SCALE]) y.plant_scale = plant_scale;
+    if (given[GIVEN_PLANT_BOOST]) y.plant_boost = plant_boost;
+    y.plant_up = plant_matrix != 1;   /* up or both */
+    y.plant_gate = plant_matrix != 0; /* gate or both */
+    y.gguf = given[GIVEN_FILE_FORMAT] ? file_format == 1 : str_ends_with(out, ".gguf");
+    if (given[GIVEN_DTYPE]) {
+        if (dtypes[dtype] != DT_F32 && dtypes[dtype] != DT_BF16 && !y.gguf)
+            die(NM_EINPUT, "synth: --dtype %s is for GGUF output only", dtype_names[dtype]);
+        y.dtype = dtypes[dtype];
     }
     check_shape(&y);
 
@@ -948,18 +938,18 @@ int cmd_synth(int argc, char **argv) {
     Model tok;
     Vocab builtin;
     int have_tok = 0;
-    if (given[OPT_TOKENIZER]) {
-        if (given[OPT_VOCAB]) die(NM_EINPUT, "synth: give --vocab or --tokenizer, not both (the tokenizer sets the size)");
-        y.tokenizer_dir = given[OPT_TOKENIZER];
+    if (tokenizer_dir) {
+        if (given[GIVEN_VOCAB]) die(NM_EINPUT, "synth: give --vocab or --tokenizer-dir, not both (the tokenizer sets the size)");
+        y.tokenizer_dir = tokenizer_dir;
         char tj[4096];
         snprintf(tj, sizeof tj, "%s/tokenizer.json", y.tokenizer_dir);
-        if (!path_exists(tj)) die(NM_EINPUT, "synth: --tokenizer %s: no tokenizer.json there", y.tokenizer_dir);
+        if (!path_exists(tj)) die(NM_EINPUT, "synth: --tokenizer-dir %s: no tokenizer.json there", y.tokenizer_dir);
         open_model_or_exit(&tok, y.tokenizer_dir, NULL, 0);
         have_tok = 1;
         y.vocab = &tok.vocab;
         s->vocab_size = tok.vocab.n_tokens;
         if (tok.vocab.n_tokens < 1 || tok.vocab.kind == TOKENIZER_NONE)
-            die(NM_EINPUT, "synth: --tokenizer %s: no vocabulary in its tokenizer.json", y.tokenizer_dir);
+            die(NM_EINPUT, "synth: --tokenizer-dir %s: no vocabulary in its tokenizer.json", y.tokenizer_dir);
     } else {
         if (s->vocab_size < 258)
             die(NM_EINPUT, "synth: --vocab %d is too small: the built-in vocabulary needs 258 (256 bytes, BOS, EOS)", s->vocab_size);
@@ -967,7 +957,7 @@ int cmd_synth(int argc, char **argv) {
         y.vocab = &builtin;
     }
     y.planted_token = xcalloc((size_t)s->vocab_size, 1);
-    for (int i = 0; i < n_plant_args; i++) parse_plant(&y, plant_args[i]);
+    for (int i = 0; i < plant.n; i++) parse_plant(&y, plant.spec[i]);
     for (int i = 0; i < y.n_plants; i++) make_plant_vector(&y, &y.plants[i]);
 
     check_replaceable(out, y.gguf, force);
@@ -991,7 +981,7 @@ int cmd_synth(int argc, char **argv) {
     for (int i = 0; i < y.n_plants; i++) free(y.plants[i].vec);
     free(y.plants);
     free(y.planted_token);
-    free(plant_args);
+    free(plant.spec);
     if (have_tok) model_close(&tok);
     else vocab_free(&builtin);
     if (rc) error_exit(&e);

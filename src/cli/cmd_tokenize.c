@@ -1,25 +1,21 @@
 /* cmd_tokenize.c — `neuromap tokenize`: text or a chat → ids, and ids → text. */
 #include <cJSON.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap tokenize MODEL [TEXT | -f FILE] [options]\n"
-    "       neuromap tokenize MODEL --messages FILE.json [options]\n"
-    "       neuromap tokenize MODEL --decode \"IDS\"\n\n"
-    "Turns text into the model's token ids, exactly as its own tokenizer does.\n"
-    "MODEL may also be a directory with only tokenizer files or a vocabulary-only GGUF.\n\n"
-    "  -f, --file FILE      read the text from FILE, byte for byte (a final newline is text)\n"
-    "  --decode \"IDS\"       turn ids (separated by spaces or commas) back into text\n"
-    "  --format FMT         table (default), ids (one line, space-separated) or json\n"
-    "  --tokenizer FILE     the tokenizer .bin of a llama2.c checkpoint\n"
-    "  --stats              report load and encoding times on stderr\n"
-    "%s"
-    "\nWith --decode, --special keeps control tokens (<s>, <|eot_id|>) in the text.\n";
+static const CommandHelp help = {
+    .name = "tokenize",
+    .usage = "usage: neuromap tokenize MODEL [TEXT | -f FILE] [options]\n"
+             "       neuromap tokenize MODEL --messages FILE.json [options]\n"
+             "       neuromap tokenize MODEL --decode \"IDS\"\n",
+    .about = "Turns text into the model's token ids, exactly as its own tokenizer does.\n"
+             "MODEL may also be a directory with only tokenizer files or a vocabulary-only GGUF.\n",
+    .after = "\nWith --decode, --special keeps control tokens (<s>, <|eot_id|>) in the text.\n",
+};
 
 typedef enum { OUT_TABLE, OUT_IDS, OUT_JSON } OutputFormat;
 
@@ -95,37 +91,25 @@ static void run_decode(const Tokenizer *t, const Vocab *v, const char *spec, int
  * The command */
 
 int cmd_tokenize(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "file", required_argument, 0, 'f' }, { "decode", required_argument, 0, 'd' },
-        { "format", required_argument, 0, 'F' }, { "tokenizer", required_argument, 0, 't' },
-        { "stats", no_argument, 0, 's' }, { "help", no_argument, 0, 'h' }, PROMPT_LONG_OPTIONS, { 0, 0, 0, 0 },
-    };
+    static const char *const formats[] = { [OUT_TABLE] = "table", [OUT_IDS] = "ids", [OUT_JSON] = "json", NULL };
     PromptOptions po = { 0 };
     const char *file = NULL, *decode = NULL, *tokenizer = NULL;
-    OutputFormat fmt = OUT_TABLE;
-    int c, stats = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "f:t:h", opts, NULL)) != -1) {
-        if (prompt_option(&po, c, optarg)) continue;
-        switch (c) {
-        case 'f': file = optarg; break;
-        case 'd': decode = optarg; break;
-        case 't': tokenizer = optarg; break;
-        case 's': stats = 1; break;
-        case 'F':
-            if (strcmp(optarg, "table") == 0) fmt = OUT_TABLE;
-            else if (strcmp(optarg, "ids") == 0) fmt = OUT_IDS;
-            else if (strcmp(optarg, "json") == 0) fmt = OUT_JSON;
-            else die(NM_EINPUT, "tokenize: --format must be table, ids or json, not '%s'", optarg);
-            break;
-        case 'h': printf(usage_text, prompt_usage); return NM_OK;
-        default: die(NM_EINPUT, "tokenize: unknown or incomplete option '%s' (see 'neuromap tokenize --help')", argv[optind - 1]);
-        }
-    }
-    int n_pos = argc - optind;
+    int fmt = OUT_TABLE, stats = 0;
+    long threads = 0;
+    Option opts[] = {
+        { OPT_STRING('f', "file", &file, "FILE", "read the text from FILE, byte for byte (a final newline is text)") },
+        { OPT_STRING(0, "decode", &decode, "\"IDS\"", "turn ids (separated by spaces or commas) back into text") },
+        { OPT_CHOICE(0, "format", &fmt, "FMT", formats, "table (default), ids (one line, space-separated) or json") },
+        { OPT_STRING('t', "tokenizer", &tokenizer, "FILE", "the tokenizer .bin of a llama2.c checkpoint") },
+        { OPT_FLAG(0, "stats", &stats, "report load and encoding times on stderr") },
+        { OPT_THREADS_UNUSED(&threads) },
+        OPT_PROMPT_OPTIONS(&po),
+        { OPT_END() },
+    };
+    int n_pos = options_parse(&help, opts, argc, argv);
     if (n_pos < 1) die(NM_EINPUT, "tokenize: expected MODEL (see 'neuromap tokenize --help')");
     if (n_pos > 2) die(NM_EINPUT, "tokenize: expected MODEL and at most one TEXT (quote the text)");
-    const char *text_arg = n_pos == 2 ? argv[optind + 1] : NULL;
+    const char *text_arg = n_pos == 2 ? argv[2] : NULL;
     if (text_arg && file) die(NM_EINPUT, "tokenize: give TEXT or -f FILE, not both");
     if (decode && (text_arg || file || prompt_is_chat(&po))) die(NM_EINPUT, "tokenize: --decode takes no text, file or chat options");
     if (!decode && !text_arg && !file && !po.messages) die(NM_EINPUT, "tokenize: give TEXT, -f FILE or --messages FILE.json");
@@ -142,10 +126,10 @@ int cmd_tokenize(int argc, char **argv) {
 
     double t0 = now_seconds(), c0 = (double)clock() / CLOCKS_PER_SEC;
     Model m;
-    open_model_or_exit(&m, argv[optind], tokenizer, 0);
+    open_model_or_exit(&m, argv[1], tokenizer, 0);
     Tokenizer *t;
     if (tokenizer_new(&m.vocab, &t, &e)) {
-        snprintf(e.msg + strlen(e.msg), sizeof e.msg - strlen(e.msg), " (%s)", argv[optind]);
+        snprintf(e.msg + strlen(e.msg), sizeof e.msg - strlen(e.msg), " (%s)", argv[1]);
         error_exit(&e);
     }
     if (decode) {

@@ -28,6 +28,9 @@ static void usage(FILE *out) {
                  "\"Flash Interpretability\"). MODEL is a Hugging Face directory, a .gguf file,\n"
                  "or a llama2.c .bin (with --tokenizer FILE).\n\ncommands:\n");
     for (int i = 0; i < N_COMMANDS; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nOptions mean the same in every command: --threads N (0..1024; 0 or absent: all cores),\n"
+                 "--format F (what is written: table, tsv, json ...), --tokenizer FILE (a llama2.c\n"
+                 "tokenizer .bin); each accepts --name VALUE, --name=VALUE and any unambiguous prefix.\n");
     fprintf(out, "\n'neuromap COMMAND --help' describes a command. 'neuromap --version' prints the version.\n"
                  "Exit status: 0 success, 1 runtime failure, 2 bad input or usage.\n");
 }
@@ -47,6 +50,10 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < N_COMMANDS; i++)
         if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    if (argv[1][0] == '-') {
+        fprintf(stderr, "neuromap: unknown option '%s' (see 'neuromap --help')\n", argv[1]);
+        return NM_EINPUT;
+    }
     fprintf(stderr, "neuromap: unknown command '%s' (see 'neuromap --help')\n", argv[1]);
     return NM_EINPUT;
 }

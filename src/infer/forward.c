@@ -6,17 +6,19 @@
  * the weights per batch, not per token. Each matmul walks the weight matrix in
  * fixed chunks of rows; a chunk is dequantised once (F32 is used in place)
  * and multiplied with every token of the batch by OpenBLAS, single-threaded
- * inside our own pool of threads, which share the chunks out.
+ * inside our own pool of threads (base/pool.h), which share the chunks out:
+ * one task per chunk, so each output is one fixed computation whichever
+ * thread runs it, and any thread count gives the same bits.
  */
 #include "infer/forward.h"
+
+#include "base/pool.h"
 
 #include <cblas.h>
 #include <math.h>
 #if defined(__AVX2__) && defined(__F16C__)
 #include <immintrin.h>
 #endif
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,97 +29,14 @@ enum {
     MAX_THREADS = 256,
 };
 
-/* ----------------------------------------------------------------------------
- * A pool of threads that run one task at a time; the caller is thread 0. */
-
-typedef void (*TaskFn)(void *task, int thread);
-
-typedef struct {
-    int n_threads;
-    pthread_t *threads;
-    pthread_mutex_t mu;
-    pthread_cond_t wake, idle;
-    uint64_t generation; /* bumped for every task */
-    int running;         /* workers still inside the current task */
-    int quit;
-    TaskFn fn;
-    void *task;
-} Pool;
-
-typedef struct {
-    Pool *pool;
-    int id;
-} WorkerArg;
-
-static void *pool_worker(void *arg) {
-    WorkerArg *w = arg;
-    Pool *p = w->pool;
-    uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
-    for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->wake, &p->mu);
-        if (p->quit) break;
-        seen = p->generation;
-        TaskFn fn = p->fn;
-        void *task = p->task;
-        pthread_mutex_unlock(&p->mu);
-        fn(task, w->id);
-        pthread_mutex_lock(&p->mu);
-        if (--p->running == 0) pthread_cond_signal(&p->idle);
-    }
-    pthread_mutex_unlock(&p->mu);
-    free(w);
-    return NULL;
-}
-
-static int pool_start(Pool *p, int n_threads, Error *e) {
-    memset(p, 0, sizeof *p);
-    p->n_threads = n_threads;
-    pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->wake, NULL);
-    pthread_cond_init(&p->idle, NULL);
-    p->threads = xcalloc((size_t)n_threads, sizeof *p->threads);
-    for (int i = 1; i < n_threads; i++) {
-        WorkerArg *w = xmalloc(sizeof *w);
-        *w = (WorkerArg){ p, i };
-        if (pthread_create(&p->threads[i], NULL, pool_worker, w)) {
-            free(w);
-            p->n_threads = i; /* the ones started are joined by pool_stop */
-            return error_set(e, NM_ERUNTIME, "cannot start thread %d of %d", i + 1, n_threads);
-        }
-    }
-    return NM_OK;
-}
-
-static void pool_stop(Pool *p) {
-    pthread_mutex_lock(&p->mu);
-    p->quit = 1;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    for (int i = 1; i < p->n_threads; i++) pthread_join(p->threads[i], NULL);
-    free(p->threads);
-    pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->wake);
-    pthread_cond_destroy(&p->idle);
-}
-
-/* Runs fn(task, thread) on every thread, or on the caller alone when !parallel. */
-static void pool_run(Pool *p, TaskFn fn, void *task, int parallel) {
-    if (!parallel || p->n_threads == 1) {
-        fn(task, 0);
+/* Runs fn over n tasks: on the pool (base/pool.h) when the work is worth
+ * waking it for, else on the caller alone. */
+static void run_tasks(Pool *p, int64_t n, PoolTask fn, void *arg, int parallel) {
+    if (parallel) {
+        pool_run(p, n, fn, arg);
         return;
     }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->task = task;
-    p->running = p->n_threads - 1;
-    p->generation++;
-    pthread_cond_broadcast(&p->wake);
-    pthread_mutex_unlock(&p->mu);
-    fn(task, 0);
-    pthread_mutex_lock(&p->mu);
-    while (p->running) pthread_cond_wait(&p->idle, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    for (int64_t t = 0; t < n; t++) fn(arg, t, 0);
 }
 
 /* ----------------------------------------------------------------------------
@@ -127,7 +46,8 @@ struct Forward {
     const Model *m;
     Config c;
     int n_ctx, q_dim, kv_dim, max_cols;
-    Pool pool;
+    Pool *pool;
+    int n_threads;
     float **chunk_buf;              /* per thread: CHUNK_FLOATS of dequantised rows */
     float **scores;                 /* per thread: n_ctx attention scores */
     float *x, *xb, *q, *k, *v, *att; /* BATCH rows each */
@@ -151,7 +71,6 @@ typedef struct {
     float *out;
     int T;
     int64_t rows, cols, chunk_rows, n_chunks;
-    atomic_llong next;
 } MatmulTask;
 
 /* Widens rows [r0, r0+nr) to F32. BF16 and F16, the common half-precision
@@ -195,9 +114,9 @@ static void matmul_chunk(MatmulTask *t, int64_t c, float *buf) {
                     (int)t->cols, 0.0f, t->out + r0, (int)t->rows);
 }
 
-static void matmul_worker(void *task, int thread) {
-    MatmulTask *t = task;
-    for (int64_t c; (c = atomic_fetch_add(&t->next, 1)) < t->n_chunks;) matmul_chunk(t, c, t->f->chunk_buf[thread]);
+static void matmul_task(void *arg, int64_t chunk, int worker) {
+    MatmulTask *t = arg;
+    matmul_chunk(t, chunk, t->f->chunk_buf[worker]);
 }
 
 /* The chunk size depends only on the row length, never on the thread count:
@@ -206,8 +125,7 @@ static void matmul(Forward *f, const Tensor *w, const float *x, int T, float *ou
     MatmulTask t = { .f = f, .w = w, .x = x, .out = out, .T = T, .rows = tensor_rows(w), .cols = tensor_cols(w) };
     t.chunk_rows = t.cols >= CHUNK_FLOATS ? 1 : CHUNK_FLOATS / t.cols;
     t.n_chunks = (t.rows + t.chunk_rows - 1) / t.chunk_rows;
-    atomic_init(&t.next, 0);
-    pool_run(&f->pool, matmul_worker, &t, t.rows * t.cols * T >= PARALLEL_MIN && t.n_chunks > 1);
+    run_tasks(f->pool, t.n_chunks, matmul_task, &t, t.rows * t.cols * T >= PARALLEL_MIN);
 }
 
 /* ----------------------------------------------------------------------------
@@ -269,7 +187,6 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
 typedef struct {
     Forward *f;
     int layer, T, pos;
-    atomic_int next;
 } AttentionTask;
 
 static void attend(Forward *f, int layer, int t, int h, int pos, float *scores) {
@@ -296,11 +213,11 @@ static void attend(Forward *f, int layer, int t, int h, int pos, float *scores) 
     }
 }
 
-static void attention_worker(void *task, int thread) {
-    AttentionTask *t = task;
+/* One task per (token, head). */
+static void attention_task(void *arg, int64_t u, int worker) {
+    AttentionTask *t = arg;
     int heads = t->f->c.n_heads;
-    for (int u; (u = atomic_fetch_add(&t->next, 1)) < t->T * heads;)
-        attend(t->f, t->layer, u / heads, u % heads, t->pos, t->f->scores[thread]);
+    attend(t->f, t->layer, (int)(u / heads), (int)(u % heads), t->pos, t->f->scores[worker]);
 }
 
 /* ----------------------------------------------------------------------------
@@ -337,8 +254,8 @@ static void layer_forward(Forward *f, int l, int T, int pos, int hook_from) {
         memcpy(f->value_cache + at, f->v + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
     }
     AttentionTask at = { .f = f, .layer = l, .T = T, .pos = pos };
-    atomic_init(&at.next, 0);
-    pool_run(&f->pool, attention_worker, &at, (int64_t)T * c->n_heads * (pos + T) * c->head_dim >= PARALLEL_MIN);
+    run_tasks(f->pool, (int64_t)T * c->n_heads, attention_task, &at,
+              (int64_t)T * c->n_heads * (pos + T) * c->head_dim >= PARALLEL_MIN);
     matmul(f, w->wo, f->att, T, f->xb);
     for (size_t i = 0; i < (size_t)T * dim; i++) f->x[i] += f->xb[i];
 
@@ -478,16 +395,17 @@ int forward_new(const Model *m, int n_ctx, int n_threads, Forward **out, Error *
 
     /* Our threads split the work; OpenBLAS must not split it again inside them. */
     openblas_set_num_threads(1);
-    int rc = pool_start(&f->pool, n_threads, e);
-    f->chunk_buf = xcalloc((size_t)f->pool.n_threads, sizeof *f->chunk_buf);
-    f->scores = xcalloc((size_t)f->pool.n_threads, sizeof *f->scores);
-    for (int i = 0; i < f->pool.n_threads; i++) {
-        f->chunk_buf[i] = xmalloc((size_t)f->max_cols * sizeof(float));
-        f->scores[i] = xmalloc((size_t)n_ctx * sizeof(float));
-    }
+    int rc = pool_new(n_threads, &f->pool, e);
     if (rc) {
         forward_free(f);
         return rc;
+    }
+    f->n_threads = pool_threads(f->pool);
+    f->chunk_buf = xcalloc((size_t)f->n_threads, sizeof *f->chunk_buf);
+    f->scores = xcalloc((size_t)f->n_threads, sizeof *f->scores);
+    for (int i = 0; i < f->n_threads; i++) {
+        f->chunk_buf[i] = xmalloc((size_t)f->max_cols * sizeof(float));
+        f->scores[i] = xmalloc((size_t)n_ctx * sizeof(float));
     }
     *out = f;
     return NM_OK;
@@ -496,12 +414,12 @@ int forward_new(const Model *m, int n_ctx, int n_threads, Forward **out, Error *
 void forward_free(Forward *f) {
     if (!f) return;
     if (f->chunk_buf) {
-        for (int i = 0; i < f->pool.n_threads; i++) {
+        for (int i = 0; i < f->n_threads; i++) {
             free(f->chunk_buf[i]);
             free(f->scores[i]);
         }
-        pool_stop(&f->pool);
     }
+    pool_free(f->pool);
     free(f->chunk_buf);
     free(f->scores);
     free(f->x); free(f->xb); free(f->q); free(f->att); free(f->k); free(f->v);
@@ -519,4 +437,4 @@ void forward_set_capture(Forward *f, ForwardCapture fn, void *ctx) {
 }
 
 int forward_n_ctx(const Forward *f) { return f->n_ctx; }
-int forward_n_threads(const Forward *f) { return f->pool.n_threads; }
+int forward_n_threads(const Forward *f) { return f->n_threads; }

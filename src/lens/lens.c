@@ -8,9 +8,11 @@
  * TILE_VOCAB, by OpenBLAS sgemm) and each tile is folded into the running
  * top-k, bottom-k and log-sum-exp while it is still in cache.
  *
- * Work is split over threads by blocks of neurons; when there are fewer
- * blocks than threads (show, find) the vocabulary is split as well and the
- * partial results are merged. Every logit is a plain FP32 dot product, by
+ * Work is split over the lens's thread pool (base/pool.h) by blocks of
+ * neurons, one task each; when there are fewer blocks than threads (show,
+ * find) the vocabulary is split as well and the partial results are merged.
+ * Each worker keeps its own scratch buffers (Work), made by the first task
+ * it takes. Every logit is a plain FP32 dot product, by
  * our AVX-512 kernel (kernels.c: one FMA chain per logit, 1.6x OpenBLAS's
  * Haswell sgemm on this machine) or by OpenBLAS.
  *
@@ -23,11 +25,11 @@
  */
 #include "lens/lens.h"
 
+#include "base/pool.h"
 #include "tensor/kernels.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +64,9 @@ int lens_open(Lens *L, const Model *m, LensNorm norm, int threads, int dequantis
         return error_set(e, NM_EINPUT, "%s: has no LM head and final norm to decode through", m->path);
     L->m = m;
     L->norm = norm;
-    L->threads = threads > 0 ? threads : cpu_count();
+    int rc = pool_new(threads, &L->pool, e);
+    if (rc) return rc;
+    L->threads = pool_threads(L->pool);
     L->vocab = m->cfg.vocab_size;
     L->dim = m->cfg.dim;
     L->tile_neurons = TILE_NEURONS;
@@ -127,6 +131,7 @@ void lens_close(Lens *L) {
     free(L->row_norm);
     free(L->row_rest);
     free(L->stats);
+    pool_free(L->pool);
     memset(L, 0, sizeof *L);
 }
 
@@ -189,6 +194,21 @@ static void work_init(Work *w, const Lens *L, int neurons, int bf16) {
 
 static void work_free(Work *w) {
     free(w->c), free(w->ct), free(w->hbuf), free(w->packed), free(w->packed_bf16), free(w->rows), free(w->idx);
+}
+
+/* Per-worker buffers of one pool_run, made by the first task a worker takes
+ * (a loop of few tasks wakes few workers, and only they allocate). */
+static Work *works_new(const Lens *L) { return xcalloc((size_t)L->threads, sizeof(Work)); }
+
+static Work *work_of(Work *works, int worker, const Lens *L, int neurons, int bf16) {
+    Work *w = &works[worker];
+    if (!w->c) work_init(w, L, neurons, bf16);
+    return w;
+}
+
+static void works_free(Work *works, const Lens *L) {
+    for (int i = 0; i < L->threads; i++) work_free(&works[i]);
+    free(works);
 }
 
 /* Pointers to head rows ids[0..n) (or v0, v0+1, ... without ids) for our
@@ -304,44 +324,29 @@ typedef struct {
     int count, top_k, bottom_k;
     int splits;          /* vocabulary slices per neuron block */
     int n_items;         /* neuron blocks × splits */
-    atomic_int next;
     Acc *acc;            /* count × splits */
+    Work *works;         /* per worker */
 } Job;
 
-static void *decode_worker(void *arg) {
+/* One item: a block of neurons over one slice of the vocabulary. */
+static void decode_task(void *arg, int64_t item, int worker) {
     Job *j = arg;
     const Lens *L = j->L;
     int tn = L->tile_neurons, tv = L->tile_vocab;
-    Work w;
-    work_init(&w, L, tn, 0);
-    for (int item; (item = atomic_fetch_add(&j->next, 1)) < j->n_items;) {
-        int block = item / j->splits, split = item % j->splits;
-        int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
-        int v_begin = (int)((int64_t)L->vocab * split / j->splits);
-        int v_end = (int)((int64_t)L->vocab * (split + 1) / j->splits);
-        const float *vecs = j->vecs + (size_t)n0 * L->dim;
-        block_begin(L, &w, vecs, nb);
-        for (int v0 = v_begin; v0 < v_end; v0 += tv) {
-            int nv = v_end - v0 < tv ? v_end - v0 : tv;
-            tile_product(L, &w, vecs, nb, v0, nv);
-            for (int i = 0; i < nb; i++)
-                acc_scan(&j->acc[(size_t)(n0 + i) * j->splits + split], w.c + (size_t)i * nv, nv, v0, j->top_k,
-                         j->bottom_k, w.idx);
-        }
+    Work *w = work_of(j->works, worker, L, tn, 0);
+    int block = (int)(item / j->splits), split = (int)(item % j->splits);
+    int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
+    int v_begin = (int)((int64_t)L->vocab * split / j->splits);
+    int v_end = (int)((int64_t)L->vocab * (split + 1) / j->splits);
+    const float *vecs = j->vecs + (size_t)n0 * L->dim;
+    block_begin(L, w, vecs, nb);
+    for (int v0 = v_begin; v0 < v_end; v0 += tv) {
+        int nv = v_end - v0 < tv ? v_end - v0 : tv;
+        tile_product(L, w, vecs, nb, v0, nv);
+        for (int i = 0; i < nb; i++)
+            acc_scan(&j->acc[(size_t)(n0 + i) * j->splits + split], w->c + (size_t)i * nv, nv, v0, j->top_k,
+                     j->bottom_k, w->idx);
     }
-    work_free(&w);
-    return NULL;
-}
-
-/* Runs fn(job) on L->threads threads (the caller's being one of them). */
-static void run_threads(int threads, void *(*fn)(void *), void *job) {
-    pthread_t *tid = xmalloc((size_t)threads * sizeof *tid);
-    int started = 0;
-    for (int t = 1; t < threads; t++)
-        if (pthread_create(&tid[started], NULL, fn, job) == 0) started++;
-    fn(job);
-    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
-    free(tid);
 }
 
 /* Probabilities of a result's listed tokens from its lse. */
@@ -362,7 +367,6 @@ static void exact_decode(const Lens *L, const float *vecs, int count, int top_k,
     if (splits > max_splits) splits = max_splits;
     Job j = { .L = L, .vecs = vecs, .count = count, .top_k = top_k, .bottom_k = bottom_k, .splits = splits,
               .n_items = blocks * splits };
-    atomic_init(&j.next, 0);
     size_t n_acc = (size_t)count * splits, per = (size_t)top_k + bottom_k;
     j.acc = xcalloc(n_acc, sizeof *j.acc);
     LensToken *pool = xmalloc((n_acc * per + 1) * sizeof *pool);
@@ -371,7 +375,9 @@ static void exact_decode(const Lens *L, const float *vecs, int count, int top_k,
         j.acc[a].bottom = pool + a * per + top_k;
         j.acc[a].max = -INFINITY;
     }
-    run_threads(threads < j.n_items ? threads : j.n_items, decode_worker, &j);
+    j.works = works_new(L);
+    pool_run(L->pool, j.n_items, decode_task, &j);
+    works_free(j.works, L);
 
     /* Merge the vocabulary slices of each neuron, then turn logits into
      * probabilities with the normaliser of the full vocabulary. */
@@ -562,30 +568,27 @@ typedef struct {
     PAcc *p;
     LensResult *out;
     int count, top_k, bottom_k, n_blocks;
-    atomic_int next;
+    Work *works;        /* per worker */
+    float **exact;      /* per worker: rescored logits (stage 2) */
+    int *exact_cap;
 } PJob;
 
 /* Stage 1: the BF16 pass, by blocks of neurons over the whole vocabulary. */
-static void *pf_pass_worker(void *arg) {
+static void pf_pass_task(void *arg, int64_t block, int worker) {
     PJob *j = arg;
     const Lens *L = j->L;
     int tn = L->tile_neurons, tv = L->tile_vocab, dim = L->dim;
-    Work w;
-    work_init(&w, L, tn, 1);
-    for (int block; (block = atomic_fetch_add(&j->next, 1)) < j->n_blocks;) {
-        int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
-        kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, w.packed_bf16);
-        for (int v0 = 0; v0 < L->vocab; v0 += tv) {
-            int nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
-            for (int r = 0; r < nv; r++) w.rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
-            kern_gemm_bf16(w.packed_bf16, nb, dim, (const uint16_t *const *)w.rows, nv, w.ct, kern_padded(nb));
-            kern_transpose(w.ct, nv, nb, kern_padded(nb), w.c);
-            for (int i = 0; i < nb; i++)
-                pf_scan(L, &j->p[n0 + i], w.c + (size_t)i * nv, nv, v0, j->top_k, j->bottom_k, w.idx);
-        }
+    Work *w = work_of(j->works, worker, L, tn, 1);
+    int n0 = (int)block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
+    kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, w->packed_bf16);
+    for (int v0 = 0; v0 < L->vocab; v0 += tv) {
+        int nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
+        for (int r = 0; r < nv; r++) w->rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
+        kern_gemm_bf16(w->packed_bf16, nb, dim, (const uint16_t *const *)w->rows, nv, w->ct, kern_padded(nb));
+        kern_transpose(w->ct, nv, nb, kern_padded(nb), w->c);
+        for (int i = 0; i < nb; i++)
+            pf_scan(L, &j->p[n0 + i], w->c + (size_t)i * nv, nv, v0, j->top_k, j->bottom_k, w->idx);
     }
-    work_free(&w);
-    return NULL;
 }
 
 /* The normaliser's own rounding, the same in the exact map: a term of
@@ -611,46 +614,41 @@ static void stats_max(_Atomic double *m, double x) {
 
 /* Stage 2, neuron by neuron: final thresholds, the candidates rescored
  * exactly and ranked, the normaliser and its bound. */
-static void *pf_finish_worker(void *arg) {
+static void pf_finish_task(void *arg, int64_t neuron, int worker) {
     PJob *j = arg;
     const Lens *L = j->L;
-    Work w;
-    work_init(&w, L, 1, 0);
-    float *exact = NULL;
-    int exact_cap = 0;
-    for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->count;) {
-        PAcc *p = &j->p[i];
-        LensResult *r = &j->out[i];
-        pf_prune(L, p, &p->top, 1, j->top_k);
-        pf_prune(L, p, &p->bottom, 0, j->bottom_k);
-        int most = p->top.n > p->bottom.n ? p->top.n : p->bottom.n;
-        if (most > exact_cap) exact = xrealloc(exact, (size_t)(exact_cap = most) * sizeof *exact);
-        kern_pack_f32(j->vecs + (size_t)i * L->dim, 1, L->dim, w.packed);
+    Work *w = work_of(j->works, worker, L, 1, 0);
+    int i = (int)neuron;
+    PAcc *p = &j->p[i];
+    LensResult *r = &j->out[i];
+    pf_prune(L, p, &p->top, 1, j->top_k);
+    pf_prune(L, p, &p->bottom, 0, j->bottom_k);
+    int most = p->top.n > p->bottom.n ? p->top.n : p->bottom.n;
+    if (most > j->exact_cap[worker])
+        j->exact[worker] = xrealloc(j->exact[worker], (size_t)(j->exact_cap[worker] = most) * sizeof(float));
+    float *exact = j->exact[worker];
+    kern_pack_f32(j->vecs + (size_t)i * L->dim, 1, L->dim, w->packed);
 
-        /* the normaliser: every e^S_v, less the top candidates', is Z_nc (to
-         * double rounding, 2⁻⁴⁰ of the whole is room enough); then e^R_v */
-        Acc z = { .top = r->top, .bottom = r->bottom, .max = p->acc.max, .sum = p->acc.sum };
-        for (int c = 0; c < p->top.n; c++) acc_add_sum(&z, p->top.c[c].s, -1.0);
-        double nc_max = z.max, nc_sum = fmax(z.sum, 0) + 0x1p-40 * p->acc.sum;
-        pf_rescore(L, &w, &p->top, exact);
-        for (int c = 0; c < p->top.n; c++) {
-            keep(z.top, &z.n_top, j->top_k, 1.0f, exact[c], p->top.c[c].id);
-            acc_add_sum(&z, exact[c], 1.0);
-        }
-        pf_rescore(L, &w, &p->bottom, exact);
-        for (int c = 0; c < p->bottom.n; c++) keep(z.bottom, &z.n_bottom, j->bottom_k, -1.0f, exact[c], p->bottom.c[c].id);
-
-        r->lse = (double)z.max + log(z.sum);
-        double b_max = L->row_norm_max * p->alpha + L->row_rest_max * p->beta + p->eps;
-        double share = nc_sum > 0 ? nc_sum * exp(nc_max - (double)z.max) / z.sum : 0;
-        r->lse_bound = lse_width(share, b_max) + lse_rounding(L);
-        set_probs(r, z.n_top, z.n_bottom);
-        atomic_fetch_add(&L->stats->rescored, p->top.n + p->bottom.n);
-        free(p->top.c), free(p->bottom.c);
+    /* the normaliser: every e^S_v, less the top candidates', is Z_nc (to
+     * double rounding, 2⁻⁴⁰ of the whole is room enough); then e^R_v */
+    Acc z = { .top = r->top, .bottom = r->bottom, .max = p->acc.max, .sum = p->acc.sum };
+    for (int c = 0; c < p->top.n; c++) acc_add_sum(&z, p->top.c[c].s, -1.0);
+    double nc_max = z.max, nc_sum = fmax(z.sum, 0) + 0x1p-40 * p->acc.sum;
+    pf_rescore(L, w, &p->top, exact);
+    for (int c = 0; c < p->top.n; c++) {
+        keep(z.top, &z.n_top, j->top_k, 1.0f, exact[c], p->top.c[c].id);
+        acc_add_sum(&z, exact[c], 1.0);
     }
-    free(exact);
-    work_free(&w);
-    return NULL;
+    pf_rescore(L, w, &p->bottom, exact);
+    for (int c = 0; c < p->bottom.n; c++) keep(z.bottom, &z.n_bottom, j->bottom_k, -1.0f, exact[c], p->bottom.c[c].id);
+
+    r->lse = (double)z.max + log(z.sum);
+    double b_max = L->row_norm_max * p->alpha + L->row_rest_max * p->beta + p->eps;
+    double share = nc_sum > 0 ? nc_sum * exp(nc_max - (double)z.max) / z.sum : 0;
+    r->lse_bound = lse_width(share, b_max) + lse_rounding(L);
+    set_probs(r, z.n_top, z.n_bottom);
+    atomic_fetch_add(&L->stats->rescored, p->top.n + p->bottom.n);
+    free(p->top.c), free(p->bottom.c);
 }
 
 static void prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
@@ -681,10 +679,17 @@ static void prefilter_decode(const Lens *L, const float *vecs, int count, int to
         p->acc.bottom = pool + (size_t)i * per + top_k;
         p->acc.max = -INFINITY;
     }
-    atomic_init(&j.next, 0);
-    run_threads(L->threads < j.n_blocks ? L->threads : j.n_blocks, pf_pass_worker, &j);
-    atomic_store(&j.next, 0);
-    run_threads(L->threads < count ? L->threads : count, pf_finish_worker, &j);
+    j.works = works_new(L);
+    pool_run(L->pool, j.n_blocks, pf_pass_task, &j);
+    works_free(j.works, L);
+    j.works = works_new(L);
+    j.exact = xcalloc((size_t)L->threads, sizeof *j.exact);
+    j.exact_cap = xcalloc((size_t)L->threads, sizeof *j.exact_cap);
+    pool_run(L->pool, count, pf_finish_task, &j);
+    works_free(j.works, L);
+    for (int t = 0; t < L->threads; t++) free(j.exact[t]);
+    free(j.exact);
+    free(j.exact_cap);
 
     /* Where the bound on the normaliser is wider than asked, compute it
      * exactly: a full FP32 pass for those neurons (ids and logits come out
@@ -723,12 +728,17 @@ static void prefilter_decode(const Lens *L, const float *vecs, int count, int to
 /* ----------------------------------------------------------------------------
  * Preparing the prefilter: the head in BF16 and its row norms */
 
+/* Each worker keeps its own maxima (merged after the loop: a maximum is
+ * the same in any order) and its own conversion buffer. */
+typedef struct {
+    float norm_max, rest_max, bf16_max;
+    float *buf;
+} PrepWorker;
+
 typedef struct {
     Lens *L;
-    atomic_int next, done; /* chunks taken; head rows done */
-    int n_chunks;
-    double norm_max, rest_max, bf16_max; /* merged under the lock */
-    pthread_mutex_t lock;
+    PrepWorker *w;   /* per worker */
+    atomic_int done; /* head rows done (progress) */
 } PrepJob;
 
 enum { PREP_ROWS = 256 };
@@ -736,23 +746,21 @@ enum { PREP_ROWS = 256 };
 /* Bounds are rounded up: they must not shrink in float. */
 static float up_f32(double x) { return x > 0 ? nextafterf((float)x, INFINITY) : 0.0f; }
 
-static void *prep_worker(void *arg) {
+static void prep_task(void *arg, int64_t chunk, int worker) {
     PrepJob *j = arg;
     Lens *L = j->L;
+    PrepWorker *pw = &j->w[worker];
     int dim = L->dim, bf16_head = L->m->output->type == DT_BF16;
-    float *buf = L->head || bf16_head ? NULL : xmalloc((size_t)PREP_ROWS * dim * sizeof *buf);
-    float norm_max = 0, rest_max = 0, bf16_max = 0;
-    for (int chunk; (chunk = atomic_fetch_add(&j->next, 1)) < j->n_chunks;) {
-        int v0 = chunk * PREP_ROWS, n = L->vocab - v0 < PREP_ROWS ? L->vocab - v0 : PREP_ROWS;
-        if (bf16_head) { /* W = Wb: one norm per row, no rest */
-            for (int v = v0; v < v0 + n; v++) {
-                L->row_norm[v] = up_f32(sqrt(kern_sumsq_bf16(L->head_bf16 + (size_t)v * dim, dim, &bf16_max) * (1 + 0x1p-30)));
-                L->row_rest[v] = 0;
-                norm_max = L->row_norm[v] > norm_max ? L->row_norm[v] : norm_max;
-            }
-            continue;
+    if (!L->head && !bf16_head && !pw->buf) pw->buf = xmalloc((size_t)PREP_ROWS * dim * sizeof *pw->buf);
+    int v0 = (int)chunk * PREP_ROWS, n = L->vocab - v0 < PREP_ROWS ? L->vocab - v0 : PREP_ROWS;
+    if (bf16_head) { /* W = Wb: one norm per row, no rest */
+        for (int v = v0; v < v0 + n; v++) {
+            L->row_norm[v] = up_f32(sqrt(kern_sumsq_bf16(L->head_bf16 + (size_t)v * dim, dim, &pw->bf16_max) * (1 + 0x1p-30)));
+            L->row_rest[v] = 0;
+            pw->norm_max = L->row_norm[v] > pw->norm_max ? L->row_norm[v] : pw->norm_max;
         }
-        const float *rows = head_rows(L, v0, n, buf);
+    } else {
+        const float *rows = head_rows(L, v0, n, pw->buf);
         for (int v = v0; v < v0 + n; v++) {
             const float *w = rows + (size_t)(v - v0) * dim;
             uint16_t *b = L->head_bf16_owned + (size_t)v * dim;
@@ -762,25 +770,18 @@ static void *prep_worker(void *arg) {
                 float wb = kern_f32(b[d]);
                 double rest = (double)w[d] - wb;
                 ww += (double)w[d] * w[d], bb += (double)wb * wb, rr += rest * rest;
-                bf16_max = fabsf(wb) > bf16_max ? fabsf(wb) : bf16_max;
+                pw->bf16_max = fabsf(wb) > pw->bf16_max ? fabsf(wb) : pw->bf16_max;
             }
             L->row_norm[v] = up_f32(sqrt((ww > bb ? ww : bb) * (1 + 0x1p-30)));
             L->row_rest[v] = up_f32(sqrt(rr * (1 + 0x1p-30)));
-            norm_max = L->row_norm[v] > norm_max ? L->row_norm[v] : norm_max;
-            rest_max = L->row_rest[v] > rest_max ? L->row_rest[v] : rest_max;
-        }
-        int done = atomic_fetch_add(&j->done, n) + n; /* reported by whichever thread finds the lock free */
-        if (L->progress && done < L->vocab && pthread_mutex_trylock(&j->lock) == 0) {
-            L->progress(L->progress_ctx, "prefilter", done, L->vocab);
-            pthread_mutex_unlock(&j->lock);
+            pw->norm_max = L->row_norm[v] > pw->norm_max ? L->row_norm[v] : pw->norm_max;
+            pw->rest_max = L->row_rest[v] > pw->rest_max ? L->row_rest[v] : pw->rest_max;
         }
     }
-    pthread_mutex_lock(&j->lock);
-    j->norm_max = fmax(j->norm_max, norm_max), j->rest_max = fmax(j->rest_max, rest_max);
-    j->bf16_max = fmax(j->bf16_max, bf16_max);
-    pthread_mutex_unlock(&j->lock);
-    free(buf);
-    return NULL;
+    /* Progress is reported by the calling thread (worker 0) only, so the
+     * callback never runs on two threads at once. */
+    int done = atomic_fetch_add(&j->done, n) + n;
+    if (L->progress && worker == 0 && done < L->vocab) L->progress(L->progress_ctx, "prefilter", done, L->vocab);
 }
 
 int lens_enable_prefilter(Lens *L, double prob_tol, Error *e) {
@@ -795,14 +796,18 @@ int lens_enable_prefilter(Lens *L, double prob_tol, Error *e) {
     L->row_rest = xmalloc((size_t)L->vocab * sizeof *L->row_rest);
     if (L->m->output->type == DT_BF16) L->head_bf16 = L->m->output->data; /* in place */
     else L->head_bf16 = L->head_bf16_owned = xmalloc((size_t)L->vocab * L->dim * sizeof *L->head_bf16_owned);
-    PrepJob j = { .L = L, .n_chunks = (L->vocab + PREP_ROWS - 1) / PREP_ROWS };
-    atomic_init(&j.next, 0);
+    PrepJob j = { .L = L, .w = xcalloc((size_t)L->threads, sizeof *j.w) };
     atomic_init(&j.done, 0);
-    pthread_mutex_init(&j.lock, NULL);
-    run_threads(L->threads < j.n_chunks ? L->threads : j.n_chunks, prep_worker, &j);
+    pool_run(L->pool, (L->vocab + PREP_ROWS - 1) / PREP_ROWS, prep_task, &j);
     if (L->progress) L->progress(L->progress_ctx, "prefilter", L->vocab, L->vocab);
-    pthread_mutex_destroy(&j.lock);
-    L->row_norm_max = j.norm_max, L->row_rest_max = j.rest_max, L->head_bf16_max = j.bf16_max;
+    double norm_max = 0, rest_max = 0, bf16_max = 0;
+    for (int t = 0; t < L->threads; t++) {
+        norm_max = fmax(norm_max, j.w[t].norm_max), rest_max = fmax(rest_max, j.w[t].rest_max);
+        bf16_max = fmax(bf16_max, j.w[t].bf16_max);
+        free(j.w[t].buf);
+    }
+    free(j.w);
+    L->row_norm_max = norm_max, L->row_rest_max = rest_max, L->head_bf16_max = bf16_max;
     return NM_OK;
 }
 

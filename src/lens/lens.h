@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 
+#include "base/pool.h"
 #include "model/model.h"
 
 typedef enum { NORM_FULL, NORM_GAIN, NORM_NONE } LensNorm;
@@ -57,7 +58,8 @@ typedef struct {
 typedef struct {
     const Model *m;
     LensNorm norm;
-    int threads;
+    int threads;            /* pool_threads(pool) */
+    Pool *pool;             /* the lens's workers (base/pool.h), started by lens_open */
     int vocab, dim;
     float *gain;            /* the final norm weight, dim floats */
     const float *head;      /* vocab × dim F32 head, or NULL: BF16 read in place by
