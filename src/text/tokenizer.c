@@ -25,6 +25,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "text/tokenizer.h"
 
+#include <limits.h>
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,11 @@ static void push_id(IntVec *v, int id) {
     v->a[v->n++] = id;
 }
 
+/* Symbols and their byte offsets are ints: tokenizer_encode refuses text over
+ * TOKENIZER_MAX_TEXT, and even SPM's normalised copy (3 bytes for a space)
+ * then stays far below INT_MAX. Sizes of buffers are size_t all the same. */
+_Static_assert(3 * TOKENIZER_MAX_TEXT + 3 < (size_t)INT_MAX / 2, "symbol offsets must fit an int");
+
 typedef struct {
     int start, len;  /* bytes of the word this symbol spans */
     int id;          /* its token, -1 if none */
@@ -151,7 +157,8 @@ typedef struct {
 /* Scratch space for one encode call, reused from word to word. */
 typedef struct {
     Symbol *sym;
-    int n_sym, cap_sym;
+    int n_sym;
+    size_t cap_sym;
     Candidate *heap;
     int n_heap, cap_heap;
     char *buf; /* the normalised fragment (SPM) or the byte-level word (BPE) */
@@ -159,13 +166,15 @@ typedef struct {
     IntVec out;
 } Work;
 
-static void work_reserve(Work *w, int symbols, size_t bytes) {
+/* Room for `symbols` symbols and `bytes` bytes of buf: at least what is asked,
+ * and twice the old size, so that words of growing length cost amortised O(1). */
+static void work_reserve(Work *w, size_t symbols, size_t bytes) {
     if (symbols > w->cap_sym) {
-        w->cap_sym = symbols * 2;
-        w->sym = xrealloc(w->sym, (size_t)w->cap_sym * sizeof *w->sym);
+        w->cap_sym = symbols > 2 * w->cap_sym ? symbols : 2 * w->cap_sym;
+        w->sym = xrealloc(w->sym, w->cap_sym * sizeof *w->sym);
     }
     if (bytes > w->cap_buf) {
-        w->cap_buf = bytes * 2;
+        w->cap_buf = bytes > 2 * w->cap_buf ? bytes : 2 * w->cap_buf;
         w->buf = xrealloc(w->buf, w->cap_buf);
     }
 }
@@ -291,9 +300,9 @@ static int utf8_len(const unsigned char *s, size_t avail) {
  * SPM: one fragment of plain text */
 
 static void encode_spm(const Tokenizer *t, Work *w, const char *text, size_t len, int prefix_space) {
-    /* Normalise: "▁" in front, every space → "▁" (no other whitespace handling). */
-    size_t cap = 3 * len + 3;
-    work_reserve(w, (int)cap, cap);
+    /* Normalise: "▁" in front, every space → "▁" (no other whitespace handling).
+     * Each input byte makes at most one symbol, and at most 3 bytes. */
+    work_reserve(w, len + 1, 3 * len + 3);
     size_t o = 0;
     if (prefix_space) { memcpy(w->buf, SPM_SPACE, 3); o = 3; }
     for (size_t i = 0; i < len; i++) {
@@ -314,7 +323,7 @@ static void encode_spm(const Tokenizer *t, Work *w, const char *text, size_t len
  * BPE: split regex, byte-level alphabet, merges by rank */
 
 static void encode_bpe_word(const Tokenizer *t, Work *w, const char *word, size_t len) {
-    work_reserve(w, (int)len, 2 * len);
+    work_reserve(w, len, 2 * len); /* byte-level characters take 1 or 2 bytes */
     size_t o = 0;
     w->n_sym = 0;
     for (size_t i = 0; i < len; i++) {
@@ -324,7 +333,7 @@ static void encode_bpe_word(const Tokenizer *t, Work *w, const char *word, size_
         o += t->byte_char_len[b];
     }
     if (t->ignore_merges) {
-        int id = vocab_find_piece(t->v, w->buf, (int)o);
+        int id = vocab_find_piece(t->v, w->buf, (int)o); /* o < 2 × TOKENIZER_MAX_TEXT */
         if (id >= 0 && !is_control(t->v, id)) {
             push_id(&w->out, id);
             return;
@@ -334,12 +343,19 @@ static void encode_bpe_word(const Tokenizer *t, Work *w, const char *word, size_
     emit_symbols(t, w);
 }
 
+/* Cuts text into words with the split regex: each match is a word, and so is
+ * each run of bytes between matches (invalid UTF-8, say), as HF's Split
+ * "Isolated" keeps them. An empty match is a cut and not a word, as in HF
+ * tokenizers: it yields no piece, and the next search starts at the same
+ * place but may not match empty there again (PCRE2_NOTEMPTY_ATSTART), so the
+ * scan moves on without ever stepping past the end of the text. */
 static int encode_bpe(const Tokenizer *t, Work *w, const char *text, size_t len, Error *e) {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->split, NULL);
     if (!md) return error_set(e, NM_ERUNTIME, "tokenizer: out of memory for the split regex");
-    size_t at = 0;
+    size_t at = 0;          /* start of the bytes not yet in a word */
+    uint32_t options = 0;
     while (at < len) {
-        int rc = pcre2_match(t->split, (PCRE2_SPTR)text, len, at, 0, md, NULL);
+        int rc = pcre2_match(t->split, (PCRE2_SPTR)text, len, at, options, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
             pcre2_match_data_free(md);
@@ -347,11 +363,9 @@ static int encode_bpe(const Tokenizer *t, Work *w, const char *text, size_t len,
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         size_t s = ov[0], end = ov[1];
-        if (end == s) end = s + 1; /* an empty match: take one byte so the scan moves on */
-        /* Bytes between matches (invalid UTF-8, say) are words of their own,
-         * as HF's Split "Isolated" keeps them. */
         if (s > at) encode_bpe_word(t, w, text + at, s - at);
-        encode_bpe_word(t, w, text + s, end - s);
+        if (end > s) encode_bpe_word(t, w, text + s, end - s);
+        options = end == s ? PCRE2_NOTEMPTY_ATSTART : 0;
         at = end;
     }
     if (at < len) encode_bpe_word(t, w, text + at, len - at);
@@ -390,7 +404,9 @@ static int encode_fragment(const Tokenizer *t, Work *w, const char *text, size_t
 }
 
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags, int **ids, int *n, Error *e) {
-    if (len > (size_t)1 << 30) return error_set(e, NM_EINPUT, "tokenizer: text of %zu bytes is too long (1 GiB at most)", len);
+    if (len > TOKENIZER_MAX_TEXT)
+        return error_set(e, NM_EINPUT, "tokenizer: text of %zu bytes is too long (%zu MiB at most per call)", len,
+                         TOKENIZER_MAX_TEXT >> 20);
     Work w = { 0 };
     int rc = NM_OK;
     if (flags & TOK_ADD_BOS) {
