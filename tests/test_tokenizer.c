@@ -268,6 +268,22 @@ static void ref_bpe_word(const Vocab *v, int ignore_merges, const char *word, si
     free(rel);
 }
 
+/* model/vocab.c's alphabet against the rule above, both ways, and the UTF-8
+ * encoder and decoder of base/util.c against the spelling. */
+static void check_byte_alphabet(void) {
+    int bad = 0, seen[0x144] = { 0 };
+    for (unsigned b = 0; b < 256; b++) {
+        char want[3] = { 0 }, got[4];
+        size_t n = ref_spell(b, want);
+        unsigned cp = byte_level_char((uint8_t)b), back = 0;
+        int len = utf8_encode(cp, got);
+        bad += (size_t)len != n || memcmp(got, want, n) != 0 || byte_level_byte(cp) != (int)b ||
+               utf8_decode((const unsigned char *)want, n, &back) != (int)n || back != cp || cp >= 0x144 || seen[cp]++;
+    }
+    for (unsigned cp = 0x144; cp < 0x20000; cp++) bad += byte_level_byte(cp) != -1;
+    CHECK(bad == 0, "byte-level alphabet: %d mismatches with bytes_to_unicode()", bad);
+}
+
 /* Encodes text from a heap buffer of exactly len bytes (no NUL after it, so
  * ASan sees any read past the end) and compares with want. */
 static void check_exact_buffer(const Loaded *l, const char *what, const char *text, size_t len, const int *want, int n_want) {
@@ -557,6 +573,7 @@ int main(void) {
     if (have3) unload(&llama3);
     if (have31) unload(&llama31);
     check_specials_and_decode();
+    check_byte_alphabet();
     check_empty_split_matches();
     check_long_runs();
     check_chat_render();

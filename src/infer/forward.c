@@ -9,6 +9,7 @@
  * inside our own pool of threads, which share the chunks out.
  */
 #include "infer/forward.h"
+#include "model/rope.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -218,30 +219,6 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) 
     for (int i = 0; i < n; i++) o[i] = w[i] * (ss * x[i]);
 }
 
-/* Frequencies theta^(-2i/d), bent by llama3 scaling: long wavelengths are
- * divided by factor, short ones kept, the band between interpolated. GGUF
- * stores that bend as a rope_freqs tensor of per-pair divisors instead of
- * config keys; llama.cpp divides the frequency by it, and so do we. */
-static void rope_frequencies(const Config *c, const Tensor *divisors, float *inv_freq) {
-    int half = c->head_dim / 2;
-    const RopeScaling *s = &c->rope_scaling;
-    for (int i = 0; i < half; i++) {
-        double freq = 1.0 / pow((double)c->rope_theta, 2.0 * i / (double)c->head_dim);
-        if (s->present && s->factor > 0) {
-            double wavelen = 2.0 * M_PI / freq, orig = s->original_max_position;
-            double low_wavelen = orig / s->low_freq_factor, high_wavelen = orig / s->high_freq_factor;
-            if (wavelen > low_wavelen) {
-                freq /= s->factor;
-            } else if (wavelen >= high_wavelen && s->high_freq_factor != s->low_freq_factor) {
-                double smooth = (orig / wavelen - s->low_freq_factor) / (s->high_freq_factor - s->low_freq_factor);
-                freq = (1.0 - smooth) * freq / s->factor + smooth * freq;
-            }
-        }
-        if (divisors) freq /= ((const float *)divisors->data)[i];
-        inv_freq[i] = (float)freq;
-    }
-}
-
 /* Rotates every head of vec (n_heads × head_dim) to position pos. Pair i of a
  * head is (2i, 2i+1) in Meta's interleaved layout, (i, i + d/2) in HF's
  * rotate-half layout; both turn by the angle pos · inv_freq[i]. */
@@ -445,7 +422,7 @@ int forward_new(const Model *m, int n_ctx, int n_threads, Forward **out, Error *
         tensor_rows_f32(m->layers[l].ffn_norm, 0, 1, f->ffn_norm + (size_t)l * dim);
     }
     tensor_rows_f32(m->output_norm, 0, 1, f->out_norm);
-    rope_frequencies(c, m->rope_freqs, f->inv_freq);
+    rope_frequencies(c, m->rope_freqs ? (const float *)m->rope_freqs->data : NULL, f->inv_freq);
 
     /* Our threads split the work; OpenBLAS must not split it again inside them. */
     openblas_set_num_threads(1);

@@ -287,13 +287,11 @@ static void add_symbol(Work *w, int start, int len, int id) {
     w->n_sym++;
 }
 
-/* Length of the UTF-8 sequence starting at s (1 for a stray byte). */
+/* Length of the UTF-8 character at s; a byte that does not start a
+ * well-formed one is a symbol of its own (and falls back to <0xNN>). */
 static int utf8_len(const unsigned char *s, size_t avail) {
-    int n = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 1;
-    if ((size_t)n > avail) return 1;
-    for (int i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80) return 1;
-    return n;
+    int n = utf8_sequence_length(s, avail);
+    return n ? n : 1;
 }
 
 /* ----------------------------------------------------------------------------
@@ -485,21 +483,12 @@ char *tokenizer_decode(const Tokenizer *t, const int *ids, int n, size_t *len) {
 /* ----------------------------------------------------------------------------
  * Construction */
 
-/* GPT-2's byte-level alphabet: printable bytes stand for themselves, the
- * other 68 become U+0100, U+0101, ... in byte order. */
+/* Each byte spelled in GPT-2's byte-level alphabet (model/vocab.c), once. */
 static void build_byte_alphabet(Tokenizer *t) {
-    int extra = 0;
     for (int b = 0; b < 256; b++) {
-        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-        unsigned cp = printable ? (unsigned)b : 256u + (unsigned)extra++;
-        if (cp < 0x80) {
-            t->byte_char[b][0] = (char)cp;
-            t->byte_char_len[b] = 1;
-        } else {
-            t->byte_char[b][0] = (char)(0xC0 | (cp >> 6));
-            t->byte_char[b][1] = (char)(0x80 | (cp & 0x3F));
-            t->byte_char_len[b] = 2;
-        }
+        char c[4];
+        t->byte_char_len[b] = (uint8_t)utf8_encode(byte_level_char((uint8_t)b), c); /* U+0143 at most: 2 bytes */
+        memcpy(t->byte_char[b], c, t->byte_char_len[b]);
         t->byte_token[b] = vocab_find_piece(t->v, t->byte_char[b], t->byte_char_len[b]);
     }
 }
