@@ -5,6 +5,7 @@
 
 #include "text/chat.h"
 #include "check.h"
+#include "model/alphabet.h"
 #include "text/prompt.h"
 #include "text/tokenizer.h"
 

@@ -102,11 +102,6 @@ typedef struct {
 /* Looks up a token by its stored piece; -1 when absent (index built by model_open). */
 int vocab_find_piece(const Vocab *v, const char *piece, int len);
 
-/* GPT-2's byte-level alphabet, in which byte-level BPE spells its pieces:
- * the character (code point) standing for a byte, and back (-1: none). */
-unsigned byte_level_char(uint8_t byte);
-int byte_level_byte(unsigned cp);
-
 /* ----------------------------------------------------------------------------
  * The model */
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model/alphabet.h"
 #include "model/model.h"
 
 /* ----------------------------------------------------------------------------
@@ -22,16 +23,13 @@ static int byte_piece_value(const char *p, int len) {
 }
 
 /* ----------------------------------------------------------------------------
- * GPT-2's byte-level alphabet (OpenAI's bytes_to_unicode()). Byte-level BPE
- * spells every byte as a visible character, so that a piece is text: the 188
- * printable bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF) stand for themselves, and
- * the other 68 (0x00..0x20, 0x7F..0xA0, 0xAD) take U+0100..U+0143 in byte
- * order. Space, 0x20, is the 33rd of those: U+0120, the "Ġ" of "Ġdog". */
+ * GPT-2's byte-level alphabet (alphabet.h): the three runs of non-printable
+ * bytes, counted in order from U+0100. */
 
 unsigned byte_level_char(uint8_t b) {
-    if (b <= 0x20) return 0x100u + b;                 /* 33 controls and space: U+0100..U+0120 */
+    if (b <= 0x20) return 0x100u + b;                        /* 33 controls and space: U+0100..U+0120 */
     if (b >= 0x7F && b <= 0xA0) return 0x121u + (b - 0x7Fu); /* DEL, C1 controls, NBSP: U+0121..U+0142 */
-    if (b == 0xAD) return 0x143u;                     /* soft hyphen */
+    if (b == 0xAD) return 0x143u;                            /* soft hyphen */
     return b;
 }
 

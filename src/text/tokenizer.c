@@ -25,6 +25,8 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "text/tokenizer.h"
 
+#include "model/alphabet.h"
+
 #include <limits.h>
 #include <pcre2.h>
 #include <stdlib.h>
