@@ -159,7 +159,7 @@ typedef struct {
 static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) {
     int64_t n = nr * tensor_cols(w), i = 0;
     const uint16_t *h = (const uint16_t *)w->data + r0 * tensor_cols(w);
-    if (w->type == DT_BF16) {
+    if (dtype_info(w->type)->plain == PLAIN_BF16) {
 #if defined(__AVX2__) && defined(__F16C__)
         for (; i + 8 <= n; i += 8) {
             __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i)));
@@ -167,7 +167,7 @@ static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) {
         }
 #endif
         for (; i < n; i++) out[i] = bf16_to_f32(h[i]);
-    } else if (w->type == DT_F16) {
+    } else if (dtype_info(w->type)->plain == PLAIN_F16) {
 #if defined(__AVX2__) && defined(__F16C__)
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
 #endif
@@ -180,7 +180,7 @@ static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) {
 static void matmul_chunk(MatmulTask *t, int64_t c, float *buf) {
     int64_t r0 = c * t->chunk_rows, nr = t->rows - r0 < t->chunk_rows ? t->rows - r0 : t->chunk_rows;
     const float *w;
-    if (t->w->type == DT_F32) {
+    if (dtype_info(t->w->type)->plain == PLAIN_F32) {
         w = (const float *)t->w->data + r0 * t->cols;
     } else {
         rows_to_f32(t->w, r0, nr, buf);

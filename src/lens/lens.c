@@ -84,9 +84,9 @@ int lens_open(Lens *L, const Model *m, LensNorm norm, int threads, int dequantis
  * by tile. */
 static void head_setup(Lens *L) {
     const Tensor *t = L->m->output;
-    if (t->type == DT_F32) {
+    if (dtype_info(t->type)->plain == PLAIN_F32) {
         L->head = t->data;
-    } else if (L->dequantise && !(L->native && t->type == DT_BF16)) {
+    } else if (L->dequantise && !(L->native && dtype_info(t->type)->plain == PLAIN_BF16)) {
         if (!L->head_owned) {
             L->head_owned = xmalloc((size_t)L->vocab * (size_t)L->dim * sizeof(float));
             tensor_rows_f32(t, 0, L->vocab, L->head_owned);
@@ -191,7 +191,7 @@ static void work_free(Work *w) {
  * FP32 kernel; 1 when they point at BF16 rows, to be widened by it. */
 static int head_row_ptrs(const Lens *L, Work *w, int v0, const Cand *ids, int n) {
     const Tensor *t = L->m->output;
-    int bf16 = !L->head && t->type == DT_BF16, convert = !L->head && !bf16;
+    int bf16 = !L->head && dtype_info(t->type)->plain == PLAIN_BF16, convert = !L->head && !bf16;
     if (convert && !ids) head_rows(L, v0, n, w->hbuf); /* the run of rows, converted at once */
     for (int j = 0; j < n; j++) {
         int v = ids ? ids[j].id : v0 + j;
@@ -704,7 +704,7 @@ static float up_f32(double x) { return x > 0 ? nextafterf((float)x, INFINITY) : 
 static void *prep_worker(void *arg) {
     PrepJob *j = arg;
     Lens *L = j->L;
-    int dim = L->dim, bf16_head = L->m->output->type == DT_BF16;
+    int dim = L->dim, bf16_head = dtype_info(L->m->output->type)->plain == PLAIN_BF16;
     float *buf = L->head || bf16_head ? NULL : xmalloc((size_t)PREP_ROWS * dim * sizeof *buf);
     float norm_max = 0, rest_max = 0, bf16_max = 0;
     for (int chunk; (chunk = atomic_fetch_add(&j->next, 1)) < j->n_chunks;) {
@@ -753,7 +753,7 @@ int lens_enable_prefilter(Lens *L, double prob_tol, Error *e) {
     L->bound_scale = 1;
     L->row_norm = xmalloc((size_t)L->vocab * sizeof *L->row_norm);
     L->row_rest = xmalloc((size_t)L->vocab * sizeof *L->row_rest);
-    if (L->m->output->type == DT_BF16) L->head_bf16 = L->m->output->data; /* in place */
+    if (dtype_info(L->m->output->type)->plain == PLAIN_BF16) L->head_bf16 = L->m->output->data; /* in place */
     else L->head_bf16 = L->head_bf16_owned = xmalloc((size_t)L->vocab * L->dim * sizeof *L->head_bf16_owned);
     PrepJob j = { .L = L, .n_chunks = (L->vocab + PREP_ROWS - 1) / PREP_ROWS };
     atomic_init(&j.next, 0);

@@ -18,21 +18,39 @@ static void bf16_row_to_float(const void *src, float *dst, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(h[i]);
 }
 
+static void f32_from_float(const float *src, void *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof(float)); }
+
+static void f16_row_from_float(const float *src, void *dst, int64_t n) {
+    uint16_t *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = f32_to_f16(src[i]);
+}
+
+static void bf16_row_from_float(const float *src, void *dst, int64_t n) {
+    uint16_t *h = dst;
+    for (int64_t i = 0; i < n; i++) h[i] = f32_to_bf16(src[i]);
+}
+
+/* general.file_type is llama.cpp's llama_ftype, "mostly" this type; the
+ * K-quants have S/M/L mixes of several types, so no one number is theirs. */
 const DTypeTraits dtype_traits[DT_COUNT] = {
-    [DT_F32]    = { .name = "F32",    .block_size = 1,   .block_bytes = 4,   .to_float = f32_to_float,        .ggml_id = 0,  .safetensors = "F32" },
-    [DT_F16]    = { .name = "F16",    .block_size = 1,   .block_bytes = 2,   .to_float = f16_row_to_float,    .ggml_id = 1,  .safetensors = "F16" },
-    [DT_BF16]   = { .name = "BF16",   .block_size = 1,   .block_bytes = 2,   .to_float = bf16_row_to_float,   .ggml_id = 30, .safetensors = "BF16" },
-    [DT_Q4_0]   = { .name = "Q4_0",   .block_size = 32,  .block_bytes = 18,  .to_float = QUANT_FN(q4_0),      .ggml_id = 2 },
-    [DT_Q4_1]   = { .name = "Q4_1",   .block_size = 32,  .block_bytes = 20,  .to_float = QUANT_FN(q4_1),      .ggml_id = 3 },
-    [DT_Q5_0]   = { .name = "Q5_0",   .block_size = 32,  .block_bytes = 22,  .to_float = QUANT_FN(q5_0),      .ggml_id = 6 },
-    [DT_Q5_1]   = { .name = "Q5_1",   .block_size = 32,  .block_bytes = 24,  .to_float = QUANT_FN(q5_1),      .ggml_id = 7 },
-    [DT_Q8_0]   = { .name = "Q8_0",   .block_size = 32,  .block_bytes = 34,  .to_float = QUANT_FN(q8_0),      .ggml_id = 8 },
-    [DT_Q2_K]   = { .name = "Q2_K",   .block_size = 256, .block_bytes = 84,  .to_float = QUANT_FN(q2_k),      .ggml_id = 10 },
-    [DT_Q3_K]   = { .name = "Q3_K",   .block_size = 256, .block_bytes = 110, .to_float = QUANT_FN(q3_k),      .ggml_id = 11 },
-    [DT_Q4_K]   = { .name = "Q4_K",   .block_size = 256, .block_bytes = 144, .to_float = QUANT_FN(q4_k),      .ggml_id = 12 },
-    [DT_Q5_K]   = { .name = "Q5_K",   .block_size = 256, .block_bytes = 176, .to_float = QUANT_FN(q5_k),      .ggml_id = 13 },
-    [DT_Q6_K]   = { .name = "Q6_K",   .block_size = 256, .block_bytes = 210, .to_float = QUANT_FN(q6_k),      .ggml_id = 14 },
-    [DT_IQ4_NL] = { .name = "IQ4_NL", .block_size = 32,  .block_bytes = 18,  .to_float = QUANT_FN(iq4_nl),    .ggml_id = 20 },
+    [DT_F32]    = { .name = "F32",    .block_size = 1,   .block_bytes = 4,   .to_float = f32_to_float,     .from_float = f32_from_float,
+                    .plain = PLAIN_F32,  .ggml_id = 0,  .gguf_file_type = 0,  .safetensors = "F32",  .torch = "float32" },
+    [DT_F16]    = { .name = "F16",    .block_size = 1,   .block_bytes = 2,   .to_float = f16_row_to_float, .from_float = f16_row_from_float,
+                    .plain = PLAIN_F16,  .ggml_id = 1,  .gguf_file_type = 1,  .safetensors = "F16",  .torch = "float16" },
+    [DT_BF16]   = { .name = "BF16",   .block_size = 1,   .block_bytes = 2,   .to_float = bf16_row_to_float, .from_float = bf16_row_from_float,
+                    .plain = PLAIN_BF16, .ggml_id = 30, .gguf_file_type = 32, .safetensors = "BF16", .torch = "bfloat16" },
+    [DT_Q4_0]   = { .name = "Q4_0",   .block_size = 32,  .block_bytes = 18,  .to_float = QUANT_FN(q4_0),   .ggml_id = 2,  .gguf_file_type = 2 },
+    [DT_Q4_1]   = { .name = "Q4_1",   .block_size = 32,  .block_bytes = 20,  .to_float = QUANT_FN(q4_1),   .ggml_id = 3,  .gguf_file_type = 3 },
+    [DT_Q5_0]   = { .name = "Q5_0",   .block_size = 32,  .block_bytes = 22,  .to_float = QUANT_FN(q5_0),   .ggml_id = 6,  .gguf_file_type = 8 },
+    [DT_Q5_1]   = { .name = "Q5_1",   .block_size = 32,  .block_bytes = 24,  .to_float = QUANT_FN(q5_1),   .ggml_id = 7,  .gguf_file_type = 9 },
+    [DT_Q8_0]   = { .name = "Q8_0",   .block_size = 32,  .block_bytes = 34,  .to_float = QUANT_FN(q8_0),   .from_float = quantize_q8_0,
+                    .ggml_id = 8,  .gguf_file_type = 7 },
+    [DT_Q2_K]   = { .name = "Q2_K",   .block_size = 256, .block_bytes = 84,  .to_float = QUANT_FN(q2_k),   .ggml_id = 10, .gguf_file_type = -1 },
+    [DT_Q3_K]   = { .name = "Q3_K",   .block_size = 256, .block_bytes = 110, .to_float = QUANT_FN(q3_k),   .ggml_id = 11, .gguf_file_type = -1 },
+    [DT_Q4_K]   = { .name = "Q4_K",   .block_size = 256, .block_bytes = 144, .to_float = QUANT_FN(q4_k),   .ggml_id = 12, .gguf_file_type = -1 },
+    [DT_Q5_K]   = { .name = "Q5_K",   .block_size = 256, .block_bytes = 176, .to_float = QUANT_FN(q5_k),   .ggml_id = 13, .gguf_file_type = -1 },
+    [DT_Q6_K]   = { .name = "Q6_K",   .block_size = 256, .block_bytes = 210, .to_float = QUANT_FN(q6_k),   .ggml_id = 14, .gguf_file_type = 18 },
+    [DT_IQ4_NL] = { .name = "IQ4_NL", .block_size = 32,  .block_bytes = 18,  .to_float = QUANT_FN(iq4_nl), .ggml_id = 20, .gguf_file_type = 25 },
 };
 
 int dtype_from_ggml(uint32_t id, DType *out) {
