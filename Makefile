@@ -13,7 +13,7 @@ OPT_FLAGS  = -O2 -march=native -g
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # src/ holds one folder per layer (README, "Layout"); src/cli is the program.
-LAYERS    = base tensor model formats text lens infer store report
+LAYERS    = base tensor model formats text lens infer store report synth
 LIB_SRC   = $(foreach d,$(LAYERS),$(wildcard src/$(d)/*.c)) # tests link the library, not the commands
 CLI_SRC   = $(wildcard src/cli/*.c)
 SRC       = $(LIB_SRC) $(CLI_SRC)
