@@ -566,12 +566,9 @@ int tokenizer_new(const Vocab *v, Tokenizer **out, Error *e) {
     }
     if (!rc && !t->use_scores) merge_table_build(&t->merges, v);
     if (!rc) build_specials(t);
-    if (rc) {
-        tokenizer_free(t);
-        return rc;
-    }
-    *out = t;
-    return NM_OK;
+    if (rc) tokenizer_free(t);
+    else *out = t;
+    return rc;
 }
 
 void tokenizer_free(Tokenizer *t) {
