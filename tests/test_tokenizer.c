@@ -285,6 +285,38 @@ static void check_byte_alphabet(void) {
     CHECK(bad == 0, "byte-level alphabet: %d mismatches with bytes_to_unicode()", bad);
 }
 
+/* base/util.c's UTF-8 decoder against RFC 3629's table of well-formed
+ * sequences (section 4), case by case at each edge, and its encoder against
+ * the decoder over every scalar value. */
+static void check_utf8(void) {
+    static const struct { const char *s; size_t n; int len; unsigned cp; } cases[] = {
+        { "\x00", 1, 1, 0 },          { "\x7F", 1, 1, 0x7F },          { "\x80", 1, 0, 0 },          /* stray continuation */
+        { "\xC1\xBF", 2, 0, 0 },      { "\xC2\x80", 2, 2, 0x80 },      { "\xDF\xBF", 2, 2, 0x7FF },
+        { "\xC2", 1, 0, 0 },           { "\xC2\x41", 2, 0, 0 },         /* truncated; not a continuation */
+        { "\xE0\x9F\xBF", 3, 0, 0 },  { "\xE0\xA0\x80", 3, 3, 0x800 }, /* overlong; the first 3-byte */
+        { "\xED\x9F\xBF", 3, 3, 0xD7FF }, { "\xED\xA0\x80", 3, 0, 0 }, /* surrogates are not characters */
+        { "\xEE\x80\x80", 3, 3, 0xE000 }, { "\xEF\xBF\xBF", 3, 3, 0xFFFF }, { "\xE2\x82", 2, 0, 0 },
+        { "\xF0\x8F\xBF\xBF", 4, 0, 0 }, { "\xF0\x90\x80\x80", 4, 4, 0x10000 },
+        { "\xF4\x8F\xBF\xBF", 4, 4, 0x10FFFF }, { "\xF4\x90\x80\x80", 4, 0, 0 }, /* past U+10FFFF */
+        { "\xF5\x80\x80\x80", 4, 0, 0 }, { "\xFF", 1, 0, 0 },           { "\xE2\x96\x81", 3, 3, 0x2581 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unsigned cp = 0xDEAD;
+        int len = utf8_decode((const unsigned char *)cases[i].s, cases[i].n, &cp);
+        CHECK(len == cases[i].len && (!len || cp == cases[i].cp), "utf8_decode case %zu: length %d U+%04X, want %d U+%04X", i,
+              len, cp, cases[i].len, cases[i].cp);
+    }
+    int bad = 0;
+    for (unsigned cp = 0; cp <= 0x10FFFF; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        char buf[4];
+        unsigned back;
+        int n = utf8_encode(cp, buf), want = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        bad += n != want || utf8_decode((const unsigned char *)buf, (size_t)n, &back) != n || back != cp;
+    }
+    CHECK(bad == 0, "utf8_encode/utf8_decode: %d scalar values do not round-trip", bad);
+}
+
 /* Encodes text from a heap buffer of exactly len bytes (no NUL after it, so
  * ASan sees any read past the end) and compares with want. */
 static void check_exact_buffer(const Loaded *l, const char *what, const char *text, size_t len, const int *want, int n_want) {
@@ -574,6 +606,7 @@ int main(void) {
     if (have3) unload(&llama3);
     if (have31) unload(&llama31);
     check_specials_and_decode();
+    check_utf8();
     check_byte_alphabet();
     check_empty_split_matches();
     check_long_runs();
