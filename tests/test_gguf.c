@@ -11,6 +11,7 @@
  *   tok512.bin, exactly;
  * - the config read from llama.* keys, vocabulary-only files, split files.
  */
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -169,6 +170,39 @@ static void test_ggml_layouts(void) {
               "%s: table says %d values in %zu bytes, ggml type %d; ggml: %d in %zu, type %d", tr->name, tr->block_size,
               tr->block_bytes, tr->ggml_id, ggml[i].block, ggml[i].bytes, ggml[i].ggml_type);
     }
+}
+
+/* Every F16 and BF16 bit pattern through the table's row conversion (vector
+ * path and scalar tail: the run starts one value in, 65535 long), against
+ * IEEE 754's definition evaluated with ldexp: (−1)^s · 2^(e−bias) · (1 + m/2^p),
+ * subnormals 2^(1−bias) · m/2^p, e all ones: infinity or NaN. */
+static double ieee_value(unsigned bits, int exp_bits, int man_bits) {
+    int bias = (1 << (exp_bits - 1)) - 1;
+    unsigned sign = bits >> (exp_bits + man_bits), e = (bits >> man_bits) & ((1u << exp_bits) - 1), m = bits & ((1u << man_bits) - 1);
+    double v = e == 0 ? ldexp(m, 1 - bias - man_bits)
+               : e == (1u << exp_bits) - 1 ? (m ? NAN : INFINITY)
+               : ldexp((double)((1u << man_bits) | m), (int)e - bias - man_bits);
+    return sign ? -v : v;
+}
+
+static void test_half_rows(void) {
+    static const struct { DType t; int exp_bits, man_bits; } kinds[] = { { DT_F16, 5, 10 }, { DT_BF16, 8, 7 } };
+    uint16_t *h = xmalloc(65536 * sizeof *h);
+    float *f = xmalloc(65536 * sizeof *f);
+    for (unsigned i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    for (int k = 0; k < 2; k++) {
+        int bad = 0;
+        for (int start = 0; start < 2; start++) {
+            dtype_info(kinds[k].t)->to_float(h + start, f + start, 65536 - start);
+            for (unsigned i = (unsigned)start; i < 65536; i++) {
+                double want = ieee_value(i, kinds[k].exp_bits, kinds[k].man_bits);
+                bad += isnan(want) ? !isnan(f[i]) : (double)f[i] != want || !signbit(f[i]) != !signbit(want);
+            }
+        }
+        CHECK(bad == 0, "%s: %d of 65536 bit patterns convert wrongly", dtype_name(kinds[k].t), bad);
+    }
+    free(h);
+    free(f);
 }
 
 /* A GGUF header walked here (not by the loader): each tensor's ggml type,
@@ -426,6 +460,7 @@ static void test_split(void) {
 int main(void) {
     test_ggml_layouts();
     test_fixture_spans();
+    test_half_rows();
     test_small_blocks();
     test_quant_fixtures();
     test_stories_gguf();
