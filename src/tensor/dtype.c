@@ -41,23 +41,17 @@ static int has_avx2_f16c(void) { return __builtin_cpu_supports("avx2") && __buil
 #define FAST_ROWS 0
 #endif
 
-static void f16_row_to_float(const void *src, float *dst, int64_t n) {
-    const uint16_t *h = src;
+/* n halves, F16 or BF16: the vector loop where it runs, the C loop for the rest. */
+static void half_row_to_float(const uint16_t *h, float *dst, int64_t n, int bf16) {
     int64_t i = 0;
 #if FAST_ROWS
-    if (has_avx2_f16c()) i = f16_widen_avx2(h, dst, n);
+    if (has_avx2_f16c()) i = bf16 ? bf16_widen_avx2(h, dst, n) : f16_widen_avx2(h, dst, n);
 #endif
-    for (; i < n; i++) dst[i] = f16_to_f32(h[i]);
+    for (; i < n; i++) dst[i] = bf16 ? bf16_to_f32(h[i]) : f16_to_f32(h[i]);
 }
 
-static void bf16_row_to_float(const void *src, float *dst, int64_t n) {
-    const uint16_t *h = src;
-    int64_t i = 0;
-#if FAST_ROWS
-    if (has_avx2_f16c()) i = bf16_widen_avx2(h, dst, n);
-#endif
-    for (; i < n; i++) dst[i] = bf16_to_f32(h[i]);
-}
+static void f16_row_to_float(const void *src, float *dst, int64_t n) { half_row_to_float(src, dst, n, 0); }
+static void bf16_row_to_float(const void *src, float *dst, int64_t n) { half_row_to_float(src, dst, n, 1); }
 
 static void f32_from_float(const float *src, void *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof(float)); }
 
