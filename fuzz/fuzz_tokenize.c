@@ -4,10 +4,16 @@
  * LLVMFuzzerInitialize opens each vocabulary below that loads (from
  * $NEUROMAP_SHARED, default ../shared); the loaders that have not landed are
  * skipped. Input: one flags byte (bit 0: add BOS, bit 1: recognise special
- * tokens, bits 2-7: which vocabulary), then the text. Every id must lie in the
+ * tokens, bits 2-7: which tokenizer), then the text. Every id must lie in the
  * vocabulary, and without special-token parsing decoding must give back the
  * exact bytes (both tokenizers are lossless: byte fallback / byte-level),
- * except for SPM text holding "▁" itself, which decodes to a space. */
+ * except for SPM text holding "▁" itself, which decodes to a space.
+ *
+ * The text is copied to a heap buffer of exactly its length, with no NUL
+ * after it, so that ASan reports any read past its end. Besides the real
+ * vocabularies, the first byte-level one is also tried with hostile split
+ * regexes: patterns that match the empty string (at the end, everywhere, at
+ * word boundaries), lookarounds, \K. Any split must stay lossless. */
 #include "fuzz.h"
 #include "text/tokenizer.h"
 
@@ -19,12 +25,21 @@ static const struct { const char *path, *tokenizer; } sources[] = {
 };
 #define N_SOURCES (int)(sizeof sources / sizeof sources[0])
 
+static const char *const hostile_regexes[] = {
+    "$", "^", "", "x*", "\\b", "\\B", "(?=.)", "(?<=a)", "(?m)$", "\\z", "\\Z", ".*?", "a\\K", "\\K.", "(?:)|\\s+",
+    "[^\\s]*", "\\X", "(?=\\p{L})|\\p{N}+", "\\s*",
+};
+#define N_HOSTILE (int)(sizeof hostile_regexes / sizeof hostile_regexes[0])
+
 static Model models[N_SOURCES];
-static Tokenizer *toks[N_SOURCES];
+static Vocab hostile_vocabs[N_HOSTILE]; /* shallow copies of a byte-level vocabulary, another pre_regex */
+static Tokenizer *toks[N_SOURCES + N_HOSTILE];
+static const Vocab *tok_vocab[N_SOURCES + N_HOSTILE];
 static int n_toks;
 
 static void close_all(void) {
     for (int i = 0; i < n_toks; i++) tokenizer_free(toks[i]);
+    n_toks = 0;
     for (int i = 0; i < N_SOURCES; i++) model_close(&models[i]);
 }
 
@@ -42,7 +57,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
             model_close(&models[n_toks]);
             continue;
         }
+        tok_vocab[n_toks] = &models[n_toks].vocab;
         n_toks++;
+    }
+    int n_models = n_toks;
+    for (int i = 0; i < n_models; i++) {
+        if (models[i].vocab.kind != TOKENIZER_BPE) continue;
+        for (int h = 0; h < N_HOSTILE; h++) {
+            Error e = { 0 };
+            hostile_vocabs[h] = models[i].vocab;
+            hostile_vocabs[h].pre_regex = (char *)hostile_regexes[h];
+            if (tokenizer_new(&hostile_vocabs[h], &toks[n_toks], &e)) {
+                fprintf(stderr, "fuzz_tokenize: hostile regex '%s' refused: %s\n", hostile_regexes[h], e.msg);
+                continue;
+            }
+            tok_vocab[n_toks++] = &hostile_vocabs[h];
+        }
+        break;
     }
     if (!n_toks) {
         fprintf(stderr, "fuzz_tokenize: no vocabulary could be opened under %s\n", shared);
@@ -56,9 +87,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     int flags = data[0] & (TOK_ADD_BOS | TOK_SPECIAL), which = (data[0] >> 2) % n_toks;
     const Tokenizer *t = toks[which];
-    const char *text = (const char *)data + 1;
+    const Vocab *v = tok_vocab[which];
     size_t len = size - 1;
-    if ((flags & TOK_ADD_BOS) && models[which].vocab.bos_id < 0) flags &= ~TOK_ADD_BOS;
+    char *text = malloc(len ? len : 1); /* exactly the text: no NUL after it */
+    FUZZ_ASSERT(text != NULL, "out of memory");
+    memcpy(text, data + 1, len);
+    if ((flags & TOK_ADD_BOS) && v->bos_id < 0) flags &= ~TOK_ADD_BOS;
 
     int *ids = NULL, n = 0;
     Error e = { 0 };
@@ -68,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t out_len;
     char *out = tokenizer_decode(t, ids, n, &out_len);
     /* SPM text may not hold "▁" itself: sentencepiece decodes every ▁ to a space. */
-    int spm_lossy = models[which].vocab.kind == TOKENIZER_SPM && memmem(text, len, "\xE2\x96\x81", 3);
+    int spm_lossy = v->kind == TOKENIZER_SPM && memmem(text, len, "\xE2\x96\x81", 3);
     if (!(flags & TOK_SPECIAL) && !spm_lossy)
         FUZZ_ASSERT(out_len == len && memcmp(out, text, len) == 0, "vocabulary %d: %zu bytes decode to %zu different bytes",
                     which, len, out_len);
@@ -78,5 +112,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         tokenizer_piece_text(t, prev, ids[i], &piece_len);
     }
     free(ids);
+    free(text);
     return 0;
 }

@@ -5,10 +5,13 @@
  *   implementation), which the same loader opens as bare tensors;
  * - Q4_1, Q5_0, Q5_1 and IQ4_NL, which no fixture holds, against blocks
  *   built here from the ggml layouts;
+ * - the dtype table's block sizes against ggml-common.h's layout expressions
+ *   and against the byte spans of every tensor in the quantised fixtures;
  * - stories260K.gguf holds the tensors and vocabulary of stories260K.bin +
  *   tok512.bin, exactly;
  * - the config read from llama.* keys, vocabulary-only files, split files.
  */
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -134,16 +137,180 @@ static void test_small_blocks(void) {
     ok = 1;
     for (int j = 0; j < 16; j++) ok &= y[j] == 0.125f * book[j] && y[j + 16] == 0.125f * book[15 - j];
     CHECK(ok, "IQ4_NL block values");
+}
 
-    /* The dtype table agrees with the layouts. */
-    static const struct { DType t; int block; size_t bytes; } sizes[] = {
-        { DT_Q4_0, 32, 18 }, { DT_Q4_1, 32, 20 }, { DT_Q5_0, 32, 22 }, { DT_Q5_1, 32, 24 }, { DT_Q8_0, 32, 34 },
-        { DT_Q2_K, 256, 84 }, { DT_Q3_K, 256, 110 }, { DT_Q4_K, 256, 144 }, { DT_Q5_K, 256, 176 },
-        { DT_Q6_K, 256, 210 }, { DT_IQ4_NL, 32, 18 },
+/* ----------------------------------------------------------------------------
+ * The dtype table against sources outside it: ggml's published layouts, and
+ * the byte spans the quantisation fixtures' tensors actually take. */
+
+/* ggml-common.h checks each block's size with a static_assert written from its
+ * fields (ggml_half is 2 bytes, K_SCALE_SIZE 12, QK_K 256, the others' QK 32);
+ * these are those expressions, and ggml.h's enum ggml_type numbers. */
+static void test_ggml_layouts(void) {
+    enum { HALF = 2, U32 = 4, QK = 32, QK_K = 256, K_SCALE_SIZE = 12 };
+    static const struct { DType t; int ggml_type, block; size_t bytes; } ggml[] = {
+        { DT_F32, 0, 1, 4 },
+        { DT_F16, 1, 1, HALF },
+        { DT_BF16, 30, 1, 2 },
+        { DT_Q4_0, 2, QK, HALF + QK / 2 },
+        { DT_Q4_1, 3, QK, 2 * HALF + QK / 2 },
+        { DT_Q5_0, 6, QK, HALF + U32 + QK / 2 },
+        { DT_Q5_1, 7, QK, 2 * HALF + U32 + QK / 2 },
+        { DT_Q8_0, 8, QK, HALF + QK },
+        { DT_Q2_K, 10, QK_K, 2 * HALF + QK_K / 16 + QK_K / 4 },
+        { DT_Q3_K, 11, QK_K, HALF + QK_K / 4 + QK_K / 8 + 12 },
+        { DT_Q4_K, 12, QK_K, 2 * HALF + K_SCALE_SIZE + QK_K / 2 },
+        { DT_Q5_K, 13, QK_K, 2 * HALF + K_SCALE_SIZE + QK_K / 2 + QK_K / 8 },
+        { DT_Q6_K, 14, QK_K, HALF + QK_K / 16 + 3 * QK_K / 4 },
+        { DT_IQ4_NL, 20, QK, HALF + QK / 2 },
     };
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-        CHECK(dtype_info(sizes[i].t)->block_size == sizes[i].block && dtype_info(sizes[i].t)->block_bytes == sizes[i].bytes,
-              "%s block size", dtype_name(sizes[i].t));
+    CHECK(sizeof ggml / sizeof *ggml == DT_COUNT, "a dtype without ggml's layout here");
+    for (size_t i = 0; i < sizeof ggml / sizeof *ggml; i++) {
+        const DTypeTraits *tr = dtype_info(ggml[i].t);
+        CHECK(tr->block_size == ggml[i].block && tr->block_bytes == ggml[i].bytes && tr->ggml_id == ggml[i].ggml_type,
+              "%s: table says %d values in %zu bytes, ggml type %d; ggml: %d in %zu, type %d", tr->name, tr->block_size,
+              tr->block_bytes, tr->ggml_id, ggml[i].block, ggml[i].bytes, ggml[i].ggml_type);
+    }
+}
+
+/* Every F16 and BF16 bit pattern through the table's row conversion (vector
+ * path and scalar tail: the run starts one value in, 65535 long), against
+ * IEEE 754's definition evaluated with ldexp: (−1)^s · 2^(e−bias) · (1 + m/2^p),
+ * subnormals 2^(1−bias) · m/2^p, e all ones: infinity or NaN. */
+static double ieee_value(unsigned bits, int exp_bits, int man_bits) {
+    int bias = (1 << (exp_bits - 1)) - 1;
+    unsigned sign = bits >> (exp_bits + man_bits), e = (bits >> man_bits) & ((1u << exp_bits) - 1), m = bits & ((1u << man_bits) - 1);
+    double v = e == 0 ? ldexp(m, 1 - bias - man_bits)
+               : e == (1u << exp_bits) - 1 ? (m ? NAN : INFINITY)
+               : ldexp((double)((1u << man_bits) | m), (int)e - bias - man_bits);
+    return sign ? -v : v;
+}
+
+static void test_half_rows(void) {
+    static const struct { DType t; int exp_bits, man_bits; } kinds[] = { { DT_F16, 5, 10 }, { DT_BF16, 8, 7 } };
+    uint16_t *h = xmalloc(65536 * sizeof *h);
+    float *f = xmalloc(65536 * sizeof *f);
+    for (unsigned i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    for (int k = 0; k < 2; k++) {
+        int bad = 0;
+        for (int start = 0; start < 2; start++) {
+            dtype_info(kinds[k].t)->to_float(h + start, f + start, 65536 - start);
+            for (unsigned i = (unsigned)start; i < 65536; i++) {
+                double want = ieee_value(i, kinds[k].exp_bits, kinds[k].man_bits);
+                bad += isnan(want) ? !isnan(f[i]) : (double)f[i] != want || !signbit(f[i]) != !signbit(want);
+            }
+        }
+        CHECK(bad == 0, "%s: %d of the 131071 conversions (every bit pattern, twice) are wrong", dtype_name(kinds[k].t), bad);
+    }
+    free(h);
+    free(f);
+}
+
+/* A GGUF header walked here (not by the loader): each tensor's ggml type,
+ * element count and data offset, and where the data starts. */
+typedef struct {
+    uint32_t type;
+    uint64_t n, offset;
+} FixtureTensor;
+
+static int read_at(const uint8_t *d, size_t size, size_t *p, void *out, size_t n) {
+    if (*p + n > size) return 0;
+    memcpy(out, d + *p, n);
+    *p += n;
+    return 1;
+}
+
+/* Skips one metadata value of GGUF type t (arrays recursively); 0 past the end. */
+static int skip_value(const uint8_t *d, size_t size, size_t *p, uint32_t t) {
+    static const size_t fixed[13] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 };
+    uint64_t n;
+    if (t == 8) return read_at(d, size, p, &n, 8) && n <= size - *p && (*p += n, 1);
+    if (t == 9) {
+        uint32_t et;
+        if (!read_at(d, size, p, &et, 4) || !read_at(d, size, p, &n, 8)) return 0;
+        for (uint64_t i = 0; i < n; i++)
+            if (!skip_value(d, size, p, et)) return 0;
+        return 1;
+    }
+    return t < 13 && *p + fixed[t] <= size && (*p += fixed[t], 1);
+}
+
+static int walk_gguf(const uint8_t *d, size_t size, FixtureTensor *ts, int max, int *n_out, size_t *data_start) {
+    size_t p = 0;
+    uint32_t magic, version, align = 32;
+    uint64_t n_tensors, n_kv, len;
+    if (!read_at(d, size, &p, &magic, 4) || magic != 0x46554747u || !read_at(d, size, &p, &version, 4) ||
+        !read_at(d, size, &p, &n_tensors, 8) || !read_at(d, size, &p, &n_kv, 8) || n_tensors > (uint64_t)max)
+        return 0;
+    for (uint64_t i = 0; i < n_kv; i++) {
+        uint32_t t;
+        if (!read_at(d, size, &p, &len, 8) || len > size - p) return 0;
+        int is_align = len == 17 && memcmp(d + p, "general.alignment", 17) == 0;
+        p += len;
+        if (!read_at(d, size, &p, &t, 4)) return 0;
+        if (is_align && t == 4) {
+            if (!read_at(d, size, &p, &align, 4)) return 0;
+        } else if (!skip_value(d, size, &p, t)) {
+            return 0;
+        }
+    }
+    for (uint64_t i = 0; i < n_tensors; i++) {
+        uint32_t dims;
+        if (!read_at(d, size, &p, &len, 8) || len > size - p) return 0;
+        p += len;
+        if (!read_at(d, size, &p, &dims, 4) || dims > 4) return 0;
+        ts[i].n = 1;
+        for (uint32_t k = 0; k < dims; k++) {
+            uint64_t ne;
+            if (!read_at(d, size, &p, &ne, 8)) return 0;
+            ts[i].n *= ne;
+        }
+        if (!read_at(d, size, &p, &ts[i].type, 4) || !read_at(d, size, &p, &ts[i].offset, 8)) return 0;
+    }
+    *n_out = (int)n_tensors;
+    *data_start = (p + align - 1) / align * align;
+    return 1;
+}
+
+/* Each tensor's data runs from its offset to the next one's (or to the end of
+ * the file), less at most 31 bytes of alignment padding: its byte size, as
+ * llama-quantize wrote it. The table's dtype_bytes must say the same. */
+static void test_fixture_spans(void) {
+    static const char *const files[] = {
+        "models/quant/synth256-q8_0.gguf", "models/quant/synth256-q6_k.gguf", "models/quant/synth256-q5_k_m.gguf",
+        "models/quant/synth256-q4_k_m.gguf", "models/quant/synth256-q4_0.gguf", "models/quant/synth256-q3_k_m.gguf",
+        "models/quant/synth256-q2_k.gguf", "models/quant/stories260K-q8_0.gguf",
+    };
+    int seen[DT_COUNT] = { 0 };
+    for (size_t f = 0; f < sizeof files / sizeof *files; f++) {
+        char *data;
+        size_t size, start;
+        Error e = { 0 };
+        FixtureTensor ts[64];
+        int n = 0;
+        if (read_file(shared_path(files[f]), 64 << 20, &data, &size, &e)) {
+            CHECK(0, "%s", e.msg);
+            continue;
+        }
+        CHECK(walk_gguf((const uint8_t *)data, size, ts, 64, &n, &start) && n > 0, "%s: cannot walk the header", files[f]);
+        for (int i = 0; i < n; i++) {
+            uint64_t end = size - start; /* the next tensor's offset, or the end of the data */
+            for (int k = 0; k < n; k++)
+                if (ts[k].offset > ts[i].offset && ts[k].offset < end) end = ts[k].offset;
+            DType t;
+            int known = dtype_from_ggml(ts[i].type, &t);
+            CHECK(known, "%s: tensor %d: ggml type %u not in the table", files[f], i, ts[i].type);
+            if (!known) continue;
+            uint64_t span = end - ts[i].offset, bytes = dtype_bytes(t, (int64_t)ts[i].n);
+            seen[t]++;
+            CHECK(bytes <= span && span - bytes < 32, "%s: tensor %d (%s, %llu values) spans %llu bytes, the table says %llu",
+                  files[f], i, dtype_name(t), (unsigned long long)ts[i].n, (unsigned long long)span, (unsigned long long)bytes);
+        }
+        free(data);
+    }
+    static const DType held[] = { DT_F32, DT_F16, DT_Q8_0, DT_Q6_K, DT_Q5_K, DT_Q4_K, DT_Q4_0, DT_Q3_K, DT_Q2_K };
+    for (size_t i = 0; i < sizeof held / sizeof *held; i++)
+        CHECK(seen[held[i]] > 0, "no fixture tensor of type %s was checked", dtype_name(held[i]));
 }
 
 /* ----------------------------------------------------------------------------
@@ -292,6 +459,9 @@ static void test_split(void) {
 }
 
 int main(void) {
+    test_ggml_layouts();
+    test_fixture_spans();
+    test_half_rows();
     test_small_blocks();
     test_quant_fixtures();
     test_stories_gguf();

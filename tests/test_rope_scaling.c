@@ -2,7 +2,9 @@
  * both places a checkpoint can keep it: HF's config.json rope_scaling block
  * and GGUF's rope_freqs tensor of per-pair divisors. One synthetic model
  * (same seed) written both ways must give the same logits at long positions,
- * and dropping the GGUF divisors must change them (so the check can fail). */
+ * and dropping the GGUF divisors must change them (so the check can fail).
+ * The frequencies themselves, from either form, are checked against Meta's
+ * definition written out again here in double precision. */
 #include <libgen.h>
 #include <math.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "check.h"
 #include "formats/registry.h"
 #include "infer/forward.h"
+#include "model/rope.h"
 
 #define N_TOKENS 96
 
@@ -30,6 +33,47 @@ static int last_logits(const Model *m, float *out) {
     if (rc) fprintf(stderr, "%s\n", e.msg);
     forward_free(f);
     return rc;
+}
+
+/* Meta's llama3 scaling (llama-models, apply_scaling() in
+ * models/llama3/reference_impl/model.py), in double: freqs = 1 / θ^(2i/d);
+ * wavelen = 2π / freq; below L/high_freq_factor a frequency is kept, above
+ * L/low_freq_factor divided by factor, and between the two
+ * smooth = (L / wavelen − low) / (high − low),
+ * freq' = (1 − smooth) · freq / factor + smooth · freq. */
+static double meta_llama3_freq(double theta, int dim, int i, double factor, double low, double high, double old_len) {
+    double freq = 1.0 / pow(theta, (double)(2 * i) / dim);
+    double wavelen = 2 * M_PI / freq, low_wavelen = old_len / low, high_wavelen = old_len / high;
+    if (wavelen < high_wavelen) return freq;
+    if (wavelen > low_wavelen) return freq / factor;
+    double smooth = (old_len / wavelen - low) / (high - low);
+    return (1 - smooth) * freq / factor + smooth * freq;
+}
+
+/* The frequencies model/rope.c gives for hf (config keys) and gg (GGUF's
+ * divisors), each against the reference: within a float's rounding (the
+ * divisors add one more). All three regimes must occur, or the test is weak. */
+static void check_frequencies(const Model *hf, const Model *gg) {
+    const Config *c = &hf->cfg;
+    const RopeScaling *s = &c->rope_scaling;
+    int half = c->head_dim / 2, kept = 0, divided = 0, blended = 0;
+    float a[256], b[256];
+    CHECK(half <= 256, "head_dim %d", c->head_dim);
+    rope_frequencies(c, NULL, a);
+    rope_frequencies(&gg->cfg, gg->rope_freqs ? (const float *)gg->rope_freqs->data : NULL, b);
+    for (int i = 0; i < half; i++) {
+        double want = meta_llama3_freq(c->rope_theta, c->head_dim, i, s->factor, s->low_freq_factor, s->high_freq_factor,
+                                       s->original_max_position);
+        double base = 1.0 / pow(c->rope_theta, (double)(2 * i) / c->head_dim);
+        kept += want == base, divided += fabs(want * s->factor / base - 1) < 1e-12;
+        blended += want != base && fabs(want * s->factor / base - 1) >= 1e-12;
+        CHECK(fabs(a[i] - want) <= 1.5e-7 * want, "HF pair %d: frequency %.9g, Meta's formula %.9g", i, a[i], want);
+        CHECK(fabs(b[i] - want) <= 3e-7 * want, "GGUF pair %d: frequency %.9g, Meta's formula %.9g", i, b[i], want);
+        /* The rotation at the last position of the context both were written for. */
+        double pos = c->max_seq_len - 1, d = fabs(remainder(pos * a[i] - pos * want, 2 * M_PI));
+        CHECK(d < 1e-3, "HF pair %d: angle at position %.0f off by %g rad", i, pos, d);
+    }
+    CHECK(kept && divided && blended, "the shape tests only some regimes: %d kept, %d divided, %d blended", kept, divided, blended);
 }
 
 int main(int argc, char **argv) {
@@ -54,6 +98,7 @@ int main(int argc, char **argv) {
     if (ok) {
         CHECK(hf.cfg.rope_scaling.present && !hf.rope_freqs, "HF keeps llama3 scaling in its config");
         CHECK(gg.rope_freqs != NULL, "GGUF keeps it as rope_freqs.weight");
+        check_frequencies(&hf, &gg);
         int v = hf.cfg.vocab_size;
         float *a = xmalloc((size_t)v * sizeof *a), *b = xmalloc((size_t)v * sizeof *b);
         CHECK(!last_logits(&hf, a) && !last_logits(&gg, b), "forward");

@@ -17,6 +17,7 @@
 #include "model/model.h"
 #include "text/tokenizer.h"
 #include "formats/writer.h"
+#include "tensor/quant.h"
 
 static char neuromap[4096], tmpdir[4096];
 

@@ -6,6 +6,7 @@
 #include "text/chat.h"
 #include "check.h"
 #include "formats/registry.h"
+#include "model/alphabet.h"
 #include "text/prompt.h"
 #include "text/tokenizer.h"
 
@@ -182,17 +183,268 @@ static void check_specials_and_decode(void) {
     const char odd[] = "\xF0\x9F\xA6\x99 \x01";
     const int odd_ids[] = { 410, 3 + 0xF0, 3 + 0x9F, 3 + 0xA6, 3 + 0x99, 410, 3 + 0x01 };
     check_encode(&l, "byte fallback", odd, sizeof odd - 1, 0, odd_ids, 7, 1);
-    /* A long run of one character merges correctly (exercises the heap). */
-    char big[5000];
-    memset(big, 'a', sizeof big);
-    CHECK(tokenizer_encode(l.t, big, sizeof big, 0, &ids, &n, &e) == 0 && n > 0, "long word encodes");
-    s = tokenizer_decode(l.t, ids, n, &len);
-    CHECK(len == sizeof big && memcmp(s, big, len) == 0, "long word round trip");
-    free(s);
-    free(ids);
+    /* Long runs of one character: check_long_runs(), against derived ids. */
     unload(&l);
 }
 
+
+/* ----------------------------------------------------------------------------
+ * A reference byte-level BPE, written for the tests and sharing nothing with
+ * src/text/tokenizer.c: the word spelled in GPT-2's alphabet (the rule of
+ * OpenAI's bytes_to_unicode()), then, as HF's BPE model defines it, merge the
+ * adjacent pair of lowest merge rank, leftmost first, until none applies;
+ * with ignore_merges a word that is a token is taken whole. Quadratic, and
+ * only fit for short words, which is all a test needs. */
+
+/* Byte b spelled in GPT-2's alphabet: printable bytes are themselves, the
+ * other 68 are U+0100.. in byte order. Returns the UTF-8 length. */
+static size_t ref_spell(unsigned b, char *out) {
+    unsigned cp = b, below = 0;
+    int printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174;
+    if (!printable) {
+        for (unsigned c = 0; c < b; c++) below += !((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174);
+        cp = 256 + below;
+    }
+    if (cp < 128) { out[0] = (char)cp; return 1; }
+    out[0] = (char)(0xC0 | cp >> 6);
+    out[1] = (char)(0x80 | (cp & 63));
+    return 2;
+}
+
+static int ref_id(const Vocab *v, const char *piece) {
+    for (int i = 0; i < v->n_tokens; i++)
+        if (v->piece[i] && strcmp(v->piece[i], piece) == 0) return i;
+    return -1;
+}
+
+/* Appends the ids of one pre-tokenized word to ids[*n]. */
+static void ref_bpe_word(const Vocab *v, int ignore_merges, const char *word, size_t len, int *ids, int *n) {
+    char **sym = xmalloc((len + 1) * sizeof *sym), whole[4096] = "";
+    int ns = 0;
+    size_t wl = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c[3] = { 0 };
+        ref_spell((unsigned char)word[i], c);
+        sym[ns++] = xstrdup(c);
+        if (wl + 3 < sizeof whole) wl += (size_t)snprintf(whole + wl, sizeof whole - wl, "%s", c);
+    }
+    int id = ignore_merges ? ref_id(v, whole) : -1;
+    if (id >= 0) {
+        ids[(*n)++] = id;
+        for (int i = 0; i < ns; i++) free(sym[i]);
+        ns = 0;
+    }
+    /* Only merges made of characters of this word can ever apply. */
+    int *rel = xmalloc((size_t)v->n_merges * sizeof *rel + 1), nrel = 0;
+    for (int r = 0; r < v->n_merges && ns; r++) {
+        const char *m = v->merges[r];
+        int ok = strchr(m, ' ') != NULL;
+        for (const char *q = m; *q && ok; q++) ok = *q == ' ' || memchr(whole, *q, wl) != NULL;
+        if (ok) rel[nrel++] = r;
+    }
+    for (;;) {
+        int best = -1, best_rank = 0;
+        for (int i = 0; i + 1 < ns; i++) {
+            char pair[512];
+            snprintf(pair, sizeof pair, "%s %s", sym[i], sym[i + 1]);
+            for (int k = 0; k < nrel && (best < 0 || rel[k] < best_rank); k++)
+                if (strcmp(v->merges[rel[k]], pair) == 0) {
+                    best = i, best_rank = rel[k];
+                    break;
+                }
+        }
+        if (best < 0) break;
+        char merged[512];
+        snprintf(merged, sizeof merged, "%s%s", sym[best], sym[best + 1]);
+        free(sym[best]);
+        free(sym[best + 1]);
+        sym[best] = xstrdup(merged);
+        memmove(sym + best + 1, sym + best + 2, (size_t)(ns - best - 2) * sizeof *sym);
+        ns--;
+    }
+    for (int i = 0; i < ns; i++) {
+        ids[(*n)++] = ref_id(v, sym[i]);
+        free(sym[i]);
+    }
+    free(sym);
+    free(rel);
+}
+
+/* model/vocab.c's alphabet against the rule above, both ways, and the UTF-8
+ * encoder and decoder of base/util.c against the spelling. */
+static void check_byte_alphabet(void) {
+    int bad = 0, seen[0x144] = { 0 };
+    for (unsigned b = 0; b < 256; b++) {
+        char want[3] = { 0 }, got[4];
+        size_t n = ref_spell(b, want);
+        unsigned cp = byte_level_char((uint8_t)b), back = 0;
+        int len = utf8_encode(cp, got);
+        bad += (size_t)len != n || memcmp(got, want, n) != 0 || byte_level_byte(cp) != (int)b ||
+               utf8_decode((const unsigned char *)want, n, &back) != (int)n || back != cp || cp >= 0x144 || seen[cp]++;
+    }
+    for (unsigned cp = 0x144; cp < 0x20000; cp++) bad += byte_level_byte(cp) != -1;
+    CHECK(bad == 0, "byte-level alphabet: %d mismatches with bytes_to_unicode()", bad);
+}
+
+/* base/util.c's UTF-8 decoder against RFC 3629's table of well-formed
+ * sequences (section 4), case by case at each edge, and its encoder against
+ * the decoder over every scalar value. */
+static void check_utf8(void) {
+    static const struct { const char *s; size_t n; int len; unsigned cp; } cases[] = {
+        { "\x00", 1, 1, 0 },          { "\x7F", 1, 1, 0x7F },          { "\x80", 1, 0, 0 },          /* stray continuation */
+        { "\xC1\xBF", 2, 0, 0 },      { "\xC2\x80", 2, 2, 0x80 },      { "\xDF\xBF", 2, 2, 0x7FF },
+        { "\xC2", 1, 0, 0 },           { "\xC2\x41", 2, 0, 0 },         /* truncated; not a continuation */
+        { "\xE0\x9F\xBF", 3, 0, 0 },  { "\xE0\xA0\x80", 3, 3, 0x800 }, /* overlong; the first 3-byte */
+        { "\xED\x9F\xBF", 3, 3, 0xD7FF }, { "\xED\xA0\x80", 3, 0, 0 }, /* surrogates are not characters */
+        { "\xEE\x80\x80", 3, 3, 0xE000 }, { "\xEF\xBF\xBF", 3, 3, 0xFFFF }, { "\xE2\x82", 2, 0, 0 },
+        { "\xF0\x8F\xBF\xBF", 4, 0, 0 }, { "\xF0\x90\x80\x80", 4, 4, 0x10000 },
+        { "\xF4\x8F\xBF\xBF", 4, 4, 0x10FFFF }, { "\xF4\x90\x80\x80", 4, 0, 0 }, /* past U+10FFFF */
+        { "\xF5\x80\x80\x80", 4, 0, 0 }, { "\xFF", 1, 0, 0 },           { "\xE2\x96\x81", 3, 3, 0x2581 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        unsigned cp = 0xDEAD;
+        int len = utf8_decode((const unsigned char *)cases[i].s, cases[i].n, &cp);
+        CHECK(len == cases[i].len && (!len || cp == cases[i].cp), "utf8_decode case %zu: length %d U+%04X, want %d U+%04X", i,
+              len, cp, cases[i].len, cases[i].cp);
+    }
+    int bad = 0;
+    for (unsigned cp = 0; cp <= 0x10FFFF; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        char buf[4];
+        unsigned back;
+        int n = utf8_encode(cp, buf), want = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        bad += n != want || utf8_decode((const unsigned char *)buf, (size_t)n, &back) != n || back != cp;
+    }
+    CHECK(bad == 0, "utf8_encode/utf8_decode: %d scalar values do not round-trip", bad);
+}
+
+/* Encodes text from a heap buffer of exactly len bytes (no NUL after it, so
+ * ASan sees any read past the end) and compares with want. */
+static void check_exact_buffer(const Loaded *l, const char *what, const char *text, size_t len, const int *want, int n_want) {
+    char *heap = xmalloc(len ? len : 1);
+    memcpy(heap, text, len);
+    check_encode(l, what, heap, len, 0, want, n_want, 1);
+    free(heap);
+}
+
+/* ----------------------------------------------------------------------------
+ * Split regexes that match the empty string: an empty match is a cut, not a
+ * piece (HF tokenizers drop empty pieces). The bug this guards against: with
+ * Split regex "$", "ab cd" gained a token for the byte after the text. */
+
+/* A copy of the Llama 3 tokenizer.json with the Split regex replaced, in dir. */
+static int write_split_tokenizer(const char *dir, const char *regex) {
+    char *data, path[4200];
+    size_t len;
+    Error e = { 0 };
+    if (read_file(shared_path("tokenizers/llama-3/tokenizer.json"), 64 << 20, &data, &len, &e)) {
+        CHECK(0, "%s", e.msg);
+        return 0;
+    }
+    cJSON *j = cJSON_ParseWithLength(data, len);
+    free(data);
+    cJSON *pres = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "pre_tokenizer"), "pretokenizers");
+    cJSON *pattern = cJSON_GetObjectItem(cJSON_GetArrayItem(pres, 0), "pattern");
+    if (!cJSON_IsObject(pattern)) {
+        cJSON_Delete(j);
+        CHECK(0, "llama-3 tokenizer.json: no Split pattern");
+        return 0;
+    }
+    cJSON_ReplaceItemInObject(pattern, "Regex", cJSON_CreateString(regex));
+    char *out = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fputs(out, f) >= 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    free(out);
+    CHECK(ok, "cannot write %s", path);
+    return ok;
+}
+
+static void check_empty_split_matches(void) {
+    static const struct {
+        const char *regex, *text;
+        const char *pieces[6]; /* what HF's Split (Isolated) makes of the text, empty pieces dropped */
+    } cases[] = {
+        { "$", "ab cd", { "ab cd" } },            /* one empty match, at the end */
+        { "(?=c)", "ab cd", { "ab ", "cd" } },    /* an empty match inside: a cut */
+        { "x*", "ab c", { "a", "b", " ", "c" } }, /* empty matches everywhere */
+        { "\\b", "ab cd", { "ab", " ", "cd" } },  /* word boundaries */
+        { "$|b", "ab", { "a", "b" } },            /* empty and non-empty matches */
+    };
+    char dir[] = "/tmp/neuromap-split-XXXXXX", cmd[4200];
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        Loaded l;
+        if (!write_split_tokenizer(dir, cases[c].regex) || !load(&l, dir, NULL)) continue;
+        int want[64], n_want = 0;
+        for (int p = 0; p < 6 && cases[c].pieces[p]; p++)
+            ref_bpe_word(&l.m.vocab, 1, cases[c].pieces[p], strlen(cases[c].pieces[p]), want, &n_want);
+        char what[64];
+        snprintf(what, sizeof what, "split regex '%s'", cases[c].regex);
+        check_exact_buffer(&l, what, cases[c].text, strlen(cases[c].text), want, n_want);
+        unload(&l);
+    }
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
+/* ----------------------------------------------------------------------------
+ * Long runs of one character, against independent derivations */
+
+static void check_long_runs(void) {
+    enum { RUN = 5000, BPE_RUN = 700 };
+    int *want = xmalloc((RUN + 1) * sizeof *want);
+    /* tok512 (sentencepiece, scores): the only pieces made of "▁" and "a" are
+     * "▁a" and "a" (no "aa", no "▁aa"), so n × 'a' is "▁a" then n-1 × "a". */
+    Loaded l;
+    if (load(&l, shared_path("models/stories260K/stories260K.bin"), shared_path("models/stories260K/tok512.bin"))) {
+        const Vocab *v = &l.m.vocab;
+        int a = ref_id(v, "a"), spc_a = ref_id(v, "\xE2\x96\x81" "a");
+        CHECK(a >= 0 && spc_a >= 0 && ref_id(v, "aa") < 0 && ref_id(v, "\xE2\x96\x81" "aa") < 0,
+              "tok512 no longer has the pieces this derivation assumes");
+        char *run = xmalloc(RUN);
+        memset(run, 'a', RUN);
+        want[0] = spc_a;
+        for (int i = 1; i < RUN; i++) want[i] = a;
+        check_exact_buffer(&l, "tok512 run of 'a'", run, RUN, want, RUN);
+        free(run);
+        /* The same at the size limit (offsets near 3 × 16 Mi in SPM's
+         * normalised copy), and one byte over it: refused, naming the limit. */
+        size_t big = TOKENIZER_MAX_TEXT;
+        run = xmalloc(big + 1);
+        memset(run, 'a', big + 1);
+        int *ids = NULL, n = 0, ok = 1;
+        Error e = { 0 };
+        CHECK(tokenizer_encode(l.t, run, big, 0, &ids, &n, &e) == NM_OK, "%zu bytes: %s", big, e.msg);
+        CHECK(n == (int)big, "%zu × 'a' gave %d tokens, want %zu", big, n, big);
+        for (int i = 0; i < n && ok; i++) ok = ids[i] == (i ? a : spc_a);
+        CHECK(ok, "%zu × 'a': not one \"▁a\" then \"a\"s", big);
+        free(ids);
+        ids = NULL;
+        CHECK(tokenizer_encode(l.t, run, big + 1, 0, &ids, &n, &e) == NM_EINPUT && strstr(e.msg, "16 MiB at most") && !ids,
+              "%zu bytes: want a refusal naming the limit, got '%s'", big + 1, e.msg);
+        free(run);
+        unload(&l);
+    }
+    /* Llama 3 (byte-level BPE, merges by rank, many "a…a" merges): a run of
+     * 'a' is one word of the split regex; the reference BPE above merges it. */
+    if (load(&l, shared_path("tokenizers/llama-3"), NULL)) {
+        char *run = xmalloc(BPE_RUN);
+        memset(run, 'a', BPE_RUN);
+        int n_want = 0;
+        ref_bpe_word(&l.m.vocab, 1, run, BPE_RUN, want, &n_want);
+        CHECK(n_want > 1 && n_want < BPE_RUN / 2, "reference: %d tokens for %d × 'a'", n_want, BPE_RUN);
+        check_exact_buffer(&l, "llama-3 run of 'a'", run, BPE_RUN, want, n_want);
+        free(run);
+        unload(&l);
+    }
+    free(want);
+}
 
 /* ----------------------------------------------------------------------------
  * Chat templates: the rendered text, hand-derived from the Jinja source */
@@ -355,6 +607,10 @@ int main(void) {
     if (have3) unload(&llama3);
     if (have31) unload(&llama31);
     check_specials_and_decode();
+    check_utf8();
+    check_byte_alphabet();
+    check_empty_split_matches();
+    check_long_runs();
     check_chat_render();
     return check_summary("test_tokenizer");
 }

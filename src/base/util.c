@@ -259,18 +259,44 @@ int cpu_count(void) {
     return n > 0 ? (int)n : 1;
 }
 
-int utf8_sequence_length(const unsigned char *s, size_t n) {
+/* ----------------------------------------------------------------------------
+ * UTF-8. The lead byte gives the length; RFC 3629's table of well-formed
+ * sequences then narrows the second byte, which is where overlong forms
+ * (E0 80..9F, F0 80..8F), surrogates (ED A0..BF) and code points past
+ * U+10FFFF (F4 90..BF) show; C0, C1 and F5..FF never start a sequence. */
+
+int utf8_decode(const unsigned char *s, size_t n, unsigned *cp) {
     unsigned c = s[0];
     int len;
     unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
-    if (c < 0x80) return 1;
+    if (c < 0x80) {
+        if (cp) *cp = c;
+        return 1;
+    }
     if (c >= 0xC2 && c <= 0xDF) len = 2;
     else if (c >= 0xE0 && c <= 0xEF) len = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
     else if (c >= 0xF0 && c <= 0xF4) len = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
     else return 0;
     if ((size_t)len > n || s[1] < lo || s[1] > hi) return 0;
-    for (int i = 2; i < len; i++)
+    unsigned v = c & (0x7Fu >> len); /* the lead byte's payload: 5, 4 or 3 bits */
+    for (int i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
+        v = v << 6 | (s[i] & 0x3Fu);
+    }
+    if (cp) *cp = v;
+    return len;
+}
+
+int utf8_sequence_length(const unsigned char *s, size_t n) { return utf8_decode(s, n, NULL); }
+
+int utf8_encode(unsigned cp, char out[4]) {
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    int len = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    for (int i = len - 1; i > 0; i--, cp >>= 6) out[i] = (char)(0x80 | (cp & 0x3F));
+    out[0] = (char)(((0xF00u >> len) & 0xF0) | cp); /* 110xxxxx, 1110xxxx or 11110xxx */
     return len;
 }
 

@@ -87,10 +87,15 @@ uint64_t fnv1a64(uint64_t h, const void *data, size_t n);
 /* Number of online CPUs (at least 1). */
 int cpu_count(void);
 
-/* Length (1-4) of the well-formed UTF-8 sequence at s (n bytes available),
- * or 0 when the bytes there are not one (stray continuation, overlong form,
- * surrogate, beyond U+10FFFF, truncated). */
+/* The one UTF-8 decoder. Decodes the well-formed sequence at s (n bytes
+ * available): returns its length 1-4 and, when cp is not NULL, stores its code
+ * point; returns 0 when the bytes there are not one (stray continuation,
+ * overlong form, surrogate, beyond U+10FFFF, truncated), as RFC 3629 asks. */
+int utf8_decode(const unsigned char *s, size_t n, unsigned *cp);
+/* Just the length: utf8_decode(s, n, NULL). */
 int utf8_sequence_length(const unsigned char *s, size_t n);
+/* Writes code point cp (at most U+10FFFF) as UTF-8 into out; returns 1-4. */
+int utf8_encode(unsigned cp, char out[4]);
 
 /* Escapes token bytes for TSV: \t \n \\ and \xNN for other non-printable
  * bytes and for every byte that is not part of well-formed UTF-8.

@@ -638,7 +638,7 @@ static int read_config(Model *m, Meta *M) {
 static int bind_rope_freqs(Model *m, Error *e) {
     Tensor *t = model_find_tensor(m, "rope_freqs.weight");
     if (!t) return NM_OK;
-    if (t->n_dims != 1 || t->shape[0] != m->cfg.head_dim / 2 || t->type != DT_F32)
+    if (t->n_dims != 1 || t->shape[0] != m->cfg.head_dim / 2 || dtype_info(t->type)->plain != PLAIN_F32)
         return error_set(e, NM_EINPUT, "%s: rope_freqs.weight should be %d F32 values (head_dim / 2)", m->path,
                          m->cfg.head_dim / 2);
     m->rope_freqs = t;

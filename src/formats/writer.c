@@ -18,39 +18,16 @@ size_t tensor_spec_bytes(const TensorSpec *t) {
     return dtype_bytes(t->type, n);
 }
 
-/* Q8_0 block as ggml lays it out: an f16 scale, then 32 signed bytes. */
-typedef struct {
-    uint16_t d;
-    int8_t q[32];
-} BlockQ8_0;
-
-void quantize_q8_0(const float *x, void *dst, int64_t n) {
-    BlockQ8_0 *out = dst;
-    for (int64_t b = 0; b < n / 32; b++, x += 32) {
-        float amax = 0;
-        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[j]));
-        /* ggml multiplies by the inverse rather than dividing: same rounding
-         * as its reference quantiser, so the bytes match llama-quantize's. */
-        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
-        out[b].d = f32_to_f16(d);
-        for (int j = 0; j < 32; j++) out[b].q[j] = (int8_t)roundf(x[j] * id);
-    }
-}
-
 int floats_to_dtype(DType t, const float *x, int64_t n, void *dst) {
-    uint16_t *h = dst;
-    switch (t) {
-    case DT_F32: memcpy(dst, x, (size_t)n * sizeof *x); return 1;
-    case DT_F16: for (int64_t i = 0; i < n; i++) h[i] = f32_to_f16(x[i]); return 1;
-    case DT_BF16: for (int64_t i = 0; i < n; i++) h[i] = f32_to_bf16(x[i]); return 1;
-    case DT_Q8_0: quantize_q8_0(x, dst, n); return 1;
-    default: return 0; /* the writers produce only these four */
-    }
+    FromFloatFn from_float = dtype_info(t)->from_float;
+    if (!from_float) return 0; /* a type the writers do not produce */
+    from_float(x, dst, n);
+    return 1;
 }
 
 int write_floats_as(FILE *f, DType t, const float *x, int64_t n, void *scratch) {
     size_t bytes = dtype_bytes(t, n);
-    if (t == DT_F32) return fwrite(x, 1, bytes, f) == bytes; /* no copy needed */
+    if (dtype_info(t)->plain == PLAIN_F32) return fwrite(x, 1, bytes, f) == bytes; /* no copy needed */
     return floats_to_dtype(t, x, n, scratch) && fwrite(scratch, 1, bytes, f) == bytes;
 }
 

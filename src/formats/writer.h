@@ -32,15 +32,12 @@ typedef struct {
  * whole blocks of its type (e.g. Q8_0 rows not a multiple of 32). */
 size_t tensor_spec_bytes(const TensorSpec *t);
 
-/* Converts n floats to type t (F32, F16, BF16 or Q8_0; n a multiple of the
- * block size) into dst, dtype_bytes(t, n) bytes; returns 0 for other types. */
+/* Converts n floats to type t (n a multiple of the block size) into dst,
+ * dtype_bytes(t, n) bytes, through the dtype table's from_float (F32, F16,
+ * BF16 and Q8_0 have one); returns 0 for other types. */
 int floats_to_dtype(DType t, const float *x, int64_t n, void *dst);
 /* The same, written to f through scratch (at least 4n bytes); 0 on failure. */
 int write_floats_as(FILE *f, DType t, const float *x, int64_t n, void *scratch);
-
-/* ggml's reference Q8_0 quantisation (quantize_row_q8_0_ref): per block of 32,
- * d = max|x| / 127 stored as f16, q = round(x / d). n is a multiple of 32. */
-void quantize_q8_0(const float *x, void *dst, int64_t n);
 
 /* ----------------------------------------------------------------------------
  * safetensors: u64 header length, JSON header, data */

@@ -11,6 +11,7 @@
  * thread runs it, and any thread count gives the same bits.
  */
 #include "infer/forward.h"
+#include "model/rope.h"
 
 #include "base/pool.h"
 
@@ -80,7 +81,7 @@ typedef struct {
 static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) {
     int64_t n = nr * tensor_cols(w), i = 0;
     const uint16_t *h = (const uint16_t *)w->data + r0 * tensor_cols(w);
-    if (w->type == DT_BF16) {
+    if (dtype_info(w->type)->plain == PLAIN_BF16) {
 #if defined(__AVX2__) && defined(__F16C__)
         for (; i + 8 <= n; i += 8) {
             __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i)));
@@ -88,7 +89,7 @@ static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) {
         }
 #endif
         for (; i < n; i++) out[i] = bf16_to_f32(h[i]);
-    } else if (w->type == DT_F16) {
+    } else if (dtype_info(w->type)->plain == PLAIN_F16) {
 #if defined(__AVX2__) && defined(__F16C__)
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
 #endif
@@ -101,7 +102,7 @@ static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) {
 static void matmul_chunk(MatmulTask *t, int64_t c, float *buf) {
     int64_t r0 = c * t->chunk_rows, nr = t->rows - r0 < t->chunk_rows ? t->rows - r0 : t->chunk_rows;
     const float *w;
-    if (t->w->type == DT_F32) {
+    if (dtype_info(t->w->type)->plain == PLAIN_F32) {
         w = (const float *)t->w->data + r0 * t->cols;
     } else {
         rows_to_f32(t->w, r0, nr, buf);
@@ -137,30 +138,6 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) 
     for (int i = 0; i < n; i++) ss += x[i] * x[i];
     ss = 1.0f / sqrtf(ss / (float)n + eps);
     for (int i = 0; i < n; i++) o[i] = w[i] * (ss * x[i]);
-}
-
-/* Frequencies theta^(-2i/d), bent by llama3 scaling: long wavelengths are
- * divided by factor, short ones kept, the band between interpolated. GGUF
- * stores that bend as a rope_freqs tensor of per-pair divisors instead of
- * config keys; llama.cpp divides the frequency by it, and so do we. */
-static void rope_frequencies(const Config *c, const Tensor *divisors, float *inv_freq) {
-    int half = c->head_dim / 2;
-    const RopeScaling *s = &c->rope_scaling;
-    for (int i = 0; i < half; i++) {
-        double freq = 1.0 / pow((double)c->rope_theta, 2.0 * i / (double)c->head_dim);
-        if (s->present && s->factor > 0) {
-            double wavelen = 2.0 * M_PI / freq, orig = s->original_max_position;
-            double low_wavelen = orig / s->low_freq_factor, high_wavelen = orig / s->high_freq_factor;
-            if (wavelen > low_wavelen) {
-                freq /= s->factor;
-            } else if (wavelen >= high_wavelen && s->high_freq_factor != s->low_freq_factor) {
-                double smooth = (orig / wavelen - s->low_freq_factor) / (s->high_freq_factor - s->low_freq_factor);
-                freq = (1.0 - smooth) * freq / s->factor + smooth * freq;
-            }
-        }
-        if (divisors) freq /= ((const float *)divisors->data)[i];
-        inv_freq[i] = (float)freq;
-    }
 }
 
 /* Rotates every head of vec (n_heads × head_dim) to position pos. Pair i of a
@@ -391,7 +368,7 @@ int forward_new(const Model *m, int n_ctx, int n_threads, Forward **out, Error *
         tensor_rows_f32(m->layers[l].ffn_norm, 0, 1, f->ffn_norm + (size_t)l * dim);
     }
     tensor_rows_f32(m->output_norm, 0, 1, f->out_norm);
-    rope_frequencies(c, m->rope_freqs, f->inv_freq);
+    rope_frequencies(c, m->rope_freqs ? (const float *)m->rope_freqs->data : NULL, f->inv_freq);
 
     /* Our threads split the work; OpenBLAS must not split it again inside them. */
     openblas_set_num_threads(1);

@@ -38,28 +38,11 @@ void text_free(Text *t) {
     memset(t, 0, sizeof *t);
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0. Rejects overlong
- * forms, surrogates and code points past U+10FFFF, as RFC 3629 does. */
-static int utf8_sequence(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    int len = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (!len || (size_t)len > n) return 0;
-    unsigned cp = c & (0x7f >> len);
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    static const unsigned min_cp[5] = { 0, 0, 0x80, 0x800, 0x10000 };
-    if (cp < min_cp[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return len;
-}
-
 char *utf8_sanitize(const char *s, size_t n) {
     Text t = { 0 };
     text_append(&t, "", 0);
     for (size_t i = 0; i < n;) {
-        int len = utf8_sequence((const unsigned char *)s + i, n - i);
+        int len = utf8_sequence_length((const unsigned char *)s + i, n - i);
         if (len) text_append(&t, s + i, (size_t)len);
         else text_append(&t, "\xEF\xBF\xBD", 3);
         i += len ? (size_t)len : 1;

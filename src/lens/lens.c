@@ -87,9 +87,9 @@ int lens_open(Lens *L, const Model *m, LensNorm norm, int threads, int dequantis
  * by tile. */
 static void head_setup(Lens *L) {
     const Tensor *t = L->m->output;
-    if (t->type == DT_F32) {
+    if (dtype_info(t->type)->plain == PLAIN_F32) {
         L->head = t->data;
-    } else if (L->dequantise && !(L->native && t->type == DT_BF16)) {
+    } else if (L->dequantise && !(L->native && dtype_info(t->type)->plain == PLAIN_BF16)) {
         if (!L->head_owned) {
             L->head_owned = xmalloc((size_t)L->vocab * (size_t)L->dim * sizeof(float));
             enum { ROWS = 4096 }; /* a run of rows at a time, for the progress report */
@@ -215,7 +215,7 @@ static void works_free(Work *works, const Lens *L) {
  * FP32 kernel; 1 when they point at BF16 rows, to be widened by it. */
 static int head_row_ptrs(const Lens *L, Work *w, int v0, const Cand *ids, int n) {
     const Tensor *t = L->m->output;
-    int bf16 = !L->head && t->type == DT_BF16, convert = !L->head && !bf16;
+    int bf16 = !L->head && dtype_info(t->type)->plain == PLAIN_BF16, convert = !L->head && !bf16;
     if (convert && !ids) head_rows(L, v0, n, w->hbuf); /* the run of rows, converted at once */
     for (int j = 0; j < n; j++) {
         int v = ids ? ids[j].id : v0 + j;
@@ -750,7 +750,7 @@ static void prep_task(void *arg, int64_t chunk, int worker) {
     PrepJob *j = arg;
     Lens *L = j->L;
     PrepWorker *pw = &j->w[worker];
-    int dim = L->dim, bf16_head = L->m->output->type == DT_BF16;
+    int dim = L->dim, bf16_head = dtype_info(L->m->output->type)->plain == PLAIN_BF16;
     if (!L->head && !bf16_head && !pw->buf) pw->buf = xmalloc((size_t)PREP_ROWS * dim * sizeof *pw->buf);
     int v0 = (int)chunk * PREP_ROWS, n = L->vocab - v0 < PREP_ROWS ? L->vocab - v0 : PREP_ROWS;
     if (bf16_head) { /* W = Wb: one norm per row, no rest */
@@ -794,7 +794,7 @@ int lens_enable_prefilter(Lens *L, double prob_tol, Error *e) {
     L->bound_scale = 1;
     L->row_norm = xmalloc((size_t)L->vocab * sizeof *L->row_norm);
     L->row_rest = xmalloc((size_t)L->vocab * sizeof *L->row_rest);
-    if (L->m->output->type == DT_BF16) L->head_bf16 = L->m->output->data; /* in place */
+    if (dtype_info(L->m->output->type)->plain == PLAIN_BF16) L->head_bf16 = L->m->output->data; /* in place */
     else L->head_bf16 = L->head_bf16_owned = xmalloc((size_t)L->vocab * L->dim * sizeof *L->head_bf16_owned);
     PrepJob j = { .L = L, .w = xcalloc((size_t)L->threads, sizeof *j.w) };
     atomic_init(&j.done, 0);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "model/alphabet.h"
 
 /* ----------------------------------------------------------------------------
  * Bytes behind a piece */
@@ -23,36 +24,22 @@ static int byte_piece_value(const char *p, int len) {
     return v;
 }
 
-/* GPT-2's byte-level alphabet: printable bytes map to themselves, the other
- * 68 to U+0100.. in order. Returns the byte for code point cp, or -1. */
-static int byte_level_decode_cp(unsigned cp) {
-    static int table[324];
-    static int ready;
-    if (!ready) {
-        for (int i = 0; i < 324; i++) table[i] = -1;
-        int n = 0;
-        for (int b = 0; b < 256; b++) {
-            int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            table[printable ? b : 256 + n++] = b;
-        }
-        ready = 1;
-    }
-    return cp < 324 ? table[cp] : -1;
+/* ----------------------------------------------------------------------------
+ * GPT-2's byte-level alphabet (alphabet.h): the three runs of non-printable
+ * bytes, counted in order from U+0100. */
+
+unsigned byte_level_char(uint8_t b) {
+    if (b <= 0x20) return 0x100u + b;                        /* 33 controls and space: U+0100..U+0120 */
+    if (b >= 0x7F && b <= 0xA0) return 0x121u + (b - 0x7Fu); /* DEL, C1 controls, NBSP: U+0121..U+0142 */
+    if (b == 0xAD) return 0x143u;                            /* soft hyphen */
+    return b;
 }
 
-/* Decodes one UTF-8 code point; returns its length, 0 if malformed. */
-static int utf8_next(const unsigned char *s, int len, unsigned *cp) {
-    if (len <= 0) return 0;
-    unsigned c = s[0];
-    int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (!n || n > len) return 0;
-    unsigned v = n == 1 ? c : c & (0x3f >> (n - 1));
-    for (int i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        v = (v << 6) | (s[i] & 0x3f);
-    }
-    *cp = v;
-    return n;
+int byte_level_byte(unsigned cp) {
+    if (cp < 0x100) return byte_level_char((uint8_t)cp) == cp ? (int)cp : -1;
+    if (cp <= 0x120) return (int)(cp - 0x100);
+    if (cp <= 0x142) return (int)(cp - 0x121 + 0x7F);
+    return cp == 0x143 ? 0xAD : -1;
 }
 
 static void derive_one(Vocab *v, int id) {
@@ -74,8 +61,8 @@ static void derive_one(Vocab *v, int id) {
     } else if (v->kind == TOKENIZER_BPE) {
         for (int i = 0; i < len;) {
             unsigned cp;
-            int n = utf8_next((const unsigned char *)p + i, len - i, &cp);
-            int byte = n ? byte_level_decode_cp(cp) : -1;
+            int n = utf8_decode((const unsigned char *)p + i, (size_t)(len - i), &cp);
+            int byte = n ? byte_level_byte(cp) : -1;
             if (byte < 0) { /* not byte-level text: keep as is */
                 n = n ? n : 1;
                 memcpy(out + o, p + i, (size_t)n);

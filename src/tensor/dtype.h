@@ -1,8 +1,10 @@
 /* dtype.h — one table of element types, in the style of ggml's type traits.
  *
  * Every type a checkpoint can store is one entry: its name, how many values a
- * block holds, how many bytes the block takes, and how a run of blocks turns
- * into floats. Adding a type is adding one entry to dtype.c.
+ * block holds, how many bytes the block takes, how a run of blocks turns
+ * into floats and (for the types neuromap writes) floats into blocks, and
+ * what the other formats call it. Adding a type is adding one entry to
+ * dtype.c; code outside src/tensor asks the entry, never switches on the type.
  */
 #ifndef NEUROMAP_DTYPE_H
 #define NEUROMAP_DTYPE_H
@@ -22,14 +24,26 @@ typedef enum {
 
 /* Converts n values (n a multiple of the block size) starting at src. */
 typedef void (*ToFloatFn)(const void *src, float *dst, int64_t n);
+/* The other way: n floats (n a multiple of the block size) into dst,
+ * dtype_bytes(t, n) bytes, rounded or quantised as the reference tools do. */
+typedef void (*FromFloatFn)(const float *src, void *dst, int64_t n);
+
+/* What a kernel may read where it lies, without converting: one plain IEEE
+ * number per element (the F32 matmul, the lens's BF16 head kernel, the
+ * forward pass's vector widening of F16 and BF16), or blocks (PLAIN_NONE). */
+typedef enum { PLAIN_NONE, PLAIN_F32, PLAIN_F16, PLAIN_BF16 } PlainFloat;
 
 typedef struct {
     const char *name;        /* "Q4_K", as ggml and safetensors spell it */
     int block_size;          /* values per block */
     size_t block_bytes;      /* bytes per block */
     ToFloatFn to_float;      /* NULL: known but not supported (refused clearly) */
+    FromFloatFn from_float;  /* NULL: neuromap does not write this type */
+    PlainFloat plain;        /* the element as one IEEE number, or PLAIN_NONE */
     int ggml_id;             /* GGUF's ggml_type number, -1 if none */
+    int gguf_file_type;      /* general.file_type of a file mostly of this type (llama_ftype), -1 if not one */
     const char *safetensors; /* safetensors dtype string, NULL if none */
+    const char *torch;       /* config.json "torch_dtype", NULL if none */
 } DTypeTraits;
 
 extern const DTypeTraits dtype_traits[DT_COUNT];

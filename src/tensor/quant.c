@@ -16,6 +16,7 @@
  */
 #include "tensor/quant.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "tensor/half.h"
@@ -100,6 +101,19 @@ void dequant_q8_0(const void *src, float *y, int64_t n) {
     for (int64_t i = 0; i < n / QK; i++, y += QK) {
         const float d = f16_to_f32(b[i].d);
         for (int j = 0; j < QK; j++) y[j] = b[i].qs[j] * d;
+    }
+}
+
+void quantize_q8_0(const float *x, void *dst, int64_t n) {
+    BlockQ8_0 *out = dst;
+    for (int64_t b = 0; b < n / QK; b++, x += QK) {
+        float amax = 0;
+        for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        /* ggml multiplies by the inverse rather than dividing: same rounding
+         * as its reference quantiser, so the bytes match llama-quantize's. */
+        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        out[b].d = f32_to_f16(d);
+        for (int j = 0; j < QK; j++) out[b].qs[j] = (int8_t)roundf(x[j] * id);
     }
 }
 

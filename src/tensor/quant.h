@@ -22,4 +22,9 @@ DECLARE_DEQUANT(q6_k);
 DECLARE_DEQUANT(iq4_nl);
 /* NM_INTERNAL_END */
 
+/* The one quantiser, for the writers: ggml's reference Q8_0 quantisation
+ * (quantize_row_q8_0_ref): per block of 32, d = max|x| / 127 stored as f16,
+ * q = round(x / d). n is a multiple of 32. */
+void quantize_q8_0(const float *x, void *dst, int64_t n);
+
 #endif

@@ -139,17 +139,13 @@ static int is_py_space(unsigned cp) {
            (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-/* Decodes the code point at s[i] (n bytes left); returns its length, 1 for a stray byte (cp = 0xFFFD). */
+/* Decodes the code point at s (n bytes left); returns its length, 1 for a byte
+ * that starts no well-formed character (cp = U+FFFD, never whitespace). */
 static int utf8_at(const unsigned char *s, size_t n, unsigned *cp) {
-    int len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 0;
-    if (!len || (size_t)len > n) { *cp = 0xFFFD; return 1; }
-    unsigned v = len == 1 ? s[0] : s[0] & (0x3Fu >> (len - 1));
-    for (int i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80) { *cp = 0xFFFD; return 1; }
-        v = v << 6 | (s[i] & 0x3F);
-    }
-    *cp = v;
-    return len;
+    int len = utf8_decode(s, n, cp);
+    if (len) return len;
+    *cp = 0xFFFD;
+    return 1;
 }
 
 /* Appends s with Unicode whitespace stripped from both ends (Jinja |trim). */

@@ -25,6 +25,9 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "text/tokenizer.h"
 
+#include "model/alphabet.h"
+
+#include <limits.h>
 #include <pcre2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +140,11 @@ static void push_id(IntVec *v, int id) {
     v->a[v->n++] = id;
 }
 
+/* Symbols and their byte offsets are ints: tokenizer_encode refuses text over
+ * TOKENIZER_MAX_TEXT, and even SPM's normalised copy (3 bytes for a space)
+ * then stays far below INT_MAX. Sizes of buffers are size_t all the same. */
+_Static_assert(3 * TOKENIZER_MAX_TEXT + 3 < (size_t)INT_MAX / 2, "symbol offsets must fit an int");
+
 typedef struct {
     int start, len;  /* bytes of the word this symbol spans */
     int id;          /* its token, -1 if none */
@@ -151,7 +159,8 @@ typedef struct {
 /* Scratch space for one encode call, reused from word to word. */
 typedef struct {
     Symbol *sym;
-    int n_sym, cap_sym;
+    int n_sym;
+    size_t cap_sym;
     Candidate *heap;
     int n_heap, cap_heap;
     char *buf; /* the normalised fragment (SPM) or the byte-level word (BPE) */
@@ -159,13 +168,15 @@ typedef struct {
     IntVec out;
 } Work;
 
-static void work_reserve(Work *w, int symbols, size_t bytes) {
+/* Room for `symbols` symbols and `bytes` bytes of buf: at least what is asked,
+ * and twice the old size, so that words of growing length cost amortised O(1). */
+static void work_reserve(Work *w, size_t symbols, size_t bytes) {
     if (symbols > w->cap_sym) {
-        w->cap_sym = symbols * 2;
-        w->sym = xrealloc(w->sym, (size_t)w->cap_sym * sizeof *w->sym);
+        w->cap_sym = symbols > 2 * w->cap_sym ? symbols : 2 * w->cap_sym;
+        w->sym = xrealloc(w->sym, w->cap_sym * sizeof *w->sym);
     }
     if (bytes > w->cap_buf) {
-        w->cap_buf = bytes * 2;
+        w->cap_buf = bytes > 2 * w->cap_buf ? bytes : 2 * w->cap_buf;
         w->buf = xrealloc(w->buf, w->cap_buf);
     }
 }
@@ -278,22 +289,20 @@ static void add_symbol(Work *w, int start, int len, int id) {
     w->n_sym++;
 }
 
-/* Length of the UTF-8 sequence starting at s (1 for a stray byte). */
+/* Length of the UTF-8 character at s; a byte that does not start a
+ * well-formed one is a symbol of its own (and falls back to <0xNN>). */
 static int utf8_len(const unsigned char *s, size_t avail) {
-    int n = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3 : (s[0] >> 3) == 30 ? 4 : 1;
-    if ((size_t)n > avail) return 1;
-    for (int i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80) return 1;
-    return n;
+    int n = utf8_sequence_length(s, avail);
+    return n ? n : 1;
 }
 
 /* ----------------------------------------------------------------------------
  * SPM: one fragment of plain text */
 
 static void encode_spm(const Tokenizer *t, Work *w, const char *text, size_t len, int prefix_space) {
-    /* Normalise: "▁" in front, every space → "▁" (no other whitespace handling). */
-    size_t cap = 3 * len + 3;
-    work_reserve(w, (int)cap, cap);
+    /* Normalise: "▁" in front, every space → "▁" (no other whitespace handling).
+     * Each input byte makes at most one symbol, and at most 3 bytes. */
+    work_reserve(w, len + 1, 3 * len + 3);
     size_t o = 0;
     if (prefix_space) { memcpy(w->buf, SPM_SPACE, 3); o = 3; }
     for (size_t i = 0; i < len; i++) {
@@ -314,7 +323,7 @@ static void encode_spm(const Tokenizer *t, Work *w, const char *text, size_t len
  * BPE: split regex, byte-level alphabet, merges by rank */
 
 static void encode_bpe_word(const Tokenizer *t, Work *w, const char *word, size_t len) {
-    work_reserve(w, (int)len, 2 * len);
+    work_reserve(w, len, 2 * len); /* byte-level characters take 1 or 2 bytes */
     size_t o = 0;
     w->n_sym = 0;
     for (size_t i = 0; i < len; i++) {
@@ -324,7 +333,7 @@ static void encode_bpe_word(const Tokenizer *t, Work *w, const char *word, size_
         o += t->byte_char_len[b];
     }
     if (t->ignore_merges) {
-        int id = vocab_find_piece(t->v, w->buf, (int)o);
+        int id = vocab_find_piece(t->v, w->buf, (int)o); /* o < 2 × TOKENIZER_MAX_TEXT */
         if (id >= 0 && !is_control(t->v, id)) {
             push_id(&w->out, id);
             return;
@@ -334,12 +343,19 @@ static void encode_bpe_word(const Tokenizer *t, Work *w, const char *word, size_
     emit_symbols(t, w);
 }
 
+/* Cuts text into words with the split regex: each match is a word, and so is
+ * each run of bytes between matches (invalid UTF-8, say), as HF's Split
+ * "Isolated" keeps them. An empty match is a cut and not a word, as in HF
+ * tokenizers: it yields no piece, and the next search starts at the same
+ * place but may not match empty there again (PCRE2_NOTEMPTY_ATSTART), so the
+ * scan moves on without ever stepping past the end of the text. */
 static int encode_bpe(const Tokenizer *t, Work *w, const char *text, size_t len, Error *e) {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->split, NULL);
     if (!md) return error_set(e, NM_ERUNTIME, "tokenizer: out of memory for the split regex");
-    size_t at = 0;
+    size_t at = 0;          /* start of the bytes not yet in a word */
+    uint32_t options = 0;
     while (at < len) {
-        int rc = pcre2_match(t->split, (PCRE2_SPTR)text, len, at, 0, md, NULL);
+        int rc = pcre2_match(t->split, (PCRE2_SPTR)text, len, at, options, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) {
             pcre2_match_data_free(md);
@@ -347,11 +363,9 @@ static int encode_bpe(const Tokenizer *t, Work *w, const char *text, size_t len,
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         size_t s = ov[0], end = ov[1];
-        if (end == s) end = s + 1; /* an empty match: take one byte so the scan moves on */
-        /* Bytes between matches (invalid UTF-8, say) are words of their own,
-         * as HF's Split "Isolated" keeps them. */
         if (s > at) encode_bpe_word(t, w, text + at, s - at);
-        encode_bpe_word(t, w, text + s, end - s);
+        if (end > s) encode_bpe_word(t, w, text + s, end - s);
+        options = end == s ? PCRE2_NOTEMPTY_ATSTART : 0;
         at = end;
     }
     if (at < len) encode_bpe_word(t, w, text + at, len - at);
@@ -390,7 +404,9 @@ static int encode_fragment(const Tokenizer *t, Work *w, const char *text, size_t
 }
 
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags, int **ids, int *n, Error *e) {
-    if (len > (size_t)1 << 30) return error_set(e, NM_EINPUT, "tokenizer: text of %zu bytes is too long (1 GiB at most)", len);
+    if (len > TOKENIZER_MAX_TEXT)
+        return error_set(e, NM_EINPUT, "tokenizer: text of %zu bytes is too long (%zu MiB at most per call)", len,
+                         TOKENIZER_MAX_TEXT >> 20);
     Work w = { 0 };
     int rc = NM_OK;
     if (flags & TOK_ADD_BOS) {
@@ -469,21 +485,12 @@ char *tokenizer_decode(const Tokenizer *t, const int *ids, int n, size_t *len) {
 /* ----------------------------------------------------------------------------
  * Construction */
 
-/* GPT-2's byte-level alphabet: printable bytes stand for themselves, the
- * other 68 become U+0100, U+0101, ... in byte order. */
+/* Each byte spelled in GPT-2's byte-level alphabet (model/vocab.c), once. */
 static void build_byte_alphabet(Tokenizer *t) {
-    int extra = 0;
     for (int b = 0; b < 256; b++) {
-        int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-        unsigned cp = printable ? (unsigned)b : 256u + (unsigned)extra++;
-        if (cp < 0x80) {
-            t->byte_char[b][0] = (char)cp;
-            t->byte_char_len[b] = 1;
-        } else {
-            t->byte_char[b][0] = (char)(0xC0 | (cp >> 6));
-            t->byte_char[b][1] = (char)(0x80 | (cp & 0x3F));
-            t->byte_char_len[b] = 2;
-        }
+        char c[4];
+        t->byte_char_len[b] = (uint8_t)utf8_encode(byte_level_char((uint8_t)b), c); /* U+0143 at most: 2 bytes */
+        memcpy(t->byte_char[b], c, t->byte_char_len[b]);
         t->byte_token[b] = vocab_find_piece(t->v, t->byte_char[b], t->byte_char_len[b]);
     }
 }
@@ -559,12 +566,9 @@ int tokenizer_new(const Vocab *v, Tokenizer **out, Error *e) {
     }
     if (!rc && !t->use_scores) merge_table_build(&t->merges, v);
     if (!rc) build_specials(t);
-    if (rc) {
-        tokenizer_free(t);
-        return rc;
-    }
-    *out = t;
-    return NM_OK;
+    if (rc) tokenizer_free(t);
+    else *out = t;
+    return rc;
 }
 
 void tokenizer_free(Tokenizer *t) {

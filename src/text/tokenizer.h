@@ -28,6 +28,12 @@ enum {
 int tokenizer_new(const Vocab *v, Tokenizer **out, Error *e);
 void tokenizer_free(Tokenizer *t);
 
+/* The most text one tokenizer_encode call takes: 16 MiB. Encoding needs 30-50
+ * bytes of memory per input byte (symbols, candidate merges, the normalised
+ * copy, the ids): 0.4-0.8 GB at the limit; a corpus is encoded a document at
+ * a time. Longer text fails with NM_EINPUT, naming the limit. */
+#define TOKENIZER_MAX_TEXT ((size_t)16 << 20)
+
 /* Encodes len bytes of text. *ids is malloc'd (caller frees), *n its length. */
 int tokenizer_encode(const Tokenizer *t, const char *text, size_t len, int flags, int **ids, int *n, Error *e);
 
