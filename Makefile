@@ -9,7 +9,15 @@ WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter
 BASE      = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc -MMD -MP
 LIBS      = $(PKG_LIBS) -lm -pthread
 
-OPT_FLAGS  = -O2 -march=native -g
+# A portable binary: ordinary code for any x86-64 with SSE4.2 (x86-64-v2),
+# or the compiler's default elsewhere (aarch64: the portable C paths). The
+# AVX2 / AVX-512 kernels are compiled per function for their own target and
+# chosen at run time (src/base/cpu.c); never -march=native here.
+# `make EXTRA_CFLAGS=-DNM_NO_X86` compiles the x86 kernels out (checks the
+# portable build on x86).
+ARCH     := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-march=x86-64-v2)
+BASE     += $(ARCH) $(EXTRA_CFLAGS)
+OPT_FLAGS  = -O2 -g
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # src/ holds one folder per layer (README, "Layout"); src/cli is the program.

@@ -10,11 +10,16 @@
  */
 #include "infer/forward.h"
 
+#include "base/cpu.h"
+
 #include <cblas.h>
-#include <math.h>
-#if defined(__AVX2__) && defined(__F16C__)
+#if defined(__x86_64__) && !defined(NM_NO_X86)
 #include <immintrin.h>
+#define X86 1
+#else
+#define X86 0
 #endif
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -152,28 +157,39 @@ typedef struct {
 } MatmulTask;
 
 /* Widens rows [r0, r0+nr) to F32. BF16 and F16, the common half-precision
- * checkpoints, get vector loops here: the dtype table's scalar conversions
- * would otherwise take most of a decoding step. Both are exact, so the
- * result is the same either way. */
-static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) {
-    int64_t n = nr * tensor_cols(w), i = 0;
-    const uint16_t *h = (const uint16_t *)w->data + r0 * tensor_cols(w);
-    if (w->type == DT_BF16) {
-#if defined(__AVX2__) && defined(__F16C__)
+ * checkpoints, get vector loops here where the kernel set has AVX2 (with
+ * F16C, base/cpu.h): the dtype table's scalar conversions would otherwise
+ * take most of a decoding step. Both are exact, so the result is the same
+ * either way. */
+#if X86
+/* Widens the first n − n mod 8 values; returns how many. */
+__attribute__((target("avx2,f16c"))) static int64_t half_to_f32_avx2(int bf16, const uint16_t *h, int64_t n, float *out) {
+    int64_t i = 0;
+    if (bf16)
         for (; i + 8 <= n; i += 8) {
             __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i)));
             _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16)));
         }
-#endif
-        for (; i < n; i++) out[i] = bf16_to_f32(h[i]);
-    } else if (w->type == DT_F16) {
-#if defined(__AVX2__) && defined(__F16C__)
+    else
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+    return i;
+}
 #endif
-        for (; i < n; i++) out[i] = f16_to_f32(h[i]);
-    } else {
+
+static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) {
+    int64_t n = nr * tensor_cols(w), i = 0;
+    const uint16_t *h = (const uint16_t *)w->data + r0 * tensor_cols(w);
+    if (w->type != DT_BF16 && w->type != DT_F16) {
         tensor_rows_f32(w, r0, nr, out);
+        return;
     }
+#if X86
+    if (cpu_kernel_isa() >= ISA_AVX2) i = half_to_f32_avx2(w->type == DT_BF16, h, n, out);
+#endif
+    if (w->type == DT_BF16)
+        for (; i < n; i++) out[i] = bf16_to_f32(h[i]);
+    else
+        for (; i < n; i++) out[i] = f16_to_f32(h[i]);
 }
 
 static void matmul_chunk(MatmulTask *t, int64_t c, float *buf) {

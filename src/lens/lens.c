@@ -23,6 +23,7 @@
  */
 #include "lens/lens.h"
 
+#include "base/cpu.h"
 #include "tensor/kernels.h"
 
 #include <cJSON.h>
@@ -107,14 +108,15 @@ int lens_kernel_from_name(const char *s, LensKernel *out) {
     return i >= 0;
 }
 
+/* auto: our kernel wherever a vector set runs it (AVX2 or better); it was
+ * measured faster than OpenBLAS's sgemm there (docs/BENCHMARKS.md), and it
+ * is the kernel the prefilter rescores with. Portable C: OpenBLAS. */
 void lens_set_kernel(Lens *L, LensKernel k) {
-    L->native = k == LENS_KERNEL_NATIVE || (k == LENS_KERNEL_AUTO && kern_avx512());
+    L->native = k == LENS_KERNEL_NATIVE || (k == LENS_KERNEL_AUTO && cpu_kernel_isa() >= ISA_AVX2);
     head_setup(L);
 }
 
-const char *lens_kernel_name(const Lens *L) {
-    return !L->native ? "openblas" : kern_avx512() ? "native (AVX-512)" : "native (portable C)";
-}
+const char *lens_kernel_name(const Lens *L) { return L->native ? "native" : "openblas"; }
 
 void lens_close(Lens *L) {
     free(L->gain);
