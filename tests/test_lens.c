@@ -410,6 +410,73 @@ static void test_prefilter_identity(void) {
     }
 }
 
+/* The BF16 pass split over vocabulary slices (more threads than neuron
+ * blocks) gives what one thread gives, bit for bit: ids, logits, every
+ * probability, the normaliser and its bound (where the normaliser is
+ * computed exactly instead, the exact map's slices round it, as before).
+ * pass_items counts the work items threads could share: 4 threads on one
+ * block of neurons make 4. */
+static void test_prefilter_split(void) {
+    static const char *forms[] = { "models/stories260K/stories260K.gguf", "models/stories260K-hf-bf16-sharded" };
+    static const struct { int tn, tv, threads, items; double tol; } runs[] = {
+        { 200, 64, 4, 4, INFINITY }, /* one block (172 neurons), 8 tiles in 4 slices */
+        { 100, 50, 3, 4, 1e-4 },     /* two blocks, 11 tiles in 2 uneven slices */
+        { 200, 50, 7, 7, 0 },        /* 11 tiles in 7 slices; every normaliser exact */
+    };
+    enum { TOP = 10, BOTTOM = 5 };
+    for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
+        Model m;
+        Error e = { 0 };
+        ModelOpenOptions o = { .need_weights = 1 };
+        if (model_open(&m, shared_path(forms[f]), &o, &e)) {
+            CHECK(0, "model_open %s: %s", forms[f], e.msg);
+            continue;
+        }
+        int ffn = m.cfg.ffn_dim, dim = m.cfg.dim;
+        float *vecs = malloc((size_t)ffn * dim * sizeof *vecs);
+        for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
+            Lens one, many;
+            LensBatch a, b;
+            lens_open(&one, &m, NORM_FULL, 1, 1, &e);
+            lens_open(&many, &m, NORM_FULL, runs[r].threads, 1, &e);
+            CHECK(lens_enable_prefilter(&one, runs[r].tol, &e) == 0 && lens_enable_prefilter(&many, runs[r].tol, &e) == 0, "prefilter: %s", e.msg);
+            one.tile_neurons = many.tile_neurons = runs[r].tn, one.tile_vocab = many.tile_vocab = runs[r].tv;
+            lens_batch_init(&a, ffn, TOP, BOTTOM), lens_batch_init(&b, ffn, TOP, BOTTOM);
+            int differ = 0;
+            for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
+                for (int layer = 0; layer < m.cfg.n_layers; layer++) {
+                    lens_neuron_vectors(&one, (MatrixKind)k, layer, 0, ffn, vecs);
+                    lens_decode(&one, vecs, ffn, TOP, BOTTOM, a.r);
+                    lens_decode(&many, vecs, ffn, TOP, BOTTOM, b.r);
+                    for (int n = 0; n < ffn; n++) {
+                        const LensResult *x = &a.r[n], *y = &b.r[n];
+                        if (x->lse_bound > 0 || y->lse_bound > 0) { /* the BF16 pass's normaliser: every bit */
+                            differ += memcmp(&x->lse, &y->lse, sizeof x->lse) || memcmp(&x->lse_bound, &y->lse_bound, sizeof x->lse_bound) ||
+                                      memcmp(x->top, y->top, TOP * sizeof *x->top) || memcmp(x->bottom, y->bottom, BOTTOM * sizeof *x->bottom);
+                            continue;
+                        }
+                        /* the exact normaliser (exact_decode, sliced by thread count as ever, so its
+                         * tiles' exponentials round differently): within their stated error */
+                        differ += !(fabs(x->lse - y->lse) <= 4 * KERN_EXP_ERROR);
+                        for (int t = 0; t < TOP + BOTTOM; t++) {
+                            const LensToken *u = t < TOP ? &x->top[t] : &x->bottom[t - TOP], *v = t < TOP ? &y->top[t] : &y->bottom[t - TOP];
+                            differ += u->id != v->id || memcmp(&u->logit, &v->logit, sizeof u->logit) || !(fabs(u->prob - v->prob) <= 8 * KERN_EXP_ERROR * u->prob);
+                        }
+                    }
+                }
+            CHECK(differ == 0, "%s, tiles %dx%d, %d threads: %d neurons differ from one thread's", forms[f], runs[r].tn, runs[r].tv,
+                  runs[r].threads, differ);
+            CHECK(one.stats->pass_items == (ffn + runs[r].tn - 1) / runs[r].tn && many.stats->pass_items == runs[r].items,
+                  "%s, tiles %dx%d, %d threads: %d work items (one thread: %d), want %d", forms[f], runs[r].tn, runs[r].tv,
+                  runs[r].threads, many.stats->pass_items, one.stats->pass_items, runs[r].items);
+            lens_batch_free(&a), lens_batch_free(&b);
+            lens_close(&one), lens_close(&many);
+        }
+        free(vecs);
+        model_close(&m);
+    }
+}
+
 /* ----------------------------------------------------------------------------
  * Every kernel set gives the same map: token ids in the same order with the
  * same logits, bit for bit (one FMA chain per logit in each), and the
@@ -590,6 +657,7 @@ int main(void) {
     test_exact_map();
     test_other_forms();
     test_prefilter_identity();
+    test_prefilter_split();
     test_sets_identical();
     test_atlas();
     return check_summary("test_lens");

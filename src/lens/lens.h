@@ -52,6 +52,8 @@ typedef struct {
     _Atomic long long rescored;   /* logits computed exactly after it */
     _Atomic long long exact_lse;  /* neurons whose normaliser was computed exactly */
     _Atomic double max_bound;     /* the largest lse_bound kept */
+    _Atomic int pass_items;       /* the most work items (neuron blocks × vocabulary
+                                     slices) of one BF16 pass: what threads can share */
 } LensStats;
 
 typedef struct {
