@@ -68,9 +68,18 @@ static Isa detect(void) { return ISA_GENERIC; }
 /* -1 until first asked: cpu_best_isa() and cpu_isa() detect on demand. */
 static _Atomic int best = -1, chosen = -1;
 
+/* Test-only hook (tests/cli_isa.sh): NEUROMAP_TEST_CPU_ISA=SET makes a CPU
+ * with more look like one whose best is SET, so that the error for a set
+ * the CPU lacks can be tested on any machine. It can only take sets away. */
+static Isa detect_capped(void) {
+    Isa isa = detect(), cap;
+    const char *s = getenv("NEUROMAP_TEST_CPU_ISA");
+    return s && isa_from_name(s, &cap) && cap < isa ? cap : isa;
+}
+
 Isa cpu_best_isa(void) {
     int b = atomic_load(&best);
-    if (b < 0) atomic_store(&best, b = (int)detect()); /* a race detects twice, the same */
+    if (b < 0) atomic_store(&best, b = (int)detect_capped()); /* a race detects twice, the same */
     return (Isa)b;
 }
 
