@@ -13,10 +13,10 @@ LIBS      = $(PKG_LIBS) -lm -pthread
 # or the compiler's default elsewhere (aarch64: the portable C paths). The
 # AVX2 / AVX-512 kernels are compiled per function for their own target and
 # chosen at run time (src/base/cpu.c); never -march=native here.
-# `make EXTRA_CFLAGS=-DNM_NO_X86` compiles the x86 kernels out (checks the
-# portable build on x86).
+# build/nox86/ compiles the x86 kernels out (-DNM_NO_X86): the portable
+# build, as on aarch64, checked on x86 (`make build/nox86/all`).
 ARCH     := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-march=x86-64-v2)
-BASE     += $(ARCH) $(EXTRA_CFLAGS)
+BASE     += $(ARCH)
 OPT_FLAGS  = -O2 -g
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -46,7 +46,8 @@ build/$(1)/all: build/$(1)/neuromap $(addprefix build/$(1)/tests/,$(TESTS))
 endef
 $(eval $(call mode,opt,$(OPT_FLAGS)))
 $(eval $(call mode,asan,$(ASAN_FLAGS)))
-.PHONY: build/opt/all build/asan/all
+$(eval $(call mode,nox86,$(OPT_FLAGS) -DNM_NO_X86))
+.PHONY: build/opt/all build/asan/all build/nox86/all
 # Keep test objects between runs (they are intermediate to make).
 .SECONDARY:
 

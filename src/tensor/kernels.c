@@ -442,9 +442,9 @@ float kern_max(const float *x, int n) {
  * constants), e^r by its Taylor polynomial of degree 7 (truncation < 6e-9
  * relative) in FMA Horner form, scaled by 2^n. Relative error < 2⁻¹⁹ (see
  * KERN_EXP_ERROR); below e^-104 the result may flush to zero. */
+#if X86
 static const float exp_c[] = { 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f };
 
-#if X86
 __attribute__((target("avx512f"))) static __m512 exp_avx512(__m512 t) {
     t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t); /* a NaN t stays NaN */
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
