@@ -243,11 +243,12 @@ static void test_exact_map(void) {
         CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_FULL, 2, 50, 300, -1, with) == 0, "head converted per tile differs (%s)",
               with_name[with]);
     }
-    /* every other vector kernel set this CPU has (generic is "portable" above) */
+    /* every other vector kernel set this CPU has (generic is "portable" above;
+     * OpenBLAS computes the same logits in any set) */
     for (int s = ISA_AVX2; s < (int)cpu_best_isa(); s++) {
         under = (Isa)s;
         for (int with = WITH_NATIVE; with <= WITH_PREFILTER_BOUNDS; with++)
-            if (with != WITH_PORTABLE)
+            if (with != WITH_PORTABLE && with != WITH_OPENBLAS)
                 CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_FULL, 2, 0, 0, 1, with) == 0, "kernel set %s: map differs (%s)",
                       isa_name(under), with_name[with]);
     }
@@ -501,7 +502,7 @@ static void test_sets_identical(void) {
         lens_batch_init(&ref, n_all, TOP, BOTTOM);
         lens_batch_init(&got, n_all, TOP, BOTTOM);
         for (int s = ISA_GENERIC; s < ISA_COUNT; s++) {
-            if (!cpu_has_isa((Isa)s)) continue;
+            if (!cpu_has_isa((Isa)s) || s == ISA_AMX) continue; /* amx: avx512bf16's kernels, tested throughout */
             use_set((Isa)s);
             for (int pf = 0; pf < 2 - (s == ISA_GENERIC); pf++) {
                 Lens L;
