@@ -10,7 +10,15 @@ WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-functi
 BASE      = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc -MMD -MP
 LIBS      = $(PKG_LIBS) -lm -pthread
 
-OPT_FLAGS  = -O2 -march=native -g
+# A portable binary: ordinary code for any x86-64 with SSE4.2 (x86-64-v2),
+# or the compiler's default elsewhere (aarch64: the portable C paths). The
+# AVX2 / AVX-512 kernels are compiled per function for their own target and
+# chosen at run time (src/base/cpu.c); never -march=native here.
+# build/nox86/ compiles the x86 kernels out (-DNM_NO_X86): the portable
+# build, as on aarch64, checked on x86 (`make build/nox86/all`).
+ARCH     := $(if $(findstring x86_64,$(shell $(CC) -dumpmachine)),-march=x86-64-v2)
+BASE     += $(ARCH)
+OPT_FLAGS  = -O2 -g
 ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 # src/ holds one folder per layer (README, "Layout"); the layers below cli are
@@ -68,7 +76,8 @@ build/$(1)/all: build/$(1)/neuromap $(addprefix build/$(1)/tests/,$(TESTS)) \
 endef
 $(eval $(call mode,opt,$(OPT_FLAGS)))
 $(eval $(call mode,asan,$(ASAN_FLAGS)))
-.PHONY: build/opt/all build/asan/all
+$(eval $(call mode,nox86,$(OPT_FLAGS) -DNM_NO_X86))
+.PHONY: build/opt/all build/asan/all build/nox86/all
 # Keep test objects between runs (they are intermediate to make).
 .SECONDARY:
 

@@ -119,6 +119,57 @@ int utf8_encode(unsigned cp, char out[4]);
  * Writes at most cap-1 bytes plus NUL; returns the length written. */
 size_t escape_token(const char *s, size_t n, char *out, size_t cap);
 
+/* ---- src/base/cpu.h ----------------------------------------------------- */
+
+/* cpu.h — what this CPU can run, and which kernel set the program uses.
+ *
+ * One binary runs on any x86-64 (SSE4.2 and up) and on other architectures
+ * through the portable C paths. The wider kernels are compiled for their
+ * instruction set only (per function) and chosen at run time: a kernel set
+ * is usable when the CPU has the instructions (CPUID) and the operating
+ * system saves their registers across context switches (XGETBV): a CPU can
+ * have AVX-512 that the kernel has not enabled.
+ *
+ * The sets are ordered: each one includes everything below it.
+ */
+
+typedef enum {
+    ISA_GENERIC,    /* portable C */
+    ISA_AVX2,       /* AVX2 + FMA + F16C: 8 floats per vector */
+    ISA_AVX512,     /* AVX-512F: 16 floats per vector */
+    ISA_AVX512BF16, /* AVX-512 + BF16 dot products (the prefilter's pass) */
+    ISA_AMX,        /* AVX-512 BF16 + AMX tiles (no AMX kernel yet: runs avx512bf16's) */
+    ISA_COUNT
+} Isa;
+
+/* "generic", "avx2", "avx512", "avx512bf16", "amx". */
+const char *isa_name(Isa isa);
+/* A name above → its Isa; 0 when none. */
+int isa_from_name(const char *s, Isa *out);
+
+/* 1 when this CPU (and its OS) can run the set. */
+int cpu_has_isa(Isa isa);
+/* The best set this CPU has. */
+Isa cpu_best_isa(void);
+/* "generic, avx2, avx512" — every set this CPU has, into buf. */
+const char *cpu_isa_list(char *buf, size_t size);
+
+/* The set in use: the best one, unless forced by cpu_force_isa (or by the
+ * environment, cpu_isa_from_env). */
+Isa cpu_isa(void);
+/* The set whose kernels actually run: cpu_isa(), except amx (avx512bf16's
+ * kernels until AMX ones exist). Kernels dispatch on this. */
+Isa cpu_kernel_isa(void);
+/* "avx512bf16", or "amx (no AMX kernels yet: avx512bf16)". */
+const char *cpu_isa_label(void);
+
+/* Forces a set (tests, bug reports): NM_EINPUT naming what the CPU has
+ * when it lacks that one. Call before any thread starts using kernels. */
+int cpu_force_isa(Isa isa, Error *e);
+/* Reads NEUROMAP_ISA (unset or empty: the best set); a name that is no set,
+ * or a set the CPU lacks, is an NM_EINPUT error naming the variable. */
+int cpu_isa_from_env(Error *e);
+
 /* ---- src/base/pool.h ---------------------------------------------------- */
 
 /* pool.h — one thread pool for every parallel loop in neuromap.
@@ -238,7 +289,9 @@ size_t dtype_bytes(DType t, int64_t n);
 /* ---- src/tensor/kernels.h ----------------------------------------------- */
 
 /* kernels.h — the lens's own tile products: an exact FP32 one and a BF16
- * one for the prefilter, hand-written for AVX-512 with a portable C twin.
+ * one for the prefilter, hand-written for AVX2+FMA and AVX-512 (+BF16) with
+ * a portable C twin, and the row scans that go with them. Each call runs
+ * the kernels of cpu_kernel_isa() (base/cpu.h), chosen at run time.
  *
  * Both multiply a block of neuron vectors, packed once into panels of
  * KERN_LANES neurons, by head rows given as pointers (in place in the
@@ -252,14 +305,8 @@ size_t dtype_bytes(DType t, int64_t n);
  * logit of the full map, which lets the prefilter promise identical results.
  */
 
-#define KERN_LANES 32 /* neurons per packed panel: two AVX-512 vectors */
+#define KERN_LANES 32 /* neurons per packed panel: two AVX-512 vectors, four AVX2 ones */
 #define KERN_ROWS 12  /* head rows per micro-kernel call */
-
-/* 1 when the AVX-512 kernels run on this CPU (and tests have not turned
- * them off); the portable ones give the same FP32 results, more slowly. */
-int kern_avx512(void);
-int kern_avx512_bf16(void);
-void kern_force_portable(int on);
 
 /* Neurons rounded up to whole panels. */
 static inline int kern_padded(int m) { return (m + KERN_LANES - 1) / KERN_LANES * KERN_LANES; }
@@ -797,7 +844,8 @@ typedef struct {
 } LensResult;
 
 /* Which FP32 product computes the logits: our kernel (kernels.c) or
- * OpenBLAS sgemm. auto: ours where the CPU has AVX-512, else OpenBLAS. */
+ * OpenBLAS sgemm. auto: ours where the kernel set is avx2 or better (base/cpu.h),
+ * else OpenBLAS. */
 typedef enum { LENS_KERNEL_AUTO, LENS_KERNEL_OPENBLAS, LENS_KERNEL_NATIVE } LensKernel;
 
 /* What the prefilter did, summed over every lens_decode (map's report). */
@@ -806,6 +854,8 @@ typedef struct {
     _Atomic long long rescored;   /* logits computed exactly after it */
     _Atomic long long exact_lse;  /* neurons whose normaliser was computed exactly */
     _Atomic double max_bound;     /* the largest lse_bound kept */
+    _Atomic int pass_items;       /* the most work items (neuron blocks × vocabulary
+                                     slices) of one BF16 pass: what threads can share */
 } LensStats;
 
 typedef struct {
@@ -850,7 +900,7 @@ void lens_close(Lens *L);
 int lens_kernel_from_name(const char *s, LensKernel *out);
 /* Chooses the FP32 product (lens_open chose auto). */
 void lens_set_kernel(Lens *L, LensKernel k);
-/* "openblas", "native (AVX-512)" or "native (portable C)". */
+/* "native" or "openblas" (the kernel set in use: cpu_kernel_isa()). */
 const char *lens_kernel_name(const Lens *L);
 
 /* Turns on the certified prefilter: a BF16 pass over the whole vocabulary,

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "check.h"
 #include "formats/registry.h"
 #include "infer/clamp.h"
@@ -41,13 +42,13 @@ static float gaussian(float sd) {
     return (float)(sd * sqrt(-2 * log(u)) * cos(2 * M_PI * v));
 }
 
-/* A tensor of rows × cols (rows 0: a vector) with values around `mean`, in F32 or BF16. */
+/* A tensor of rows × cols (rows 0: a vector) with values around `mean`, in F32, BF16 or F16. */
 static Tensor *add_random(TestModel *tm, const char *name, int64_t rows, int64_t cols, float mean, float sd, DType type) {
     int64_t n = (rows ? rows : 1) * cols, shape[2] = { rows ? rows : cols, cols };
     void *data;
-    if (type == DT_BF16) {
+    if (type == DT_BF16 || type == DT_F16) {
         uint16_t *h = xmalloc((size_t)n * 2);
-        for (int64_t i = 0; i < n; i++) h[i] = f32_to_bf16(mean + gaussian(sd));
+        for (int64_t i = 0; i < n; i++) h[i] = type == DT_BF16 ? f32_to_bf16(mean + gaussian(sd)) : f32_to_f16(mean + gaussian(sd));
         data = h;
     } else {
         float *x = xmalloc((size_t)n * 4);
@@ -55,7 +56,7 @@ static Tensor *add_random(TestModel *tm, const char *name, int64_t rows, int64_t
         data = x;
     }
     tm->blobs[tm->n_blobs++] = data;
-    return model_add_tensor(&tm->m, name, type, rows ? 2 : 1, shape, data, (size_t)n * (type == DT_BF16 ? 2 : 4));
+    return model_add_tensor(&tm->m, name, type, rows ? 2 : 1, shape, data, (size_t)n * (type == DT_F32 ? 4 : 2));
 }
 
 static void build_model_sd(TestModel *tm, const Config *c, DType type, uint64_t seed, float sd) {
@@ -282,6 +283,44 @@ static void test_against_reference(void) {
         free(ref_hooked);
         free_model(&tm);
     }
+}
+
+/* Every kernel set this CPU has (base/cpu.h; the forward pass widens BF16
+ * and F16 rows with AVX2 + F16C where the set has it): logits within 2e-5
+ * of the double-precision reference, and bit-identical to the generic
+ * set's (the widening is exact). */
+static void test_kernel_sets(void) {
+    enum { N = 19 };
+    int ids[N], tested = 0;
+    for (int i = 0; i < N; i++) ids[i] = (i * 41 + 5) % 97;
+    for (int t = 0; t < 2; t++) {
+        Config c = small_config(t, 1, 0);
+        TestModel tm;
+        build_model(&tm, &c, t ? DT_F16 : DT_BF16, 77 + (uint64_t)t);
+        size_t nl = (size_t)N * c.vocab_size;
+        double *ref = xmalloc(nl * sizeof *ref);
+        ref_forward(&tm.m, ids, N, NULL, N, ref);
+        float *generic = NULL;
+        for (int s = ISA_GENERIC; s < ISA_COUNT; s++) {
+            Error e = { 0 };
+            if (cpu_force_isa((Isa)s, &e)) continue;
+            float *got = run_pieces(&tm.m, ids, N, 5, 2, NULL, N);
+            double d = max_rel_diff(got, ref, nl);
+            CHECK(d < 2e-5, "%s, kernel set %s: logits differ from the reference by %g", t ? "F16" : "BF16", isa_name((Isa)s), d);
+            if (!generic) generic = got;
+            else {
+                CHECK(memcmp(got, generic, nl * sizeof *got) == 0, "%s, kernel set %s: logits differ from generic's",
+                      t ? "F16" : "BF16", isa_name((Isa)s));
+                free(got);
+            }
+            tested += t == 0;
+        }
+        free(generic), free(ref);
+        free_model(&tm);
+    }
+    Error e = { 0 };
+    cpu_force_isa(cpu_best_isa(), &e);
+    printf("forward pass: BF16 and F16 weights under %d kernel sets\n", tested);
 }
 
 /* Same input, any thread count: bit-identical logits. */
@@ -657,6 +696,7 @@ static void test_llama_cpp_greedy(void) {
 int main(void) {
     test_sampler();
     test_against_reference();
+    test_kernel_sets();
     test_thread_determinism();
     test_planted_clamp();
     test_named_neuron();

@@ -1,16 +1,22 @@
 /* test_kernels.c — the lens's own tile products. The FP32 kernel must give,
  * for every element, exactly the single fused multiply-add chain in k order
- * (bit for bit, AVX-512 and portable alike, for any shape, edge and row
- * order): that is what lets the prefilter rescore a logit alone and get the
- * map's bits. The BF16 kernel must stay inside the error bound the
- * prefilter's certificate assumes. */
+ * (bit for bit, in every kernel set, for any shape, edge and row order):
+ * that is what lets the prefilter rescore a logit alone and get the map's
+ * bits, and every set give the same map. The BF16 kernel must stay inside
+ * the error bound the prefilter's certificate assumes. Every test runs
+ * under each kernel set this CPU has (base/cpu.h); the closing lines say
+ * which. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/cpu.h"
 #include "check.h"
 #include "tensor/kernels.h"
+
+/* The kernel set under test. */
+static const char *set(void) { return isa_name(cpu_isa()); }
 
 static uint64_t rng = 88172645463325252ull;
 static float frand(void) {
@@ -20,9 +26,8 @@ static float frand(void) {
 
 static int bits_equal(float a, float b) { return memcmp(&a, &b, 4) == 0; }
 
-static void test_f32_chain(int portable) {
-    static const int Ms[] = { 1, 5, 32, 45, 70 }, Ks[] = { 1, 7, 64, 300, 513 }, Ns[] = { 1, 11, 12, 25 };
-    kern_force_portable(portable);
+static void test_f32_chain(void) {
+    static const int Ms[] = { 1, 5, 32, 45, 70 }, Ks[] = { 1, 7, 64, 300, 513 }, Ns[] = { 1, 7, 11, 12, 25 };
     int bad = 0, cases = 0;
     for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
         for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
@@ -45,15 +50,12 @@ static void test_f32_chain(int portable) {
                 cases++;
                 free(x), free(h), free(packed), free(c), free(rows);
             }
-    kern_force_portable(0);
-    CHECK(bad == 0, "%s FP32 kernel: %d elements differ from the fma chain over %d shapes", portable ? "portable" : "AVX-512",
-          bad, cases);
+    CHECK(bad == 0, "%s FP32 kernel: %d elements differ from the fma chain over %d shapes", set(), bad, cases);
 }
 
 /* The BF16 kernel against exact products summed in double: within
  * γ_K·Σ|h·x| (K roundings of an FP32 sum of exact products). */
-static void test_bf16_bound(int portable) {
-    kern_force_portable(portable);
+static void test_bf16_bound(void) {
     int m = 37, n = 29, bad = 0;
     for (int K = 2; K <= 1026; K += 512) {
         int ldc = kern_padded(m);
@@ -77,8 +79,7 @@ static void test_bf16_bound(int portable) {
             }
         free(x), free(h), free(packed), free(c), free(rows);
     }
-    kern_force_portable(0);
-    CHECK(bad == 0, "%s BF16 kernel: %d elements outside the bound", portable ? "portable" : "AVX-512", bad);
+    CHECK(bad == 0, "%s BF16 kernel: %d elements outside the bound", set(), bad);
 }
 
 static void test_bf16_rounding(void) {
@@ -113,8 +114,7 @@ static void test_transpose(void) {
 /* The row scan: kern_sum_exp's terms within KERN_EXP_ERROR of e^t over
  * the whole range it serves; kern_max and kern_flag the same in both
  * instruction sets. */
-static void test_scan(int portable) {
-    kern_force_portable(portable);
+static void test_scan(void) {
     double worst = 0;
     for (double t = -103.0; t <= 0; t += 1.0 / 1024 + 1e-7) {
         float x = (float)t;
@@ -123,8 +123,8 @@ static void test_scan(int portable) {
          * below, subnormal or flushed, within 2⁻¹²⁶ */
         worst = fmax(worst, want >= 0x1p-126 ? fabs(got - want) / want : fabs(got - want) > 0x1p-126);
     }
-    printf("%s exp: worst relative error %.3g over [-103, 0]\n", portable ? "portable" : "AVX-512", worst);
-    CHECK(worst <= KERN_EXP_ERROR, "%s exp: relative error %.3g > %.3g", portable ? "portable" : "AVX-512", worst, KERN_EXP_ERROR);
+    printf("%s exp: worst relative error %.3g over [-103, 0]\n", set(), worst);
+    CHECK(worst <= KERN_EXP_ERROR, "%s exp: relative error %.3g > %.3g", set(), worst, KERN_EXP_ERROR);
     float row[53], rn[53], rr[53];
     int bad = 0;
     for (int trial = 0; trial < 200; trial++) {
@@ -143,19 +143,62 @@ static void test_scan(int portable) {
         }
         bad += got != nw || memcmp(idx, want, (size_t)nw * sizeof *idx) != 0;
     }
-    kern_force_portable(0);
-    CHECK(bad == 0, "%s row scan: %d of 600 results wrong", portable ? "portable" : "AVX-512", bad);
+    CHECK(bad == 0, "%s row scan: %d of 600 results wrong", set(), bad);
+}
+
+/* What the sets promise each other beyond their own references: the AVX2
+ * exp is the AVX-512 one's steps, so the same bits; the AVX2 BF16 kernel
+ * emulates the instruction's roundings with FMAs on exact products, so the
+ * portable C's bits (no underflow in these values). */
+static void test_sets_agree(void) {
+    Error e = { 0 };
+    if (!cpu_has_isa(ISA_AVX2)) return;
+    int bad_exp = 0, bad_bf16 = 0;
+    for (double t = -103.0; t <= 0; t += 1.0 / 256 + 1e-7) {
+        float x = (float)t;
+        double got[ISA_AVX512 + 1];
+        for (int s = ISA_AVX2; s <= ISA_AVX512 && cpu_has_isa((Isa)s); s++) {
+            cpu_force_isa((Isa)s, &e);
+            got[s] = kern_sum_exp(&x, 1, 0.0f);
+            bad_exp += s > ISA_AVX2 && got[s] != got[ISA_AVX2];
+        }
+    }
+    int m = 45, n = 13, K = 130, ldc = kern_padded(m);
+    uint16_t *x = malloc((size_t)m * K * 2), *h = malloc((size_t)n * K * 2), *packed = malloc((size_t)ldc * K * 2);
+    float *c[2] = { malloc((size_t)n * ldc * 4), malloc((size_t)n * ldc * 4) };
+    const uint16_t **rows = malloc((size_t)n * sizeof *rows);
+    for (size_t i = 0; i < (size_t)m * K; i++) x[i] = kern_bf16(frand());
+    for (size_t i = 0; i < (size_t)n * K; i++) h[i] = kern_bf16(frand() * 3);
+    for (int j = 0; j < n; j++) rows[j] = h + (size_t)j * K;
+    kern_pack_bf16(x, m, K, packed);
+    for (int s = 0; s < 2; s++) {
+        cpu_force_isa(s ? ISA_AVX2 : ISA_GENERIC, &e);
+        kern_gemm_bf16(packed, m, K, rows, n, c[s], ldc);
+    }
+    for (int i = 0; i < n * ldc; i++) bad_bf16 += !bits_equal(c[0][i], c[1][i]);
+    free(x), free(h), free(packed), free(c[0]), free(c[1]), free(rows);
+    cpu_force_isa(cpu_best_isa(), &e);
+    CHECK(bad_exp == 0, "exp: avx2 and avx512 differ at %d points", bad_exp);
+    CHECK(bad_bf16 == 0, "BF16 kernel: avx2 and generic differ in %d elements", bad_bf16);
 }
 
 int main(void) {
-    printf("AVX-512 here: %s, AVX-512 BF16: %s\n", kern_avx512() ? "yes" : "no", kern_avx512_bf16() ? "yes" : "no");
-    test_f32_chain(0);
-    test_f32_chain(1);
-    test_bf16_bound(0);
-    test_bf16_bound(1);
+    char have[96];
+    Error e = { 0 };
+    printf("kernel sets here: %s\n", cpu_isa_list(have, sizeof have));
+    for (int s = 0; s < ISA_COUNT; s++) {
+        if (cpu_force_isa((Isa)s, &e)) {
+            printf("kernel set %s: skipped (%s)\n", isa_name((Isa)s), e.msg);
+            continue;
+        }
+        test_f32_chain();
+        test_bf16_bound();
+        test_scan();
+        printf("kernel set %s: tested\n", set());
+    }
+    cpu_force_isa(cpu_best_isa(), &e);
+    test_sets_agree();
     test_bf16_rounding();
     test_transpose();
-    test_scan(0);
-    test_scan(1);
     return check_summary("test_kernels");
 }

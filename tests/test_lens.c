@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "store/atlas.h"
+#include "base/cpu.h"
 #include "check.h"
 #include "formats/registry.h"
 #include "tensor/kernels.h"
@@ -141,15 +142,23 @@ static int check_entry(const LensToken *t, int want_id, const double *logits, do
 /* Maps every neuron of one matrix with the lens, in one batch per layer
  * (neuron tiles) and neuron by neuron (vocabulary split over threads), and
  * compares both with the reference. Returns the number of mismatches. */
-/* The ways to compute the map: kernels.c's FP32 kernel (AVX-512 where the
- * CPU has it), the same kernel in portable C, OpenBLAS, and the prefilter
+/* The ways to compute the map: kernels.c's FP32 kernel (in the kernel set
+ * under test), the same kernel in portable C, OpenBLAS, and the prefilter
  * with its exact normaliser past 1e-4 or with every bound kept. */
 enum { WITH_NATIVE, WITH_PORTABLE, WITH_OPENBLAS, WITH_PREFILTER, WITH_PREFILTER_BOUNDS };
 static const char *with_name[] = { "native", "portable", "openblas", "prefilter", "prefilter-bounds" };
 
+/* The kernel set under test (base/cpu.h): the best this CPU has, except
+ * where a test loops over the others. */
+static Isa under;
+static void use_set(Isa isa) {
+    Error e = { 0 };
+    CHECK(cpu_force_isa(isa, &e) == 0, "kernel set: %s", e.msg);
+}
+
 static void lens_with(Lens *L, int with) {
     Error e = { 0 };
-    kern_force_portable(with == WITH_PORTABLE);
+    use_set(with == WITH_PORTABLE ? ISA_GENERIC : under);
     lens_set_kernel(L, with == WITH_OPENBLAS ? LENS_KERNEL_OPENBLAS : LENS_KERNEL_NATIVE);
     if (with >= WITH_PREFILTER)
         CHECK(lens_enable_prefilter(L, with == WITH_PREFILTER ? 1e-4 : INFINITY, &e) == 0, "prefilter: %s", e.msg);
@@ -200,7 +209,7 @@ static int check_matrix(const Model *m, const RefModel *r, MatrixKind k, LensNor
     lens_batch_free(&one);
     free(vecs), free(w), free(logits), free(order);
     lens_close(&L);
-    kern_force_portable(0);
+    use_set(under);
     return bad;
 }
 
@@ -235,6 +244,16 @@ static void test_exact_map(void) {
         CHECK(check_matrix(&m, &r, MATRIX_DOWN, NORM_FULL, 2, 50, 300, -1, with) == 0, "head converted per tile differs (%s)",
               with_name[with]);
     }
+    /* every other vector kernel set this CPU has (generic is "portable" above;
+     * OpenBLAS computes the same logits in any set) */
+    for (int s = ISA_AVX2; s < (int)cpu_best_isa(); s++) {
+        under = (Isa)s;
+        for (int with = WITH_NATIVE; with <= WITH_PREFILTER_BOUNDS; with++)
+            if (with != WITH_PORTABLE && with != WITH_OPENBLAS)
+                CHECK(check_matrix(&m, &r, MATRIX_UP, NORM_FULL, 2, 0, 0, 1, with) == 0, "kernel set %s: map differs (%s)",
+                      isa_name(under), with_name[with]);
+    }
+    use_set(under = cpu_best_isa());
 
     /* lens_logits: every logit of a few neurons */
     Lens L;
@@ -374,17 +393,149 @@ static void test_prefilter_identity(void) {
             CHECK(differ == 0 && outside == 0, "%s, tiles %dx%d, %d threads, prob-tol %g: %d neurons differ from the exact map, %d lse outside the bound",
                   forms[f], runs[r].tn, runs[r].tv, runs[r].threads, runs[r].tol, differ, outside);
         }
-        /* the portable C kernels (CPUs without AVX-512) under the same test */
-        kern_force_portable(1);
-        int outside = 0, differ = prefilter_differences(&m, 0, 0, 2, INFINITY, 1.0, &outside);
-        kern_force_portable(0);
-        CHECK(differ == 0 && outside == 0, "%s, portable kernels: %d neurons differ, %d lse outside the bound", forms[f], differ, outside);
+        /* every other kernel set this CPU has (generic: the portable C) under the same test */
+        int outside = 0, differ;
+        for (int s = ISA_GENERIC; s < (int)cpu_best_isa(); s++) {
+            use_set(under = (Isa)s);
+            outside = 0, differ = prefilter_differences(&m, 0, 0, 2, INFINITY, 1.0, &outside);
+            CHECK(differ == 0 && outside == 0, "%s, kernel set %s: %d neurons differ, %d lse outside the bound", forms[f],
+                  isa_name((Isa)s), differ, outside);
+        }
+        use_set(under = cpu_best_isa());
         /* The comparison can fail: with the bound shrunk to nothing, the BF16
          * pass alone picks the candidates, and some lists come out wrong. */
         outside = 0, differ = prefilter_differences(&m, 0, 0, 2, INFINITY, 0.0, &outside);
         CHECK(differ > 0, "%s: with no error bound the prefilter still matched the exact map (%d differ): the test is blind", forms[f], differ);
         printf("prefilter on %s: identical to the exact map; with the bound removed, %d of %d neurons differ\n", forms[f], differ,
                3 * m.cfg.n_layers * m.cfg.ffn_dim);
+        model_close(&m);
+    }
+}
+
+/* The BF16 pass split over vocabulary slices (more threads than neuron
+ * blocks) gives what one thread gives, bit for bit: ids, logits, every
+ * probability, the normaliser and its bound (where the normaliser is
+ * computed exactly instead, the exact map's slices round it, as before).
+ * pass_items counts the work items threads could share: 4 threads on one
+ * block of neurons make 4. */
+static void test_prefilter_split(void) {
+    static const char *forms[] = { "models/stories260K/stories260K.gguf", "models/stories260K-hf-bf16-sharded" };
+    static const struct { int tn, tv, threads, items; double tol; } runs[] = {
+        { 200, 64, 4, 4, INFINITY }, /* one block (172 neurons), 8 tiles in 4 slices */
+        { 100, 50, 3, 4, 1e-4 },     /* two blocks, 11 tiles in 2 uneven slices */
+        { 200, 50, 7, 7, 0 },        /* 11 tiles in 7 slices; every normaliser exact */
+    };
+    enum { TOP = 10, BOTTOM = 5 };
+    for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
+        Model m;
+        Error e = { 0 };
+        ModelOpenOptions o = { .need_weights = 1 };
+        if (model_open(&m, shared_path(forms[f]), &o, &e)) {
+            CHECK(0, "model_open %s: %s", forms[f], e.msg);
+            continue;
+        }
+        int ffn = m.cfg.ffn_dim, dim = m.cfg.dim;
+        float *vecs = malloc((size_t)ffn * dim * sizeof *vecs);
+        for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
+            Lens one, many;
+            LensBatch a, b;
+            lens_open(&one, &m, NORM_FULL, 1, 1, &e);
+            lens_open(&many, &m, NORM_FULL, runs[r].threads, 1, &e);
+            CHECK(lens_enable_prefilter(&one, runs[r].tol, &e) == 0 && lens_enable_prefilter(&many, runs[r].tol, &e) == 0, "prefilter: %s", e.msg);
+            one.tile_neurons = many.tile_neurons = runs[r].tn, one.tile_vocab = many.tile_vocab = runs[r].tv;
+            lens_batch_init(&a, ffn, TOP, BOTTOM), lens_batch_init(&b, ffn, TOP, BOTTOM);
+            int differ = 0;
+            for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
+                for (int layer = 0; layer < m.cfg.n_layers; layer++) {
+                    lens_neuron_vectors(&one, (MatrixKind)k, layer, 0, ffn, vecs);
+                    lens_decode(&one, vecs, ffn, TOP, BOTTOM, a.r);
+                    lens_decode(&many, vecs, ffn, TOP, BOTTOM, b.r);
+                    for (int n = 0; n < ffn; n++) {
+                        const LensResult *x = &a.r[n], *y = &b.r[n];
+                        if (x->lse_bound > 0 || y->lse_bound > 0) { /* the BF16 pass's normaliser: every bit */
+                            differ += memcmp(&x->lse, &y->lse, sizeof x->lse) || memcmp(&x->lse_bound, &y->lse_bound, sizeof x->lse_bound) ||
+                                      memcmp(x->top, y->top, TOP * sizeof *x->top) || memcmp(x->bottom, y->bottom, BOTTOM * sizeof *x->bottom);
+                            continue;
+                        }
+                        /* the exact normaliser (exact_decode, sliced by thread count as ever, so its
+                         * tiles' exponentials round differently): within their stated error */
+                        differ += !(fabs(x->lse - y->lse) <= 4 * KERN_EXP_ERROR);
+                        for (int t = 0; t < TOP + BOTTOM; t++) {
+                            const LensToken *u = t < TOP ? &x->top[t] : &x->bottom[t - TOP], *v = t < TOP ? &y->top[t] : &y->bottom[t - TOP];
+                            differ += u->id != v->id || memcmp(&u->logit, &v->logit, sizeof u->logit) || !(fabs(u->prob - v->prob) <= 8 * KERN_EXP_ERROR * u->prob);
+                        }
+                    }
+                }
+            CHECK(differ == 0, "%s, tiles %dx%d, %d threads: %d neurons differ from one thread's", forms[f], runs[r].tn, runs[r].tv,
+                  runs[r].threads, differ);
+            CHECK(one.stats->pass_items == (ffn + runs[r].tn - 1) / runs[r].tn && many.stats->pass_items == runs[r].items,
+                  "%s, tiles %dx%d, %d threads: %d work items (one thread: %d), want %d", forms[f], runs[r].tn, runs[r].tv,
+                  runs[r].threads, many.stats->pass_items, one.stats->pass_items, runs[r].items);
+            lens_batch_free(&a), lens_batch_free(&b);
+            lens_close(&one), lens_close(&many);
+        }
+        free(vecs);
+        model_close(&m);
+    }
+}
+
+/* ----------------------------------------------------------------------------
+ * Every kernel set gives the same map: token ids in the same order with the
+ * same logits, bit for bit (one FMA chain per logit in each), and the
+ * normaliser within the sets' stated exp error (exact) or the bound kept
+ * (prefilter). The reference is the generic set's exact map. */
+
+static void test_sets_identical(void) {
+    static const char *forms[] = { "models/stories260K/stories260K.gguf", "models/stories260K-hf-bf16-sharded",
+                                   "models/quant/stories260K-q8_0.gguf" };
+    enum { TOP = 10, BOTTOM = 5 };
+    for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
+        Model m;
+        Error e = { 0 };
+        ModelOpenOptions o = { .need_weights = 1 };
+        if (model_open(&m, shared_path(forms[f]), &o, &e)) {
+            CHECK(0, "model_open %s: %s", forms[f], e.msg);
+            continue;
+        }
+        int ffn = m.cfg.ffn_dim, dim = m.cfg.dim, L_ = m.cfg.n_layers, n_all = 3 * L_ * ffn;
+        float *vecs = malloc((size_t)ffn * dim * sizeof *vecs);
+        LensBatch ref, got;
+        lens_batch_init(&ref, n_all, TOP, BOTTOM);
+        lens_batch_init(&got, n_all, TOP, BOTTOM);
+        for (int s = ISA_GENERIC; s < ISA_COUNT; s++) {
+            if (!cpu_has_isa((Isa)s) || s == ISA_AMX) continue; /* amx: avx512bf16's kernels, tested throughout */
+            use_set((Isa)s);
+            for (int pf = 0; pf < 2 - (s == ISA_GENERIC); pf++) {
+                Lens L;
+                lens_open(&L, &m, NORM_FULL, 3, 1, &e);
+                lens_set_kernel(&L, LENS_KERNEL_NATIVE);
+                if (pf) CHECK(lens_enable_prefilter(&L, INFINITY, &e) == 0, "prefilter: %s", e.msg);
+                LensBatch *b = s == ISA_GENERIC ? &ref : &got;
+                for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)
+                    for (int layer = 0; layer < L_; layer++) {
+                        lens_neuron_vectors(&L, (MatrixKind)k, layer, 0, ffn, vecs);
+                        lens_decode(&L, vecs, ffn, TOP, BOTTOM, b->r + (size_t)(k * L_ + layer) * ffn);
+                    }
+                lens_close(&L);
+                if (b == &ref) continue;
+                int differ = 0, lse_off = 0;
+                for (int i = 0; i < n_all; i++) {
+                    const LensResult *x = &ref.r[i], *y = &got.r[i];
+                    for (int t = 0; t < TOP + BOTTOM; t++) {
+                        const LensToken *a = t < TOP ? &x->top[t] : &x->bottom[t - TOP], *c = t < TOP ? &y->top[t] : &y->bottom[t - TOP];
+                        differ += a->id != c->id || memcmp(&a->logit, &c->logit, sizeof a->logit) != 0;
+                    }
+                    lse_off += !(fabs(x->lse - y->lse) <= 4 * KERN_EXP_ERROR + 1e-12 * fabs(x->lse) + y->lse_bound);
+                }
+                CHECK(differ == 0 && lse_off == 0, "%s, kernel set %s%s: %d entries differ from generic's map, %d lse off",
+                      forms[f], isa_name((Isa)s), pf ? " (prefilter)" : "", differ, lse_off);
+            }
+            if (s != ISA_GENERIC)
+                printf("%s: kernel set %s gives generic's token ids and logits, exact and prefiltered\n", forms[f], isa_name((Isa)s));
+        }
+        use_set(under);
+        lens_batch_free(&ref), lens_batch_free(&got);
+        free(vecs);
         model_close(&m);
     }
 }
@@ -501,10 +652,15 @@ static void test_atlas(void) {
 }
 
 int main(void) {
+    char have[96];
+    under = cpu_best_isa();
+    printf("kernel sets here: %s (all tested; the best, %s, throughout)\n", cpu_isa_list(have, sizeof have), isa_name(under));
     test_escape();
     test_exact_map();
     test_other_forms();
     test_prefilter_identity();
+    test_prefilter_split();
+    test_sets_identical();
     test_atlas();
     return check_summary("test_lens");
 }

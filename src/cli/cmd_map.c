@@ -59,9 +59,10 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
         { OPT_FLAG(0, "progress", &o->progress, "progress bar on stderr even when it is not a terminal") },
         { OPT_TOKENIZER(&o->tokenizer) },
         { OPT_CHOICE(0, "kernel", &o->kernel, "K", kernels,
-                     "the FP32 product: native (neuromap's AVX-512 kernel, one FMA chain per\n"
-                     "logit), openblas (sgemm), or auto (default: native where the CPU has\n"
-                     "AVX-512). Both are exact FP32; their logits may differ in the last bit") },
+                     "the FP32 product: native (neuromap's AVX2/AVX-512 kernel, one FMA chain\n"
+                     "per logit), openblas (sgemm), or auto (default: native where the CPU has\n"
+                     "AVX2). Both are exact FP32; their logits may differ in the last bit.\n"
+                     "NEUROMAP_ISA=generic|avx2|avx512|avx512bf16|amx forces a kernel set") },
         { OPT_FLAG(0, "prefilter", &o->prefilter,
                    "a BF16 pass first (twice the FP32 rate), then exact FP32 logits for the\n"
                    "tokens its proven error bound cannot rule out: token ids and logits are\n"
@@ -208,9 +209,9 @@ int cmd_map(int argc, char **argv) {
     }
 
     if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
-    if (o.prefilter && !kern_avx512_bf16())
-        fprintf(stderr, "map: warning: this CPU has no AVX-512 BF16; the prefilter runs in portable C, far slower than "
-                        "the exact map\n");
+    if (o.prefilter && cpu_kernel_isa() < ISA_AVX512BF16)
+        fprintf(stderr, "map: warning: kernel set %s has no AVX-512 BF16; the prefilter's BF16 pass %s than the exact map\n",
+                isa_name(cpu_kernel_isa()), cpu_kernel_isa() == ISA_GENERIC ? "runs in portable C, far slower" : "is emulated, no faster");
     TokenNames names = lens_vocab_names(&m.vocab);
     if (o.format == OUT_TSV) neuron_tsv_header(stdout);
 
@@ -271,10 +272,10 @@ int cmd_map(int argc, char **argv) {
         bad.n = atlas_nonfinite_names(atlas, NONFINITE_NAMED, bad.first, sizeof bad.first);
     if (atlas && atlas_commit(atlas, &e)) error_exit(&e);
     if (fflush(stdout) != 0) die(NM_ERUNTIME, "map: cannot write to stdout");
-    fprintf(stderr, "map: %lld neurons in %.2f s: %.1f neurons/s, %.1f GFLOP/s (%d threads, %s kernel%s)\n",
+    fprintf(stderr, "map: %lld neurons in %.2f s: %.1f neurons/s, %.1f GFLOP/s (%d threads, %s kernel, %s%s)\n",
             (long long)total, seconds, seconds > 0 ? (double)total / seconds : 0.0,
             seconds > 0 ? lens_flops(&L, total) / seconds / 1e9 : 0.0, L.threads, lens_kernel_name(&L),
-            o.prefilter ? ", prefilter" : "");
+            isa_name(cpu_kernel_isa()), o.prefilter ? ", prefilter" : "");
     if (o.prefilter && L.stats->neurons) {
         long long n = L.stats->neurons, exact = L.stats->exact_lse;
         fprintf(stderr, "map: prefilter: %.1f logits per neuron computed exactly after the BF16 pass; "

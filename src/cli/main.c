@@ -44,8 +44,13 @@ int main(int argc, char **argv) {
         usage(stdout);
         return NM_OK;
     }
+    /* The kernel set: the best this CPU has, or NEUROMAP_ISA's (base/cpu.h). */
+    Error e = { 0 };
+    if (cpu_isa_from_env(&e)) error_exit(&e);
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("neuromap %s\n", NEUROMAP_VERSION);
+        char have[96];
+        printf("neuromap %s\nkernels: %s (this CPU has %s; NEUROMAP_ISA chooses)\n", NEUROMAP_VERSION, cpu_isa_label(),
+               cpu_isa_list(have, sizeof have));
         return NM_OK;
     }
     for (int i = 0; i < N_COMMANDS; i++)

@@ -17,9 +17,6 @@
 
 #include <cblas.h>
 #include <math.h>
-#if defined(__AVX2__) && defined(__F16C__)
-#include <immintrin.h>
-#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,30 +71,9 @@ typedef struct {
     int64_t rows, cols, chunk_rows, n_chunks;
 } MatmulTask;
 
-/* Widens rows [r0, r0+nr) to F32. BF16 and F16, the common half-precision
- * checkpoints, get vector loops here: the dtype table's scalar conversions
- * would otherwise take most of a decoding step. Both are exact, so the
- * result is the same either way. */
-static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) {
-    int64_t n = nr * tensor_cols(w), i = 0;
-    const uint16_t *h = (const uint16_t *)w->data + r0 * tensor_cols(w);
-    if (dtype_info(w->type)->plain == PLAIN_BF16) {
-#if defined(__AVX2__) && defined(__F16C__)
-        for (; i + 8 <= n; i += 8) {
-            __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i)));
-            _mm256_storeu_ps(out + i, _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16)));
-        }
-#endif
-        for (; i < n; i++) out[i] = bf16_to_f32(h[i]);
-    } else if (dtype_info(w->type)->plain == PLAIN_F16) {
-#if defined(__AVX2__) && defined(__F16C__)
-        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
-#endif
-        for (; i < n; i++) out[i] = f16_to_f32(h[i]);
-    } else {
-        tensor_rows_f32(w, r0, nr, out);
-    }
-}
+/* Widens rows [r0, r0+nr) to F32 through the dtype table, whose BF16 and
+ * F16 rows take vector loops where the CPU has them (exact either way). */
+static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) { tensor_rows_f32(w, r0, nr, out); }
 
 static void matmul_chunk(MatmulTask *t, int64_t c, float *buf) {
     int64_t r0 = c * t->chunk_rows, nr = t->rows - r0 < t->chunk_rows ? t->rows - r0 : t->chunk_rows;

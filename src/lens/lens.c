@@ -26,6 +26,7 @@
 #include "lens/lens.h"
 
 #include "base/pool.h"
+#include "base/cpu.h"
 #include "tensor/kernels.h"
 
 #include <cblas.h>
@@ -115,14 +116,15 @@ int lens_kernel_from_name(const char *s, LensKernel *out) {
     return i >= 0;
 }
 
+/* auto: our kernel wherever a vector set runs it (AVX2 or better); it was
+ * measured faster than OpenBLAS's sgemm there (docs/BENCHMARKS.md), and it
+ * is the kernel the prefilter rescores with. Portable C: OpenBLAS. */
 void lens_set_kernel(Lens *L, LensKernel k) {
-    L->native = k == LENS_KERNEL_NATIVE || (k == LENS_KERNEL_AUTO && kern_avx512());
+    L->native = k == LENS_KERNEL_NATIVE || (k == LENS_KERNEL_AUTO && cpu_kernel_isa() >= ISA_AVX2);
     head_setup(L);
 }
 
-const char *lens_kernel_name(const Lens *L) {
-    return !L->native ? "openblas" : kern_avx512() ? "native (AVX-512)" : "native (portable C)";
-}
+const char *lens_kernel_name(const Lens *L) { return L->native ? "native" : "openblas"; }
 
 void lens_close(Lens *L) {
     free(L->gain);
@@ -519,11 +521,20 @@ static void pf_push(const Lens *L, PAcc *p, CandList *l, int is_top, int k, int 
     l->c[l->n++] = (Cand){ .id = id, .s = s };
 }
 
+/* A tile row's share of a normaliser: Σ e^(S_v − m) over its tokens, m
+ * their largest S_v. Kept per tile and added up in tile order whatever the
+ * work split, so that the normaliser has the same bits on any number of
+ * threads. */
+typedef struct {
+    float m;
+    double s;
+} TileSum;
+
 /* Folds one row of a BF16 tile (S_v of tokens v0, v0+1, ...) into p: the
- * few tokens kern_flag finds near a threshold (idx has room for n), and
- * every token's e^S_v into the normaliser (top candidates are swapped for
- * e^R_v at the end). */
-static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int top_k, int bottom_k, int *idx) {
+ * few tokens kern_flag finds near a threshold (idx has room for n); every
+ * token's e^S_v, for the normaliser, into *ts (top candidates are swapped
+ * for e^R_v at the end). */
+static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int top_k, int bottom_k, int *idx, TileSum *ts) {
     Acc *a = &p->acc;
     float t_top = pf_t_top(p, top_k), t_bottom = pf_t_bottom(p, bottom_k);
     int flagged = kern_flag(row, n, L->row_norm + v0, L->row_rest + v0, p->alpha, p->beta, p->eps, t_top, t_bottom, idx);
@@ -545,8 +556,8 @@ static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int
             }
         }
     }
-    float m = kern_max(row, n);
-    acc_add_sum(a, m, kern_sum_exp(row, n, m));
+    ts->m = kern_max(row, n);
+    ts->s = kern_sum_exp(row, n, ts->m);
 }
 
 /* Exact logits of the packed neuron (w->packed, one vector) for the
@@ -565,30 +576,67 @@ typedef struct {
     const Lens *L;
     const float *vecs;
     const uint16_t *hi; /* the vectors rounded to BF16 */
-    PAcc *p;
+    PAcc *p;            /* count × splits: neuron i's slice s at i·splits + s */
+    TileSum *ts;        /* count × n_tiles */
     LensResult *out;
     int count, top_k, bottom_k, n_blocks;
-    Work *works;        /* per worker */
-    float **exact;      /* per worker: rescored logits (stage 2) */
+    int splits, n_tiles; /* vocabulary slices (of whole tiles) per neuron block; tiles */
+    int n_items;         /* neuron blocks × splits */
+    Work *works;         /* per worker */
+    float **exact;       /* per worker: rescored logits (stage 2) */
     int *exact_cap;
 } PJob;
 
-/* Stage 1: the BF16 pass, by blocks of neurons over the whole vocabulary. */
-static void pf_pass_task(void *arg, int64_t block, int worker) {
+/* Stage 1: the BF16 pass, item by item: a block of neurons over one slice
+ * of the vocabulary. With fewer blocks than threads (a map's chunk of 1024
+ * neurons is two blocks) the vocabulary is sliced, as in exact_decode, so
+ * that every thread has work; the slices are merged in pf_merge. */
+static void pf_pass_task(void *arg, int64_t item, int worker) {
     PJob *j = arg;
     const Lens *L = j->L;
     int tn = L->tile_neurons, tv = L->tile_vocab, dim = L->dim;
     Work *w = work_of(j->works, worker, L, tn, 1);
-    int n0 = (int)block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
+    int block = (int)item / j->splits, split = (int)item % j->splits;
+    int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
+    int t_begin = (int)((int64_t)j->n_tiles * split / j->splits), t_end = (int)((int64_t)j->n_tiles * (split + 1) / j->splits);
     kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, w->packed_bf16);
-    for (int v0 = 0; v0 < L->vocab; v0 += tv) {
-        int nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
+    for (int t = t_begin; t < t_end; t++) {
+        int v0 = t * tv, nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
         for (int r = 0; r < nv; r++) w->rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
         kern_gemm_bf16(w->packed_bf16, nb, dim, (const uint16_t *const *)w->rows, nv, w->ct, kern_padded(nb));
         kern_transpose(w->ct, nv, nb, kern_padded(nb), w->c);
         for (int i = 0; i < nb; i++)
-            pf_scan(L, &j->p[n0 + i], w->c + (size_t)i * nv, nv, v0, j->top_k, j->bottom_k, w->idx);
+            pf_scan(L, &j->p[(size_t)(n0 + i) * j->splits + split], w->c + (size_t)i * nv, nv, v0, j->top_k, j->bottom_k,
+                    w->idx, &j->ts[(size_t)(n0 + i) * j->n_tiles + t]);
     }
+}
+
+/* Neuron i's slices merged into its first, exactly as one pass over the
+ * whole vocabulary would have left it: the thresholds are the k-th largest
+ * S − B (smallest S + B) of all tokens, which the slices' lists of k hold
+ * between them; the candidate lists, each in rising token order, are
+ * concatenated in slice order (rising again) and pruned in stage 2 against
+ * those thresholds, which leaves the tokens with S + B ≥ t_top (S − B ≤
+ * t_bottom) whichever slice they came from; the normaliser is summed tile
+ * by tile in vocabulary order. */
+static PAcc *pf_merge(PJob *j, int i) {
+    PAcc *p = &j->p[(size_t)i * j->splits];
+    for (int s = 1; s < j->splits; s++) {
+        PAcc *q = &p[s];
+        for (int t = 0; t < q->acc.n_top; t++) keep(p->acc.top, &p->acc.n_top, j->top_k, 1.0f, q->acc.top[t].logit, q->acc.top[t].id);
+        for (int t = 0; t < q->acc.n_bottom; t++)
+            keep(p->acc.bottom, &p->acc.n_bottom, j->bottom_k, -1.0f, q->acc.bottom[t].logit, q->acc.bottom[t].id);
+        CandList *from[2] = { &q->top, &q->bottom }, *to[2] = { &p->top, &p->bottom };
+        for (int l = 0; l < 2; l++) {
+            if (to[l]->n + from[l]->n > to[l]->cap)
+                to[l]->c = xrealloc(to[l]->c, (size_t)(to[l]->cap = to[l]->n + from[l]->n) * sizeof *to[l]->c);
+            if (from[l]->n) memcpy(to[l]->c + to[l]->n, from[l]->c, (size_t)from[l]->n * sizeof *from[l]->c);
+            to[l]->n += from[l]->n;
+            free(from[l]->c);
+        }
+    }
+    for (int t = 0; t < j->n_tiles; t++) acc_add_sum(&p->acc, j->ts[(size_t)i * j->n_tiles + t].m, j->ts[(size_t)i * j->n_tiles + t].s);
+    return p;
 }
 
 /* The normaliser's own rounding, the same in the exact map: a term of
@@ -612,6 +660,11 @@ static void stats_max(_Atomic double *m, double x) {
     while (x > cur && !atomic_compare_exchange_weak(m, &cur, x)) {}
 }
 
+static void stats_max_int(_Atomic int *m, int x) {
+    int cur = atomic_load(m);
+    while (x > cur && !atomic_compare_exchange_weak(m, &cur, x)) {}
+}
+
 /* Stage 2, neuron by neuron: final thresholds, the candidates rescored
  * exactly and ranked, the normaliser and its bound. */
 static void pf_finish_task(void *arg, int64_t neuron, int worker) {
@@ -619,48 +672,57 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
     const Lens *L = j->L;
     Work *w = work_of(j->works, worker, L, 1, 0);
     int i = (int)neuron;
-    PAcc *p = &j->p[i];
-    LensResult *r = &j->out[i];
-    pf_prune(L, p, &p->top, 1, j->top_k);
-    pf_prune(L, p, &p->bottom, 0, j->bottom_k);
-    int most = p->top.n > p->bottom.n ? p->top.n : p->bottom.n;
-    if (most > j->exact_cap[worker])
-        j->exact[worker] = xrealloc(j->exact[worker], (size_t)(j->exact_cap[worker] = most) * sizeof(float));
-    float *exact = j->exact[worker];
-    kern_pack_f32(j->vecs + (size_t)i * L->dim, 1, L->dim, w->packed);
+    {
+        PAcc *p = pf_merge(j, i);
+        LensResult *r = &j->out[i];
+        pf_prune(L, p, &p->top, 1, j->top_k);
+        pf_prune(L, p, &p->bottom, 0, j->bottom_k);
+        int most = p->top.n > p->bottom.n ? p->top.n : p->bottom.n;
+        if (most > j->exact_cap[worker])
+            j->exact[worker] = xrealloc(j->exact[worker], (size_t)(j->exact_cap[worker] = most) * sizeof(float));
+        float *exact = j->exact[worker];
+        kern_pack_f32(j->vecs + (size_t)i * L->dim, 1, L->dim, w->packed);
 
-    /* the normaliser: every e^S_v, less the top candidates', is Z_nc (to
-     * double rounding, 2⁻⁴⁰ of the whole is room enough); then e^R_v */
-    Acc z = { .top = r->top, .bottom = r->bottom, .max = p->acc.max, .sum = p->acc.sum };
-    for (int c = 0; c < p->top.n; c++) acc_add_sum(&z, p->top.c[c].s, -1.0);
-    double nc_max = z.max, nc_sum = fmax(z.sum, 0) + 0x1p-40 * p->acc.sum;
-    pf_rescore(L, w, &p->top, exact);
-    for (int c = 0; c < p->top.n; c++) {
-        keep(z.top, &z.n_top, j->top_k, 1.0f, exact[c], p->top.c[c].id);
-        acc_add_sum(&z, exact[c], 1.0);
+        /* the normaliser: every e^S_v, less the top candidates', is Z_nc (to
+         * double rounding, 2⁻⁴⁰ of the whole is room enough); then e^R_v */
+        Acc z = { .top = r->top, .bottom = r->bottom, .max = p->acc.max, .sum = p->acc.sum };
+        for (int c = 0; c < p->top.n; c++) acc_add_sum(&z, p->top.c[c].s, -1.0);
+        double nc_max = z.max, nc_sum = fmax(z.sum, 0) + 0x1p-40 * p->acc.sum;
+        pf_rescore(L, w, &p->top, exact);
+        for (int c = 0; c < p->top.n; c++) {
+            keep(z.top, &z.n_top, j->top_k, 1.0f, exact[c], p->top.c[c].id);
+            acc_add_sum(&z, exact[c], 1.0);
+        }
+        pf_rescore(L, w, &p->bottom, exact);
+        for (int c = 0; c < p->bottom.n; c++) keep(z.bottom, &z.n_bottom, j->bottom_k, -1.0f, exact[c], p->bottom.c[c].id);
+
+        r->lse = (double)z.max + log(z.sum);
+        double b_max = L->row_norm_max * p->alpha + L->row_rest_max * p->beta + p->eps;
+        double share = nc_sum > 0 ? nc_sum * exp(nc_max - (double)z.max) / z.sum : 0;
+        r->lse_bound = lse_width(share, b_max) + lse_rounding(L);
+        set_probs(r, z.n_top, z.n_bottom);
+        atomic_fetch_add(&L->stats->rescored, p->top.n + p->bottom.n);
+        free(p->top.c), free(p->bottom.c);
     }
-    pf_rescore(L, w, &p->bottom, exact);
-    for (int c = 0; c < p->bottom.n; c++) keep(z.bottom, &z.n_bottom, j->bottom_k, -1.0f, exact[c], p->bottom.c[c].id);
-
-    r->lse = (double)z.max + log(z.sum);
-    double b_max = L->row_norm_max * p->alpha + L->row_rest_max * p->beta + p->eps;
-    double share = nc_sum > 0 ? nc_sum * exp(nc_max - (double)z.max) / z.sum : 0;
-    r->lse_bound = lse_width(share, b_max) + lse_rounding(L);
-    set_probs(r, z.n_top, z.n_bottom);
-    atomic_fetch_add(&L->stats->rescored, p->top.n + p->bottom.n);
-    free(p->top.c), free(p->bottom.c);
 }
 
 static void prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
     int dim = L->dim;
     const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
     PJob j = { .L = L, .vecs = vecs, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
-               .n_blocks = (count + L->tile_neurons - 1) / L->tile_neurons };
+               .n_blocks = (count + L->tile_neurons - 1) / L->tile_neurons,
+               .n_tiles = (L->vocab + L->tile_vocab - 1) / L->tile_vocab };
+    /* Fewer neuron blocks than threads: slice the vocabulary too. */
+    j.splits = j.n_blocks >= L->threads ? 1 : (L->threads + j.n_blocks - 1) / j.n_blocks;
+    if (j.splits > j.n_tiles) j.splits = j.n_tiles;
+    j.n_items = j.n_blocks * j.splits;
+    stats_max_int(&L->stats->pass_items, j.n_items);
     uint16_t *hi = xmalloc((size_t)count * dim * sizeof *hi);
     j.hi = hi;
-    j.p = xcalloc((size_t)count, sizeof *j.p);
-    size_t per = (size_t)top_k + bottom_k;
-    LensToken *pool = xmalloc(((size_t)count * per + 1) * sizeof *pool);
+    size_t n_p = (size_t)count * j.splits, per = (size_t)top_k + bottom_k;
+    j.p = xcalloc(n_p, sizeof *j.p);
+    j.ts = xmalloc((size_t)count * j.n_tiles * sizeof *j.ts);
+    LensToken *pool = xmalloc((n_p * per + 1) * sizeof *pool);
     for (int i = 0; i < count; i++) {
         const float *x = vecs + (size_t)i * dim;
         uint16_t *h = hi + (size_t)i * dim;
@@ -671,16 +733,18 @@ static void prefilter_decode(const Lens *L, const float *vecs, int count, int to
             xx += (double)x[d] * x[d], hh += hd * hd, ll += ld * ld, hmax = fmax(hmax, fabs(hd));
         }
         xx = sqrt(xx), hh = sqrt(hh), ll = sqrt(ll);
-        PAcc *p = &j.p[i];
-        p->alpha = (float)((gamma * xx + ll + gamma * hh + 0x1p-20 * (xx + hh)) * room * L->bound_scale);
-        p->beta = (float)(xx * room * L->bound_scale);
-        p->eps = (float)(dim * (0x1p-125 * (L->head_bf16_max + hmax + 2) + 0x1p-149) * room * L->bound_scale);
-        p->acc.top = pool + (size_t)i * per;
-        p->acc.bottom = pool + (size_t)i * per + top_k;
-        p->acc.max = -INFINITY;
+        for (int s = 0; s < j.splits; s++) {
+            PAcc *p = &j.p[(size_t)i * j.splits + s];
+            p->alpha = (float)((gamma * xx + ll + gamma * hh + 0x1p-20 * (xx + hh)) * room * L->bound_scale);
+            p->beta = (float)(xx * room * L->bound_scale);
+            p->eps = (float)(dim * (0x1p-125 * (L->head_bf16_max + hmax + 2) + 0x1p-149) * room * L->bound_scale);
+            p->acc.top = pool + ((size_t)i * j.splits + s) * per;
+            p->acc.bottom = pool + ((size_t)i * j.splits + s) * per + top_k;
+            p->acc.max = -INFINITY;
+        }
     }
     j.works = works_new(L);
-    pool_run(L->pool, j.n_blocks, pf_pass_task, &j);
+    pool_run(L->pool, j.n_items, pf_pass_task, &j);
     works_free(j.works, L);
     j.works = works_new(L);
     j.exact = xcalloc((size_t)L->threads, sizeof *j.exact);
@@ -721,6 +785,7 @@ static void prefilter_decode(const Lens *L, const float *vecs, int count, int to
     atomic_fetch_add(&L->stats->exact_lse, n_wide);
     free(wide);
     free(pool);
+    free(j.ts);
     free(j.p);
     free(hi);
 }

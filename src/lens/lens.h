@@ -44,7 +44,8 @@ typedef struct {
 } LensResult;
 
 /* Which FP32 product computes the logits: our kernel (kernels.c) or
- * OpenBLAS sgemm. auto: ours where the CPU has AVX-512, else OpenBLAS. */
+ * OpenBLAS sgemm. auto: ours where the kernel set is avx2 or better (base/cpu.h),
+ * else OpenBLAS. */
 typedef enum { LENS_KERNEL_AUTO, LENS_KERNEL_OPENBLAS, LENS_KERNEL_NATIVE } LensKernel;
 
 /* What the prefilter did, summed over every lens_decode (map's report). */
@@ -53,6 +54,8 @@ typedef struct {
     _Atomic long long rescored;   /* logits computed exactly after it */
     _Atomic long long exact_lse;  /* neurons whose normaliser was computed exactly */
     _Atomic double max_bound;     /* the largest lse_bound kept */
+    _Atomic int pass_items;       /* the most work items (neuron blocks × vocabulary
+                                     slices) of one BF16 pass: what threads can share */
 } LensStats;
 
 typedef struct {
@@ -97,7 +100,7 @@ void lens_close(Lens *L);
 int lens_kernel_from_name(const char *s, LensKernel *out);
 /* Chooses the FP32 product (lens_open chose auto). */
 void lens_set_kernel(Lens *L, LensKernel k);
-/* "openblas", "native (AVX-512)" or "native (portable C)". */
+/* "native" or "openblas" (the kernel set in use: cpu_kernel_isa()). */
 const char *lens_kernel_name(const Lens *L);
 
 /* Turns on the certified prefilter: a BF16 pass over the whole vocabulary,

@@ -4,19 +4,20 @@
 
 #include <string.h>
 
+#include "base/cpu.h"
 #include "tensor/quant.h"
 
 static void f32_to_float(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof(float)); }
 
 /* Fast rows. F16 and BF16, the common half-precision checkpoints, widen 8
- * values an instruction where the CPU has AVX2 and F16C, asked at run time so
- * that the binary runs on any x86-64 (and the C loops serve everywhere else).
+ * values an instruction where the kernel set has AVX2 and F16C (base/cpu.h: chosen
+ * at run time, forced by NEUROMAP_ISA), so that the binary runs on any x86-64 (and the C loops serve everywhere else).
  * Both conversions are exact, so every path gives the same floats (only a
  * signalling NaN's F16 payload comes back quieted by F16C: still a NaN); the
  * scalar loop finishes what the vector one leaves (n mod 8). Measured on an
  * Intel Xeon (Sapphire Rapids), 16 Mi values: F16 24 ms against 175 ms for
  * the scalar loop, BF16 23 ms against 37 ms. */
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(NM_NO_X86)
 #include <immintrin.h>
 #define FAST_ROWS 1
 
@@ -36,7 +37,6 @@ __attribute__((target("avx2"))) static int64_t bf16_widen_avx2(const uint16_t *h
     return i;
 }
 
-static int has_avx2_f16c(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"); }
 #else
 #define FAST_ROWS 0
 #endif
@@ -45,7 +45,7 @@ static int has_avx2_f16c(void) { return __builtin_cpu_supports("avx2") && __buil
 static void half_row_to_float(const uint16_t *h, float *dst, int64_t n, int bf16) {
     int64_t i = 0;
 #if FAST_ROWS
-    if (has_avx2_f16c()) i = bf16 ? bf16_widen_avx2(h, dst, n) : f16_widen_avx2(h, dst, n);
+    if (cpu_kernel_isa() >= ISA_AVX2) i = bf16 ? bf16_widen_avx2(h, dst, n) : f16_widen_avx2(h, dst, n);
 #endif
     for (; i < n; i++) dst[i] = bf16 ? bf16_to_f32(h[i]) : f16_to_f32(h[i]);
 }

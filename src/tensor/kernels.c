@@ -15,16 +15,24 @@
  */
 #include "tensor/kernels.h"
 
-#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
+#include "base/cpu.h"
+
+#if defined(__x86_64__) && !defined(NM_NO_X86)
+#include <immintrin.h>
+#define X86 1
+#else
+#define X86 0
+#endif
+
 enum { KC = 256 };
 
-static int force_portable;
-void kern_force_portable(int on) { force_portable = on; }
-int kern_avx512(void) { return !force_portable && __builtin_cpu_supports("avx512f"); }
-int kern_avx512_bf16(void) { return kern_avx512() && __builtin_cpu_supports("avx512bf16"); }
+/* The set whose kernels run (cpu.h): each entry point below switches on it.
+ * Without x86 code (other CPUs, or -DNM_NO_X86) only the portable C is
+ * compiled, and cpu_kernel_isa() is always ISA_GENERIC there. */
+static inline Isa isa(void) { return X86 ? cpu_kernel_isa() : ISA_GENERIC; }
 
 uint16_t kern_bf16(float x) {
     uint32_t u;
@@ -95,6 +103,7 @@ static void micro_bf16_c(int kc, const uint16_t *a, const uint16_t *const *rp, i
         }
 }
 
+#if X86
 __attribute__((target("avx512f"))) static void micro_f32_avx512(int kc, const float *a, const float *const *rp, int nr,
                                                                 float *c, int ldc, int first) {
     __m512 acc[KERN_ROWS][2];
@@ -149,6 +158,86 @@ __attribute__((target("avx512f,avx512bf16"))) static void micro_bf16_avx512(int 
         }
 }
 
+/* AVX2 has 16 vector registers of 8 floats: a 12 × 32 block of sums does
+ * not fit. So the block is done in four 6 × 16 pieces (the classic Haswell
+ * shape: 12 sums, two panel vectors, one broadcast), each over all kc steps.
+ * Every sum is still one FMA chain in k order: the same bits as above. */
+__attribute__((target("avx2,fma"))) static void micro_f32_avx2(int kc, const float *a, const float *const *rp, int nr,
+                                                              float *c, int ldc, int first) {
+    for (int g = 0; g < nr; g += 6)
+        for (int half = 0; half < KERN_LANES; half += 16) {
+            __m256 acc[6][2];
+#pragma GCC unroll 6
+            for (int r = 0; r < 6; r++) {
+                float *cr = c + (size_t)(g + r) * ldc + half;
+                acc[r][0] = first || g + r >= nr ? _mm256_setzero_ps() : _mm256_loadu_ps(cr);
+                acc[r][1] = first || g + r >= nr ? _mm256_setzero_ps() : _mm256_loadu_ps(cr + 8);
+            }
+            for (int k = 0; k < kc; k++) {
+                const float *ak = a + (size_t)k * KERN_LANES + half;
+                __m256 a0 = _mm256_loadu_ps(ak), a1 = _mm256_loadu_ps(ak + 8);
+#pragma GCC unroll 6
+                for (int r = 0; r < 6; r++) {
+                    __m256 h = _mm256_broadcast_ss(rp[g + r] + k);
+                    acc[r][0] = _mm256_fmadd_ps(h, a0, acc[r][0]);
+                    acc[r][1] = _mm256_fmadd_ps(h, a1, acc[r][1]);
+                }
+            }
+#pragma GCC unroll 6
+            for (int r = 0; r < 6; r++)
+                if (g + r < nr) {
+                    _mm256_storeu_ps(c + (size_t)(g + r) * ldc + half, acc[r][0]);
+                    _mm256_storeu_ps(c + (size_t)(g + r) * ldc + half + 8, acc[r][1]);
+                }
+        }
+}
+
+/* VDPBF16PS emulated, for CPUs without AVX-512 BF16: a BF16 value is the top
+ * half of its FP32, so a pair (k, k+1) held in 32 bits widens to the even
+ * element by a shift and to the odd one by a mask. The product of two BF16
+ * values is exact in FP32 (8-bit significands), so fma(h, x, s) rounds once
+ * per product, like the instruction: at most K roundings, the bound the
+ * prefilter assumes (underflow aside, which its ε covers). Odd then even,
+ * as micro_bf16_c. 4 rows × 16 lanes at a time: 8 sums, 4 widened panel
+ * vectors, 2 broadcasts. About the FP32 kernel's speed (the same number of
+ * FMAs), on half the memory. */
+__attribute__((target("avx2,fma"))) static void micro_bf16_avx2(int kc, const uint16_t *a, const uint16_t *const *rp,
+                                                               int nr, float *c, int ldc, int first) {
+    const __m256i odd_mask = _mm256_set1_epi32((int)0xffff0000u);
+    for (int g = 0; g < nr; g += 4)
+        for (int half = 0; half < KERN_LANES; half += 16) {
+            __m256 acc[4][2];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                float *cr = c + (size_t)(g + r) * ldc + half;
+                acc[r][0] = first || g + r >= nr ? _mm256_setzero_ps() : _mm256_loadu_ps(cr);
+                acc[r][1] = first || g + r >= nr ? _mm256_setzero_ps() : _mm256_loadu_ps(cr + 8);
+            }
+            for (int k = 0; k < kc; k += 2) {
+                const uint16_t *ak = a + (size_t)k * KERN_LANES + 2 * half;
+                __m256i p0 = _mm256_loadu_si256((const void *)ak), p1 = _mm256_loadu_si256((const void *)(ak + 16));
+                __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(p0, 16)), o0 = _mm256_castsi256_ps(_mm256_and_si256(p0, odd_mask));
+                __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(p1, 16)), o1 = _mm256_castsi256_ps(_mm256_and_si256(p1, odd_mask));
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; r++) {
+                    int32_t pair;
+                    memcpy(&pair, rp[g + r] + k, 4);
+                    __m256i hp = _mm256_set1_epi32(pair);
+                    __m256 he = _mm256_castsi256_ps(_mm256_slli_epi32(hp, 16)), ho = _mm256_castsi256_ps(_mm256_and_si256(hp, odd_mask));
+                    acc[r][0] = _mm256_fmadd_ps(he, e0, _mm256_fmadd_ps(ho, o0, acc[r][0]));
+                    acc[r][1] = _mm256_fmadd_ps(he, e1, _mm256_fmadd_ps(ho, o1, acc[r][1]));
+                }
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                if (g + r < nr) {
+                    _mm256_storeu_ps(c + (size_t)(g + r) * ldc + half, acc[r][0]);
+                    _mm256_storeu_ps(c + (size_t)(g + r) * ldc + half + 8, acc[r][1]);
+                }
+        }
+}
+#endif
+
 /* ----------------------------------------------------------------------------
  * The block loops, one for both element types (esize bytes per element) */
 
@@ -156,11 +245,28 @@ static void widen_c(const uint16_t *h, int n, float *out) {
     for (int k = 0; k < n; k++) out[k] = kern_f32(h[k]);
 }
 
+#if X86
 __attribute__((target("avx512f"))) static void widen_avx512(const uint16_t *h, int n, float *out) {
     int k = 0;
     for (; k + 16 <= n; k += 16)
         _mm512_storeu_si512(out + k, _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)(h + k))), 16));
     widen_c(h + k, n - k, out + k);
+}
+
+__attribute__((target("avx2"))) static void widen_avx2(const uint16_t *h, int n, float *out) {
+    int k = 0;
+    for (; k + 8 <= n; k += 8)
+        _mm256_storeu_si256((void *)(out + k), _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const void *)(h + k))), 16));
+    widen_c(h + k, n - k, out + k);
+}
+#endif
+
+static void widen(Isa set, const uint16_t *h, int n, float *out) {
+#if X86
+    if (set >= ISA_AVX512) return widen_avx512(h, n, out);
+    if (set >= ISA_AVX2) return widen_avx2(h, n, out);
+#endif
+    widen_c(h, n, out);
 }
 
 /* Asks for the block of the rows after row j (or, past the last, the next
@@ -177,9 +283,10 @@ static void prefetch_next(const void *const *rows, int n, int j, int k0, int K, 
 
 /* esize: bytes per element of packed and of rows; widen: rows are BF16,
  * widened to FP32 (exactly) as their block is copied. */
-static void gemm(int esize, int widen, void (*micro)(void), const void *packed, int m, int K, const void *const *rows,
+static void gemm(int esize, int widen_rows, void (*micro)(void), const void *packed, int m, int K, const void *const *rows,
                  int n, float *c, int ldc) {
-    int panels = kern_padded(m) / KERN_LANES, avx512 = kern_avx512();
+    int panels = kern_padded(m) / KERN_LANES;
+    Isa set = isa();
     _Alignas(64) char block[KERN_ROWS][KC * 4 + 64];
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
@@ -190,12 +297,11 @@ static void gemm(int esize, int widen, void (*micro)(void), const void *packed, 
             const void *rp[KERN_ROWS];
             for (int r = 0; r < KERN_ROWS; r++) {
                 const void *src = rows[j + (r < nr ? r : nr - 1)];
-                if (!widen) memcpy(block[r], (const char *)src + (size_t)k0 * esize, (size_t)kc * esize);
-                else if (avx512) widen_avx512((const uint16_t *)src + k0, kc, (float *)block[r]);
-                else widen_c((const uint16_t *)src + k0, kc, (float *)block[r]);
+                if (!widen_rows) memcpy(block[r], (const char *)src + (size_t)k0 * esize, (size_t)kc * esize);
+                else widen(set, (const uint16_t *)src + k0, kc, (float *)block[r]);
                 rp[r] = block[r];
             }
-            prefetch_next(rows, n, j, k0, K, widen ? 2 : esize);
+            prefetch_next(rows, n, j, k0, K, widen_rows ? 2 : esize);
             for (int p = 0; p < panels; p++) {
                 const void *a = (const char *)packed + ((size_t)p * K + k0) * KERN_LANES * esize;
                 float *cp = c + (size_t)j * ldc + (size_t)p * KERN_LANES;
@@ -207,19 +313,27 @@ static void gemm(int esize, int widen, void (*micro)(void), const void *packed, 
 }
 
 void kern_gemm_f32(const float *packed, int m, int K, const void *const *rows, int rows_bf16, int n, float *c, int ldc) {
-    MicroF32 *micro = kern_avx512() ? micro_f32_avx512 : micro_f32_c;
+    MicroF32 *micro = micro_f32_c;
+#if X86
+    if (isa() >= ISA_AVX512) micro = micro_f32_avx512;
+    else if (isa() >= ISA_AVX2) micro = micro_f32_avx2;
+#endif
     gemm(4, rows_bf16, (void (*)(void))micro, packed, m, K, rows, n, c, ldc);
 }
 
 void kern_gemm_bf16(const uint16_t *packed, int m, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
-    MicroBF16 *micro = kern_avx512_bf16() ? micro_bf16_avx512 : micro_bf16_c;
+    MicroBF16 *micro = micro_bf16_c;
+#if X86
+    if (isa() >= ISA_AVX512BF16) micro = micro_bf16_avx512;
+    else if (isa() >= ISA_AVX2) micro = micro_bf16_avx2;
+#endif
     gemm(2, 0, (void (*)(void))micro, packed, m, K, (const void *const *)rows, n, c, ldc);
 }
 
 /* ----------------------------------------------------------------------------
  * Row statistics of a BF16 head, for the prefilter's bound: squares of BF16
  * values are exact in FP32 and summed in double, so the sum is exact to
- * ~n·2⁻⁵³ relative. */
+ * ~n·2⁻⁵³ relative (in any order: the sets add in different orders). */
 
 static double sumsq_bf16_c(const uint16_t *h, int n, float *absmax) {
     double s = 0;
@@ -233,6 +347,7 @@ static double sumsq_bf16_c(const uint16_t *h, int n, float *absmax) {
     return s;
 }
 
+#if X86
 __attribute__((target("avx512f"))) static double sumsq_bf16_avx512(const uint16_t *h, int n, float *absmax) {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     __m512 m = _mm512_setzero_ps();
@@ -249,8 +364,40 @@ __attribute__((target("avx512f"))) static double sumsq_bf16_avx512(const uint16_
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) + sumsq_bf16_c(h + i, n - i, absmax);
 }
 
+/* Horizontal sums and maxima of AVX2 vectors. */
+__attribute__((target("avx2"))) static double hsum_pd(__m256d v) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+__attribute__((target("avx2"))) static float hmax_ps(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+
+__attribute__((target("avx2"))) static double sumsq_bf16_avx2(const uint16_t *h, int n, float *absmax) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    __m256 m = _mm256_setzero_ps(), abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const void *)(h + i))), 16));
+        __m256 sq = _mm256_mul_ps(x, x); /* exact: 8-bit significands */
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+        m = _mm256_max_ps(m, _mm256_and_ps(x, abs_mask));
+    }
+    float mm = hmax_ps(m);
+    if (mm > *absmax) *absmax = mm;
+    return hsum_pd(_mm256_add_pd(s0, s1)) + sumsq_bf16_c(h + i, n - i, absmax);
+}
+#endif
+
 double kern_sumsq_bf16(const uint16_t *h, int n, float *absmax) {
-    return kern_avx512() ? sumsq_bf16_avx512(h, n, absmax) : sumsq_bf16_c(h, n, absmax);
+#if X86
+    if (isa() >= ISA_AVX512) return sumsq_bf16_avx512(h, n, absmax);
+    if (isa() >= ISA_AVX2) return sumsq_bf16_avx2(h, n, absmax);
+#endif
+    return sumsq_bf16_c(h, n, absmax);
 }
 
 /* ----------------------------------------------------------------------------
@@ -263,6 +410,7 @@ static float max_c(const float *x, int n) {
     return m;
 }
 
+#if X86
 __attribute__((target("avx512f"))) static float max_avx512(const float *x, int n) {
     __m512 m = _mm512_set1_ps(x[0]);
     int j = 0;
@@ -272,22 +420,57 @@ __attribute__((target("avx512f"))) static float max_avx512(const float *x, int n
     return r;
 }
 
-float kern_max(const float *x, int n) { return kern_avx512() ? max_avx512(x, n) : max_c(x, n); }
+__attribute__((target("avx2"))) static float max_avx2(const float *x, int n) {
+    __m256 m = _mm256_set1_ps(x[0]);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + j), m); /* a NaN x keeps m, as in max_c */
+    float r = hmax_ps(m);
+    for (; j < n; j++) r = x[j] > r ? x[j] : r;
+    return r;
+}
+#endif
+
+float kern_max(const float *x, int n) {
+#if X86
+    if (isa() >= ISA_AVX512) return max_avx512(x, n);
+    if (isa() >= ISA_AVX2) return max_avx2(x, n);
+#endif
+    return max_c(x, n);
+}
 
 /* e^t for t ≤ 0, 16 at a time: t = n·ln2 + r, |r| ≤ ln2/2 (Cody–Waite, two
  * constants), e^r by its Taylor polynomial of degree 7 (truncation < 6e-9
  * relative) in FMA Horner form, scaled by 2^n. Relative error < 2⁻¹⁹ (see
  * KERN_EXP_ERROR); below e^-104 the result may flush to zero. */
+#if X86
+static const float exp_c[] = { 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f };
+
 __attribute__((target("avx512f"))) static __m512 exp_avx512(__m512 t) {
     t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t); /* a NaN t stays NaN */
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), t); /* n·ln2_hi is exact */
     r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
     __m512 p = _mm512_set1_ps(1.0f / 5040);
-    static const float c[] = { 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f };
-    for (int i = 0; i < 7; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    for (int i = 0; i < 7; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(exp_c[i]));
     return _mm512_scalef_ps(p, n);
 }
+
+/* The same steps 8 at a time. AVX2 has no scalef: 2^n (n ≥ -150) is applied
+ * as 2^(n/2) · 2^(n − n/2), two normal powers of two, so the first product
+ * is exact and only the second rounds, once, as scalef does: the same bits. */
+__attribute__((target("avx2,fma"))) static __m256 exp_avx2(__m256 t) {
+    t = _mm256_max_ps(_mm256_set1_ps(-104.0f), t); /* a NaN t stays NaN */
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), t);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040);
+    for (int i = 0; i < 7; i++) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(exp_c[i]));
+    __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
+    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+#endif
 
 static double sum_exp_c(const float *x, int n, float m) {
     double s = 0;
@@ -295,6 +478,7 @@ static double sum_exp_c(const float *x, int n, float m) {
     return s;
 }
 
+#if X86
 __attribute__((target("avx512f"))) static double sum_exp_avx512(const float *x, int n, float m) {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     __m512 vm = _mm512_set1_ps(m);
@@ -307,7 +491,31 @@ __attribute__((target("avx512f"))) static double sum_exp_avx512(const float *x, 
     return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
 }
 
-double kern_sum_exp(const float *x, int n, float m) { return kern_avx512() ? sum_exp_avx512(x, n, m) : sum_exp_c(x, n, m); }
+/* Lanes j < n of 8: a mask for maskload and for zeroing the lanes past n. */
+__attribute__((target("avx2"))) static __m256i lanes_below(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+__attribute__((target("avx2,fma"))) static double sum_exp_avx2(const float *x, int n, float m) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    __m256 vm = _mm256_set1_ps(m);
+    for (int j = 0; j < n; j += 8) {
+        __m256i k = lanes_below(n - j);
+        __m256 e = _mm256_and_ps(_mm256_castsi256_ps(k), exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(x + j, k), vm)));
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    return hsum_pd(_mm256_add_pd(s0, s1));
+}
+#endif
+
+double kern_sum_exp(const float *x, int n, float m) {
+#if X86
+    if (isa() >= ISA_AVX512) return sum_exp_avx512(x, n, m);
+    if (isa() >= ISA_AVX2) return sum_exp_avx2(x, n, m);
+#endif
+    return sum_exp_c(x, n, m);
+}
 
 static int flag_c(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
                   float t_bottom, int *idx) {
@@ -319,6 +527,7 @@ static int flag_c(const float *x, int n, const float *rn, const float *rr, float
     return count;
 }
 
+#if X86
 __attribute__((target("avx512f"))) static int flag_avx512(const float *x, int n, const float *rn, const float *rr, float alpha,
                                                           float beta, float eps, float t_top, float t_bottom, int *idx) {
     int count = 0;
@@ -337,7 +546,31 @@ __attribute__((target("avx512f"))) static int flag_avx512(const float *x, int n,
     return count;
 }
 
+__attribute__((target("avx2"))) static int flag_avx2(const float *x, int n, const float *rn, const float *rr, float alpha,
+                                                     float beta, float eps, float t_top, float t_bottom, int *idx) {
+    int count = 0;
+    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta), ve = _mm256_set1_ps(eps);
+    __m256 top = _mm256_set1_ps(t_top), bottom = _mm256_set1_ps(t_bottom);
+    for (int j = 0; j < n; j += 8) {
+        __m256i k = lanes_below(n - j);
+        __m256 v = _mm256_maskload_ps(x + j, k), b = _mm256_setzero_ps();
+        if (rn) /* the same operations, in the same order, as flag_c's (no FMA) */
+            b = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(rn + j, k), va),
+                                            _mm256_mul_ps(_mm256_maskload_ps(rr + j, k), vb)), ve);
+        __m256 hit = _mm256_or_ps(_mm256_cmp_ps(_mm256_add_ps(v, b), top, _CMP_GE_OQ),
+                                  _mm256_cmp_ps(_mm256_sub_ps(v, b), bottom, _CMP_LE_OQ));
+        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_and_ps(hit, _mm256_castsi256_ps(k)));
+        for (; bits; bits &= bits - 1) idx[count++] = j + __builtin_ctz(bits);
+    }
+    return count;
+}
+#endif
+
 int kern_flag(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
               float t_bottom, int *idx) {
-    return (kern_avx512() ? flag_avx512 : flag_c)(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
+#if X86
+    if (isa() >= ISA_AVX512) return flag_avx512(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
+    if (isa() >= ISA_AVX2) return flag_avx2(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
+#endif
+    return flag_c(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
 }

@@ -1,5 +1,7 @@
 /* kernels.h — the lens's own tile products: an exact FP32 one and a BF16
- * one for the prefilter, hand-written for AVX-512 with a portable C twin.
+ * one for the prefilter, hand-written for AVX2+FMA and AVX-512 (+BF16) with
+ * a portable C twin, and the row scans that go with them. Each call runs
+ * the kernels of cpu_kernel_isa() (base/cpu.h), chosen at run time.
  *
  * Both multiply a block of neuron vectors, packed once into panels of
  * KERN_LANES neurons, by head rows given as pointers (in place in the
@@ -18,14 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KERN_LANES 32 /* neurons per packed panel: two AVX-512 vectors */
+#define KERN_LANES 32 /* neurons per packed panel: two AVX-512 vectors, four AVX2 ones */
 #define KERN_ROWS 12  /* head rows per micro-kernel call */
-
-/* 1 when the AVX-512 kernels run on this CPU (and tests have not turned
- * them off); the portable ones give the same FP32 results, more slowly. */
-int kern_avx512(void);
-int kern_avx512_bf16(void);
-void kern_force_portable(int on);
 
 /* Neurons rounded up to whole panels. */
 static inline int kern_padded(int m) { return (m + KERN_LANES - 1) / KERN_LANES * KERN_LANES; }

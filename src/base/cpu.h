@@ -1,0 +1,54 @@
+/* cpu.h — what this CPU can run, and which kernel set the program uses.
+ *
+ * One binary runs on any x86-64 (SSE4.2 and up) and on other architectures
+ * through the portable C paths. The wider kernels are compiled for their
+ * instruction set only (per function) and chosen at run time: a kernel set
+ * is usable when the CPU has the instructions (CPUID) and the operating
+ * system saves their registers across context switches (XGETBV): a CPU can
+ * have AVX-512 that the kernel has not enabled.
+ *
+ * The sets are ordered: each one includes everything below it.
+ */
+#ifndef NEUROMAP_CPU_H
+#define NEUROMAP_CPU_H
+
+#include "base/util.h"
+
+typedef enum {
+    ISA_GENERIC,    /* portable C */
+    ISA_AVX2,       /* AVX2 + FMA + F16C: 8 floats per vector */
+    ISA_AVX512,     /* AVX-512F: 16 floats per vector */
+    ISA_AVX512BF16, /* AVX-512 + BF16 dot products (the prefilter's pass) */
+    ISA_AMX,        /* AVX-512 BF16 + AMX tiles (no AMX kernel yet: runs avx512bf16's) */
+    ISA_COUNT
+} Isa;
+
+/* "generic", "avx2", "avx512", "avx512bf16", "amx". */
+const char *isa_name(Isa isa);
+/* A name above → its Isa; 0 when none. */
+int isa_from_name(const char *s, Isa *out);
+
+/* 1 when this CPU (and its OS) can run the set. */
+int cpu_has_isa(Isa isa);
+/* The best set this CPU has. */
+Isa cpu_best_isa(void);
+/* "generic, avx2, avx512" — every set this CPU has, into buf. */
+const char *cpu_isa_list(char *buf, size_t size);
+
+/* The set in use: the best one, unless forced by cpu_force_isa (or by the
+ * environment, cpu_isa_from_env). */
+Isa cpu_isa(void);
+/* The set whose kernels actually run: cpu_isa(), except amx (avx512bf16's
+ * kernels until AMX ones exist). Kernels dispatch on this. */
+Isa cpu_kernel_isa(void);
+/* "avx512bf16", or "amx (no AMX kernels yet: avx512bf16)". */
+const char *cpu_isa_label(void);
+
+/* Forces a set (tests, bug reports): NM_EINPUT naming what the CPU has
+ * when it lacks that one. Call before any thread starts using kernels. */
+int cpu_force_isa(Isa isa, Error *e);
+/* Reads NEUROMAP_ISA (unset or empty: the best set); a name that is no set,
+ * or a set the CPU lacks, is an NM_EINPUT error naming the variable. */
+int cpu_isa_from_env(Error *e);
+
+#endif
