@@ -18,6 +18,7 @@ static const Command commands[] = {
     { "trace", cmd_trace, "the neurons that fire most at each token of a text, with what they write" },
     { "agreement", cmd_agreement, "do the weights' readings agree with where neurons fire? (per neuron, per layer)" },
     { "export", cmd_export, "print an atlas as map --format tsv|jsonl would have printed it" },
+    { "merge", cmd_merge, "join the part atlases of map --shard I/N into one atlas" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
