@@ -43,6 +43,13 @@ int shard_ranges(unsigned matrix_mask, int l0, int l1, int n0, int n1, int i, in
         }
         if (r.count > 0) out[got++] = r;
     }
+    /* Handed out in map's order (matrix, then layer), the order of map's
+     * TSV and of export: one unit per layer here, so layers stay sorted. */
+    for (int a = 1; a < got; a++)
+        for (int b = a; b > 0 && out[b].matrix < out[b - 1].matrix; b--) {
+            NeuronRange t = out[b];
+            out[b] = out[b - 1], out[b - 1] = t;
+        }
     return got;
 }
 

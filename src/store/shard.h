@@ -31,9 +31,10 @@ typedef struct {
 int shard_parse(const char *s, int *i, int *n, Error *e);
 
 /* The ranges of shard i of n over matrices matrix_mask (1 << MatrixKind),
- * layers l0..l1 and neurons n0..n1 (inclusive), in layer order, into out,
- * which holds room for (layers × matrices) ranges. Returns how many. i = 0,
- * n = 1: the whole set. */
+ * layers l0..l1 and neurons n0..n1 (inclusive), into out,
+ * which holds room for (layers × matrices) ranges, in map's order (matrix
+ * up, gate, down; layer; neuron). Returns how many. i = 0, n = 1: the whole
+ * set, in the order map has always gone. */
 int shard_ranges(unsigned matrix_mask, int l0, int l1, int n0, int n1, int i, int n, NeuronRange *out);
 
 /* The neurons of ranges r[0..n). */
