@@ -10,11 +10,15 @@ TOK=(--tokenizer "$M/stories260K/tok512.bin")
 MAP=(map "$BIN" "${TOK[@]}" --matrix all --threads 2)
 SKIPPED=0
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# mpirun NP ARGS...: neuromap ARGS on NP local ranks, bounded in time.
+# mpirun NP ARGS...: neuromap ARGS on NP local ranks, bounded in time. In
+# the sanitizer build the leak check is off for MPI runs only: Open MPI's
+# own components leave allocations at MPI_Finalize (from modules already
+# unloaded, so no suppression can name them); neuromap's code on those
+# paths is leak-checked by the plain runs here and in cli_shard_merge.sh.
 run_mpi() {
     local np=$1; shift
-    timeout 300 mpirun --oversubscribe --bind-to none -np "$np" \
-        -x NEUROMAP_TEST_ABORT_AFTER -x NEUROMAP_TEST_ABORT_RANK "$NM" "$@"
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" timeout 300 mpirun --oversubscribe --bind-to none -np "$np" \
+        -x ASAN_OPTIONS -x NEUROMAP_TEST_ABORT_AFTER -x NEUROMAP_TEST_ABORT_RANK "$NM" "$@"
 }
 same() { "$NM" export "$1" --format tsv | cmp -s - "$2"; }
 
@@ -62,17 +66,20 @@ same "$TMP/kill.db" "$TMP/ref.tsv" && ok || fail "killed + resumed = one process
 # ---- an 8B-shaped slice: hidden 4096, FFN 14336 (multi-chunk layers), vocabulary 2048 --
 # (the real 128,256 vocabulary would take minutes per run on two cores)
 "$NM" synth "$TMP/s8b.gguf" --preset llama-3.1-8b --layers 1 --vocab 2048 --dtype bf16 >/dev/null 2>&1
-S8=(map "$TMP/s8b.gguf" --matrix all --neurons 0-1279 --threads 2)
+S8=(map "$TMP/s8b.gguf" --matrix up --neurons 0-1279 --threads 2)
 "$NM" "${S8[@]}" -o "$TMP/s8.db" 2>/dev/null && ok || fail "8B slice: single process"
 "$NM" export "$TMP/s8.db" --format tsv >"$TMP/s8.tsv"
 for np in 2 3; do
     run_mpi "$np" "${S8[@]}" -o "$TMP/s8np$np.db" >/dev/null 2>"$TMP/err" || fail "8B slice np $np: $(tail -2 "$TMP/err")"
     same "$TMP/s8np$np.db" "$TMP/s8.tsv" && ok || fail "8B slice: mpirun -np $np differs from one process"
 done
-# 5 shards of 3 units: layers cut between chunks (chunks of 1024 and 256 neurons per unit here)
+# One unit (up, layer 0) of two chunks (1024 + 256 neurons): 2 and 3 ranks
+# above cut it between chunks (3: one rank empty); so do 3 shards.
 parts=()
-for i in 0 1 2 3 4; do "$NM" "${S8[@]}" --shard "$i/5" -o "$TMP/s8.$i.db" 2>/dev/null; parts+=("$TMP/s8.$i.db"); done
-"$NM" merge "${parts[@]}" -o "$TMP/s8m.db" 2>/dev/null && same "$TMP/s8m.db" "$TMP/s8.tsv" && ok || fail "8B slice: 5 shards merged differ"
+for i in 0 1 2; do "$NM" "${S8[@]}" --shard "$i/3" -o "$TMP/s8.$i.db" 2>/dev/null; parts+=("$TMP/s8.$i.db"); done
+empty=0; for p in "${parts[@]}"; do [ "$("$NM" export "$p" --format tsv | wc -l)" -eq 1 ] && empty=$((empty + 1)); done
+expect_eq "$empty" 1 "8B slice: one of 3 shards of 2 chunks is empty (header only)"
+"$NM" merge "${parts[@]}" -o "$TMP/s8m.db" 2>/dev/null && same "$TMP/s8m.db" "$TMP/s8.tsv" && ok || fail "8B slice: 3 shards merged differ"
 
 rm -f "$TMP/s8b.gguf"
 finish
