@@ -8,7 +8,6 @@ source "$(dirname "$0")/lib.sh"
 BIN=$M/stories260K/stories260K.bin
 TOK=(--tokenizer "$M/stories260K/tok512.bin")
 MAP=(map "$BIN" "${TOK[@]}" --matrix all --threads 2)
-SKIPPED=0
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # mpirun NP ARGS...: neuromap ARGS on NP local ranks, bounded in time. In
 # the sanitizer build the leak check is off for MPI runs only: Open MPI's
@@ -39,7 +38,8 @@ same "$TMP/plain.db" "$TMP/ref.tsv" && ok || fail "a plain run's atlas"
 
 if ! command -v mpirun >/dev/null || ! ldd "$NM" | grep -q libmpi; then
     echo "cli_mpi: mpirun or an MPI build missing: MPI checks skipped" >&2
-    echo "$(basename "$0" .sh): $PASSED passed, $FAILED failed, 9 skipped"
+    skipped=25; ldd "$NM" | grep -q libmpi || skipped=27  # the checks below (and the two MPI_Init checks)
+    echo "$(basename "$0" .sh): $PASSED passed, $FAILED failed, $skipped skipped"
     [ "$FAILED" -eq 0 ]; exit
 fi
 
@@ -52,6 +52,18 @@ grep -q '3 ranks (started by Open MPI)' "$TMP/err" && ok || fail "rank 0 says ho
 expect_eq "$(ls "$TMP" | grep -c partial)" 0 "no partial left after complete MPI runs"
 run_mpi 2 "${MAP[@]}" --shard 0/2 -o "$TMP/x.db" >/dev/null 2>"$TMP/err"
 [ $? -ne 0 ] && grep -q 'split the map themselves' "$TMP/err" && ok || fail "--shard under mpirun is refused"
+
+# ---- refusals under MPI: exit 2 through mpirun, nothing written ---------------------
+run_mpi 2 "${MAP[@]}" -o "$TMP/ref.db" >/dev/null 2>"$TMP/err"
+expect_eq "$?" 2 "an existing atlas under mpirun: exit 2"
+grep -q 'ref.db: already exists' "$TMP/err" && ok || fail "rank 0 names the atlas: $(head -c 300 "$TMP/err")"
+# ranks that read different models (MPMD: rank 1 is given the dogs fine-tune)
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" timeout 120 mpirun --oversubscribe --bind-to none -x ASAN_OPTIONS \
+    -np 1 "$NM" "${MAP[@]}" -o "$TMP/two.db" : -np 1 "$NM" map "$M/stories260K-dogs/stories260K-dogs.bin" "${TOK[@]}" \
+    --matrix all --threads 2 -o "$TMP/two.db" >/dev/null 2>"$TMP/err"
+expect_eq "$?" 2 "ranks with different models: exit 2"
+grep -q 'the ranks read different models' "$TMP/err" && ok || fail "says the ranks' models differ: $(head -c 300 "$TMP/err")"
+expect_eq "$(ls "$TMP" | grep -c '^two.db')" 0 "no atlas or partial from refused MPI runs"
 
 # ---- a rank dies: the job fails, the partial resumes -------------------------------
 NEUROMAP_TEST_ABORT_RANK=1 NEUROMAP_TEST_ABORT_AFTER=1 run_mpi 2 "${MAP[@]}" -o "$TMP/kill.db" >/dev/null 2>"$TMP/err"
