@@ -333,6 +333,9 @@ int cmd_map(int argc, char **argv) {
         /* A kill (SIGINT included) leaves PATH.partial, committed up to the last chunk, for --resume. */
         if (atlas_begin(&atlas, path, o.force, o.resume, &m, &info, &e)) error_exit(&e);
         fprintf(stderr, "map: writing %s (via %s)\n", path, atlas_temp_path(atlas));
+        if (w.size > 1)
+            fprintf(stderr, "map: %d ranks (started by %s), results gathered by rank 0; should one fail, --resume "
+                    "continues from what rank 0 committed\n", w.size, mpi_launcher());
     }
 
     if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
@@ -400,9 +403,12 @@ int cmd_map(int argc, char **argv) {
             lens_decode(&L, vecs, count, (int)o.top_k, (int)o.bottom_k, b.r);
             if (L.prefilter && !lens_prefilter_pays(&L)) L.prefilter = 0;
             else if (o.prefilter && !L.prefilter) skipped_prefilter += count;
-            if (w.rank > 0) mpi_send_results(&sender, &(MpiChunk){ k, layer, first, count }, b.r);
-            else store_chunk(&sink, k, layer, first, count, b.r);
-            if (w.rank == 0) gather(&sink, &ranks_left, 0, rb.r); /* between its own chunks, what has arrived */
+            if (w.rank > 0) {
+                mpi_send_results(&sender, &(MpiChunk){ k, layer, first, count }, b.r);
+            } else {
+                store_chunk(&sink, k, layer, first, count, b.r);
+                gather(&sink, &ranks_left, 0, rb.r); /* and, between its own chunks, what the ranks have sent */
+            }
             computed += count;
             if (abort_after >= 0 && computed >= abort_after) {
                 if (w.rank > 0) mpi_sender_flush(&sender);
@@ -452,7 +458,6 @@ int cmd_map(int argc, char **argv) {
             fprintf(stderr, "map: note: most normalisers needed the exact FP32 pass as well, so the prefilter was slower "
                     "than the exact map here; --prob-tol inf keeps every (proven) bound instead\n");
     }
-    if (w.size > 1) fprintf(stderr, "map: %d ranks (started by %s), results gathered by rank 0\n", w.size, mpi_launcher());
     if (o.top_k) print_summary(&names, top1, c->vocab_size);
     if (bad.n) /* last, so that it is the line a user sees */
         fprintf(stderr, "map: warning: %lld neuron%s non-finite weights (NaN or Inf in the vector or its logits), "
