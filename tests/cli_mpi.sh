@@ -38,7 +38,7 @@ same "$TMP/plain.db" "$TMP/ref.tsv" && ok || fail "a plain run's atlas"
 
 if ! command -v mpirun >/dev/null || ! ldd "$NM" | grep -q libmpi; then
     echo "cli_mpi: mpirun or an MPI build missing: MPI checks skipped" >&2
-    skipped=25; ldd "$NM" | grep -q libmpi || skipped=27  # the checks below (and the two MPI_Init checks)
+    skipped=27; ldd "$NM" | grep -q libmpi || skipped=29  # the checks below (and the two MPI_Init checks)
     echo "$(basename "$0" .sh): $PASSED passed, $FAILED failed, $skipped skipped"
     [ "$FAILED" -eq 0 ]; exit
 fi
@@ -64,6 +64,11 @@ ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" timeout 120 mpirun 
 expect_eq "$?" 2 "ranks with different models: exit 2"
 grep -q 'the ranks read different models' "$TMP/err" && ok || fail "says the ranks' models differ: $(head -c 300 "$TMP/err")"
 expect_eq "$(ls "$TMP" | grep -c '^two.db')" 0 "no atlas or partial from refused MPI runs"
+
+# srun without a PMI plugin: every task alone in its world; refused, not N full maps
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" SLURM_PROCID=0 SLURM_NTASKS=2 timeout 60 "$NM" "${MAP[@]}" -o "$TMP/sl.db" >/dev/null 2>"$TMP/err"
+expect_eq "$?" 1 "Slurm tasks that MPI does not join: exit 1"
+grep -q 'Slurm started 2 tasks, but MPI sees a world of one' "$TMP/err" && ok || fail "says why: $(head -c 300 "$TMP/err")"
 
 # ---- a rank dies: the job fails, the partial resumes -------------------------------
 NEUROMAP_TEST_ABORT_RANK=1 NEUROMAP_TEST_ABORT_AFTER=1 run_mpi 2 "${MAP[@]}" -o "$TMP/kill.db" >/dev/null 2>"$TMP/err"

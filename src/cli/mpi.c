@@ -47,11 +47,20 @@ static void wait_request(MPI_Request *r) {
 
 void mpi_start(MpiWorld *w) {
     *w = (MpiWorld){ .rank = 0, .size = 1 };
-    if (!mpi_launcher()) return;
-    if (MPI_Init(NULL, NULL) != MPI_SUCCESS) die(NM_ERUNTIME, "map: MPI_Init failed (started by %s)", mpi_launcher());
+    const char *launcher = mpi_launcher(); /* before MPI_Init, which adds variables of its own */
+    if (!launcher) return;
+    if (MPI_Init(NULL, NULL) != MPI_SUCCESS) die(NM_ERUNTIME, "map: MPI_Init failed (started by %s)", launcher);
     w->started = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &w->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &w->size);
+    /* srun without a PMI plugin starts N tasks that each find a world of
+     * one: they would all map everything into the same atlas. */
+    const char *n = getenv("OMPI_COMM_WORLD_SIZE") ? getenv("OMPI_COMM_WORLD_SIZE")
+                  : getenv("PMI_SIZE")             ? getenv("PMI_SIZE")
+                                                   : getenv("SLURM_NTASKS");
+    if (n && atoi(n) > 1 && w->size == 1)
+        die(NM_ERUNTIME, "map: %s started %s tasks, but MPI sees a world of one (with srun, add --mpi=pmix or --mpi=pmi2)",
+            launcher, n);
 }
 
 /* MPI_Finalize waits for every rank, polling: a rank done early first
