@@ -28,6 +28,10 @@ for n in 1 2 3 7 15 16; do
     "$NM" export "$TMP/m.db" --format tsv | cmp -s - "$TMP/ref.tsv" && ok || fail "merge of $n shards differs from the single process"
     "$NM" export "$TMP/m.db" --format jsonl | cmp -s - <("$NM" export "$TMP/ref.db" --format jsonl) && ok || fail "jsonl, $n shards"
 done
+# the parts in any order (here the 16 of the last loop, reversed)
+rev=(); for ((i = ${#parts[@]} - 1; i >= 0; i--)); do rev+=("${parts[i]}"); done
+"$NM" merge "${rev[@]}" -o "$TMP/rev.db" 2>/dev/null && "$NM" export "$TMP/rev.db" --format tsv | cmp -s - "$TMP/ref.tsv" && ok ||
+    fail "parts given in reverse order merge to the reference"
 # Every part holds only its own neurons, whole (matrix, layer) units first:
 # 2 of 2 holds layers 2..4 of 0..4 in layer order (units 7..14: layer 2 gate onwards).
 rm -f "$TMP"/s.*.db; shards 2 "$TMP/s"
