@@ -43,6 +43,26 @@ meta() { python3 -c "import sqlite3,sys; [print(*r) for r in sqlite3.connect(sys
 expect_eq "$(meta "$TMP/m2.db")" "$(meta "$TMP/ref.db")" "merged meta = single-process meta"
 expect_eq "$(meta "$TMP/s.1.db" | grep '^shard ')" "shard 1/2" "a part records its shard"
 
+# ---- non-finite neurons keep their flag through parts and merge --------------------
+# up 1:5 gets a NaN (element 3 of its row; layout as in cli_nonfinite.sh)
+python3 - "$BIN" "$TMP/nan.bin" <<'PY'
+import struct, sys
+data = bytearray(open(sys.argv[1], "rb").read())
+dim, hidden, L, heads, kv, vocab, seq = struct.unpack_from("7i", data, 0)
+kv_dim = dim * kv // heads
+w1 = abs(vocab) * dim + L * dim + L * dim * dim + 2 * L * kv_dim * dim + L * dim * dim + L * dim
+w3 = w1 + 2 * L * hidden * dim
+struct.pack_into("<f", data, 28 + 4 * (w3 + (1 * hidden + 5) * dim + 3), float("nan"))
+open(sys.argv[2], "wb").write(data)
+PY
+NAN=("$NM" map "$TMP/nan.bin" "${TOK[@]}" --matrix all --threads 2)
+"${NAN[@]}" -o "$TMP/nan.db" 2>/dev/null
+for i in 0 1 2; do "${NAN[@]}" --shard "$i/3" -o "$TMP/nan.$i.db" 2>/dev/null; done
+"$NM" merge "$TMP"/nan.[012].db -o "$TMP/nanm.db" 2>/dev/null
+"$NM" export "$TMP/nanm.db" --format jsonl >"$TMP/nanm.jsonl"
+grep -q '"matrix":"up","layer":1,"neuron":5,.*"nonfinite":true' "$TMP/nanm.jsonl" && ok || fail "the merged atlas flags up 1:5 non-finite"
+"$NM" export "$TMP/nan.db" --format jsonl | cmp -s - "$TMP/nanm.jsonl" && ok || fail "non-finite model: merged = one process (jsonl)"
+
 # ---- refusals: exit 2, the file named, no output ------------------------------
 "$NM" map "$M/stories260K-dogs/stories260K-dogs.bin" "${TOK[@]}" --matrix all --threads 2 --shard 1/2 -o "$TMP/dogs.1.db" 2>/dev/null
 expect_exit 2 'dogs.1.db: mapped from a different model' "$NM" merge "$TMP/s.0.db" "$TMP/dogs.1.db" -o "$TMP/bad.db"
