@@ -46,26 +46,32 @@ static int same_run(const char *pa, const AtlasInfo *a, const char *pb, const At
         return error_set(e, NM_EINPUT, "%s: mapped from a different model than %s (%s vs %s: their content identities "
                          "%016llx and %016llx differ)", pb, pa, b->model_path, a->model_path,
                          (unsigned long long)b->content_identity, (unsigned long long)a->content_identity);
-    char x[48], y[48];
-    struct { const char *option; int differs; } opt[] = {
-        { "--shard N", a->n_shards != b->n_shards },
-        { "--norm", a->norm != b->norm },
-        { "--top-k", a->top_k != b->top_k },
-        { "--bottom-k", a->bottom_k != b->bottom_k },
-        { "--matrix", strcmp(a->matrices, b->matrices) != 0 },
-        { "--layers", strcmp(a->layers, b->layers) != 0 },
-        { "--neurons", strcmp(a->neurons, b->neurons) != 0 },
-        { "--kernel", strcmp(a->kernel, b->kernel) != 0 },
-        { "--prefilter", a->prefilter != b->prefilter || a->prob_tol != b->prob_tol },
-        { "--threads", a->threads != b->threads },
-        { "the neuromap version", strcmp(a->version, b->version) != 0 },
-    };
-    for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
-        if (!opt[i].differs) continue;
-        snprintf(x, sizeof x, "shard %d/%d", a->shard, a->n_shards);
-        snprintf(y, sizeof y, "shard %d/%d", b->shard, b->n_shards);
-        return error_set(e, NM_EINPUT, "%s: mapped with other options than %s: %s differs (%s, %s)", pb, pa, opt[i].option, y, x);
+    /* Each option as the two parts have it, as text, to name what differs. */
+    enum { N_OPT = 11 };
+    char va[N_OPT][48], vb[N_OPT][48];
+    const AtlasInfo *in[2] = { a, b };
+    for (int p = 0; p < 2; p++) {
+        char (*v)[48] = p ? vb : va;
+        const AtlasInfo *x = in[p];
+        snprintf(v[0], 48, "%d", x->n_shards);
+        snprintf(v[1], 48, "%s", lens_norm_name(x->norm));
+        snprintf(v[2], 48, "%d", x->top_k);
+        snprintf(v[3], 48, "%d", x->bottom_k);
+        snprintf(v[4], 48, "%s", x->matrices);
+        snprintf(v[5], 48, "%s", x->layers);
+        snprintf(v[6], 48, "%s", x->neurons);
+        snprintf(v[7], 48, "%s", x->kernel);
+        snprintf(v[8], 48, "%s %.17g", x->prefilter ? "on" : "off", x->prob_tol);
+        snprintf(v[9], 48, "%d", x->threads);
+        snprintf(v[10], 48, "%s", x->version);
     }
+    static const char *const option[N_OPT] = { "--shard N", "--norm", "--top-k", "--bottom-k", "--matrix", "--layers",
+                                          "--neurons", "--kernel", "--prefilter/--prob-tol", "--threads",
+                                          "the neuromap version" };
+    for (int i = 0; i < N_OPT; i++)
+        if (strcmp(va[i], vb[i]) != 0)
+            return error_set(e, NM_EINPUT, "%s: mapped with other options than %s: %s differs (this part '%s', that one '%s')", pb, pa,
+                             option[i], vb[i], va[i]);
     return NM_OK;
 }
 
