@@ -9,6 +9,10 @@ BIN=$M/stories260K/stories260K.bin
 TOK=(--tokenizer "$M/stories260K/tok512.bin")
 MAP=(map "$BIN" "${TOK[@]}" --matrix all --threads 2)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# Containers often forbid the cross-memory attach (process_vm_readv) of
+# Open MPI's shared-memory transport for large messages: copy through the
+# shared segment instead, which works everywhere.
+export OMPI_MCA_btl_vader_single_copy_mechanism=none
 # mpirun NP ARGS...: neuromap ARGS on NP local ranks, bounded in time. In
 # the sanitizer build the leak check is off for MPI runs only: Open MPI's
 # own components leave allocations at MPI_Finalize (from modules already
