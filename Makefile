@@ -9,6 +9,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lopenblas -
 WARN      = -Wall -Wextra -Wshadow -Wno-unused-parameter -Werror=implicit-function-declaration
 BASE      = -std=c11 -D_GNU_SOURCE -pthread $(WARN) $(PKG_CFLAGS) -Isrc -MMD -MP
 LIBS      = $(PKG_LIBS) -lm -pthread
+# Open MPI, for the program only (src/cli/mpi.c): the library never links it.
+# Without it neuromap builds all the same, and mpirun/srun runs are refused.
+MPI_CFLAGS := $(shell pkg-config --exists ompi-c 2>/dev/null && echo -DNEUROMAP_MPI $$(pkg-config --cflags ompi-c))
+MPI_LIBS   := $(shell pkg-config --exists ompi-c 2>/dev/null && pkg-config --libs ompi-c)
 
 # A portable binary: ordinary code for any x86-64 with SSE4.2 (x86-64-v2),
 # or the compiler's default elsewhere (aarch64: the portable C paths). The
@@ -50,7 +54,7 @@ build/$(1)/%.o: src/%.c
 	$$(CC) $$(BASE) $(2) -fPIC -c $$< -o $$@
 build/$(1)/cli/%.o: src/cli/%.c include/neuromap.h
 	@mkdir -p $$(@D)
-	$$(CC) $$(BASE) $(2) -Iinclude -c $$< -o $$@
+	$$(CC) $$(BASE) $(2) -Iinclude $$(MPI_CFLAGS) -c $$< -o $$@
 build/$(1)/tests/%.o: tests/%.c
 	@mkdir -p $$(@D)
 	$$(CC) $$(BASE) $(2) -Itests -c $$< -o $$@
@@ -62,7 +66,7 @@ build/$(1)/libneuromap.a: $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
 build/$(1)/libneuromap.so: $(patsubst src/%.c,build/$(1)/%.o,$(LIB_SRC))
 	$$(CC) $(2) -shared -Wl,--no-undefined $$^ -o $$@ $$(LIBS)
 build/$(1)/neuromap: $(patsubst src/%.c,build/$(1)/%.o,$(CLI_SRC)) build/$(1)/web_assets.o build/$(1)/libneuromap.a
-	$$(CC) $(2) $$^ -o $$@ $$(LIBS)
+	$$(CC) $(2) $$^ -o $$@ $$(LIBS) $$(MPI_LIBS)
 build/$(1)/web_assets.o: build/web_assets.c
 	$$(CC) $$(BASE) $(2) -c $$< -o $$@
 build/$(1)/tests/%: build/$(1)/tests/%.o build/$(1)/libneuromap.a

@@ -1596,7 +1596,9 @@ typedef struct {
     int n_layers, dim, ffn_dim, vocab_size;
     LensNorm norm;
     int top_k, bottom_k;
-    char matrices[32], layers[32], neurons[32]; /* as given: "up,gate", "0-4", "0-171" */
+    char matrices[32], layers[32], neurons[32]; /* as given: "up,gate", "0-4", "0-171": the whole intended set */
+    int shard, n_shards;        /* a part (map --shard I/N): shard I of N of that set (store/shard.h);
+                                   n_shards 0: a whole atlas (meta 'shard' absent) */
 } AtlasInfo;
 
 /* 1 when path is an SQLite file (by its magic), so MODEL|ATLAS can be told apart. */
@@ -1618,11 +1620,17 @@ int atlas_commit(Atlas *a, Error *e); /* indexes, closes, renames into place; fr
 void atlas_abort(Atlas *a);           /* closes and removes the temporary file; frees a */
 void atlas_close_partial(Atlas *a);   /* commits what it can, closes, keeps the partial for --resume; frees a */
 const char *atlas_temp_path(const Atlas *a);
+/* A meta value beside those of AtlasInfo (merge's missing_shards). */
+int atlas_set_meta(Atlas *a, const char *key, const char *value, Error *e);
 
 /* Reading. */
 int atlas_open(Atlas **out, const char *path, Error *e);
 void atlas_close(Atlas *a);
 const AtlasInfo *atlas_info(const Atlas *a);
+/* A meta value into buf (NULL when the key is absent): merge copies norm_eps. */
+const char *atlas_meta(const Atlas *a, const char *key, char *buf, size_t cap);
+/* How many neurons the atlas holds. */
+int64_t atlas_count_neurons(const Atlas *a);
 /* The stored token texts (valid while a is open). */
 TokenNames atlas_token_names(const Atlas *a);
 /* One neuron's stored lists; r->top / r->bottom hold info->top_k / bottom_k
@@ -1658,6 +1666,80 @@ int atlas_each_neuron(const Atlas *a, int (*fn)(void *ctx, MatrixKind k, int lay
 /* Up to limit neurons (of the matrices whose bit is set in matrix_mask)
  * with token in their stored top list, by falling logit. *hits is malloc'd. */
 int atlas_find(const Atlas *a, int token, unsigned matrix_mask, int limit, AtlasHit **hits, int *n, Error *e);
+
+/* ---- src/store/atlas_merge.h -------------------------------------------- */
+
+/* atlas_merge.h — one atlas from the parts that `map --shard I/N` wrote.
+ *
+ * The parts must be the shards of one run: the same model (content
+ * identity) and every option that changes a stored number or the neuron
+ * set (norm, top-k, bottom-k, matrices, layers, neurons, kernel,
+ * prefilter, threads, version), the same N, each shard at most once and
+ * each complete (its committed atlas, holding exactly its shard's
+ * neurons). Anything else is refused with NM_EINPUT naming the part,
+ * before any output exists. Missing shards are refused too, naming them,
+ * unless allow_incomplete: then the atlas is written with meta
+ * 'missing_shards' ("1,3 of 4") saying what it lacks.
+ *
+ * The result is written as map writes (atlas_begin: OUT.partial, renamed
+ * into place when complete) with the rows read back exactly as stored, so
+ * a merge of all shards equals a single-process map of the same options,
+ * row for row (compare with `neuromap export`).
+ */
+
+typedef struct {
+    int force;            /* overwrite an existing output atlas */
+    int allow_incomplete; /* write even when shards are missing */
+} AtlasMergeOptions;
+
+typedef struct {
+    int n_shards;         /* N of the parts */
+    int n_missing;        /* shards absent (written only with allow_incomplete) */
+    char missing[256];    /* their indices, "1,3" (truncated with "...") */
+    int64_t neurons;      /* neurons written */
+} AtlasMergeReport;
+
+int atlas_merge(const char *out, const char *const *parts, int n_parts, const AtlasMergeOptions *o, AtlasMergeReport *rep,
+                Error *e);
+
+/* ---- src/store/shard.h -------------------------------------------------- */
+
+/* shard.h — which neurons belong to shard I of N: the one split that
+ * `map --shard I/N`, the ranks of `mpirun … map` and `merge` all agree on.
+ *
+ * A map is a list of units, one per (layer, matrix) chosen, in layer order
+ * (layer 0 up, gate, down; layer 1 …), each the same neuron range of its
+ * matrix. N ≤ units: each shard gets whole units, a contiguous run of them,
+ * so that a shard reads only its layers' weights (and the LM head). N >
+ * units: every unit is cut among floor/ceil(N / units) shards, at multiples
+ * of SHARD_CHUNK neurons from the range's start, since a chunk is what map
+ * decodes at once and the decode's vocabulary slicing (hence an lse's last
+ * bits) depends on the chunk's size: cut at chunk boundaries, every shard
+ * computes each neuron exactly as a single process would. A shard can thus
+ * be empty (more shards than chunks), which is allowed.
+ */
+
+/* Neurons map decodes at once (cmd_map.c's chunk), and the finest cut. */
+enum { SHARD_CHUNK = 1024 };
+
+/* Neurons [first, first+count) of one matrix of one layer. */
+typedef struct {
+    MatrixKind matrix;
+    int layer, first, count;
+} NeuronRange;
+
+/* "I/N" (0 ≤ I < N ≤ 1,000,000) into *i and *n; NM_EINPUT saying why not. */
+int shard_parse(const char *s, int *i, int *n, Error *e);
+
+/* The ranges of shard i of n over matrices matrix_mask (1 << MatrixKind),
+ * layers l0..l1 and neurons n0..n1 (inclusive), into out,
+ * which holds room for (layers × matrices) ranges, in map's order (matrix
+ * up, gate, down; layer; neuron). Returns how many. i = 0, n = 1: the whole
+ * set, in the order map has always gone. */
+int shard_ranges(unsigned matrix_mask, int l0, int l1, int n0, int n1, int i, int n, NeuronRange *out);
+
+/* The neurons of ranges r[0..n). */
+int64_t shard_count(const NeuronRange *r, int n);
 
 /* ---- src/report/agreement.h --------------------------------------------- */
 

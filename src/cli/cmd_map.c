@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/mpi.h"
 #include "cli/options.h"
 
 static const CommandHelp help = {
@@ -15,7 +16,7 @@ static const CommandHelp help = {
     .usage = "usage: neuromap map MODEL [-o ATLAS] [--matrix up|gate|down|all] [--layers A-B] [--neurons A-B]\n"
              "                    [--top-k K] [--bottom-k K] [--norm full|gain|none] [--threads N]\n"
              "                    [--format sqlite|tsv|jsonl] [--force] [--resume] [--progress] [--tokenizer FILE]\n"
-             "                    [--kernel auto|native|openblas] [--prefilter [--prob-tol X]]\n",
+             "                    [--kernel auto|native|openblas] [--prefilter [--prob-tol X]] [--shard I/N]\n",
     .about = "Decodes MLP neurons through the final RMSNorm and the LM head (Davies 2025): for each\n"
              "neuron, the K tokens with the highest and the K with the lowest logits, with softmax\n"
              "probabilities over the full vocabulary. A neuron is row N of up_proj / gate_proj, or\n"
@@ -25,7 +26,7 @@ static const CommandHelp help = {
 enum { OUT_SQLITE, OUT_TSV, OUT_JSONL };
 
 typedef struct {
-    const char *output, *layers, *neurons, *tokenizer, *matrix;
+    const char *output, *layers, *neurons, *tokenizer, *matrix, *shard;
     long top_k, bottom_k, threads;
     int norm;   /* LensNorm */
     int kernel; /* LensKernel */
@@ -73,6 +74,10 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
                     "relative error, about); wider ones get the exact normaliser, a full FP32\n"
                     "pass for that neuron (default 1e-4; 'inf' never)"),
           .seen = &o->prob_tol_set },
+        { OPT_STRING(0, "shard", &o->shard, "I/N",
+                     "map only shard I (0..N-1) of N and write it as a part atlas (-o PART);\n"
+                     "'neuromap merge' joins the parts. Under mpirun/srun the ranks split the\n"
+                     "map the same way by themselves (docs/DISTRIBUTED.md)") },
         { OPT_END() },
     };
     if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "map: expected one MODEL (see 'neuromap map --help')");
@@ -162,10 +167,87 @@ static void print_summary(const TokenNames *tn, const int64_t *top1, int vocab) 
     fputc('\n', stderr);
 }
 
+/* Where a chunk's results go: the atlas or stdout, and the run's tallies.
+ * Rank 0 of an MPI run stores the other ranks' chunks here too. */
+typedef struct {
+    const MapOptions *o;
+    Atlas *atlas;
+    const TokenNames *names;
+    int64_t *top1;
+    Nonfinite *bad;
+    Progress *prog;
+    int64_t done;
+} Sink;
+
+static void store_chunk(Sink *s, MatrixKind k, int layer, int first, int count, const LensResult *res) {
+    const MapOptions *o = s->o;
+    Error e = { 0 };
+    for (int i = 0; i < count; i++) {
+        const LensResult *r = &res[i];
+        if (r->nonfinite) note_nonfinite(s->bad, k, layer, first + i);
+        else if (o->top_k) s->top1[r->top[0].id]++;
+        if (o->format == OUT_TSV) neuron_tsv(stdout, s->names, k, layer, first + i, r, (int)o->top_k, (int)o->bottom_k);
+        else if (o->format == OUT_JSONL) neuron_jsonl(stdout, s->names, k, layer, first + i, r, (int)o->top_k, (int)o->bottom_k);
+        else if (atlas_add(s->atlas, k, layer, first + i, r, (int)o->top_k, (int)o->bottom_k, &e)) {
+            atlas_close_partial(s->atlas);
+            error_exit(&e);
+        }
+    }
+    if (s->atlas && atlas_checkpoint(s->atlas, &e)) {
+        atlas_close_partial(s->atlas);
+        error_exit(&e);
+    }
+    progress_update(s->prog, s->done += count);
+}
+
+/* Rank 0 of an MPI run: stores the chunks the other ranks have sent, until
+ * none is waiting (wait 0) or until every rank has said it is done. */
+static void gather(Sink *s, int *ranks_left, int wait, LensResult *rb) {
+    MpiChunk c;
+    int got;
+    while (*ranks_left > 0 && (got = mpi_recv_results(wait, (int)s->o->top_k, (int)s->o->bottom_k, &c, rb)))
+        if (got == 2) (*ranks_left)--;
+        else store_chunk(s, (MatrixKind)c.matrix, c.layer, c.first, c.count, rb);
+}
+
+/* The chunks of ranges r[0..n): each range cut every CHUNK neurons from its start. */
+static int count_chunks(const NeuronRange *r, int n) {
+    int c = 0;
+    for (int j = 0; j < n; j++) c += (r[j].count + SHARD_CHUNK - 1) / SHARD_CHUNK;
+    return c;
+}
+
+/* skip[c] = 1 for each chunk the partial atlas holds whole (--resume);
+ * returns the neurons skipped. */
+static int64_t stored_chunks(Atlas *a, const NeuronRange *r, int n, unsigned char *skip) {
+    int64_t skipped = 0;
+    int c = 0;
+    for (int j = 0; j < n; j++)
+        for (int first = r[j].first, end = r[j].first + r[j].count; first < end; first += SHARD_CHUNK, c++) {
+            int count = end - first < SHARD_CHUNK ? end - first : SHARD_CHUNK;
+            skip[c] = atlas_stored(a, r[j].matrix, r[j].layer, first, count) == count;
+            if (skip[c]) skipped += count;
+        }
+    return skipped;
+}
+
 int cmd_map(int argc, char **argv) {
     MapOptions o;
     const char *model_path;
     parse_options(argc, argv, &o, &model_path);
+    /* Under mpirun/srun every rank runs this same command line: rank r maps
+     * shard r of size, and rank 0 gathers and writes (cli/mpi.h). */
+    MpiWorld w;
+    mpi_start(&w);
+    int shard = 0, n_shards = 1;
+    Error se = { 0 };
+    if (o.shard && shard_parse(o.shard, &shard, &n_shards, &se)) die(NM_EINPUT, "map: --shard: %s", se.msg);
+    if (o.shard && w.size > 1) die(NM_EINPUT, "map: --shard is for separate jobs; under mpirun the %d ranks split the map themselves", w.size);
+    if (w.size > 1) shard = w.rank, n_shards = w.size;
+    if ((o.shard || w.size > 1) && o.format != OUT_SQLITE) die(NM_EINPUT, "map: a split map writes an atlas, not --format tsv|jsonl (export prints it)");
+    if ((o.shard || w.size > 1) && o.prefilter)
+        die(NM_EINPUT, "map: --prefilter cannot be split: whether it stays on depends on the neurons mapped before");
+    if (o.shard && !o.output) die(NM_EINPUT, "map: --shard writes a part atlas: name it with -o PART");
     unsigned mask;
     lens_matrix_mask(o.matrix, &mask); /* one of its names: parse_options checked */
     Model m;
@@ -177,8 +259,21 @@ int cmd_map(int argc, char **argv) {
     if (o.neurons && parse_range(o.neurons, 0, c->ffn_dim - 1, &n0, &n1, &e)) die(NM_EINPUT, "map: --neurons: %s", e.msg);
     if (o.top_k > c->vocab_size || o.bottom_k > c->vocab_size)
         die(NM_EINPUT, "map: --top-k and --bottom-k must not exceed the vocabulary (%d tokens)", c->vocab_size);
-    int per_layer = (int)(n1 - n0 + 1), n_matrices = __builtin_popcount(mask);
-    int64_t total = (int64_t)n_matrices * (l1 - l0 + 1) * per_layer;
+    /* This process's neurons: shard_ranges (the whole set for 0 of 1). */
+    int n_units = 3 * (int)(l1 - l0 + 1);
+    NeuronRange *ranges = xmalloc((size_t)n_units * sizeof *ranges);
+    int n_ranges = shard_ranges(mask, (int)l0, (int)l1, (int)n0, (int)n1, shard, n_shards, ranges);
+    int64_t total = shard_count(ranges, n_ranges);
+    /* Every rank slices the vocabulary alike (lse's last bits depend on
+     * it): they all use rank 0's thread count. */
+    if (w.size > 1) {
+        int t = o.threads ? (int)o.threads : cpu_count();
+        mpi_bcast_int(&w, &t);
+        o.threads = t;
+    }
+    uint64_t content = model_content_identity(&m);
+    if (!mpi_all_same(&w, content))
+        die(NM_EINPUT, "map: %s: the ranks read different models there (content identities differ); every node needs the same file", model_path);
 
     Lens L;
     PrepBar bar = { .on = o.progress || isatty(2) };
@@ -189,14 +284,15 @@ int cmd_map(int argc, char **argv) {
 
     Atlas *atlas = NULL;
     char *default_name = NULL;
-    if (o.format == OUT_SQLITE) {
+    if (o.format == OUT_SQLITE && w.rank == 0) {
         const char *path = o.output ? o.output : (default_name = default_atlas_name(model_path));
         /* Everything that can change a stored number is recorded, so that a
          * resume with another model or other options is refused. */
-        AtlasInfo info = { .identity = m.identity, .content_identity = model_content_identity(&m), .n_layers = c->n_layers,
+        AtlasInfo info = { .identity = m.identity, .content_identity = content, .n_layers = c->n_layers,
                            .dim = c->dim, .ffn_dim = c->ffn_dim, .vocab_size = c->vocab_size, .norm = o.norm,
                            .top_k = (int)o.top_k, .bottom_k = (int)o.bottom_k, .prefilter = o.prefilter,
-                           .prob_tol = o.prefilter ? o.prob_tol : 0, .threads = L.threads };
+                           .prob_tol = o.prefilter ? o.prob_tol : 0, .threads = L.threads,
+                           .shard = o.shard ? shard : 0, .n_shards = o.shard ? n_shards : 0 };
         snprintf(info.kernel, sizeof info.kernel, "%s", L.native ? "native" : "openblas");
         snprintf(info.model_path, sizeof info.model_path, "%s", model_path);
         snprintf(info.model_format, sizeof info.model_format, "%s", format_name(m.format));
@@ -206,6 +302,9 @@ int cmd_map(int argc, char **argv) {
         /* A kill (SIGINT included) leaves PATH.partial, committed up to the last chunk, for --resume. */
         if (atlas_begin(&atlas, path, o.force, o.resume, &m, &info, &e)) error_exit(&e);
         fprintf(stderr, "map: writing %s (via %s)\n", path, atlas_temp_path(atlas));
+        if (w.size > 1)
+            fprintf(stderr, "map: %d ranks (started by %s), results gathered by rank 0; should one fail, --resume "
+                    "continues from what rank 0 committed\n", w.size, mpi_launcher());
     }
 
     if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
@@ -216,55 +315,94 @@ int cmd_map(int argc, char **argv) {
     if (o.format == OUT_TSV) neuron_tsv_header(stdout);
 
     /* Chunks of a layer: enough neurons to keep every thread busy, few
-     * enough that the vectors stay small (1024 × 4096 floats for 8B). */
-    enum { CHUNK = 1024 };
+     * enough that the vectors stay small (1024 × 4096 floats for 8B). The
+     * shards cut layers only between chunks (store/shard.h). */
+    enum { CHUNK = SHARD_CHUNK };
     float *vecs = xmalloc((size_t)CHUNK * c->dim * sizeof *vecs);
-    LensBatch b;
+    LensBatch b, rb; /* rb: a rank's chunk, received by rank 0 */
     lens_batch_init(&b, CHUNK, (int)o.top_k, (int)o.bottom_k);
+    lens_batch_init(&rb, w.rank == 0 && w.size > 1 ? CHUNK : 1, (int)o.top_k, (int)o.bottom_k);
     Progress prog;
-    progress_start(&prog, "map", total, o.progress || isatty(2));
+    /* Rank 0's bar counts every rank's neurons; the others show none. */
+    int64_t whole = (int64_t)__builtin_popcount(mask) * (l1 - l0 + 1) * (n1 - n0 + 1);
+    progress_start(&prog, "map", w.size > 1 ? whole : total, w.rank == 0 && (o.progress || isatty(2)));
     int64_t *top1 = xcalloc((size_t)c->vocab_size, sizeof *top1);
     Nonfinite bad = { 0 };
+    Sink sink = { .o = &o, .atlas = atlas, .names = &names, .top1 = top1, .bad = &bad, .prog = &prog };
     double t0 = now_seconds();
-    int64_t done = 0, skipped = 0, skipped_prefilter = 0;
-    /* Test-only hook (tests/cli_atlas_safety.sh): die by SIGKILL once this
-     * many neurons are committed, as a kill mid-run would. */
-    const char *abort_env = getenv("NEUROMAP_TEST_ABORT_AFTER");
+    int64_t skipped = 0, skipped_prefilter = 0, computed = 0;
+
+    /* --resume: the chunks the partial holds whole are skipped. Only rank 0
+     * has the atlas, so it tells each rank which of its chunks to skip. */
+    int n_chunks = count_chunks(ranges, n_ranges);
+    unsigned char *skip = xcalloc((size_t)n_chunks + 1, 1);
+    if (o.resume && w.rank == 0) {
+        skipped = stored_chunks(atlas, ranges, n_ranges, skip);
+        NeuronRange *rr = xmalloc((size_t)n_units * sizeof *rr);
+        for (int r = 1; r < w.size; r++) {
+            int nr = shard_ranges(mask, (int)l0, (int)l1, (int)n0, (int)n1, r, w.size, rr), nc = count_chunks(rr, nr);
+            unsigned char *sk = xcalloc((size_t)nc + 1, 1);
+            skipped += stored_chunks(atlas, rr, nr, sk);
+            mpi_send_bytes(r, sk, (size_t)nc + 1);
+            free(sk);
+        }
+        free(rr);
+    } else if (o.resume) {
+        mpi_recv_bytes(0, skip, (size_t)n_chunks + 1);
+    }
+    progress_update(&prog, sink.done += skipped); /* committed by the interrupted run */
+
+    MpiSender sender;
+    mpi_sender_init(&sender, (int)o.top_k, (int)o.bottom_k);
+    int ranks_left = w.rank == 0 ? w.size - 1 : 0;
+    /* Test-only hook (tests/cli_atlas_safety.sh, cli_mpi.sh): die by
+     * SIGKILL once this many neurons are committed (sent, by a rank other
+     * than 0), as a kill mid-run would; NEUROMAP_TEST_ABORT_RANK picks the
+     * rank that dies. */
+    const char *abort_env = getenv("NEUROMAP_TEST_ABORT_AFTER"), *abort_rank = getenv("NEUROMAP_TEST_ABORT_RANK");
     long abort_after = abort_env && parse_long(abort_env, &abort_after) ? abort_after : -1;
-    for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
-        if (!(mask & (1u << k))) continue;
-        for (int layer = (int)l0; layer <= l1; layer++) {
-            for (int first = (int)n0; first <= n1; first += CHUNK) {
-                int count = n1 - first + 1 < CHUNK ? (int)(n1 - first + 1) : CHUNK;
-                if (atlas && o.resume && atlas_stored(atlas, (MatrixKind)k, layer, first, count) == count) {
-                    progress_update(&prog, done += count); /* committed by the interrupted run */
-                    skipped += count;
-                    continue;
-                }
-                lens_neuron_vectors(&L, (MatrixKind)k, layer, first, count, vecs);
-                lens_decode(&L, vecs, count, (int)o.top_k, (int)o.bottom_k, b.r);
-                if (L.prefilter && !lens_prefilter_pays(&L)) L.prefilter = 0;
-                else if (o.prefilter && !L.prefilter) skipped_prefilter += count;
-                for (int i = 0; i < count; i++) {
-                    const LensResult *r = &b.r[i];
-                    if (r->nonfinite) note_nonfinite(&bad, (MatrixKind)k, layer, first + i);
-                    else if (o.top_k) top1[r->top[0].id]++;
-                    if (o.format == OUT_TSV) neuron_tsv(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
-                    else if (o.format == OUT_JSONL) neuron_jsonl(stdout, &names, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k);
-                    else if (atlas_add(atlas, (MatrixKind)k, layer, first + i, r, (int)o.top_k, (int)o.bottom_k, &e)) {
-                        atlas_close_partial(atlas);
-                        error_exit(&e);
-                    }
-                }
-                if (atlas && atlas_checkpoint(atlas, &e)) {
-                    atlas_close_partial(atlas);
-                    error_exit(&e);
-                }
-                progress_update(&prog, done += count);
-                if (abort_after >= 0 && done - skipped >= abort_after) raise(SIGKILL);
+    if (abort_rank && atoi(abort_rank) != w.rank) abort_after = -1;
+    for (int ri = 0, ci = 0; ri < n_ranges; ri++) {
+        MatrixKind k = ranges[ri].matrix;
+        int layer = ranges[ri].layer, end = ranges[ri].first + ranges[ri].count;
+        for (int first = ranges[ri].first; first < end; first += CHUNK, ci++) {
+            int count = end - first < CHUNK ? end - first : CHUNK;
+            if (skip[ci]) continue;
+            lens_neuron_vectors(&L, k, layer, first, count, vecs);
+            lens_decode(&L, vecs, count, (int)o.top_k, (int)o.bottom_k, b.r);
+            if (L.prefilter && !lens_prefilter_pays(&L)) L.prefilter = 0;
+            else if (o.prefilter && !L.prefilter) skipped_prefilter += count;
+            if (w.rank > 0) {
+                mpi_send_results(&sender, &(MpiChunk){ k, layer, first, count }, b.r);
+            } else {
+                store_chunk(&sink, k, layer, first, count, b.r);
+                gather(&sink, &ranks_left, 0, rb.r); /* and, between its own chunks, what the ranks have sent */
+            }
+            computed += count;
+            if (abort_after >= 0 && computed >= abort_after) {
+                if (w.rank > 0) mpi_sender_flush(&sender);
+                raise(SIGKILL);
             }
         }
     }
+    if (w.rank > 0) mpi_send_done(&sender);
+    gather(&sink, &ranks_left, 1, rb.r); /* rank 0, its own part done: the rest */
+    mpi_sender_free(&sender);
+    free(skip);
+    free(ranges);
+    lens_batch_free(&rb);
+    if (w.rank > 0) { /* its results are rank 0's to write and report */
+        progress_end(&prog);
+        free(top1);
+        lens_batch_free(&b);
+        free(vecs);
+        free(default_name);
+        lens_close(&L);
+        model_close(&m);
+        mpi_end(&w);
+        return NM_OK;
+    }
+    if (w.size > 1) total = whole;
     progress_end(&prog);
     double seconds = now_seconds() - t0;
     if (skipped) fprintf(stderr, "map: resumed: %lld neurons were already in the partial atlas\n", (long long)skipped);
@@ -300,5 +438,6 @@ int cmd_map(int argc, char **argv) {
     free(default_name);
     lens_close(&L);
     model_close(&m);
+    mpi_end(&w);
     return NM_OK;
 }

@@ -19,6 +19,7 @@ static const Command commands[] = {
     { "agreement", cmd_agreement, "do the weights' readings agree with where neurons fire? (per neuron, per layer)" },
     { "export", cmd_export, "print an atlas as map --format tsv|jsonl would have printed it" },
     { "serve", cmd_serve, "the web atlas: browse, search and steer an atlas in a browser" },
+    { "merge", cmd_merge, "join the part atlases of map --shard I/N into one atlas" },
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -93,7 +93,7 @@ static int put_meta_int(Atlas *a, const char *key, long long v, Error *e) {
 
 /* The meta values that a resume must find unchanged, as stored. */
 typedef struct {
-    char id[32], content[32], top[32], bottom[32], prefilter[8], prob_tol[40], threads[16];
+    char id[32], content[32], top[32], bottom[32], prefilter[8], prob_tol[40], threads[16], shard[32];
 } MetaText;
 
 static void meta_text(const AtlasInfo *in, MetaText *t) {
@@ -104,6 +104,8 @@ static void meta_text(const AtlasInfo *in, MetaText *t) {
     snprintf(t->prefilter, sizeof t->prefilter, "%s", in->prefilter ? "on" : "off");
     snprintf(t->prob_tol, sizeof t->prob_tol, "%.17g", in->prefilter ? in->prob_tol : 0.0);
     snprintf(t->threads, sizeof t->threads, "%d", in->threads);
+    if (in->n_shards) snprintf(t->shard, sizeof t->shard, "%d/%d", in->shard, in->n_shards);
+    else t->shard[0] = 0; /* a whole atlas has no 'shard' */
 }
 
 static int write_header(Atlas *a, const Model *m, Error *e) {
@@ -125,7 +127,8 @@ static int write_header(Atlas *a, const Model *m, Error *e) {
         (rc = put_meta_int(a, "vocab_size", in->vocab_size, e)) || (rc = put_meta(a, "norm_eps", eps, e)) ||
         (rc = put_meta(a, "norm", lens_norm_name(in->norm), e)) || (rc = put_meta_int(a, "top_k", in->top_k, e)) ||
         (rc = put_meta_int(a, "bottom_k", in->bottom_k, e)) || (rc = put_meta(a, "matrices", in->matrices, e)) ||
-        (rc = put_meta(a, "layers", in->layers, e)) || (rc = put_meta(a, "neurons", in->neurons, e)))
+        (rc = put_meta(a, "layers", in->layers, e)) || (rc = put_meta(a, "neurons", in->neurons, e)) ||
+        (in->n_shards && (rc = put_meta(a, "shard", t.shard, e))))
         return rc;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(a->db, "INSERT INTO tokens VALUES(?, ?, ?)", -1, &st, NULL) != SQLITE_OK) return db_error(a, e, "tokens");
@@ -174,6 +177,10 @@ static int check_resumable(Atlas *a, Error *e) {
             return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs (partial has '%s', this run '%s'; use --force to start over)",
                              a->temp, same[i].option, stored, same[i].want);
     }
+    meta_value(a, "shard", stored, sizeof stored); /* "" when absent: a whole atlas */
+    if (strcmp(stored, t.shard) != 0)
+        return error_set(e, NM_EINPUT, "%s: cannot resume: --shard differs (partial has '%s', this run '%s'; use --force to start over)",
+                         a->temp, stored[0] ? stored : "none", t.shard[0] ? t.shard : "none");
     return NM_OK;
 }
 
@@ -339,6 +346,15 @@ void atlas_abort(Atlas *a) {
 
 const char *atlas_temp_path(const Atlas *a) { return a->temp; }
 
+int atlas_set_meta(Atlas *a, const char *key, const char *value, Error *e) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(a->db, "DELETE FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK) return db_error(a, e, "meta");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    int ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok ? put_meta(a, key, value, e) : db_error(a, e, "meta");
+}
+
 /* ----------------------------------------------------------------------------
  * Reading */
 
@@ -383,6 +399,8 @@ static int read_info(Atlas *a, Error *e) {
     if (meta_value(a, "prefilter", v, sizeof v)) in->prefilter = strcmp(v, "on") == 0;
     if (meta_value(a, "prob_tol", v, sizeof v)) parse_float(v, &in->prob_tol);
     if (meta_value(a, "threads", v, sizeof v) && parse_long(v, &x)) in->threads = (int)x;
+    if (meta_value(a, "shard", v, sizeof v) && (sscanf(v, "%d/%d", &in->shard, &in->n_shards) != 2 || in->shard < 0 || in->shard >= in->n_shards))
+        in->shard = in->n_shards = 0;
     sqlite3_stmt *st; /* an atlas written before schema 2 has neither lse_bound nor nonfinite */
     a->has_flags = sqlite3_prepare_v2(a->db, "SELECT lse_bound, nonfinite FROM neurons LIMIT 0", -1, &st, NULL) == SQLITE_OK;
     sqlite3_finalize(st);
@@ -440,6 +458,16 @@ void atlas_close(Atlas *a) {
 }
 
 const AtlasInfo *atlas_info(const Atlas *a) { return &a->info; }
+
+const char *atlas_meta(const Atlas *a, const char *key, char *buf, size_t cap) { return meta_value((Atlas *)a, key, buf, cap); }
+
+int64_t atlas_count_neurons(const Atlas *a) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(a->db, "SELECT count(*) FROM neurons", -1, &st, NULL) != SQLITE_OK) return -1;
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_finalize(st);
+    return n;
+}
 
 TokenNames atlas_token_names(const Atlas *a) { return (TokenNames){ a->n_tokens, a->text, a->text_len, a->type }; }
 

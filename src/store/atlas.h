@@ -41,7 +41,9 @@ typedef struct {
     int n_layers, dim, ffn_dim, vocab_size;
     LensNorm norm;
     int top_k, bottom_k;
-    char matrices[32], layers[32], neurons[32]; /* as given: "up,gate", "0-4", "0-171" */
+    char matrices[32], layers[32], neurons[32]; /* as given: "up,gate", "0-4", "0-171": the whole intended set */
+    int shard, n_shards;        /* a part (map --shard I/N): shard I of N of that set (store/shard.h);
+                                   n_shards 0: a whole atlas (meta 'shard' absent) */
 } AtlasInfo;
 
 /* 1 when path is an SQLite file (by its magic), so MODEL|ATLAS can be told apart. */
@@ -63,11 +65,17 @@ int atlas_commit(Atlas *a, Error *e); /* indexes, closes, renames into place; fr
 void atlas_abort(Atlas *a);           /* closes and removes the temporary file; frees a */
 void atlas_close_partial(Atlas *a);   /* commits what it can, closes, keeps the partial for --resume; frees a */
 const char *atlas_temp_path(const Atlas *a);
+/* A meta value beside those of AtlasInfo (merge's missing_shards). */
+int atlas_set_meta(Atlas *a, const char *key, const char *value, Error *e);
 
 /* Reading. */
 int atlas_open(Atlas **out, const char *path, Error *e);
 void atlas_close(Atlas *a);
 const AtlasInfo *atlas_info(const Atlas *a);
+/* A meta value into buf (NULL when the key is absent): merge copies norm_eps. */
+const char *atlas_meta(const Atlas *a, const char *key, char *buf, size_t cap);
+/* How many neurons the atlas holds. */
+int64_t atlas_count_neurons(const Atlas *a);
 /* The stored token texts (valid while a is open). */
 TokenNames atlas_token_names(const Atlas *a);
 /* One neuron's stored lists; r->top / r->bottom hold info->top_k / bottom_k
