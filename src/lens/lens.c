@@ -12,16 +12,16 @@
  * neurons, one task each; when there are fewer blocks than threads (show,
  * find) the vocabulary is split as well and the partial results are merged.
  * Each worker keeps its own scratch buffers (Work), made by the first task
- * it takes. Every logit is a plain FP32 dot product, by
- * our AVX-512 kernel (kernels.c: one FMA chain per logit, 1.6x OpenBLAS's
- * Haswell sgemm on this machine) or by OpenBLAS.
+ * it takes. Every logit is a plain FP32 dot product, by our AVX2/AVX-512
+ * kernel (kernels.c: one FMA chain per logit, whatever the kernel set) or by
+ * OpenBLAS.
  *
  * The prefilter (lens_enable_prefilter) goes beyond brute force: a BF16
  * pass at twice the FP32 rate gives every logit with a proven error bound,
  * only the tokens the bound cannot rule out of the top-k or bottom-k are
  * computed exactly (with the same kernel, so with the same bits), and the
- * normaliser keeps a per-neuron bound or is computed exactly. See the
- * section "The certified prefilter" below.
+ * normaliser keeps a per-neuron bound or is computed exactly: decode.c,
+ * which stands on this file's tiles and exact decode (and lens_decode).
  */
 #include "lens/lens.h"
 
@@ -155,7 +155,7 @@ void lens_apply_norm(const Lens *L, float *vecs, int count) {
 double lens_flops(const Lens *L, int64_t count) { return 2.0 * L->vocab * (double)L->dim * (double)count; }
 
 /* Rows [v0, v0+n) of the head as F32: in place, or converted into buf. */
-static const float *head_rows(const Lens *L, int v0, int n, float *buf) {
+const float *lens_head_rows(const Lens *L, int v0, int n, float *buf) {
     if (L->head) return L->head + (size_t)v0 * L->dim;
     tensor_rows_f32(L->m->output, v0, n, buf);
     return buf;
@@ -164,25 +164,7 @@ static const float *head_rows(const Lens *L, int v0, int n, float *buf) {
 /* ----------------------------------------------------------------------------
  * Tile products: OpenBLAS, or our kernel on the block's packed neurons */
 
-/* A prefilter candidate: token id and its BF16-pass logit S_v (see "The
- * certified prefilter"). */
-typedef struct {
-    int32_t id;
-    float s; /* S_v, the BF16 pass's logit */
-} Cand;
-
-/* One thread's buffers for tiles of at most `neurons` × L->tile_vocab. */
-typedef struct {
-    float *c;              /* the tile, neuron-major (neurons × tile_vocab) */
-    float *ct;             /* our kernels' output, vocabulary-major */
-    float *hbuf;           /* head rows converted to F32, when not in place */
-    float *packed;         /* the block's neurons packed for kern_gemm_f32 */
-    uint16_t *packed_bf16; /* ... and for kern_gemm_bf16 (prefilter) */
-    const void **rows;     /* tile_vocab head row pointers */
-    int *idx;              /* tile_vocab positions flagged by kern_flag */
-} Work;
-
-static void work_init(Work *w, const Lens *L, int neurons, int bf16) {
+void lens_work_init(Work *w, const Lens *L, int neurons, int bf16) {
     size_t tv = (size_t)L->tile_vocab, pad = (size_t)kern_padded(neurons), dim = (size_t)L->dim;
     memset(w, 0, sizeof *w);
     w->c = xmalloc((size_t)neurons * tv * sizeof *w->c);
@@ -194,36 +176,36 @@ static void work_init(Work *w, const Lens *L, int neurons, int bf16) {
     if (bf16) w->packed_bf16 = xmalloc(pad * dim * sizeof *w->packed_bf16);
 }
 
-static void work_free(Work *w) {
+void lens_work_free(Work *w) {
     free(w->c), free(w->ct), free(w->hbuf), free(w->packed), free(w->packed_bf16), free(w->rows), free(w->idx);
 }
 
 /* Per-worker buffers of one pool_run, made by the first task a worker takes
  * (a loop of few tasks wakes few workers, and only they allocate). */
-static Work *works_new(const Lens *L) { return xcalloc((size_t)L->threads, sizeof(Work)); }
+Work *lens_works_new(const Lens *L) { return xcalloc((size_t)L->threads, sizeof(Work)); }
 
-static Work *work_of(Work *works, int worker, const Lens *L, int neurons, int bf16) {
+Work *lens_work_of(Work *works, int worker, const Lens *L, int neurons, int bf16) {
     Work *w = &works[worker];
-    if (!w->c) work_init(w, L, neurons, bf16);
+    if (!w->c) lens_work_init(w, L, neurons, bf16);
     return w;
 }
 
-static void works_free(Work *works, const Lens *L) {
-    for (int i = 0; i < L->threads; i++) work_free(&works[i]);
+void lens_works_free(Work *works, const Lens *L) {
+    for (int i = 0; i < L->threads; i++) lens_work_free(&works[i]);
     free(works);
 }
 
 /* Pointers to head rows ids[0..n) (or v0, v0+1, ... without ids) for our
  * FP32 kernel; 1 when they point at BF16 rows, to be widened by it. */
-static int head_row_ptrs(const Lens *L, Work *w, int v0, const Cand *ids, int n) {
+int lens_head_row_ptrs(const Lens *L, Work *w, int v0, const Cand *ids, int n) {
     const Tensor *t = L->m->output;
     int bf16 = !L->head && dtype_info(t->type)->plain == PLAIN_BF16, convert = !L->head && !bf16;
-    if (convert && !ids) head_rows(L, v0, n, w->hbuf); /* the run of rows, converted at once */
+    if (convert && !ids) lens_head_rows(L, v0, n, w->hbuf); /* the run of rows, converted at once */
     for (int j = 0; j < n; j++) {
         int v = ids ? ids[j].id : v0 + j;
         if (L->head) w->rows[j] = L->head + (size_t)v * L->dim;
         else if (bf16) w->rows[j] = (const uint16_t *)t->data + (size_t)v * L->dim;
-        else w->rows[j] = ids ? head_rows(L, v, 1, w->hbuf + (size_t)j * L->dim) : w->hbuf + (size_t)j * L->dim;
+        else w->rows[j] = ids ? lens_head_rows(L, v, 1, w->hbuf + (size_t)j * L->dim) : w->hbuf + (size_t)j * L->dim;
     }
     return bf16;
 }
@@ -234,12 +216,12 @@ static int head_row_ptrs(const Lens *L, Work *w, int v0, const Cand *ids, int n)
  * vectors (show) stream the head through sgemv instead, at memory speed. */
 static void tile_product(const Lens *L, Work *w, const float *vecs, int n, int v0, int nv) {
     if (L->native) {
-        int bf16 = head_row_ptrs(L, w, v0, NULL, nv);
+        int bf16 = lens_head_row_ptrs(L, w, v0, NULL, nv);
         kern_gemm_f32(w->packed, n, L->dim, w->rows, bf16, nv, w->ct, kern_padded(n));
         kern_transpose(w->ct, nv, n, kern_padded(n), w->c);
         return;
     }
-    const float *head = head_rows(L, v0, nv, w->hbuf);
+    const float *head = lens_head_rows(L, v0, nv, w->hbuf);
     if (n <= 2) {
         for (int i = 0; i < n; i++)
             cblas_sgemv(CblasRowMajor, CblasNoTrans, nv, L->dim, 1.0f, head, L->dim, vecs + (size_t)i * L->dim, 1, 0.0f,
@@ -257,16 +239,9 @@ static void block_begin(const Lens *L, Work *w, const float *vecs, int n) {
 /* ----------------------------------------------------------------------------
  * Running top-k, bottom-k and log-sum-exp of one neuron */
 
-typedef struct {
-    LensToken *top, *bottom;
-    int n_top, n_bottom;
-    float max;    /* largest logit so far */
-    double sum;   /* Σ exp(logit - max) */
-} Acc;
-
 /* Inserts (x, id) into list, kept sorted by sign·logit falling, then id
  * rising, at most k long. sign = +1 keeps the highest logits, -1 the lowest. */
-static void keep(LensToken *list, int *n, int k, float sign, float x, int id) {
+void lens_keep(LensToken *list, int *n, int k, float sign, float x, int id) {
     if (k == 0) return;
     int i = *n;
     if (i == k) {
@@ -284,7 +259,7 @@ static void keep(LensToken *list, int *n, int k, float sign, float x, int id) {
 }
 
 /* Adds e^(m - a->max) · s, a normaliser taken relative to m, to a's. */
-static void acc_add_sum(Acc *a, float m, double s) {
+void lens_acc_add_sum(Acc *a, float m, double s) {
     if (m > a->max) {
         a->sum = a->sum * exp((double)a->max - m) + s;
         a->max = m;
@@ -305,16 +280,16 @@ static void acc_scan(Acc *a, const float *row, int n, int v0, int top_k, int bot
         int j = idx[f];
         float x = row[j];
         if (x > hi) {
-            keep(a->top, &a->n_top, top_k, 1.0f, x, v0 + j);
+            lens_keep(a->top, &a->n_top, top_k, 1.0f, x, v0 + j);
             if (a->n_top == top_k) hi = a->top[top_k - 1].logit;
         }
         if (x < lo) {
-            keep(a->bottom, &a->n_bottom, bottom_k, -1.0f, x, v0 + j);
+            lens_keep(a->bottom, &a->n_bottom, bottom_k, -1.0f, x, v0 + j);
             if (a->n_bottom == bottom_k) lo = a->bottom[bottom_k - 1].logit;
         }
     }
     float m = kern_max(row, n);
-    acc_add_sum(a, m, kern_sum_exp(row, n, m));
+    lens_acc_add_sum(a, m, kern_sum_exp(row, n, m));
 }
 
 /* ----------------------------------------------------------------------------
@@ -335,7 +310,7 @@ static void decode_task(void *arg, int64_t item, int worker) {
     Job *j = arg;
     const Lens *L = j->L;
     int tn = L->tile_neurons, tv = L->tile_vocab;
-    Work *w = work_of(j->works, worker, L, tn, 0);
+    Work *w = lens_work_of(j->works, worker, L, tn, 0);
     int block = (int)(item / j->splits), split = (int)(item % j->splits);
     int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
     int v_begin = (int)((int64_t)L->vocab * split / j->splits);
@@ -352,15 +327,14 @@ static void decode_task(void *arg, int64_t item, int worker) {
 }
 
 /* Probabilities of a result's listed tokens from its lse. */
-static void set_probs(LensResult *r, int n_top, int n_bottom) {
+void lens_set_probs(LensResult *r, int n_top, int n_bottom) {
     for (int t = 0; t < n_top; t++) r->top[t].prob = (float)exp((double)r->top[t].logit - r->lse);
     for (int t = 0; t < n_bottom; t++) r->bottom[t].prob = (float)exp((double)r->bottom[t].logit - r->lse);
 }
 
-static void prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out);
 
 /* Every logit exact, by the FP32 product. */
-static void exact_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
+void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
     int blocks = (count + L->tile_neurons - 1) / L->tile_neurons;
     int threads = L->threads;
     /* Fewer neuron blocks than threads: slice the vocabulary too. */
@@ -377,9 +351,9 @@ static void exact_decode(const Lens *L, const float *vecs, int count, int top_k,
         j.acc[a].bottom = pool + a * per + top_k;
         j.acc[a].max = -INFINITY;
     }
-    j.works = works_new(L);
+    j.works = lens_works_new(L);
     pool_run(L->pool, j.n_items, decode_task, &j);
-    works_free(j.works, L);
+    lens_works_free(j.works, L);
 
     /* Merge the vocabulary slices of each neuron, then turn logits into
      * probabilities with the normaliser of the full vocabulary. */
@@ -387,499 +361,23 @@ static void exact_decode(const Lens *L, const float *vecs, int count, int top_k,
         Acc r = { .top = out[i].top, .bottom = out[i].bottom, .max = -INFINITY };
         for (int s = 0; s < splits; s++) {
             const Acc *a = &j.acc[(size_t)i * splits + s];
-            for (int t = 0; t < a->n_top; t++) keep(r.top, &r.n_top, top_k, 1.0f, a->top[t].logit, a->top[t].id);
+            for (int t = 0; t < a->n_top; t++) lens_keep(r.top, &r.n_top, top_k, 1.0f, a->top[t].logit, a->top[t].id);
             for (int t = 0; t < a->n_bottom; t++)
-                keep(r.bottom, &r.n_bottom, bottom_k, -1.0f, a->bottom[t].logit, a->bottom[t].id);
-            acc_add_sum(&r, a->max, a->sum);
+                lens_keep(r.bottom, &r.n_bottom, bottom_k, -1.0f, a->bottom[t].logit, a->bottom[t].id);
+            lens_acc_add_sum(&r, a->max, a->sum);
         }
         out[i].lse = (double)r.max + log(r.sum);
         out[i].lse_bound = 0;
-        set_probs(&out[i], r.n_top, r.n_bottom);
+        lens_set_probs(&out[i], r.n_top, r.n_bottom);
     }
     free(pool);
     free(j.acc);
 }
 
-int lens_prefilter_pays(const Lens *L) {
-    long long n = L->stats->neurons, exact = L->stats->exact_lse;
-    return n < 1024 || 4 * exact <= 3 * n;
-}
-
-/* A NaN or an infinity in a vector, or among its logits, makes its result
- * meaningless: a NaN never passes `x > hi`, so its lists would keep fewer
- * tokens than asked (or a previous neuron's), and the normaliser is NaN.
- * The normed vector shows a non-finite weight (the norm spreads it: a NaN
- * anywhere makes every element NaN under --norm full); lse shows a NaN or
- * +inf logit (kern_max and kern_sum_exp carry it: inf − inf is NaN); the
- * lowest logit shows -inf. Such a result is flagged and its lists zeroed,
- * so that no writer can print stale tokens by mistake. */
-static int vector_finite(const float *x, int n) {
-    float acc = 0;
-    for (int d = 0; d < n; d++) acc += x[d] * 0.0f; /* 0, or NaN when some x[d] is NaN or ±inf */
-    return acc == 0;
-}
-
-static void flag_nonfinite(const float *vecs, int dim, int count, int top_k, int bottom_k, LensResult *out) {
-    for (int i = 0; i < count; i++) {
-        LensResult *r = &out[i];
-        r->nonfinite = !vector_finite(vecs + (size_t)i * dim, dim) || !isfinite(r->lse) ||
-                       (bottom_k > 0 && !isfinite(r->bottom[0].logit)) || (top_k > 0 && !isfinite(r->top[0].logit));
-        if (!r->nonfinite) continue;
-        memset(r->top, 0, (size_t)top_k * sizeof *r->top);
-        memset(r->bottom, 0, (size_t)bottom_k * sizeof *r->bottom);
-        r->lse = r->lse_bound = 0;
-    }
-}
-
-void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
-    if (count <= 0) return;
-    if (L->prefilter) prefilter_decode(L, vecs, count, top_k, bottom_k, out);
-    else exact_decode(L, vecs, count, top_k, bottom_k, out);
-    flag_nonfinite(vecs, L->dim, count, top_k, bottom_k, out);
-}
-
-/* ----------------------------------------------------------------------------
- * The certified prefilter
- *
- * For a normed vector x and a head row W_v, write W_v = Wb_v + Wl_v (Wb its
- * BF16 rounding; Wl = 0 for a BF16 head) and x = hi + lo (hi = bf16(x)).
- * The BF16 kernel returns S_v, the FP32 sum of the exact products of Wb_v
- * and hi with at most K roundings; the exact map returns R_v, the FMA chain
- * of W_v·x, with K roundings. With γ = K·u/(1 − K·u), u = 2⁻²⁴, and
- * Cauchy–Schwarz:
- *
- *   |R_v − S_v| ≤ |R_v − W_v·x| + |Wb_v·lo| + |Wl_v·x| + |Wb_v·hi − S_v|
- *              ≤ γ‖W_v‖‖x‖ + ‖Wb_v‖‖lo‖ + ‖Wl_v‖‖x‖ + γ‖Wb_v‖‖hi‖ + ε
- *              ≤ r_v·α + s_v·β + ε  =: B_v
- *
- * r_v = max(‖W_v‖, ‖Wb_v‖) and s_v = ‖Wl_v‖ per row (lens_enable_prefilter);
- * α = γ‖x‖ + ‖lo‖ + γ‖hi‖ and β = ‖x‖ per neuron, rounded up with room
- * for the float arithmetic of S_v ± B_v; ε covers VDPBF16PS's flushing of
- * subnormals (and gradual underflow in the chain): ~1e-34, never binding.
- *
- * Top-k: with T the k-th largest S_v − B_v, a token with S_v + B_v < T
- * has k tokens surely above it, so it is not in the exact top-k. The others
- * (candidates) get R_v from the exact kernel, the same bits as in the exact
- * map, and are ranked as the exact map ranks. Bottom-k likewise. T only
- * rises as the vocabulary streams past, so candidates are kept in lists
- * pruned against the current T.
- *
- * Normaliser: top candidates enter it with e^R_v, every other token with
- * e^S_v, each within a factor e^±B_max of its exact term; so the sum Z_nc
- * of the latter is within that factor of its exact value, which bounds
- * |lse − exact lse| by lse_bound (below). Above prob_tol, the exact
- * normaliser is computed instead (a full FP32 pass for those neurons).
- */
-
-typedef struct {
-    Cand *c;
-    int n, cap;
-} CandList;
-
-/* One neuron in the prefilter. acc.top keeps the k largest S_v − B_v,
- * acc.bottom the k smallest S_v + B_v, acc.max/sum Σ e^S_v over every
- * token so far. */
-typedef struct {
-    Acc acc;
-    CandList top, bottom;
-    float alpha, beta, eps;
-} PAcc;
-
-static inline float pf_bound(const Lens *L, const PAcc *p, int v) {
-    return L->row_norm[v] * p->alpha + L->row_rest[v] * p->beta + p->eps;
-}
-
-/* The current thresholds: a top candidate needs S + B ≥ t_top, a bottom
- * candidate S − B ≤ t_bottom. k = 0 wants no candidates at all. */
-static float pf_t_top(const PAcc *p, int k) {
-    return k == 0 ? INFINITY : p->acc.n_top == k ? p->acc.top[k - 1].logit : -INFINITY;
-}
-static float pf_t_bottom(const PAcc *p, int k) {
-    return k == 0 ? -INFINITY : p->acc.n_bottom == k ? p->acc.bottom[k - 1].logit : INFINITY;
-}
-
-/* Drops the candidates the current threshold rules out. */
-static void pf_prune(const Lens *L, PAcc *p, CandList *l, int is_top, int k) {
-    float t = is_top ? pf_t_top(p, k) : pf_t_bottom(p, k);
-    int kept = 0;
-    for (int i = 0; i < l->n; i++) {
-        Cand c = l->c[i];
-        float b = pf_bound(L, p, c.id);
-        if (is_top ? c.s + b >= t : c.s - b <= t) l->c[kept++] = c;
-    }
-    l->n = kept;
-}
-
-static void pf_push(const Lens *L, PAcc *p, CandList *l, int is_top, int k, int id, float s) {
-    if (l->n == l->cap) {
-        pf_prune(L, p, l, is_top, k);
-        if (l->cap == 0 || l->n > l->cap / 2) { /* still over half full: grow */
-            l->cap = l->cap ? 2 * l->cap : 64;
-            l->c = xrealloc(l->c, (size_t)l->cap * sizeof *l->c);
-        }
-    }
-    l->c[l->n++] = (Cand){ .id = id, .s = s };
-}
-
-/* A tile row's share of a normaliser: Σ e^(S_v − m) over its tokens, m
- * their largest S_v. Kept per tile and added up in tile order whatever the
- * work split, so that the normaliser has the same bits on any number of
- * threads. */
-typedef struct {
-    float m;
-    double s;
-} TileSum;
-
-/* Folds one row of a BF16 tile (S_v of tokens v0, v0+1, ...) into p: the
- * few tokens kern_flag finds near a threshold (idx has room for n); every
- * token's e^S_v, for the normaliser, into *ts (top candidates are swapped
- * for e^R_v at the end). */
-static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int top_k, int bottom_k, int *idx, TileSum *ts) {
-    Acc *a = &p->acc;
-    float t_top = pf_t_top(p, top_k), t_bottom = pf_t_bottom(p, bottom_k);
-    int flagged = kern_flag(row, n, L->row_norm + v0, L->row_rest + v0, p->alpha, p->beta, p->eps, t_top, t_bottom, idx);
-    for (int f = 0; f < flagged; f++) {
-        int j = idx[f];
-        float x = row[j], b = pf_bound(L, p, v0 + j), up = x + b, down = x - b;
-        if (up >= t_top) {
-            pf_push(L, p, &p->top, 1, top_k, v0 + j, x);
-            if (down > t_top) {
-                keep(a->top, &a->n_top, top_k, 1.0f, down, v0 + j);
-                t_top = pf_t_top(p, top_k);
-            }
-        }
-        if (down <= t_bottom) {
-            pf_push(L, p, &p->bottom, 0, bottom_k, v0 + j, x);
-            if (up < t_bottom) {
-                keep(a->bottom, &a->n_bottom, bottom_k, -1.0f, up, v0 + j);
-                t_bottom = pf_t_bottom(p, bottom_k);
-            }
-        }
-    }
-    ts->m = kern_max(row, n);
-    ts->s = kern_sum_exp(row, n, ts->m);
-}
-
-/* Exact logits of the packed neuron (w->packed, one vector) for the
- * candidates' tokens: the same kernel as the exact map, so the same bits. */
-static void pf_rescore(const Lens *L, Work *w, const CandList *l, float *out) {
-    int tv = L->tile_vocab, dim = L->dim;
-    for (int j0 = 0; j0 < l->n; j0 += tv) {
-        int nb = l->n - j0 < tv ? l->n - j0 : tv;
-        int bf16 = head_row_ptrs(L, w, 0, l->c + j0, nb);
-        kern_gemm_f32(w->packed, 1, dim, w->rows, bf16, nb, w->ct, KERN_LANES);
-        for (int j = 0; j < nb; j++) out[j0 + j] = w->ct[(size_t)j * KERN_LANES];
-    }
-}
-
-typedef struct {
-    const Lens *L;
-    const float *vecs;
-    const uint16_t *hi; /* the vectors rounded to BF16 */
-    PAcc *p;            /* count × splits: neuron i's slice s at i·splits + s */
-    TileSum *ts;        /* count × n_tiles */
-    LensResult *out;
-    int count, top_k, bottom_k, n_blocks;
-    int splits, n_tiles; /* vocabulary slices (of whole tiles) per neuron block; tiles */
-    int n_items;         /* neuron blocks × splits */
-    Work *works;         /* per worker */
-    float **exact;       /* per worker: rescored logits (stage 2) */
-    int *exact_cap;
-} PJob;
-
-/* Stage 1: the BF16 pass, item by item: a block of neurons over one slice
- * of the vocabulary. With fewer blocks than threads (a map's chunk of 1024
- * neurons is two blocks) the vocabulary is sliced, as in exact_decode, so
- * that every thread has work; the slices are merged in pf_merge. */
-static void pf_pass_task(void *arg, int64_t item, int worker) {
-    PJob *j = arg;
-    const Lens *L = j->L;
-    int tn = L->tile_neurons, tv = L->tile_vocab, dim = L->dim;
-    Work *w = work_of(j->works, worker, L, tn, 1);
-    int block = (int)item / j->splits, split = (int)item % j->splits;
-    int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
-    int t_begin = (int)((int64_t)j->n_tiles * split / j->splits), t_end = (int)((int64_t)j->n_tiles * (split + 1) / j->splits);
-    kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, w->packed_bf16);
-    for (int t = t_begin; t < t_end; t++) {
-        int v0 = t * tv, nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
-        for (int r = 0; r < nv; r++) w->rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
-        kern_gemm_bf16(w->packed_bf16, nb, dim, (const uint16_t *const *)w->rows, nv, w->ct, kern_padded(nb));
-        kern_transpose(w->ct, nv, nb, kern_padded(nb), w->c);
-        for (int i = 0; i < nb; i++)
-            pf_scan(L, &j->p[(size_t)(n0 + i) * j->splits + split], w->c + (size_t)i * nv, nv, v0, j->top_k, j->bottom_k,
-                    w->idx, &j->ts[(size_t)(n0 + i) * j->n_tiles + t]);
-    }
-}
-
-/* Neuron i's slices merged into its first, exactly as one pass over the
- * whole vocabulary would have left it: the thresholds are the k-th largest
- * S − B (smallest S + B) of all tokens, which the slices' lists of k hold
- * between them; the candidate lists, each in rising token order, are
- * concatenated in slice order (rising again) and pruned in stage 2 against
- * those thresholds, which leaves the tokens with S + B ≥ t_top (S − B ≤
- * t_bottom) whichever slice they came from; the normaliser is summed tile
- * by tile in vocabulary order. */
-static PAcc *pf_merge(PJob *j, int i) {
-    PAcc *p = &j->p[(size_t)i * j->splits];
-    for (int s = 1; s < j->splits; s++) {
-        PAcc *q = &p[s];
-        for (int t = 0; t < q->acc.n_top; t++) keep(p->acc.top, &p->acc.n_top, j->top_k, 1.0f, q->acc.top[t].logit, q->acc.top[t].id);
-        for (int t = 0; t < q->acc.n_bottom; t++)
-            keep(p->acc.bottom, &p->acc.n_bottom, j->bottom_k, -1.0f, q->acc.bottom[t].logit, q->acc.bottom[t].id);
-        CandList *from[2] = { &q->top, &q->bottom }, *to[2] = { &p->top, &p->bottom };
-        for (int l = 0; l < 2; l++) {
-            if (to[l]->n + from[l]->n > to[l]->cap)
-                to[l]->c = xrealloc(to[l]->c, (size_t)(to[l]->cap = to[l]->n + from[l]->n) * sizeof *to[l]->c);
-            if (from[l]->n) memcpy(to[l]->c + to[l]->n, from[l]->c, (size_t)from[l]->n * sizeof *from[l]->c);
-            to[l]->n += from[l]->n;
-            free(from[l]->c);
-        }
-    }
-    for (int t = 0; t < j->n_tiles; t++) acc_add_sum(&p->acc, j->ts[(size_t)i * j->n_tiles + t].m, j->ts[(size_t)i * j->n_tiles + t].s);
-    return p;
-}
-
-/* The normaliser's own rounding, the same in the exact map: a term of
- * kern_sum_exp is within KERN_EXP_ERROR + 2⁻²⁴·|x − m| of e^(x−m),
- * relatively (x − m rounded to float); over a tile of n tokens the mean of
- * |x − m| weighted by the terms is at most ln n; the sums are in double.
- * Twice that separates the two paths' lse, once more the top candidates'
- * e^S_v taken out in double. */
-static double lse_rounding(const Lens *L) {
-    return 3 * KERN_EXP_ERROR + 2 * 0x1p-24 * (log((double)L->tile_vocab) + 1);
-}
-
-/* log-space width of a sum of which the share f is known within e^±b. */
-static double lse_width(double f, double b) {
-    double up = log1p(f * expm1(b)), down = f * -expm1(-b);
-    return down < 1 ? fmax(up, -log1p(-down)) : INFINITY;
-}
-
-static void stats_max(_Atomic double *m, double x) {
-    double cur = atomic_load(m);
-    while (x > cur && !atomic_compare_exchange_weak(m, &cur, x)) {}
-}
-
-static void stats_max_int(_Atomic int *m, int x) {
-    int cur = atomic_load(m);
-    while (x > cur && !atomic_compare_exchange_weak(m, &cur, x)) {}
-}
-
-/* Stage 2, neuron by neuron: final thresholds, the candidates rescored
- * exactly and ranked, the normaliser and its bound. */
-static void pf_finish_task(void *arg, int64_t neuron, int worker) {
-    PJob *j = arg;
-    const Lens *L = j->L;
-    Work *w = work_of(j->works, worker, L, 1, 0);
-    int i = (int)neuron;
-    {
-        PAcc *p = pf_merge(j, i);
-        LensResult *r = &j->out[i];
-        pf_prune(L, p, &p->top, 1, j->top_k);
-        pf_prune(L, p, &p->bottom, 0, j->bottom_k);
-        int most = p->top.n > p->bottom.n ? p->top.n : p->bottom.n;
-        if (most > j->exact_cap[worker])
-            j->exact[worker] = xrealloc(j->exact[worker], (size_t)(j->exact_cap[worker] = most) * sizeof(float));
-        float *exact = j->exact[worker];
-        kern_pack_f32(j->vecs + (size_t)i * L->dim, 1, L->dim, w->packed);
-
-        /* the normaliser: every e^S_v, less the top candidates', is Z_nc (to
-         * double rounding, 2⁻⁴⁰ of the whole is room enough); then e^R_v */
-        Acc z = { .top = r->top, .bottom = r->bottom, .max = p->acc.max, .sum = p->acc.sum };
-        for (int c = 0; c < p->top.n; c++) acc_add_sum(&z, p->top.c[c].s, -1.0);
-        double nc_max = z.max, nc_sum = fmax(z.sum, 0) + 0x1p-40 * p->acc.sum;
-        pf_rescore(L, w, &p->top, exact);
-        for (int c = 0; c < p->top.n; c++) {
-            keep(z.top, &z.n_top, j->top_k, 1.0f, exact[c], p->top.c[c].id);
-            acc_add_sum(&z, exact[c], 1.0);
-        }
-        pf_rescore(L, w, &p->bottom, exact);
-        for (int c = 0; c < p->bottom.n; c++) keep(z.bottom, &z.n_bottom, j->bottom_k, -1.0f, exact[c], p->bottom.c[c].id);
-
-        r->lse = (double)z.max + log(z.sum);
-        double b_max = L->row_norm_max * p->alpha + L->row_rest_max * p->beta + p->eps;
-        double share = nc_sum > 0 ? nc_sum * exp(nc_max - (double)z.max) / z.sum : 0;
-        r->lse_bound = lse_width(share, b_max) + lse_rounding(L);
-        set_probs(r, z.n_top, z.n_bottom);
-        atomic_fetch_add(&L->stats->rescored, p->top.n + p->bottom.n);
-        free(p->top.c), free(p->bottom.c);
-    }
-}
-
-static void prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
-    int dim = L->dim;
-    const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
-    PJob j = { .L = L, .vecs = vecs, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
-               .n_blocks = (count + L->tile_neurons - 1) / L->tile_neurons,
-               .n_tiles = (L->vocab + L->tile_vocab - 1) / L->tile_vocab };
-    /* Fewer neuron blocks than threads: slice the vocabulary too. */
-    j.splits = j.n_blocks >= L->threads ? 1 : (L->threads + j.n_blocks - 1) / j.n_blocks;
-    if (j.splits > j.n_tiles) j.splits = j.n_tiles;
-    j.n_items = j.n_blocks * j.splits;
-    stats_max_int(&L->stats->pass_items, j.n_items);
-    uint16_t *hi = xmalloc((size_t)count * dim * sizeof *hi);
-    j.hi = hi;
-    size_t n_p = (size_t)count * j.splits, per = (size_t)top_k + bottom_k;
-    j.p = xcalloc(n_p, sizeof *j.p);
-    j.ts = xmalloc((size_t)count * j.n_tiles * sizeof *j.ts);
-    LensToken *pool = xmalloc((n_p * per + 1) * sizeof *pool);
-    for (int i = 0; i < count; i++) {
-        const float *x = vecs + (size_t)i * dim;
-        uint16_t *h = hi + (size_t)i * dim;
-        double xx = 0, hh = 0, ll = 0, hmax = 0;
-        for (int d = 0; d < dim; d++) {
-            h[d] = kern_bf16(x[d]);
-            double hd = kern_f32(h[d]), ld = (double)x[d] - hd;
-            xx += (double)x[d] * x[d], hh += hd * hd, ll += ld * ld, hmax = fmax(hmax, fabs(hd));
-        }
-        xx = sqrt(xx), hh = sqrt(hh), ll = sqrt(ll);
-        for (int s = 0; s < j.splits; s++) {
-            PAcc *p = &j.p[(size_t)i * j.splits + s];
-            p->alpha = (float)((gamma * xx + ll + gamma * hh + 0x1p-20 * (xx + hh)) * room * L->bound_scale);
-            p->beta = (float)(xx * room * L->bound_scale);
-            p->eps = (float)(dim * (0x1p-125 * (L->head_bf16_max + hmax + 2) + 0x1p-149) * room * L->bound_scale);
-            p->acc.top = pool + ((size_t)i * j.splits + s) * per;
-            p->acc.bottom = pool + ((size_t)i * j.splits + s) * per + top_k;
-            p->acc.max = -INFINITY;
-        }
-    }
-    j.works = works_new(L);
-    pool_run(L->pool, j.n_items, pf_pass_task, &j);
-    works_free(j.works, L);
-    j.works = works_new(L);
-    j.exact = xcalloc((size_t)L->threads, sizeof *j.exact);
-    j.exact_cap = xcalloc((size_t)L->threads, sizeof *j.exact_cap);
-    pool_run(L->pool, count, pf_finish_task, &j);
-    works_free(j.works, L);
-    for (int t = 0; t < L->threads; t++) free(j.exact[t]);
-    free(j.exact);
-    free(j.exact_cap);
-
-    /* Where the bound on the normaliser is wider than asked, compute it
-     * exactly: a full FP32 pass for those neurons (ids and logits come out
-     * the same; only lse and the probabilities change). */
-    int *wide = xmalloc((size_t)count * sizeof *wide), n_wide = 0;
-    for (int i = 0; i < count; i++)
-        if (!(out[i].lse_bound <= L->prob_tol)) wide[n_wide++] = i;
-    if (n_wide) {
-        float *sub = xmalloc((size_t)n_wide * dim * sizeof *sub);
-        LensBatch b;
-        lens_batch_init(&b, n_wide, top_k, bottom_k);
-        for (int w = 0; w < n_wide; w++) memcpy(sub + (size_t)w * dim, vecs + (size_t)wide[w] * dim, (size_t)dim * sizeof *sub);
-        exact_decode(L, sub, n_wide, top_k, bottom_k, b.r);
-        for (int w = 0; w < n_wide; w++) {
-            /* The same kernel gives the same ids and logits, so the exact
-             * pass's lists (probabilities set from however many tokens it
-             * kept) replace ours whole. */
-            LensResult *r = &out[wide[w]];
-            memcpy(r->top, b.r[w].top, (size_t)top_k * sizeof *r->top);
-            memcpy(r->bottom, b.r[w].bottom, (size_t)bottom_k * sizeof *r->bottom);
-            r->lse = b.r[w].lse;
-            r->lse_bound = 0;
-        }
-        lens_batch_free(&b);
-        free(sub);
-    }
-    for (int i = 0; i < count; i++) stats_max(&L->stats->max_bound, out[i].lse_bound);
-    atomic_fetch_add(&L->stats->neurons, count);
-    atomic_fetch_add(&L->stats->exact_lse, n_wide);
-    free(wide);
-    free(pool);
-    free(j.ts);
-    free(j.p);
-    free(hi);
-}
-
-/* ----------------------------------------------------------------------------
- * Preparing the prefilter: the head in BF16 and its row norms */
-
-/* Each worker keeps its own maxima (merged after the loop: a maximum is
- * the same in any order) and its own conversion buffer. */
-typedef struct {
-    float norm_max, rest_max, bf16_max;
-    float *buf;
-} PrepWorker;
-
-typedef struct {
-    Lens *L;
-    PrepWorker *w;   /* per worker */
-    atomic_int done; /* head rows done (progress) */
-} PrepJob;
-
-enum { PREP_ROWS = 256 };
-
-/* Bounds are rounded up: they must not shrink in float. */
-static float up_f32(double x) { return x > 0 ? nextafterf((float)x, INFINITY) : 0.0f; }
-
-static void prep_task(void *arg, int64_t chunk, int worker) {
-    PrepJob *j = arg;
-    Lens *L = j->L;
-    PrepWorker *pw = &j->w[worker];
-    int dim = L->dim, bf16_head = dtype_info(L->m->output->type)->plain == PLAIN_BF16;
-    if (!L->head && !bf16_head && !pw->buf) pw->buf = xmalloc((size_t)PREP_ROWS * dim * sizeof *pw->buf);
-    int v0 = (int)chunk * PREP_ROWS, n = L->vocab - v0 < PREP_ROWS ? L->vocab - v0 : PREP_ROWS;
-    if (bf16_head) { /* W = Wb: one norm per row, no rest */
-        for (int v = v0; v < v0 + n; v++) {
-            L->row_norm[v] = up_f32(sqrt(kern_sumsq_bf16(L->head_bf16 + (size_t)v * dim, dim, &pw->bf16_max) * (1 + 0x1p-30)));
-            L->row_rest[v] = 0;
-            pw->norm_max = L->row_norm[v] > pw->norm_max ? L->row_norm[v] : pw->norm_max;
-        }
-    } else {
-        const float *rows = head_rows(L, v0, n, pw->buf);
-        for (int v = v0; v < v0 + n; v++) {
-            const float *w = rows + (size_t)(v - v0) * dim;
-            uint16_t *b = L->head_bf16_owned + (size_t)v * dim;
-            double ww = 0, bb = 0, rr = 0;
-            for (int d = 0; d < dim; d++) {
-                b[d] = kern_bf16(w[d]);
-                float wb = kern_f32(b[d]);
-                double rest = (double)w[d] - wb;
-                ww += (double)w[d] * w[d], bb += (double)wb * wb, rr += rest * rest;
-                pw->bf16_max = fabsf(wb) > pw->bf16_max ? fabsf(wb) : pw->bf16_max;
-            }
-            L->row_norm[v] = up_f32(sqrt((ww > bb ? ww : bb) * (1 + 0x1p-30)));
-            L->row_rest[v] = up_f32(sqrt(rr * (1 + 0x1p-30)));
-            pw->norm_max = L->row_norm[v] > pw->norm_max ? L->row_norm[v] : pw->norm_max;
-            pw->rest_max = L->row_rest[v] > pw->rest_max ? L->row_rest[v] : pw->rest_max;
-        }
-    }
-    /* Progress is reported by the calling thread (worker 0) only, so the
-     * callback never runs on two threads at once. */
-    int done = atomic_fetch_add(&j->done, n) + n;
-    if (L->progress && worker == 0 && done < L->vocab) L->progress(L->progress_ctx, "prefilter", done, L->vocab);
-}
-
-int lens_enable_prefilter(Lens *L, double prob_tol, Error *e) {
-    if (L->dim % 2)
-        return error_set(e, NM_EINPUT, "%s: --prefilter needs an even hidden size (it multiplies BF16 pairs); this one is %d",
-                         L->m->path, L->dim);
-    L->native = 1;
-    L->prefilter = 1;
-    L->prob_tol = prob_tol;
-    L->bound_scale = 1;
-    L->row_norm = xmalloc((size_t)L->vocab * sizeof *L->row_norm);
-    L->row_rest = xmalloc((size_t)L->vocab * sizeof *L->row_rest);
-    if (dtype_info(L->m->output->type)->plain == PLAIN_BF16) L->head_bf16 = L->m->output->data; /* in place */
-    else L->head_bf16 = L->head_bf16_owned = xmalloc((size_t)L->vocab * L->dim * sizeof *L->head_bf16_owned);
-    PrepJob j = { .L = L, .w = xcalloc((size_t)L->threads, sizeof *j.w) };
-    atomic_init(&j.done, 0);
-    pool_run(L->pool, (L->vocab + PREP_ROWS - 1) / PREP_ROWS, prep_task, &j);
-    if (L->progress) L->progress(L->progress_ctx, "prefilter", L->vocab, L->vocab);
-    double norm_max = 0, rest_max = 0, bf16_max = 0;
-    for (int t = 0; t < L->threads; t++) {
-        norm_max = fmax(norm_max, j.w[t].norm_max), rest_max = fmax(rest_max, j.w[t].rest_max);
-        bf16_max = fmax(bf16_max, j.w[t].bf16_max);
-        free(j.w[t].buf);
-    }
-    free(j.w);
-    L->row_norm_max = norm_max, L->row_rest_max = rest_max, L->head_bf16_max = bf16_max;
-    return NM_OK;
-}
-
 void lens_logits(const Lens *L, const float *vecs, int count, float *out) {
     int tv = L->tile_vocab;
     Work w;
-    work_init(&w, L, count, 0);
+    lens_work_init(&w, L, count, 0);
     block_begin(L, &w, vecs, count);
     for (int v0 = 0; v0 < L->vocab; v0 += tv) {
         int nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
@@ -887,13 +385,13 @@ void lens_logits(const Lens *L, const float *vecs, int count, float *out) {
         for (int i = 0; i < count; i++)
             memcpy(out + (size_t)i * L->vocab + v0, w.c + (size_t)i * nv, (size_t)nv * sizeof *w.c);
     }
-    work_free(&w);
+    lens_work_free(&w);
 }
 
 void lens_token_logits(const Lens *L, const float *vecs, int count, int token, float *out) {
     enum { CHUNK = 512 }; /* bounds the tile buffers (CHUNK × tile_vocab floats) */
     Work w;
-    work_init(&w, L, count < CHUNK ? count : CHUNK, 0);
+    lens_work_init(&w, L, count < CHUNK ? count : CHUNK, 0);
     for (int i0 = 0; i0 < count; i0 += CHUNK) {
         int n = count - i0 < CHUNK ? count - i0 : CHUNK;
         const float *v = vecs + (size_t)i0 * L->dim;
@@ -901,7 +399,7 @@ void lens_token_logits(const Lens *L, const float *vecs, int count, int token, f
         tile_product(L, &w, v, n, token, 1); /* a tile of one head row: w.c[i] is neuron i's logit */
         memcpy(out + i0, w.c, (size_t)n * sizeof *out);
     }
-    work_free(&w);
+    lens_work_free(&w);
 }
 
 int lens_matrix_mask(const char *s, unsigned *mask) {

@@ -167,4 +167,62 @@ int lens_find_token(const TokenNames *tn, const char *text, int len);
 /* Floating-point operations of decoding count vectors (2 · vocab · dim each). */
 double lens_flops(const Lens *L, int64_t count);
 
+/* NM_INTERNAL_BEGIN */
+/* ----------------------------------------------------------------------------
+ * Inside the lens: what lens.c (tiles, the exact map) and decode.c (the
+ * certified prefilter) share. Not part of the public interface. */
+
+/* A prefilter candidate: token id and its BF16-pass logit S_v (see "The
+ * certified prefilter"). */
+typedef struct {
+    int32_t id;
+    float s; /* S_v, the BF16 pass's logit */
+} Cand;
+
+/* One thread's buffers for tiles of at most `neurons` × L->tile_vocab. */
+typedef struct {
+    float *c;              /* the tile, neuron-major (neurons × tile_vocab) */
+    float *ct;             /* our kernels' output, vocabulary-major */
+    float *hbuf;           /* head rows converted to F32, when not in place */
+    float *packed;         /* the block's neurons packed for kern_gemm_f32 */
+    uint16_t *packed_bf16; /* ... and for kern_gemm_bf16 (prefilter) */
+    const void **rows;     /* tile_vocab head row pointers */
+    int *idx;              /* tile_vocab positions flagged by kern_flag */
+} Work;
+
+typedef struct {
+    LensToken *top, *bottom;
+    int n_top, n_bottom;
+    float max;    /* largest logit so far */
+    double sum;   /* Σ exp(logit - max) */
+} Acc;
+
+/* Rows [v0, v0+n) of the head as F32: in place, or converted into buf. */
+const float *lens_head_rows(const Lens *L, int v0, int n, float *buf);
+
+void lens_work_init(Work *w, const Lens *L, int neurons, int bf16);
+void lens_work_free(Work *w);
+/* Per-worker buffers of one pool_run, made by the first task a worker takes
+ * (a loop of few tasks wakes few workers, and only they allocate). */
+Work *lens_works_new(const Lens *L);
+Work *lens_work_of(Work *works, int worker, const Lens *L, int neurons, int bf16);
+void lens_works_free(Work *works, const Lens *L);
+/* Pointers to head rows ids[0..n) (or v0, v0+1, ... without ids) for our
+ * FP32 kernel; 1 when they point at BF16 rows, to be widened by it. */
+int lens_head_row_ptrs(const Lens *L, Work *w, int v0, const Cand *ids, int n);
+
+/* Inserts (x, id) into list, kept sorted by sign·logit falling, then id
+ * rising, at most k long. sign = +1 keeps the highest logits, -1 the lowest. */
+void lens_keep(LensToken *list, int *n, int k, float sign, float x, int id);
+/* Adds e^(m - a->max) · s, a normaliser taken relative to m, to a's. */
+void lens_acc_add_sum(Acc *a, float m, double s);
+/* Probabilities of a result's listed tokens from its lse. */
+void lens_set_probs(LensResult *r, int n_top, int n_bottom);
+
+/* Every logit exact, by the FP32 product (lens.c). */
+void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out);
+/* The certified prefilter (decode.c). */
+void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out);
+/* NM_INTERNAL_END */
+
 #endif
