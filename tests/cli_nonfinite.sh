@@ -80,6 +80,9 @@ expect_eq "$?" 0 "find exits 0"
 grep -q 'skipped 2 neurons with non-finite weights' "$TMP/fb.err" && ok || fail "find says how many it skipped: $(cat "$TMP/fb.err")"
 expect_eq "$(grep -v -P '^(up\t1\t5|down\t2\t7)\t' "$TMP/fc" | head -n 39)" "$(cat "$TMP/fb")" "find lists the clean model's neurons, less the non-finite ones"
 
+expect_exit 0 'skipped 2 neurons with non-finite weights' "$NM" find "$TMP/bad.db" " the" --matrix all
+expect_exit 0 'skipped 1 neuron with non-finite weights' "$NM" find "$TMP/bad.db" " the" --matrix up
+
 # ---- diff: counted apart, never as agreement ---------------------------------
 "$NM" diff "$B/stories260K.bin" "$TMP/nan.bin" "${TOK[@]}" --format json >"$TMP/d.json" 2>/dev/null
 expect_eq "$?" 0 "diff exits 0"
