@@ -89,6 +89,10 @@ expect_eq "$?" 0 "diff exits 0"
 expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["n_neurons"], d["top1_same"], d["nonfinite"])' "$TMP/d.json")" \
     "859 859 1" "diff: 859 neurons compared (all the same), 1 non-finite counted apart"
 expect_out 'non-finite' "$NM" diff "$B/stories260K.bin" "$TMP/nan.bin" "${TOK[@]}"
+"$NM" map "$B/stories260K.bin" "${TOK[@]}" --matrix all -o "$TMP/clean.db" 2>/dev/null
+"$NM" diff "$TMP/clean.db" "$TMP/bad.db" --matrix all --format json >"$TMP/da.json" 2>/dev/null
+expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["n_neurons"], d["top1_same"], d["nonfinite"])' "$TMP/da.json")" \
+    "2578 2578 2" "diff of two atlases: the flagged neurons counted apart"
 
 # ---- the forward pass stops, naming the layer ---------------------------------
 expect_exit 1 'layer 1: .*non-finite' "$NM" generate "$TMP/nan.bin" "${TOK[@]}" -n 5
