@@ -6,7 +6,8 @@
 #   map      the up map of NEURONS neurons of a Llama-3.1-8B-shaped BF16 layer
 #            (vocabulary 128,256: the paper's workload, bench/map.sh's model)
 #   prompt,  generate --stats on a Llama-3.2-1B-shaped BF16 GGUF
-#   decode   (bench/forward.sh's model): prompt and decode tokens/s
+#   decode   (bench/forward.sh's model, 4 layers; sampled with a fixed seed,
+#            since greedy text from random weights can stop at once)
 # Interleaving keeps a shared machine's load from favouring either side.
 # usage: RUNS=3 NEURONS=0-511 KEEP=/tmp/nm-cmp bench/compare.sh OLD NEW
 set -euo pipefail
@@ -34,7 +35,7 @@ for i in $(seq "$RUNS"); do
         /usr/bin/time -f "%e" -o "$WORK/t" "$bin" map "$MAPM" --matrix up --layers 0 --neurons "$NEURONS" \
             --format tsv >"$WORK/$side.tsv" 2>/dev/null
         echo "$side map $(cat "$WORK/t")" >>"$WORK/times"
-        "$bin" generate "$FWDM" -p "$PROMPT" -n 8 --temp 0 --stats 2>"$WORK/err" >/dev/null
+        "$bin" generate "$FWDM" -p "$PROMPT" -n 8 --temp 1 --top-p 1 --seed 7 --stats 2>"$WORK/err" >/dev/null
         awk -v s=$side '/tokens\/s/ { for (i = 1; i <= NF; i++) if ($i ~ /tokens\/s/) { gsub(/[(]/, "", $(i-1)); v[++n] = $(i-1) } }
             END { print s, "prompt", v[1]; print s, "decode", v[2] }' "$WORK/err" >>"$WORK/times"
     done

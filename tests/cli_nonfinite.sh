@@ -80,12 +80,19 @@ expect_eq "$?" 0 "find exits 0"
 grep -q 'skipped 2 neurons with non-finite weights' "$TMP/fb.err" && ok || fail "find says how many it skipped: $(cat "$TMP/fb.err")"
 expect_eq "$(grep -v -P '^(up\t1\t5|down\t2\t7)\t' "$TMP/fc" | head -n 39)" "$(cat "$TMP/fb")" "find lists the clean model's neurons, less the non-finite ones"
 
+expect_exit 0 'skipped 2 neurons with non-finite weights' "$NM" find "$TMP/bad.db" " the" --matrix all
+expect_exit 0 'skipped 1 neuron with non-finite weights' "$NM" find "$TMP/bad.db" " the" --matrix up
+
 # ---- diff: counted apart, never as agreement ---------------------------------
 "$NM" diff "$B/stories260K.bin" "$TMP/nan.bin" "${TOK[@]}" --format json >"$TMP/d.json" 2>/dev/null
 expect_eq "$?" 0 "diff exits 0"
 expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["n_neurons"], d["top1_same"], d["nonfinite"])' "$TMP/d.json")" \
     "859 859 1" "diff: 859 neurons compared (all the same), 1 non-finite counted apart"
 expect_out 'non-finite' "$NM" diff "$B/stories260K.bin" "$TMP/nan.bin" "${TOK[@]}"
+"$NM" map "$B/stories260K.bin" "${TOK[@]}" --matrix all -o "$TMP/clean.db" 2>/dev/null
+"$NM" diff "$TMP/clean.db" "$TMP/bad.db" --matrix all --format json >"$TMP/da.json" 2>/dev/null
+expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["n_neurons"], d["top1_same"], d["nonfinite"])' "$TMP/da.json")" \
+    "2578 2578 2" "diff of two atlases: the flagged neurons counted apart"
 
 # ---- the forward pass stops, naming the layer ---------------------------------
 expect_exit 1 'layer 1: .*non-finite' "$NM" generate "$TMP/nan.bin" "${TOK[@]}" -n 5

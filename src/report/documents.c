@@ -13,14 +13,11 @@ cJSON *show_json(const TokenNames *tn, MatrixKind k, int layer, int neuron, Lens
     return o;
 }
 
-/* {"token_id","token"}: the text as token_list_json writes it. */
+/* {"token_id","token"}. */
 static cJSON *token_json(const TokenNames *tn, int id) {
-    LensToken t = { .id = id };
-    cJSON *list = token_list_json(tn, &t, 1, 1), *one = cJSON_DetachItemFromArray(list, 0), *o = cJSON_CreateObject();
+    cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "token_id", id);
-    cJSON_AddItemToObject(o, "token", cJSON_DetachItemFromObject(one, "token"));
-    cJSON_Delete(one);
-    cJSON_Delete(list);
+    cJSON_AddItemToObject(o, "token", token_string_json(tn, id));
     return o;
 }
 

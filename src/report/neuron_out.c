@@ -27,27 +27,29 @@ void neuron_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neur
     for (int i = 0; i < n_bottom; i++) tsv_row(f, tn, k, layer, neuron, -(i + 1), &r->bottom[i]);
 }
 
+cJSON *token_string_json(const TokenNames *tn, int id) {
+    int in = id >= 0 && id < tn->n;
+    const char *text = in ? tn->text[id] : "";
+    int len = in ? tn->len[id] : 0, valid = 1;
+    for (int p = 0; p < len && valid;) {
+        int l = utf8_sequence_length((const unsigned char *)text + p, (size_t)(len - p));
+        valid = l > 0 && text[p] != 0;
+        p += l;
+    }
+    if (valid) return cJSON_CreateString(text);
+    char *esc = token_text(tn, id);
+    cJSON *o = cJSON_CreateString(esc);
+    free(esc);
+    return o;
+}
+
 cJSON *token_list_json(const TokenNames *tn, const LensToken *t, int n, int sign) {
     cJSON *arr = cJSON_CreateArray();
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
-        int in = t[i].id >= 0 && t[i].id < tn->n;
-        const char *text = in ? tn->text[t[i].id] : "";
-        int len = in ? tn->len[t[i].id] : 0, valid = 1;
-        for (int p = 0; p < len && valid;) {
-            int l = utf8_sequence_length((const unsigned char *)text + p, (size_t)(len - p));
-            valid = l > 0 && text[p] != 0;
-            p += l;
-        }
         cJSON_AddNumberToObject(o, "rank", sign * (i + 1));
         cJSON_AddNumberToObject(o, "token_id", t[i].id);
-        if (valid) {
-            cJSON_AddStringToObject(o, "token", text);
-        } else {
-            char *esc = token_text(tn, t[i].id);
-            cJSON_AddStringToObject(o, "token", esc);
-            free(esc);
-        }
+        cJSON_AddItemToObject(o, "token", token_string_json(tn, t[i].id));
         cJSON_AddNumberToObject(o, "logit", t[i].logit);
         cJSON_AddNumberToObject(o, "prob", t[i].prob);
         cJSON_AddItemToArray(arr, o);

@@ -18,9 +18,11 @@
  * An id outside the table gives "". */
 char *token_text(const TokenNames *tn, int id);
 
-/* {"rank","token_id","token","logit","prob"} for t[0..n), ranks sign·1..n.
- * "token" is the raw text when it is valid UTF-8 without NUL, else
- * token_text's escaped form (JSON strings must be UTF-8). */
+/* A token's text as a JSON string: the raw bytes when they are valid UTF-8
+ * without NUL, else token_text's escaped form (JSON strings must be UTF-8). */
+cJSON *token_string_json(const TokenNames *tn, int id);
+
+/* {"rank","token_id","token","logit","prob"} for t[0..n), ranks sign·1..n. */
 cJSON *token_list_json(const TokenNames *tn, const LensToken *t, int n, int sign);
 
 /* "matrix layer neuron rank token_id token logit prob" */
