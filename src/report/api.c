@@ -10,6 +10,7 @@
 #include "formats/registry.h"
 #include "infer/generation.h"
 #include "lens/find.h"
+#include "report/atlas_documents.h"
 #include "report/documents.h"
 #include "report/neuron_out.h"
 #include "text/prompt.h"
@@ -411,30 +412,7 @@ int api_atlas_records_jsonl(const Atlas *a, char **out, Error *e) {
     return NM_OK;
 }
 
-char *api_atlas_info_json(const Atlas *a) {
-    const AtlasInfo *in = atlas_info(a);
-    char id[32];
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "version", in->version);
-    cJSON_AddStringToObject(o, "model_path", in->model_path);
-    cJSON_AddStringToObject(o, "model_format", in->model_format);
-    snprintf(id, sizeof id, "%016llx", (unsigned long long)in->identity);
-    cJSON_AddStringToObject(o, "identity", id);
-    cJSON_AddStringToObject(o, "kernel", in->kernel);
-    cJSON_AddBoolToObject(o, "prefilter", in->prefilter);
-    cJSON_AddNumberToObject(o, "prob_tol", in->prob_tol);
-    cJSON_AddNumberToObject(o, "num_hidden_layers", in->n_layers);
-    cJSON_AddNumberToObject(o, "hidden_size", in->dim);
-    cJSON_AddNumberToObject(o, "intermediate_size", in->ffn_dim);
-    cJSON_AddNumberToObject(o, "vocab_size", in->vocab_size);
-    cJSON_AddStringToObject(o, "norm", lens_norm_name(in->norm));
-    cJSON_AddNumberToObject(o, "top_k", in->top_k);
-    cJSON_AddNumberToObject(o, "bottom_k", in->bottom_k);
-    cJSON_AddStringToObject(o, "matrices", in->matrices);
-    cJSON_AddStringToObject(o, "layers", in->layers);
-    cJSON_AddStringToObject(o, "neurons", in->neurons);
-    return print_json(o);
-}
+char *api_atlas_info_json(const Atlas *a) { return print_json(atlas_info_json(a, NULL)); }
 
 /* ----------------------------------------------------------------------------
  * The forward pass */

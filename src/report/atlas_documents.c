@@ -44,9 +44,15 @@ int atlas_find_json(const Atlas *a, const char *text, int len, const char *matri
 
 cJSON *atlas_info_json(const Atlas *a, const char *path) {
     const AtlasInfo *in = atlas_info(a);
+    char id[32];
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "path", path);
+    if (path) cJSON_AddStringToObject(o, "path", path);
     cJSON_AddStringToObject(o, "version", in->version);
+    cJSON *ident = cJSON_AddObjectToObject(o, "identity"); /* as diff --format json names them */
+    snprintf(id, sizeof id, "%016llx", (unsigned long long)in->identity);
+    cJSON_AddStringToObject(ident, "layout", id);
+    snprintf(id, sizeof id, "%016llx", (unsigned long long)in->content_identity);
+    cJSON_AddStringToObject(ident, "content", id);
     cJSON_AddStringToObject(o, "model_path", in->model_path);
     cJSON_AddStringToObject(o, "model_format", in->model_format);
     cJSON_AddNumberToObject(o, "n_layers", in->n_layers);
