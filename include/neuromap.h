@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <getopt.h>
+#include <sqlite3.h>
 #include <cJSON.h>
 
 /* ---- src/base/util.h ---------------------------------------------------- */

@@ -1,6 +1,7 @@
 /* activations_store.c — the activation tables of an atlas: an atomic,
  * resumable writer and a reader. The schema is in activations_store.h. */
 #include "store/activations_store.h"
+#include "store/db.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -42,62 +43,6 @@ static const char *const list_names[2 + ACT_BANDS] = { "top", "bottom", "q50", "
 
 /* ----------------------------------------------------------------------------
  * Small SQLite helpers */
-
-static int db_fail(sqlite3 *db, const char *path, Error *e, const char *what) {
-    return error_set(e, NM_ERUNTIME, "%s: %s: %s", path, what, sqlite3_errmsg(db));
-}
-
-static int db_exec(sqlite3 *db, const char *path, const char *sql, Error *e) {
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK) return NM_OK;
-    int rc = error_set(e, NM_ERUNTIME, "%s: %s", path, msg ? msg : "SQLite error");
-    sqlite3_free(msg);
-    return rc;
-}
-
-static int has_table(sqlite3 *db, const char *name) {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, &st, NULL)) return 0;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    int yes = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return yes;
-}
-
-/* value of key in table (meta or act_meta) into buf; NULL when absent. */
-static const char *get_meta(sqlite3 *db, const char *table, const char *key, char *buf, size_t cap) {
-    char sql[96];
-    snprintf(sql, sizeof sql, "SELECT value FROM %s WHERE key = ?", table);
-    sqlite3_stmt *st;
-    buf[0] = 0;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return NULL;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    const char *r = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-        r = buf;
-    }
-    sqlite3_finalize(st);
-    return r;
-}
-
-static int put_meta(sqlite3 *db, const char *path, const char *table, const char *key, const char *value, Error *e) {
-    char sql[96];
-    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO %s VALUES(?, ?)", table);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return db_fail(db, path, e, table);
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
-    int ok = sqlite3_step(st) == SQLITE_DONE;
-    sqlite3_finalize(st);
-    return ok ? NM_OK : db_fail(db, path, e, table);
-}
-
-static int put_meta_i64(sqlite3 *db, const char *path, const char *table, const char *key, long long v, Error *e) {
-    char s[32];
-    snprintf(s, sizeof s, "%lld", v);
-    return put_meta(db, path, table, key, s, e);
-}
 
 /* ----------------------------------------------------------------------------
  * Writing */
@@ -157,15 +102,15 @@ static int write_base(ActStore *s, const Model *m, Error *e) {
     snprintf(id, sizeof id, "%016llx", (unsigned long long)m->identity);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
     int rc;
-    if ((rc = db_exec(s->db, s->temp, base_schema, e)) || (rc = put_meta(s->db, s->temp, "meta", "neuromap_version", NEUROMAP_VERSION, e)) ||
-        (rc = put_meta(s->db, s->temp, "meta", "created", when, e)) ||
-        (rc = put_meta(s->db, s->temp, "meta", "model_path", m->path, e)) ||
-        (rc = put_meta(s->db, s->temp, "meta", "model_format", format_name(m->format), e)) ||
-        (rc = put_meta(s->db, s->temp, "meta", "model_identity", id, e)) ||
-        (rc = put_meta_i64(s->db, s->temp, "meta", "n_layers", m->cfg.n_layers, e)) ||
-        (rc = put_meta_i64(s->db, s->temp, "meta", "dim", m->cfg.dim, e)) ||
-        (rc = put_meta_i64(s->db, s->temp, "meta", "ffn_dim", m->cfg.ffn_dim, e)) ||
-        (rc = put_meta_i64(s->db, s->temp, "meta", "vocab_size", m->cfg.vocab_size, e)))
+    if ((rc = db_exec(s->db, s->temp, base_schema, e)) || (rc = db_put_meta(s->db, s->temp, "meta", "neuromap_version", NEUROMAP_VERSION, e)) ||
+        (rc = db_put_meta(s->db, s->temp, "meta", "created", when, e)) ||
+        (rc = db_put_meta(s->db, s->temp, "meta", "model_path", m->path, e)) ||
+        (rc = db_put_meta(s->db, s->temp, "meta", "model_format", format_name(m->format), e)) ||
+        (rc = db_put_meta(s->db, s->temp, "meta", "model_identity", id, e)) ||
+        (rc = db_put_meta_int(s->db, s->temp, "meta", "n_layers", m->cfg.n_layers, e)) ||
+        (rc = db_put_meta_int(s->db, s->temp, "meta", "dim", m->cfg.dim, e)) ||
+        (rc = db_put_meta_int(s->db, s->temp, "meta", "ffn_dim", m->cfg.ffn_dim, e)) ||
+        (rc = db_put_meta_int(s->db, s->temp, "meta", "vocab_size", m->cfg.vocab_size, e)))
         return rc;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "INSERT INTO tokens VALUES(?, ?, ?)", -1, &st, NULL) != SQLITE_OK) return db_fail(s->db, s->temp, e, "tokens");
@@ -188,13 +133,13 @@ static int write_act_meta(ActStore *s, const Model *m, Error *e) {
     char v[9][64];
     run_keys(in, m->identity, v);
     int rc = NM_OK;
-    for (int i = 0; i < 9 && !rc; i++) rc = put_meta(s->db, s->temp, "act_meta", run_key_names[i], v[i], e);
-    if (!rc) rc = put_meta(s->db, s->temp, "act_meta", "corpus_path", in->corpus, e);
-    if (!rc) rc = put_meta_i64(s->db, s->temp, "act_meta", "corpus_bytes", in->corpus_bytes, e);
-    if (!rc) rc = put_meta_i64(s->db, s->temp, "act_meta", "bos_id", m->vocab.bos_id, e);
-    if (!rc) rc = put_meta(s->db, s->temp, "act_meta", "histogram", "symmetric log2 bins: edges 0, +-2^-10, +-2^-9, ..., +-2^4", e);
-    if (!rc) rc = put_meta(s->db, s->temp, "act_meta", "quantiles", "from the histogram: exact at bin edges, linear within a bin", e);
-    if (!rc) rc = put_meta(s->db, s->temp, "act_meta", "complete", "0", e);
+    for (int i = 0; i < 9 && !rc; i++) rc = db_put_meta(s->db, s->temp, "act_meta", run_key_names[i], v[i], e);
+    if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "corpus_path", in->corpus, e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "corpus_bytes", in->corpus_bytes, e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "bos_id", m->vocab.bos_id, e);
+    if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "histogram", "symmetric log2 bins: edges 0, +-2^-10, +-2^-9, ..., +-2^4", e);
+    if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "quantiles", "from the histogram: exact at bin edges, linear within a bin", e);
+    if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "complete", "0", e);
     return rc;
 }
 
@@ -202,7 +147,7 @@ static int check_resumable(ActStore *s, const Model *m, Error *e) {
     char v[9][64], stored[256];
     run_keys(&s->info, m->identity, v);
     for (int i = 0; i < 9; i++) {
-        if (!get_meta(s->db, "act_meta", run_key_names[i], stored, sizeof stored))
+        if (!db_get_meta(s->db, "act_meta", run_key_names[i], stored, sizeof stored))
             return error_set(e, NM_EINPUT, "%s: not a resumable partial run (use --force to start over)", s->temp);
         if (strcmp(stored, v[i]) != 0)
             return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs (partial has '%s', this run '%s'; use --force to start over)",
@@ -232,12 +177,12 @@ int act_store_begin(ActStore **out, const char *path, int force, int resume, con
         sqlite3 *db = NULL;
         char id[64], want[32];
         snprintf(want, sizeof want, "%016llx", (unsigned long long)m->identity);
-        int is_atlas = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK && has_table(db, "meta");
+        int is_atlas = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK && db_has_table(db, "meta");
         if (!is_atlas && !force)
             rc = error_set(e, NM_EINPUT, "%s: exists and is not an atlas (use --force to overwrite it)", path);
-        else if (is_atlas && get_meta(db, "meta", "model_identity", id, sizeof id) && strcmp(id, want) != 0)
+        else if (is_atlas && db_get_meta(db, "meta", "model_identity", id, sizeof id) && strcmp(id, want) != 0)
             rc = error_set(e, NM_EINPUT, "%s: is an atlas of another model (identity %s, MODEL %s)", path, id, want);
-        else if (is_atlas && has_table(db, "act_meta") && !force && !continuing)
+        else if (is_atlas && db_has_table(db, "act_meta") && !force && !continuing)
             rc = error_set(e, NM_EINPUT, "%s: holds activations already (use --force to replace them)", path);
         adding = is_atlas;
         sqlite3_close(db);
@@ -265,7 +210,7 @@ int act_store_begin(ActStore **out, const char *path, int force, int resume, con
     if (!rc && sqlite3_open(s->temp, &s->db) != SQLITE_OK) rc = db_fail(s->db, s->temp, e, "cannot open");
     if (!rc) rc = db_exec(s->db, s->temp, "PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF;", e);
     if (!rc && existing) {
-        if (!has_table(s->db, "act_meta")) rc = error_set(e, NM_EINPUT, "%s: not a partial activations run (use --force to start over)", s->temp);
+        if (!db_has_table(s->db, "act_meta")) rc = error_set(e, NM_EINPUT, "%s: not a partial activations run (use --force to start over)", s->temp);
         else rc = check_resumable(s, m, e);
         *resumed = !rc;
     } else if (!rc) {
@@ -358,9 +303,9 @@ int act_store_checkpoint(ActStore *s, ActRun *r, int next_doc, Error *e) {
     act_run_sort_heaps(r); /* worst first: still heaps, and a fixed order on disk */
     int rc = db_exec(s->db, s->temp, "BEGIN;", e);
     if (!rc) rc = save_state(s, r, NULL, e);
-    if (!rc) rc = put_meta_i64(s->db, s->temp, "act_meta", "pass", r->pass, e);
-    if (!rc) rc = put_meta_i64(s->db, s->temp, "act_meta", "next_doc", next_doc, e);
-    if (!rc) rc = put_meta_i64(s->db, s->temp, "act_meta", "pass_tokens", r->tokens, e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "pass", r->pass, e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "next_doc", next_doc, e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "pass_tokens", r->tokens, e);
     if (!rc) rc = db_exec(s->db, s->temp, "COMMIT;", e);
     else sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
     return rc;
@@ -369,7 +314,7 @@ int act_store_checkpoint(ActStore *s, ActRun *r, int next_doc, Error *e) {
 static int meta_i64(sqlite3 *db, const char *key, long long *v) {
     char buf[64];
     long x;
-    if (!get_meta(db, "act_meta", key, buf, sizeof buf) || !parse_long(buf, &x)) return 0;
+    if (!db_get_meta(db, "act_meta", key, buf, sizeof buf) || !parse_long(buf, &x)) return 0;
     *v = x;
     return 1;
 }
@@ -515,9 +460,9 @@ int act_store_commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer
     if (!rc) rc = save_state(s, r, readings, e);
     if (!rc) rc = save_docs(s, r, c, t, e);
     if (!rc) rc = db_exec(s->db, s->temp, "DELETE FROM act_meta WHERE key IN ('pass', 'next_doc', 'pass_tokens');", e);
-    if (!rc) rc = put_meta_i64(s->db, s->temp, "act_meta", "tokens", r->tokens, e);
-    if (!rc) rc = put_meta_i64(s->db, s->temp, "act_meta", "docs_run", s->info.n_docs, e);
-    if (!rc) rc = put_meta(s->db, s->temp, "act_meta", "complete", "1", e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "tokens", r->tokens, e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "docs_run", s->info.n_docs, e);
+    if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "complete", "1", e);
     if (!rc) rc = db_exec(s->db, s->temp, "COMMIT;", e);
     else sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
     if (!rc && sqlite3_close(s->db) != SQLITE_OK) rc = db_fail(s->db, s->temp, e, "closing");
@@ -577,21 +522,21 @@ static int read_act_info(ActAtlas *a, Error *e) {
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         long lv;
-        if (!get_meta(a->db, ints[i].table, ints[i].key, v, sizeof v) || !parse_long(v, &lv) || lv < ints[i].lo || lv > ints[i].hi)
+        if (!db_get_meta(a->db, ints[i].table, ints[i].key, v, sizeof v) || !parse_long(v, &lv) || lv < ints[i].lo || lv > ints[i].hi)
             return error_set(e, NM_EINPUT, "%s: holds no complete activations (%s '%s' missing or out of range)", a->path,
                              ints[i].table, ints[i].key);
         x = lv;
         if (ints[i].i32) *ints[i].i32 = (int)x;
         else *ints[i].i64 = x;
     }
-    if (!get_meta(a->db, "act_meta", "layers", v, sizeof v) || sscanf(v, "%d-%d", &in->l0, &in->l1) != 2 || in->l0 < 0 ||
+    if (!db_get_meta(a->db, "act_meta", "layers", v, sizeof v) || sscanf(v, "%d-%d", &in->l0, &in->l1) != 2 || in->l0 < 0 ||
         in->l1 < in->l0 || in->l1 >= in->n_layers)
         return error_set(e, NM_EINPUT, "%s: act_meta 'layers' missing or out of range", a->path);
-    get_meta(a->db, "act_meta", "corpus_path", in->corpus, sizeof in->corpus);
-    if (get_meta(a->db, "act_meta", "corpus_hash", v, sizeof v)) in->corpus_hash = strtoull(v, NULL, 16);
-    if (get_meta(a->db, "act_meta", "seed", v, sizeof v)) in->seed = strtoull(v, NULL, 10);
-    if (get_meta(a->db, "meta", "model_identity", v, sizeof v)) in->identity = strtoull(v, NULL, 16);
-    get_meta(a->db, "meta", "model_path", in->model_path, sizeof in->model_path);
+    db_get_meta(a->db, "act_meta", "corpus_path", in->corpus, sizeof in->corpus);
+    if (db_get_meta(a->db, "act_meta", "corpus_hash", v, sizeof v)) in->corpus_hash = strtoull(v, NULL, 16);
+    if (db_get_meta(a->db, "act_meta", "seed", v, sizeof v)) in->seed = strtoull(v, NULL, 10);
+    if (db_get_meta(a->db, "meta", "model_identity", v, sizeof v)) in->identity = strtoull(v, NULL, 16);
+    db_get_meta(a->db, "meta", "model_path", in->model_path, sizeof in->model_path);
     in->docs_run = in->n_docs;
     return NM_OK;
 }
@@ -603,12 +548,12 @@ int act_atlas_open(ActAtlas **out, const char *path, Error *e) {
     char v[16];
     int rc = NM_OK;
     if (sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) rc = db_fail(a->db, path, e, "cannot open");
-    else if (!has_table(a->db, "act_meta") || !has_table(a->db, "meta"))
+    else if (!db_has_table(a->db, "act_meta") || !db_has_table(a->db, "meta"))
         rc = error_set(e, NM_EINPUT, "%s: holds no activations (run 'neuromap activations MODEL --corpus FILE -o %s')", path, path);
-    else if (!get_meta(a->db, "act_meta", "complete", v, sizeof v) || strcmp(v, "1") != 0)
+    else if (!db_get_meta(a->db, "act_meta", "complete", v, sizeof v) || strcmp(v, "1") != 0)
         rc = error_set(e, NM_EINPUT, "%s: its activations run is not complete", path);
     if (!rc) rc = read_act_info(a, e);
-    a->has_map = !rc && has_table(a->db, "entries");
+    a->has_map = !rc && db_has_table(a->db, "entries");
     if (!rc) {
         int n = a->info.vocab_size;
         a->n_tokens = n;

@@ -1,6 +1,7 @@
 /* atlas.c — the SQLite atlas: writing a map atomically, reading it back.
  * The schema is in atlas.h and README.md. */
 #include "store/atlas.h"
+#include "store/db.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -37,17 +38,9 @@ static const char schema[] =
 /* Built after the rows are in: one sort instead of a B-tree insert per row. */
 static const char indexes[] = "CREATE INDEX entries_by_token ON entries(token_id, logit);";
 
-static int db_error(Atlas *a, Error *e, const char *what) {
-    return error_set(e, NM_ERUNTIME, "%s: %s: %s", a->path, what, sqlite3_errmsg(a->db));
-}
+static int db_error(Atlas *a, Error *e, const char *what) { return db_fail(a->db, a->path, e, what); }
 
-static int exec(Atlas *a, const char *sql, Error *e) {
-    char *msg = NULL;
-    if (sqlite3_exec(a->db, sql, NULL, NULL, &msg) == SQLITE_OK) return NM_OK;
-    int rc = error_set(e, NM_ERUNTIME, "%s: %s", a->path, msg ? msg : "SQLite error");
-    sqlite3_free(msg);
-    return rc;
-}
+static int exec(Atlas *a, const char *sql, Error *e) { return db_exec(a->db, a->path, sql, e); }
 
 static void atlas_free(Atlas *a) {
     sqlite3_finalize(a->put_entry);
@@ -359,17 +352,7 @@ int atlas_set_meta(Atlas *a, const char *key, const char *value, Error *e) {
  * Reading */
 
 static const char *meta_value(Atlas *a, const char *key, char *buf, size_t cap) {
-    sqlite3_stmt *st;
-    buf[0] = 0;
-    if (sqlite3_prepare_v2(a->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) != SQLITE_OK) return NULL;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-    const char *r = NULL;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
-        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
-        r = buf;
-    }
-    sqlite3_finalize(st);
-    return r;
+    return db_get_meta(a->db, "meta", key, buf, cap);
 }
 
 static int read_info(Atlas *a, Error *e) {

@@ -1,0 +1,59 @@
+/* db.c — see db.h. */
+#include "store/db.h"
+
+#include <stdio.h>
+
+int db_fail(sqlite3 *db, const char *path, Error *e, const char *what) {
+    return error_set(e, NM_ERUNTIME, "%s: %s: %s", path, what, sqlite3_errmsg(db));
+}
+
+int db_exec(sqlite3 *db, const char *path, const char *sql, Error *e) {
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK) return NM_OK;
+    int rc = error_set(e, NM_ERUNTIME, "%s: %s", path, msg ? msg : "SQLite error");
+    sqlite3_free(msg);
+    return rc;
+}
+
+int db_has_table(sqlite3 *db, const char *name) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, &st, NULL)) return 0;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int yes = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes;
+}
+
+const char *db_get_meta(sqlite3 *db, const char *table, const char *key, char *buf, size_t cap) {
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT value FROM %s WHERE key = ?", table);
+    sqlite3_stmt *st;
+    buf[0] = 0;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return NULL;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    const char *r = NULL;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+        r = buf;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+int db_put_meta(sqlite3 *db, const char *path, const char *table, const char *key, const char *value, Error *e) {
+    char sql[96];
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO %s VALUES(?, ?)", table);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return db_fail(db, path, e, table);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int ok = sqlite3_step(st) == SQLITE_DONE;
+    sqlite3_finalize(st);
+    return ok ? NM_OK : db_fail(db, path, e, table);
+}
+
+int db_put_meta_int(sqlite3 *db, const char *path, const char *table, const char *key, long long v, Error *e) {
+    char s[32];
+    snprintf(s, sizeof s, "%lld", v);
+    return db_put_meta(db, path, table, key, s, e);
+}

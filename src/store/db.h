@@ -1,0 +1,25 @@
+/* db.h — the few SQLite helpers every atlas table needs (the map's in
+ * atlas.c, the activations' in activations_store.c): one message format
+ * for a failure, statements run whole, and key/value meta tables. */
+#ifndef NEUROMAP_DB_H
+#define NEUROMAP_DB_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "base/util.h"
+
+/* NM_INTERNAL_BEGIN */
+/* "PATH: WHAT: SQLite's message", a runtime error. */
+int db_fail(sqlite3 *db, const char *path, Error *e, const char *what);
+/* Runs sql (one or more statements); "PATH: message" on failure. */
+int db_exec(sqlite3 *db, const char *path, const char *sql, Error *e);
+int db_has_table(sqlite3 *db, const char *name);
+/* The value of key in table (meta, act_meta) into buf; NULL when absent. */
+const char *db_get_meta(sqlite3 *db, const char *table, const char *key, char *buf, size_t cap);
+/* Sets key to value in table (replacing it). */
+int db_put_meta(sqlite3 *db, const char *path, const char *table, const char *key, const char *value, Error *e);
+int db_put_meta_int(sqlite3 *db, const char *path, const char *table, const char *key, long long v, Error *e);
+/* NM_INTERNAL_END */
+
+#endif
