@@ -164,9 +164,7 @@ int act_store_begin(ActStore **out, const char *path, int force, int resume, con
     s->lock_fd = -1;
     s->path = xstrdup(path);
     s->info = *info;
-    size_t n = strlen(path) + 16;
-    s->temp = xmalloc(n);
-    snprintf(s->temp, n, "%s.partial", path);
+    s->temp = db_partial_path(path);
     int rc = NM_OK, adding = 0, locked = 0;
 
     /* What is at PATH now: nothing, an atlas to add to, or something else.
@@ -499,10 +497,7 @@ struct ActAtlas {
 void act_atlas_close(ActAtlas *a) {
     if (!a) return;
     sqlite3_close(a->db);
-    for (int i = 0; i < a->n_tokens; i++) free(a->text[i]);
-    free(a->text);
-    free(a->text_len);
-    free(a->type);
+    db_free_tokens(a->text, a->text_len, a->type, a->n_tokens);
     free(a->unigram);
     free(a->path);
     free(a);

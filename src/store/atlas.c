@@ -46,10 +46,7 @@ static void atlas_free(Atlas *a) {
     sqlite3_finalize(a->put_entry);
     sqlite3_finalize(a->put_neuron);
     sqlite3_close(a->db);
-    for (int i = 0; i < a->n_tokens; i++) free(a->text[i]);
-    free(a->text);
-    free(a->text_len);
-    free(a->type);
+    db_free_tokens(a->text, a->text_len, a->type, a->n_tokens);
     free(a->path);
     free(a->temp);
     /* Closed after SQLite's own descriptor: closing ours first would drop its POSIX locks. */
@@ -211,9 +208,7 @@ int atlas_begin(Atlas **out, const char *path, int force, int resume, const Mode
     a->info = *info;
     /* The partial file lives beside the final one, so rename() is atomic;
      * its name is fixed so that --resume finds it. */
-    size_t n = strlen(path) + 16;
-    a->temp = xmalloc(n);
-    snprintf(a->temp, n, "%s.partial", path);
+    a->temp = db_partial_path(path);
     int existing = 0, rc = claim_partial(a, force, resume, &existing, e);
     if (rc) {
         atlas_free(a);
@@ -262,14 +257,20 @@ int atlas_stored(Atlas *a, MatrixKind k, int layer, int first, int count) {
     return n;
 }
 
-void atlas_close_partial(Atlas *a) {
-    if (!a) return;
+/* Finalises the writer's statements and closes the file, committing what
+ * is in first when commit (may fail on a full disk: then rolled back). */
+static void close_db(Atlas *a, int commit) {
     sqlite3_finalize(a->put_entry);
     sqlite3_finalize(a->put_neuron);
     a->put_entry = a->put_neuron = NULL;
-    if (a->db) sqlite3_exec(a->db, "COMMIT;", NULL, NULL, NULL); /* what is in; may fail on a full disk: rolled back */
+    if (commit && a->db) sqlite3_exec(a->db, "COMMIT;", NULL, NULL, NULL);
     sqlite3_close(a->db);
     a->db = NULL;
+}
+
+void atlas_close_partial(Atlas *a) {
+    if (!a) return;
+    close_db(a, 1);
     atlas_free(a);
 }
 
@@ -328,11 +329,7 @@ int atlas_commit(Atlas *a, Error *e) {
 
 void atlas_abort(Atlas *a) {
     if (!a) return;
-    sqlite3_finalize(a->put_entry);
-    sqlite3_finalize(a->put_neuron);
-    a->put_entry = a->put_neuron = NULL;
-    sqlite3_close(a->db);
-    a->db = NULL;
+    close_db(a, 0);
     if (a->temp) unlink(a->temp);
     atlas_free(a);
 }

@@ -2,6 +2,8 @@
 #include "store/db.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int db_fail(sqlite3 *db, const char *path, Error *e, const char *what) {
     return error_set(e, NM_ERUNTIME, "%s: %s: %s", path, what, sqlite3_errmsg(db));
@@ -56,4 +58,18 @@ int db_put_meta_int(sqlite3 *db, const char *path, const char *table, const char
     char s[32];
     snprintf(s, sizeof s, "%lld", v);
     return db_put_meta(db, path, table, key, s, e);
+}
+
+char *db_partial_path(const char *path) {
+    size_t n = strlen(path) + sizeof ".partial";
+    char *s = xmalloc(n);
+    snprintf(s, n, "%s.partial", path);
+    return s;
+}
+
+void db_free_tokens(char **text, int *text_len, int *type, int n) {
+    for (int i = 0; i < n; i++) free(text[i]);
+    free(text);
+    free(text_len);
+    free(type);
 }

@@ -19,6 +19,11 @@ int db_has_table(sqlite3 *db, const char *name);
 const char *db_get_meta(sqlite3 *db, const char *table, const char *key, char *buf, size_t cap);
 /* Sets key to value in table (replacing it). */
 int db_put_meta(sqlite3 *db, const char *path, const char *table, const char *key, const char *value, Error *e);
+/* PATH.partial, malloc'd: where an atlas is written until it is complete (beside
+ * PATH, so that rename() is atomic; a fixed name, so that --resume finds it). */
+char *db_partial_path(const char *path);
+/* Frees a token table read from an atlas: n texts and the three arrays. */
+void db_free_tokens(char **text, int *text_len, int *type, int n);
 int db_put_meta_int(sqlite3 *db, const char *path, const char *table, const char *key, long long v, Error *e);
 /* NM_INTERNAL_END */
 
