@@ -10,18 +10,30 @@ typedef struct {
     const char *summary;
 } Command;
 
-int cmd_info(int argc, char **argv);
-int cmd_map(int argc, char **argv);
-int cmd_show(int argc, char **argv);
-int cmd_find(int argc, char **argv);
-int cmd_diff(int argc, char **argv);
-int cmd_generate(int argc, char **argv);
-int cmd_probe(int argc, char **argv);
-int cmd_synth(int argc, char **argv);
-int cmd_tokenize(int argc, char **argv);
-int cmd_activations(int argc, char **argv);
-int cmd_trace(int argc, char **argv);
-int cmd_agreement(int argc, char **argv);
+/* Every command, in the order `neuromap --help` lists them: X(name, summary).
+ * main.c builds its table from this list; each cmd_NAME.c defines
+ * int cmd_NAME(int argc, char **argv) (argv[0] is the command name). */
+#define NEUROMAP_COMMANDS(X)                                                                                    \
+    X(info, "describe a checkpoint: format, shapes, dtypes, vocabulary")                                        \
+    X(map, "decode MLP neurons through the final norm and LM head into an atlas")                               \
+    X(show, "one neuron's top and bottom tokens, from a model or an atlas")                                     \
+    X(find, "the neurons that most promote a token, from a model or an atlas")                                  \
+    X(diff, "compare two checkpoints neuron by neuron, or what neurons read with what they write")              \
+    X(generate, "generate text, with neurons clamped or scaled (--compare: both)")                              \
+    X(probe, "probability of a continuation, with and without clamps (--sweep: a curve)")                       \
+    X(synth, "write a synthetic Llama checkpoint (HF or GGUF) with planted neurons")                            \
+    X(tokenize, "text or a chat prompt to token ids, and ids back to text")                                     \
+    X(activations, "run a corpus: each neuron's activation statistics and strongest examples")                  \
+    X(trace, "the neurons that fire most at each token of a text, with what they write")                        \
+    X(agreement, "do the weights' readings agree with where neurons fire? (per neuron, per layer)")             \
+    X(export, "print an atlas as map --format tsv|jsonl would have printed it")                                 \
+    X(serve, "the web atlas: browse, search and steer an atlas in a browser")                                   \
+    X(merge, "join the part atlases of map --shard I/N into one atlas")
+
+#define NEUROMAP_DECLARE_COMMAND(name, summary) int cmd_##name(int argc, char **argv);
+NEUROMAP_COMMANDS(NEUROMAP_DECLARE_COMMAND)
+#undef NEUROMAP_DECLARE_COMMAND
+
 /* show ATLAS L:N --examples (cmd_activations.c); argv as cmd_show's. */
 int show_examples(int argc, char **argv);
 
@@ -30,9 +42,6 @@ int show_examples(int argc, char **argv);
  * with the code (e->code, or 1 when it is 0). */
 _Noreturn void error_exit(const Error *e);
 _Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int cmd_export(int argc, char **argv);
-int cmd_serve(int argc, char **argv);
-int cmd_merge(int argc, char **argv);
 
 /* Prints usage to stdout and returns 0 when argv holds -h/--help. */
 int is_help_flag(const char *arg);
