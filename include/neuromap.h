@@ -79,6 +79,16 @@ int parse_range(const char *s, long lo, long hi, long *a, long *b, Error *e);
 int parse_neuron(const char *s, int *layer, int *neuron, Error *e);
 /* The index of s among names[0..n), or -1. */
 int name_index(const char *const *names, int n, const char *s);
+/* An enum's names, one table: defines `const char *PREFIX_name(TYPE)` and
+ * `int PREFIX_from_name(const char *, TYPE *)` (1 and *out set when s is
+ * one of the COUNT names of TABLE, indexed by the enum's values). */
+#define DEFINE_ENUM_NAMES(PREFIX, TYPE, TABLE, COUNT)                  \
+    const char *PREFIX##_name(TYPE v) { return TABLE[v]; }            \
+    int PREFIX##_from_name(const char *s, TYPE *out) {                \
+        int i = name_index(TABLE, COUNT, s);                           \
+        if (i >= 0) *out = (TYPE)i;                                    \
+        return i >= 0;                                                 \
+    }
 
 /* Strict integer / float parsing of a whole string. */
 int parse_long(const char *s, long *out);

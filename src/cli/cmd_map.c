@@ -393,14 +393,7 @@ int cmd_map(int argc, char **argv) {
     lens_batch_free(&rb);
     if (w.rank > 0) { /* its results are rank 0's to write and report */
         progress_end(&prog);
-        free(top1);
-        lens_batch_free(&b);
-        free(vecs);
-        free(default_name);
-        lens_close(&L);
-        model_close(&m);
-        mpi_end(&w);
-        return NM_OK;
+        goto done;
     }
     if (w.size > 1) total = whole;
     progress_end(&prog);
@@ -432,6 +425,7 @@ int cmd_map(int argc, char **argv) {
         fprintf(stderr, "map: warning: %lld neuron%s non-finite weights (NaN or Inf in the vector or its logits), "
                 "listed without tokens: %s%s\n", (long long)bad.n, bad.n == 1 ? " has" : "s have", bad.first,
                 bad.n > NONFINITE_NAMED ? ", ..." : "");
+done:
     free(top1);
     lens_batch_free(&b);
     free(vecs);

@@ -258,24 +258,22 @@ static int cmp_position(const void *a, const void *b) {
          : (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-void act_run_finish(ActRun *r) {
+/* Sorts every neuron's example lists with the given orders (bands too when
+ * cmp_band is set). */
+static void sort_lists(ActRun *r, int (*cmp_top)(const void *, const void *), int (*cmp_bottom)(const void *, const void *),
+                       int (*cmp_band)(const void *, const void *)) {
     size_t count = (size_t)(r->l1 - r->l0 + 1) * (size_t)r->ffn;
     for (size_t i = 0; i < count; i++) {
         ActNeuron *s = &r->neuron[i];
-        qsort(s->top, (size_t)s->n_top, sizeof *s->top, cmp_best_first_top);
-        qsort(s->bottom, (size_t)s->n_bottom, sizeof *s->bottom, cmp_best_first_bottom);
-        for (int b = 0; b < ACT_BANDS; b++) qsort(s->band[b], (size_t)s->n_band[b], sizeof s->band[b][0], cmp_position);
+        qsort(s->top, (size_t)s->n_top, sizeof *s->top, cmp_top);
+        qsort(s->bottom, (size_t)s->n_bottom, sizeof *s->bottom, cmp_bottom);
+        for (int b = 0; cmp_band && b < ACT_BANDS; b++) qsort(s->band[b], (size_t)s->n_band[b], sizeof s->band[b][0], cmp_band);
     }
 }
 
-void act_run_sort_heaps(ActRun *r) {
-    size_t count = (size_t)(r->l1 - r->l0 + 1) * (size_t)r->ffn;
-    for (size_t i = 0; i < count; i++) {
-        ActNeuron *s = &r->neuron[i];
-        qsort(s->top, (size_t)s->n_top, sizeof *s->top, cmp_worst_first_top);
-        qsort(s->bottom, (size_t)s->n_bottom, sizeof *s->bottom, cmp_worst_first_bottom);
-    }
-}
+void act_run_finish(ActRun *r) { sort_lists(r, cmp_best_first_top, cmp_best_first_bottom, cmp_position); }
+
+void act_run_sort_heaps(ActRun *r) { sort_lists(r, cmp_worst_first_top, cmp_worst_first_bottom, NULL); }
 
 /* ----------------------------------------------------------------------------
  * The corpus */

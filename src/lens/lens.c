@@ -48,13 +48,7 @@
 
 static const char *const norm_names[] = { [NORM_FULL] = "full", [NORM_GAIN] = "gain", [NORM_NONE] = "none" };
 
-const char *lens_norm_name(LensNorm n) { return norm_names[n]; }
-
-int lens_norm_from_name(const char *s, LensNorm *out) {
-    int i = name_index(norm_names, NORM_NONE + 1, s);
-    if (i >= 0) *out = (LensNorm)i;
-    return i >= 0;
-}
+DEFINE_ENUM_NAMES(lens_norm, LensNorm, norm_names, NORM_NONE + 1)
 
 /* ----------------------------------------------------------------------------
  * Opening: the final norm weight and the head */

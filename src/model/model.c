@@ -205,13 +205,7 @@ const char *const gguf_layer_names[9] = {
 
 static const char *const matrix_names[] = { [MATRIX_UP] = "up", [MATRIX_GATE] = "gate", [MATRIX_DOWN] = "down" };
 
-const char *matrix_name(MatrixKind k) { return matrix_names[k]; }
-
-int matrix_from_name(const char *s, MatrixKind *out) {
-    int i = name_index(matrix_names, MATRIX_DOWN + 1, s);
-    if (i >= 0) *out = (MatrixKind)i;
-    return i >= 0;
-}
+DEFINE_ENUM_NAMES(matrix, MatrixKind, matrix_names, MATRIX_DOWN + 1)
 
 void model_neuron_vectors(const Model *m, MatrixKind k, int layer, int n0, int count, float *out) {
     const LayerWeights *lw = &m->layers[layer];

@@ -112,20 +112,7 @@ static int write_base(ActStore *s, const Model *m, Error *e) {
         (rc = db_put_meta_int(s->db, s->temp, "meta", "ffn_dim", m->cfg.ffn_dim, e)) ||
         (rc = db_put_meta_int(s->db, s->temp, "meta", "vocab_size", m->cfg.vocab_size, e)))
         return rc;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "INSERT INTO tokens VALUES(?, ?, ?)", -1, &st, NULL) != SQLITE_OK) return db_fail(s->db, s->temp, e, "tokens");
-    for (int i = 0; i < m->vocab.n_tokens; i++) {
-        sqlite3_bind_int(st, 1, i);
-        sqlite3_bind_blob(st, 2, m->vocab.text[i], m->vocab.text_len[i], SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, m->vocab.type ? m->vocab.type[i] : TOKEN_NORMAL);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            sqlite3_finalize(st);
-            return db_fail(s->db, s->temp, e, "tokens");
-        }
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return NM_OK;
+    return db_put_tokens(s->db, s->temp, &m->vocab, e);
 }
 
 static int write_act_meta(ActStore *s, const Model *m, Error *e) {

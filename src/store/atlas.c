@@ -120,20 +120,7 @@ static int write_header(Atlas *a, const Model *m, Error *e) {
         (rc = put_meta(a, "layers", in->layers, e)) || (rc = put_meta(a, "neurons", in->neurons, e)) ||
         (in->n_shards && (rc = put_meta(a, "shard", t.shard, e))))
         return rc;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(a->db, "INSERT INTO tokens VALUES(?, ?, ?)", -1, &st, NULL) != SQLITE_OK) return db_error(a, e, "tokens");
-    for (int i = 0; i < m->vocab.n_tokens; i++) {
-        sqlite3_bind_int(st, 1, i);
-        sqlite3_bind_blob(st, 2, m->vocab.text[i], m->vocab.text_len[i], SQLITE_STATIC);
-        sqlite3_bind_int(st, 3, m->vocab.type ? m->vocab.type[i] : TOKEN_NORMAL);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            sqlite3_finalize(st);
-            return db_error(a, e, "tokens");
-        }
-        sqlite3_reset(st);
-    }
-    sqlite3_finalize(st);
-    return NM_OK;
+    return db_put_tokens(a->db, a->path, &m->vocab, e);
 }
 
 static const char *meta_value(Atlas *a, const char *key, char *buf, size_t cap);

@@ -73,3 +73,21 @@ void db_free_tokens(char **text, int *text_len, int *type, int n) {
     free(text_len);
     free(type);
 }
+
+int db_put_tokens(sqlite3 *db, const char *path, const Vocab *v, Error *e) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "INSERT INTO tokens VALUES(?, ?, ?)", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, path, e, "tokens");
+    for (int i = 0; i < v->n_tokens; i++) {
+        sqlite3_bind_int(st, 1, i);
+        sqlite3_bind_blob(st, 2, v->text[i], v->text_len[i], SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, v->type ? v->type[i] : TOKEN_NORMAL);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return db_fail(db, path, e, "tokens");
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return NM_OK;
+}

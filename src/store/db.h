@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "base/util.h"
+#include "model/vocab.h"
 
 /* NM_INTERNAL_BEGIN */
 /* "PATH: WHAT: SQLite's message", a runtime error. */
@@ -22,6 +23,8 @@ int db_put_meta(sqlite3 *db, const char *path, const char *table, const char *ke
 /* PATH.partial, malloc'd: where an atlas is written until it is complete (beside
  * PATH, so that rename() is atomic; a fixed name, so that --resume finds it). */
 char *db_partial_path(const char *path);
+/* Writes the tokens table (id, the bytes it stands for, its type) of a vocabulary. */
+int db_put_tokens(sqlite3 *db, const char *path, const Vocab *v, Error *e);
 /* Frees a token table read from an atlas: n texts and the three arrays. */
 void db_free_tokens(char **text, int *text_len, int *type, int n);
 int db_put_meta_int(sqlite3 *db, const char *path, const char *table, const char *key, long long v, Error *e);
