@@ -208,12 +208,16 @@ static int parse_header(Gguf *g, Reader *r) {
     return NM_OK;
 }
 
+/* What the reader is at, for its messages: "WHAT i+1 of n". */
+static void reader_at(Reader *r, const char *what, uint64_t i, uint64_t n) {
+    snprintf(r->what, sizeof r->what, "%s %llu of %llu", what, (unsigned long long)i + 1, (unsigned long long)n);
+}
+
 static int parse_metadata(Gguf *g, Reader *r) {
     g->kv = xcalloc((size_t)g->n_kv, sizeof *g->kv);
     for (uint64_t i = 0; i < g->n_kv && !r->err; i++) {
         GgufKV *kv = &g->kv[i];
-        snprintf(r->what, sizeof r->what, "metadata key %llu of %llu", (unsigned long long)i + 1,
-                 (unsigned long long)g->n_kv);
+        reader_at(r, "metadata key", i, g->n_kv);
         uint64_t len;
         kv->key = take_str(r, &len);
         kv->key_len = (size_t)len;
@@ -246,8 +250,7 @@ static int parse_tensor_infos(Gguf *g, Reader *r) {
     g->ti = xcalloc((size_t)g->n_tensors, sizeof *g->ti);
     for (uint64_t i = 0; i < g->n_tensors && !r->err; i++) {
         GgufTensorInfo *t = &g->ti[i];
-        snprintf(r->what, sizeof r->what, "tensor info %llu of %llu", (unsigned long long)i + 1,
-                 (unsigned long long)g->n_tensors);
+        reader_at(r, "tensor info", i, g->n_tensors);
         uint64_t len;
         t->name = take_str(r, &len);
         if (r->err) break;
