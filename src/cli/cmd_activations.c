@@ -414,10 +414,7 @@ int show_examples(int argc, char **argv) {
         cJSON_AddStringToObject(ag_o, "through", embed ? "embed" : "head");
         cJSON_AddItemToObject(ag_o, "writes", test_json(&tn, &ag.writes));
         cJSON_AddItemToObject(ag_o, "reads", test_json(&tn, &ag.reads));
-        char *str = cJSON_Print(o);
-        puts(str);
-        free(str);
-        cJSON_Delete(o);
+        put_json(o, 1);
     } else {
         printf("activations of %d:%d  (corpus %s%s, %lld tokens, window %d)\n", layer, neuron, in->corpus,
                strcmp(status, "ok") == 0 ? ""

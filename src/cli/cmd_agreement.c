@@ -125,10 +125,7 @@ int cmd_agreement(int argc, char **argv) {
             if (i < n_layers) cJSON_AddItemToArray(layers, o);
             else cJSON_AddItemToObject(root, "total", o);
         }
-        char *str = cJSON_Print(root);
-        puts(str);
-        free(str);
-        cJSON_Delete(root);
+        put_json(root, 1);
     } else {
         printf("agreement of weights and activations: %s (%lld corpus tokens, top %d examples per neuron, p < %g, %s row read through %s)\n",
                path, (long long)in->tokens, in->top_n, alpha, row ? "gate" : "up", embed ? "the embeddings" : "the LM head");

@@ -391,19 +391,9 @@ int cmd_map(int argc, char **argv) {
     free(skip);
     free(ranges);
     lens_batch_free(&rb);
-    if (w.rank > 0) { /* its results are rank 0's to write and report */
-        progress_end(&prog);
-        free(top1);
-        lens_batch_free(&b);
-        free(vecs);
-        free(default_name);
-        lens_close(&L);
-        model_close(&m);
-        mpi_end(&w);
-        return NM_OK;
-    }
-    if (w.size > 1) total = whole;
     progress_end(&prog);
+    if (w.rank > 0) goto done; /* its results are rank 0's to write and report */
+    if (w.size > 1) total = whole;
     double seconds = now_seconds() - t0;
     if (skipped) fprintf(stderr, "map: resumed: %lld neurons were already in the partial atlas\n", (long long)skipped);
     if (atlas && skipped) /* the interrupted run's non-finite neurons count too */
@@ -432,6 +422,7 @@ int cmd_map(int argc, char **argv) {
         fprintf(stderr, "map: warning: %lld neuron%s non-finite weights (NaN or Inf in the vector or its logits), "
                 "listed without tokens: %s%s\n", (long long)bad.n, bad.n == 1 ? " has" : "s have", bad.first,
                 bad.n > NONFINITE_NAMED ? ", ..." : "");
+done:
     free(top1);
     lens_batch_free(&b);
     free(vecs);

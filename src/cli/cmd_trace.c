@@ -119,12 +119,7 @@ int cmd_trace(int argc, char **argv) {
         }
         free(t);
     }
-    if (json) {
-        char *s = cJSON_Print(root);
-        puts(s);
-        free(s);
-        cJSON_Delete(root);
-    }
+    if (json) put_json(root, 1);
     lens_batch_free(&b);
     free(vec);
     free(writes);

@@ -183,6 +183,19 @@ static Reply api_write(Server *s, const Request *r) {
 
 enum { LOGIT_BINS = 60 };
 
+/* The logits over the whole vocabulary of one neuron's vector through lens l
+ * (one of the server's two: they share one mutex); the caller frees them. */
+static float *neuron_logits(Server *s, Lens *l, MatrixKind k, int layer, int neuron) {
+    float *vec = xmalloc((size_t)s->model.cfg.dim * sizeof *vec);
+    float *logits = xmalloc((size_t)s->model.cfg.vocab_size * sizeof *logits);
+    pthread_mutex_lock(&s->lens_mu);
+    lens_neuron_vectors(l, k, layer, neuron, 1, vec);
+    lens_logits(l, vec, 1, logits);
+    pthread_mutex_unlock(&s->lens_mu);
+    free(vec);
+    return logits;
+}
+
 /* All vocab logits of one neuron, at the atlas's norm, as a histogram:
  * {"matrix","layer","neuron","norm","min","max","bins","counts":[...]}
  * (equal-width bins from min to max; the atlas keeps only the ends). */
@@ -191,12 +204,8 @@ static Reply api_logit_histogram(Server *s, const Request *r) {
     int layer, neuron;
     if (r->n_seg != 5 || !matrix_from_name(r->seg[2], &k) || !model_neuron(s, r, 3, &layer, &neuron))
         return reply_error(MHD_HTTP_BAD_REQUEST, "expected /api/logits/{up|gate|down}/{layer}/{neuron} inside the model");
-    int dim = s->model.cfg.dim, vocab = s->model.cfg.vocab_size;
-    float *vec = xmalloc((size_t)dim * sizeof *vec), *logits = xmalloc((size_t)vocab * sizeof *logits);
-    pthread_mutex_lock(&s->lens_mu);
-    lens_neuron_vectors(&s->lens, k, layer, neuron, 1, vec);
-    lens_logits(&s->lens, vec, 1, logits);
-    pthread_mutex_unlock(&s->lens_mu);
+    int vocab = s->model.cfg.vocab_size;
+    float *logits = neuron_logits(s, &s->lens, k, layer, neuron);
     float lo = INFINITY, hi = -INFINITY;
     for (int v = 0; v < vocab; v++) {
         if (!isfinite(logits[v])) continue;
@@ -219,7 +228,6 @@ static Reply api_logit_histogram(Server *s, const Request *r) {
     cJSON_AddNumberToObject(o, "nonfinite", nonfinite);
     cJSON_AddNumberToObject(o, "bins", LOGIT_BINS);
     cJSON_AddItemToObject(o, "counts", cJSON_CreateIntArray(counts, LOGIT_BINS));
-    free(vec);
     free(logits);
     return reply_json(o);
 }
@@ -344,12 +352,8 @@ static Reply api_effect(Server *s, const Request *r) {
     if (!model_neuron(s, r, 2, &layer, &neuron) || !arg_int(r, "limit", 10, 1, 100, &limit) ||
         (v && (!parse_float(v, &value) || !isfinite(value) || fabs(value) > 1e6)))
         return reply_error(MHD_HTTP_BAD_REQUEST, "expected /api/effect/{layer}/{neuron}?value=V[&prompt=TEXT][&limit=N] inside the model");
-    int dim = s->model.cfg.dim, vocab = s->model.cfg.vocab_size;
-    float *vec = xmalloc((size_t)dim * sizeof *vec), *logits = xmalloc((size_t)vocab * sizeof *logits);
-    pthread_mutex_lock(&s->lens_mu);
-    lens_neuron_vectors(&s->lens_gain, MATRIX_DOWN, layer, neuron, 1, vec);
-    lens_logits(&s->lens_gain, vec, 1, logits);
-    pthread_mutex_unlock(&s->lens_mu);
+    int vocab = s->model.cfg.vocab_size;
+    float *logits = neuron_logits(s, &s->lens_gain, MATRIX_DOWN, layer, neuron);
     Delta *dl = xmalloc((size_t)vocab * sizeof *dl);
     for (int t = 0; t < vocab; t++) dl[t] = (Delta){ t, (float)value * logits[t] };
     qsort(dl, (size_t)vocab, sizeof *dl, by_delta_desc);
@@ -371,7 +375,7 @@ static Reply api_effect(Server *s, const Request *r) {
         if (!rc) rc = prompt_logits(s, ids, n_ids, layer, neuron, (float)value, 1, logits, &e);
         if (!rc) softmax(logits, vocab, 1.0f, p1);
         if (rc) {
-            free(vec); free(logits); free(dl); free(p0); free(p1); free(ids);
+            free(logits); free(dl); free(p0); free(p1); free(ids);
             return reply_from(&e, MHD_HTTP_BAD_REQUEST);
         }
     }
@@ -400,7 +404,7 @@ static Reply api_effect(Server *s, const Request *r) {
             cJSON_AddItemToArray(list, one);
         }
     }
-    free(vec); free(logits); free(dl); free(p0); free(p1); free(ids);
+    free(logits); free(dl); free(p0); free(p1); free(ids);
     return reply_json(o);
 }
 
