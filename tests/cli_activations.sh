@@ -110,6 +110,6 @@ expect_exit 0 "" "$NM" activations "$B" --tokenizer "$TOK" --corpus "$TMP/ok.jso
 expect_exit 0 "" "$NM" activations "$B" --tokenizer "$TOK" --corpus "$TMP/ok.txt" -o "$TMP/t.db"
 expect_eq "$(sqlite3 "$TMP/j.db" "select * from act_neurons" | md5sum)" "$(sqlite3 "$TMP/t.db" "select * from act_neurons" | md5sum)" ".jsonl = .txt"
 expect_exit 2 "--limit" "$NM" trace "$B" --tokenizer "$TOK" -p "hi" --limit 0
-expect_exit 2 "unknown or incomplete option" "$NM" agreement "$TMP/a.db" --bogus
+expect_exit 2 "agreement: unknown option '--bogus' \\(see 'neuromap agreement --help'\\)" "$NM" agreement "$TMP/a.db" --bogus
 
 finish

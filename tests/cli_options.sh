@@ -4,7 +4,8 @@
 # read from the code), the four kinds of mistake give exit 2 and exactly one
 # line, word for word, old spellings and abbreviations still work and give
 # the same output as the new names, and --threads 0 (all cores) is accepted
-# by every command.
+# by every command, the atlas commands (merge, export, activations, show
+# --examples, agreement, serve) and trace included.
 source "$(dirname "$0")/lib.sh"
 S=$M/stories260K
 BIN=$S/stories260K.bin
@@ -52,13 +53,26 @@ expect_help synth --preset --hidden --ffn --layers --heads --kv-heads --context 
     --tokenizer --file-format --format --dtype --seed --std --norm-noise --plant --plant-matrix --plant-scale --plant-boost \
     --progress --force --threads
 expect_help tokenize --file -f --decode --format --tokenizer -t --stats --threads "${PROMPT_OPTS[@]}"
+expect_help activations --corpus -o --output --top-n --bottom-n --window --max-tokens --layers --threads --seed --resume --force \
+    --progress --tokenizer
+expect_help trace --prompt -p --limit --layers --format "${PROMPT_OPTS[@]}" --threads --tokenizer
+expect_help agreement --row --through --alpha --neurons --format --threads
+expect_help export --format --threads
+expect_help serve --model --tokenizer --diff --host --port --threads
+expect_help merge --output -o --force --allow-incomplete --threads
+# show --examples has a table of its own (cmd_activations.c), and its own help
+"$NM" show "$TMP/x" 0:0 --examples --help >"$TMP/help" 2>&1 && grep -q '^usage: neuromap show ATLAS L:N --examples' "$TMP/help" && ok ||
+    fail "show --examples --help: no usage line"
+for o in --examples --around --format --row --through --threads --help; do
+    grep -Eq -- "(^|[ ,])$o([ ,=]|$)" "$TMP/help" && ok || fail "show --examples --help does not list $o"
+done
 expect_out '^usage: neuromap COMMAND' "$NM" --help
 expect_out '^neuromap [0-9]+\.[0-9]+\.[0-9]+$' "$NM" --version
 expect_msg 2 "unknown option '--bogus' (see 'neuromap --help')" "$NM" --bogus
 
 # ---- the four mistakes, in every command --------------------------------------
 # A missing value (the option last), a bad number, a number out of range, an unknown option.
-for cmd in info map show find diff generate probe synth tokenize; do
+for cmd in info map show find diff generate probe synth tokenize activations trace agreement export serve merge; do
     expect_msg 2 "$cmd: --threads needs a value" "$NM" $cmd "$TMP/x" --threads
     expect_msg 2 "$cmd: --threads must be a whole number in 0..1024, not 'x'" "$NM" $cmd "$TMP/x" --threads x
     expect_msg 2 "$cmd: --threads must be a whole number in 0..1024, not '1025'" "$NM" $cmd "$TMP/x" --threads 1025
@@ -100,7 +114,48 @@ expect_msg 2 "synth: --plant-matrix must be up, gate or both, not 'down'" "$NM" 
 expect_msg 2 "tokenize: --format must be table, ids or json, not 'xml'" "$NM" tokenize "$BIN" --format xml
 expect_msg 2 "tokenize: -f needs a value" "$NM" tokenize "$BIN" -f
 expect_msg 2 "info: -f must be table or json, not 'yaml'" "$NM" info "$BIN" -f yaml  # named as written
-[ ! -e "$TMP/never" ] && [ ! -e "$TMP/x" ] && ok || fail "synth wrote its OUT despite a bad option"
+expect_msg 2 "activations: --top-n needs a value" "$NM" activations "$BIN" --corpus "$TMP/x" --top-n
+expect_msg 2 "activations: --window must be a whole number in 2..16777216, not '1'" "$NM" activations "$BIN" --window 1
+expect_msg 2 "activations: --max-tokens must be a whole number in 1..9223372036854775807, not '0'" \
+    "$NM" activations "$BIN" --max-tokens 0
+expect_msg 2 "activations: --seed must be a whole number in 0..9223372036854775807, not 'x'" "$NM" activations "$BIN" --seed x
+expect_msg 2 "activations: --corpus needs a value" "$NM" activations "$BIN" --corpus
+expect_msg 2 "activations: --force takes no value, not '1'" "$NM" activations "$BIN" --force=1
+expect_msg 2 "activations: --corpus FILE is required" "$NM" activations "$BIN" "${TOK[@]}"
+expect_msg 2 "activations: expected one MODEL (see 'neuromap activations --help')" "$NM" activations --corpus "$TMP/x"
+expect_msg 2 "trace: --limit must be a whole number in 1..16777216, not '0'" "$NM" trace "$BIN" -p x --limit 0
+expect_msg 2 "trace: --format must be table or json, not 'tsv'" "$NM" trace "$BIN" -p x --format tsv
+expect_msg 2 "trace: -p needs a value" "$NM" trace "$BIN" -p
+expect_msg 2 "trace: --system needs a value" "$NM" trace "$BIN" -p x --system
+expect_msg 2 "trace: -p TEXT (or --messages FILE) is required" "$NM" trace "$BIN" "${TOK[@]}"
+expect_msg 2 "agreement: --alpha must be a number in (0, 1), not '1'" "$NM" agreement "$TMP/x" --alpha 1
+expect_msg 2 "agreement: --alpha must be a number in (0, 1), not '0'" "$NM" agreement "$TMP/x" --alpha 0
+expect_msg 2 "agreement: --alpha must be a number in (0, 1), not 'x'" "$NM" agreement "$TMP/x" --alpha=x
+expect_msg 2 "agreement: --row must be gate or up, not 'down'" "$NM" agreement "$TMP/x" --row down
+expect_msg 2 "agreement: --through must be head or embed, not 'tail'" "$NM" agreement "$TMP/x" --through tail
+expect_msg 2 "agreement: --format must be table or json, not 'tsv'" "$NM" agreement "$TMP/x" --format tsv
+expect_msg 2 "agreement: --neurons takes no value, not '3'" "$NM" agreement "$TMP/x" --neurons=3
+expect_msg 2 "export: --format must be tsv or jsonl, not 'csv'" "$NM" export "$TMP/x" --format csv
+expect_msg 2 "export: --format needs a value" "$NM" export "$TMP/x" --format
+expect_msg 2 "export: --format tsv or --format jsonl is required" "$NM" export "$TMP/x"
+expect_msg 2 "serve: --port must be a whole number in 0..65535, not '65536'" "$NM" serve "$TMP/x" --port 65536
+expect_msg 2 "serve: --port must be a whole number in 0..65535, not 'http'" "$NM" serve "$TMP/x" --port http
+expect_msg 2 "serve: --host needs a value" "$NM" serve "$TMP/x" --host
+expect_msg 2 "serve: --model needs a value" "$NM" serve "$TMP/x" --model
+expect_msg 2 "merge: -o needs a value" "$NM" merge "$TMP/x" -o
+expect_msg 2 "merge: --output needs a value" "$NM" merge "$TMP/x" --output
+expect_msg 2 "merge: --allow-incomplete takes no value, not 'yes'" "$NM" merge "$TMP/x" -o "$TMP/y" --allow-incomplete=yes
+expect_msg 2 "merge: name the merged atlas with -o ATLAS" "$NM" merge "$TMP/x"
+expect_msg 2 "merge: expected one or more PART atlases (see 'neuromap merge --help')" "$NM" merge -o "$TMP/y"
+expect_msg 2 "show: --format must be table or json, not 'tsv'" "$NM" show "$TMP/x" 0:0 --examples --format tsv
+expect_msg 2 "show: --around must be a whole number in 0..1048576, not '-1'" "$NM" show "$TMP/x" 0:0 --examples --around -1
+expect_msg 2 "show: --row must be gate or up, not 'down'" "$NM" show "$TMP/x" 0:0 --examples --row down
+expect_msg 2 "show: --through must be head or embed, not 'x'" "$NM" show "$TMP/x" 0:0 --examples --through x
+expect_msg 2 "show: --around needs a value" "$NM" show "$TMP/x" 0:0 --examples --around
+expect_msg 2 "show: --threads must be a whole number in 0..1024, not '1025'" "$NM" show "$TMP/x" 0:0 --examples --threads 1025
+expect_msg 2 "show: unknown option '--foo' (see 'neuromap show --help')" "$NM" show "$TMP/x" 0:0 --examples --foo
+expect_msg 2 "show: expected ATLAS and a neuron L:N (see 'neuromap show --examples --help')" "$NM" show "$TMP/x" --examples
+[ ! -e "$TMP/never" ] && [ ! -e "$TMP/x" ] && [ ! -e "$TMP/y" ] && ok || fail "synth or merge wrote its OUT despite a bad option"
 
 # ---- the ways of writing an option ----------------------------------------------
 "$NM" show "$BIN" 3:7 "${TOK[@]}" --top-k 4 --format tsv >"$TMP/a" 2>/dev/null
@@ -133,6 +188,45 @@ if [ -f "$TD/tokenizer.json" ]; then
 else
     skip "no $TD/tokenizer.json"
 fi
+
+# The commands on atlases, made once: a map (the two shards merged) with activations added.
+head -c 20000 "$SHARED/corpora/stories260K-samples.txt" >"$TMP/c.txt"
+"$NM" map "$BIN" "${TOK[@]}" --matrix all --shard 0/2 -o "$TMP/p0.db" 2>/dev/null
+"$NM" map "$BIN" "${TOK[@]}" --matrix all --shard 1/2 -o "$TMP/p1.db" 2>/dev/null
+"$NM" merge "$TMP/p0.db" "$TMP/p1.db" -o "$TMP/m.db" 2>/dev/null &&
+    "$NM" merge "$TMP/p1.db" --output="$TMP/m2.db" "$TMP/p0.db" 2>/dev/null &&
+    "$NM" merge -o"$TMP/m3.db" "$TMP/p0.db" "$TMP/p1.db" --threads 0 2>/dev/null &&
+    "$NM" export "$TMP/m.db" --format tsv >"$TMP/a" && "$NM" export "$TMP/m2.db" --form=tsv >"$TMP/b" &&
+    "$NM" export "$TMP/m3.db" --format tsv --threads 0 >"$TMP/c" && [ "$(wc -l <"$TMP/a")" -gt 1000 ] &&
+    cmp -s "$TMP/a" "$TMP/b" && cmp -s "$TMP/a" "$TMP/c" && ok ||
+    fail "merge: -o ATLAS, --output=ATLAS, -oATLAS and PARTs around the options should merge the same atlas"
+"$NM" activations "$BIN" "${TOK[@]}" --corpus "$TMP/c.txt" --window 64 -o "$TMP/a1.db" --threads 1 2>/dev/null
+"$NM" activations "$BIN" --tok="$S/tok512.bin" --corp "$TMP/c.txt" --win=64 --output "$TMP/n.db" --threads 0 2>/dev/null
+"$NM" show "$TMP/a1.db" 2:5 --examples --format json --around 3 >"$TMP/a" 2>/dev/null
+"$NM" show "$TMP/n.db" 2:5 --examples --form=json --aro 3 --threads 0 >"$TMP/b" 2>/dev/null
+grep -q '"activations"' "$TMP/a" && cmp -s "$TMP/a" "$TMP/b" && ok ||
+    fail "activations --threads 0 (abbreviated options) should store what --threads 1 stores"
+"$NM" agreement "$TMP/a1.db" --neurons --alpha 0.05 --row up >"$TMP/a" 2>/dev/null
+"$NM" agreement "$TMP/a1.db" --neu --alpha=0.05 --row=up --threads 0 >"$TMP/b" 2>/dev/null
+grep -q '^all ' <(sed 's/^ *//' "$TMP/a") && cmp -s "$TMP/a" "$TMP/b" && ok || fail "agreement: --threads 0 and abbreviations"
+"$NM" trace "$BIN" "${TOK[@]}" -p "Once upon a time" --limit 3 --format json --threads 1 >"$TMP/a" 2>/dev/null
+"$NM" trace "$BIN" "${TOK[@]}" --prompt="Once upon a time" --lim 3 --form json --threads 0 >"$TMP/b" 2>/dev/null
+"$NM" trace "$BIN" "${TOK[@]}" -p"Once upon a time" --limit=3 --format=json >"$TMP/c" 2>/dev/null
+grep -q '"writes"' "$TMP/a" && cmp -s "$TMP/a" "$TMP/b" && cmp -s "$TMP/a" "$TMP/c" && ok ||
+    fail "trace: --threads 0 and 1, -pTEXT, --prompt=TEXT and abbreviations should give the same output"
+# serve --threads 0: it starts and answers (the API itself: cli_serve.sh)
+"$NM" serve "$TMP/m.db" --model "$BIN" "${TOK[@]}" --threads 0 --port 0 2>"$TMP/serve.err" &
+SERVE_PID=$! PORT=""
+for _ in $(seq 100); do
+    PORT=$(sed -n 's|^neuromap: serving .* at http://127.0.0.1:\([0-9]*\)/$|\1|p' "$TMP/serve.err")
+    [ -n "$PORT" ] && break
+    kill -0 "$SERVE_PID" 2>/dev/null || break
+    sleep 0.1
+done
+python3 -c 'import json, sys, urllib.request as u; d = json.load(u.urlopen(sys.argv[1], timeout=10)); assert d' \
+    "http://127.0.0.1:$PORT/api/info" 2>/dev/null && ok || fail "serve --threads 0 did not answer: $(head -c 300 "$TMP/serve.err")"
+kill -TERM "$SERVE_PID" 2>/dev/null
+wait "$SERVE_PID" && ok || fail "serve --threads 0 did not stop cleanly"
 
 # ---- --threads 0 (all cores) in every command --------------------------------------
 expect_out '^format +llama2c' "$NM" info "$BIN" "${TOK[@]}" --threads 0

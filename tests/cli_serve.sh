@@ -65,7 +65,7 @@ expect_out '^usage: neuromap serve' "$NM" serve --help
 expect_exit 2 'serve: expected one ATLAS' "$NM" serve
 expect_exit 2 'not an atlas' "$NM" serve "$B/stories260K.bin"
 expect_exit 2 'IPv4 address' "$NM" serve "$TMP/s.db" --host nowhere
-expect_exit 2 'port must be in 0..65535' "$NM" serve "$TMP/s.db" --port 70000
+expect_exit 2 "serve: --port must be a whole number in 0\\.\\.65535, not '70000'" "$NM" serve "$TMP/s.db" --port 70000
 expect_exit 2 'tokenizer goes with --model' "$NM" serve "$TMP/s.db" --tokenizer "$B/tok512.bin"
 "$NM" synth "$TMP/other" >/dev/null 2>&1
 expect_exit 2 'not its model' "$NM" serve "$TMP/s.db" --model "$TMP/other"

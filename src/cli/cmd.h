@@ -46,9 +46,9 @@ _Noreturn void die(int code, const char *fmt, ...) __attribute__((format(printf,
 /* Prints usage to stdout and returns 0 when argv holds -h/--help. */
 int is_help_flag(const char *arg);
 
-/* A whole number in lo..hi given to option NAME of command CMD, or exit 2
- * saying so. */
-long option_long(const char *cmd, const char *name, const char *s, long lo, long hi);
+/* Writes the JSON document o to stdout, indented (pretty) or on one line,
+ * then a newline, and frees o: every command's --format json ends here. */
+void put_json(cJSON *o, int pretty);
 
 /* Opens MODEL or exits with its error (exit 2 for bad input). */
 void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights);

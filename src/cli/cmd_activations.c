@@ -2,7 +2,6 @@
  * corpus, keep each neuron's statistics and strongest examples in the atlas;
  * and `neuromap show ATLAS L:N --examples`, which reads them back. */
 #include <cJSON.h>
-#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -11,32 +10,20 @@
 #include <unistd.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap activations MODEL --corpus FILE [-o ATLAS] [--top-n 20] [--bottom-n 20] [--window 256]\n"
-    "                            [--max-tokens N] [--layers A-B] [--threads N] [--seed S] [--resume] [--force]\n"
-    "                            [--progress] [--tokenizer FILE]\n\n"
-    "Runs a corpus through the model and keeps, for every MLP neuron, the statistics of its\n"
-    "activation silu(gate.x)*(up.x) (count, mean, std, min, max, density, GLU sign cases, a\n"
-    "32-bin histogram), its top and bottom examples and 5 random examples from each quantile\n"
-    "band (0.5-0.9, 0.9-0.99, 0.99-1), in an atlas: a new one, or added to a map's atlas.\n"
-    "'neuromap show ATLAS L:N --examples' shows them; 'neuromap agreement ATLAS' tests them\n"
-    "against what the weights say.\n\n"
-    "  --corpus FILE       .txt (one document per line) or .jsonl (a \"text\" per line)\n"
-    "  -o ATLAS            the atlas (default: MODEL's name + .atlas.db here); an existing\n"
-    "                      atlas of the same model gets the activations added\n"
-    "  --top-n N           strongest examples kept per neuron (default 20)\n"
-    "  --bottom-n N        most negative examples kept per neuron (default 20)\n"
-    "  --window N          tokens per window, BOS included (default 256, at most the context)\n"
-    "  --max-tokens N      stop after N counted tokens (default: the whole corpus)\n"
-    "  --layers A-B        layers to record (default: all)\n"
-    "  --threads N         threads for the forward pass (default: all cores)\n"
-    "  --seed S            seed of the band samples (default 0)\n"
-    "  --resume            continue an interrupted run (ATLAS.partial)\n"
-    "  --force             replace the activations an atlas holds, or a partial run\n"
-    "  --progress          progress on stderr even when it is not a terminal\n"
-    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "activations",
+    .usage = "usage: neuromap activations MODEL --corpus FILE [-o ATLAS] [--top-n 20] [--bottom-n 20] [--window 256]\n"
+             "                            [--max-tokens N] [--layers A-B] [--threads N] [--seed S] [--resume] [--force]\n"
+             "                            [--progress] [--tokenizer FILE]\n",
+    .about = "Runs a corpus through the model and keeps, for every MLP neuron, the statistics of its\n"
+             "activation silu(gate.x)*(up.x) (count, mean, std, min, max, density, GLU sign cases, a\n"
+             "32-bin histogram), its top and bottom examples and 5 random examples from each quantile\n"
+             "band (0.5-0.9, 0.9-0.99, 0.99-1), in an atlas: a new one, or added to a map's atlas.\n"
+             "'neuromap show ATLAS L:N --examples' shows them; 'neuromap agreement ATLAS' tests them\n"
+             "against what the weights say.\n",
+};
 
 /* stories260K.bin → stories260K.atlas.db, as map names it. */
 static char *default_atlas_name(const char *model) {
@@ -63,41 +50,31 @@ static void draw_progress(int pass, int doc, int n_docs, int64_t docs, int64_t t
 }
 
 int cmd_activations(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "corpus", required_argument, 0, 'c' },  { "top-n", required_argument, 0, 'T' },
-        { "bottom-n", required_argument, 0, 'B' }, { "window", required_argument, 0, 'w' },
-        { "max-tokens", required_argument, 0, 'M' }, { "layers", required_argument, 0, 'l' },
-        { "threads", required_argument, 0, 'j' }, { "seed", required_argument, 0, 'S' },
-        { "resume", no_argument, 0, 'r' },        { "force", no_argument, 0, 'F' },
-        { "progress", no_argument, 0, 'p' },      { "tokenizer", required_argument, 0, 't' },
-        { "help", no_argument, 0, 'h' },          { 0, 0, 0, 0 },
-    };
     const char *corpus = NULL, *output = NULL, *layers = NULL, *tokenizer = NULL;
     long top_n = 20, bottom_n = 20, window = 256, threads = 0, max_tokens = -1, seed = 0;
-    int resume = 0, force = 0, progress = 0, c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': corpus = optarg; break;
-        case 'o': output = optarg; break;
-        case 'T': top_n = option_long("activations", "--top-n", optarg, 0, 1 << 16); break;
-        case 'B': bottom_n = option_long("activations", "--bottom-n", optarg, 0, 1 << 16); break;
-        case 'w': window = option_long("activations", "--window", optarg, 2, 1 << 24); break;
-        case 'M': max_tokens = option_long("activations", "--max-tokens", optarg, 1, LONG_MAX); break;
-        case 'l': layers = optarg; break;
-        case 'j': threads = option_long("activations", "--threads", optarg, 1, 1024); break;
-        case 'S': seed = option_long("activations", "--seed", optarg, 0, LONG_MAX); break;
-        case 'r': resume = 1; break;
-        case 'F': force = 1; break;
-        case 'p': progress = 1; break;
-        case 't': tokenizer = optarg; break;
-        case 'h': fputs(usage_text, stdout); return NM_OK;
-        default: die(NM_EINPUT, "activations: unknown or incomplete option '%s' (see 'neuromap activations --help')", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1) die(NM_EINPUT, "activations: expected one MODEL (see 'neuromap activations --help')");
+    int resume = 0, force = 0, progress = 0;
+    Option opts[] = {
+        { OPT_STRING(0, "corpus", &corpus, "FILE", ".txt (one document per line) or .jsonl (a \"text\" per line)") },
+        { OPT_STRING('o', "output", &output, "ATLAS",
+                     "the atlas (default: MODEL's name + .atlas.db here); an existing\n"
+                     "atlas of the same model gets the activations added") },
+        { OPT_INT(0, "top-n", &top_n, "N", 0, 1 << 16, "strongest examples kept per neuron (default 20)") },
+        { OPT_INT(0, "bottom-n", &bottom_n, "N", 0, 1 << 16, "most negative examples kept per neuron (default 20)") },
+        { OPT_INT(0, "window", &window, "N", 2, 1 << 24, "tokens per window, BOS included (default 256, at most the context)") },
+        { OPT_INT(0, "max-tokens", &max_tokens, "N", 1, LONG_MAX, "stop after N counted tokens (default: the whole corpus)") },
+        { OPT_STRING(0, "layers", &layers, "A-B", "layers to record (default: all)") },
+        { OPT_THREADS(&threads) },
+        { OPT_INT(0, "seed", &seed, "S", 0, LONG_MAX, "seed of the band samples (default 0)") },
+        { OPT_FLAG(0, "resume", &resume, "continue an interrupted run (ATLAS.partial)") },
+        { OPT_FLAG(0, "force", &force, "replace the activations an atlas holds, or a partial run") },
+        { OPT_FLAG(0, "progress", &progress, "progress on stderr even when it is not a terminal") },
+        { OPT_TOKENIZER(&tokenizer) },
+        { OPT_END() },
+    };
+    if (options_parse(&help, opts, argc, argv) != 1)
+        die(NM_EINPUT, "activations: expected one MODEL (see 'neuromap activations --help')");
     if (!corpus) die(NM_EINPUT, "activations: --corpus FILE is required");
-    const char *model_path = argv[optind];
+    const char *model_path = argv[1];
     Error e = { 0 };
     Model m = { 0 };
     open_model_or_exit(&m, model_path, tokenizer, 1);
@@ -203,13 +180,15 @@ int cmd_activations(int argc, char **argv) {
 /* ----------------------------------------------------------------------------
  * show ATLAS L:N --examples */
 
-static const char show_usage[] =
-    "usage: neuromap show ATLAS L:N --examples [--around 12] [--format table|json] [--row gate|up]\n"
-    "                     [--through head|embed]\n\n"
-    "The activations `neuromap activations` stored for neuron N of layer L: statistics, the top\n"
-    "and bottom examples and the quantile-band samples, each with --around tokens of context\n"
-    "either side (the example token in [[ ]]), what the weights say the neuron reads and\n"
-    "writes, and whether the examples agree (see 'neuromap agreement --help').\n";
+static const CommandHelp show_help = {
+    .name = "show",
+    .usage = "usage: neuromap show ATLAS L:N --examples [--around 12] [--format table|json] [--row gate|up]\n"
+             "                     [--through head|embed]\n",
+    .about = "The activations `neuromap activations` stored for neuron N of layer L: statistics, the top\n"
+             "and bottom examples and the quantile-band samples, each with --around tokens of context\n"
+             "either side (the example token in [[ ]]), what the weights say the neuron reads and\n"
+             "writes, and whether the examples agree (see 'neuromap agreement --help').\n",
+};
 
 /* The context of an example: tokens pos−around..pos+around of its window. */
 static char *context(const TokenNames *tn, const int *ids, int n, const ActInfo *in, const ActExample *x, int around, int marks) {
@@ -350,45 +329,27 @@ static void show_weights(const char *path, int layer, int neuron, cJSON *o) {
 }
 
 int show_examples(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "examples", no_argument, 0, 'E' }, { "around", required_argument, 0, 'a' },
-        { "format", required_argument, 0, 'f' }, { "through", required_argument, 0, 'T' },
-        { "row", required_argument, 0, 'R' }, { "help", no_argument, 0, 'h' }, { 0, 0, 0, 0 },
+    static const char *const formats[] = { "table", "json", NULL }; /* index = json */
+    static const char *const throughs[] = { "head", "embed", NULL }; /* index = embed */
+    static const char *const rows[] = { "gate", "up", NULL };       /* row = 1: gate, as agreement_neuron takes it */
+    long around = 12, threads = 0;
+    int json = 0, embed = 0, row_choice = 0, examples = 0;
+    Option opts[] = {
+        { OPT_FLAG(0, "examples", &examples, "the activations stored by 'neuromap activations' (this help)") },
+        { OPT_INT(0, "around", &around, "N", 0, 1 << 20, "tokens of context either side of each example (default 12)") },
+        { OPT_CHOICE(0, "format", &json, "F", formats, "table (default) or json") },
+        { OPT_CHOICE(0, "row", &row_choice, "R", rows, "the row that reads: gate (default) or up (see 'neuromap agreement --help')") },
+        { OPT_CHOICE(0, "through", &embed, "T", throughs, "the row's reading: head (default) or embed") },
+        { OPT_THREADS_UNUSED(&threads) },
+        { OPT_END() },
     };
-    long around = 12;
-    int json = 0, embed = 0, row = 1, c;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'E': break;
-        case 'a': around = option_long("show", "--around", optarg, 0, 1 << 20); break;
-        case 'f':
-            if (strcmp(optarg, "json") == 0) json = 1;
-            else if (strcmp(optarg, "table") == 0) json = 0;
-            else die(NM_EINPUT, "show: --format with --examples must be table or json, not '%s'", optarg);
-            break;
-        case 'T':
-            if (strcmp(optarg, "embed") == 0) embed = 1;
-            else if (strcmp(optarg, "head") == 0) embed = 0;
-            else die(NM_EINPUT, "show: --through must be head or embed, not '%s'", optarg);
-            break;
-        case 'R':
-            if (strcmp(optarg, "gate") == 0) row = 1;
-            else if (strcmp(optarg, "up") == 0) row = 0;
-            else die(NM_EINPUT, "show: --row must be gate or up, not '%s'", optarg);
-            break;
-        case 'h': fputs(show_usage, stdout); return NM_OK;
-        default:
-            die(NM_EINPUT, "show: unknown or incomplete option '%s' with --examples (see 'neuromap show --examples --help')",
-                argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 2) die(NM_EINPUT, "show: expected ATLAS and a neuron L:N (see 'neuromap show --examples --help')");
-    const char *path = argv[optind];
+    if (options_parse(&show_help, opts, argc, argv) != 2)
+        die(NM_EINPUT, "show: expected ATLAS and a neuron L:N (see 'neuromap show --examples --help')");
+    int row = row_choice == 0;
+    const char *path = argv[1];
     int layer, neuron;
     Error e = { 0 };
-    if (parse_neuron(argv[optind + 1], &layer, &neuron, &e)) die(NM_EINPUT, "show: %s", e.msg);
+    if (parse_neuron(argv[2], &layer, &neuron, &e)) die(NM_EINPUT, "show: %s", e.msg);
     if (!atlas_is_atlas(path)) die(NM_EINPUT, "show: %s: --examples reads an atlas (made by 'neuromap activations')", path);
     ActAtlas *a;
     if (act_atlas_open(&a, path, &e)) error_exit(&e);
@@ -453,10 +414,7 @@ int show_examples(int argc, char **argv) {
         cJSON_AddStringToObject(ag_o, "through", embed ? "embed" : "head");
         cJSON_AddItemToObject(ag_o, "writes", test_json(&tn, &ag.writes));
         cJSON_AddItemToObject(ag_o, "reads", test_json(&tn, &ag.reads));
-        char *str = cJSON_Print(o);
-        puts(str);
-        free(str);
-        cJSON_Delete(o);
+        put_json(o, 1);
     } else {
         printf("activations of %d:%d  (corpus %s%s, %lld tokens, window %d)\n", layer, neuron, in->corpus,
                strcmp(status, "ok") == 0 ? ""

@@ -1,71 +1,57 @@
 /* cmd_agreement.c — `neuromap agreement ATLAS`: per neuron and per layer, do
  * the weights' readings agree with where the neuron fires? (agreement.h) */
 #include <cJSON.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap agreement ATLAS [--row gate|up] [--through head|embed] [--alpha A] [--neurons]\n"
-    "                                [--format table|json]\n\n"
-    "Tests, for every neuron of an atlas made by `neuromap activations`, what its weights say\n"
-    "against its top examples: is the token its down column writes (through the final norm\n"
-    "and the LM head) the next token after them more often than its corpus frequency? Is the\n"
-    "token its gate row reads (through the LM head, or --through embed the token embeddings)\n"
-    "at or just before them? Lift and a binomial p-value per neuron; per layer, the fraction\n"
-    "of neurons whose reading is confirmed (p < alpha).\n\n"
-    "  --row R             the row that reads: gate (default: it decides when a SwiGLU neuron\n"
-    "                      fires) or up\n"
-    "  --through T         the row's reading: head (default) or embed\n"
-    "  --alpha A           significance level (default 0.01)\n"
-    "  --neurons           one row per neuron too (table: TSV after the summary)\n"
-    "  --format F          table (default) or json\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "agreement",
+    .usage = "usage: neuromap agreement ATLAS [--row gate|up] [--through head|embed] [--alpha A] [--neurons]\n"
+             "                                [--format table|json]\n",
+    .about = "Tests, for every neuron of an atlas made by `neuromap activations`, what its weights say\n"
+             "against its top examples: is the token its down column writes (through the final norm\n"
+             "and the LM head) the next token after them more often than its corpus frequency? Is the\n"
+             "token its gate row reads (through the LM head, or --through embed the token embeddings)\n"
+             "at or just before them? Lift and a binomial p-value per neuron; per layer, the fraction\n"
+             "of neurons whose reading is confirmed (p < alpha).\n",
+};
+
+/* --alpha: a significance level, strictly between 0 and 1 (OPT_FLOAT's
+ * ranges include their upper end; alpha = 1 would confirm everything). */
+static int alpha_option(void *dest, int code, const char *arg, Error *e) {
+    double *alpha = dest;
+    if (!parse_float(arg, alpha) || !(*alpha > 0 && *alpha < 1))
+        return error_set(e, NM_EINPUT, "--alpha must be a number in (0, 1), not '%s'", arg);
+    return NM_OK;
+}
 
 typedef struct {
     int neurons, writes_ok, reads_ok, writes_tested, reads_tested;
 } Tally;
 
 int cmd_agreement(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "through", required_argument, 0, 'T' }, { "alpha", required_argument, 0, 'a' }, { "row", required_argument, 0, 'R' },
-        { "neurons", no_argument, 0, 'n' },       { "format", required_argument, 0, 'f' },
-        { "help", no_argument, 0, 'h' },          { 0, 0, 0, 0 },
-    };
-    int embed = 0, json = 0, per_neuron = 0, row = 1, c;
+    static const char *const row_names[] = { "gate", "up", NULL }; /* row = 1: gate, as agreement_neuron takes it */
+    static const char *const throughs[] = { "head", "embed", NULL }; /* index = embed */
+    static const char *const formats[] = { "table", "json", NULL };  /* index = json */
+    int row_choice = 0, embed = 0, json = 0, per_neuron = 0;
     double alpha = 0.01;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'T':
-            if (strcmp(optarg, "embed") == 0) embed = 1;
-            else if (strcmp(optarg, "head") == 0) embed = 0;
-            else die(NM_EINPUT, "agreement: --through must be head or embed, not '%s'", optarg);
-            break;
-        case 'a':
-            if (!parse_float(optarg, &alpha) || !(alpha > 0 && alpha < 1))
-                die(NM_EINPUT, "agreement: --alpha must be a number between 0 and 1, not '%s'", optarg);
-            break;
-        case 'R':
-            if (strcmp(optarg, "gate") == 0) row = 1;
-            else if (strcmp(optarg, "up") == 0) row = 0;
-            else die(NM_EINPUT, "agreement: --row must be gate or up, not '%s'", optarg);
-            break;
-        case 'n': per_neuron = 1; break;
-        case 'f':
-            if (strcmp(optarg, "json") == 0) json = 1;
-            else if (strcmp(optarg, "table") == 0) json = 0;
-            else die(NM_EINPUT, "agreement: --format must be table or json, not '%s'", optarg);
-            break;
-        case 'h': fputs(usage_text, stdout); return NM_OK;
-        default: die(NM_EINPUT, "agreement: unknown or incomplete option '%s' (see 'neuromap agreement --help')", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1) die(NM_EINPUT, "agreement: expected one ATLAS (see 'neuromap agreement --help')");
-    const char *path = argv[optind];
+    long threads = 0;
+    Option opts[] = {
+        { OPT_CHOICE(0, "row", &row_choice, "R", row_names,
+                     "the row that reads: gate (default: it decides when a SwiGLU neuron\nfires) or up") },
+        { OPT_CHOICE(0, "through", &embed, "T", throughs, "the row's reading: head (default) or embed") },
+        { OPT_CALL(0, "alpha", &alpha, "A", alpha_option, 0, "significance level (default 0.01)") },
+        { OPT_FLAG(0, "neurons", &per_neuron, "one row per neuron too (table: TSV after the summary)") },
+        { OPT_CHOICE(0, "format", &json, "F", formats, "table (default) or json") },
+        { OPT_THREADS_UNUSED(&threads) },
+        { OPT_END() },
+    };
+    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "agreement: expected one ATLAS (see 'neuromap agreement --help')");
+    int row = row_choice == 0;
+    const char *path = argv[1];
     if (!atlas_is_atlas(path)) die(NM_EINPUT, "agreement: %s: not an atlas (make one with 'neuromap activations')", path);
     Error e = { 0 };
     ActAtlas *a;
@@ -139,10 +125,7 @@ int cmd_agreement(int argc, char **argv) {
             if (i < n_layers) cJSON_AddItemToArray(layers, o);
             else cJSON_AddItemToObject(root, "total", o);
         }
-        char *str = cJSON_Print(root);
-        puts(str);
-        free(str);
-        cJSON_Delete(root);
+        put_json(root, 1);
     } else {
         printf("agreement of weights and activations: %s (%lld corpus tokens, top %d examples per neuron, p < %g, %s row read through %s)\n",
                path, (long long)in->tokens, in->top_n, alpha, row ? "gate" : "up", embed ? "the embeddings" : "the LM head");

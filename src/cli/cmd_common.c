@@ -27,11 +27,11 @@ void die(int code, const char *fmt, ...) {
 
 int is_help_flag(const char *arg) { return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0; }
 
-long option_long(const char *cmd, const char *name, const char *s, long lo, long hi) {
-    long v;
-    if (!parse_long(s, &v) || v < lo || v > hi)
-        die(NM_EINPUT, "%s: %s must be a whole number in %ld..%ld, not '%s'", cmd, name, lo, hi, s);
-    return v;
+void put_json(cJSON *o, int pretty) {
+    char *s = pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
+    puts(s);
+    free(s);
+    cJSON_Delete(o);
 }
 
 void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights) {

@@ -35,11 +35,7 @@ static const char *tokenizer_kind(const Vocab *v) {
 
 /* The document is report/documents.c's, so that other front ends serve the same one. */
 static void print_json(const Model *m) {
-    cJSON *o = model_info_json(m);
-    char *s = cJSON_Print(o);
-    puts(s);
-    free(s);
-    cJSON_Delete(o);
+    put_json(model_info_json(m), 1);
 }
 
 static void print_table(const Model *m) {

@@ -391,12 +391,9 @@ int cmd_map(int argc, char **argv) {
     free(skip);
     free(ranges);
     lens_batch_free(&rb);
-    if (w.rank > 0) { /* its results are rank 0's to write and report */
-        progress_end(&prog);
-        goto done;
-    }
-    if (w.size > 1) total = whole;
     progress_end(&prog);
+    if (w.rank > 0) goto done; /* its results are rank 0's to write and report */
+    if (w.size > 1) total = whole;
     double seconds = now_seconds() - t0;
     if (skipped) fprintf(stderr, "map: resumed: %lld neurons were already in the partial atlas\n", (long long)skipped);
     if (atlas && skipped) /* the interrupted run's non-finite neurons count too */

@@ -12,7 +12,6 @@
  * Malformed requests are refused by libmicrohttpd itself with 400.
  */
 #include <arpa/inet.h>
-#include <getopt.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -21,24 +20,20 @@
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 #include "cli/serve.h"
 #include "cli/serve_assets.h"
 
-static const char usage_text[] =
-    "usage: neuromap serve ATLAS [--model MODEL [--tokenizer FILE]] [--diff OTHER_ATLAS]\n"
-    "                      [--host 127.0.0.1] [--port 8080] [--threads N]\n\n"
-    "Serves the web atlas: pages to browse ATLAS (neurons, layers, search) and the JSON\n"
-    "API they use (README, \"Web atlas\"). With --model, also what needs the weights: the\n"
-    "write side decoded both ways, related neurons, predicted effects, and steering with\n"
-    "streamed generation. With --diff, the agreement of the two atlases.\n"
-    "It listens on 127.0.0.1 unless --host says otherwise: there is no authentication.\n\n"
-    "  --model MODEL       the model the atlas was mapped from (same shape)\n"
-    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
-    "  --diff ATLAS        a second atlas of the same shape (a fine-tune's) to compare with\n"
-    "  --host ADDR         IPv4 address to listen on (default 127.0.0.1)\n"
-    "  --port P            port (default 8080; 0: a free one, printed)\n"
-    "  --threads N         threads of a forward pass (default: every CPU)\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "serve",
+    .usage = "usage: neuromap serve ATLAS [--model MODEL [--tokenizer FILE]] [--diff OTHER_ATLAS]\n"
+             "                      [--host 127.0.0.1] [--port 8080] [--threads N]\n",
+    .about = "Serves the web atlas: pages to browse ATLAS (neurons, layers, search) and the JSON\n"
+             "API they use (README, \"Web atlas\"). With --model, also what needs the weights: the\n"
+             "write side decoded both ways, related neurons, predicted effects, and steering with\n"
+             "streamed generation. With --diff, the agreement of the two atlases.\n"
+             "It listens on 127.0.0.1 unless --host says otherwise: there is no authentication.\n",
+};
 
 enum { POOL_MAX = 8, CONNECTIONS = 512, PER_IP = 128, IDLE_TIMEOUT_S = 30, MAX_SEGMENTS = 16 };
 
@@ -203,39 +198,24 @@ static Atlas *open_atlas_or_exit(const char *path, const char *what) {
 }
 
 int cmd_serve(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "model", required_argument, 0, 'm' }, { "tokenizer", required_argument, 0, 't' },
-        { "diff", required_argument, 0, 'd' },  { "host", required_argument, 0, 'H' },
-        { "port", required_argument, 0, 'p' },  { "threads", required_argument, 0, 'j' },
-        { "help", no_argument, 0, 'h' },        { 0, 0, 0, 0 },
-    };
     const char *model = NULL, *tokenizer = NULL, *diff = NULL, *host = "127.0.0.1";
     long port = 8080, threads = 0;
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm': model = optarg; break;
-        case 't': tokenizer = optarg; break;
-        case 'd': diff = optarg; break;
-        case 'H': host = optarg; break;
-        case 'p':
-            if (!parse_long(optarg, &port) || port < 0 || port > 65535) die(NM_EINPUT, "serve: --port must be in 0..65535, not '%s'", optarg);
-            break;
-        case 'j':
-            if (!parse_long(optarg, &threads) || threads < 1 || threads > 256) die(NM_EINPUT, "serve: --threads wants 1-256, not '%s'", optarg);
-            break;
-        case 'h': fputs(usage_text, stdout); return NM_OK;
-        default: die(NM_EINPUT, "serve: unknown or incomplete option '%s' (see 'neuromap serve --help')", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1) die(NM_EINPUT, "serve: expected one ATLAS (see 'neuromap serve --help')");
+    Option opts[] = {
+        { OPT_STRING(0, "model", &model, "MODEL", "the model the atlas was mapped from (same shape)") },
+        { OPT_TOKENIZER(&tokenizer) },
+        { OPT_STRING(0, "diff", &diff, "ATLAS", "a second atlas of the same shape (a fine-tune's) to compare with") },
+        { OPT_STRING(0, "host", &host, "ADDR", "IPv4 address to listen on (default 127.0.0.1)") },
+        { OPT_INT(0, "port", &port, "P", 0, 65535, "port (default 8080; 0: a free one, printed)") },
+        { OPT_THREADS(&threads) },
+        { OPT_END() },
+    };
+    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "serve: expected one ATLAS (see 'neuromap serve --help')");
     if (tokenizer && !model) die(NM_EINPUT, "serve: --tokenizer goes with --model");
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     if (strcmp(host, "localhost") == 0) host = "127.0.0.1";
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) die(NM_EINPUT, "serve: --host must be an IPv4 address, not '%s'", host);
 
-    Server s = { .atlas_path = argv[optind], .diff_path = diff, .threads = (int)threads };
+    Server s = { .atlas_path = argv[1], .diff_path = diff, .threads = (int)threads };
     pthread_mutex_init(&s.lens_mu, NULL);
     const char *delay = getenv("NEUROMAP_SERVE_TOKEN_DELAY_MS"); /* tests: see serve.h */
     long delay_ms;

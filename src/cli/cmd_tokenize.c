@@ -49,10 +49,7 @@ static void print_json(const Vocab *v, const int *ids, int n, const char *text, 
         cJSON_AddStringToObject(root, "text", t);
         free(t);
     }
-    char *s = cJSON_PrintUnformatted(root);
-    puts(s);
-    free(s);
-    cJSON_Delete(root);
+    put_json(root, 0);
 }
 
 /* ----------------------------------------------------------------------------

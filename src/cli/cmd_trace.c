@@ -1,28 +1,21 @@
 /* cmd_trace.c — `neuromap trace MODEL -p TEXT`: which neurons fire on the
  * user's own text, each beside what its weights say it writes. */
 #include <cJSON.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cmd.h"
+#include "cli/options.h"
 
-static const char usage_text[] =
-    "usage: neuromap trace MODEL -p TEXT [--limit 10] [--layers A-B] [--format table|json]\n"
-    "                      [--chat] [--system TEXT] [--messages FILE.json] [--threads N] [--tokenizer FILE]\n\n"
-    "Runs the text through the model and lists, for every token position (0 = BOS), the\n"
-    "neurons with the largest activation silu(gate.x)*(up.x) across the chosen layers,\n"
-    "largest first, each with the top token of its down column through the final norm and\n"
-    "the LM head: what the weights say it writes, beside where it fires.\n\n"
-    "  -p, --prompt TEXT   the text\n"
-    "  --limit N           neurons per position (default 10)\n"
-    "  --layers A-B        layers to look at (default: all)\n"
-    "  --format F          table (default) or json: {\"tokens\": [{\"pos\", \"id\", \"token\",\n"
-    "                      \"top\": [{\"layer\", \"neuron\", \"act\", \"writes\"}]}]}\n"
-    "%s"
-    "  --threads N         threads (default: every CPU)\n"
-    "  --tokenizer FILE    llama2.c tokenizer .bin (e.g. tok512.bin)\n"
-    "  -h, --help          this help\n";
+static const CommandHelp help = {
+    .name = "trace",
+    .usage = "usage: neuromap trace MODEL -p TEXT [--limit 10] [--layers A-B] [--format table|json]\n"
+             "                      [--chat] [--system TEXT] [--messages FILE.json] [--threads N] [--tokenizer FILE]\n",
+    .about = "Runs the text through the model and lists, for every token position (0 = BOS), the\n"
+             "neurons with the largest activation silu(gate.x)*(up.x) across the chosen layers,\n"
+             "largest first, each with the top token of its down column through the final norm and\n"
+             "the LM head: what the weights say it writes, beside where it fires.\n",
+};
 
 static int cmp_hit(const void *a, const void *b) {
     const ActHit *x = a, *y = b;
@@ -30,40 +23,29 @@ static int cmp_hit(const void *a, const void *b) {
 }
 
 int cmd_trace(int argc, char **argv) {
-    static const struct option opts[] = {
-        { "prompt", required_argument, 0, 'p' }, { "limit", required_argument, 0, 'L' },
-        { "layers", required_argument, 0, 'l' }, { "format", required_argument, 0, 'f' },
-        { "threads", required_argument, 0, 'j' }, { "tokenizer", required_argument, 0, 't' },
-        { "help", no_argument, 0, 'h' }, PROMPT_LONG_OPTIONS, { 0, 0, 0, 0 },
-    };
+    static const char *const formats[] = { "table", "json", NULL }; /* index = json */
     const char *prompt = NULL, *layers = NULL, *tokenizer = NULL;
     long limit = 10, threads = 0;
-    int json = 0, c;
+    int json = 0;
     PromptOptions po = { 0 };
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
-        if (prompt_option(&po, c, optarg)) continue;
-        switch (c) {
-        case 'p': prompt = optarg; break;
-        case 'L': limit = option_long("trace", "--limit", optarg, 1, 1 << 24); break;
-        case 'l': layers = optarg; break;
-        case 'f':
-            if (strcmp(optarg, "json") == 0) json = 1;
-            else if (strcmp(optarg, "table") == 0) json = 0;
-            else die(NM_EINPUT, "trace: --format must be table or json, not '%s'", optarg);
-            break;
-        case 'j': threads = option_long("trace", "--threads", optarg, 1, 1024); break;
-        case 't': tokenizer = optarg; break;
-        case 'h': printf(usage_text, prompt_usage); return NM_OK;
-        default: die(NM_EINPUT, "trace: unknown or incomplete option '%s' (see 'neuromap trace --help')", argv[optind - 1]);
-        }
-    }
-    if (optind != argc - 1) die(NM_EINPUT, "trace: expected one MODEL (see 'neuromap trace --help')");
+    Option opts[] = {
+        { OPT_STRING('p', "prompt", &prompt, "TEXT", "the text") },
+        { OPT_INT(0, "limit", &limit, "N", 1, 1 << 24, "neurons per position (default 10)") },
+        { OPT_STRING(0, "layers", &layers, "A-B", "layers to look at (default: all)") },
+        { OPT_CHOICE(0, "format", &json, "F", formats,
+                     "table (default) or json: {\"tokens\": [{\"pos\", \"id\", \"token\",\n"
+                     "\"top\": [{\"layer\", \"neuron\", \"act\", \"writes\"}]}]}") },
+        OPT_PROMPT_OPTIONS(&po),
+        { OPT_THREADS(&threads) },
+        { OPT_TOKENIZER(&tokenizer) },
+        { OPT_END() },
+    };
+    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "trace: expected one MODEL (see 'neuromap trace --help')");
     if (!prompt && !po.messages) die(NM_EINPUT, "trace: -p TEXT (or --messages FILE) is required");
     if (prompt && po.messages) die(NM_EINPUT, "trace: -p and --messages cannot be combined");
     Error e = { 0 };
     Model m = { 0 };
-    open_model_or_exit(&m, argv[optind], tokenizer, 1);
+    open_model_or_exit(&m, argv[1], tokenizer, 1);
     long l0 = 0, l1 = m.cfg.n_layers - 1;
     if (layers && parse_range(layers, 0, m.cfg.n_layers - 1, &l0, &l1, &e)) die(NM_EINPUT, "trace: --layers: %s", e.msg);
     if (limit > (l1 - l0 + 1) * (long)m.cfg.ffn_dim) limit = (l1 - l0 + 1) * (long)m.cfg.ffn_dim;
@@ -137,12 +119,7 @@ int cmd_trace(int argc, char **argv) {
         }
         free(t);
     }
-    if (json) {
-        char *s = cJSON_Print(root);
-        puts(s);
-        free(s);
-        cJSON_Delete(root);
-    }
+    if (json) put_json(root, 1);
     lens_batch_free(&b);
     free(vec);
     free(writes);
