@@ -50,6 +50,11 @@ int is_help_flag(const char *arg);
  * then a newline, and frees o: every command's --format json ends here. */
 void put_json(cJSON *o, int pretty);
 
+/* The atlas a command writes for MODEL when no -o is given: MODEL's last
+ * path component, trailing slashes ignored and only a known extension
+ * (.gguf, .bin, .safetensors) stripped, + ".atlas.db" (malloc'd). */
+char *default_atlas_name(const char *model);
+
 /* Opens MODEL or exits with its error (exit 2 for bad input). */
 void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights);
 

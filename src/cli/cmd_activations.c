@@ -25,18 +25,6 @@ static const CommandHelp help = {
              "against what the weights say.\n",
 };
 
-/* stories260K.bin → stories260K.atlas.db, as map names it. */
-static char *default_atlas_name(const char *model) {
-    const char *base = strrchr(model, '/');
-    base = base ? base + 1 : model;
-    size_t n = strlen(base);
-    while (n > 0 && base[n - 1] == '/') n--;
-    const char *dot = memchr(base, '.', n);
-    if (dot && dot > base) n = (size_t)(dot - base);
-    char *out = xmalloc(n + 16);
-    snprintf(out, n + 16, "%.*s.atlas.db", (int)n, base);
-    return out;
-}
 
 /* "pass 1/2  120/1000 documents  35.2 documents/s  2700 tokens/s": the
  * rates of this process so far, both passes together. */

@@ -39,3 +39,32 @@ void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, 
     ModelOpenOptions o = { .tokenizer_path = tokenizer_path, .need_weights = need_weights };
     if (model_open(m, path, &o, &e)) error_exit(&e);
 }
+
+/* MODEL's name + .atlas.db, in the current directory: stories260K.bin →
+ * stories260K.atlas.db, Llama-3.1-8B/ → Llama-3.1-8B.atlas.db. Trailing
+ * slashes are ignored, and only a checkpoint extension is stripped: the
+ * dots of "3.1" are part of the name. */
+char *default_atlas_name(const char *model) {
+    static const char *const ext[] = { ".gguf", ".bin", ".safetensors" };
+    size_t end = strlen(model);
+    while (end > 1 && model[end - 1] == '/') end--;
+    size_t start = end;
+    while (start > 0 && model[start - 1] != '/') start--;
+    size_t n = end - start;
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        size_t el = strlen(ext[i]);
+        if (n > el && strncmp(model + end - el, ext[i], el) == 0) {
+            n -= el;
+            break;
+        }
+    }
+    if ((n == 1 && (model[start] == '/' || model[start] == '.')) || (n == 2 && strncmp(model + start, "..", 2) == 0)) {
+        char *abs = realpath(model, NULL); /* ".", ".." or "/": the directory's own name, if it has one */
+        char *out = abs && strcmp(abs, "/") != 0 ? default_atlas_name(abs) : xstrdup("model.atlas.db");
+        free(abs);
+        return out;
+    }
+    char *out = xmalloc(n + 16);
+    snprintf(out, n + 16, "%.*s.atlas.db", (int)n, model + start);
+    return out;
+}

@@ -90,34 +90,6 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
     if (o->output && o->format != OUT_SQLITE) die(NM_EINPUT, "map: -o names an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");
 }
 
-/* MODEL's name + .atlas.db, in the current directory: stories260K.bin →
- * stories260K.atlas.db, Llama-3.1-8B/ → Llama-3.1-8B.atlas.db. Trailing
- * slashes are ignored, and only a checkpoint extension is stripped: the
- * dots of "3.1" are part of the name. */
-static char *default_atlas_name(const char *model) {
-    static const char *const ext[] = { ".gguf", ".bin", ".safetensors" };
-    size_t end = strlen(model);
-    while (end > 1 && model[end - 1] == '/') end--;
-    size_t start = end;
-    while (start > 0 && model[start - 1] != '/') start--;
-    size_t n = end - start;
-    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
-        size_t el = strlen(ext[i]);
-        if (n > el && strncmp(model + end - el, ext[i], el) == 0) {
-            n -= el;
-            break;
-        }
-    }
-    if ((n == 1 && (model[start] == '/' || model[start] == '.')) || (n == 2 && strncmp(model + start, "..", 2) == 0)) {
-        char *abs = realpath(model, NULL); /* ".", ".." or "/": the directory's own name, if it has one */
-        char *out = abs && strcmp(abs, "/") != 0 ? default_atlas_name(abs) : xstrdup("model.atlas.db");
-        free(abs);
-        return out;
-    }
-    char *out = xmalloc(n + 16);
-    snprintf(out, n + 16, "%.*s.atlas.db", (int)n, model + start);
-    return out;
-}
 
 /* Neurons whose weights or logits are not finite: how many, and the first
  * few by name ("up 1:5"), for the warning that ends the run. */
