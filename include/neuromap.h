@@ -1871,6 +1871,16 @@ int api_find_json(const ApiModel *h, const char *text, const char *matrices, int
  * without its own leading one. */
 int api_text_token(const Vocab *v, const char *text, int len, int first_piece, int *token, int *n_pieces, Error *e);
 
+/* A token as the user has it (find, diff --token, show --token), tried in
+ * this order: "#400", the id; a piece exactly as stored ("▁do", "Ġdog",
+ * "<0x0A>"); text with real spaces (" do"), which a model tokenizes
+ * (api_text_token: several pieces are refused, naming them, unless
+ * first_piece). v is NULL for an atlas: it holds the tokens' texts, so a
+ * stored piece is its text with ▁/Ġ read as a space, and text must be one
+ * token's text. */
+int api_token_arg(const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token, int *n_pieces,
+                  Error *e);
+
 /* Text (len bytes) → ids as `tokenize --format ids` writes them. bos: +1
  * add BOS, -1 none, 0 as the tokenizer does (PromptOptions.bos); special:
  * parse special-token text.
@@ -2132,6 +2142,68 @@ typedef struct {
 
 /* Writes the chart to path (replacing it); NM_ERUNTIME when it cannot. */
 int svg_write_bars(const char *path, const SvgBars *c, Error *e);
+
+/* ---- src/report/token_diff.h -------------------------------------------- */
+
+/* token_diff.h — one token followed through two checkpoints, neuron by
+ * neuron: "which neurons gained *dog*?" (`neuromap diff A B --token TEXT`).
+ *
+ * For every neuron the token's logit, rank (1 = the neuron's top token) and
+ * probability (softmax over the full vocabulary) in A and in B. From a model
+ * these are exact: the neuron's every logit is computed (the lens's FP32
+ * product), the rank counted over the whole vocabulary and the normaliser
+ * summed in double. From an atlas only the stored lists are known: a neuron
+ * whose stored top or bottom list lacks the token cannot be compared, and is
+ * counted, not guessed at.
+ *
+ * Neurons are ranked by the signed change B − A of the chosen measure,
+ * largest increase first: for rank, an improvement (rank_a − rank_b) counts
+ * as the increase.
+ */
+
+typedef enum { TOKEN_DIFF_BY_LOGIT, TOKEN_DIFF_BY_PROB, TOKEN_DIFF_BY_RANK } TokenDiffBy;
+const char *token_diff_by_name(TokenDiffBy by); /* "logit", "prob", "rank" */
+
+typedef struct {
+    int token;
+    unsigned mask;           /* matrices: 1 << MatrixKind each */
+    long layer0, layer1;     /* inclusive; layer1 < 0: every layer */
+    LensNorm norm;
+    int norm_given;          /* else the atlases' norm, or full */
+    TokenDiffBy by;
+    int reverse;             /* largest decrease first */
+    int threads;
+} TokenDiffOptions;
+
+/* One neuron, both sides. */
+typedef struct {
+    MatrixKind matrix;
+    int layer, neuron;
+    float logit_a, logit_b;
+    int rank_a, rank_b;
+    double prob_a, prob_b;
+    double delta;            /* the measure's change, B − A (rank: rank_a − rank_b) */
+} TokenDiffRow;
+
+typedef struct {
+    TokenDiffOptions opt;    /* as resolved: layers and norm filled in */
+    TokenDiffRow *rows;      /* every compared neuron, ranked */
+    int64_t n_rows;
+    int64_t not_stored;      /* atlas side: the token in neither stored list */
+    int64_t nonfinite;       /* a NaN or an infinity on one side or both */
+} TokenDiffReport;
+
+/* Compares the token across a and b (opened by diff_source_open, checked
+ * compatible here). progress (may be NULL) gets neurons done of total. */
+int token_diff_run(DiffSource *a, DiffSource *b, TokenDiffOptions *o, TokenDiffReport *r,
+                   void (*progress)(void *ctx, int64_t done, int64_t total), void *ctx, Error *e);
+void token_diff_free(TokenDiffReport *r);
+
+/* The exact logit, rank and probability of token in each of count rows of
+ * vocab logits (find, diff --token): rank = 1 + the tokens with a higher
+ * logit (equal logits by id); prob = e^(logit − lse), lse summed in double.
+ * Returns 0 when the row holds a NaN or an infinity. */
+int token_in_row(const float *row, int vocab, int token, float *logit, int *rank, double *prob);
 
 /* ---- src/synth/synth.h -------------------------------------------------- */
 

@@ -76,6 +76,16 @@ int api_find_json(const ApiModel *h, const char *text, const char *matrices, int
  * without its own leading one. */
 int api_text_token(const Vocab *v, const char *text, int len, int first_piece, int *token, int *n_pieces, Error *e);
 
+/* A token as the user has it (find, diff --token, show --token), tried in
+ * this order: "#400", the id; a piece exactly as stored ("▁do", "Ġdog",
+ * "<0x0A>"); text with real spaces (" do"), which a model tokenizes
+ * (api_text_token: several pieces are refused, naming them, unless
+ * first_piece). v is NULL for an atlas: it holds the tokens' texts, so a
+ * stored piece is its text with ▁/Ġ read as a space, and text must be one
+ * token's text. */
+int api_token_arg(const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token, int *n_pieces,
+                  Error *e);
+
 /* Text (len bytes) → ids as `tokenize --format ids` writes them. bos: +1
  * add BOS, -1 none, 0 as the tokenizer does (PromptOptions.bos); special:
  * parse special-token text.

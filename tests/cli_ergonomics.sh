@@ -1,0 +1,57 @@
+# tests/cli_ergonomics.sh — issue 19 from the command line: diff --token (its
+# values are test_token_diff.c's, checked there against a double-precision
+# reference; here the command's text, formats and atlases), tokens as the
+# user has them (#ID, a stored piece, text), and the refusals.
+source "$(dirname "$0")/lib.sh"
+BIN=$M/stories260K/stories260K.bin
+DOGS=$M/stories260K-dogs/stories260K-dogs.bin
+TOK=(--tokenizer "$M/stories260K/tok512.bin")
+
+# ---- diff --token: one token, three spellings, one answer ----------------------
+"$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --token " do" --matrix all --format tsv >"$TMP/do.tsv" 2>/dev/null
+expect_eq "$?" 0 "diff --token exits 0"
+expect_eq "$(head -1 "$TMP/do.tsv")" "$(printf 'matrix\tlayer\tneuron\tlogit_a\tlogit_b\tdelta\trank_a\trank_b\tprob_a\tprob_b')" "TSV header"
+expect_eq "$(tail -n +2 "$TMP/do.tsv" | wc -l)" 2580 "TSV: every neuron"
+expect_eq "$(awk -F'\t' 'NR > 2 && $6 > prev + 1e-6 { bad++ } NR > 1 { prev = $6 } END { print bad + 0 }' "$TMP/do.tsv")" 0 "TSV ranked by falling delta"
+expect_eq "$(awk -F'\t' 'NR > 1 { d = $5 - $4 - $6; if (d > 1e-5 || d < -1e-5) bad++ } END { print bad + 0 }' "$TMP/do.tsv")" 0 "delta = logit_b - logit_a"
+for spelling in "#400" "▁do"; do
+    "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --token "$spelling" --matrix all --format tsv >"$TMP/sp.tsv" 2>/dev/null
+    if cmp -s "$TMP/do.tsv" "$TMP/sp.tsv"; then ok; else fail "--token '$spelling' differs from --token ' do'"; fi
+done
+expect_out '^token 400 " do", norm full, layers 0-4: 860 neurons compared, ranked by logit increase first$' \
+    "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --token " do" --limit 3
+expect_eq "$(grep -Ec '^up +[0-9]+ +[0-9]+ ' "$TMP/out")" 3 "--limit 3: three rows"
+# --reverse: the last TSV row first
+"$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --token " do" --matrix all --format tsv --reverse >"$TMP/rev.tsv" 2>/dev/null
+expect_eq "$(sed -n 2p "$TMP/rev.tsv" | cut -f1-3)" "$(tail -1 "$TMP/do.tsv" | cut -f1-3)" "--reverse starts with the largest decrease"
+# --by rank: places gained
+"$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --token " do" --format tsv --by rank >"$TMP/rank.tsv" 2>/dev/null
+expect_eq "$(awk -F'\t' 'NR > 1 && $6 != $7 - $8 { bad++ } NR > 2 && $6 > prev { bad++ } NR > 1 { prev = $6 } END { print bad + 0 }' "$TMP/rank.tsv")" 0 \
+    "--by rank: delta = rank_a - rank_b, falling"
+# JSON
+expect_out '^\{"a":.*"token_id":400,"token":" do","norm":"full","by":"prob","reverse":false,.*"n_compared":860,"not_stored":0,"nonfinite":0,"neurons":\[\{"matrix":"up"' \
+    "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --token " do" --by prob --format json --limit 2
+expect_eq "$(grep -o '"prob_b"' "$TMP/out" | wc -l)" 2 "JSON: --limit 2 neurons"
+
+# ---- from atlases: only where the stored lists hold the token -----------------
+"$NM" map "$BIN" "${TOK[@]}" -o "$TMP/a.db" --matrix all --top-k 40 --bottom-k 10 2>/dev/null
+"$NM" map "$DOGS" "${TOK[@]}" -o "$TMP/b.db" --matrix all --top-k 40 --bottom-k 10 2>/dev/null
+"$NM" diff "$TMP/a.db" "$TMP/b.db" --token " do" --matrix all --format tsv >"$TMP/at.tsv" 2>/dev/null
+expect_eq "$?" 0 "diff --token on atlases exits 0"
+# which neurons can be compared follows from the exact ranks: both sides in the top 40 or the bottom 10
+want=$(awk -F'\t' 'NR > 1 && ($7 <= 40 || $7 > 502) && ($8 <= 40 || $8 > 502)' "$TMP/do.tsv" | wc -l)
+expect_eq "$(tail -n +2 "$TMP/at.tsv" | wc -l)" "$want" "atlases: the neurons whose stored lists hold the token on both sides"
+join_ok=$(awk -F'\t' 'FNR == 1 { next } NR == FNR { r[$1" "$2" "$3] = $7" "$8; l[$1" "$2" "$3] = $4; next }
+    { k = $1" "$2" "$3; if (r[k] != $7" "$8 || (l[k] - $4) > 1e-5 || ($4 - l[k]) > 1e-5) bad++ } END { print bad + 0 }' "$TMP/do.tsv" "$TMP/at.tsv")
+expect_eq "$join_ok" 0 "atlases: the same ranks and logits as the models"
+expect_out "^not compared: $((2580 - want)) neurons whose stored lists lack the token on one side or both \(atlas\)$" \
+    "$NM" diff "$TMP/a.db" "$TMP/b.db" --token "#400" --matrix all
+expect_out '^token 400 " do"' "$NM" diff "$TMP/a.db" "$TMP/b.db" --token "▁do"
+
+# ---- refusals ----------------------------------------------------------------
+expect_exit 2 'is 2 tokens: " dog" \+ "s"|is [0-9]+ tokens' "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --token " dogs"
+expect_exit 2 'outside the vocabulary' "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --token "#512"
+expect_exit 2 'go with --token' "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --by rank
+expect_exit 2 'not one token of the atlas' "$NM" diff "$TMP/a.db" "$TMP/b.db" --token " dogs and cats"
+
+finish
