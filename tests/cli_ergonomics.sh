@@ -54,4 +54,14 @@ expect_exit 2 'outside the vocabulary' "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --t
 expect_exit 2 'go with --token' "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --by rank
 expect_exit 2 'not one token of the atlas' "$NM" diff "$TMP/a.db" "$TMP/b.db" --token " dogs and cats"
 
+
+# ---- the README's example is this output, to the printed digit -----------------
+readme=$(dirname "$0")/../README.md
+for args in '--token " do" --limit 6' '--token " do" --matrix all --by prob --limit 6'; do
+    want=$(awk -v cmd="\$ neuromap diff stories260K.bin stories260K-dogs.bin --tokenizer tok512.bin $args" \
+        '$0 == cmd { b = 1; next } b && /^```/ { exit } b && !/^(A|B): / && $0 != "..." { print }' "$readme")
+    got=$(eval "\"$NM\" diff \"$BIN\" \"$DOGS\" \"\${TOK[@]}\" $args" 2>/dev/null | grep -Ev '^(A|B): ')
+    [ "${want:0:6}" == "matrix" ] && got=$(sed -n '/^matrix/,$p' <<<"$got")
+    if [ -n "$want" ] && [ "$want" == "$got" ]; then ok; else fail "README block for diff $args differs: $(diff <(echo "$want") <(echo "$got") | head -5)"; fi
+done
 finish

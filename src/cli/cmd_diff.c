@@ -365,8 +365,9 @@ static void print_token_table(const Options *o, const TokenNames *tn, int token,
                "rank_a", "rank_b", "prob_a", "prob_b");
     for (int i = 0; i < n; i++) {
         const TokenDiffRow *x = &r->rows[i];
-        printf("%-6s %5d %7d %9.4f %9.4f %+9.4g %7d %7d %9.3g %9.3g\n", matrix_name(x->matrix), x->layer, x->neuron,
-               x->logit_a, x->logit_b, x->delta, x->rank_a, x->rank_b, x->prob_a, x->prob_b);
+        printf("%-6s %5d %7d %9.4f %9.4f ", matrix_name(x->matrix), x->layer, x->neuron, x->logit_a, x->logit_b);
+        printf(t->by == TOKEN_DIFF_BY_PROB ? "%+9.3g" : t->by == TOKEN_DIFF_BY_RANK ? "%+9.0f" : "%+9.4f", x->delta);
+        printf(" %7d %7d %9.3g %9.3g\n", x->rank_a, x->rank_b, x->prob_a, x->prob_b);
     }
     free(text);
 }
