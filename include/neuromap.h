@@ -983,7 +983,27 @@ typedef struct {
     int top_id;
     float logit;
     int partner_top;
+    double prob;   /* the token's probability in the neuron (softmax over the vocabulary) */
 } LensHit;
+
+/* What find ranks neurons by: the token's logit (one dot product per
+ * neuron), its probability or its rank (both need every neuron's full
+ * vocabulary: a decode of the whole matrix, as long as `map`'s). */
+typedef enum { LENS_BY_LOGIT, LENS_BY_PROB, LENS_BY_RANK } LensFindBy;
+
+/* The token's exact logit, rank (1 + the tokens with a higher logit, equal
+ * logits by id) and probability (e^(logit − lse), lse summed in double) in
+ * a row of vocab logits; 0 when the row holds a NaN or an infinity. */
+int lens_token_in_row(const float *row, int vocab, int token, float *logit, int *rank, double *prob);
+
+typedef struct {
+    float logit;
+    int rank;
+    double prob;
+    int finite;
+} LensTokenValue;
+/* lens_token_in_row for count rows (count × L->vocab), on the lens's pool. */
+void lens_token_values(const Lens *L, const float *logits, int count, int token, LensTokenValue *out);
 
 /* The other side of a neuron: what an up/gate neuron writes is its down
  * column; what a down neuron reads is its up row. */
@@ -1001,6 +1021,10 @@ typedef void (*LensProgressFn)(void *ctx, int64_t done, int64_t total);
  * layer, neuron. progress may be NULL. */
 int lens_find(const Lens *L, unsigned mask, int token, int limit, int agreement, LensHit *hits, int64_t *nonfinite,
               LensProgressFn progress, void *ctx);
+/* The same ranked by the token's probability (highest first) or rank
+ * (best first; equal ranks by logit). LENS_BY_LOGIT is lens_find. */
+int lens_find_by(const Lens *L, unsigned mask, int token, int limit, int agreement, LensFindBy by, LensHit *hits,
+                 int64_t *nonfinite, LensProgressFn progress, void *ctx);
 
 /* ---- src/infer/clamp.h -------------------------------------------------- */
 
@@ -1649,6 +1673,7 @@ typedef struct {
     MatrixKind matrix;
     int layer, neuron, rank, top_id;
     float logit;
+    double prob;   /* the token's stored probability */
 } AtlasHit;
 /* How many neurons of the matrices in matrix_mask are flagged non-finite. */
 int64_t atlas_count_nonfinite(const Atlas *a, unsigned matrix_mask);
@@ -1877,9 +1902,9 @@ int api_text_token(const Vocab *v, const char *text, int len, int first_piece, i
  * (api_text_token: several pieces are refused, naming them, unless
  * first_piece). v is NULL for an atlas: it holds the tokens' texts, so a
  * stored piece is its text with ▁/Ġ read as a space, and text must be one
- * token's text. */
-int api_token_arg(const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token, int *n_pieces,
-                  Error *e);
+ * token's text. who ("find", or NULL) prefixes the messages. */
+int api_token_arg(const char *who, const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token,
+                  int *n_pieces, Error *e);
 
 /* Text (len bytes) → ids as `tokenize --format ids` writes them. bos: +1
  * add BOS, -1 none, 0 as the tokenizer does (PromptOptions.bos); special:
@@ -2152,7 +2177,7 @@ int svg_write_bars(const char *path, const SvgBars *c, Error *e);
  * probability (softmax over the full vocabulary) in A and in B. From a model
  * these are exact: the neuron's every logit is computed (the lens's FP32
  * product), the rank counted over the whole vocabulary and the normaliser
- * summed in double. From an atlas only the stored lists are known: a neuron
+ * summed in double (lens_token_in_row, lens/find.h). From an atlas only the stored lists are known: a neuron
  * whose stored top or bottom list lacks the token cannot be compared, and is
  * counted, not guessed at.
  *
@@ -2198,12 +2223,6 @@ typedef struct {
 int token_diff_run(DiffSource *a, DiffSource *b, TokenDiffOptions *o, TokenDiffReport *r,
                    void (*progress)(void *ctx, int64_t done, int64_t total), void *ctx, Error *e);
 void token_diff_free(TokenDiffReport *r);
-
-/* The exact logit, rank and probability of token in each of count rows of
- * vocab logits (find, diff --token): rank = 1 + the tokens with a higher
- * logit (equal logits by id); prob = e^(logit − lse), lse summed in double.
- * Returns 0 when the row holds a NaN or an infinity. */
-int token_in_row(const float *row, int vocab, int token, float *logit, int *rank, double *prob);
 
 /* ---- src/synth/synth.h -------------------------------------------------- */
 

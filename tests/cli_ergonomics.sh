@@ -55,6 +55,28 @@ expect_exit 2 'go with --token' "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --by rank
 expect_exit 2 'not one token of the atlas' "$NM" diff "$TMP/a.db" "$TMP/b.db" --token " dogs and cats"
 
 
+# ---- find: --by, and the token as the user has it -------------------------------
+"$NM" find "$BIN" " do" "${TOK[@]}" --matrix all --limit 5 --format tsv >"$TMP/f.tsv" 2>/dev/null
+expect_eq "$(head -1 "$TMP/f.tsv")" "$(printf 'matrix\tlayer\tneuron\tlogit\trank\ttop_token')" "find TSV without --by: the columns as before"
+for spelling in "#400" "▁do"; do
+    "$NM" find "$BIN" "$spelling" "${TOK[@]}" --matrix all --limit 5 --format tsv >"$TMP/f2.tsv" 2>/dev/null
+    if cmp -s "$TMP/f.tsv" "$TMP/f2.tsv"; then ok; else fail "find '$spelling' differs from find ' do'"; fi
+done
+"$NM" find "$BIN" " do" "${TOK[@]}" --matrix all --limit 8 --by prob --format tsv >"$TMP/fp.tsv" 2>/dev/null
+expect_eq "$(head -1 "$TMP/fp.tsv")" "$(printf 'matrix\tlayer\tneuron\tlogit\trank\ttop_token\tprob')" "find --by: prob appended"
+# the same neurons and order as diff --token's exact values, sorted by prob_a (a model against itself is not needed:
+# diff's rank_a/prob_a columns are base's, checked against the double reference in test_token_diff)
+want=$(awk -F'\t' 'NR > 1 { printf "%s\t%s\t%s\t%s\n", $9, $1, $2, $3 }' "$TMP/do.tsv" | sort -t$'\t' -k1,1gr | head -8 | cut -f2-4)
+expect_eq "$(tail -n +2 "$TMP/fp.tsv" | cut -f1-3)" "$want" "find --by prob lists the neurons with the highest probability of the token"
+"$NM" find "$BIN" " do" "${TOK[@]}" --matrix all --limit 8 --by rank --format tsv >"$TMP/fr.tsv" 2>/dev/null
+expect_eq "$(tail -n +2 "$TMP/fr.tsv" | awk -F'\t' 'NR > 1 && $5 < prev { bad++ } { prev = $5 } END { print bad + 0 }')" 0 "find --by rank: ranks rise"
+expect_eq "$(tail -n +2 "$TMP/fr.tsv" | cut -f5 | head -1)" "$(awk -F'\t' 'NR > 1 { print $7 }' "$TMP/do.tsv" | sort -n | head -1)" "find --by rank: the best rank first"
+expect_out '"by":"prob"' "$NM" find "$TMP/a.db" "▁do" --matrix all --by prob --format json --limit 3
+expect_eq "$(grep -o '"prob":[0-9.e-]*' "$TMP/out" | wc -l)" 3 "find --by on an atlas: each neuron's stored prob"
+"$NM" map "$BIN" "${TOK[@]}" -o "$TMP/up.db" --matrix up --top-k 5 2>/dev/null
+expect_exit 2 'holds no down neurons \(it maps up\)' "$NM" find "$TMP/up.db" " do" --matrix down
+expect_exit 2 'is 2 tokens|is [0-9]+ tokens' "$NM" find "$BIN" " dogs" "${TOK[@]}"
+
 # ---- the README's example is this output, to the printed digit -----------------
 readme=$(dirname "$0")/../README.md
 for args in '--token " do" --limit 6' '--token " do" --matrix all --by prob --limit 6'; do

@@ -5,13 +5,14 @@
  * neuron's rank of the token and its softmax probability. The library's
  * every row must match, and its ranking must be the reference's order of
  * the signed change, for each of --by logit, prob and rank, and --reverse.
- * Also token_in_row on rows worked out by hand. */
+ * Also lens_token_in_row on rows worked out by hand. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "lens/find.h"
 #include "report/token_diff.h"
 
 /* ----------------------------------------------------------------------------
@@ -22,13 +23,13 @@ static void test_row(void) {
     float x;
     int rank;
     double p, z = exp(1) + 2 * exp(3) + exp(2) + 1;
-    CHECK(token_in_row(row, 5, 2, &x, &rank, &p) && x == 2 && rank == 3 && fabs(p - exp(2) / z) < 1e-12,
+    CHECK(lens_token_in_row(row, 5, 2, &x, &rank, &p) && x == 2 && rank == 3 && fabs(p - exp(2) / z) < 1e-12,
           "token 2: logit 2, rank 3 (two 3s above), p %g want %g", p, exp(2) / z);
-    CHECK(token_in_row(row, 5, 3, &x, &rank, &p) && rank == 2, "token 3 ties token 1: the lower id ranks first (rank %d)", rank);
-    CHECK(token_in_row(row, 5, 1, &x, &rank, &p) && rank == 1, "token 1 is the top (rank %d)", rank);
-    CHECK(token_in_row(row, 5, 4, &x, &rank, &p) && rank == 5, "token 4 is the last (rank %d)", rank);
+    CHECK(lens_token_in_row(row, 5, 3, &x, &rank, &p) && rank == 2, "token 3 ties token 1: the lower id ranks first (rank %d)", rank);
+    CHECK(lens_token_in_row(row, 5, 1, &x, &rank, &p) && rank == 1, "token 1 is the top (rank %d)", rank);
+    CHECK(lens_token_in_row(row, 5, 4, &x, &rank, &p) && rank == 5, "token 4 is the last (rank %d)", rank);
     row[0] = NAN;
-    CHECK(!token_in_row(row, 5, 2, &x, &rank, &p), "a NaN anywhere in the row: not compared");
+    CHECK(!lens_token_in_row(row, 5, 2, &x, &rank, &p), "a NaN anywhere in the row: not compared");
 }
 
 /* ----------------------------------------------------------------------------
@@ -106,6 +107,41 @@ static double ref_delta(const RefValue *a, const RefValue *b, TokenDiffBy by) {
     return by == TOKEN_DIFF_BY_PROB ? b->prob - a->prob : by == TOKEN_DIFF_BY_RANK ? (double)a->rank - b->rank : b->logit - a->logit;
 }
 
+/* find --by prob|rank: the listed neurons are the reference's best, in its order. */
+static void test_find_by(const char *pa, const RefValue *va, int L, int H) {
+    DiffSource a;
+    Error e = { 0 };
+    if (diff_source_open(&a, pa, shared_path("models/stories260K/tok512.bin"), &e)) {
+        SKIP(1, "%s: %s", pa, e.msg);
+        return;
+    }
+    Lens lens;
+    CHECK(lens_open(&lens, &a.m, NORM_FULL, 2, 0, &e) == NM_OK, "lens: %s", e.msg);
+    enum { LIMIT = 12 };
+    for (int by = LENS_BY_PROB; by <= LENS_BY_RANK; by++) {
+        LensHit hits[LIMIT];
+        int64_t nonfinite = 0;
+        int n = lens_find_by(&lens, 7, TOKEN, LIMIT, 0, (LensFindBy)by, hits, &nonfinite, NULL, NULL);
+        CHECK(n == LIMIT && nonfinite == 0, "find by %d: %d hits", by, n);
+        /* the reference's key of the LIMIT-th best neuron: every listed one is at least that good */
+        double *key = malloc((size_t)3 * L * H * sizeof *key);
+        for (int i = 0; i < 3 * L * H; i++) key[i] = by == LENS_BY_PROB ? va[i].prob : -(double)va[i].rank;
+        int bad = 0;
+        for (int j = 0; j < n; j++) {
+            int i = (hits[j].matrix * L + hits[j].layer) * H + hits[j].neuron;
+            int above = 0; /* neurons the reference puts clearly above this one */
+            for (int x = 0; x < 3 * L * H; x++) above += key[x] > key[i] + (by == LENS_BY_PROB ? 1e-5 * key[i] : 0.5);
+            if (above > j) bad++, fprintf(stderr, "  by %d: hit %d (%s %d:%d) has %d neurons above it in the reference\n", by, j,
+                                          matrix_name(hits[j].matrix), hits[j].layer, hits[j].neuron, above);
+            if (fabs(hits[j].prob - va[i].prob) > 1e-4 * va[i].prob || (hits[j].rank != va[i].rank && va[i].near > 1e-4)) bad++;
+        }
+        CHECK(bad == 0, "find by %s: %d hits out of the reference's order or values", by == LENS_BY_PROB ? "prob" : "rank", bad);
+        free(key);
+    }
+    lens_close(&lens);
+    diff_source_close(&a);
+}
+
 static void test_models(const char *pa, const char *pb) {
     Ref ra, rb;
     if (!ref_load(&ra, pa) || !ref_load(&rb, pb)) {
@@ -178,6 +214,7 @@ static void test_models(const char *pa, const char *pb) {
             diff_source_close(&b);
         }
     }
+    test_find_by(pa, va, L, H);
     free(va);
     free(vb);
     free(ra.all);

@@ -424,7 +424,7 @@ static int run_token_diff(Options *o, DiffSource *src) {
     Error e = { 0 };
     DiffSource *a = &src[0], *b = &src[1];
     int token, pieces;
-    if (api_token_arg(&a->names, a->atlas ? NULL : &a->m.vocab, o->token, o->first_piece, &token, &pieces, &e))
+    if (api_token_arg(NULL, &a->names, a->atlas ? NULL : &a->m.vocab, o->token, o->first_piece, &token, &pieces, &e))
         die(NM_EINPUT, "diff: --token: %s", e.msg);
     if (pieces > 1) {
         char *first = token_text(&a->names, token);

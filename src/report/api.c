@@ -252,8 +252,8 @@ static char *piece_as_text(const char *arg) {
     return out;
 }
 
-int api_token_arg(const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token, int *n_pieces,
-                  Error *e) {
+int api_token_arg(const char *who, const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token,
+                  int *n_pieces, Error *e) {
     *n_pieces = 1;
     if (arg[0] == '#' && arg[1]) { /* an id */
         char *end;
@@ -268,7 +268,7 @@ int api_token_arg(const TokenNames *tn, const Vocab *v, const char *arg, int fir
     if (len == 0) return error_set(e, NM_EINPUT, "the token is empty");
     if (v) { /* a piece as stored, then text */
         if ((*token = vocab_find_piece(v, arg, len)) >= 0) return NM_OK;
-        return text_token_for(NULL, v, arg, len, first_piece, token, n_pieces, e);
+        return text_token_for(who, v, arg, len, first_piece, token, n_pieces, e);
     }
     char *text = piece_as_text(arg);
     *token = lens_find_token(tn, text, (int)strlen(text));
@@ -418,7 +418,7 @@ int api_atlas_find_json(const Atlas *a, const char *name, const char *text, cons
     if (atlas_find(a, token, mask, limit, &found, &n, e)) return e->code;
     LensHit *hits = xcalloc((size_t)n + 1, sizeof *hits);
     for (int i = 0; i < n; i++)
-        hits[i] = (LensHit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
+        hits[i] = (LensHit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1, found[i].prob };
     *out = print_json(find_json(&tn, token, matrices, atlas_info(a)->norm, "atlas", limit, atlas_count_nonfinite(a, mask),
                                 hits, n, 0));
     free(found);

@@ -82,9 +82,9 @@ int api_text_token(const Vocab *v, const char *text, int len, int first_piece, i
  * (api_text_token: several pieces are refused, naming them, unless
  * first_piece). v is NULL for an atlas: it holds the tokens' texts, so a
  * stored piece is its text with ▁/Ġ read as a space, and text must be one
- * token's text. */
-int api_token_arg(const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token, int *n_pieces,
-                  Error *e);
+ * token's text. who ("find", or NULL) prefixes the messages. */
+int api_token_arg(const char *who, const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token,
+                  int *n_pieces, Error *e);
 
 /* Text (len bytes) → ids as `tokenize --format ids` writes them. bos: +1
  * add BOS, -1 none, 0 as the tokenizer does (PromptOptions.bos); special:

@@ -7,6 +7,7 @@
  * dozen bytes each) so that the ranking is over all of them.
  */
 #include "report/token_diff.h"
+#include "lens/find.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,20 +15,6 @@
 
 const char *token_diff_by_name(TokenDiffBy by) {
     return by == TOKEN_DIFF_BY_PROB ? "prob" : by == TOKEN_DIFF_BY_RANK ? "rank" : "logit";
-}
-
-int token_in_row(const float *row, int vocab, int token, float *logit, int *rank, double *prob) {
-    float x = row[token], max = row[0];
-    int r = 1;
-    for (int v = 0; v < vocab; v++) {
-        if (!isfinite(row[v])) return 0;
-        if (row[v] > x || (row[v] == x && v < token)) r++;
-        if (row[v] > max) max = row[v];
-    }
-    double sum = 0; /* Σ e^(logit − max), in double: 128k terms lose nothing */
-    for (int v = 0; v < vocab; v++) sum += exp((double)row[v] - max);
-    *logit = x, *rank = r, *prob = exp((double)x - max) / sum;
-    return 1;
 }
 
 /* ----------------------------------------------------------------------------
@@ -40,25 +27,13 @@ typedef struct {
     int known;     /* 0: not stored (atlas), -1: non-finite */
 } Value;
 
-typedef struct {
-    const float *logits;
-    int vocab, token;
-    Value *out;
-} RowTask;
-
-static void row_task(void *arg, int64_t i, int worker) {
-    RowTask *t = arg;
-    Value *v = &t->out[i];
-    v->known = token_in_row(t->logits + (size_t)i * t->vocab, t->vocab, t->token, &v->logit, &v->rank, &v->prob) ? 1 : -1;
-}
-
 /* Neurons [n0, n0+count) of a model: vecs and logits are scratch. */
 static void model_block(DiffSource *s, MatrixKind k, int layer, int n0, int count, int token, float *vecs, float *logits,
-                        Value *out) {
+                        LensTokenValue *tv, Value *out) {
     lens_neuron_vectors(&s->L, k, layer, n0, count, vecs);
     lens_logits(&s->L, vecs, count, logits);
-    RowTask t = { logits, s->L.vocab, token, out };
-    pool_run(s->L.pool, count, row_task, &t);
+    lens_token_values(&s->L, logits, count, token, tv);
+    for (int j = 0; j < count; j++) out[j] = (Value){ tv[j].logit, tv[j].rank, tv[j].prob, tv[j].finite ? 1 : -1 };
 }
 
 /* Neurons of an atlas: the token's place in the stored top list (rank i+1)
@@ -150,6 +125,7 @@ int token_diff_run(DiffSource *a, DiffSource *b, TokenDiffOptions *o, TokenDiffR
     int64_t total = (int64_t)__builtin_popcount(o->mask & 7u) * n_layers * ffn, done = 0;
     float *vecs = xmalloc((size_t)block * a->dim * sizeof *vecs);
     float *logits = xmalloc((size_t)block * vocab * sizeof *logits);
+    LensTokenValue *tv = xmalloc((size_t)block * sizeof *tv);
     Value *val[2] = { xmalloc((size_t)block * sizeof(Value)), xmalloc((size_t)block * sizeof(Value)) };
     int top_k = 0, bottom_k = 0;
     for (int i = 0; i < 2; i++)
@@ -171,7 +147,7 @@ int token_diff_run(DiffSource *a, DiffSource *b, TokenDiffOptions *o, TokenDiffR
                 for (int i = 0; i < 2 && !rc; i++) {
                     if (i == 1 && b == a) memcpy(val[1], val[0], (size_t)count * sizeof(Value));
                     else if (side[i]->atlas) rc = atlas_block(side[i], (MatrixKind)k, layer, n0, count, o->token, &stored, val[i], e);
-                    else model_block(side[i], (MatrixKind)k, layer, n0, count, o->token, vecs, logits, val[i]);
+                    else model_block(side[i], (MatrixKind)k, layer, n0, count, o->token, vecs, logits, tv, val[i]);
                 }
                 for (int j = 0; j < count && !rc; j++) {
                     const Value *x = &val[0][j], *y = &val[1][j];
@@ -193,6 +169,7 @@ int token_diff_run(DiffSource *a, DiffSource *b, TokenDiffOptions *o, TokenDiffR
     free(val[0]);
     free(val[1]);
     free(lists);
+    free(tv);
     if (rc) {
         token_diff_free(r);
         return rc;

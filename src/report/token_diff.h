@@ -5,7 +5,7 @@
  * probability (softmax over the full vocabulary) in A and in B. From a model
  * these are exact: the neuron's every logit is computed (the lens's FP32
  * product), the rank counted over the whole vocabulary and the normaliser
- * summed in double. From an atlas only the stored lists are known: a neuron
+ * summed in double (lens_token_in_row, lens/find.h). From an atlas only the stored lists are known: a neuron
  * whose stored top or bottom list lacks the token cannot be compared, and is
  * counted, not guessed at.
  *
@@ -55,11 +55,5 @@ typedef struct {
 int token_diff_run(DiffSource *a, DiffSource *b, TokenDiffOptions *o, TokenDiffReport *r,
                    void (*progress)(void *ctx, int64_t done, int64_t total), void *ctx, Error *e);
 void token_diff_free(TokenDiffReport *r);
-
-/* The exact logit, rank and probability of token in each of count rows of
- * vocab logits (find, diff --token): rank = 1 + the tokens with a higher
- * logit (equal logits by id); prob = e^(logit − lse), lse summed in double.
- * Returns 0 when the row holds a NaN or an infinity. */
-int token_in_row(const float *row, int vocab, int token, float *logit, int *rank, double *prob);
 
 #endif
