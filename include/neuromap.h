@@ -1889,6 +1889,11 @@ int api_token_names_json(const ApiModel *h, const int32_t *ids, int n, char **ou
 int api_find_json(const ApiModel *h, const char *text, const char *matrices, int limit, const char *norm, int agreement,
                   int first_piece, char **out, Error *e);
 
+/* show --token: the token's exact logit, rank (1 = the top token) and
+ * probability in one neuron (its full vocabulary decoded). */
+int api_neuron_token(const Model *m, MatrixKind k, int layer, int neuron, LensNorm norm, int token, float *logit, int *rank,
+                     double *prob, Error *e);
+
 /* The token TEXT names for find: the vocabulary entry with exactly these
  * bytes, else the text's one token (NM_EINPUT naming the pieces when it is
  * several, unless first_piece: then the first, and *n_pieces says how many

@@ -77,6 +77,17 @@ expect_eq "$(grep -o '"prob":[0-9.e-]*' "$TMP/out" | wc -l)" 3 "find --by on an 
 expect_exit 2 'holds no down neurons \(it maps up\)' "$NM" find "$TMP/up.db" " do" --matrix down
 expect_exit 2 'is 2 tokens|is [0-9]+ tokens' "$NM" find "$BIN" " dogs" "${TOK[@]}"
 
+# ---- show --token: the token's place in one neuron ------------------------------
+# against show's own full list (--top-k 512: every token, decoded by lens_decode) and diff's row
+"$NM" show "$BIN" 4:32 "${TOK[@]}" --top-k 512 --bottom-k 0 --format tsv >"$TMP/s.tsv" 2>/dev/null
+want_rank=$(awk -F'\t' '$5 == 400 { print $4 }' "$TMP/s.tsv")
+for spelling in " do" "#400" "▁do"; do
+    expect_out "^token 400 \" do\": logit [-0-9.]+, rank $want_rank of 512, prob " "$NM" show "$BIN" 4:32 "${TOK[@]}" --token "$spelling"
+done
+expect_eq "$(awk -F'\t' '$1 == "up" && $2 == 4 && $3 == 32 { print $7 }' "$TMP/do.tsv")" "$want_rank" "show --token and diff --token agree on the rank"
+expect_out '"token":\{"token_id":400,"token":" do","stored":false\}' "$NM" show "$TMP/a.db" 3:21 --token "▁do" --format json
+expect_out '^token 400 " do": logit 8.21488, rank 3 of 512' "$NM" show "$TMP/a.db" 3:80 --matrix gate --token "#400"
+
 # ---- the README's example is this output, to the printed digit -----------------
 readme=$(dirname "$0")/../README.md
 for args in '--token " do" --limit 6' '--token " do" --matrix all --by prob --limit 6'; do

@@ -124,6 +124,21 @@ int api_decode_neuron(const Model *m, MatrixKind k, int layer, int neuron, LensN
     return NM_OK;
 }
 
+int api_neuron_token(const Model *m, MatrixKind k, int layer, int neuron, LensNorm norm, int token, float *logit, int *rank,
+                     double *prob, Error *e) {
+    Lens L;
+    if (lens_open(&L, m, norm, 1, 0, e)) return e->code;
+    lens_set_kernel(&L, LENS_KERNEL_NATIVE); /* find's product: the same logit as find */
+    float *vec = xmalloc((size_t)m->cfg.dim * sizeof *vec), *row = xmalloc((size_t)L.vocab * sizeof *row);
+    lens_neuron_vectors(&L, k, layer, neuron, 1, vec);
+    lens_logits(&L, vec, 1, row);
+    int finite = lens_token_in_row(row, L.vocab, token, logit, rank, prob);
+    free(vec);
+    free(row);
+    lens_close(&L);
+    return finite ? NM_OK : error_set(e, NM_EINPUT, "%s %d:%d has non-finite logits", matrix_name(k), layer, neuron);
+}
+
 int api_show_json(const ApiModel *h, const char *matrix, int layer, int neuron, int top_k, int bottom_k, const char *norm,
                   int threads, char **out, Error *e) {
     MatrixKind k;
