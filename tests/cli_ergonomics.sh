@@ -88,6 +88,21 @@ expect_eq "$(awk -F'\t' '$1 == "up" && $2 == 4 && $3 == 32 { print $7 }' "$TMP/d
 expect_out '"token":\{"token_id":400,"token":" do","stored":false\}' "$NM" show "$TMP/a.db" 3:21 --token "▁do" --format json
 expect_out '^token 400 " do": logit 8.21488, rank 3 of 512' "$NM" show "$TMP/a.db" 3:80 --matrix gate --token "#400"
 
+# ---- clamping defaults to the act site; notes, warnings, conflicts --------------
+PROBE=(probe "$BIN" "${TOK[@]}" -p "Lily" --target " was")
+"$NM" "${PROBE[@]}" --clamp 0:140=10 --format json >"$TMP/def.json" 2>"$TMP/def.err"
+"$NM" "${PROBE[@]}" --clamp 0:140=10 --clamp-site act --format json >"$TMP/act.json" 2>/dev/null
+if grep -Eq '"site":[[:space:]]*"act"' "$TMP/def.json" && cmp -s "$TMP/def.json" "$TMP/act.json"; then ok; else fail "--clamp without --clamp-site is act: $(head -c 300 "$TMP/def.json")"; fi
+expect_eq "$(cat "$TMP/def.err")" "" "the default site says nothing"
+expect_exit 0 'note: --clamp-site up fixes up.x before the gate scales it; on stories260K it does not steer' "$NM" "${PROBE[@]}" --clamp 0:140=10 --clamp-site up
+expect_exit 0 'warning: --clamp-site without --clamp, --scale or --sweep: nothing is clamped' "$NM" generate "$BIN" "${TOK[@]}" -n 2 --clamp-site act
+expect_exit 2 'neuron 0:140 is clamped twice \(clamp 10, clamp 3\)' "$NM" "${PROBE[@]}" --clamp 0:140=10 --clamp 0:140=3
+expect_exit 2 'neuron 2:7 is clamped and scaled twice|neuron 2:7 is clamped and scaled' "$NM" generate "$BIN" "${TOK[@]}" -n 2 --clamp 2:7=1 --scale 2:7=0
+expect_exit 2 'neuron 1:5 is clamped twice' "$NM" generate "$BIN" "${TOK[@]}" -n 2 --clamp 1:4,5=1 --clamp 1:5=2
+expect_exit 2 "a.db is a neuromap atlas; give the model" "$NM" generate "$TMP/a.db" -n 2
+expect_exit 2 "a.db is a neuromap atlas; give the model" "$NM" probe "$TMP/a.db" -p x --target y
+expect_exit 2 "a.db is a neuromap atlas; give the model" "$NM" info "$TMP/a.db"
+
 # ---- the README's example is this output, to the printed digit -----------------
 readme=$(dirname "$0")/../README.md
 for args in '--token " do" --limit 6' '--token " do" --matrix all --by prob --limit 6'; do

@@ -79,7 +79,7 @@ expect_out '^ +10 +0\.1[0-9]+ +\|#+$' "$NM" "${PROBE[@]}" --clamp-site act --swe
 expect_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); g=json.load(open(sys.argv[2])); print(a["baseline"]["prob"] < g["clamped"]["prob"] < a["clamped"]["prob"], g["hooks"]["positions"])' "$TMP/j" "$TMP/g")" \
     "True generated" "--clamp-positions generated"
 # The up row that decodes to " named" (1:0), clamped at the up site, does not steer.
-"$NM" "${PROBE[@]}" --clamp 1:0=10 --format json >"$TMP/j" 2>"$TMP/err"
+"$NM" "${PROBE[@]}" --clamp 1:0=10 --clamp-site up --format json >"$TMP/j" 2>"$TMP/err"
 expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["clamped"]["prob"] < 1e-3, d["hooks"]["site"])' "$TMP/j")" "True up" "up-site clamp of 1:0"
 
 # Continuations: " play" after "She loved to" is the word token the joint text has.

@@ -44,4 +44,8 @@ long option_long(const char *cmd, const char *name, const char *s, long lo, long
 /* Opens MODEL or exits with its error (exit 2 for bad input). */
 void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights);
 
+/* The notes generate and probe print about --clamp-site: a warning when
+ * nothing is hooked, a note for the up site. hooked: any clamp, scale or sweep. */
+void hook_notes(const char *cmd, const HookOptions *o, int hooked);
+
 #endif

@@ -37,5 +37,15 @@ long option_long(const char *cmd, const char *name, const char *s, long lo, long
 void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights) {
     Error e = { 0 };
     ModelOpenOptions o = { .tokenizer_path = tokenizer_path, .need_weights = need_weights };
+    /* a command that needs the weights, given what `map` wrote: say so, not "bad llama2.c header" */
+    if (atlas_is_atlas(path)) die(NM_EINPUT, "%s is a neuromap atlas; give the model (this command runs or reads its weights)", path);
     if (model_open(m, path, &o, &e)) error_exit(&e);
+}
+
+void hook_notes(const char *cmd, const HookOptions *o, int hooked) {
+    if (o->site_given && !hooked)
+        fprintf(stderr, "%s: warning: --clamp-site without --clamp, --scale or --sweep: nothing is clamped\n", cmd);
+    else if (o->site_given && o->site == SITE_UP)
+        fprintf(stderr, "%s: note: --clamp-site up fixes up·x before the gate scales it; on stories260K it does not steer "
+                        "(act, the default, does: README \"Clamping neurons\")\n", cmd);
 }

@@ -119,7 +119,7 @@ typedef struct {
 
 static void parse_args(int argc, char **argv, GenerateArgs *a) {
     static const char *const formats[] = { "text", "json", NULL };
-    *a = (GenerateArgs){ .n_new = 128, .temp = 1.0, .top_p = 0.9 };
+    *a = (GenerateArgs){ .n_new = 128, .temp = 1.0, .top_p = 0.9, .hooks = HOOK_OPTIONS_DEFAULT };
     long seed = 0;
     Option opts[] = {
         { OPT_STRING('p', "prompt", &a->prompt, "TEXT", "the prompt") },
@@ -158,6 +158,7 @@ int cmd_generate(int argc, char **argv) {
         generation_prompt(&m, tok, &a.prompt_opts, a.prompt, &prompt, &n_prompt, &e) ||
         fit_prompt(prompt, &n_prompt, a.truncate && a.n_new < ctx ? ctx - (int)a.n_new : ctx - 1, a.truncate, m.vocab.bos_id, &dropped, &e))
         error_exit(&e);
+    hook_notes("generate", &a.hooks, hooks.n > 0);
     if (dropped) fprintf(stderr, "neuromap: warning: the prompt was truncated: its first %d tokens were dropped\n", dropped);
     if (a.n_new > ctx - n_prompt) {
         fprintf(stderr, "neuromap: warning: the context holds %d tokens: generating %d, not %ld\n", ctx, ctx - n_prompt, a.n_new);

@@ -214,7 +214,7 @@ static void print_sweep_chart(const Sweep *sw, const double *prob, const ProbeAr
 
 static void parse_args(int argc, char **argv, ProbeArgs *a) {
     static const char *const formats[] = { [FMT_TABLE] = "table", [FMT_JSON] = "json", [FMT_TSV] = "tsv", NULL };
-    *a = (ProbeArgs){ .top_k = 10 };
+    *a = (ProbeArgs){ .top_k = 10, .hooks = HOOK_OPTIONS_DEFAULT };
     Option opts[] = {
         { OPT_STRING('p', "prompt", &a->prompt, "TEXT", "the prompt (required)") },
         { OPT_STRING(0, "target", &a->target, "TEXT", "the continuation to score (required)") },
@@ -297,6 +297,7 @@ int cmd_probe(int argc, char **argv) {
         (a.sweep && sweep_parse(&sw, a.sweep, m.cfg.n_layers, m.cfg.ffn_dim, &e)) ||
         probe_ids(tok, &m.vocab, &a, &ids, &p.n_prompt, &p.n_target, &e))
         error_exit(&e);
+    hook_notes("probe", &a.hooks, hooks.n > 0 || sw.n_values > 0);
     if (p.n_target >= m.cfg.max_seq_len)
         die(NM_EINPUT, "probe: the target has %d tokens, more than the model's context of %d", p.n_target, m.cfg.max_seq_len);
     /* The prompt is cut in place; the target ids follow it. */
