@@ -112,4 +112,11 @@ for args in '--token " do" --limit 6' '--token " do" --matrix all --by prob --li
     [ "${want:0:6}" == "matrix" ] && got=$(sed -n '/^matrix/,$p' <<<"$got")
     if [ -n "$want" ] && [ "$want" == "$got" ]; then ok; else fail "README block for diff $args differs: $(diff <(echo "$want") <(echo "$got") | head -5)"; fi
 done
+
+# ---- probe's sweep chart: %.3g and the top next token, as the README shows it ----
+want=$(awk '/^P\(" named"\) with neuron 0:140 clamped at site act/ { b = 1 } b && /^```/ { exit } b' "$readme")
+got=$("$NM" probe "$BIN" "${TOK[@]}" -p "One day, Tom went to the" --target " named" --clamp-site act --sweep 0:140=0,2,5,10,15,20 --top-k 3 2>/dev/null |
+    sed -n '/^P(" named") with neuron 0:140/,$p')
+if [ -n "$want" ] && [ "$want" == "$got" ]; then ok; else fail "README sweep chart differs: $(diff <(echo "$want") <(echo "$got") | head -5)"; fi
+expect_eq "$(grep -c '^ *15 *0.421  " named" ' <<<"$got")" 1 "the sweep names the top next token (\" named\" at 15)"
 finish
