@@ -119,4 +119,16 @@ got=$("$NM" probe "$BIN" "${TOK[@]}" -p "One day, Tom went to the" --target " na
     sed -n '/^P(" named") with neuron 0:140/,$p')
 if [ -n "$want" ] && [ "$want" == "$got" ]; then ok; else fail "README sweep chart differs: $(diff <(echo "$want") <(echo "$got") | head -5)"; fi
 expect_eq "$(grep -c '^ *15 *0.421  " named" ' <<<"$got")" 1 "the sweep names the top next token (\" named\" at 15)"
+
+# ---- generate --sweep: each value's continuation is that clamp's, same seed ------
+GEN=(generate "$BIN" "${TOK[@]}" -p "One day, Tom went to the" -n 12 --seed 5)
+"$NM" "${GEN[@]}" --sweep 4:149=0,6 --format json >"$TMP/sw.json" 2>/dev/null
+for v in 0 6; do
+    "$NM" "${GEN[@]}" --clamp 4:149=$v --format json >"$TMP/c.json" 2>/dev/null
+    expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); v=float(sys.argv[3]); s=[x for x in d["sweep"] if x["value"]==v][0]; c=json.load(open(sys.argv[2]))["clamped"]; print(list(s)==["value","ids","text"], s["ids"]==c["ids"], s["text"]==c["text"])' "$TMP/sw.json" "$TMP/c.json" $v)" \
+        "True True True" "--sweep value $v is --clamp 4:149=$v with the same seed"
+done
+expect_out '^ +6  One day, Tom went to the park\. Hi named' "$NM" generate "$BIN" "${TOK[@]}" -p "One day, Tom went to the" --temp 0 -n 16 --sweep 4:149=0,3,6
+expect_eq "$(grep -c '^ *[036]  One day' "$TMP/out")" 3 "--sweep table: one line per value"
+expect_exit 2 'two different reports' "$NM" "${GEN[@]}" --sweep 4:149=1 --compare
 finish
