@@ -131,4 +131,12 @@ done
 expect_out '^ +6  One day, Tom went to the park\. Hi named' "$NM" generate "$BIN" "${TOK[@]}" -p "One day, Tom went to the" --temp 0 -n 16 --sweep 4:149=0,3,6
 expect_eq "$(grep -c '^ *[036]  One day' "$TMP/out")" 3 "--sweep table: one line per value"
 expect_exit 2 'two different reports' "$NM" "${GEN[@]}" --sweep 4:149=1 --compare
+
+# ---- display: a quote token is "\"", and find --agreement's columns line up ------
+quote_id=$(awk -F'\t' '$6 == "\"" { print $5; exit }' "$TMP/s.tsv")
+expect_out "^ +[0-9]+ +$quote_id +[-0-9.]+ +[-0-9.e]+  \"\\\\\"\"\$" "$NM" show "$BIN" 4:32 "${TOK[@]}" --top-k 512 --bottom-k 0
+"$NM" find "$BIN" " do" "${TOK[@]}" --matrix all --limit 40 --agreement >"$TMP/ag.txt" 2>/dev/null
+# the partner side column (up/gate/down) starts at the same display column on every row
+expect_eq "$(tail -n +2 "$TMP/ag.txt" | python3 -c 'import sys; print(len({l.index("  down ") if "  down " in l else l.index("  up ") for l in sys.stdin}))')" 1 \
+    "find --agreement: the partner column is aligned (display width)"
 finish

@@ -49,3 +49,24 @@ void hook_notes(const char *cmd, const HookOptions *o, int hooked) {
         fprintf(stderr, "%s: note: --clamp-site up fixes up·x before the gate scales it; on stories260K it does not steer "
                         "(act, the default, does: README \"Clamping neurons\")\n", cmd);
 }
+
+char *token_quoted(const TokenNames *tn, int id) {
+    char *text = token_text(tn, id); /* backslashes already escaped: \" is unambiguous */
+    size_t n = strlen(text), o = 0;
+    char *out = xmalloc(2 * n + 3);
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '"') out[o++] = '\\';
+        out[o++] = text[i];
+    }
+    out[o++] = '"';
+    out[o] = 0;
+    free(text);
+    return out;
+}
+
+int text_columns(const char *s) {
+    int c = 0;
+    for (; *s; s++) c += ((unsigned char)*s & 0xC0) != 0x80; /* one per UTF-8 character */
+    return c;
+}

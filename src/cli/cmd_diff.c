@@ -134,10 +134,10 @@ static void print_bar(double share) {
 
 /* "token" prob, padded to width columns (0: not padded). */
 static void print_listed_token(const TokenNames *tn, const LensToken *t, int width) {
-    char *text = token_text(tn, t->id);
+    char *text = token_quoted(tn, t->id);
     char cell[64];
-    int n = snprintf(cell, sizeof cell, "\"%.40s\" %.3f", text, t->prob), columns = 0;
-    for (int i = 0; i < n && cell[i]; i++) columns += (cell[i] & 0xC0) != 0x80; /* one per UTF-8 character */
+    snprintf(cell, sizeof cell, "%.44s %.3f", text, t->prob);
+    int columns = text_columns(cell);
     printf("  %s%*s", cell, columns < width ? width - columns : 0, "");
     free(text);
 }

@@ -62,21 +62,21 @@ static void print_hits(const TokenNames *tn, const Hit *hits, int n, int tsv, in
                 agreement ? "top_token         partner  partner_top       agree" : "top_token");
     for (int i = 0; i < n; i++) {
         const Hit *h = &hits[i];
-        char *top = token_text(tn, h->top_id);
+        char *top = tsv ? token_text(tn, h->top_id) : token_quoted(tn, h->top_id);
         if (tsv)
             printf("%s\t%d\t%d\t%.7g\t%d\t%s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top);
         else if (with_prob)
-            printf("%-6s %6d %8d %11.5f %8d %9.3g  \"%s\"%*s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank,
-                   h->prob, top, agreement ? 14 - (int)strlen(top) : 0, "");
+            printf("%-6s %6d %8d %11.5f %8d %9.3g  %s%*s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank,
+                   h->prob, top, agreement ? 16 - text_columns(top) : 0, "");
         else
-            printf("%-6s %6d %8d %11.5f %8d  \"%s\"%*s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top,
-                   agreement ? 14 - (int)strlen(top) : 0, "");
+            printf("%-6s %6d %8d %11.5f %8d  %s%*s", matrix_name(h->matrix), h->layer, h->neuron, h->logit, h->rank, top,
+                   agreement ? 16 - text_columns(top) : 0, "");
         if (agreement) {
-            char *other = token_text(tn, h->partner_top);
+            char *other = tsv ? token_text(tn, h->partner_top) : token_quoted(tn, h->partner_top);
             const char *side = matrix_name(lens_partner(h->matrix));
             int same = h->partner_top == h->top_id;
             if (tsv) printf("\t%s\t%s\t%d", side, other, same);
-            else printf("  %-7s  \"%s\"%*s  %s", side, other, 14 - (int)strlen(other), "", same ? "yes" : "no");
+            else printf("  %-7s  %s%*s  %s", side, other, 16 - text_columns(other), "", same ? "yes" : "no");
             free(other);
         }
         if (tsv && with_prob) printf("\t%.7g", h->prob);

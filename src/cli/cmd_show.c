@@ -29,8 +29,8 @@ static void print_table(const TokenNames *tn, MatrixKind k, int layer, int neuro
     printf("%6s %9s %11s %11s  %s\n", "rank", "token_id", "logit", "prob", "token");
     for (int i = 0; i < n_top + n_bottom; i++) {
         const LensToken *t = i < n_top ? &r->top[i] : &r->bottom[i - n_top];
-        char *text = token_text(tn, t->id);
-        printf("%6d %9d %11.5f %11.4g  \"%s\"\n", i < n_top ? i + 1 : -(i - n_top + 1), t->id, t->logit, t->prob, text);
+        char *text = token_quoted(tn, t->id);
+        printf("%6d %9d %11.5f %11.4g  %s\n", i < n_top ? i + 1 : -(i - n_top + 1), t->id, t->logit, t->prob, text);
         free(text);
     }
 }
