@@ -139,4 +139,8 @@ expect_out "^ +[0-9]+ +$quote_id +[-0-9.]+ +[-0-9.e]+  \"\\\\\"\"\$" "$NM" show 
 # the partner side column (up/gate/down) starts at the same display column on every row
 expect_eq "$(tail -n +2 "$TMP/ag.txt" | python3 -c 'import sys; print(len({l.index("  down ") if "  down " in l else l.index("  up ") for l in sys.stdin}))')" 1 \
     "find --agreement: the partner column is aligned (display width)"
+
+# ---- a tokenizer.json where a llama2.c tokenizer .bin is expected ----------------
+expect_exit 2 'tokenizer.json is a JSON file \(a Hugging Face tokenizer.json\?\); a llama2.c checkpoint needs a llama2.c tokenizer .bin' \
+    "$NM" info "$BIN" --tokenizer "$SHARED/tokenizers/llama-3/tokenizer.json"
 finish
