@@ -143,4 +143,6 @@ expect_eq "$(tail -n +2 "$TMP/ag.txt" | python3 -c 'import sys; print(len({l.ind
 # ---- a tokenizer.json where a llama2.c tokenizer .bin is expected ----------------
 expect_exit 2 'tokenizer.json is a JSON file \(a Hugging Face tokenizer.json\?\); a llama2.c checkpoint needs a llama2.c tokenizer .bin' \
     "$NM" info "$BIN" --tokenizer "$SHARED/tokenizers/llama-3/tokenizer.json"
+expect_exit 0 'warning: --tokenizer is for llama2.c checkpoints; .*stories260K-q8_0.gguf \(gguf\) carries its own tokenizer' \
+    "$NM" info "$M/quant/stories260K-q8_0.gguf" "${TOK[@]}"
 finish

@@ -40,6 +40,9 @@ void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, 
     /* a command that needs the weights, given what `map` wrote: say so, not "bad llama2.c header" */
     if (atlas_is_atlas(path)) die(NM_EINPUT, "%s is a neuromap atlas; give the model (this command runs or reads its weights)", path);
     if (model_open(m, path, &o, &e)) error_exit(&e);
+    if (tokenizer_path && m->format != FORMAT_LLAMA2C)
+        fprintf(stderr, "neuromap: warning: --tokenizer is for llama2.c checkpoints; %s (%s) carries its own tokenizer: "
+                        "%s is not used\n", path, format_name(m->format), tokenizer_path);
 }
 
 void hook_notes(const char *cmd, const HookOptions *o, int hooked) {
