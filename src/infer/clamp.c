@@ -226,6 +226,7 @@ static int by_neuron(const void *pa, const void *pb) {
 
 /* One neuron hooked twice: sorted copies make neighbours of the two. */
 static int refuse_twice(const HookSet *s, Error *e) {
+    if (s->n < 2) return NM_OK; /* (and s->hook may be NULL) */
     NeuronHook *h = xmalloc(((size_t)s->n + 1) * sizeof *h);
     memcpy(h, s->hook, (size_t)s->n * sizeof *h);
     qsort(h, (size_t)s->n, sizeof *h, by_neuron);
