@@ -145,4 +145,10 @@ expect_exit 2 'tokenizer.json is a JSON file \(a Hugging Face tokenizer.json\?\)
     "$NM" info "$BIN" --tokenizer "$SHARED/tokenizers/llama-3/tokenizer.json"
 expect_exit 0 'warning: --tokenizer is for llama2.c checkpoints; .*stories260K-q8_0.gguf \(gguf\) carries its own tokenizer' \
     "$NM" info "$M/quant/stories260K-q8_0.gguf" "${TOK[@]}"
+
+# ---- find --agreement on an atlas that holds both matrices: the model's answer ---
+"$NM" find "$TMP/a.db" " do" --matrix all --agreement --limit 6 --format tsv >"$TMP/fa1.tsv" 2>/dev/null
+"$NM" find "$BIN" " do" "${TOK[@]}" --matrix all --agreement --limit 6 --format tsv >"$TMP/fa2.tsv" 2>/dev/null
+if [ -s "$TMP/fa1.tsv" ] && cmp -s "$TMP/fa1.tsv" "$TMP/fa2.tsv"; then ok; else fail "find --agreement: atlas and model differ: $(diff "$TMP/fa1.tsv" "$TMP/fa2.tsv" | head -4)"; fi
+expect_exit 2 'holds the down neurons too .*maps up' "$NM" find "$TMP/up.db" " do" --agreement
 finish

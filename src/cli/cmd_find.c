@@ -134,7 +134,8 @@ int cmd_find(int argc, char **argv) {
         { OPT_FLAG(0, "agreement", &agreement,
                    "also decode what each neuron writes (its down column; for a down\n"
                    "neuron, what it reads: its up row) and say whether the two top\n"
-                   "tokens agree: read-and-write neurons are the ones that steer (models only)") },
+                   "tokens agree: read-and-write neurons are the ones that steer (on an\n"
+                   "atlas, from the stored lists: it must hold both matrices)") },
         { OPT_CHOICE(0, "format", &format, "F", formats,
                      "table (default), tsv: matrix layer neuron logit rank top_token\n"
                      "[partner partner_top agree], or json (one document: README)") },
@@ -166,7 +167,6 @@ int cmd_find(int argc, char **argv) {
                 lens_norm_name(atlas_info(a)->norm), lens_norm_name(norm));
         TokenNames tn = atlas_token_names(a);
         int token = text_token(&tn, NULL, text, first_piece, path);
-        if (agreement) die(NM_EINPUT, "find: --agreement needs the model (an atlas does not hold every neuron's full distribution)");
         const char *held = atlas_info(a)->matrices;
         for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
             if ((mask & (1u << k)) && !strstr(held, matrix_name((MatrixKind)k)) && strcmp(held, "all") && strcmp(matrix, "all"))
@@ -188,9 +188,23 @@ int cmd_find(int argc, char **argv) {
         Hit *hits = xcalloc((size_t)n + 1, sizeof *hits);
         for (int i = 0; i < n; i++)
             hits[i] = (Hit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1, found[i].prob };
+        /* --agreement: the partner's stored top-1 (an up neuron's down column, a down neuron's up row) */
+        for (int i = 0; agreement && i < n; i++) {
+            MatrixKind partner = lens_partner(hits[i].matrix);
+            if (!strstr(held, matrix_name(partner)) && strcmp(held, "all"))
+                die(NM_EINPUT, "find: --agreement needs the model, or an atlas that holds the %s neurons too (%s maps %s: map --matrix all)",
+                    matrix_name(partner), path, held);
+            LensBatch pb;
+            int pt, pbot;
+            lens_batch_init(&pb, 1, atlas_info(a)->top_k, atlas_info(a)->bottom_k);
+            if (atlas_neuron(a, partner, hits[i].layer, hits[i].neuron, &pb.r[0], &pt, &pbot, &e)) error_exit(&e);
+            hits[i].partner_top = pt > 0 && !pb.r[0].nonfinite ? pb.r[0].top[0].id : -1;
+            lens_batch_free(&pb);
+        }
         if (format == FIND_JSON)
-            print_json(&tn, token, matrix, atlas_info(a)->norm, "atlas", (int)limit, nonfinite, hits, n, 0, by_given ? bys[by] : NULL);
-        else print_hits(&tn, hits, n, format == FIND_TSV, 0, by_given);
+            print_json(&tn, token, matrix, atlas_info(a)->norm, "atlas", (int)limit, nonfinite, hits, n, agreement,
+                       by_given ? bys[by] : NULL);
+        else print_hits(&tn, hits, n, format == FIND_TSV, agreement, by_given);
         free(found);
         free(hits);
         atlas_close(a);
