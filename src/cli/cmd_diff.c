@@ -310,6 +310,19 @@ static void on_neuron(void *ctx, const DiffNeuron *d) {
 /* ----------------------------------------------------------------------------
  * SVG */
 
+/* A checkpoint's name for a title: the file's name, or a directory's
+ * (an HF model is a directory), without the folders above it. */
+static const char *model_name(const char *path) {
+    static char buf[2][256];
+    static int i;
+    char *b = buf[i++ % 2];
+    snprintf(b, sizeof buf[0], "%s", path);
+    size_t n = strlen(b);
+    while (n > 1 && b[n - 1] == '/') b[--n] = 0;
+    const char *slash = strrchr(b, '/');
+    return slash ? slash + 1 : b;
+}
+
 static void write_plot(const Options *o, const DiffReport *r) {
     const DiffOptions *d = &r->opt;
     char names[3][16], title[1200], **groups = xcalloc((size_t)r->n_layers, sizeof *groups);
@@ -323,12 +336,13 @@ static void write_plot(const Options *o, const DiffReport *r) {
         groups[l] = xmalloc(16);
         snprintf(groups[l], 16, "%ld", d->layer0 + l);
     }
+    /* The checkpoints by name, not by path: a title wider than the chart is cut off */
     if (d->read_write)
-        snprintf(title, sizeof title, "%s: neurons whose %s and %s decode to the same top-1 token", o->path[0],
+        snprintf(title, sizeof title, "%s: neurons whose %s and %s decode to the same top-1 token", model_name(o->path[0]),
                  matrix_name(d->pair[0].a), matrix_name(d->pair[0].b));
     else
-        snprintf(title, sizeof title, "top-1 agreement per layer: %s vs %s", o->path[0], o->path[1]);
-    SvgBars chart = { .title = title, .x_label = "layer", .y_label = "top-1 agreement (% of neurons)", .n_series = d->n_pairs,
+        snprintf(title, sizeof title, "top-1 agreement per layer: %s vs %s", model_name(o->path[0]), model_name(o->path[1]));
+    SvgBars chart = { .title = title, .x_label = "layer", .y_label = "top-1 agreement (% of neurons; axis from 0)", .n_series = d->n_pairs,
                       .n_groups = r->n_layers, .series = series, .groups = (const char *const *)groups, .values = values,
                       .y_max = 100 };
     Error e = { 0 };
