@@ -994,7 +994,27 @@ typedef struct {
     int top_id;
     float logit;
     int partner_top;
+    double prob;   /* the token's probability in the neuron (softmax over the vocabulary) */
 } LensHit;
+
+/* What find ranks neurons by: the token's logit (one dot product per
+ * neuron), its probability or its rank (both need every neuron's full
+ * vocabulary: a decode of the whole matrix, as long as `map`'s). */
+typedef enum { LENS_BY_LOGIT, LENS_BY_PROB, LENS_BY_RANK } LensFindBy;
+
+/* The token's exact logit, rank (1 + the tokens with a higher logit, equal
+ * logits by id) and probability (e^(logit − lse), lse summed in double) in
+ * a row of vocab logits; 0 when the row holds a NaN or an infinity. */
+int lens_token_in_row(const float *row, int vocab, int token, float *logit, int *rank, double *prob);
+
+typedef struct {
+    float logit;
+    int rank;
+    double prob;
+    int finite;
+} LensTokenValue;
+/* lens_token_in_row for count rows (count × L->vocab), on the lens's pool. */
+void lens_token_values(const Lens *L, const float *logits, int count, int token, LensTokenValue *out);
 
 /* The other side of a neuron: what an up/gate neuron writes is its down
  * column; what a down neuron reads is its up row. */
@@ -1012,6 +1032,10 @@ typedef void (*LensProgressFn)(void *ctx, int64_t done, int64_t total);
  * layer, neuron. progress may be NULL. */
 int lens_find(const Lens *L, unsigned mask, int token, int limit, int agreement, LensHit *hits, int64_t *nonfinite,
               LensProgressFn progress, void *ctx);
+/* The same ranked by the token's probability (highest first) or rank
+ * (best first; equal ranks by logit). LENS_BY_LOGIT is lens_find. */
+int lens_find_by(const Lens *L, unsigned mask, int token, int limit, int agreement, LensFindBy by, LensHit *hits,
+                 int64_t *nonfinite, LensProgressFn progress, void *ctx);
 
 /* ---- src/infer/clamp.h -------------------------------------------------- */
 
@@ -1022,9 +1046,14 @@ int lens_find(const Lens *L, unsigned mask, int token, int limit, int agreement,
  * component N of the two FFN-wide vectors in the middle, and a hook fixes
  * (clamp) or multiplies (scale) that component at one of two sites:
  *   up   the up-projection output up·x — the neuron as the map decodes it —
- *        before it is multiplied by the gate activation;
+ *        before it is multiplied by the gate activation. The gate still
+ *        scales it: where silu(gate·x) is near 0 a clamp here changes little
+ *        (on stories260K it does not steer);
  *   act  the gated activation silu(gate·x) ⊙ up·x that enters down_proj —
- *        exactly the coefficient of down column N in the layer's output.
+ *        exactly the coefficient of down column N in the layer's output:
+ *        what "clamping a neuron" means in the paper and in TransformerLens
+ *        (hook_post). The commands' default (HOOK_OPTIONS_DEFAULT); a zeroed
+ *        HookSet, as the library's callers make, is SITE_UP.
  */
 
 typedef enum { HOOK_CLAMP, HOOK_SCALE } HookKind;
@@ -1077,8 +1106,11 @@ typedef struct {
     const char **clamp, **scale; /* the specs as given, checked once the model is known */
     int n_clamp, n_scale;
     HookSite site;
+    int site_given;     /* --clamp-site was given (a command notes up, and a site without hooks) */
     int generated_only;
 } HookOptions;
+/* What generate and probe start from: --clamp-site act. */
+#define HOOK_OPTIONS_DEFAULT ((HookOptions){ .site = SITE_ACT })
 
 enum { HOOK_OPT_CLAMP = 0x400, HOOK_OPT_SCALE, HOOK_OPT_SITE, HOOK_OPT_POSITIONS };
 
@@ -1091,7 +1123,9 @@ extern const char hook_usage[];
 /* Applies option code c; returns 1 if it was a hook option, 0 if not, and
  * -1 (with e set) for a bad --clamp-site / --clamp-positions word. */
 int hook_option(HookOptions *o, int c, const char *arg, Error *e);
-/* Parses every --clamp and --scale against the model's shape into s. */
+/* Parses every --clamp and --scale against the model's shape into s;
+ * NM_EINPUT when one neuron is hooked twice (clamped twice, or clamped and
+ * scaled): which hook would win is not obvious, so neither does. */
 int hook_options_resolve(const HookOptions *o, int n_layers, int ffn_dim, HookSet *s, Error *e);
 void hook_options_free(HookOptions *o);
 
@@ -1660,6 +1694,7 @@ typedef struct {
     MatrixKind matrix;
     int layer, neuron, rank, top_id;
     float logit;
+    double prob;   /* the token's stored probability */
 } AtlasHit;
 /* How many neurons of the matrices in matrix_mask are flagged non-finite. */
 int64_t atlas_count_nonfinite(const Atlas *a, unsigned matrix_mask);
@@ -1875,12 +1910,27 @@ int api_token_names_json(const ApiModel *h, const int32_t *ids, int n, char **ou
 int api_find_json(const ApiModel *h, const char *text, const char *matrices, int limit, const char *norm, int agreement,
                   int first_piece, char **out, Error *e);
 
+/* show --token: the token's exact logit, rank (1 = the top token) and
+ * probability in one neuron (its full vocabulary decoded). */
+int api_neuron_token(const Model *m, MatrixKind k, int layer, int neuron, LensNorm norm, int token, float *logit, int *rank,
+                     double *prob, Error *e);
+
 /* The token TEXT names for find: the vocabulary entry with exactly these
  * bytes, else the text's one token (NM_EINPUT naming the pieces when it is
  * several, unless first_piece: then the first, and *n_pieces says how many
  * there were). A sentencepiece tokenizer that prefixes a space gets TEXT
  * without its own leading one. */
 int api_text_token(const Vocab *v, const char *text, int len, int first_piece, int *token, int *n_pieces, Error *e);
+
+/* A token as the user has it (find, diff --token, show --token), tried in
+ * this order: "#400", the id; a piece exactly as stored ("▁do", "Ġdog",
+ * "<0x0A>"); text with real spaces (" do"), which a model tokenizes
+ * (api_text_token: several pieces are refused, naming them, unless
+ * first_piece). v is NULL for an atlas: it holds the tokens' texts, so a
+ * stored piece is its text with ▁/Ġ read as a space, and text must be one
+ * token's text. who ("find", or NULL) prefixes the messages. */
+int api_token_arg(const char *who, const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token,
+                  int *n_pieces, Error *e);
 
 /* Text (len bytes) → ids as `tokenize --format ids` writes them. bos: +1
  * add BOS, -1 none, 0 as the tokenizer does (PromptOptions.bos); special:
@@ -2145,6 +2195,62 @@ typedef struct {
 
 /* Writes the chart to path (replacing it); NM_ERUNTIME when it cannot. */
 int svg_write_bars(const char *path, const SvgBars *c, Error *e);
+
+/* ---- src/report/token_diff.h -------------------------------------------- */
+
+/* token_diff.h — one token followed through two checkpoints, neuron by
+ * neuron: "which neurons gained *dog*?" (`neuromap diff A B --token TEXT`).
+ *
+ * For every neuron the token's logit, rank (1 = the neuron's top token) and
+ * probability (softmax over the full vocabulary) in A and in B. From a model
+ * these are exact: the neuron's every logit is computed (the lens's FP32
+ * product), the rank counted over the whole vocabulary and the normaliser
+ * summed in double (lens_token_in_row, lens/find.h). From an atlas only the stored lists are known: a neuron
+ * whose stored top or bottom list lacks the token cannot be compared, and is
+ * counted, not guessed at.
+ *
+ * Neurons are ranked by the signed change B − A of the chosen measure,
+ * largest increase first: for rank, an improvement (rank_a − rank_b) counts
+ * as the increase.
+ */
+
+typedef enum { TOKEN_DIFF_BY_LOGIT, TOKEN_DIFF_BY_PROB, TOKEN_DIFF_BY_RANK } TokenDiffBy;
+const char *token_diff_by_name(TokenDiffBy by); /* "logit", "prob", "rank" */
+
+typedef struct {
+    int token;
+    unsigned mask;           /* matrices: 1 << MatrixKind each */
+    long layer0, layer1;     /* inclusive; layer1 < 0: every layer */
+    LensNorm norm;
+    int norm_given;          /* else the atlases' norm, or full */
+    TokenDiffBy by;
+    int reverse;             /* largest decrease first */
+    int threads;
+} TokenDiffOptions;
+
+/* One neuron, both sides. */
+typedef struct {
+    MatrixKind matrix;
+    int layer, neuron;
+    float logit_a, logit_b;
+    int rank_a, rank_b;
+    double prob_a, prob_b;
+    double delta;            /* the measure's change, B − A (rank: rank_a − rank_b) */
+} TokenDiffRow;
+
+typedef struct {
+    TokenDiffOptions opt;    /* as resolved: layers and norm filled in */
+    TokenDiffRow *rows;      /* every compared neuron, ranked */
+    int64_t n_rows;
+    int64_t not_stored;      /* atlas side: the token in neither stored list */
+    int64_t nonfinite;       /* a NaN or an infinity on one side or both */
+} TokenDiffReport;
+
+/* Compares the token across a and b (opened by diff_source_open, checked
+ * compatible here). progress (may be NULL) gets neurons done of total. */
+int token_diff_run(DiffSource *a, DiffSource *b, TokenDiffOptions *o, TokenDiffReport *r,
+                   void (*progress)(void *ctx, int64_t done, int64_t total), void *ctx, Error *e);
+void token_diff_free(TokenDiffReport *r);
 
 /* ---- src/synth/synth.h -------------------------------------------------- */
 

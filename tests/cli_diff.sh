@@ -95,8 +95,8 @@ expect_out '^gate/down ' "$NM" diff "$TMP/base.db" --matrices gate,down
 
 # ---- the SVG plot --------------------------------------------------------------
 expect_exit 0 'wrote .*dogs\.svg' "$NM" diff "$BIN" "$DOGS" "${TOK[@]}" --matrix all --plot "$TMP/dogs.svg" --format json
-if grep -q '^<svg ' "$TMP/dogs.svg" && grep -q '</svg>' "$TMP/dogs.svg" && grep -q "top-1 agreement per layer: $BIN vs $DOGS" "$TMP/dogs.svg" &&
-    grep -q '>layer</text>' "$TMP/dogs.svg" && grep -q 'top-1 agreement (% of neurons)' "$TMP/dogs.svg"; then ok
+if grep -q '^<svg ' "$TMP/dogs.svg" && grep -q '</svg>' "$TMP/dogs.svg" && grep -q "top-1 agreement per layer: stories260K.bin vs stories260K-dogs.bin<" "$TMP/dogs.svg" &&
+    grep -q '>layer</text>' "$TMP/dogs.svg" && grep -q 'top-1 agreement (% of neurons; axis from 0)' "$TMP/dogs.svg"; then ok
 else fail "SVG has axes, labels and a title naming both checkpoints"; fi
 expect_eq "$(grep -c '<rect x=.*<title>' "$TMP/dogs.svg")" 15 "one bar per matrix and layer"
 expect_eq "$(grep -o '<title>up 0: [0-9.]*' "$TMP/dogs.svg" | grep -o '[0-9.]*$')" "91.28" "bar value: up layer 0 = 157/172"

@@ -55,8 +55,8 @@ expect_eq "$(head -n 5 "$TMP/out")" "$(cat "$TMP/ref")" "top 5 tokens of up 0:57
 story=$(sed -n 6p "$TMP/out")
 if [ "$(wc -w <<<"$story")" -ge 10 ]; then ok; else fail "hello printed no story: '$story'"; fi
 expect_eq "$(wc -l <"$TMP/out")" 6 "hello prints five tokens and one line of story"
-"$NM" generate "$BIN" --tokenizer "$TOK" -n 48 --temp 0 --clamp 0:57=10 >"$TMP/gen" 2>/dev/null
-expect_eq "$story" "$(cat "$TMP/gen")" "hello's story is neuromap generate --temp 0 --clamp 0:57=10"
+"$NM" generate "$BIN" --tokenizer "$TOK" -n 48 --temp 0 --clamp 0:57=10 --clamp-site up >"$TMP/gen" 2>/dev/null
+expect_eq "$story" "$(cat "$TMP/gen")" "hello's story is neuromap generate --temp 0 --clamp 0:57=10 --clamp-site up"
 
 # The same program linked with libneuromap.so says the same.
 "$HELLO-shared" "$BIN" "$TOK" >"$TMP/out-shared" 2>"$TMP/err"

@@ -73,13 +73,13 @@ expect_eq "$(head -1 "$TMP/s")" "$(printf 'value\tprob')" "sweep TSV header"
 expect_eq "$(awk 'NR>1 {print $1}' "$TMP/s" | tr '\n' ' ')" "0 5 10 " "sweep TSV values"
 expect_eq "$(awk 'NR>2 && $2 <= p {bad=1} NR>1 {p=$2} END {print bad+0}' "$TMP/s")" "0" "sweep probabilities rise"
 expect_eq "$(awk 'NR==4 {print $2}' "$TMP/s")" "$(python3 -c 'import json,sys; print("%.9g" % json.load(open(sys.argv[1]))["clamped"]["prob"])' "$TMP/j")" "sweep at 10 = probe at 10"
-expect_out '^ +10 +0\.1[0-9]+ +\|#+$' "$NM" "${PROBE[@]}" --clamp-site act --sweep 0:140=0,5,10
+expect_out '^ +10 +0\.1[0-9]+ +"[^"]*" +\|#+$' "$NM" "${PROBE[@]}" --clamp-site act --sweep 0:140=0,5,10
 # --clamp-positions generated hooks only the last prompt token here: a smaller lift than all.
 "$NM" "${PROBE[@]}" --clamp 0:140=10 --clamp-site act --clamp-positions generated --format json >"$TMP/g" 2>"$TMP/err"
 expect_eq "$(python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); g=json.load(open(sys.argv[2])); print(a["baseline"]["prob"] < g["clamped"]["prob"] < a["clamped"]["prob"], g["hooks"]["positions"])' "$TMP/j" "$TMP/g")" \
     "True generated" "--clamp-positions generated"
 # The up row that decodes to " named" (1:0), clamped at the up site, does not steer.
-"$NM" "${PROBE[@]}" --clamp 1:0=10 --format json >"$TMP/j" 2>"$TMP/err"
+"$NM" "${PROBE[@]}" --clamp 1:0=10 --clamp-site up --format json >"$TMP/j" 2>"$TMP/err"
 expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["clamped"]["prob"] < 1e-3, d["hooks"]["site"])' "$TMP/j")" "True up" "up-site clamp of 1:0"
 
 # Continuations: " play" after "She loved to" is the word token the joint text has.

@@ -184,7 +184,7 @@ class Model:
         self._h.call(lib.api_activations, ptr(a), int(a.size), _int(threads, "threads"), ptr(out), out.size)
         return out
 
-    def forward(self, text, clamp=None, scale=None, site="up", positions="all", bos=None, threads=0):
+    def forward(self, text, clamp=None, scale=None, site="act", positions="all", bos=None, threads=0):
         """The next-token logits after every token (float32, tokens × vocabulary),
         with neurons clamped or scaled as in generate(); positions="generated"
         hooks the last token only (as probe does). text: a str (tokenized as
@@ -198,7 +198,7 @@ class Model:
              _c_strings(scales), len(scales), cstr(site), cstr(positions), _int(threads, "threads"), ptr(out), out.size)
         return out
 
-    def generate(self, prompt="", n=128, clamp=None, scale=None, site="up", positions="all", seed=0,
+    def generate(self, prompt="", n=128, clamp=None, scale=None, site="act", positions="all", seed=0,
                  temperature=1.0, top_p=0.9, chat=False, system=None, threads=0):
         """Text from the model: `generate MODEL -p PROMPT --compare --format json`'s
         document, {"prompt_ids", "baseline": {"ids", "text"}[, "clamped", "hooks"]}.

@@ -58,4 +58,14 @@ char *default_atlas_name(const char *model);
 /* Opens MODEL or exits with its error (exit 2 for bad input). */
 void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights);
 
+/* The notes generate and probe print about --clamp-site: a warning when
+ * nothing is hooked, a note for the up site. hooked: any clamp, scale or sweep. */
+void hook_notes(const char *cmd, const HookOptions *o, int hooked);
+
+/* A token for tables: its text as map's TSV escapes it, in double quotes,
+ * a quote inside written \" (so the token " shows as "\"", not """). Malloc'd. */
+char *token_quoted(const TokenNames *tn, int id);
+/* Display columns of UTF-8 text: one per character (aligning multibyte tokens). */
+int text_columns(const char *s);
+
 #endif

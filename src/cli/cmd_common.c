@@ -37,7 +37,41 @@ void put_json(cJSON *o, int pretty) {
 void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights) {
     Error e = { 0 };
     ModelOpenOptions o = { .tokenizer_path = tokenizer_path, .need_weights = need_weights };
+    /* a command that needs the weights, given what `map` wrote: say so, not "bad llama2.c header" */
+    if (atlas_is_atlas(path)) die(NM_EINPUT, "%s is a neuromap atlas; give the model (this command runs or reads its weights)", path);
     if (model_open(m, path, &o, &e)) error_exit(&e);
+    if (tokenizer_path && m->format != FORMAT_LLAMA2C)
+        fprintf(stderr, "neuromap: warning: --tokenizer is for llama2.c checkpoints; %s (%s) carries its own tokenizer: "
+                        "%s is not used\n", path, format_name(m->format), tokenizer_path);
+}
+
+void hook_notes(const char *cmd, const HookOptions *o, int hooked) {
+    if (o->site_given && !hooked)
+        fprintf(stderr, "%s: warning: --clamp-site without --clamp, --scale or --sweep: nothing is clamped\n", cmd);
+    else if (o->site_given && o->site == SITE_UP)
+        fprintf(stderr, "%s: note: --clamp-site up fixes up·x before the gate scales it; on stories260K it does not steer "
+                        "(act, the default, does: README \"Clamping neurons\")\n", cmd);
+}
+
+char *token_quoted(const TokenNames *tn, int id) {
+    char *text = token_text(tn, id); /* backslashes already escaped: \" is unambiguous */
+    size_t n = strlen(text), o = 0;
+    char *out = xmalloc(2 * n + 3);
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '"') out[o++] = '\\';
+        out[o++] = text[i];
+    }
+    out[o++] = '"';
+    out[o] = 0;
+    free(text);
+    return out;
+}
+
+int text_columns(const char *s) {
+    int c = 0;
+    for (; *s; s++) c += ((unsigned char)*s & 0xC0) != 0x80; /* one per UTF-8 character */
+    return c;
 }
 
 /* MODEL's name + .atlas.db, in the current directory: stories260K.bin →

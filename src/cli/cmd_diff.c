@@ -17,7 +17,8 @@ static const CommandHelp help = {
     .usage = "usage: neuromap diff A B [--matrix up|gate|down|all] [--top-k K] [--limit N] [--plot FILE.svg]\n"
              "                         [--format table|json|tsv] [--norm full|gain|none] [--layers A-B]\n"
              "                         [--threads N] [--tokenizer FILE]\n"
-             "       neuromap diff MODEL --matrix-pair up,down [options]\n",
+             "       neuromap diff MODEL --matrix-pair up,down [options]\n"
+             "       neuromap diff A B --token TEXT|#ID [--by logit|prob|rank] [--reverse] [--limit N] [options]\n",
     .about = "Compares two checkpoints with the same shapes and vocabulary neuron by neuron: the\n"
              "share of neurons whose top-1 token is the same in both, the mean overlap (Jaccard)\n"
              "of their top-K sets, the mean Spearman correlation of their top-K rankings (over the\n"
@@ -27,7 +28,12 @@ static const CommandHelp help = {
              "A and B are models (decoded on the fly, as `map` would) or atlases made by `map`.\n"
              "With --matrix-pair X,Y and one MODEL|ATLAS, matrix X of each neuron is compared with\n"
              "matrix Y of the same neuron: up,down asks whether a neuron writes the token it\n"
-             "reads, and lists the strongest such read-and-write neurons.\n",
+             "reads, and lists the strongest such read-and-write neurons.\n"
+             "With --token, one token followed through A and B: every neuron's logit, rank and\n"
+             "probability of it in each, ranked by the change (B - A; for rank, places gained),\n"
+             "largest increase first: which neurons gained \" dog\"? Exact (full vocabulary) from\n"
+             "a model; from an atlas only where its stored lists hold the token (the others are\n"
+             "counted). The token is #ID, a piece as stored (\"▁do\") or text (\" do\").\n",
 };
 
 enum { OUT_TABLE, OUT_JSON, OUT_TSV };
@@ -36,6 +42,8 @@ typedef struct {
     DiffOptions d;
     const char *matrix, *matrices, *layers, *plot, *tokenizer;
     int format, progress;
+    const char *token;       /* --token: the per-token diff */
+    int by, reverse, first_piece;
     int n_paths;
     const char *path[2];
 } Options;
@@ -58,6 +66,9 @@ static void parse_options(int argc, char **argv, Options *o) {
     static const char *const matrices[] = { "up", "gate", "down", "all", NULL };
     static const char *const norms[] = { "full", "gain", "none", NULL };
     static const char *const formats[] = { [OUT_TABLE] = "table", [OUT_JSON] = "json", [OUT_TSV] = "tsv", NULL };
+    static const char *const bys[] = { [TOKEN_DIFF_BY_LOGIT] = "logit", [TOKEN_DIFF_BY_PROB] = "prob",
+                                       [TOKEN_DIFF_BY_RANK] = "rank", NULL };
+    int by_given = 0, reverse_given = 0;
     *o = (Options){ .d = { .limit = 20, .layer1 = -1 } };
     int matrix = 0, norm = NORM_FULL;
     long top_k = 0, limit = 20, threads = 0;
@@ -78,12 +89,23 @@ static void parse_options(int argc, char **argv, Options *o) {
         { OPT_THREADS(&threads) },
         { OPT_STRING(0, "tokenizer", &o->tokenizer, "FILE", "llama2.c tokenizer .bin, for every llama2.c checkpoint given") },
         { OPT_FLAG(0, "progress", &o->progress, "progress bar on stderr even when it is not a terminal") },
+        { OPT_STRING(0, "token", &o->token, "TEXT|#ID",
+                     "follow one token through A and B (TSV: matrix layer neuron\n"
+                     "logit_a logit_b delta rank_a rank_b prob_a prob_b, every neuron)") },
+        { OPT_CHOICE(0, "by", &o->by, "M", bys, "--token: rank by the change of logit (default), prob or rank"),
+          .seen = &by_given },
+        { OPT_FLAG(0, "reverse", &o->reverse, "--token: largest decrease first"), .seen = &reverse_given },
+        { OPT_FLAG(0, "first-piece", &o->first_piece, "--token TEXT of several tokens: its first") },
         { OPT_END() },
     };
     o->n_paths = options_parse(&help, opts, argc, argv);
     o->matrix = matrices[matrix];
     o->d.norm = (LensNorm)norm;
     o->d.top_k = (int)top_k, o->d.limit = (int)limit, o->d.threads = (int)threads;
+    if (!o->token && (by_given || reverse_given || o->first_piece))
+        die(NM_EINPUT, "diff: --by, --reverse and --first-piece go with --token");
+    if (o->token && (o->matrices || o->plot))
+        die(NM_EINPUT, "diff: --token compares one token across A and B; it takes neither --matrix-pair nor --plot");
     if (o->matrices) {
         if (o->n_paths != 1) die(NM_EINPUT, "diff: --matrix-pair compares the matrices of one MODEL|ATLAS; give exactly one");
         o->d.pair[0] = parse_matrices(o->matrices);
@@ -112,10 +134,10 @@ static void print_bar(double share) {
 
 /* "token" prob, padded to width columns (0: not padded). */
 static void print_listed_token(const TokenNames *tn, const LensToken *t, int width) {
-    char *text = token_text(tn, t->id);
+    char *text = token_quoted(tn, t->id);
     char cell[64];
-    int n = snprintf(cell, sizeof cell, "\"%.40s\" %.3f", text, t->prob), columns = 0;
-    for (int i = 0; i < n && cell[i]; i++) columns += (cell[i] & 0xC0) != 0x80; /* one per UTF-8 character */
+    snprintf(cell, sizeof cell, "%.44s %.3f", text, t->prob);
+    int columns = text_columns(cell);
     printf("  %s%*s", cell, columns < width ? width - columns : 0, "");
     free(text);
 }
@@ -288,6 +310,19 @@ static void on_neuron(void *ctx, const DiffNeuron *d) {
 /* ----------------------------------------------------------------------------
  * SVG */
 
+/* A checkpoint's name for a title: the file's name, or a directory's
+ * (an HF model is a directory), without the folders above it. */
+static const char *model_name(const char *path) {
+    static char buf[2][256];
+    static int i;
+    char *b = buf[i++ % 2];
+    snprintf(b, sizeof buf[0], "%s", path);
+    size_t n = strlen(b);
+    while (n > 1 && b[n - 1] == '/') b[--n] = 0;
+    const char *slash = strrchr(b, '/');
+    return slash ? slash + 1 : b;
+}
+
 static void write_plot(const Options *o, const DiffReport *r) {
     const DiffOptions *d = &r->opt;
     char names[3][16], title[1200], **groups = xcalloc((size_t)r->n_layers, sizeof *groups);
@@ -301,12 +336,13 @@ static void write_plot(const Options *o, const DiffReport *r) {
         groups[l] = xmalloc(16);
         snprintf(groups[l], 16, "%ld", d->layer0 + l);
     }
+    /* The checkpoints by name, not by path: a title wider than the chart is cut off */
     if (d->read_write)
-        snprintf(title, sizeof title, "%s: neurons whose %s and %s decode to the same top-1 token", o->path[0],
+        snprintf(title, sizeof title, "%s: neurons whose %s and %s decode to the same top-1 token", model_name(o->path[0]),
                  matrix_name(d->pair[0].a), matrix_name(d->pair[0].b));
     else
-        snprintf(title, sizeof title, "top-1 agreement per layer: %s vs %s", o->path[0], o->path[1]);
-    SvgBars chart = { .title = title, .x_label = "layer", .y_label = "top-1 agreement (% of neurons)", .n_series = d->n_pairs,
+        snprintf(title, sizeof title, "top-1 agreement per layer: %s vs %s", model_name(o->path[0]), model_name(o->path[1]));
+    SvgBars chart = { .title = title, .x_label = "layer", .y_label = "top-1 agreement (% of neurons; axis from 0)", .n_series = d->n_pairs,
                       .n_groups = r->n_layers, .series = series, .groups = (const char *const *)groups, .values = values,
                       .y_max = 100 };
     Error e = { 0 };
@@ -316,6 +352,119 @@ static void write_plot(const Options *o, const DiffReport *r) {
     free(values);
     if (rc) error_exit(&e);
     fprintf(stderr, "diff: wrote %s\n", o->plot);
+}
+
+/* ----------------------------------------------------------------------------
+ * --token: one token through A and B */
+
+static void token_progress(void *ctx, int64_t done, int64_t total) { progress_update(ctx, done); }
+
+/* "7.2e-05": probabilities span many decades; %.3g keeps three digits of each. */
+static void print_token_table(const Options *o, const TokenNames *tn, int token, const TokenDiffReport *r) {
+    const TokenDiffOptions *t = &r->opt;
+    char *text = token_text(tn, token);
+    printf("A: %s\nB: %s\n", o->path[0], o->path[1]);
+    printf("token %d \"%s\", norm %s, layers %ld-%ld: %lld neurons compared, ranked by %s %s first\n", token, text,
+           lens_norm_name(t->norm), t->layer0, t->layer1, (long long)r->n_rows, token_diff_by_name(t->by),
+           t->reverse ? "decrease" : "increase");
+    if (r->not_stored)
+        printf("not compared: %lld neuron%s whose stored lists lack the token on one side or both (atlas)\n",
+               (long long)r->not_stored, r->not_stored == 1 ? "" : "s");
+    if (r->nonfinite)
+        printf("not compared: %lld neuron%s a NaN or an infinity on one side or both\n", (long long)r->nonfinite,
+               r->nonfinite == 1 ? " holds" : "s hold");
+    int n = r->n_rows < o->d.limit ? (int)r->n_rows : o->d.limit;
+    if (n > 0)
+        printf("\n%-6s %5s %7s %9s %9s %9s %7s %7s %9s %9s\n", "matrix", "layer", "neuron", "logit_a", "logit_b", "delta",
+               "rank_a", "rank_b", "prob_a", "prob_b");
+    for (int i = 0; i < n; i++) {
+        const TokenDiffRow *x = &r->rows[i];
+        printf("%-6s %5d %7d %9.4f %9.4f ", matrix_name(x->matrix), x->layer, x->neuron, x->logit_a, x->logit_b);
+        printf(t->by == TOKEN_DIFF_BY_PROB ? "%+9.3g" : t->by == TOKEN_DIFF_BY_RANK ? "%+9.0f" : "%+9.4f", x->delta);
+        printf(" %7d %7d %9.3g %9.3g\n", x->rank_a, x->rank_b, x->prob_a, x->prob_b);
+    }
+    free(text);
+}
+
+static void print_token_tsv(const TokenDiffReport *r) {
+    puts("matrix\tlayer\tneuron\tlogit_a\tlogit_b\tdelta\trank_a\trank_b\tprob_a\tprob_b");
+    for (int64_t i = 0; i < r->n_rows; i++) {
+        const TokenDiffRow *x = &r->rows[i];
+        printf("%s\t%d\t%d\t%.7g\t%.7g\t%.7g\t%d\t%d\t%.7g\t%.7g\n", matrix_name(x->matrix), x->layer, x->neuron, x->logit_a,
+               x->logit_b, x->delta, x->rank_a, x->rank_b, x->prob_a, x->prob_b);
+    }
+}
+
+static void print_token_json(const Options *o, const TokenNames *tn, int token, const TokenDiffReport *r) {
+    const TokenDiffOptions *t = &r->opt;
+    cJSON *root = cJSON_CreateObject();
+    char *text = token_text(tn, token);
+    cJSON_AddStringToObject(root, "a", o->path[0]);
+    cJSON_AddStringToObject(root, "b", o->path[1]);
+    cJSON_AddNumberToObject(root, "token_id", token);
+    cJSON_AddStringToObject(root, "token", text);
+    cJSON_AddStringToObject(root, "norm", lens_norm_name(t->norm));
+    cJSON_AddStringToObject(root, "by", token_diff_by_name(t->by));
+    cJSON_AddBoolToObject(root, "reverse", t->reverse);
+    cJSON_AddNumberToObject(root, "layer_first", (double)t->layer0);
+    cJSON_AddNumberToObject(root, "layer_last", (double)t->layer1);
+    cJSON_AddNumberToObject(root, "n_compared", (double)r->n_rows);
+    cJSON_AddNumberToObject(root, "not_stored", (double)r->not_stored);
+    cJSON_AddNumberToObject(root, "nonfinite", (double)r->nonfinite);
+    cJSON *list = cJSON_AddArrayToObject(root, "neurons");
+    for (int i = 0; i < r->n_rows && i < o->d.limit; i++) {
+        const TokenDiffRow *x = &r->rows[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "matrix", matrix_name(x->matrix));
+        cJSON_AddNumberToObject(j, "layer", x->layer);
+        cJSON_AddNumberToObject(j, "neuron", x->neuron);
+        cJSON_AddNumberToObject(j, "logit_a", x->logit_a);
+        cJSON_AddNumberToObject(j, "logit_b", x->logit_b);
+        cJSON_AddNumberToObject(j, "delta", x->delta);
+        cJSON_AddNumberToObject(j, "rank_a", x->rank_a);
+        cJSON_AddNumberToObject(j, "rank_b", x->rank_b);
+        cJSON_AddNumberToObject(j, "prob_a", x->prob_a);
+        cJSON_AddNumberToObject(j, "prob_b", x->prob_b);
+        cJSON_AddItemToArray(list, j);
+    }
+    char *s = cJSON_PrintUnformatted(root);
+    puts(s);
+    free(s);
+    free(text);
+    cJSON_Delete(root);
+}
+
+static int run_token_diff(Options *o, DiffSource *src) {
+    Error e = { 0 };
+    DiffSource *a = &src[0], *b = &src[1];
+    int token, pieces;
+    if (api_token_arg(NULL, &a->names, a->atlas ? NULL : &a->m.vocab, o->token, o->first_piece, &token, &pieces, &e))
+        die(NM_EINPUT, "diff: --token: %s", e.msg);
+    if (pieces > 1) {
+        char *first = token_text(&a->names, token);
+        fprintf(stderr, "diff: '%s' is not a single token; using its first token of %d, %d \"%s\"\n", o->token, pieces,
+                token, first);
+        free(first);
+    }
+    TokenDiffOptions t = { .token = token, .layer0 = o->d.layer0, .layer1 = o->d.layer1, .norm = o->d.norm,
+                           .norm_given = o->d.norm_given, .by = (TokenDiffBy)o->by, .reverse = o->reverse,
+                           .threads = o->d.threads };
+    lens_matrix_mask(o->matrix, &t.mask);
+    Stream s = { .o = o };
+    int64_t total = (int64_t)__builtin_popcount(t.mask) * (o->d.layer1 < 0 ? a->n_layers : o->d.layer1 - o->d.layer0 + 1) * a->ffn_dim;
+    progress_start(&s.prog, "diff", total, o->progress || isatty(2));
+    double t0 = now_seconds();
+    TokenDiffReport r;
+    if (token_diff_run(a, b, &t, &r, token_progress, &s.prog, &e)) die(e.code, "diff: %s", e.msg);
+    progress_end(&s.prog);
+    fprintf(stderr, "diff: token %d followed through %lld neurons in %.2f s\n", token, (long long)r.n_rows, now_seconds() - t0);
+    if (o->format == OUT_TABLE) print_token_table(o, &a->names, token, &r);
+    else if (o->format == OUT_JSON) print_token_json(o, &a->names, token, &r);
+    else print_token_tsv(&r);
+    if (fflush(stdout) != 0) die(NM_ERUNTIME, "diff: cannot write to stdout");
+    token_diff_free(&r);
+    for (int i = 0; i < o->n_paths; i++) diff_source_close(&src[i]);
+    return NM_OK;
 }
 
 /* ----------------------------------------------------------------------------
@@ -330,6 +479,7 @@ int cmd_diff(int argc, char **argv) {
         if (diff_source_open(&src[i], o.path[i], o.tokenizer, &e)) error_exit(&e);
     DiffSource *a = &src[0], *b = &src[o.n_paths - 1];
     if (o.layers && parse_range(o.layers, 0, a->n_layers - 1, &o.d.layer0, &o.d.layer1, &e)) die(NM_EINPUT, "diff: --layers: %s", e.msg);
+    if (o.token) return run_token_diff(&o, src);
     if (diff_prepare(a, b, &o.d, &e)) die(e.code, "diff: %s", e.msg);
 
     Stream s = { .o = &o, .names = &a->names };

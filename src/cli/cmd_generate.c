@@ -18,11 +18,15 @@ static const CommandHelp help = {
     .name = "generate",
     .usage = "usage: neuromap generate MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]\n"
              "                         [--chat] [--system TEXT] [--clamp L:N=V ...] [--scale L:N=S ...] [--clamp-site up|act]\n"
-             "                         [--clamp-positions all|generated] [--compare] [--format text|json]\n",
+             "                         [--clamp-positions all|generated] [--compare] [--format text|json]\n"
+             "                         [--sweep L:N=V1,V2,...]\n",
     .about = "Generates text. Without -p (or with -p \"\") generation starts from BOS alone. With\n"
              "--clamp/--scale the model runs with those neurons fixed or multiplied; --compare\n"
              "also runs the unclamped model with the same seed and shows both continuations\n"
-             "(side by side on a wide terminal). The same seed and thread count give the same text.\n",
+             "(side by side on a wide terminal). The same seed and thread count give the same text.\n"
+             "--sweep L:N=V1,V2,... generates one continuation per clamp value of neuron L:N (with\n"
+             "the seed, and any other --clamp/--scale, the same for each): how the text moves as\n"
+             "the neuron is turned up.\n",
 };
 
 /* Writes each piece of the continuation as it comes (Generation.on_piece). */
@@ -105,6 +109,47 @@ static void print_compare(const char *prompt, const Continuation *base, const Co
 }
 
 /* ----------------------------------------------------------------------------
+ * --sweep: one continuation per clamp value */
+
+static int run_sweep(Generation *g, HookSet *hooks, const Sweep *sw, const char *prompt, int json, Error *e) {
+    cJSON *root = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(root, "sweep");
+    hookset_add(hooks, (NeuronHook){ .layer = sw->layer, .neuron = sw->neuron, .kind = HOOK_CLAMP });
+    int rc = NM_OK;
+    if (!json) printf("%s with neuron %d:%d clamped at site %s\n", *prompt ? "continuations" : "generations", sw->layer,
+                      sw->neuron, hook_site_name(hooks->site));
+    for (int i = 0; !rc && i < sw->n_values; i++) {
+        Continuation c = { 0 };
+        hooks->hook[hooks->n - 1].value = sw->values[i];
+        g->on_piece = NULL;
+        if ((rc = generation_run(g, hooks, &c, e))) break;
+        if (json) {
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddNumberToObject(x, "value", sw->values[i]);
+            cJSON *ids = cJSON_AddArrayToObject(x, "ids");
+            for (int k = 0; k < c.n; k++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(c.ids[k]));
+            char *text = utf8_sanitize(c.text.s ? c.text.s : "", c.text.len);
+            cJSON_AddStringToObject(x, "text", text);
+            free(text);
+            cJSON_AddItemToArray(list, x);
+        } else {
+            /* one line per value: the continuation with its newlines shown as spaces */
+            printf("\n%10g  %s", sw->values[i], prompt);
+            for (size_t k = 0; k < c.text.len; k++) putchar(c.text.s[k] == '\n' ? ' ' : c.text.s[k]);
+            putchar('\n');
+        }
+        continuation_free(&c);
+    }
+    hooks->n--;
+    if (!rc && json) {
+        char *s = cJSON_Print(root);
+        puts(s);
+        free(s);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ----------------------------------------------------------------------------
  * The command */
 
 typedef struct {
@@ -113,13 +158,14 @@ typedef struct {
     double temp, top_p;
     unsigned long long seed;
     int compare, json, truncate, stats;
+    const char *sweep;
     HookOptions hooks;
     PromptOptions prompt_opts;
 } GenerateArgs;
 
 static void parse_args(int argc, char **argv, GenerateArgs *a) {
     static const char *const formats[] = { "text", "json", NULL };
-    *a = (GenerateArgs){ .n_new = 128, .temp = 1.0, .top_p = 0.9 };
+    *a = (GenerateArgs){ .n_new = 128, .temp = 1.0, .top_p = 0.9, .hooks = HOOK_OPTIONS_DEFAULT };
     long seed = 0;
     Option opts[] = {
         { OPT_STRING('p', "prompt", &a->prompt, "TEXT", "the prompt") },
@@ -131,6 +177,9 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
         OPT_PROMPT_OPTIONS(&a->prompt_opts),
         OPT_HOOK_OPTIONS(&a->hooks),
         { OPT_FLAG(0, "compare", &a->compare, "show the unclamped and the clamped continuation") },
+        { OPT_STRING(0, "sweep", &a->sweep, "L:N=V,...",
+                     "one continuation per clamp value of neuron L:N (table; json:\n"
+                     "{\"sweep\": [{\"value\", \"ids\", \"text\"}]})") },
         { OPT_CHOICE(0, "format", &a->json, "FMT", formats,
                      "text (default, streamed) or json: {\"prompt_ids\", \"baseline\":\n"
                      "{\"ids\", \"text\"}, \"clamped\": {...}} (clamped only with a hook)") },
@@ -141,6 +190,7 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
         { OPT_END() },
     };
     if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "generate: expected one MODEL (see 'neuromap generate --help')");
+    if (a->sweep && a->compare) die(NM_EINPUT, "generate: --sweep and --compare are two different reports; give one");
     a->seed = (unsigned long long)seed;
 }
 
@@ -158,6 +208,7 @@ int cmd_generate(int argc, char **argv) {
         generation_prompt(&m, tok, &a.prompt_opts, a.prompt, &prompt, &n_prompt, &e) ||
         fit_prompt(prompt, &n_prompt, a.truncate && a.n_new < ctx ? ctx - (int)a.n_new : ctx - 1, a.truncate, m.vocab.bos_id, &dropped, &e))
         error_exit(&e);
+    hook_notes("generate", &a.hooks, hooks.n > 0 || a.sweep);
     if (dropped) fprintf(stderr, "neuromap: warning: the prompt was truncated: its first %d tokens were dropped\n", dropped);
     if (a.n_new > ctx - n_prompt) {
         fprintf(stderr, "neuromap: warning: the context holds %d tokens: generating %d, not %ld\n", ctx, ctx - n_prompt, a.n_new);
@@ -166,6 +217,21 @@ int cmd_generate(int argc, char **argv) {
     Generation g = { .m = &m, .tok = tok, .prompt = prompt, .n_prompt = n_prompt, .n_new = (int)a.n_new, .temp = (float)a.temp,
                      .top_p = (float)a.top_p, .seed = a.seed };
     if (forward_new(&m, n_prompt + g.n_new, (int)a.threads, &g.f, &e)) error_exit(&e);
+    if (a.sweep) {
+        Sweep sw = { 0 };
+        const char *shown = a.prompt && !prompt_is_chat(&a.prompt_opts) ? a.prompt : "";
+        if (sweep_parse(&sw, a.sweep, m.cfg.n_layers, m.cfg.ffn_dim, &e) || run_sweep(&g, &hooks, &sw, shown, a.json, &e))
+            error_exit(&e);
+        if (fflush(stdout) != 0) die(NM_ERUNTIME, "generate: cannot write to stdout");
+        sweep_free(&sw);
+        forward_free(g.f);
+        free(prompt);
+        hookset_free(&hooks);
+        hook_options_free(&a.hooks);
+        tokenizer_free(tok);
+        model_close(&m);
+        return NM_OK;
+    }
 
     /* The prompt is echoed before the continuation; a chat prompt is not. */
     const char *shown_prompt = a.prompt && !prompt_is_chat(&a.prompt_opts) ? a.prompt : "";

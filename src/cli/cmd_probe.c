@@ -195,15 +195,21 @@ static cJSON *result_json(const Probe *p, const ProbeResult *r) {
     return o;
 }
 
-/* A bar chart of the sweep, bars scaled to the largest probability. */
-static void print_sweep_chart(const Sweep *sw, const double *prob, const ProbeArgs *a, HookSite site) {
+/* A bar chart of the sweep, bars scaled to the largest probability;
+ * probabilities with three significant digits (they span decades: 9.6e-07
+ * to 0.695), and the top next token at each value. */
+static void print_sweep_chart(const Probe *p, const Sweep *sw, const double *prob, const int *top, const ProbeArgs *a,
+                              HookSite site) {
     double max = 0;
     for (int i = 0; i < sw->n_values; i++) max = fmax(max, prob[i]);
     printf("P(\"%s\") with neuron %d:%d clamped at site %s (bars: share of the largest, %.4g)\n\n", a->target, sw->layer,
            sw->neuron, hook_site_name(site), max);
+    printf("%10s  %10s  %s\n", "value", "P(target)", "top next token");
     for (int i = 0; i < sw->n_values; i++) {
         int w = max > 0 ? (int)lround(50 * prob[i] / max) : 0;
-        printf("%10g  %10.6f  |", sw->values[i], prob[i]);
+        char t[300] = "-";
+        if (top[i] >= 0) token_label(p, top[i], t, sizeof t);
+        printf("%10g  %10.3g  %-16s |", sw->values[i], prob[i], t);
         for (int k = 0; k < w; k++) putchar('#');
         putchar('\n');
     }
@@ -214,7 +220,7 @@ static void print_sweep_chart(const Sweep *sw, const double *prob, const ProbeAr
 
 static void parse_args(int argc, char **argv, ProbeArgs *a) {
     static const char *const formats[] = { [FMT_TABLE] = "table", [FMT_JSON] = "json", [FMT_TSV] = "tsv", NULL };
-    *a = (ProbeArgs){ .top_k = 10 };
+    *a = (ProbeArgs){ .top_k = 10, .hooks = HOOK_OPTIONS_DEFAULT };
     Option opts[] = {
         { OPT_STRING('p', "prompt", &a->prompt, "TEXT", "the prompt (required)") },
         { OPT_STRING(0, "target", &a->target, "TEXT", "the continuation to score (required)") },
@@ -264,7 +270,8 @@ static void print_json(const Probe *p, const ProbeArgs *a, const ProbeResult *ba
 
 /* Target probability with the neuron of the sweep clamped to each value, on
  * top of the user's own hooks (the sweep's hook is the set's last). */
-static int run_sweep(Probe *p, HookSet *hooks, const Sweep *sw, double *prob, Error *e) {
+/* prob[i]: P(target) at value i; top[i]: the next token the model then likes best. */
+static int run_sweep(Probe *p, HookSet *hooks, const Sweep *sw, double *prob, int *top, Error *e) {
     int rc = NM_OK;
     Progress prog; /* one forward pass per value: minutes on an 8B model */
     progress_start(&prog, "sweep", sw->n_values, isatty(2));
@@ -274,6 +281,7 @@ static int run_sweep(Probe *p, HookSet *hooks, const Sweep *sw, double *prob, Er
         hooks->hook[hooks->n - 1].value = sw->values[i];
         rc = probe_run(p, hooks, &r, e);
         prob[i] = exp(r.logprob);
+        if (!rc) top[i] = p->top_k > 0 ? r.top[0] : -1;
         result_free(&r);
         progress_update(&prog, i + 1);
     }
@@ -297,6 +305,7 @@ int cmd_probe(int argc, char **argv) {
         (a.sweep && sweep_parse(&sw, a.sweep, m.cfg.n_layers, m.cfg.ffn_dim, &e)) ||
         probe_ids(tok, &m.vocab, &a, &ids, &p.n_prompt, &p.n_target, &e))
         error_exit(&e);
+    hook_notes("probe", &a.hooks, hooks.n > 0 || sw.n_values > 0);
     if (p.n_target >= m.cfg.max_seq_len)
         die(NM_EINPUT, "probe: the target has %d tokens, more than the model's context of %d", p.n_target, m.cfg.max_seq_len);
     /* The prompt is cut in place; the target ids follow it. */
@@ -314,9 +323,10 @@ int cmd_probe(int argc, char **argv) {
 
     ProbeResult base = { 0 }, hooked = { 0 };
     double *sweep_prob = sw.n_values ? xcalloc((size_t)sw.n_values, sizeof *sweep_prob) : NULL;
+    int *sweep_top = sw.n_values ? xcalloc((size_t)sw.n_values, sizeof *sweep_top) : NULL;
     int clamped = hooks.n > 0;
     if (probe_run(&p, NULL, &base, &e) || (clamped && probe_run(&p, &hooks, &hooked, &e)) ||
-        (sw.n_values && run_sweep(&p, &hooks, &sw, sweep_prob, &e)))
+        (sw.n_values && run_sweep(&p, &hooks, &sw, sweep_prob, sweep_top, &e)))
         error_exit(&e);
 
     if (a.format == FMT_JSON) {
@@ -332,12 +342,13 @@ int cmd_probe(int argc, char **argv) {
         print_table(&p, &a, &base, clamped ? &hooked : NULL, &hooks);
         if (sw.n_values) {
             putchar('\n');
-            print_sweep_chart(&sw, sweep_prob, &a, hooks.site);
+            print_sweep_chart(&p, &sw, sweep_prob, sweep_top, &a, hooks.site);
         }
     }
     result_free(&base);
     result_free(&hooked);
     free(sweep_prob);
+    free(sweep_top);
     free(p.logits);
     free(p.prob);
     free(ids);

@@ -29,8 +29,8 @@ static void print_table(const TokenNames *tn, MatrixKind k, int layer, int neuro
     printf("%6s %9s %11s %11s  %s\n", "rank", "token_id", "logit", "prob", "token");
     for (int i = 0; i < n_top + n_bottom; i++) {
         const LensToken *t = i < n_top ? &r->top[i] : &r->bottom[i - n_top];
-        char *text = token_text(tn, t->id);
-        printf("%6d %9d %11.5f %11.4g  \"%s\"\n", i < n_top ? i + 1 : -(i - n_top + 1), t->id, t->logit, t->prob, text);
+        char *text = token_quoted(tn, t->id);
+        printf("%6d %9d %11.5f %11.4g  %s\n", i < n_top ? i + 1 : -(i - n_top + 1), t->id, t->logit, t->prob, text);
         free(text);
     }
 }
@@ -43,7 +43,8 @@ int cmd_show(int argc, char **argv) {
     static const char *const formats[] = { "table", "tsv", "json", NULL }; /* SHOW_TABLE, SHOW_TSV, SHOW_JSON */
     int k = MATRIX_UP, norm = NORM_FULL, format = SHOW_TABLE, norm_given = 0, k_given = 0;
     long top_k = 10, bottom_k = 5, threads = 0;
-    const char *tokenizer = NULL;
+    const char *tokenizer = NULL, *token_arg = NULL;
+    int first_piece = 0;
     Option opts[] = {
         { OPT_CHOICE(0, "matrix", &k, "M", matrices, "up (default), gate or down") },
         { OPT_INT(0, "top-k", &top_k, "K", 0, 1 << 22, "highest-logit tokens (default 10)"), .seen = &k_given },
@@ -53,6 +54,11 @@ int cmd_show(int argc, char **argv) {
         { OPT_CHOICE(0, "format", &format, "F", formats, "table (default), tsv (map's columns) or json (one document: README)") },
         { OPT_THREADS(&threads) },
         { OPT_TOKENIZER(&tokenizer) },
+        { OPT_STRING(0, "token", &token_arg, "TEXT|#ID",
+                     "also where this token stands in the neuron: logit, rank, prob\n"
+                     "(#ID, a piece as stored like \"▁do\", or text like \" do\"; from an\n"
+                     "atlas, only when its stored lists hold it)") },
+        { OPT_FLAG(0, "first-piece", &first_piece, "--token TEXT of several tokens: its first") },
         { OPT_GROUP("  --examples          the activations stored by 'neuromap activations'\n"
                     "                      (see 'neuromap show --examples --help')") },
         { OPT_END() },
@@ -95,18 +101,60 @@ int cmd_show(int argc, char **argv) {
         if (api_decode_neuron(&m, k, layer, neuron, norm, (int)threads, n_top, n_bottom, &b, &e)) error_exit(&e);
         tn = lens_vocab_names(&m.vocab);
     }
+    /* --token: its place in this neuron */
+    int token = -1, rank = 0, found = 0;
+    float logit = 0;
+    double prob = 0;
+    if (token_arg) {
+        int pieces;
+        if (api_token_arg("show", &tn, atlas ? NULL : &m.vocab, token_arg, first_piece, &token, &pieces, &e))
+            die(NM_EINPUT, "show: --token: %s", e.msg);
+        if (!atlas) {
+            if (api_neuron_token(&m, k, layer, neuron, norm, token, &logit, &rank, &prob, &e)) error_exit(&e);
+            found = 1;
+        } else {
+            const LensResult *r = &b.r[0];
+            for (int i = 0; i < n_top && !found; i++)
+                if (r->top[i].id == token) logit = r->top[i].logit, prob = r->top[i].prob, rank = i + 1, found = 1;
+            for (int i = 0; i < n_bottom && !found; i++)
+                if (r->bottom[i].id == token) logit = r->bottom[i].logit, prob = r->bottom[i].prob, rank = tn.n - i, found = 1;
+        }
+    }
     if (format == SHOW_TSV) {
         neuron_tsv_header(stdout);
         neuron_tsv(stdout, &tn, k, layer, neuron, &b.r[0], n_top, n_bottom); /* no rows when non-finite */
         if (b.r[0].nonfinite) fprintf(stderr, "show: %s %d:%d has non-finite weights: no tokens\n", matrix_name(k), layer, neuron);
     } else if (format == SHOW_JSON) {
         cJSON *o = show_json(&tn, k, layer, neuron, norm, &b.r[0], n_top, n_bottom);
+        if (token >= 0) {
+            char *text = token_text(&tn, token);
+            cJSON *t = cJSON_AddObjectToObject(o, "token");
+            cJSON_AddNumberToObject(t, "token_id", token);
+            cJSON_AddStringToObject(t, "token", text);
+            if (found) {
+                cJSON_AddNumberToObject(t, "logit", logit);
+                cJSON_AddNumberToObject(t, "rank", rank);
+                cJSON_AddNumberToObject(t, "prob", prob);
+            } else {
+                cJSON_AddBoolToObject(t, "stored", 0);
+            }
+            free(text);
+        }
         char *s = cJSON_PrintUnformatted(o);
         puts(s);
         free(s);
         cJSON_Delete(o);
     } else {
         print_table(&tn, k, layer, neuron, norm, &b.r[0], n_top, n_bottom);
+    }
+    if (token >= 0 && format != SHOW_JSON) { /* TSV keeps map's rows: the line goes to stderr */
+        char *text = token_text(&tn, token);
+        FILE *f = format == SHOW_TSV ? stderr : stdout;
+        if (found) fprintf(f, "%stoken %d \"%s\": logit %.5f, rank %d of %d, prob %.3g\n", f == stdout ? "\n" : "show: ", token,
+                           text, logit, rank, tn.n, prob);
+        else fprintf(f, "%stoken %d \"%s\" is in neither stored list of this neuron (the atlas keeps top %d, bottom %d)\n",
+                     f == stdout ? "\n" : "show: ", token, text, n_top, n_bottom);
+        free(text);
     }
     lens_batch_free(&b);
     atlas_close(atlas);

@@ -73,7 +73,7 @@ static int hooks_field(const cJSON *o, const char *key, HookKind kind, const Con
 /* "site" and "positions" into h; NM_EINPUT when malformed. */
 static int site_fields(const cJSON *o, HookSet *h, Error *e) {
     const cJSON *site = cJSON_GetObjectItemCaseSensitive(o, "site"), *pos = cJSON_GetObjectItemCaseSensitive(o, "positions");
-    h->site = SITE_UP; /* the commands' default --clamp-site */
+    h->site = SITE_ACT; /* the commands' default --clamp-site */
     if (site && !(cJSON_IsString(site) && hook_site_from_name(site->valuestring, &h->site)))
         return error_set(e, NM_EINPUT, "site must be \"up\" or \"act\"");
     if (pos) {

@@ -37,6 +37,16 @@ static int load_tokenizer(Model *m, const char *path, Error *e) {
     MappedFile f;
     int rc = map_file(&f, path, e);
     if (rc) return rc;
+    /* The other tokenizer files people have at hand: name the kind wanted. */
+    const char *data = (const char *)f.data, *kind = NULL;
+    size_t lead = 0;
+    while (lead < f.size && (data[lead] == ' ' || data[lead] == '\n' || data[lead] == '\r' || data[lead] == '\t')) lead++;
+    if (lead < f.size && data[lead] == '{') kind = "a JSON file (a Hugging Face tokenizer.json?)";
+    else if (f.size >= 4 && memcmp(data, "GGUF", 4) == 0) kind = "a GGUF file";
+    if (kind) {
+        unmap_file(&f);
+        return error_set(e, NM_EINPUT, "%s is %s; a llama2.c checkpoint needs a llama2.c tokenizer .bin (like tok512.bin)", path, kind);
+    }
     Vocab *v = &m->vocab;
     int n = m->cfg.vocab_size;
     v->kind = TOKENIZER_SPM;

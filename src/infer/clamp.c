@@ -189,8 +189,9 @@ const char hook_usage[] =
     "  --clamp L:N=V       fix neuron N of layer L to V at every hooked position\n"
     "                      (repeatable; L:N1,N2,...=V for several neurons)\n"
     "  --scale L:N=S       multiply the neuron by S instead (S = 0 removes it)\n"
-    "  --clamp-site SITE   up (default): the up-projection output, before the gate\n"
-    "                      multiplies it; act: the gated activation entering down_proj\n"
+    "  --clamp-site SITE   act (default): the gated activation entering down_proj, the\n"
+    "                      neuron's coefficient (the paper's clamp); up: the up-projection\n"
+    "                      output, before the gate multiplies it\n"
     "  --clamp-positions P all (default): prompt and generated tokens; generated: only\n"
     "                      the positions that predict new tokens (the last prompt token on)\n";
 
@@ -204,7 +205,7 @@ int hook_option(HookOptions *o, int c, const char *arg, Error *e) {
     case HOOK_OPT_CLAMP: push_spec(&o->clamp, &o->n_clamp, arg); return 1;
     case HOOK_OPT_SCALE: push_spec(&o->scale, &o->n_scale, arg); return 1;
     case HOOK_OPT_SITE:
-        if (hook_site_from_name(arg, &o->site)) return 1;
+        if (hook_site_from_name(arg, &o->site)) return o->site_given = 1;
         error_set(e, NM_EINPUT, "--clamp-site must be up or act, not '%s'", arg);
         return -1;
     case HOOK_OPT_POSITIONS:
@@ -218,6 +219,27 @@ int hook_option(HookOptions *o, int c, const char *arg, Error *e) {
     }
 }
 
+static int by_neuron(const void *pa, const void *pb) {
+    const NeuronHook *a = pa, *b = pb;
+    return a->layer != b->layer ? a->layer - b->layer : a->neuron - b->neuron;
+}
+
+/* One neuron hooked twice: sorted copies make neighbours of the two. */
+static int refuse_twice(const HookSet *s, Error *e) {
+    if (s->n < 2) return NM_OK; /* (and s->hook may be NULL) */
+    NeuronHook *h = xmalloc(((size_t)s->n + 1) * sizeof *h);
+    memcpy(h, s->hook, (size_t)s->n * sizeof *h);
+    qsort(h, (size_t)s->n, sizeof *h, by_neuron);
+    int rc = NM_OK;
+    for (int i = 1; i < s->n && !rc; i++)
+        if (by_neuron(&h[i - 1], &h[i]) == 0)
+            rc = error_set(e, NM_EINPUT, "neuron %d:%d is %s twice (%s %g, %s %g): give each neuron one --clamp or --scale",
+                           h[i].layer, h[i].neuron, h[i - 1].kind == h[i].kind ? (h[i].kind == HOOK_CLAMP ? "clamped" : "scaled") : "clamped and scaled",
+                           h[i - 1].kind == HOOK_CLAMP ? "clamp" : "scale", h[i - 1].value, h[i].kind == HOOK_CLAMP ? "clamp" : "scale", h[i].value);
+    free(h);
+    return rc;
+}
+
 int hook_options_resolve(const HookOptions *o, int n_layers, int ffn_dim, HookSet *s, Error *e) {
     memset(s, 0, sizeof *s);
     s->site = o->site;
@@ -225,6 +247,7 @@ int hook_options_resolve(const HookOptions *o, int n_layers, int ffn_dim, HookSe
     int rc = NM_OK;
     for (int i = 0; !rc && i < o->n_clamp; i++) rc = hookset_parse(s, o->clamp[i], HOOK_CLAMP, n_layers, ffn_dim, e);
     for (int i = 0; !rc && i < o->n_scale; i++) rc = hookset_parse(s, o->scale[i], HOOK_SCALE, n_layers, ffn_dim, e);
+    if (!rc) rc = refuse_twice(s, e);
     if (rc) hookset_free(s);
     return rc;
 }

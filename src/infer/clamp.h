@@ -5,9 +5,14 @@
  * component N of the two FFN-wide vectors in the middle, and a hook fixes
  * (clamp) or multiplies (scale) that component at one of two sites:
  *   up   the up-projection output up·x — the neuron as the map decodes it —
- *        before it is multiplied by the gate activation;
+ *        before it is multiplied by the gate activation. The gate still
+ *        scales it: where silu(gate·x) is near 0 a clamp here changes little
+ *        (on stories260K it does not steer);
  *   act  the gated activation silu(gate·x) ⊙ up·x that enters down_proj —
- *        exactly the coefficient of down column N in the layer's output.
+ *        exactly the coefficient of down column N in the layer's output:
+ *        what "clamping a neuron" means in the paper and in TransformerLens
+ *        (hook_post). The commands' default (HOOK_OPTIONS_DEFAULT); a zeroed
+ *        HookSet, as the library's callers make, is SITE_UP.
  */
 #ifndef NEUROMAP_CLAMP_H
 #define NEUROMAP_CLAMP_H
@@ -64,8 +69,11 @@ typedef struct {
     const char **clamp, **scale; /* the specs as given, checked once the model is known */
     int n_clamp, n_scale;
     HookSite site;
+    int site_given;     /* --clamp-site was given (a command notes up, and a site without hooks) */
     int generated_only;
 } HookOptions;
+/* What generate and probe start from: --clamp-site act. */
+#define HOOK_OPTIONS_DEFAULT ((HookOptions){ .site = SITE_ACT })
 
 enum { HOOK_OPT_CLAMP = 0x400, HOOK_OPT_SCALE, HOOK_OPT_SITE, HOOK_OPT_POSITIONS };
 
@@ -78,7 +86,9 @@ extern const char hook_usage[];
 /* Applies option code c; returns 1 if it was a hook option, 0 if not, and
  * -1 (with e set) for a bad --clamp-site / --clamp-positions word. */
 int hook_option(HookOptions *o, int c, const char *arg, Error *e);
-/* Parses every --clamp and --scale against the model's shape into s. */
+/* Parses every --clamp and --scale against the model's shape into s;
+ * NM_EINPUT when one neuron is hooked twice (clamped twice, or clamped and
+ * scaled): which hook would win is not obvious, so neither does. */
 int hook_options_resolve(const HookOptions *o, int n_layers, int ffn_dim, HookSet *s, Error *e);
 void hook_options_free(HookOptions *o);
 

@@ -125,6 +125,21 @@ int api_decode_neuron(const Model *m, MatrixKind k, int layer, int neuron, LensN
     return NM_OK;
 }
 
+int api_neuron_token(const Model *m, MatrixKind k, int layer, int neuron, LensNorm norm, int token, float *logit, int *rank,
+                     double *prob, Error *e) {
+    Lens L;
+    if (lens_open(&L, m, norm, 1, 0, e)) return e->code;
+    lens_set_kernel(&L, LENS_KERNEL_NATIVE); /* find's product: the same logit as find */
+    float *vec = xmalloc((size_t)m->cfg.dim * sizeof *vec), *row = xmalloc((size_t)L.vocab * sizeof *row);
+    lens_neuron_vectors(&L, k, layer, neuron, 1, vec);
+    lens_logits(&L, vec, 1, row);
+    int finite = lens_token_in_row(row, L.vocab, token, logit, rank, prob);
+    free(vec);
+    free(row);
+    lens_close(&L);
+    return finite ? NM_OK : error_set(e, NM_EINPUT, "%s %d:%d has non-finite logits", matrix_name(k), layer, neuron);
+}
+
 int api_show_json(const ApiModel *h, const char *matrix, int layer, int neuron, int top_k, int bottom_k, const char *norm,
                   int threads, char **out, Error *e) {
     MatrixKind k;
@@ -233,7 +248,54 @@ int api_token_names_json(const ApiModel *h, const int32_t *ids, int n, char **ou
 /* ----------------------------------------------------------------------------
  * find */
 
+static int text_token_for(const char *who, const Vocab *v, const char *text, int len, int first_piece, int *token,
+                          int *n_pieces, Error *e);
+
 int api_text_token(const Vocab *v, const char *text, int len, int first_piece, int *token, int *n_pieces, Error *e) {
+    return text_token_for("find", v, text, len, first_piece, token, n_pieces, e);
+}
+
+/* A stored piece's marker of a leading space: sentencepiece's ▁ (U+2581)
+ * and byte-level BPE's Ġ (U+0120), each read as " " (an atlas holds texts). */
+static char *piece_as_text(const char *arg) {
+    char *out = xmalloc(strlen(arg) + 1), *o = out;
+    for (const char *p = arg; *p;) {
+        if (!strncmp(p, "\xe2\x96\x81", 3)) *o++ = ' ', p += 3;
+        else if (!strncmp(p, "\xc4\xa0", 2)) *o++ = ' ', p += 2;
+        else *o++ = *p++;
+    }
+    *o = 0;
+    return out;
+}
+
+int api_token_arg(const char *who, const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token,
+                  int *n_pieces, Error *e) {
+    *n_pieces = 1;
+    if (arg[0] == '#' && arg[1]) { /* an id */
+        char *end;
+        long id = strtol(arg + 1, &end, 10);
+        if (*end == 0 && arg[1] >= '0' && arg[1] <= '9') {
+            if (id >= tn->n) return error_set(e, NM_EINPUT, "token %s is outside the vocabulary (#0-#%d)", arg, tn->n - 1);
+            *token = (int)id;
+            return NM_OK;
+        }
+    }
+    int len = (int)strlen(arg);
+    if (len == 0) return error_set(e, NM_EINPUT, "the token is empty");
+    if (v) { /* a piece as stored, then text */
+        if ((*token = vocab_find_piece(v, arg, len)) >= 0) return NM_OK;
+        return text_token_for(who, v, arg, len, first_piece, token, n_pieces, e);
+    }
+    char *text = piece_as_text(arg);
+    *token = lens_find_token(tn, text, (int)strlen(text));
+    free(text);
+    if (*token < 0) *token = lens_find_token(tn, arg, len);
+    if (*token < 0)
+        return error_set(e, NM_EINPUT, "\"%s\" is not one token of the atlas's vocabulary (give #ID, a stored piece, or the model to tokenize text)", arg);
+    return NM_OK;
+}
+
+static int text_token_for(const char *who, const Vocab *v, const char *text, int len, int first_piece, int *token, int *n_pieces, Error *e) {
     TokenNames tn = lens_vocab_names(v);
     *token = lens_find_token(&tn, text, len);
     *n_pieces = 1;
@@ -244,7 +306,7 @@ int api_text_token(const Vocab *v, const char *text, int len, int first_piece, i
     int rc = tokenizer_encode(t, text + skip, (size_t)(len - skip), 0, &ids, &n, e);
     tokenizer_free(t);
     if (rc) return rc;
-    if (n == 0) rc = error_set(e, NM_EINPUT, "find: \"%s\" encodes to no token", text);
+    if (n == 0) rc = error_set(e, NM_EINPUT, "%s%s\"%s\" encodes to no token", who ? who : "", who ? ": " : "", text);
     else if (!first_piece && n > 1) {
         enum { SHOWN = 8 };
         char pieces[SHOWN * 64 + 16] = "";
@@ -255,7 +317,7 @@ int api_text_token(const Vocab *v, const char *text, int len, int first_piece, i
             free(p);
         }
         if (n > SHOWN) strcat(pieces, " + ...");
-        rc = error_set(e, NM_EINPUT, "find: \"%s\" is %d tokens: %s; give one token, or --first-piece", text, n, pieces);
+        rc = error_set(e, NM_EINPUT, "%s%s\"%s\" is %d tokens: %s; give one token, or --first-piece", who ? who : "", who ? ": " : "", text, n, pieces);
     } else {
         *token = ids[0];
         *n_pieces = n;
@@ -372,7 +434,7 @@ int api_atlas_find_json(const Atlas *a, const char *name, const char *text, cons
     if (atlas_find(a, token, mask, limit, &found, &n, e)) return e->code;
     LensHit *hits = xcalloc((size_t)n + 1, sizeof *hits);
     for (int i = 0; i < n; i++)
-        hits[i] = (LensHit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
+        hits[i] = (LensHit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1, found[i].prob };
     *out = print_json(find_json(&tn, token, matrices, atlas_info(a)->norm, "atlas", limit, atlas_count_nonfinite(a, mask),
                                 hits, n, 0));
     free(found);

@@ -69,12 +69,27 @@ int api_token_names_json(const ApiModel *h, const int32_t *ids, int n, char **ou
 int api_find_json(const ApiModel *h, const char *text, const char *matrices, int limit, const char *norm, int agreement,
                   int first_piece, char **out, Error *e);
 
+/* show --token: the token's exact logit, rank (1 = the top token) and
+ * probability in one neuron (its full vocabulary decoded). */
+int api_neuron_token(const Model *m, MatrixKind k, int layer, int neuron, LensNorm norm, int token, float *logit, int *rank,
+                     double *prob, Error *e);
+
 /* The token TEXT names for find: the vocabulary entry with exactly these
  * bytes, else the text's one token (NM_EINPUT naming the pieces when it is
  * several, unless first_piece: then the first, and *n_pieces says how many
  * there were). A sentencepiece tokenizer that prefixes a space gets TEXT
  * without its own leading one. */
 int api_text_token(const Vocab *v, const char *text, int len, int first_piece, int *token, int *n_pieces, Error *e);
+
+/* A token as the user has it (find, diff --token, show --token), tried in
+ * this order: "#400", the id; a piece exactly as stored ("▁do", "Ġdog",
+ * "<0x0A>"); text with real spaces (" do"), which a model tokenizes
+ * (api_text_token: several pieces are refused, naming them, unless
+ * first_piece). v is NULL for an atlas: it holds the tokens' texts, so a
+ * stored piece is its text with ▁/Ġ read as a space, and text must be one
+ * token's text. who ("find", or NULL) prefixes the messages. */
+int api_token_arg(const char *who, const TokenNames *tn, const Vocab *v, const char *arg, int first_piece, int *token,
+                  int *n_pieces, Error *e);
 
 /* Text (len bytes) → ids as `tokenize --format ids` writes them. bos: +1
  * add BOS, -1 none, 0 as the tokenizer does (PromptOptions.bos); special:

@@ -35,7 +35,7 @@ int atlas_find_json(const Atlas *a, const char *text, int len, const char *matri
     /* The same records cmd_find.c builds from an atlas: no partner (that needs the model). */
     LensHit *hits = xcalloc((size_t)n + 1, sizeof *hits);
     for (int i = 0; i < n; i++)
-        hits[i] = (LensHit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1 };
+        hits[i] = (LensHit){ found[i].matrix, found[i].layer, found[i].neuron, found[i].rank, found[i].top_id, found[i].logit, -1, found[i].prob };
     *out = find_json(&tn, token, matrices, atlas_info(a)->norm, "atlas", limit, atlas_count_nonfinite(a, mask), hits, n, 0);
     free(found);
     free(hits);

@@ -524,7 +524,7 @@ int atlas_layer_top(const Atlas *a, MatrixKind k, int layer, int count, int top_
 
 int atlas_find(const Atlas *a, int token, unsigned matrix_mask, int limit, AtlasHit **hits, int *n, Error *e) {
     static const char sql[] =
-        "SELECT e.matrix, e.layer, e.neuron, e.rank, e.logit, t.token_id FROM entries e"
+        "SELECT e.matrix, e.layer, e.neuron, e.rank, e.logit, t.token_id, e.prob FROM entries e"
         " JOIN entries t ON t.matrix = e.matrix AND t.layer = e.layer AND t.neuron = e.neuron AND t.rank = 1"
         " WHERE e.token_id = ? AND e.rank > 0 ORDER BY e.logit DESC, e.matrix, e.layer, e.neuron";
     sqlite3_stmt *st;
@@ -541,7 +541,7 @@ int atlas_find(const Atlas *a, int token, unsigned matrix_mask, int limit, Atlas
         if (*n == cap) *hits = xrealloc(*hits, (size_t)(cap = cap ? 2 * cap : 16) * sizeof **hits);
         (*hits)[(*n)++] = (AtlasHit){ .matrix = k, .layer = sqlite3_column_int(st, 1), .neuron = sqlite3_column_int(st, 2),
                                       .rank = sqlite3_column_int(st, 3), .logit = (float)sqlite3_column_double(st, 4),
-                                      .top_id = sqlite3_column_int(st, 5) };
+                                      .top_id = sqlite3_column_int(st, 5), .prob = sqlite3_column_double(st, 6) };
     }
     sqlite3_finalize(st);
     return NM_OK;

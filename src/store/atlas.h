@@ -94,6 +94,7 @@ typedef struct {
     MatrixKind matrix;
     int layer, neuron, rank, top_id;
     float logit;
+    double prob;   /* the token's stored probability */
 } AtlasHit;
 /* How many neurons of the matrices in matrix_mask are flagged non-finite. */
 int64_t atlas_count_nonfinite(const Atlas *a, unsigned matrix_mask);
