@@ -37,94 +37,6 @@ typedef struct {
     PromptOptions prompt_opts;
 } ProbeArgs;
 
-/* What one run (baseline, clamped, or one sweep value) found. */
-typedef struct {
-    double logprob;
-    int *top;      /* top_k next-token ids after the prompt */
-    float *top_p;  /* their probabilities */
-} ProbeResult;
-
-typedef struct {
-    const Model *m;
-    Forward *f;
-    const int *ids; /* prompt then target */
-    int n_prompt, n_target, top_k;
-    float *logits;  /* n_target × vocab */
-    float *prob;    /* vocab */
-} Probe;
-
-/* ----------------------------------------------------------------------------
- * Tokens */
-
-/* Prompt ids, then the target's as the tokens PROMPT+TEXT adds after them. */
-static int probe_ids(const Tokenizer *t, const Vocab *v, const ProbeArgs *a, int **ids, int *n_prompt, int *n_target, Error *e) {
-    int *p = NULL, *joint = NULL, np = 0, nj = 0;
-    char *rendered = NULL;
-    int rc = prompt_encode(t, v, &a->prompt_opts, a->prompt, strlen(a->prompt), &p, &np, &rendered, e);
-    if (rc) return rc;
-    /* A chat prompt ends with the assistant's header: the target is the reply. */
-    PromptOptions plain = a->prompt_opts;
-    plain.chat = 0;
-    plain.system = plain.messages = NULL;
-    const char *head = rendered ? rendered : a->prompt;
-    if (rendered) {
-        plain.special = 1;
-        plain.bos = -1; /* the template wrote BOS itself */
-    }
-    size_t hl = strlen(head), tl = strlen(a->target);
-    char *both = xmalloc(hl + tl + 1);
-    memcpy(both, head, hl);
-    memcpy(both + hl, a->target, tl + 1);
-    rc = prompt_encode(t, v, &plain, both, hl + tl, &joint, &nj, NULL, e);
-    free(both);
-    if (!rc && head != a->prompt && a->prompt_opts.bos < 0 && nj > 0 && joint[0] == v->bos_id)
-        memmove(joint, joint + 1, (size_t)--nj * sizeof *joint);
-    if (!rc) {
-        int same = 0;
-        while (same < np && same < nj && p[same] == joint[same]) same++;
-        if (same < np)
-            fprintf(stderr, "neuromap: note: the prompt's last %d token(s) change when the target follows; using the joint "
-                            "tokenization (the prompt is now its first %d tokens)\n", np - same, same);
-        if (same == nj) rc = error_set(e, NM_EINPUT, "--target '%s' adds no tokens after the prompt", a->target);
-        else if (same == 0) rc = error_set(e, NM_EINPUT, "the prompt has no tokens of its own before the target");
-        *n_prompt = same;
-        *n_target = nj - same;
-    }
-    free(rendered);
-    free(p);
-    if (rc) free(joint);
-    else *ids = joint;
-    return rc;
-}
-
-/* ----------------------------------------------------------------------------
- * Running */
-
-static int probe_run(Probe *p, const HookSet *hooks, ProbeResult *r, Error *e) {
-    int rc = forward_set_hooks(p->f, hooks, e), vocab = p->m->cfg.vocab_size, last = p->n_prompt - 1;
-    /* Hooks from the last prompt token on with --clamp-positions generated. */
-    int hook_from = hooks && hooks->generated_only ? last : 0;
-    if (!rc && last > 0) rc = forward_run(p->f, p->ids, last, 0, hook_from, p->logits, 0, e);
-    if (!rc) rc = forward_run(p->f, p->ids + last, p->n_target, last, hook_from - last, p->logits, 1, e);
-    if (rc) return rc;
-    r->logprob = 0;
-    for (int i = 0; i < p->n_target; i++) {
-        softmax(p->logits + (size_t)i * vocab, vocab, 1.0f, p->prob);
-        r->logprob += log(p->prob[p->ids[p->n_prompt + i]]);
-        if (i == 0) {
-            r->top = xmalloc((size_t)p->top_k * sizeof *r->top);
-            r->top_p = xmalloc((size_t)p->top_k * sizeof *r->top_p);
-            top_k(p->prob, vocab, p->top_k, r->top);
-            for (int k = 0; k < p->top_k; k++) r->top_p[k] = p->prob[r->top[k]];
-        }
-    }
-    return NM_OK;
-}
-
-static void result_free(ProbeResult *r) {
-    free(r->top);
-    free(r->top_p);
-}
 
 /* ----------------------------------------------------------------------------
  * Output */
@@ -177,24 +89,6 @@ static void print_tsv(const Probe *p, const ProbeArgs *a, const char *run, const
     }
 }
 
-static cJSON *result_json(const Probe *p, const ProbeResult *r) {
-    cJSON *o = cJSON_CreateObject(), *top = cJSON_CreateArray();
-    cJSON_AddNumberToObject(o, "prob", exp(r->logprob));
-    cJSON_AddNumberToObject(o, "logprob", r->logprob);
-    for (int k = 0; k < p->top_k; k++) {
-        cJSON *t = cJSON_CreateObject();
-        int id = r->top[k];
-        char *text = utf8_sanitize(p->m->vocab.text[id], (size_t)p->m->vocab.text_len[id]);
-        cJSON_AddNumberToObject(t, "id", id);
-        cJSON_AddStringToObject(t, "token", text);
-        cJSON_AddNumberToObject(t, "prob", r->top_p[k]);
-        cJSON_AddItemToArray(top, t);
-        free(text);
-    }
-    cJSON_AddItemToObject(o, "top", top);
-    return o;
-}
-
 /* A bar chart of the sweep, bars scaled to the largest probability;
  * probabilities with three significant digits (they span decades: 9.6e-07
  * to 0.695), and the top next token at each value. */
@@ -241,31 +135,7 @@ static void parse_args(int argc, char **argv, ProbeArgs *a) {
 
 static void print_json(const Probe *p, const ProbeArgs *a, const ProbeResult *base, const ProbeResult *hooked,
                        const HookSet *hooks, const Sweep *sw, const double *sweep_prob) {
-    cJSON *o = cJSON_CreateObject(), *pi = cJSON_AddArrayToObject(o, "prompt_ids"), *ti = cJSON_AddArrayToObject(o, "target_ids");
-    for (int i = 0; i < p->n_prompt + p->n_target; i++)
-        cJSON_AddItemToArray(i < p->n_prompt ? pi : ti, cJSON_CreateNumber(p->ids[i]));
-    char *target = utf8_sanitize(a->target, strlen(a->target));
-    cJSON_AddStringToObject(o, "target", target);
-    free(target);
-    cJSON_AddItemToObject(o, "baseline", result_json(p, base));
-    if (hooked) cJSON_AddItemToObject(o, "clamped", result_json(p, hooked));
-    if (hooked || sw) hooks_to_json(o, hooks);
-    if (sw) {
-        cJSON *s = cJSON_AddObjectToObject(o, "sweep"), *pts = cJSON_AddArrayToObject(s, "points");
-        char neuron[32];
-        snprintf(neuron, sizeof neuron, "%d:%d", sw->layer, sw->neuron);
-        cJSON_AddStringToObject(s, "neuron", neuron);
-        for (int i = 0; i < sw->n_values; i++) {
-            cJSON *pt = cJSON_CreateObject();
-            cJSON_AddNumberToObject(pt, "value", sw->values[i]);
-            cJSON_AddNumberToObject(pt, "prob", sweep_prob[i]);
-            cJSON_AddItemToArray(pts, pt);
-        }
-    }
-    char *s = cJSON_Print(o);
-    puts(s);
-    free(s);
-    cJSON_Delete(o);
+    put_json(probe_json(p, a->target, base, hooked, hooks, sw, sweep_prob), 1);
 }
 
 /* Target probability with the neuron of the sweep clamped to each value, on
@@ -282,7 +152,7 @@ static int run_sweep(Probe *p, HookSet *hooks, const Sweep *sw, double *prob, in
         rc = probe_run(p, hooks, &r, e);
         prob[i] = exp(r.logprob);
         if (!rc) top[i] = p->top_k > 0 ? r.top[0] : -1;
-        result_free(&r);
+        probe_result_free(&r);
         progress_update(&prog, i + 1);
     }
     progress_end(&prog);
@@ -300,11 +170,15 @@ int cmd_probe(int argc, char **argv) {
     Sweep sw = { 0 };
     Tokenizer *tok;
     Probe p = { .m = &m, .top_k = (int)a.top_k };
-    int *ids = NULL, dropped = 0, vocab = m.cfg.vocab_size;
+    int *ids = NULL, dropped = 0, shifted = 0, vocab = m.cfg.vocab_size;
+    ProbeSpec spec = { .prompt = a.prompt, .target = a.target, .prompt_opts = a.prompt_opts };
     if (tokenizer_new(&m.vocab, &tok, &e) || hook_options_resolve(&a.hooks, m.cfg.n_layers, m.cfg.ffn_dim, &hooks, &e) ||
         (a.sweep && sweep_parse(&sw, a.sweep, m.cfg.n_layers, m.cfg.ffn_dim, &e)) ||
-        probe_ids(tok, &m.vocab, &a, &ids, &p.n_prompt, &p.n_target, &e))
+        probe_ids(tok, &m.vocab, &spec, &ids, &p.n_prompt, &p.n_target, &shifted, &e))
         error_exit(&e);
+    if (shifted)
+        fprintf(stderr, "neuromap: note: the prompt's last %d token(s) change when the target follows; using the joint "
+                        "tokenization (the prompt is now its first %d tokens)\n", shifted, p.n_prompt);
     hook_notes("probe", &a.hooks, hooks.n > 0 || sw.n_values > 0);
     if (p.n_target >= m.cfg.max_seq_len)
         die(NM_EINPUT, "probe: the target has %d tokens, more than the model's context of %d", p.n_target, m.cfg.max_seq_len);
@@ -345,8 +219,8 @@ int cmd_probe(int argc, char **argv) {
             print_sweep_chart(&p, &sw, sweep_prob, sweep_top, &a, hooks.site);
         }
     }
-    result_free(&base);
-    result_free(&hooked);
+    probe_result_free(&base);
+    probe_result_free(&hooked);
     free(sweep_prob);
     free(sweep_top);
     free(p.logits);

@@ -14,23 +14,9 @@
 #include "infer/sampler.h"
 #include "infer/steer.h"
 
-typedef struct {
-    double logprob;
-    int *top;      /* top_k next-token ids after the prompt */
-    float *top_p;  /* their probabilities */
-} ProbeResult;
-
-typedef struct {
-    const Model *m;
-    Forward *f;
-    const int *ids; /* prompt then target */
-    int n_prompt, n_target, top_k;
-    float *logits;  /* n_target × vocab */
-    float *prob;    /* vocab */
-} Probe;
-
 /* Prompt ids, then the target's as the tokens PROMPT+TEXT adds after them. */
-static int probe_ids(const Tokenizer *t, const Vocab *v, const ProbeSpec *a, int **ids, int *n_prompt, int *n_target, Error *e) {
+int probe_ids(const Tokenizer *t, const Vocab *v, const ProbeSpec *a, int **ids, int *n_prompt, int *n_target, int *shifted,
+              Error *e) {
     int *p = NULL, *joint = NULL, np = 0, nj = 0;
     char *rendered = NULL;
     int rc = prompt_encode(t, v, &a->prompt_opts, a->prompt, strlen(a->prompt), &p, &np, &rendered, e);
@@ -55,7 +41,8 @@ static int probe_ids(const Tokenizer *t, const Vocab *v, const ProbeSpec *a, int
     if (!rc) {
         int same = 0;
         while (same < np && same < nj && p[same] == joint[same]) same++;
-        if (same == nj) rc = error_set(e, NM_EINPUT, "the target '%.200s' adds no tokens after the prompt", a->target);
+        *shifted = np - same;
+        if (same == nj) rc = error_set(e, NM_EINPUT, "--target '%.200s' adds no tokens after the prompt", a->target);
         else if (same == 0) rc = error_set(e, NM_EINPUT, "the prompt has no tokens of its own before the target");
         *n_prompt = same;
         *n_target = nj - same;
@@ -67,7 +54,7 @@ static int probe_ids(const Tokenizer *t, const Vocab *v, const ProbeSpec *a, int
     return rc;
 }
 
-static int probe_run(Probe *p, const HookSet *hooks, ProbeResult *r, Error *e) {
+int probe_run(Probe *p, const HookSet *hooks, ProbeResult *r, Error *e) {
     int rc = forward_set_hooks(p->f, hooks, e), vocab = p->m->cfg.vocab_size, last = p->n_prompt - 1;
     /* Hooks from the last prompt token on with positions "generated". */
     int hook_from = hooks && hooks->generated_only ? last : 0;
@@ -88,13 +75,13 @@ static int probe_run(Probe *p, const HookSet *hooks, ProbeResult *r, Error *e) {
     return NM_OK;
 }
 
-static void result_free(ProbeResult *r) {
+void probe_result_free(ProbeResult *r) {
     free(r->top);
     free(r->top_p);
     memset(r, 0, sizeof *r);
 }
 
-static cJSON *result_json(const Probe *p, const ProbeResult *r) {
+cJSON *probe_result_json(const Probe *p, const ProbeResult *r) {
     cJSON *o = cJSON_CreateObject(), *top = cJSON_CreateArray();
     cJSON_AddNumberToObject(o, "prob", exp(r->logprob));
     cJSON_AddNumberToObject(o, "logprob", r->logprob);
@@ -118,7 +105,8 @@ int probe_document(const Model *m, const Tokenizer *tok, const ProbeSpec *spec, 
     int *ids = NULL, dropped = 0, vocab = m->cfg.vocab_size, rc;
     *out = NULL;
     if (!spec->target || !*spec->target) return error_set(e, NM_EINPUT, "the target is empty");
-    rc = probe_ids(tok, &m->vocab, spec, &ids, &p.n_prompt, &p.n_target, e);
+    int shifted = 0;
+    rc = probe_ids(tok, &m->vocab, spec, &ids, &p.n_prompt, &p.n_target, &shifted, e);
     if (rc) return rc;
     if (p.n_target >= m->cfg.max_seq_len) {
         free(ids);
@@ -151,39 +139,43 @@ int probe_document(const Model *m, const Tokenizer *tok, const ProbeSpec *spec, 
             hooks->hook[hooks->n - 1].value = sw->values[i];
             rc = probe_run(&p, hooks, &r, e);
             sweep_prob[i] = exp(r.logprob);
-            result_free(&r);
+            probe_result_free(&r);
         }
         hooks->n--;
     }
-    if (!rc) {
-        cJSON *o = cJSON_CreateObject(), *pi = cJSON_AddArrayToObject(o, "prompt_ids"), *ti = cJSON_AddArrayToObject(o, "target_ids");
-        for (int i = 0; i < p.n_prompt + p.n_target; i++) cJSON_AddItemToArray(i < p.n_prompt ? pi : ti, cJSON_CreateNumber(ids[i]));
-        char *target = utf8_sanitize(spec->target, strlen(spec->target));
-        cJSON_AddStringToObject(o, "target", target);
-        free(target);
-        cJSON_AddItemToObject(o, "baseline", result_json(&p, &base));
-        if (clamped) cJSON_AddItemToObject(o, "clamped", result_json(&p, &hooked));
-        if (clamped || n_values) hooks_to_json(o, hooks);
-        if (n_values) {
-            cJSON *s = cJSON_AddObjectToObject(o, "sweep"), *pts = cJSON_AddArrayToObject(s, "points");
-            char neuron[32];
-            snprintf(neuron, sizeof neuron, "%d:%d", sw->layer, sw->neuron);
-            cJSON_AddStringToObject(s, "neuron", neuron);
-            for (int i = 0; i < n_values; i++) {
-                cJSON *pt = cJSON_CreateObject();
-                cJSON_AddNumberToObject(pt, "value", sw->values[i]);
-                cJSON_AddNumberToObject(pt, "prob", sweep_prob[i]);
-                cJSON_AddItemToArray(pts, pt);
-            }
-        }
-        *out = o;
-    }
-    result_free(&base);
-    result_free(&hooked);
+    if (!rc) *out = probe_json(&p, spec->target, &base, clamped ? &hooked : NULL, hooks, n_values ? sw : NULL, sweep_prob);
+    probe_result_free(&base);
+    probe_result_free(&hooked);
     free(sweep_prob);
     free(p.logits);
     free(p.prob);
     free(ids);
     forward_free(p.f);
     return rc;
+}
+
+cJSON *probe_json(const Probe *p, const char *target, const ProbeResult *base, const ProbeResult *hooked, const HookSet *hooks,
+                  const Sweep *sw, const double *sweep_prob) {
+    cJSON *o = cJSON_CreateObject(), *pi = cJSON_AddArrayToObject(o, "prompt_ids"), *ti = cJSON_AddArrayToObject(o, "target_ids");
+    for (int i = 0; i < p->n_prompt + p->n_target; i++)
+        cJSON_AddItemToArray(i < p->n_prompt ? pi : ti, cJSON_CreateNumber(p->ids[i]));
+    char *clean = utf8_sanitize(target, strlen(target));
+    cJSON_AddStringToObject(o, "target", clean);
+    free(clean);
+    cJSON_AddItemToObject(o, "baseline", probe_result_json(p, base));
+    if (hooked) cJSON_AddItemToObject(o, "clamped", probe_result_json(p, hooked));
+    if (hooked || sw) hooks_to_json(o, hooks);
+    if (sw) {
+        cJSON *s = cJSON_AddObjectToObject(o, "sweep"), *pts = cJSON_AddArrayToObject(s, "points");
+        char neuron[32];
+        snprintf(neuron, sizeof neuron, "%d:%d", sw->layer, sw->neuron);
+        cJSON_AddStringToObject(s, "neuron", neuron);
+        for (int i = 0; i < sw->n_values; i++) {
+            cJSON *pt = cJSON_CreateObject();
+            cJSON_AddNumberToObject(pt, "value", sw->values[i]);
+            cJSON_AddNumberToObject(pt, "prob", sweep_prob[i]);
+            cJSON_AddItemToArray(pts, pt);
+        }
+    }
+    return o;
 }

@@ -7,6 +7,7 @@
 #define NEUROMAP_PROBING_H
 
 #include "infer/clamp.h"
+#include "infer/forward.h"
 #include "model/model.h"
 #include "text/prompt.h"
 
@@ -19,6 +20,37 @@ typedef struct {
     int truncate;                 /* drop the oldest prompt tokens to fit the context */
     int threads;                  /* forward pass threads (0: every CPU) */
 } ProbeSpec;
+
+/* What one run (baseline, clamped, or one sweep value) found. */
+typedef struct {
+    double logprob;
+    int *top;      /* top_k next-token ids after the prompt */
+    float *top_p;  /* their probabilities */
+} ProbeResult;
+
+/* A prompt and its target, ready to run (probe_ids, then forward_new for
+ * n_prompt + n_target positions, logits and prob allocated by the caller). */
+typedef struct {
+    const Model *m;
+    Forward *f;
+    const int *ids; /* prompt then target */
+    int n_prompt, n_target, top_k;
+    float *logits;  /* n_target × vocab */
+    float *prob;    /* vocab */
+} Probe;
+
+/* Prompt ids, then the target's as the tokens PROMPT+TEXT adds after them
+ * (*ids malloc'd). *shifted: how many of the prompt's own last tokens the
+ * joint tokenization changed (the prompt is then shorter by as many). */
+int probe_ids(const Tokenizer *t, const Vocab *v, const ProbeSpec *a, int **ids, int *n_prompt, int *n_target, int *shifted,
+              Error *e);
+/* One run with hooks (NULL: none): the target's log-probability and the top next tokens. */
+int probe_run(Probe *p, const HookSet *hooks, ProbeResult *r, Error *e);
+void probe_result_free(ProbeResult *r);
+struct cJSON *probe_result_json(const Probe *p, const ProbeResult *r);
+/* The document below from runs already made (hooked and sw may be NULL). */
+struct cJSON *probe_json(const Probe *p, const char *target, const ProbeResult *base, const ProbeResult *hooked,
+                         const HookSet *hooks, const Sweep *sw, const double *sweep_prob);
 
 /* {"prompt_ids","target_ids","target","baseline":{"prob","logprob","top":[{"id","token","prob"}]},
  *  "clamped":{...},"hooks":{...},"sweep":{"neuron","points":[{"value","prob"}]}}:
