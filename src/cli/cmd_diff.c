@@ -279,10 +279,7 @@ static void print_json(const Options *o, const DiffSource *src, const DiffReport
         cJSON_AddNumberToObject(x, "spearman", n->spearman);
         cJSON_AddItemToArray(listed, x);
     }
-    char *s = cJSON_PrintUnformatted(root);
-    puts(s);
-    free(s);
-    cJSON_Delete(root);
+    put_json(root, 0);
 }
 
 /* ----------------------------------------------------------------------------
@@ -414,10 +411,7 @@ static void print_token_json(const Options *o, const TokenNames *tn, int token, 
     cJSON *list = cJSON_AddArrayToObject(root, "neurons");
     for (int i = 0; i < r->n_rows && i < o->d.limit; i++) {
         const TokenDiffRow *x = &r->rows[i];
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "matrix", matrix_name(x->matrix));
-        cJSON_AddNumberToObject(j, "layer", x->layer);
-        cJSON_AddNumberToObject(j, "neuron", x->neuron);
+        cJSON *j = neuron_ref_json(x->matrix, x->layer, x->neuron);
         cJSON_AddNumberToObject(j, "logit_a", x->logit_a);
         cJSON_AddNumberToObject(j, "logit_b", x->logit_b);
         cJSON_AddNumberToObject(j, "delta", x->delta);
@@ -427,11 +421,8 @@ static void print_token_json(const Options *o, const TokenNames *tn, int token, 
         cJSON_AddNumberToObject(j, "prob_b", x->prob_b);
         cJSON_AddItemToArray(list, j);
     }
-    char *s = cJSON_PrintUnformatted(root);
-    puts(s);
-    free(s);
     free(text);
-    cJSON_Delete(root);
+    put_json(root, 0);
 }
 
 static int run_token_diff(Options *o, DiffSource *src) {

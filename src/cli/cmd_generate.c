@@ -224,13 +224,7 @@ int cmd_generate(int argc, char **argv) {
             error_exit(&e);
         if (fflush(stdout) != 0) die(NM_ERUNTIME, "generate: cannot write to stdout");
         sweep_free(&sw);
-        forward_free(g.f);
-        free(prompt);
-        hookset_free(&hooks);
-        hook_options_free(&a.hooks);
-        tokenizer_free(tok);
-        model_close(&m);
-        return NM_OK;
+        goto done;
     }
 
     /* The prompt is echoed before the continuation; a chat prompt is not. */
@@ -265,6 +259,7 @@ int cmd_generate(int argc, char **argv) {
     }
     continuation_free(&base);
     continuation_free(&hooked);
+done:
     forward_free(g.f);
     free(prompt);
     hookset_free(&hooks);

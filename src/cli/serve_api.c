@@ -218,10 +218,7 @@ static Reply api_logit_histogram(Server *s, const Request *r) {
         int b = hi > lo ? (int)((logits[v] - lo) / (hi - lo) * LOGIT_BINS) : 0;
         counts[b < 0 ? 0 : b >= LOGIT_BINS ? LOGIT_BINS - 1 : b]++;
     }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "matrix", matrix_name(k));
-    cJSON_AddNumberToObject(o, "layer", layer);
-    cJSON_AddNumberToObject(o, "neuron", neuron);
+    cJSON *o = neuron_ref_json(k, layer, neuron);
     cJSON_AddStringToObject(o, "norm", lens_norm_name(s->lens.norm));
     cJSON_AddNumberToObject(o, "min", nonfinite == vocab ? 0 : lo);
     cJSON_AddNumberToObject(o, "max", nonfinite == vocab ? 0 : hi);

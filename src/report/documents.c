@@ -33,10 +33,7 @@ cJSON *find_json(const TokenNames *tn, int token, const char *matrices, LensNorm
     cJSON *arr = cJSON_AddArrayToObject(o, "neurons");
     for (int i = 0; i < n; i++) {
         const LensHit *h = &hits[i];
-        cJSON *x = cJSON_CreateObject();
-        cJSON_AddStringToObject(x, "matrix", matrix_name(h->matrix));
-        cJSON_AddNumberToObject(x, "layer", h->layer);
-        cJSON_AddNumberToObject(x, "neuron", h->neuron);
+        cJSON *x = neuron_ref_json(h->matrix, h->layer, h->neuron);
         cJSON_AddNumberToObject(x, "logit", h->logit);
         cJSON_AddNumberToObject(x, "rank", h->rank);
         cJSON_AddItemToObject(x, "top", token_json(tn, h->top_id));

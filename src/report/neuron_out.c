@@ -57,11 +57,16 @@ cJSON *token_list_json(const TokenNames *tn, const LensToken *t, int n, int sign
     return arr;
 }
 
-cJSON *neuron_json(const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top, int n_bottom) {
+cJSON *neuron_ref_json(MatrixKind k, int layer, int neuron) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "matrix", matrix_name(k));
     cJSON_AddNumberToObject(o, "layer", layer);
     cJSON_AddNumberToObject(o, "neuron", neuron);
+    return o;
+}
+
+cJSON *neuron_json(const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top, int n_bottom) {
+    cJSON *o = neuron_ref_json(k, layer, neuron);
     if (r->nonfinite) {
         cJSON_AddBoolToObject(o, "nonfinite", 1);
         return o;

@@ -32,6 +32,8 @@ void neuron_tsv_header(FILE *f);
 void neuron_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neuron, const LensResult *r, int n_top,
                 int n_bottom);
 
+/* {"matrix", "layer", "neuron"}: how every document names a neuron. */
+cJSON *neuron_ref_json(MatrixKind k, int layer, int neuron);
 /* {"matrix","layer","neuron","lse"[,"lse_bound"],"top":[...],"bottom":[...]};
  * for a non-finite neuron {"matrix","layer","neuron","nonfinite":true}.
  * lse_bound is written when it is above 0 (the prefilter kept a bound). */
