@@ -265,6 +265,13 @@ T_AVX2 static inline __m256i dot8_avx2(__m256i acc, __m256i u, __m256i s) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
 }
 T_VNNI static inline __m256i dot8_vnni(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+/* The K-quants' groups carry a scale: u8·s8 pairs summed in int16 (maddubs;
+ * every group here stays far inside int16, see the top), then madd with the
+ * scale sums pairs into int32 with the scale applied: one instruction for
+ * what vpdpbusd + a 32-bit multiply would take two (the multiply slow). */
+T_AVX2 static inline __m256i dot8s(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16));
+}
 
 T_AVX2 static inline float hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -280,38 +287,47 @@ T_AVX2 static inline int32_t hsum_epi32(__m256i v) {
 }
 T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
-/* Q8_0: |w| · (a·sign(w)). */
+/* Q8_0: |w| · (a·sign(w)). Two blocks a step, two FMA chains: one chain
+ * would wait on the FMA's latency every block. */
 #define DOT_Q8_0(SFX, TGT)                                                                        \
+    TGT static inline __m256i q8_0_block_##SFX(const BQ8_0 *b, const VecQ8A *a) {                \
+        __m256i x = _mm256_loadu_si256((const __m256i *)b->qs);                                   \
+        __m256i y = _mm256_loadu_si256((const __m256i *)a->qs);                                   \
+        return dot8_##SFX(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); \
+    }                                                                                             \
     TGT static float dot_q8_0_##SFX(const void *w, const void *act, int64_t n) {                 \
         const BQ8_0 *b = w;                                                                       \
         const VecQ8A *a = act;                                                                    \
-        __m256 acc = _mm256_setzero_ps();                                                         \
-        for (int64_t i = 0; i < n / QK; i++) {                                                    \
-            __m256i x = _mm256_loadu_si256((const __m256i *)b[i].qs);                             \
-            __m256i y = _mm256_loadu_si256((const __m256i *)a[i].qs);                             \
-            __m256i p = dot8_##SFX(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); \
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * a[i].d), _mm256_cvtepi32_ps(p), acc);       \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
+        int64_t i = 0, nb = n / QK;                                                               \
+        for (; i + 2 <= nb; i += 2) {                                                             \
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * a[i].d), _mm256_cvtepi32_ps(q8_0_block_##SFX(b + i, a + i)), acc0); \
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i + 1].d) * a[i + 1].d),                  \
+                                   _mm256_cvtepi32_ps(q8_0_block_##SFX(b + i + 1, a + i + 1)), acc1); \
         }                                                                                         \
-        return hsum_ps(acc);                                                                      \
+        if (i < nb)                                                                               \
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * a[i].d), _mm256_cvtepi32_ps(q8_0_block_##SFX(b + i, a + i)), acc0); \
+        return hsum_ps(_mm256_add_ps(acc0, acc1));                                                \
     }
 
-/* Q4_0: nibbles (unsigned) · a, less 8·Σa. */
+/* Q4_0: nibbles (unsigned) · a, less 8·Σa; two chains as Q8_0. */
 #define DOT_Q4_0(SFX, TGT)                                                                        \
+    TGT static inline __m256 q4_0_block_##SFX(const BQ4_0 *b, const VecQ8A *a, float d) {        \
+        __m128i q = _mm_loadu_si128((const __m128i *)b->qs);                                      \
+        __m256i x = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF)); \
+        return _mm256_cvtepi32_ps(dot8_##SFX(_mm256_setzero_si256(), x, _mm256_loadu_si256((const __m256i *)a->qs))); \
+    }                                                                                             \
     TGT static float dot_q4_0_##SFX(const void *w, const void *act, int64_t n) {                 \
         const BQ4_0 *b = w;                                                                       \
         const VecQ8A *a = act;                                                                    \
-        const __m256i lo4 = _mm256_set1_epi8(0xF);                                                \
         float sum = 0;                                                                            \
-        __m256 acc = _mm256_setzero_ps();                                                         \
+        __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };                             \
         for (int64_t i = 0; i < n / QK; i++) {                                                    \
-            __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);                                \
-            __m256i x = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);         \
-            __m256i p = dot8_##SFX(_mm256_setzero_si256(), x, _mm256_loadu_si256((const __m256i *)a[i].qs)); \
             float d = h2f(b[i].d) * a[i].d;                                                       \
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);                 \
+            acc[i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d), q4_0_block_##SFX(b + i, a + i, d), acc[i & 1]); \
             sum -= d * (float)(8 * a[i].sum);                                                     \
         }                                                                                         \
-        return hsum_ps(acc) + sum;                                                                \
+        return hsum_ps(_mm256_add_ps(acc[0], acc[1])) + sum;                                      \
     }
 
 /* Q4_K: per 64 values, low nibbles × a[0..32), high × a[32..64); the int32
@@ -328,12 +344,10 @@ T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
             __m256i s = _mm256_setzero_si256();                                                   \
             for (int j = 0; j < 4; j++) {                                                         \
                 __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * j));              \
-                __m256i lo = dot8_##SFX(_mm256_setzero_si256(), _mm256_and_si256(q, lo4),         \
-                                        _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j)));  \
-                __m256i hi = dot8_##SFX(_mm256_setzero_si256(), _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), \
-                                        _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32))); \
-                s = _mm256_add_epi32(s, _mm256_mullo_epi32(lo, _mm256_set1_epi32(sc[2 * j])));    \
-                s = _mm256_add_epi32(s, _mm256_mullo_epi32(hi, _mm256_set1_epi32(sc[2 * j + 1]))); \
+                s = dot8s(s, _mm256_and_si256(q, lo4), _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j)), \
+                          _mm256_set1_epi16(sc[2 * j]));                                          \
+                s = dot8s(s, _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4),                      \
+                          _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32)), _mm256_set1_epi16(sc[2 * j + 1])); \
             }                                                                                     \
             sum += a[i].d * (h2f(b[i].d) * (float)hsum_epi32(s) - h2f(b[i].dmin) * (float)k_mins(m, a[i].bsums)); \
         }                                                                                         \
@@ -357,13 +371,10 @@ T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
                 __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);                     \
                 __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4); \
                 qh = _mm256_srli_epi16(qh, 2);                                                    \
-                __m256i lo = dot8_##SFX(_mm256_setzero_si256(), _mm256_or_si256(_mm256_and_si256(q, lo4), h0), \
-                                        _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j)));  \
-                __m256i hi = dot8_##SFX(_mm256_setzero_si256(),                                   \
-                                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), h1), \
-                                        _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32))); \
-                s = _mm256_add_epi32(s, _mm256_mullo_epi32(lo, _mm256_set1_epi32(sc[2 * j])));    \
-                s = _mm256_add_epi32(s, _mm256_mullo_epi32(hi, _mm256_set1_epi32(sc[2 * j + 1]))); \
+                s = dot8s(s, _mm256_or_si256(_mm256_and_si256(q, lo4), h0),                       \
+                          _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j)), _mm256_set1_epi16(sc[2 * j])); \
+                s = dot8s(s, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), h1), \
+                          _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32)), _mm256_set1_epi16(sc[2 * j + 1])); \
             }                                                                                     \
             sum += a[i].d * (h2f(b[i].d) * (float)hsum_epi32(s) - h2f(b[i].dmin) * (float)k_mins(m, a[i].bsums)); \
         }                                                                                         \
@@ -397,10 +408,8 @@ T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
                                     _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)), \
                 };                                                                                \
                 for (int k = 0; k < 4; k++) {                                                     \
-                    __m256i p = dot8_##SFX(_mm256_setzero_si256(), q[k],                          \
-                                           _mm256_loadu_si256((const __m256i *)(y + 32 * k)));     \
-                    __m256i scl = _mm256_set_m128i(_mm_set1_epi32(sc[2 * k + 1]), _mm_set1_epi32(sc[2 * k])); \
-                    s = _mm256_add_epi32(s, _mm256_mullo_epi32(p, scl));                          \
+                    __m256i scl = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k])); \
+                    s = dot8s(s, q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k)), scl);   \
                 }                                                                                 \
             }                                                                                     \
             int32_t t = hsum_epi32(s) - 32 * q6_offset(b[i].sc, a[i].bsums);                      \
