@@ -9,6 +9,14 @@
  * inside our own pool of threads (base/pool.h), which share the chunks out:
  * one task per chunk, so each output is one fixed computation whichever
  * thread runs it, and any thread count gives the same bits.
+ *
+ * That is the exact path, the default. forward_set_exact(f, 0) takes the
+ * fast one for the types tensor/vecdot.h knows: the batch's activations are
+ * quantised once per matmul (int8 per block, as llama.cpp does) and every
+ * row meets them where it lies, in its stored blocks — no F32 copy, 1-4
+ * bytes read per weight instead of 4 written and read again. Same chunks,
+ * same tasks: still one fixed computation per output. A capture (the
+ * activations commands) always runs exact.
  */
 #include "infer/forward.h"
 #include "model/rope.h"
