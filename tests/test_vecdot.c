@@ -141,6 +141,13 @@ static void check_type(DType t, int64_t n) {
         CHECK(fabs(got - exact) <= bound + tol, "%s n=%lld row %d [%s]: %.9g vs exact %.9g beyond the quantisation bound %.3g",
               dtype_name(t), (long long)n, r, vecdot_kernel_name(), got, exact, bound);
     }
+    /* A NaN or an infinity in the activation: no row gives a finite result. */
+    x[n / 2] = (n & 1) ? INFINITY : NAN;
+    vecdot_quantize(t, x, n, act);
+    vecdot_rows(t, w, ROWS, n, act, out, STRIDE);
+    for (int r = 0; r < ROWS; r++)
+        CHECK(!isfinite(out[r * STRIDE]), "%s n=%lld row %d [%s]: a non-finite activation gave a finite %g", dtype_name(t), (long long)n, r,
+              vecdot_kernel_name(), out[r * STRIDE]);
     free(w), free(x), free(wf), free(a), free(act);
 }
 

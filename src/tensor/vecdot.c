@@ -77,13 +77,17 @@ size_t vecdot_act_bytes(DType t, int64_t n) {
  * Quantising the activation: d = max|x| / 127, q = round(x / d) — ties away
  * from zero (lrintf would follow the rounding mode; roundf does not). */
 
+/* A NaN or an infinity in the block makes d NaN (x·0 is 0 only for finite
+ * x), and its values 0: every dot product with the block is then NaN, as
+ * the exact path's would be non-finite, and the forward pass's check stops
+ * there — never a NaN cast to an integer. */
 static float block_scale(const float *x, int n) {
-    float amax = 0;
-    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
-    return amax / 127.0f;
+    float amax = 0, bad = 0;
+    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i])), bad += x[i] * 0.0f;
+    return amax / 127.0f + bad;
 }
 
-static int8_t q8(float x, float id) { return (int8_t)roundf(x * id); }
+static int8_t q8(float x, float id) { return id == id ? (int8_t)roundf(x * id) : 0; }
 
 void vecdot_quantize(DType t, const float *x, int64_t n, void *act) {
     ActForm f = act_form(t);
@@ -92,7 +96,7 @@ void vecdot_quantize(DType t, const float *x, int64_t n, void *act) {
     } else if (f == ACT_Q8) {
         VecQ8A *b = act;
         for (int64_t i = 0; i < n / QK; i++, x += QK) {
-            float d = block_scale(x, QK), id = d ? 1.0f / d : 0.0f;
+            float d = block_scale(x, QK), id = d != 0 ? 1.0f / d : 0.0f;
             int32_t s = 0;
             for (int j = 0; j < QK; j++) s += b[i].qs[j] = q8(x[j], id);
             b[i].d = d;
@@ -101,7 +105,7 @@ void vecdot_quantize(DType t, const float *x, int64_t n, void *act) {
     } else if (f == ACT_Q8K) {
         VecQ8KA *b = act;
         for (int64_t i = 0; i < n / QKK; i++, x += QKK) {
-            float d = block_scale(x, QKK), id = d ? 1.0f / d : 0.0f;
+            float d = block_scale(x, QKK), id = d != 0 ? 1.0f / d : 0.0f;
             for (int g = 0; g < 16; g++) {
                 int s = 0;
                 for (int j = 16 * g; j < 16 * g + 16; j++) s += b[i].qs[j] = q8(x[j], id);
