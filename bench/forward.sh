@@ -32,7 +32,7 @@ mkdir -p "$M"
 cc -O2 -pthread bench/memread.c -o "$T/memread"
 
 # A prompt of about N_PROMPT tokens: llama-bench's -p N_PROMPT is exactly that many.
-PROMPT=$(printf 'Once upon a time, there was a little girl named Lily who loved to play outside in the park with her dog %.0s' $(seq 8) | cut -d' ' -f1-$((N_PROMPT * 3 / 4)))
+PROMPT=$(printf 'Once upon a time, there was a little girl named Lily who loved to play outside in the park with her dog %.0s' $(seq 8) | cut -d" " -f1-$((N_PROMPT - 3)))
 
 # median of the numbers on stdin
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
