@@ -12,7 +12,9 @@
 # memory read bandwidth (bench/memread.c, a plain read loop over the mapped
 # model file) / the file's bytes.
 # With LLAMA_BENCH=/path/to/llama-bench (llama.cpp built outside this
-# repository) it runs llama-bench on the same files and prints the ratios.
+# repository) it runs llama-bench on the same files and prints the ratios
+# (LLAMA_ARGS: more llama-bench options, e.g. "--poll 0" on a shared machine,
+# where its spinning threads lose their time slices).
 # usage: bench/forward.sh [RUNS]   (env: THREADS, default every CPU; KEEP=DIR
 #   keeps the models in DIR and reuses them; N_PROMPT (32), N_GEN (16);
 #   EXACT=0 skips the exact path)
@@ -54,7 +56,7 @@ run() {
 llama() {
     LP=-; LD=-
     [ -n "${LLAMA_BENCH:-}" ] || return 0
-    local out; out=$("$LLAMA_BENCH" -m "$1" -p "$N_PROMPT" -n "$N_GEN" -t "$THREADS" -r "$RUNS" -o csv 2>/dev/null) || return 0
+    local out; out=$("$LLAMA_BENCH" -m "$1" -p "$N_PROMPT" -n "$N_GEN" -t "$THREADS" -r "$RUNS" ${LLAMA_ARGS:-} -o csv 2>/dev/null) || return 0
     LP=$(awk -F'"?,"?' 'NR>1 && $0 ~ /,"?'"$N_PROMPT"'"?,"?0"?,/ {print $(NF-1)}' <<<"$out" | head -1)
     LD=$(awk -F'"?,"?' 'NR>1 && $0 ~ /,"?0"?,"?'"$N_GEN"'"?,/ {print $(NF-1)}' <<<"$out" | head -1)
 }
