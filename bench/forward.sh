@@ -4,44 +4,96 @@
 # tokens/s (one token at a time, greedy), median of RUNS runs, on
 #   - stories260K (llama2.c .bin, F32), and
 #   - a synthetic Llama-3.2-1B-shaped model (hidden 2048, FFN 8192, 16 layers,
-#     vocabulary 128,256, tied head) written by `neuromap synth` in BF16 and Q8_0.
-# usage: bench/forward.sh [RUNS]   (env: THREADS, default every CPU; KEEP=1 keeps the models)
+#     vocabulary 128,256, tied head) written by `neuromap synth` in BF16 and
+#     Q8_0, and in Q4_K_M when LLAMA_QUANTIZE is given (made from the BF16
+#     file by llama.cpp's llama-quantize);
+# each on the fast path (the default: quantised dot products, tensor/vecdot.h)
+# and with --exact-activations (the F32 path), beside the decode ceiling:
+# memory read bandwidth (bench/memread.c, a plain read loop over the mapped
+# model file) / the file's bytes.
+# With LLAMA_BENCH=/path/to/llama-bench (llama.cpp built outside this
+# repository) it runs llama-bench on the same files and prints the ratios
+# (LLAMA_ARGS: more llama-bench options, e.g. "--poll 0" on a shared machine,
+# where its spinning threads lose their time slices).
+# usage: bench/forward.sh [RUNS]   (env: THREADS, default every CPU; KEEP=DIR
+#   keeps the models in DIR and reuses them; N_PROMPT (32), N_GEN (16);
+#   EXACT=0 skips the exact path)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${1:-5}
+RUNS=${1:-3}
 THREADS=${THREADS:-$(nproc)}
 SHARED=${NEUROMAP_SHARED:-../shared}
+N_PROMPT=${N_PROMPT:-32}
+N_GEN=${N_GEN:-16}
 NM=./neuromap
 make -s -j2 neuromap >/dev/null
 T=$(mktemp -d "${TMPDIR:-/tmp}/nm-bench-fwd.XXXXXX")
-[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$T"' EXIT
+trap 'rm -rf "$T"' EXIT
+M=${KEEP:-$T}
+mkdir -p "$M"
+cc -O2 -pthread bench/memread.c -o "$T/memread"
 
-PROMPT="Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high. Lily's mom said, \"Lily, let's go to the park.\" Lily was sad and didn't know what to do."
+# A prompt of about N_PROMPT tokens: llama-bench's -p N_PROMPT is exactly that many.
+PROMPT=$(printf 'Once upon a time, there was a little girl named Lily who loved to play outside in the park with her dog %.0s' $(seq 8) | cut -d" " -f1-$((N_PROMPT - 3)))
 
 # median of the numbers on stdin
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# bench NAME N_NEW MODEL [ARGS...]: prints "NAME prompt_tokens prompt_tok/s decode_tok/s"
-bench() {
-    local name=$1 n=$2; shift 2
+# run MODEL [ARGS...]: sets NP, P (prompt tok/s), D (decode tok/s), medians of RUNS
+run() {
     : >"$T/p"; : >"$T/d"
     for _ in $(seq "$RUNS"); do
-        "$NM" generate "$@" -p "$PROMPT" -n "$n" --temp 0 --threads "$THREADS" --stats 2>"$T/err" >/dev/null
+        "$NM" generate "$@" -p "$PROMPT" -n "$N_GEN" --temp 0 --threads "$THREADS" --stats 2>"$T/err" >/dev/null
         local line; line=$(grep 'tokens/s' "$T/err")
         sed -E 's/.*prompt ([0-9]+) tokens.*\(([0-9.]+) tokens\/s\); generated.*/\2/' <<<"$line" >>"$T/p"
         sed -E 's/.*generated .*\(([0-9.]+) tokens\/s\);.*/\1/' <<<"$line" >>"$T/d"
-        np=$(sed -E 's/.*prompt ([0-9]+) tokens.*/\1/' <<<"$line")
+        NP=$(sed -E 's/.*prompt ([0-9]+) tokens.*/\1/' <<<"$line")
     done
-    printf '%-28s %6s %14.1f %14.2f\n' "$name" "$np" "$(median <"$T/p")" "$(median <"$T/d")"
+    P=$(median <"$T/p"); D=$(median <"$T/d")
 }
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs; threads $THREADS; median of $RUNS runs; $(date -u +%Y-%m-%d)"
-printf '%-28s %6s %14s %14s\n' model prompt "prompt tok/s" "decode tok/s"
-S=$SHARED/models/stories260K
-bench "stories260K (F32, .bin)" 256 "$S/stories260K.bin" --tokenizer "$S/tok512.bin"
+# llama-bench FILE: sets LP, LD (its prompt and decode tok/s), or "-"
+llama() {
+    LP=-; LD=-
+    [ -n "${LLAMA_BENCH:-}" ] || return 0
+    local out; out=$("$LLAMA_BENCH" -m "$1" -p "$N_PROMPT" -n "$N_GEN" -t "$THREADS" -r "$RUNS" ${LLAMA_ARGS:-} -o csv 2>/dev/null) || return 0
+    LP=$(awk -F'"?,"?' 'NR>1 && $0 ~ /,"?'"$N_PROMPT"'"?,"?0"?,/ {print $(NF-1)}' <<<"$out" | head -1)
+    LD=$(awk -F'"?,"?' 'NR>1 && $0 ~ /,"?0"?,"?'"$N_GEN"'"?,/ {print $(NF-1)}' <<<"$out" | head -1)
+}
+ratio() { [ "$2" = - ] || [ -z "$2" ] && echo - || awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
-for dt in bf16 q8_0; do
-    "$NM" synth "$T/l1b-$dt.gguf" --preset llama-3.2-1b --dtype "$dt" --tokenizer "$SHARED/tokenizers/llama-3.1" --force 2>/dev/null
-    bench "Llama-3.2-1B shape ($dt)" 8 "$T/l1b-$dt.gguf"
-    rm -f "$T/l1b-$dt.gguf"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, $($NM --version | grep kernels);"
+echo "  threads $THREADS; median of $RUNS runs; prompt ~$N_PROMPT tokens, $N_GEN generated; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%d)"
+echo "  memory read (plain loop, anonymous 1 GiB, $THREADS threads): $("$T/memread" 1024 "$THREADS") GB/s"
+printf '%-26s %-6s %6s %10s %10s %10s %10s %8s %8s\n' model path prompt "prompt/s" "decode/s" "ceiling/s" "llama p/s" "ratio p" "ratio d"
+S=$SHARED/models/stories260K
+run "$S/stories260K.bin" --tokenizer "$S/tok512.bin"
+printf '%-26s %-6s %6s %10.1f %10.2f\n' "stories260K (F32)" exact "$NP" "$P" "$D"
+
+make_model() { # DTYPE: the file name on stdout
+    local f="$M/l1b-$1.gguf"
+    if [ ! -s "$f" ]; then
+        if [ "$1" = q4_k_m ]; then
+            "$LLAMA_QUANTIZE" "$(make_model bf16)" "$f" Q4_K_M >/dev/null 2>&1
+        else
+            "$NM" synth "$f" --preset llama-3.2-1b --dtype "$1" --tokenizer "$SHARED/tokenizers/llama-3.1" --force >/dev/null 2>&1
+        fi
+    fi
+    echo "$f"
+}
+
+DTYPES="bf16 q8_0"
+[ -n "${LLAMA_QUANTIZE:-}" ] && DTYPES="$DTYPES q4_k_m"
+for dt in $DTYPES; do
+    f=$(make_model "$dt")
+    bw=$("$T/memread" 100000 "$THREADS" "$f")
+    ceil=$(awk -v bw="$bw" -v s="$(stat -c %s "$f")" 'BEGIN {printf "%.2f", bw * 1e9 / s}')
+    llama "$f"
+    run "$f"
+    printf '%-26s %-6s %6s %10.1f %10.2f %10s %10s %8s %8s\n' "Llama-3.2-1B shape ($dt)" fast "$NP" "$P" "$D" "$ceil" "$LP/$LD" \
+        "$(ratio "$P" "$LP")" "$(ratio "$D" "$LD")"
+    if [ "${EXACT:-1}" = 1 ]; then
+        run "$f" --exact-activations
+        printf '%-26s %-6s %6s %10.1f %10.2f\n' "Llama-3.2-1B shape ($dt)" exact "$NP" "$P" "$D"
+    fi
 done

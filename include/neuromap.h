@@ -1169,6 +1169,15 @@ int forward_run(Forward *f, const int *ids, int n, int pos, int hook_from, float
 typedef void (*ForwardCapture)(void *ctx, int layer, int pos, int T, const float *gate, const float *up, const float *act);
 void forward_set_capture(Forward *f, ForwardCapture fn, void *ctx);
 
+/* Which matmul path (1, the default: exact). Exact: every row is widened to
+ * F32 and multiplied in F32 (OpenBLAS), the reference numbers. Fast (0):
+ * Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, BF16 and F16 rows are multiplied where they
+ * lie by tensor/vecdot.h's kernels, the activation quantised to int8 per
+ * block as llama.cpp does (its error: vecdot.h); F32 and the other types
+ * stay exact. Capture (activations, trace) should run exact. */
+void forward_set_exact(Forward *f, int exact);
+int forward_exact(const Forward *f);
+
 int forward_n_ctx(const Forward *f);
 int forward_n_threads(const Forward *f);
 

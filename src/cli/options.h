@@ -91,6 +91,10 @@ struct Option {
  * command takes --threads, so that one command line works for all. */
 #define OPT_THREADS_UNUSED(d) \
     OPT_INT(0, "threads", d, "N", 0, 1024, "accepted as by every command (0..1024); this one runs on one thread")
+/* generate, probe: today's F32 matmuls instead of the quantised dot products (forward.h). */
+#define OPT_EXACT_ACTIVATIONS(d)                                                                             \
+    OPT_FLAG(0, "exact-activations", d, "multiply in F32 (bit-identical to the reference path) instead of\n"    \
+             "quantising activations to int8 per block as llama.cpp does (faster)")
 #define OPT_TOKENIZER(d) OPT_STRING(0, "tokenizer", d, "FILE", "llama2.c tokenizer .bin (e.g. tok512.bin)")
 
 /* The prompt options of text/prompt.h (tokenize, generate, probe), described

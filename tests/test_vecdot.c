@@ -1,0 +1,303 @@
+/* test_vecdot.c — the fast path's dot products (tensor/vecdot.h) and the
+ * forward pass that runs on them.
+ *
+ * Kernels: every type, every kernel set this CPU has (forced as NEUROMAP_ISA
+ * would), random blocks, odd block counts and odd lengths, against a double
+ * computation written here: the weights widened by the dtype table (checked
+ * bit-exact against llama.cpp's dequantisation by test_gguf), the
+ * activation blocks read back here as d·q. The activation quantisation is
+ * checked on its own: |x - d·q| ≤ d/2, and the block sums.
+ *
+ * Forward: on the fast path, llama.cpp's greedy ids and teacher-forced top-1
+ * wherever its recorded margin is clear; logits bit-identical for 1 and 3
+ * threads, and between a batch and token-by-token decode; a capture (the
+ * activations commands) gets the exact path whatever was asked.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/cpu.h"
+#include "check.h"
+#include "formats/registry.h"
+#include "infer/forward.h"
+#include "infer/sampler.h"
+#include "model/model.h"
+#include "tensor/vecdot.h"
+
+/* ----------------------------------------------------------------------------
+ * Random blocks */
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t next_u32(void) {
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    return (uint32_t)(rng >> 16);
+}
+static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)(next_u32() & 0xffffff) / 16777216.0f; }
+
+static void put_f16(uint8_t *p, float v) {
+    uint16_t h = f32_to_f16(v);
+    memcpy(p, &h, 2);
+}
+
+/* nb random blocks of type t; the f16 scales set to sane values. */
+static void random_row(DType t, uint8_t *w, int64_t n) {
+    const DTypeTraits *ti = dtype_info(t);
+    if (t == DT_BF16 || t == DT_F16) {
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h = t == DT_BF16 ? f32_to_bf16(uniform(-1, 1)) : f32_to_f16(uniform(-1, 1));
+            memcpy(w + 2 * i, &h, 2);
+        }
+        return;
+    }
+    int64_t nb = n / ti->block_size;
+    for (size_t i = 0; i < (size_t)nb * ti->block_bytes; i++) w[i] = (uint8_t)next_u32();
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *p = w + (size_t)b * ti->block_bytes;
+        if (t == DT_Q6_K) {
+            put_f16(p + 208, uniform(0.001f, 0.01f));
+        } else {
+            put_f16(p, uniform(0.001f, 0.05f));
+            if (t == DT_Q4_K || t == DT_Q5_K) put_f16(p + 2, uniform(0.0f, 0.02f));
+        }
+    }
+}
+
+/* Activations: uniform, one block all zero, one with an outlier. */
+static void random_x(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = uniform(-2, 2);
+    if (n >= 64) memset(x + 32, 0, 32 * sizeof *x);
+    x[n - 1] = 40.0f;
+}
+
+/* ----------------------------------------------------------------------------
+ * The activation, read back here */
+
+/* The dequantised activation (d·q) into a, n values; 0 when a block breaks
+ * the contract (q beyond ±127, a wrong sum, |x - d·q| > d/2). */
+static int read_act(DType t, const void *act, const float *x, int64_t n, double *a) {
+    int ok = 1;
+    if (t == DT_BF16 || t == DT_F16) {
+        for (int64_t i = 0; i < n; i++) a[i] = ((const float *)act)[i];
+        return memcmp(act, x, (size_t)n * sizeof *x) == 0;
+    }
+    int bs = t == DT_Q8_0 || t == DT_Q4_0 ? 32 : 256;
+    for (int64_t b = 0; b < n / bs; b++) {
+        const int8_t *q;
+        double d, amax = 0;
+        for (int j = 0; j < bs; j++) amax = fmax(amax, fabs(x[b * bs + j]));
+        if (bs == 32) {
+            const VecQ8A *q8 = (const VecQ8A *)act + b;
+            int s = 0;
+            for (int j = 0; j < 32; j++) s += q8->qs[j];
+            ok &= s == q8->sum;
+            q = q8->qs, d = q8->d;
+        } else {
+            const VecQ8KA *qk = (const VecQ8KA *)act + b;
+            for (int g = 0; g < 16; g++) {
+                int s = 0;
+                for (int j = 16 * g; j < 16 * g + 16; j++) s += qk->qs[j];
+                ok &= s == qk->bsums[g];
+            }
+            q = qk->qs, d = qk->d;
+        }
+        ok &= fabs(d - amax / 127) <= 1e-6 * amax / 127;
+        for (int j = 0; j < bs; j++) {
+            a[b * bs + j] = d * q[j];
+            ok &= q[j] >= -127 && fabs(x[b * bs + j] - a[b * bs + j]) <= d / 2 * (1 + 1e-5) + 1e-30;
+        }
+    }
+    return ok;
+}
+
+/* ----------------------------------------------------------------------------
+ * Kernels against double */
+
+static void check_type(DType t, int64_t n) {
+    enum { ROWS = 3, STRIDE = 2 };
+    size_t rb = dtype_bytes(t, n);
+    uint8_t *w = malloc(rb * ROWS);
+    float *x = malloc((size_t)n * sizeof *x), *wf = malloc((size_t)n * sizeof *wf), out[ROWS * STRIDE];
+    double *a = malloc((size_t)n * sizeof *a);
+    void *act = malloc(vecdot_act_bytes(t, n) + 1);
+    random_row(t, w, n * ROWS);
+    random_x(x, n);
+    vecdot_quantize(t, x, n, act);
+    CHECK(read_act(t, act, x, n, a), "%s n=%lld: the activation breaks its contract", dtype_name(t), (long long)n);
+    vecdot_rows(t, w, ROWS, n, act, out, STRIDE);
+    for (int r = 0; r < ROWS; r++) {
+        dtype_info(t)->to_float(w + r * rb, wf, n);
+        double ref = 0, mag = 0, exact = 0, bound = 0;
+        for (int64_t i = 0; i < n; i++) {
+            ref += (double)wf[i] * a[i];
+            mag += fabs((double)wf[i] * a[i]);
+            exact += (double)wf[i] * x[i];
+            bound += fabs((double)wf[i]) * fabs(x[i] - a[i]);
+        }
+        double got = out[r * STRIDE], tol = (1e-6 + 1.2e-7 * (double)n) * mag + 1e-30;
+        CHECK(fabs(got - ref) <= tol, "%s n=%lld row %d [%s]: %.9g, double reference %.9g (off %.3g, allowed %.3g)", dtype_name(t),
+              (long long)n, r, vecdot_kernel_name(), got, ref, fabs(got - ref), tol);
+        /* Against the unquantised x: within Σ|w|·|x - x'| (the documented error). */
+        CHECK(fabs(got - exact) <= bound + tol, "%s n=%lld row %d [%s]: %.9g vs exact %.9g beyond the quantisation bound %.3g",
+              dtype_name(t), (long long)n, r, vecdot_kernel_name(), got, exact, bound);
+    }
+    /* A NaN or an infinity in the activation: no row gives a finite result. */
+    x[n / 2] = (n & 1) ? INFINITY : NAN;
+    vecdot_quantize(t, x, n, act);
+    vecdot_rows(t, w, ROWS, n, act, out, STRIDE);
+    for (int r = 0; r < ROWS; r++)
+        CHECK(!isfinite(out[r * STRIDE]), "%s n=%lld row %d [%s]: a non-finite activation gave a finite %g", dtype_name(t), (long long)n, r,
+              vecdot_kernel_name(), out[r * STRIDE]);
+    free(w), free(x), free(wf), free(a), free(act);
+}
+
+static void test_kernels(void) {
+    static const DType types[] = { DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_BF16, DT_F16 };
+    static const int64_t odd[] = { 1, 7, 31, 33, 64, 65, 100, 257, 2049 };
+    Error e = { 0 };
+    CHECK(!vecdot_supported(DT_F32) && !vecdot_supported(DT_Q2_K), "F32 and Q2_K stay on the exact path");
+    for (int s = ISA_GENERIC; s <= (int)cpu_best_isa(); s++) {
+        CHECK(cpu_force_isa((Isa)s, &e) == 0, "%s", e.msg);
+        for (size_t k = 0; k < sizeof types / sizeof *types; k++) {
+            DType t = types[k];
+            if (t == DT_BF16 || t == DT_F16) {
+                for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) check_type(t, odd[i]);
+            } else {
+                int bs = dtype_info(t)->block_size;
+                for (int nb = 1; nb <= 9; nb += 2) check_type(t, nb * bs);
+            }
+        }
+        printf("kernels: %s (vecdot %s) checked\n", isa_name((Isa)s), vecdot_kernel_name());
+    }
+    for (int s = ISA_AVX2; s < ISA_COUNT; s++)
+        if (!cpu_has_isa((Isa)s)) SKIP(1, "this CPU has no %s: its kernels are not checked here", isa_name((Isa)s));
+    cpu_force_isa(cpu_best_isa(), &e);
+}
+
+/* ----------------------------------------------------------------------------
+ * Forward on the fast path */
+
+static int open_model(const char *rel, Model *m) {
+    Error e = { 0 };
+    ModelOpenOptions o = { .need_weights = 1 };
+    int rc = model_open(m, shared_path(rel), &o, &e);
+    if (rc) SKIP(1, "%s: %s", rel, e.msg);
+    return rc == 0;
+}
+
+/* All n logits of ids on the fast (exact = 0) or exact path; NULL on error. */
+static float *run_all(const Model *m, const int *ids, int n, int threads, int exact, int one_by_one, ForwardCapture cap) {
+    Forward *f;
+    Error e = { 0 };
+    size_t V = (size_t)m->cfg.vocab_size;
+    float *logits = malloc((size_t)n * V * sizeof *logits);
+    int rc = forward_new(m, n, threads, &f, &e);
+    if (!rc) {
+        forward_set_exact(f, exact);
+        forward_set_capture(f, cap, NULL);
+        if (one_by_one)
+            for (int i = 0; !rc && i < n; i++) rc = forward_run(f, ids + i, 1, i, n, logits + i * V, 1, &e);
+        else
+            rc = forward_run(f, ids, n, 0, n, logits, 1, &e);
+        forward_free(f);
+    }
+    CHECK(rc == 0, "forward: %s", e.msg);
+    if (rc) free(logits);
+    return rc ? NULL : logits;
+}
+
+static void no_capture(void *ctx, int layer, int pos, int T, const float *g, const float *u, const float *a) {}
+
+/* 1 when every matrix of m takes the fast path (then a batch and decode run
+ * the same dot product per row and token; sgemm and sgemv do not). */
+static int all_fast(const Model *m) {
+    int ok = vecdot_supported(m->output->type);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        const LayerWeights *w = &m->layers[l];
+        const Tensor *t[] = { w->wq, w->wk, w->wv, w->wo, w->gate, w->up, w->down };
+        for (int i = 0; i < 7; i++) ok &= vecdot_supported(t[i]->type);
+    }
+    return ok;
+}
+
+/* llama.cpp's recorded runs (llama_cpp_greedy.txt, see test_forward.c):
+ * teacher-forced on its ids, the fast path's top-1 is its token at every
+ * step whose recorded margin is clear (≥ 1e-2), and greedy decode on the
+ * fast path follows its ids up to the first near-tie. */
+#define TIE 1e-2
+static void test_llama_cpp(void) {
+    char *text;
+    size_t len;
+    Error e = { 0 };
+    if (read_file(shared_path("models/quant/llama_cpp_greedy.txt"), 1 << 20, &text, &len, &e)) {
+        SKIP(1, "%s", e.msg);
+        return;
+    }
+    char file[128] = "";
+    int prompt[64], np = 0, gen[512], ng = 0, nm = 0, runs = 0;
+    double margin[512];
+    for (char *line = strtok(text, "\n");; line = strtok(NULL, "\n")) {
+        if ((!line || strncmp(line, "== ", 3) == 0) && *file && ng > 0) {
+            char rel[256];
+            Model m;
+            snprintf(rel, sizeof rel, "models/%s%s", strcmp(file, "stories260K.gguf") == 0 ? "stories260K/" : "quant/", file);
+            if (open_model(rel, &m)) {
+                int clear = 0, ids[600], n = np + ng - 1, V = m.cfg.vocab_size;
+                while (clear < ng && clear < nm && margin[clear] >= TIE) clear++;
+                memcpy(ids, prompt, (size_t)np * sizeof *ids);
+                memcpy(ids + np, gen, (size_t)(ng - 1) * sizeof *ids);
+                float *lg = run_all(&m, ids, n, 2, 0, 0, NULL), *dec = run_all(&m, ids, n, 2, 0, 1, NULL);
+                int wrong = 0, same = 0;
+                for (int s = 0; lg && s < ng && s < nm; s++)
+                    wrong += margin[s] >= TIE && argmax(lg + (size_t)(np - 1 + s) * V, V) != gen[s];
+                while (dec && same < clear && argmax(dec + (size_t)(np - 1 + same) * V, V) == gen[same]) same++;
+                CHECK(lg && wrong == 0, "%s: fast path, teacher-forced top-1 differs from llama.cpp's at %d clear steps", file, wrong);
+                CHECK(dec && same == clear, "%s: fast greedy decode leaves llama.cpp's ids at step %d of %d", file, same, clear);
+                if (all_fast(&m))
+                    CHECK(lg && dec && memcmp(lg, dec, (size_t)n * V * sizeof *lg) == 0,
+                      "%s: fast path, a batch and token-by-token decode give different logits", file);
+                free(lg), free(dec);
+                model_close(&m);
+                runs++;
+            }
+        }
+        if (!line) break;
+        if (strncmp(line, "== ", 3) == 0) {
+            snprintf(file, sizeof file, "%s", line + 3);
+            np = ng = nm = 0;
+        } else if (strncmp(line, "prompt_ids:", 11) == 0 || strncmp(line, "gen_ids:", 8) == 0) {
+            int is_gen = line[0] == 'g', *dst = is_gen ? gen : prompt, cap = is_gen ? 512 : 64, k = 0;
+            char *s = strchr(line, ':') + 1, *end;
+            for (long v; k < cap && (v = strtol(s, &end, 10), end != s); s = end) dst[k++] = (int)v;
+            *(is_gen ? &ng : &np) = k;
+        } else if (strncmp(line, "margins:", 8) == 0) {
+            char *s = line + 8, *end;
+            for (double v; nm < 512 && (v = strtod(s, &end), end != s); s = end) margin[nm++] = v;
+        }
+    }
+    free(text);
+    CHECK(runs >= 10, "%d llama.cpp runs checked", runs);
+}
+
+/* 1 and 3 threads: the same bits; a capture makes the pass exact. */
+static void test_threads_and_capture(void) {
+    Model m;
+    if (!open_model("models/quant/synth256-q4_k_m.gguf", &m)) return;
+    int ids[40];
+    for (int i = 0; i < 40; i++) ids[i] = 1 + (i * 37) % 500;
+    size_t bytes = (size_t)40 * m.cfg.vocab_size * sizeof(float);
+    float *one = run_all(&m, ids, 40, 1, 0, 0, NULL), *three = run_all(&m, ids, 40, 3, 0, 0, NULL);
+    float *exact = run_all(&m, ids, 40, 2, 1, 0, NULL), *captured = run_all(&m, ids, 40, 2, 0, 0, no_capture);
+    CHECK(one && three && memcmp(one, three, bytes) == 0, "fast path: 1 and 3 threads give different logits");
+    CHECK(one && exact && memcmp(one, exact, bytes) != 0, "fast path: the logits equal the exact path's (is it running?)");
+    CHECK(exact && captured && memcmp(exact, captured, bytes) == 0, "a capture on a fast pass did not get the exact logits");
+    free(one), free(three), free(exact), free(captured);
+    model_close(&m);
+}
+
+int main(void) {
+    test_kernels();
+    test_llama_cpp();
+    test_threads_and_capture();
+    return check_summary("vecdot");
+}
