@@ -54,10 +54,16 @@ static void test_f32_chain(void) {
 }
 
 /* The BF16 kernel against exact products summed in double: within
- * γ_K·Σ|h·x| (K roundings of an FP32 sum of exact products). */
+ * γ_K·Σ|h·x| (K roundings of an FP32 sum of exact products, in any order:
+ * AMX sums them in its own). The shapes cross every edge of the kernels'
+ * blocking: partial panels (m), partial and whole blocks of 12 and of 32
+ * head rows (n), K below, at and past a tile step (32) and a K block
+ * (kernels.c 256, kernels_amx.c 512), with and without a tail of k. */
 static void test_bf16_bound(void) {
-    int m = 37, n = 29, bad = 0;
-    for (int K = 2; K <= 1026; K += 512) {
+    static const int Ms[] = { 37, 64 }, Ns[] = { 29, 70 }, Ks[] = { 2, 64, 514, 1030 };
+    int bad = 0;
+    for (int t = 0; t < 16; t++) {
+        int m = Ms[t & 1], n = Ns[t >> 1 & 1], K = Ks[t >> 2];
         int ldc = kern_padded(m);
         uint16_t *x = malloc((size_t)m * K * 2), *h = malloc((size_t)n * K * 2), *packed = malloc((size_t)ldc * K * 2);
         float *c = malloc((size_t)n * ldc * 4);

@@ -308,6 +308,7 @@ int cmd_map(int argc, char **argv) {
     }
 
     if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
+    if (cpu_note()) fprintf(stderr, "map: note: %s\n", cpu_note());
     if (o.prefilter && cpu_kernel_isa() < ISA_AVX512BF16)
         fprintf(stderr, "map: warning: kernel set %s has no AVX-512 BF16; the prefilter's BF16 pass %s than the exact map\n",
                 isa_name(cpu_kernel_isa()), cpu_kernel_isa() == ISA_GENERIC ? "runs in portable C, far slower" : "is emulated, no faster");

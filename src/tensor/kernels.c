@@ -324,6 +324,7 @@ void kern_gemm_f32(const float *packed, int m, int K, const void *const *rows, i
 void kern_gemm_bf16(const uint16_t *packed, int m, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
     MicroBF16 *micro = micro_bf16_c;
 #if X86
+    if (isa() >= ISA_AMX) return kern_gemm_bf16_amx(packed, m, K, rows, n, c, ldc);
     if (isa() >= ISA_AVX512BF16) micro = micro_bf16_avx512;
     else if (isa() >= ISA_AVX2) micro = micro_bf16_avx2;
 #endif
