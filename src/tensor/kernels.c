@@ -19,6 +19,9 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "tensor/kernels_amx.h"
+
+_Static_assert(KERN_LANES == AMX_LANES, "kernels_amx.c reads kern_pack_bf16's panels");
 
 #if defined(__x86_64__) && !defined(NM_NO_X86)
 #include <immintrin.h>
@@ -324,7 +327,7 @@ void kern_gemm_f32(const float *packed, int m, int K, const void *const *rows, i
 void kern_gemm_bf16(const uint16_t *packed, int m, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
     MicroBF16 *micro = micro_bf16_c;
 #if X86
-    if (isa() >= ISA_AMX) return kern_gemm_bf16_amx(packed, m, K, rows, n, c, ldc);
+    if (isa() >= ISA_AMX) return amx_gemm_bf16(packed, kern_padded(m) / KERN_LANES, K, rows, n, c, ldc);
     if (isa() >= ISA_AVX512BF16) micro = micro_bf16_avx512;
     else if (isa() >= ISA_AVX2) micro = micro_bf16_avx2;
 #endif

@@ -37,11 +37,6 @@ void kern_gemm_f32(const float *packed, int m, int K, const void *const *rows, i
  * accumulated in FP32 with at most K roundings (the prefilter's bound). */
 void kern_pack_bf16(const uint16_t *vecs, int m, int K, uint16_t *out);
 void kern_gemm_bf16(const uint16_t *packed, int m, int K, const uint16_t *const *rows, int n, float *c, int ldc);
-/* NM_INTERNAL_BEGIN */
-/* kern_gemm_bf16 on AMX tiles (kernels_amx.c), for the amx set only: the
- * same contract, the products summed in the hardware's order. */
-void kern_gemm_bf16_amx(const uint16_t *packed, int m, int K, const uint16_t *const *rows, int n, float *c, int ldc);
-/* NM_INTERNAL_END */
 
 /* BF16 ↔ FP32: round to nearest even (NaN kept a NaN), and widen. */
 uint16_t kern_bf16(float x);

@@ -1,4 +1,4 @@
-/* kernels_amx.c — the BF16 tile product on AMX (see kernels.h).
+/* kernels_amx.c — the BF16 tile product on AMX (kern_gemm_bf16 of kernels.h).
  *
  * AMX gives each core eight tile registers of up to 16 rows × 64 bytes and
  * one instruction that matters here, TDPBF16PS: C (16 × 16 floats) += A
@@ -32,7 +32,7 @@
  * Linux hands out tile state only after arch_prctl(ARCH_REQ_XCOMP_PERM),
  * which base/cpu.c asks for before it ever reports the amx set.
  */
-#include "tensor/kernels.h"
+#include "tensor/kernels_amx.h"
 
 #include <string.h>
 
@@ -44,7 +44,7 @@
 enum {
     KC = 512, /* k per block: the neurons' block of 512 is 512 KiB, in L2 */
     MR = 32,  /* head rows per block: two A tiles */
-    PAIR_ROW = KERN_LANES * 2 * 2 /* bytes per pair step of a packed panel */
+    PAIR_ROW = AMX_LANES * 2 * 2 /* bytes per pair step of a packed panel */
 };
 
 /* The 64-byte operand of LDTILECFG: palette 1, then per tile its bytes per
@@ -85,7 +85,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a
         _tile_loadd(3, c + 16 * (size_t)ldc + 16, cs);
     }
     for (int s = 0; s <= steps; s++) {
-        const uint16_t *bs = b + (size_t)s * 32 * KERN_LANES; /* 16 pair rows on */
+        const uint16_t *bs = b + (size_t)s * 32 * AMX_LANES; /* 16 pair rows on */
         if (s == steps) {
             if (!tail) break;
             bs = tail;
@@ -107,8 +107,7 @@ __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a
 
 __attribute__((target("amx-tile"))) static void release(void) { _tile_release(); }
 
-void kern_gemm_bf16_amx(const uint16_t *packed, int m, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
-    int panels = kern_padded(m) / KERN_LANES;
+void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
     _Alignas(64) uint16_t a[MR * KC];
     _Alignas(64) uint16_t tail[16 * PAIR_ROW / 2];
     /* The last, partial block of head rows writes into a scratch block of
@@ -127,12 +126,12 @@ void kern_gemm_bf16_amx(const uint16_t *packed, int m, int K, const uint16_t *co
             }
             float *cj = nr == MR ? c + (size_t)j * ldc : scratch;
             for (int p = 0; p < panels; p++) {
-                const uint16_t *b = packed + ((size_t)p * K + k0) * KERN_LANES;
+                const uint16_t *b = packed + ((size_t)p * K + k0) * AMX_LANES;
                 if (rest) { /* the last rest/2 pair rows, then zeros */
                     memset(tail, 0, sizeof tail);
-                    memcpy(tail, b + (size_t)steps * 32 * KERN_LANES, (size_t)rest / 2 * PAIR_ROW);
+                    memcpy(tail, b + (size_t)steps * 32 * AMX_LANES, (size_t)rest / 2 * PAIR_ROW);
                 }
-                block(a, b, steps, rest ? tail : NULL, cj + (size_t)p * KERN_LANES, ldc, k0 == 0);
+                block(a, b, steps, rest ? tail : NULL, cj + (size_t)p * AMX_LANES, ldc, k0 == 0);
             }
         }
     }
