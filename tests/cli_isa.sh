@@ -53,7 +53,13 @@ if [[ " ${sets[*]} " == *" amx "* ]]; then
 else
     skip "no AMX on this CPU: the refusal's fallback is not tested"
 fi
-# auto: native where a vector set runs it, OpenBLAS in portable C.
+# auto: native where a vector set runs it, OpenBLAS in portable C; the
+# summary says which and why (a line of lens.c's table), only when chosen.
 env NEUROMAP_ISA=generic "$NM" map "$BIN" "${TOK[@]}" --format tsv >/dev/null 2>"$TMP/auto.err"
 grep -q 'openblas kernel, generic)' "$TMP/auto.err" && ok || fail "generic auto: $(grep '^map: [0-9]' "$TMP/auto.err")"
+grep -q "^map: kernel: openblas, chosen for kernel set generic: portable C: " "$TMP/auto.err" && ok || fail "generic auto: no reason given"
+"$NM" map "$BIN" "${TOK[@]}" --format tsv >/dev/null 2>"$TMP/auto.err"
+[ "${sets[-1]}" = generic ] || grep -q "^map: kernel: native, chosen for kernel set ${sets[-1]}: " "$TMP/auto.err" && ok || fail "auto on ${sets[-1]}: $(grep '^map: kernel' "$TMP/auto.err")"
+"$NM" map "$BIN" "${TOK[@]}" --format tsv --kernel native >/dev/null 2>"$TMP/asked.err"
+grep -q "^map: kernel:" "$TMP/asked.err" && fail "--kernel native: a reason printed for a kernel asked for" || ok
 finish

@@ -415,6 +415,8 @@ int cmd_map(int argc, char **argv) {
             (long long)total, seconds, seconds > 0 ? (double)total / seconds : 0.0,
             seconds > 0 ? lens_flops(&L, total) / seconds / 1e9 : 0.0, L.threads, lens_kernel_name(&L),
             isa_name(cpu_kernel_isa()), o.prefilter ? ", prefilter" : "");
+    if (lens_kernel_why(&L)) fprintf(stderr, "map: kernel: %s, chosen for kernel set %s: %s\n", lens_kernel_name(&L),
+                                     isa_name(cpu_kernel_isa()), lens_kernel_why(&L));
     if (o.prefilter && L.stats->neurons) {
         long long n = L.stats->neurons, exact = L.stats->exact_lse;
         fprintf(stderr, "map: prefilter: %.1f logits per neuron computed exactly after the BF16 pass; "

@@ -42,7 +42,7 @@
 #include <immintrin.h>
 
 enum {
-    KC = 512, /* k per block: the neurons' block of 512 is 512 KiB, in L2 */
+    KC = 512, /* k per block: the neurons' block of 512 is 512 KiB, in L2 (256 measured the same) */
     MR = 32,  /* head rows per block: two A tiles */
     PAIR_ROW = AMX_LANES * 2 * 2 /* bytes per pair step of a packed panel */
 };
