@@ -107,14 +107,19 @@ static void test_bf16_rounding(void) {
     }
 }
 
+/* Every element where it belongs, in shapes of whole 16 × 16 blocks and
+ * edges in either direction (the AVX-512 form moves whole blocks). */
 static void test_transpose(void) {
-    int nv = 37, m = 21, ldc = 40, bad = 0;
-    float c[37 * 40], out[21 * 37];
-    for (int i = 0; i < nv * ldc; i++) c[i] = (float)i;
-    kern_transpose(c, nv, m, ldc, out);
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < nv; j++) bad += out[i * nv + j] != c[j * ldc + i];
-    CHECK(bad == 0, "transpose: %d wrong", bad);
+    static const int shapes[][3] = { { 37, 21, 40 }, { 64, 48, 64 }, { 70, 45, 64 }, { 16, 16, 16 } };
+    float c[70 * 64], out[70 * 64];
+    for (int s = 0; s < 4; s++) {
+        int nv = shapes[s][0], m = shapes[s][1], ldc = shapes[s][2], bad = 0;
+        for (int i = 0; i < nv * ldc; i++) c[i] = (float)i;
+        kern_transpose(c, nv, m, ldc, out);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < nv; j++) bad += out[i * nv + j] != c[j * ldc + i];
+        CHECK(bad == 0, "%s transpose %dx%d: %d wrong", set(), nv, m, bad);
+    }
 }
 
 /* The row scan: kern_sum_exp's terms within KERN_EXP_ERROR of e^t over
@@ -200,11 +205,11 @@ int main(void) {
         test_f32_chain();
         test_bf16_bound();
         test_scan();
+        test_transpose();
         printf("kernel set %s: tested\n", set());
     }
     cpu_force_isa(cpu_best_isa(), &e);
     test_sets_agree();
     test_bf16_rounding();
-    test_transpose();
     return check_summary("test_kernels");
 }
