@@ -42,8 +42,9 @@ int lens_prefilter_pays(const Lens *L) {
  * subnormals (and gradual underflow in the chain): ~1e-34, never binding.
  *
  * On AMX (kernels_amx.c) S_v comes from TDPBF16PS, which sums the K exact
- * products in an order of its own (measured on Emerald Rapids: the even-k
- * and the odd-k products of a tile step in separate chains, then joined).
+ * products in an order of its own (hand-made probes on Emerald Rapids fit
+ * the even-k and the odd-k products summed in two chains, then joined;
+ * 1 − 1 + 2⁻²⁴ comes out 0, not 2⁻²⁴ as in VDPBF16PS's order).
  * γ needs no order: any sum of K products and a starting 0 by K FP32
  * additions, each rounded to nearest, is within γ_K·Σ|p| — the depth of the
  * addition tree is at most K. Its flushes (BF16 subnormal inputs read as
