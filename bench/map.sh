@@ -6,10 +6,13 @@
 #   bench/map.sh                 RUNS=3 NEURONS=0-1023 by default
 #   KEEP=DIR bench/map.sh        reuse/keep the generated model in DIR
 #   VARIANTS="native openblas prefilter prefilter-bounds"   which neuromap runs
+#   VARIANTS="auto native openblas prefilter@avx512bf16 prefilter@amx"
 #
-# Variants: native (the default kernel), openblas (--kernel openblas),
-# prefilter (--prefilter: exact normaliser past 1e-4), prefilter-bounds
-# (--prefilter --prob-tol inf: every neuron keeps its proven bound).
+# Variants: auto (no --kernel: what map chooses), native (--kernel native),
+# openblas (--kernel openblas), prefilter (--prefilter: exact normaliser
+# past 1e-4), prefilter-bounds (--prefilter --prob-tol inf: every neuron
+# keeps its proven bound). NAME@SET runs NAME under NEUROMAP_ISA=SET (a
+# kernel set of `neuromap --version`), e.g. prefilter-bounds@avx512bf16.
 # Prints, per side: median wall and CPU seconds, GFLOP/s, peak RSS; the
 # ratio to numpy; whether the token ids are the same; and the full 8B
 # up-projection map extrapolated. Whole processes are timed (opening the
@@ -38,7 +41,8 @@ if [ ! -f "$MODEL/config.json" ]; then
 fi
 
 variant_flags() {
-    case $1 in
+    case ${1%@*} in
+    auto) echo "" ;;
     native) echo "--kernel native" ;;
     openblas) echo "--kernel openblas" ;;
     prefilter) echo "--prefilter" ;;
@@ -55,8 +59,9 @@ for v in $VARIANTS numpy; do : >"$WORK/$v.times"; done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq "$RUNS"); do
     for v in $VARIANTS; do
+        isa=; [[ $v == *@* ]] && isa=${v#*@}
         # shellcheck disable=SC2046
-        /usr/bin/time -f "%e %U %S %M" -o "$WORK/t" "$NM" map "$MODEL" --matrix up --layers 0 --neurons "$NEURONS" \
+        /usr/bin/time -f "%e %U %S %M" -o "$WORK/t" env ${isa:+NEUROMAP_ISA=$isa} "$NM" map "$MODEL" --matrix up --layers 0 --neurons "$NEURONS" \
             --top-k 10 --bottom-k 5 --format tsv $(variant_flags "$v") >"$WORK/$v.tsv" 2>"$WORK/$v.err"
         cat "$WORK/t" >>"$WORK/$v.times"
         grep -h '^map: [0-9]* neurons\|prefilter:' "$WORK/$v.err" | sed "s/^/[$v] /" >&2
@@ -74,10 +79,13 @@ neuron map benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(grep -m1 'model name' /proc
 model: Llama-3.1-8B-shaped layer (4096 x 14336, vocabulary 128256), HF BF16, read in place by both
 slice: --matrix up --layers 0 --neurons $NEURONS --top-k 10 --bottom-k 5 ($count neurons, $flops FLOP)
 load average: $load_before before, $load_after after; $RUNS runs each, medians, whole processes
+$("$NM" --version | sed -n 's/^kernels: /kernel sets: /p')
+$(if [ -f "$WORK/auto.err" ]; then sed -n 's/^map: [0-9]* neurons.*(\(.*\))$/auto chose: \1/p; s/^map: kernel: /auto: /p' "$WORK/auto.err"; fi)
 
-                  wall s    CPU s  GFLOP/s(wall)  peak RSS MB  numpy/this (wall)  same ids  full 8B up map
+                        wall s    CPU s  GFLOP/s(wall)  GFLOP/CPU-s  peak RSS MB  numpy/this (wall)  (CPU)  same ids  full 8B up map (wall)  (CPU/$cores)
 EOF
 py_wall=$(awk '{ print $1 }' "$WORK/numpy.times" | median)
+py_cpu=$(awk '{ print $2 + $3 }' "$WORK/numpy.times" | median)
 all_same=yes
 for v in $VARIANTS numpy; do
     wall=$(awk '{ print $1 }' "$WORK/$v.times" | median)
@@ -88,14 +96,16 @@ for v in $VARIANTS numpy; do
         tail -n +2 "$WORK/$v.tsv" | cut -f3-5 >"$WORK/$v.ids"
         if cmp -s "$WORK/$v.ids" "$WORK/py.ids"; then same=yes; else same="NO"; all_same=no; fi
     fi
-    awk -v name="$v" -v w="$wall" -v c="$cpu" -v r="$rss" -v f="$flops" -v pw="$py_wall" -v s="$same" -v n="$count" \
-        'BEGIN { printf "%-16s %8.2f %8.2f %14.1f %12.0f %18.2f %9s %11.1f min\n", name, w, c, f / w / 1e9, r / 1024, pw / w, s,
-                 w * 458752 / n / 60 }'
+    awk -v name="$v" -v w="$wall" -v c="$cpu" -v r="$rss" -v f="$flops" -v pw="$py_wall" -v pc="$py_cpu" -v s="$same" \
+        -v n="$count" -v cores="$cores" \
+        'BEGIN { printf "%-22s %8.2f %8.2f %14.1f %12.1f %12.0f %18.2f %6.2f %9s %17.1f min %9.1f min\n", name, w, c, f / w / 1e9,
+                 f / c / 1e9, r / 1024, pw / w, pc / c, s, w * 458752 / n / 60, c / cores * 458752 / n / 60 }'
 done
-echo "(full 8B up map: 458,752 neurons at this slice's wall rate, opening the model counted each time: an upper bound)"
+echo "(full 8B up map: 458,752 neurons at this slice's rate, opening the model counted each time: an upper bound;"
+echo " the CPU column divides CPU seconds by the cores: the time on cores not shared with other work)"
 # The variants must agree with each other on the logits too (prefilter = native, bit for bit).
 for v in $VARIANTS; do
-    case $v in prefilter*) if [ -f "$WORK/native.tsv" ] && ! cmp -s <(cut -f1-7 "$WORK/native.tsv") <(cut -f1-7 "$WORK/$v.tsv"); then
+    case $v in prefilter* | auto*) if [ -f "$WORK/native.tsv" ] && ! cmp -s <(cut -f1-7 "$WORK/native.tsv") <(cut -f1-7 "$WORK/$v.tsv"); then
         echo "$v: logits differ from native"; all_same=no; fi ;; esac
 done
 [ "$all_same" = yes ]

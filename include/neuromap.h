@@ -149,7 +149,7 @@ typedef enum {
     ISA_AVX2,       /* AVX2 + FMA + F16C: 8 floats per vector */
     ISA_AVX512,     /* AVX-512F: 16 floats per vector */
     ISA_AVX512BF16, /* AVX-512 + BF16 dot products (the prefilter's pass) */
-    ISA_AMX,        /* AVX-512 BF16 + AMX tiles (no AMX kernel yet: runs avx512bf16's) */
+    ISA_AMX,        /* AVX-512 BF16 + AMX tiles (the BF16 pass on tiles; the rest avx512bf16's) */
     ISA_COUNT
 } Isa;
 
@@ -168,11 +168,14 @@ const char *cpu_isa_list(char *buf, size_t size);
 /* The set in use: the best one, unless forced by cpu_force_isa (or by the
  * environment, cpu_isa_from_env). */
 Isa cpu_isa(void);
-/* The set whose kernels actually run: cpu_isa(), except amx (avx512bf16's
- * kernels until AMX ones exist). Kernels dispatch on this. */
+/* The set whose kernels actually run: cpu_isa() (every set has kernels now;
+ * amx runs avx512bf16's except the BF16 product). Kernels dispatch on this. */
 Isa cpu_kernel_isa(void);
-/* "avx512bf16", or "amx (no AMX kernels yet: avx512bf16)". */
+/* The set's name, for --version and reports. */
 const char *cpu_isa_label(void);
+/* A line on why the best set is lower than the CPU's (the OS refused AMX
+ * tile data), or NULL. */
+const char *cpu_note(void);
 
 /* Forces a set (tests, bug reports): NM_EINPUT naming what the CPU has
  * when it lacks that one. Call before any thread starts using kernels. */
@@ -855,8 +858,8 @@ typedef struct {
 } LensResult;
 
 /* Which FP32 product computes the logits: our kernel (kernels.c) or
- * OpenBLAS sgemm. auto: ours where the kernel set is avx2 or better (base/cpu.h),
- * else OpenBLAS. */
+ * OpenBLAS sgemm. auto: the one measured faster under the kernel set in use
+ * (base/cpu.h; a table in lens.c, lens_kernel_why says which line). */
 typedef enum { LENS_KERNEL_AUTO, LENS_KERNEL_OPENBLAS, LENS_KERNEL_NATIVE } LensKernel;
 
 /* What the prefilter did, summed over every lens_decode (map's report). */
@@ -882,6 +885,7 @@ typedef struct {
     int tile_neurons, tile_vocab; /* tile shape (lens_open sets the tuned
                                      default; tests shrink it to reach every path) */
     int native;                   /* 1: kernels.c's FP32 kernel, 0: OpenBLAS */
+    const char *kernel_why;       /* why auto chose it; NULL when asked for */
     int dequantise;               /* lens_open's dequantise_head */
     /* The prefilter (lens_enable_prefilter): */
     int prefilter;
@@ -913,6 +917,8 @@ int lens_kernel_from_name(const char *s, LensKernel *out);
 void lens_set_kernel(Lens *L, LensKernel k);
 /* "native" or "openblas" (the kernel set in use: cpu_kernel_isa()). */
 const char *lens_kernel_name(const Lens *L);
+/* Why auto chose lens_kernel_name (one phrase), or NULL when it was asked for. */
+const char *lens_kernel_why(const Lens *L);
 
 /* Turns on the certified prefilter: a BF16 pass over the whole vocabulary,
  * then exact FP32 logits (our kernel, so lens_set_kernel(native) is

@@ -54,10 +54,16 @@ static void test_f32_chain(void) {
 }
 
 /* The BF16 kernel against exact products summed in double: within
- * γ_K·Σ|h·x| (K roundings of an FP32 sum of exact products). */
+ * γ_K·Σ|h·x| (K roundings of an FP32 sum of exact products, in any order:
+ * AMX sums them in its own). The shapes cross every edge of the kernels'
+ * blocking: partial panels (m), partial and whole blocks of 12 and of 32
+ * head rows (n), K below, at and past a tile step (32) and a K block
+ * (kernels.c 256, kernels_amx.c 512), with and without a tail of k. */
 static void test_bf16_bound(void) {
-    int m = 37, n = 29, bad = 0;
-    for (int K = 2; K <= 1026; K += 512) {
+    static const int Ms[] = { 37, 64 }, Ns[] = { 29, 70 }, Ks[] = { 2, 64, 514, 1030 };
+    int bad = 0;
+    for (int t = 0; t < 16; t++) {
+        int m = Ms[t & 1], n = Ns[t >> 1 & 1], K = Ks[t >> 2];
         int ldc = kern_padded(m);
         uint16_t *x = malloc((size_t)m * K * 2), *h = malloc((size_t)n * K * 2), *packed = malloc((size_t)ldc * K * 2);
         float *c = malloc((size_t)n * ldc * 4);
@@ -101,14 +107,19 @@ static void test_bf16_rounding(void) {
     }
 }
 
+/* Every element where it belongs, in shapes of whole 16 × 16 blocks and
+ * edges in either direction (the AVX-512 form moves whole blocks). */
 static void test_transpose(void) {
-    int nv = 37, m = 21, ldc = 40, bad = 0;
-    float c[37 * 40], out[21 * 37];
-    for (int i = 0; i < nv * ldc; i++) c[i] = (float)i;
-    kern_transpose(c, nv, m, ldc, out);
-    for (int i = 0; i < m; i++)
-        for (int j = 0; j < nv; j++) bad += out[i * nv + j] != c[j * ldc + i];
-    CHECK(bad == 0, "transpose: %d wrong", bad);
+    static const int shapes[][3] = { { 37, 21, 40 }, { 64, 48, 64 }, { 70, 45, 64 }, { 16, 16, 16 } };
+    float c[70 * 64], out[70 * 64];
+    for (int s = 0; s < 4; s++) {
+        int nv = shapes[s][0], m = shapes[s][1], ldc = shapes[s][2], bad = 0;
+        for (int i = 0; i < nv * ldc; i++) c[i] = (float)i;
+        kern_transpose(c, nv, m, ldc, out);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < nv; j++) bad += out[i * nv + j] != c[j * ldc + i];
+        CHECK(bad == 0, "%s transpose %dx%d: %d wrong", set(), nv, m, bad);
+    }
 }
 
 /* The row scan: kern_sum_exp's terms within KERN_EXP_ERROR of e^t over
@@ -194,11 +205,11 @@ int main(void) {
         test_f32_chain();
         test_bf16_bound();
         test_scan();
+        test_transpose();
         printf("kernel set %s: tested\n", set());
     }
     cpu_force_isa(cpu_best_isa(), &e);
     test_sets_agree();
     test_bf16_rounding();
-    test_transpose();
     return check_summary("test_kernels");
 }

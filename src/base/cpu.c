@@ -9,17 +9,29 @@
  * tile data. A hypervisor or kernel may leave any of these off; running an
  * instruction whose state is off faults (SIGILL), whatever CPUID says.
  *
- * (Linux also wants a process to ask for AMX tile data once, with
- * arch_prctl(ARCH_REQ_XCOMP_PERM); that belongs with the first AMX kernel.)
+ * AMX's tile data (8 KiB per thread) is more: Linux (5.16 and later) keeps
+ * it disabled for a process (XFD) until the process asks once, with
+ * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA); the first tile
+ * instruction without that permission is killed by SIGILL. So detection
+ * asks, process-wide, before it ever reports the amx set, and where the
+ * kernel refuses (too old, or a signal stack too small for the state) it
+ * reports avx512bf16 with a note saying why (cpu_note).
  */
 #include "base/cpu.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) && !defined(NM_NO_X86)
 #include <cpuid.h>
+#endif
+#if defined(__x86_64__) && !defined(NM_NO_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#define ARCH_REQ_XCOMP_PERM 0x1023 /* <asm/prctl.h>, not in every libc's headers */
+#define XFEATURE_XTILEDATA 18
 #endif
 
 static const char *const names[ISA_COUNT] = { "generic", "avx2", "avx512", "avx512bf16", "amx" };
@@ -42,6 +54,24 @@ static unsigned long long xcr0(void) {
     return (unsigned long long)hi << 32 | lo;
 }
 
+/* Why a CPU with AMX does not get the amx set: "" when it does. */
+static char note[160];
+
+/* The tile data permission (above). NEUROMAP_TEST_AMX_REFUSED=1 plays a
+ * refusal, so that the fallback can be tested on any AMX machine. */
+static int amx_permitted(void) {
+    const char *t = getenv("NEUROMAP_TEST_AMX_REFUSED");
+    int err = 0;
+#ifdef ARCH_REQ_XCOMP_PERM
+    if (t && *t == '1') err = EPERM;
+    else if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) err = errno;
+#else
+    (void)t; /* elsewhere the OS enabling the state in XCR0 is the permission */
+#endif
+    if (err) snprintf(note, sizeof note, "amx: the OS refused tile data (arch_prctl: %s; Linux >= 5.16 needed): avx512bf16 kernels", strerror(err));
+    return !err;
+}
+
 static Isa detect(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return ISA_GENERIC;
@@ -59,7 +89,7 @@ static Isa detect(void) {
     if (!(a7_1 >> 5 & 1)) return ISA_AVX512;                      /* AVX512_BF16 */
     int amx = (d7 >> 24 & 1) && (d7 >> 22 & 1);                     /* AMX-TILE, AMX-BF16 */
     if (!amx || (xcr & 0x60000) != 0x60000) return ISA_AVX512BF16;   /* tile config + data state */
-    return ISA_AMX;
+    return amx_permitted() ? ISA_AMX : ISA_AVX512BF16;
 }
 #else
 static Isa detect(void) { return ISA_GENERIC; }
@@ -101,12 +131,14 @@ Isa cpu_isa(void) {
     return c < 0 ? cpu_best_isa() : (Isa)c;
 }
 
-Isa cpu_kernel_isa(void) {
-    Isa isa = cpu_isa();
-    return isa == ISA_AMX ? ISA_AVX512BF16 : isa;
-}
+Isa cpu_kernel_isa(void) { return cpu_isa(); }
 
-const char *cpu_isa_label(void) { return cpu_isa() == ISA_AMX ? "amx (no AMX kernels yet: avx512bf16)" : names[cpu_isa()]; }
+const char *cpu_isa_label(void) { return names[cpu_isa()]; }
+
+const char *cpu_note(void) {
+    cpu_best_isa();
+    return note[0] ? note : NULL;
+}
 
 int cpu_force_isa(Isa isa, Error *e) {
     char have[96];

@@ -19,7 +19,7 @@ typedef enum {
     ISA_AVX2,       /* AVX2 + FMA + F16C: 8 floats per vector */
     ISA_AVX512,     /* AVX-512F: 16 floats per vector */
     ISA_AVX512BF16, /* AVX-512 + BF16 dot products (the prefilter's pass) */
-    ISA_AMX,        /* AVX-512 BF16 + AMX tiles (no AMX kernel yet: runs avx512bf16's) */
+    ISA_AMX,        /* AVX-512 BF16 + AMX tiles (the BF16 pass on tiles; the rest avx512bf16's) */
     ISA_COUNT
 } Isa;
 
@@ -38,11 +38,14 @@ const char *cpu_isa_list(char *buf, size_t size);
 /* The set in use: the best one, unless forced by cpu_force_isa (or by the
  * environment, cpu_isa_from_env). */
 Isa cpu_isa(void);
-/* The set whose kernels actually run: cpu_isa(), except amx (avx512bf16's
- * kernels until AMX ones exist). Kernels dispatch on this. */
+/* The set whose kernels actually run: cpu_isa() (every set has kernels now;
+ * amx runs avx512bf16's except the BF16 product). Kernels dispatch on this. */
 Isa cpu_kernel_isa(void);
-/* "avx512bf16", or "amx (no AMX kernels yet: avx512bf16)". */
+/* The set's name, for --version and reports. */
 const char *cpu_isa_label(void);
+/* A line on why the best set is lower than the CPU's (the OS refused AMX
+ * tile data), or NULL. */
+const char *cpu_note(void);
 
 /* Forces a set (tests, bug reports): NM_EINPUT naming what the CPU has
  * when it lacks that one. Call before any thread starts using kernels. */

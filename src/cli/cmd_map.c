@@ -280,6 +280,7 @@ int cmd_map(int argc, char **argv) {
     }
 
     if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
+    if (cpu_note()) fprintf(stderr, "map: note: %s\n", cpu_note());
     if (o.prefilter && cpu_kernel_isa() < ISA_AVX512BF16)
         fprintf(stderr, "map: warning: kernel set %s has no AVX-512 BF16; the prefilter's BF16 pass %s than the exact map\n",
                 isa_name(cpu_kernel_isa()), cpu_kernel_isa() == ISA_GENERIC ? "runs in portable C, far slower" : "is emulated, no faster");
@@ -376,6 +377,8 @@ int cmd_map(int argc, char **argv) {
             (long long)total, seconds, seconds > 0 ? (double)total / seconds : 0.0,
             seconds > 0 ? lens_flops(&L, total) / seconds / 1e9 : 0.0, L.threads, lens_kernel_name(&L),
             isa_name(cpu_kernel_isa()), o.prefilter ? ", prefilter" : "");
+    if (lens_kernel_why(&L)) fprintf(stderr, "map: kernel: %s, chosen for kernel set %s: %s\n", lens_kernel_name(&L),
+                                     isa_name(cpu_kernel_isa()), lens_kernel_why(&L));
     if (o.prefilter && L.stats->neurons) {
         long long n = L.stats->neurons, exact = L.stats->exact_lse;
         fprintf(stderr, "map: prefilter: %.1f logits per neuron computed exactly after the BF16 pass; "

@@ -38,6 +38,7 @@ int main(int argc, char **argv) {
         char have[96];
         printf("neuromap %s\nkernels: %s (this CPU has %s; NEUROMAP_ISA chooses)\n", NEUROMAP_VERSION, cpu_isa_label(),
                cpu_isa_list(have, sizeof have));
+        if (cpu_note()) printf("note: %s\n", cpu_note());
         return NM_OK;
     }
     for (int i = 0; i < N_COMMANDS; i++)

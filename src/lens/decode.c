@@ -41,6 +41,17 @@ int lens_prefilter_pays(const Lens *L) {
  * for the float arithmetic of S_v ± B_v; ε covers VDPBF16PS's flushing of
  * subnormals (and gradual underflow in the chain): ~1e-34, never binding.
  *
+ * On AMX (kernels_amx.c) S_v comes from TDPBF16PS, which sums the K exact
+ * products in an order of its own (hand-made probes on Emerald Rapids fit
+ * the even-k and the odd-k products summed in two chains, then joined;
+ * 1 − 1 + 2⁻²⁴ comes out 0, not 2⁻²⁴ as in VDPBF16PS's order).
+ * γ needs no order: any sum of K products and a starting 0 by K FP32
+ * additions, each rounded to nearest, is within γ_K·Σ|p| — the depth of the
+ * addition tree is at most K. Its flushes (BF16 subnormal inputs read as
+ * zero, subnormal products and sums flushed) cost at most 2⁻¹²⁶·(|W|max +
+ * |hi|max + 2) per step, half of ε's share. So B_v stands as it is, and the
+ * mutation test (B_v shrunk to zero → lists differ) runs under amx too.
+ *
  * Top-k: with T the k-th largest S_v − B_v, a token with S_v + B_v < T
  * has k tokens surely above it, so it is not in the exact top-k. The others
  * (candidates) get R_v from the exact kernel, the same bits as in the exact

@@ -110,13 +110,31 @@ int lens_kernel_from_name(const char *s, LensKernel *out) {
     return i >= 0;
 }
 
-/* auto: our kernel wherever a vector set runs it (AVX2 or better); it was
- * measured faster than OpenBLAS's sgemm there (docs/BENCHMARKS.md), and it
- * is the kernel the prefilter rescores with. Portable C: OpenBLAS. */
+/* auto: per kernel set, the FP32 product measured faster for the exact map
+ * (bench/map.sh, docs/BENCHMARKS.md). A table, not a timing at start-up:
+ * the two kernels round differently, so the choice must not change from
+ * run to run on one machine. Where nothing was measured, ours (it is also
+ * the kernel the prefilter rescores with). */
+static const struct {
+    LensKernel kernel;
+    const char *why;
+} auto_choice[ISA_COUNT] = {
+    [ISA_GENERIC] = { LENS_KERNEL_OPENBLAS, "portable C: OpenBLAS's sgemm is vectorised, our C twin is not" },
+    [ISA_AVX2] = { LENS_KERNEL_NATIVE, "ours on AVX2: no OpenBLAS measured faster on AVX2 CPUs" },
+    [ISA_AVX512] = { LENS_KERNEL_NATIVE, "ours on 512-bit vectors: OpenBLAS is slower where measured" },
+    [ISA_AVX512BF16] = { LENS_KERNEL_NATIVE, "measured 1.6x OpenBLAS 0.3.21 on AMD Zen 5 (its Haswell kernel, 256-bit)" },
+    [ISA_AMX] = { LENS_KERNEL_NATIVE, "measured on Xeon (Emerald Rapids), 2 shared cores: 14 CPU s for 1024 8B neurons, "
+                                      "OpenBLAS 0.3.21 66 (and it needs the head in F32)" },
+};
+
 void lens_set_kernel(Lens *L, LensKernel k) {
-    L->native = k == LENS_KERNEL_NATIVE || (k == LENS_KERNEL_AUTO && cpu_kernel_isa() >= ISA_AVX2);
+    L->kernel_why = k == LENS_KERNEL_AUTO ? auto_choice[cpu_kernel_isa()].why : NULL;
+    if (k == LENS_KERNEL_AUTO) k = auto_choice[cpu_kernel_isa()].kernel;
+    L->native = k == LENS_KERNEL_NATIVE;
     head_setup(L);
 }
+
+const char *lens_kernel_why(const Lens *L) { return L->kernel_why; }
 
 const char *lens_kernel_name(const Lens *L) { return L->native ? "native" : "openblas"; }
 

@@ -44,8 +44,8 @@ typedef struct {
 } LensResult;
 
 /* Which FP32 product computes the logits: our kernel (kernels.c) or
- * OpenBLAS sgemm. auto: ours where the kernel set is avx2 or better (base/cpu.h),
- * else OpenBLAS. */
+ * OpenBLAS sgemm. auto: the one measured faster under the kernel set in use
+ * (base/cpu.h; a table in lens.c, lens_kernel_why says which line). */
 typedef enum { LENS_KERNEL_AUTO, LENS_KERNEL_OPENBLAS, LENS_KERNEL_NATIVE } LensKernel;
 
 /* What the prefilter did, summed over every lens_decode (map's report). */
@@ -71,6 +71,7 @@ typedef struct {
     int tile_neurons, tile_vocab; /* tile shape (lens_open sets the tuned
                                      default; tests shrink it to reach every path) */
     int native;                   /* 1: kernels.c's FP32 kernel, 0: OpenBLAS */
+    const char *kernel_why;       /* why auto chose it; NULL when asked for */
     int dequantise;               /* lens_open's dequantise_head */
     /* The prefilter (lens_enable_prefilter): */
     int prefilter;
@@ -102,6 +103,8 @@ int lens_kernel_from_name(const char *s, LensKernel *out);
 void lens_set_kernel(Lens *L, LensKernel k);
 /* "native" or "openblas" (the kernel set in use: cpu_kernel_isa()). */
 const char *lens_kernel_name(const Lens *L);
+/* Why auto chose lens_kernel_name (one phrase), or NULL when it was asked for. */
+const char *lens_kernel_why(const Lens *L);
 
 /* Turns on the certified prefilter: a BF16 pass over the whole vocabulary,
  * then exact FP32 logits (our kernel, so lens_set_kernel(native) is

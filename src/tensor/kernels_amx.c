@@ -1,0 +1,145 @@
+/* kernels_amx.c — the BF16 tile product on AMX (kern_gemm_bf16 of kernels.h).
+ *
+ * AMX gives each core eight tile registers of up to 16 rows × 64 bytes and
+ * one instruction that matters here, TDPBF16PS: C (16 × 16 floats) += A
+ * (16 rows × 32 BF16 along k) · B (16 rows of 16 BF16 pairs), 8,192
+ * multiply-adds at once, 16 times the FMAs of an AVX-512 instruction.
+ *
+ * Operands. A is 16 head rows, 32 values of k each, in plain row order:
+ * the rows' block is copied into a small buffer (as in kernels.c, against
+ * 4 KiB aliasing; the copy also zero-pads short blocks). B must be in
+ * "VNNI" layout: row r holds, for each of 16 columns, the pair (k = 2r,
+ * 2r + 1). That is exactly kern_pack_bf16's panel: at each pair step the
+ * 32 neurons' pairs side by side, 128 bytes. So the first 16 neurons of a
+ * panel are a B tile read at a stride of 128 bytes, and the next 16 the
+ * same 64 bytes on: the packed neurons are used in place.
+ *
+ * Blocking. Tiles 0–3 hold a 32 × 32 block of C (two head-row tiles by
+ * two neuron tiles), 4–5 the head rows, 6–7 the neurons: per 32 steps of
+ * k, four loads and four products. K is cut into blocks of KC so that the
+ * neurons' block (KC × all panels) stays in L2 while every 32 head rows of
+ * the tile pass; the 32 rows' block (32 KiB) stays in L1. C goes back to
+ * memory between K blocks (as floats: nothing is lost).
+ *
+ * Arithmetic (Intel SDM, TDPBF16PS): each BF16 product is exact in FP32,
+ * added into the FP32 sum with round-to-nearest-even, one rounding per
+ * product; BF16 subnormal inputs are read as zero and subnormal results
+ * flushed to zero, whatever MXCSR says. So an element is K exact products
+ * summed with at most K roundings in some order, plus flushes of at most
+ * 2⁻¹²⁶·(|x| + |h| + 1) per step: the prefilter's bound (lens/decode.c)
+ * covers both, and tests/test_kernels.c checks it against double sums.
+ *
+ * Linux hands out tile state only after arch_prctl(ARCH_REQ_XCOMP_PERM),
+ * which base/cpu.c asks for before it ever reports the amx set.
+ */
+#include "tensor/kernels_amx.h"
+
+#include <string.h>
+
+#include "base/util.h"
+
+#if defined(__x86_64__) && !defined(NM_NO_X86)
+#include <immintrin.h>
+
+enum {
+    KC = 512, /* k per block: the neurons' block of 512 is 512 KiB, in L2 (256 measured the same) */
+    MR = 32,  /* head rows per block: two A tiles */
+    PAIR_ROW = AMX_LANES * 2 * 2 /* bytes per pair step of a packed panel */
+};
+
+/* The 64-byte operand of LDTILECFG: palette 1, then per tile its bytes per
+ * row and its rows. Every tile here is 16 rows × 64 bytes. */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} TileConfig;
+
+/* Initialised data, not a local filled in at run time: GCC's
+ * _tile_loadconfig tells the compiler it reads 8 bytes of the 64, so it
+ * may drop the stores to the rest of a local (that faults). */
+static const _Alignas(64) TileConfig config = {
+    .palette = 1,
+    .colsb = { 64, 64, 64, 64, 64, 64, 64, 64 },
+    .rows = { 16, 16, 16, 16, 16, 16, 16, 16 },
+};
+
+__attribute__((target("amx-tile"))) static void configure(void) { _tile_loadconfig(&config); }
+
+/* One 32 × 32 block of C at c (row stride ldc floats): the head rows' block
+ * a (MR rows of KC halves), `steps` whole steps of 32 k from the panel's
+ * block b (pair rows of PAIR_ROW bytes), then, when tail is not NULL, one
+ * more step from tail (a zero-padded copy of the panel's last pairs). */
+__attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a, const uint16_t *b, int steps,
+                                                              const uint16_t *tail, float *c, int ldc, int first) {
+    size_t cs = (size_t)ldc * sizeof(float);
+    if (first) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+    } else {
+        _tile_loadd(0, c, cs);
+        _tile_loadd(1, c + 16, cs);
+        _tile_loadd(2, c + 16 * (size_t)ldc, cs);
+        _tile_loadd(3, c + 16 * (size_t)ldc + 16, cs);
+    }
+    for (int s = 0; s <= steps; s++) {
+        const uint16_t *bs = b + (size_t)s * 32 * AMX_LANES; /* 16 pair rows on */
+        if (s == steps) {
+            if (!tail) break;
+            bs = tail;
+        }
+        _tile_loadd(4, a + 32 * s, KC * 2);
+        _tile_loadd(5, a + 32 * s + 16 * KC, KC * 2);
+        _tile_loadd(6, bs, PAIR_ROW);
+        _tile_loadd(7, bs + 32, PAIR_ROW);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+    }
+    _tile_stored(0, c, cs);
+    _tile_stored(1, c + 16, cs);
+    _tile_stored(2, c + 16 * (size_t)ldc, cs);
+    _tile_stored(3, c + 16 * (size_t)ldc + 16, cs);
+}
+
+__attribute__((target("amx-tile"))) static void release(void) { _tile_release(); }
+
+void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
+    _Alignas(64) uint16_t a[MR * KC];
+    _Alignas(64) uint16_t tail[16 * PAIR_ROW / 2];
+    /* The last, partial block of head rows writes into a scratch block of
+     * MR rows (kept across K blocks), copied out at the end. */
+    float *scratch = n % MR ? xmalloc((size_t)MR * ldc * sizeof *scratch) : NULL;
+    configure();
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC, steps = kc / 32, rest = kc % 32; /* rest even: K is */
+        for (int j = 0; j < n; j += MR) {
+            int nr = n - j < MR ? n - j : MR;
+            for (int r = 0; r < MR; r++) {
+                uint16_t *dst = a + (size_t)r * KC;
+                if (r < nr) memcpy(dst, rows[j + r] + k0, (size_t)kc * 2);
+                else memset(dst, 0, (size_t)kc * 2);
+                if (rest) memset(dst + kc, 0, (size_t)(32 - rest) * 2);
+            }
+            float *cj = nr == MR ? c + (size_t)j * ldc : scratch;
+            for (int p = 0; p < panels; p++) {
+                const uint16_t *b = packed + ((size_t)p * K + k0) * AMX_LANES;
+                if (rest) { /* the last rest/2 pair rows, then zeros */
+                    memset(tail, 0, sizeof tail);
+                    memcpy(tail, b + (size_t)steps * 32 * AMX_LANES, (size_t)rest / 2 * PAIR_ROW);
+                }
+                block(a, b, steps, rest ? tail : NULL, cj + (size_t)p * AMX_LANES, ldc, k0 == 0);
+            }
+        }
+    }
+    release();
+    if (scratch) {
+        int j = n / MR * MR;
+        memcpy(c + (size_t)j * ldc, scratch, (size_t)(n - j) * ldc * sizeof *scratch);
+        free(scratch);
+    }
+}
+#endif
