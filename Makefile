@@ -38,8 +38,9 @@ EXAMPLES  = $(patsubst examples/%.c,%,$(wildcard examples/*.c))
 .PHONY: all test test-opt test-asan clean fuzz fuzz-build fuzz-smoke python
 all: neuromap $(addprefix build/opt/examples/,$(EXAMPLES) $(addsuffix -shared,$(EXAMPLES)))
 
-# ---- the public header: generated from the layer headers, and committed ------
+# ---- the public header: generated from the layer headers (not committed) -----
 include/neuromap.h: scripts/amalgamate-header $(LIB_HDR)
+	@mkdir -p $(@D)
 	scripts/amalgamate-header > $@.tmp && mv $@.tmp $@
 
 # ---- per-mode build trees: build/opt and build/asan -------------------------

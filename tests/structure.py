@@ -298,7 +298,7 @@ def main():
         with open(header, encoding="utf-8") as f:
             have = f.read()
         if have != want:
-            why = "stale: run make include/neuromap.h"
+            why = "stale: make writes it from the layer headers (make include/neuromap.h)"
     except (OSError, subprocess.CalledProcessError) as ex:
         why = str(ex)
     check(not why, "include/neuromap.h is up to date", why)
