@@ -55,6 +55,10 @@ void put_json(cJSON *o, int pretty);
  * (.gguf, .bin, .safetensors) stripped, + ".atlas.db" (malloc'd). */
 char *default_atlas_name(const char *model);
 
+/* What generate and probe start from: the model, its tokenizer and the
+ * neurons its hook options name, or exit with the error. */
+void open_steering(const char *path, const char *tokenizer_path, HookOptions *ho, Model *m, Tokenizer **tok, HookSet *hooks);
+
 /* Opens MODEL or exits with its error (exit 2 for bad input). */
 void open_model_or_exit(Model *m, const char *path, const char *tokenizer_path, int need_weights);
 

@@ -59,8 +59,7 @@ int cmd_activations(int argc, char **argv) {
         { OPT_TOKENIZER(&tokenizer) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1)
-        die(NM_EINPUT, "activations: expected one MODEL (see 'neuromap activations --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one MODEL");
     if (!corpus) die(NM_EINPUT, "activations: --corpus FILE is required");
     const char *model_path = argv[1];
     Error e = { 0 };

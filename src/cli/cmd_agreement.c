@@ -49,7 +49,7 @@ int cmd_agreement(int argc, char **argv) {
         { OPT_THREADS_UNUSED(&threads) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "agreement: expected one ATLAS (see 'neuromap agreement --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one ATLAS");
     int row = row_choice == 0;
     const char *path = argv[1];
     if (!atlas_is_atlas(path)) die(NM_EINPUT, "agreement: %s: not an atlas (make one with 'neuromap activations')", path);

@@ -102,3 +102,9 @@ char *default_atlas_name(const char *model) {
     snprintf(out, n + 16, "%.*s.atlas.db", (int)n, model + start);
     return out;
 }
+
+void open_steering(const char *path, const char *tokenizer_path, HookOptions *ho, Model *m, Tokenizer **tok, HookSet *hooks) {
+    Error e = { 0 };
+    open_model_or_exit(m, path, tokenizer_path, 1);
+    if (tokenizer_new(&m->vocab, tok, &e) || hook_options_resolve(ho, m->cfg.n_layers, m->cfg.ffn_dim, hooks, &e)) error_exit(&e);
+}

@@ -39,8 +39,7 @@ int cmd_export(int argc, char **argv) {
         { OPT_THREADS_UNUSED(&threads) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1)
-        die(NM_EINPUT, "export: expected one ATLAS (see 'neuromap export --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one ATLAS");
     if (format < 0) die(NM_EINPUT, "export: --format tsv or --format jsonl is required");
     const char *path = argv[1];
     if (!atlas_is_atlas(path)) die(NM_EINPUT, "%s: not an atlas (an SQLite file written by 'neuromap map')", path);

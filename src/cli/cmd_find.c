@@ -149,8 +149,7 @@ int cmd_find(int argc, char **argv) {
         { OPT_TOKENIZER(&tokenizer) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 2)
-        die(NM_EINPUT, "find: expected MODEL|ATLAS and TEXT (see 'neuromap find --help')");
+    options_parse_args(&help, opts, argc, argv, 2, "MODEL|ATLAS and TEXT");
     const char *matrix = matrices[matrix_i];
     unsigned mask;
     lens_matrix_mask(matrix, &mask); /* one of its names: options_parse checked */

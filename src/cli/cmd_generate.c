@@ -190,7 +190,7 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
         { OPT_TOKENIZER(&a->tokenizer) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "generate: expected one MODEL (see 'neuromap generate --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one MODEL");
     if (a->sweep && a->compare) die(NM_EINPUT, "generate: --sweep and --compare are two different reports; give one");
     a->seed = (unsigned long long)seed;
 }
@@ -199,14 +199,13 @@ int cmd_generate(int argc, char **argv) {
     GenerateArgs a;
     parse_args(argc, argv, &a);
     Model m;
-    open_model_or_exit(&m, argv[1], a.tokenizer, 1);
-    Error e = { 0 };
-    HookSet hooks;
     Tokenizer *tok;
+    HookSet hooks;
+    open_steering(argv[1], a.tokenizer, &a.hooks, &m, &tok, &hooks);
+    Error e = { 0 };
     /* A prompt must leave room for one new token; --truncate makes room for all -n. */
     int *prompt = NULL, n_prompt = 0, dropped = 0, ctx = m.cfg.max_seq_len;
-    if (tokenizer_new(&m.vocab, &tok, &e) || hook_options_resolve(&a.hooks, m.cfg.n_layers, m.cfg.ffn_dim, &hooks, &e) ||
-        generation_prompt(&m, tok, &a.prompt_opts, a.prompt, &prompt, &n_prompt, &e) ||
+    if (generation_prompt(&m, tok, &a.prompt_opts, a.prompt, &prompt, &n_prompt, &e) ||
         fit_prompt(prompt, &n_prompt, a.truncate && a.n_new < ctx ? ctx - (int)a.n_new : ctx - 1, a.truncate, m.vocab.bos_id, &dropped, &e))
         error_exit(&e);
     hook_notes("generate", &a.hooks, hooks.n > 0 || a.sweep);

@@ -83,7 +83,7 @@ int cmd_info(int argc, char **argv) {
         { OPT_THREADS_UNUSED(&threads) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "info: expected one MODEL (see 'neuromap info --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one MODEL");
     Model m;
     open_model_or_exit(&m, argv[1], tokenizer, 0);
     if (json) print_json(&m);

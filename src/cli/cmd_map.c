@@ -80,7 +80,7 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
                      "map the same way by themselves (docs/DISTRIBUTED.md)") },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "map: expected one MODEL (see 'neuromap map --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one MODEL");
     *model = argv[1];
     o->matrix = matrices[matrix];
     if (o->resume && o->format != OUT_SQLITE) die(NM_EINPUT, "map: --resume continues an atlas; --format %s writes to stdout", o->format == OUT_TSV ? "tsv" : "jsonl");

@@ -129,7 +129,7 @@ static void parse_args(int argc, char **argv, ProbeArgs *a) {
         { OPT_TOKENIZER(&a->tokenizer) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "probe: expected one MODEL (see 'neuromap probe --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one MODEL");
     if (!a->prompt || !a->target) die(NM_EINPUT, "probe: needs -p PROMPT and --target TEXT");
     if (!*a->target) die(NM_EINPUT, "probe: --target is empty");
 }
@@ -164,17 +164,16 @@ static int run_sweep(Probe *p, HookSet *hooks, const Sweep *sw, double *prob, in
 int cmd_probe(int argc, char **argv) {
     ProbeArgs a;
     parse_args(argc, argv, &a);
+    Sweep sw = { 0 }; /* --sweep's neuron and values */
     Model m;
-    open_model_or_exit(&m, argv[1], a.tokenizer, 1);
-    Error e = { 0 };
-    HookSet hooks;
-    Sweep sw = { 0 };
     Tokenizer *tok;
+    HookSet hooks;
+    open_steering(argv[1], a.tokenizer, &a.hooks, &m, &tok, &hooks);
+    Error e = { 0 };
     Probe p = { .m = &m, .top_k = (int)a.top_k };
     int *ids = NULL, dropped = 0, shifted = 0, vocab = m.cfg.vocab_size;
     ProbeSpec spec = { .prompt = a.prompt, .target = a.target, .prompt_opts = a.prompt_opts };
-    if (tokenizer_new(&m.vocab, &tok, &e) || hook_options_resolve(&a.hooks, m.cfg.n_layers, m.cfg.ffn_dim, &hooks, &e) ||
-        (a.sweep && sweep_parse(&sw, a.sweep, m.cfg.n_layers, m.cfg.ffn_dim, &e)) ||
+    if ((a.sweep && sweep_parse(&sw, a.sweep, m.cfg.n_layers, m.cfg.ffn_dim, &e)) ||
         probe_ids(tok, &m.vocab, &spec, &ids, &p.n_prompt, &p.n_target, &shifted, &e))
         error_exit(&e);
     if (shifted)

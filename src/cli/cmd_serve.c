@@ -209,7 +209,7 @@ int cmd_serve(int argc, char **argv) {
         { OPT_THREADS(&threads) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "serve: expected one ATLAS (see 'neuromap serve --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one ATLAS");
     if (tokenizer && !model) die(NM_EINPUT, "serve: --tokenizer goes with --model");
     struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
     if (strcmp(host, "localhost") == 0) host = "127.0.0.1";

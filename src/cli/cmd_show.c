@@ -63,8 +63,7 @@ int cmd_show(int argc, char **argv) {
                     "                      (see 'neuromap show --examples --help')") },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 2)
-        die(NM_EINPUT, "show: expected MODEL|ATLAS and a neuron L:N (see 'neuromap show --help')");
+    options_parse_args(&help, opts, argc, argv, 2, "MODEL|ATLAS and a neuron L:N");
     const char *path = argv[1];
     int layer, neuron;
     Error e = { 0 };

@@ -244,8 +244,7 @@ int cmd_synth(int argc, char **argv) {
         { OPT_THREADS_UNUSED(&threads) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1)
-        die(NM_EINPUT, "synth: expected one OUT directory or .gguf file (see 'neuromap synth --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one OUT directory or .gguf file");
     const char *out = argv[1];
 
     Synth y = { .dtype = DT_F32, .seed = 1, .std = 0.02, .plant_scale = 1, .plant_boost = 1, .plant_up = 1, .plant_gate = 1 };

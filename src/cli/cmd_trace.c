@@ -40,7 +40,7 @@ int cmd_trace(int argc, char **argv) {
         { OPT_TOKENIZER(&tokenizer) },
         { OPT_END() },
     };
-    if (options_parse(&help, opts, argc, argv) != 1) die(NM_EINPUT, "trace: expected one MODEL (see 'neuromap trace --help')");
+    options_parse_args(&help, opts, argc, argv, 1, "one MODEL");
     if (!prompt && !po.messages) die(NM_EINPUT, "trace: -p TEXT (or --messages FILE) is required");
     if (prompt && po.messages) die(NM_EINPUT, "trace: -p and --messages cannot be combined");
     Error e = { 0 };

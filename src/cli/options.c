@@ -267,3 +267,7 @@ int options_prompt(void *dest, int code, const char *arg, Error *e) {
 }
 
 int options_hook(void *dest, int code, const char *arg, Error *e) { return hook_option(dest, code, arg, e) < 0; }
+
+void options_parse_args(const CommandHelp *c, Option *opts, int argc, char **argv, int n, const char *what) {
+    if (options_parse(c, opts, argc, argv) != n) die(NM_EINPUT, "%s: expected %s (see 'neuromap %s --help')", c->name, what, c->name);
+}

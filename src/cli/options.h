@@ -133,6 +133,9 @@ typedef struct {
  * message. The arguments that are not options, in their order, are moved
  * to argv[1..n]; returns n. "--" ends the options. */
 int options_parse(const CommandHelp *c, Option *opts, int argc, char **argv);
+/* options_parse, then exactly n arguments, or exit 2 with
+ * "NAME: expected WHAT (see 'neuromap NAME --help')". */
+void options_parse_args(const CommandHelp *c, Option *opts, int argc, char **argv, int n, const char *what);
 
 /* Writes c's --help for opts to out. */
 void options_help(const CommandHelp *c, const Option *opts, FILE *out);
