@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "ref_l2c.h"
 #include "formats/registry.h"
 #include "report/diff.h"
 
@@ -47,49 +48,11 @@ static void test_measures(void) {
 /* ----------------------------------------------------------------------------
  * The reference: a llama2.c checkpoint as one array of floats */
 
-typedef struct {
-    int32_t hdr[7];
-    int dim, hidden, layers, vocab;
-    float *all;                 /* every float after the header */
-    size_t n_floats;
-    float *emb, *w1, *w2, *w3, *rms_final;
-} Ref;
-
-static int ref_load(Ref *r, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f || fread(r->hdr, 4, 7, f) != 7) {
-        if (f) fclose(f);
-        return 0;
-    }
-    fseek(f, 0, SEEK_END);
-    r->n_floats = (size_t)(ftell(f) - 28) / 4;
-    fseek(f, 28, SEEK_SET);
-    r->all = malloc(r->n_floats * 4);
-    size_t got = fread(r->all, 4, r->n_floats, f);
-    fclose(f);
-    r->dim = r->hdr[0], r->hidden = r->hdr[1], r->layers = r->hdr[2], r->vocab = abs(r->hdr[5]);
-    size_t d = (size_t)r->dim, L = (size_t)r->layers, hd = (size_t)r->hidden, kv = d * (size_t)r->hdr[4] / (size_t)r->hdr[3];
-    r->emb = r->all;
-    r->w1 = r->emb + (size_t)r->vocab * d + L * d + 2 * L * d * d + 2 * L * kv * d + L * d;
-    r->w2 = r->w1 + L * hd * d;
-    r->w3 = r->w2 + L * d * hd;
-    r->rms_final = r->w3 + L * hd * d;
-    return got == r->n_floats;
-}
-
 static int ref_save(const Ref *r, const char *path) {
     FILE *f = fopen(path, "wb");
     int ok = f && fwrite(r->hdr, 4, 7, f) == 7 && fwrite(r->all, 4, r->n_floats, f) == r->n_floats;
     if (f) ok &= fclose(f) == 0;
     return ok;
-}
-
-static void ref_vector(const Ref *r, MatrixKind k, int layer, int n, double *w) {
-    size_t d = (size_t)r->dim, hd = (size_t)r->hidden;
-    for (size_t i = 0; i < d; i++)
-        w[i] = k == MATRIX_UP     ? r->w3[(size_t)layer * hd * d + (size_t)n * d + i]
-               : k == MATRIX_GATE ? r->w1[(size_t)layer * hd * d + (size_t)n * d + i]
-                                  : r->w2[(size_t)layer * d * hd + i * hd + (size_t)n];
 }
 
 /* Top-1 token of E · (g ⊙ w / rms(w)) in double, and its margin over the second. */

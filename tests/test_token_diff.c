@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "ref_l2c.h"
 #include "lens/find.h"
 #include "report/token_diff.h"
 
@@ -36,35 +37,6 @@ static void test_row(void) {
  * The reference */
 
 typedef struct {
-    int32_t hdr[7];
-    int dim, hidden, layers, vocab;
-    float *all, *emb, *w1, *w2, *w3, *g;
-} Ref;
-
-static int ref_load(Ref *r, const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f || fread(r->hdr, 4, 7, f) != 7) {
-        if (f) fclose(f);
-        return 0;
-    }
-    fseek(f, 0, SEEK_END);
-    size_t n = (size_t)(ftell(f) - 28) / 4;
-    fseek(f, 28, SEEK_SET);
-    r->all = malloc(n * 4);
-    size_t got = fread(r->all, 4, n, f);
-    fclose(f);
-    r->dim = r->hdr[0], r->hidden = r->hdr[1], r->layers = r->hdr[2], r->vocab = abs(r->hdr[5]);
-    size_t d = (size_t)r->dim, L = (size_t)r->layers, hd = (size_t)r->hidden, kv = d * (size_t)r->hdr[4] / (size_t)r->hdr[3];
-    r->emb = r->all; /* the head is tied to the embedding (positive vocab) */
-    /* emb, rms_att, wq, wk, wv, wo, rms_ffn, w1 (gate), w2 (down), w3 (up), rms_final */
-    r->w1 = r->emb + (size_t)r->vocab * d + L * d + 2 * L * d * d + 2 * L * kv * d + L * d;
-    r->w2 = r->w1 + L * hd * d;
-    r->w3 = r->w2 + L * d * hd;
-    r->g = r->w3 + L * hd * d;
-    return got == n && r->hdr[5] > 0;
-}
-
-typedef struct {
     double logit, prob;
     int rank;
     double near; /* the smallest |logit_v − logit| over v ≠ token: a near-tie can swap a rank */
@@ -72,17 +44,13 @@ typedef struct {
 
 static RefValue ref_value(const Ref *r, MatrixKind k, int layer, int n, int token) {
     double w[512], *logit = calloc((size_t)r->vocab, sizeof *logit), ss = 0;
-    size_t d = (size_t)r->dim, hd = (size_t)r->hidden;
-    for (size_t i = 0; i < d; i++) {
-        w[i] = k == MATRIX_UP     ? r->w3[(size_t)layer * hd * d + (size_t)n * d + i]
-               : k == MATRIX_GATE ? r->w1[(size_t)layer * hd * d + (size_t)n * d + i]
-                                  : r->w2[(size_t)layer * d * hd + i * hd + (size_t)n];
-        ss += w[i] * w[i];
-    }
+    size_t d = (size_t)r->dim;
+    ref_vector(r, k, layer, n, w);
+    for (size_t i = 0; i < d; i++) ss += w[i] * w[i];
     double inv = 1.0 / sqrt(ss / (double)d + 1e-5), max = -INFINITY, z = 0;
     for (int v = 0; v < r->vocab; v++) {
         double s = 0;
-        for (size_t i = 0; i < d; i++) s += (double)r->emb[(size_t)v * d + i] * r->g[i] * w[i] * inv;
+        for (size_t i = 0; i < d; i++) s += (double)r->emb[(size_t)v * d + i] * r->rms_final[i] * w[i] * inv;
         logit[v] = s;
         if (s > max) max = s;
     }
@@ -144,7 +112,7 @@ static void test_find_by(const char *pa, const RefValue *va, int L, int H) {
 
 static void test_models(const char *pa, const char *pb) {
     Ref ra, rb;
-    if (!ref_load(&ra, pa) || !ref_load(&rb, pb)) {
+    if (!ref_load(&ra, pa) || !ref_load(&rb, pb) || ra.hdr[5] <= 0 || rb.hdr[5] <= 0) {
         SKIP(1, "stories260K or stories260K-dogs not found under %s", shared_dir());
         return;
     }
