@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "ref_forward.h"
 #include "formats/registry.h"
 #include "infer/activations.h"
 #include "infer/forward.h"
@@ -21,98 +22,27 @@ enum { N_DOCS = 6, WINDOW = 40 };
 /* ----------------------------------------------------------------------------
  * The reference forward pass: Llama in double, one position at a time */
 
-static float *weights(const Tensor *t) {
-    int64_t rows = tensor_rows(t), cols = tensor_cols(t);
-    float *w = malloc((size_t)(rows * cols) * sizeof *w);
-    tensor_rows_f32(t, 0, rows, w);
-    return w;
-}
+/* What ref_forward_mlp hands each MLP, recorded: acts[(l·n + t)·ffn + i],
+ * gates and ups likewise. */
+typedef struct {
+    int n;
+    double *acts, *gates, *ups;
+} RefRecord;
 
-static void matvec(const float *w, int rows, int cols, const double *x, double *out) {
-    for (int r = 0; r < rows; r++) {
-        double s = 0;
-        for (int i = 0; i < cols; i++) s += (double)w[(size_t)r * cols + i] * x[i];
-        out[r] = s;
+static void ref_record_mlp(void *ctx, int l, int t, const double *g, double *u, int ffn) {
+    RefRecord *rec = ctx;
+    size_t at = ((size_t)l * rec->n + t) * ffn;
+    for (int i = 0; i < ffn; i++) {
+        rec->gates[at + i] = g[i];
+        rec->ups[at + i] = u[i];
+        rec->acts[at + i] = u[i] = g[i] / (1 + exp(-g[i])) * u[i];
     }
 }
 
-static void rmsnorm(const double *x, const float *g, int n, double eps, double *out) {
-    double ss = 0;
-    for (int i = 0; i < n; i++) ss += x[i] * x[i];
-    double k = 1 / sqrt(ss / n + eps);
-    for (int i = 0; i < n; i++) out[i] = g[i] * x[i] * k;
-}
-
-static void rope(const Config *c, double *v, int heads, int pos) {
-    int hd = c->head_dim;
-    for (int h = 0; h < heads; h++)
-        for (int i = 0; i < hd / 2; i++) {
-            double a = pos * pow(c->rope_theta, -2.0 * i / hd);
-            int p = c->rope_interleaved ? 2 * i : i, q = c->rope_interleaved ? 2 * i + 1 : i + hd / 2;
-            double x0 = v[h * hd + p], x1 = v[h * hd + q];
-            v[h * hd + p] = x0 * cos(a) - x1 * sin(a);
-            v[h * hd + q] = x0 * sin(a) + x1 * cos(a);
-        }
-}
-
-/* acts[(l·n + t)·ffn + i], gates, ups likewise: every MLP value of ids[0..n). */
+/* Every MLP value of ids[0..n), by the reference forward pass. */
 static void ref_acts(const Model *m, const int *ids, int n, double *acts, double *gates, double *ups) {
-    const Config *c = &m->cfg;
-    int dim = c->dim, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, ffn = c->ffn_dim;
-    double *x = calloc((size_t)n * dim, sizeof *x), *xn = malloc((size_t)dim * sizeof *xn);
-    double *K = malloc((size_t)n * kvd * sizeof *K), *V = malloc((size_t)n * kvd * sizeof *V), *Q = malloc((size_t)n * qd * sizeof *Q);
-    double *att = malloc((size_t)qd * sizeof *att), *o = malloc((size_t)dim * sizeof *o), *sc = malloc((size_t)n * sizeof *sc);
-    double *g = malloc((size_t)ffn * sizeof *g), *u = malloc((size_t)ffn * sizeof *u);
-    float *E = weights(m->tok_embd);
-    for (int t = 0; t < n; t++)
-        for (int i = 0; i < dim; i++) x[(size_t)t * dim + i] = E[(size_t)ids[t] * dim + i];
-    for (int l = 0; l < c->n_layers; l++) {
-        const LayerWeights *w = &m->layers[l];
-        float *an = weights(w->attn_norm), *fn = weights(w->ffn_norm), *wq = weights(w->wq), *wk = weights(w->wk);
-        float *wv = weights(w->wv), *wo = weights(w->wo), *wg = weights(w->gate), *wu = weights(w->up), *wd = weights(w->down);
-        for (int t = 0; t < n; t++) {
-            rmsnorm(x + (size_t)t * dim, an, dim, c->norm_eps, xn);
-            matvec(wq, qd, dim, xn, Q + (size_t)t * qd);
-            matvec(wk, kvd, dim, xn, K + (size_t)t * kvd);
-            matvec(wv, kvd, dim, xn, V + (size_t)t * kvd);
-            rope(c, Q + (size_t)t * qd, c->n_heads, t);
-            rope(c, K + (size_t)t * kvd, c->n_kv_heads, t);
-        }
-        for (int t = 0; t < n; t++) {
-            for (int h = 0; h < c->n_heads; h++) {
-                int kh = h / (c->n_heads / c->n_kv_heads);
-                double mx = -1e300, sum = 0;
-                for (int j = 0; j <= t; j++) {
-                    double s = 0;
-                    for (int i = 0; i < hd; i++) s += Q[(size_t)t * qd + h * hd + i] * K[(size_t)j * kvd + kh * hd + i];
-                    sc[j] = s / sqrt(hd);
-                    if (sc[j] > mx) mx = sc[j];
-                }
-                for (int j = 0; j <= t; j++) sum += sc[j] = exp(sc[j] - mx);
-                for (int i = 0; i < hd; i++) {
-                    double a = 0;
-                    for (int j = 0; j <= t; j++) a += sc[j] / sum * V[(size_t)j * kvd + kh * hd + i];
-                    att[h * hd + i] = a;
-                }
-            }
-            matvec(wo, dim, qd, att, o);
-            for (int i = 0; i < dim; i++) x[(size_t)t * dim + i] += o[i];
-            rmsnorm(x + (size_t)t * dim, fn, dim, c->norm_eps, xn);
-            matvec(wg, ffn, dim, xn, g);
-            matvec(wu, ffn, dim, xn, u);
-            size_t at = ((size_t)l * n + t) * ffn;
-            for (int i = 0; i < ffn; i++) {
-                gates[at + i] = g[i];
-                ups[at + i] = u[i];
-                acts[at + i] = u[i] = g[i] / (1 + exp(-g[i])) * u[i];
-            }
-            matvec(wd, dim, ffn, u, o);
-            for (int i = 0; i < dim; i++) x[(size_t)t * dim + i] += o[i];
-        }
-        free(an); free(fn); free(wq); free(wk); free(wv); free(wo); free(wg); free(wu); free(wd);
-    }
-    free(E);
-    free(x); free(xn); free(K); free(V); free(Q); free(att); free(o); free(sc); free(g); free(u);
+    RefRecord rec = { n, acts, gates, ups };
+    ref_forward_mlp(m, ids, n, ref_record_mlp, &rec, NULL);
 }
 
 /* ----------------------------------------------------------------------------
