@@ -61,6 +61,9 @@ status() {
 # ---- the command line ------------------------------------------------------
 "$NM" map "${L2C[@]}" --matrix all -o "$TMP/s.db" 2>/dev/null || fail "map stories260K"
 "$NM" map "$M/stories260K-dogs/stories260K-dogs.bin" --tokenizer "$B/tok512.bin" --matrix all -o "$TMP/dogs.db" 2>/dev/null || fail "map dogs"
+# activation evidence in the same atlas (a few stories: the neuron page shows it)
+head -n 12 "$SHARED/corpora/stories260K-samples.txt" >"$TMP/corpus.txt"
+"$NM" activations "${L2C[@]}" --corpus "$TMP/corpus.txt" -o "$TMP/s.db" --top-n 5 --bottom-n 5 2>/dev/null || fail "activations into the atlas"
 expect_out '^usage: neuromap serve' "$NM" serve --help
 expect_exit 2 'serve: expected one ATLAS' "$NM" serve
 expect_exit 2 'not an atlas' "$NM" serve "$B/stories260K.bin"
@@ -94,10 +97,34 @@ status "${URL_main}api/neuron/gate/3/17?atlas=other" 404
 "$NM" find "$TMP/s.db" " named" --format json >"$TMP/find.json" 2>/dev/null
 if $CLIENT same "${URL_main}api/find?text=%20named" "$TMP/find.json" 2>"$TMP/err"; then ok; else fail "find defaults: $(cat "$TMP/err")"; fi
 
+# show --examples: the activations the atlas holds (defaults, and every option).
+for spec in "0:140|" "4:1|?around=3&row=up&through=embed"; do
+    n=${spec%%|*} q=${spec#*|} args=()
+    [ -n "$q" ] && args=(--around 3 --row up --through embed)
+    "$NM" show "$TMP/s.db" "$n" --examples --format json "${args[@]}" >"$TMP/ex.json"
+    if $CLIENT same "${URL_main}api/examples/${n/://}$q" "$TMP/ex.json" 2>"$TMP/err"; then ok; else fail "examples $n: $(cat "$TMP/err")"; fi
+done
+# Each example's context is its left text, the token in [[ ]], its right
+# text; the top example is the largest activation the statistics saw.
+python3 - "$TMP/ex.json" >"$TMP/err" 2>&1 <<'EOF' && ok || fail "examples left/token/right: $(cat "$TMP/err")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+a = d["activations"]
+xs = a["top"] + a["bottom"] + [x for q in a["quantiles"] for x in q["examples"]]
+assert len(xs) >= 10, len(xs)
+for x in xs:
+    assert x["context"] == x["left"] + "[[" + x["token"] + "]]" + x["right"], x
+assert a["top"][0]["act"] == a["max"] and a["bottom"][0]["act"] == a["min"], (a["top"][0], a["max"])
+EOF
+status "${URL_main}api/examples/0/172" 404
+status "${URL_main}api/examples/0" 400
+status "${URL_main}api/examples/0/1?around=x" 400
+status "${URL_main}api/examples/0/1?row=down" 400
+
 # /api/info and /api/layer against independent readings of the atlas.
 $CLIENT get "${URL_main}api/info" | tail -n +2 >"$TMP/info.json"
-expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["atlas"]["n_layers"], d["atlas"]["ffn_dim"], d["atlas"]["matrices"], d["model"]["vocab_size"], d["diff"]["path"] == sys.argv[2], d["generate"])' "$TMP/info.json" "$TMP/dogs.db")" \
-    "5 172 up,gate,down 512 True True" "/api/info"
+expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["atlas"]["n_layers"], d["atlas"]["ffn_dim"], d["atlas"]["matrices"], d["model"]["vocab_size"], d["diff"]["path"] == sys.argv[2], d["generate"], d["activations"])' "$TMP/info.json" "$TMP/dogs.db")" \
+    "5 172 up,gate,down 512 True True True" "/api/info"
 $CLIENT get "${URL_main}api/layer/down/2?tokens=5" | tail -n +2 >"$TMP/layer.json"
 python3 - "$TMP/layer.json" "$TMP/s.db" "$TMP/dogs.db" >"$TMP/err" 2>&1 <<'EOF' && ok || fail "/api/layer/down/2: $(cat "$TMP/err")"
 import collections, json, sqlite3, sys
@@ -245,14 +272,16 @@ v = t["model"]["vocab"]
 nxt = max(max(v.values()), max(a["id"] for a in t["added_tokens"])) + 1
 # Byte-level BPE spells bytes as GPT-2's printable characters: ASCII
 # punctuation and letters are themselves, a space is 'Ġ'.
-for p in ["<script>alert(1)</script>", "\"quote'&amp;", "Ġ<b>bold</b>"]:
+# "Ġæ" is the bytes 20 E6: E6 starts a three-byte character, so the piece
+# is not UTF-8 on its own (like many pieces of a real byte-level vocabulary).
+for p in ["<script>alert(1)</script>", "\"quote'&amp;", "Ġ<b>bold</b>", "Ġæ"]:
     v[p] = nxt
     nxt += 1
 json.dump(t, open(dst + "/tokenizer.json", "w"))
 shutil.copy(src + "/tokenizer_config.json", dst)
 EOF
 "$NM" synth "$TMP/hsyn" --tokenizer "$TMP/htok" --plant '0:0=<script>alert(1)</script>' --plant "0:1=\"quote'&amp;" \
-    --plant '0:2= <b>bold</b>' --plant-boost 4 >/dev/null 2>&1 || fail "synth with HTML pieces"
+    --plant '0:2= <b>bold</b>' --plant '0:3=Ġæ' --plant-boost 4 >/dev/null 2>&1 || fail "synth with HTML pieces"
 "$NM" map "$TMP/hsyn" --matrix all -o "$TMP/h.db" 2>/dev/null || fail "map the HTML vocabulary"
 export NEUROMAP_SERVE_IDLE_TIMEOUT_S=2 # a slow client is cut off (30 s in use)
 serve html "$TMP/h.db" || { finish; exit 1; }
@@ -266,6 +295,11 @@ status "${URL_html}api/layer/up/0" 200
 "$NM" show "$TMP/h.db" 0:0 --format json >"$TMP/show.json"
 if $CLIENT same "${URL_html}api/neuron/up/0/0" "$TMP/show.json" 2>"$TMP/err"; then ok; else fail "html neuron: $(cat "$TMP/err")"; fi
 expect_eq "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["top"][0]["token"])' "$TMP/show.json")" '<script>alert(1)</script>' "planted HTML piece"
+# A piece that is not UTF-8: show's text escapes it; "token_bytes" holds its bytes.
+"$NM" show "$TMP/h.db" 0:3 --format json >"$TMP/show.json"
+if $CLIENT same "${URL_html}api/neuron/up/0/3" "$TMP/show.json" 2>"$TMP/err"; then ok; else fail "invalid UTF-8 neuron: $(cat "$TMP/err")"; fi
+expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["top"][0]; print(t["token"], t["token_bytes"], "token_bytes" in d["top"][1])' "$TMP/show.json")" ' \xE6 20e6 False' "token_bytes of a piece that is not UTF-8"
+status "${URL_html}api/examples/0/0" 404
 # The page itself is static: the token never reaches the HTML the server sends.
 $CLIENT get "${URL_html}neuron/up/0/0" >"$TMP/page"
 if grep -q 'alert' "$TMP/page"; then fail "token text in the served HTML"; else ok; fi

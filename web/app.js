@@ -26,8 +26,34 @@ function el(tag, attrs, ...children) {
   return e;
 }
 
-// A token's text, exactly its characters, in a box.
-function tok(text) { return el('span', { class: 'tok' }, text); }
+// A token's text, exactly its characters, in a box. x is the text, or a
+// token object of the API: a vocabulary piece whose bytes are not UTF-8
+// comes with "token_bytes" (hex), and its bytes that form no character show
+// as bytes, each in a small box ("E6"), never as an escape sequence.
+function tok(x) { return el('span', { class: 'tok' }, ...(typeof x === 'string' ? [x] : tokenParts(x))); }
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+function tokenParts(x) {
+  if (!x.token_bytes) return [x.token];
+  const b = new Uint8Array(x.token_bytes.length / 2);
+  for (let i = 0; i < b.length; i++) b[i] = parseInt(x.token_bytes.substr(2 * i, 2), 16);
+  const parts = [];
+  let text = '';
+  for (let i = 0; i < b.length;) {
+    const c = b[i], n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    let ch = null;
+    if (n && c !== 0 && i + n <= b.length) { try { ch = strictUtf8.decode(b.subarray(i, i + n)); } catch (e) { ch = null; } }
+    if (ch !== null) { text += ch; i += n; continue; }
+    if (text) { parts.push(text); text = ''; }
+    const h = c.toString(16).toUpperCase().padStart(2, '0');
+    parts.push(el('span', { class: 'byte', title: `byte 0x${h}: not a UTF-8 character on its own` }, h));
+    i++;
+  }
+  if (text) parts.push(text);
+  return parts;
+}
+// The text to search for a token: its id where its bytes are not text.
+function tokQuery(x) { return x.token_bytes ? '#' + x.token_id : x.token; }
 
 function fmt(x, d = 4) { return typeof x === 'number' ? (Math.abs(x) >= 1e4 || (x !== 0 && Math.abs(x) < 1e-3) ? x.toExponential(2) : x.toFixed(d)) : ''; }
 
@@ -86,7 +112,7 @@ function tokenTable(list, neg) {
   const max = Math.max(1e-30, ...list.map(t => t.prob));
   const t = el('table', {}, el('tr', {}, el('th', {}, 'rank'), el('th', {}, 'token'), el('th', {}, 'logit'), el('th', {}, 'prob'), el('th', {}, '')));
   for (const x of list)
-    t.appendChild(el('tr', {}, el('td', { class: 'num' }, x.rank), el('td', {}, tok(x.token)), el('td', { class: 'num' }, fmt(x.logit, 3)),
+    t.appendChild(el('tr', {}, el('td', { class: 'num' }, x.rank), el('td', {}, tok(x)), el('td', { class: 'num' }, fmt(x.logit, 3)),
       el('td', { class: 'num' }, fmt(x.prob)), el('td', { class: 'barcell' }, bar(x.prob / max, neg))));
   return t;
 }
@@ -144,8 +170,8 @@ async function pageHome() {
         card.appendChild(histogram(s.histogram.counts));
         const list = el('div', {});
         for (const x of s.top_tokens.slice(0, 8)) {
-          const q = new URLSearchParams({ text: x.token, matrix: m });
-          list.appendChild(el('span', {}, el('a', { href: '/find?' + q }, tok(x.token)), ' ×' + x.count + ' '));
+          const q = new URLSearchParams({ text: tokQuery(x), matrix: m });
+          list.appendChild(el('span', {}, el('a', { href: '/find?' + q }, tok(x)), ' ×' + x.count + ' '));
         }
         card.appendChild(list);
       } catch (err) { card.appendChild(fail('layer', err)); }
@@ -183,6 +209,7 @@ async function pageNeuron(m, l, n, other) {
     } catch (err) { if (o === m) { show(el('h1', {}, `${m} ${l}:${n}`), pager, fail('neuron', err)); return; } sides.appendChild(fail(o, err)); }
   }
   if (other) return; // the model behind the page is the main atlas's
+  if (inf.activations) main().appendChild(await examplesCard(l, n));
   if (!inf.model) { main().appendChild(el('p', { class: 'muted' }, 'Start serve with --model for the write side decoded both ways, related neurons and steering.')); return; }
 
   // Every vocabulary logit of this neuron, as a histogram (the atlas keeps only the ends).
@@ -218,6 +245,40 @@ async function pageNeuron(m, l, n, other) {
   } catch (err) { rel.appendChild(fail('related', err)); }
 
   main().appendChild(steerPanel(l, n));
+}
+
+// ---------------------------------------------------------------------------
+// Activation evidence (neuromap activations): the statistics, what the
+// neuron fires on with the token highlighted in its context, and whether
+// that agrees with the weights.
+
+function exampleTable(list, id) {
+  const t = el('table', { id, class: 'examples' }, el('tr', {}, el('th', {}, 'act'), el('th', {}, 'doc:window:pos'), el('th', {}, 'context')));
+  for (const x of list)
+    t.appendChild(el('tr', {}, el('td', { class: 'num' }, fmt(x.act, 3)), el('td', { class: 'num' }, `${x.doc}:${x.window}:${x.pos}`),
+      el('td', { class: 'ctx' }, x.left, el('mark', {}, ...tokenParts(x)), x.right)));
+  return t;
+}
+
+function agreementLine(what, t) {
+  const p = t.trials ? `${t.hits} of ${t.trials} top examples (chance ${fmt(t.chance, 3)}), lift ${t.lift === null ? '–' : fmt(t.lift, 3)}, p ${fmt(t.p, 3)}` : 'no trials';
+  return el('li', {}, what + ' ', tok(t), ': ' + p);
+}
+
+async function examplesCard(l, n) {
+  const card = el('div', { class: 'card', id: 'examples' }, el('h2', {}, `Activations on the corpus`));
+  let d;
+  try { d = await api(`/api/examples/${l}/${n}?around=8`); } catch (err) { card.appendChild(fail('examples', err)); return card; }
+  const a = d.activations;
+  card.appendChild(el('p', { class: 'muted' }, `${d.corpus.path} (${d.corpus.status}): ${a.count} tokens; mean ${fmt(a.mean)}, std ${fmt(a.std)}, min ${fmt(a.min)}, max ${fmt(a.max)}, density ${fmt(a.density, 3)}; sign cases (gate, up) ` +
+    Object.entries(a.sign_cases).map(([k, v]) => `${k} ${fmt(v, 3)}`).join(', ')));
+  const h = a.histogram;
+  card.appendChild(histogram(h.map(b => b.count), 600, 60, '−∞', '+∞'));
+  card.appendChild(el('ul', {}, agreementLine('writes (down column):', d.agreement.writes), agreementLine(`reads (${d.agreement.row} row, ${d.agreement.through}):`, d.agreement.reads)));
+  card.append(el('h2', {}, 'top examples'), exampleTable(a.top, 'examples-top'), el('h2', {}, 'bottom examples'), exampleTable(a.bottom, 'examples-bottom'));
+  for (const q of a.quantiles)
+    card.append(el('h2', {}, `quantile band ${q.from}–${q.to} (act ${fmt(q.act_from, 3)} to ${fmt(q.act_to, 3)})`), exampleTable(q.examples));
+  return card;
 }
 
 // ---------------------------------------------------------------------------
@@ -295,7 +356,7 @@ function effectTable(e) {
   for (const [name, list] of [['increase', e.increase], ['decrease', e.decrease]]) {
     t.appendChild(el('tr', {}, el('th', { colspan: 5 }, `largest predicted ${name}s (value ${e.value} × down column through the final norm's gain and the LM head)`)));
     for (const x of list)
-      t.appendChild(el('tr', {}, el('td', {}, tok(x.token)), el('td', { class: 'num' }, fmt(x.predicted_dlogit, 3)), el('td', { class: 'num' }, fmt(x.prob_baseline)),
+      t.appendChild(el('tr', {}, el('td', {}, tok(x)), el('td', { class: 'num' }, fmt(x.predicted_dlogit, 3)), el('td', { class: 'num' }, fmt(x.prob_baseline)),
         el('td', { class: 'num' }, fmt(x.prob_clamped)), el('td', { class: 'num' }, x.prob_baseline === undefined ? '' : fmt(x.prob_clamped - x.prob_baseline))));
   }
   return el('div', { class: 'card' }, el('h2', {}, 'Predicted from the weights vs observed at the next token (clamp at site act)'), t);
@@ -312,8 +373,8 @@ async function pageFind(params) {
   const t = el('table', { id: 'find-results' }, el('tr', {}, el('th', {}, 'neuron'), el('th', {}, 'logit'), el('th', {}, 'rank'), el('th', {}, 'top token')));
   for (const h of doc.neurons)
     t.appendChild(el('tr', {}, el('td', {}, link(neuronHref(h.matrix, h.layer, h.neuron), `${h.matrix} ${h.layer}:${h.neuron}`)), el('td', { class: 'num' }, fmt(h.logit, 3)),
-      el('td', { class: 'num' }, h.rank), el('td', {}, tok(h.top.token))));
-  show(el('h1', {}, 'Neurons promoting ', tok(doc.token.token)), el('p', { class: 'muted' }, `token ${doc.token.token_id}; ${doc.neurons.length} found in the stored top-k lists (matrix ${doc.matrix})`), t);
+      el('td', { class: 'num' }, h.rank), el('td', {}, tok(h.top))));
+  show(el('h1', {}, 'Neurons promoting ', tok(doc.token)), el('p', { class: 'muted' }, `token ${doc.token.token_id}; ${doc.neurons.length} found in the stored top-k lists (matrix ${doc.matrix})`), t);
 }
 
 async function pageDiff() {
@@ -335,8 +396,8 @@ async function pageDiff() {
     for (const s of layers) for (const c of s.diff.changed) all.push({ ...c, layer: s.layer });
     all.sort((x, y) => (y.prob + y.other_prob) - (x.prob + x.other_prob));
     for (const c of all.slice(0, 40))
-      t.appendChild(el('tr', {}, el('td', {}, link(neuronHref(m, c.layer, c.neuron), `${m} ${c.layer}:${c.neuron}`)), el('td', {}, tok(c.top.token)), el('td', { class: 'num' }, fmt(c.prob)),
-        el('td', {}, link(neuronHref(m, c.layer, c.neuron) + '?atlas=diff', tok(c.other_top.token))), el('td', { class: 'num' }, fmt(c.other_prob))));
+      t.appendChild(el('tr', {}, el('td', {}, link(neuronHref(m, c.layer, c.neuron), `${m} ${c.layer}:${c.neuron}`)), el('td', {}, tok(c.top)), el('td', { class: 'num' }, fmt(c.prob)),
+        el('td', {}, link(neuronHref(m, c.layer, c.neuron) + '?atlas=diff', tok(c.other_top))), el('td', { class: 'num' }, fmt(c.other_prob))));
     changed.appendChild(t);
   };
   sel.addEventListener('change', draw);

@@ -177,88 +177,10 @@ static const CommandHelp show_help = {
              "writes, and whether the examples agree (see 'neuromap agreement --help').\n",
 };
 
-/* The context of an example: tokens pos−around..pos+around of its window. */
-static char *context(const TokenNames *tn, const int *ids, int n, const ActInfo *in, const ActExample *x, int around, int marks) {
-    int per = in->window - 1, base = x->window * per - 1; /* content index of window pos p: base + p */
-    Text t = { 0 };
-    text_append(&t, "", 0);
-    for (int p = x->pos - around; p <= x->pos + around; p++) {
-        if (p < 1 || p >= in->window || base + p >= n) continue;
-        int id = ids[base + p];
-        if (p == x->pos && marks) text_append(&t, "[[", 2);
-        if (id >= 0 && id < tn->n) text_append(&t, tn->text[id], (size_t)tn->len[id]);
-        if (p == x->pos && marks) text_append(&t, "]]", 2);
-    }
-    return t.s;
-}
-
-static char *example_context(const ActAtlas *a, const ActExample *x, int around, int escape) {
-    int *ids, n;
-    Error e = { 0 };
-    if (act_atlas_doc(a, x->doc, &ids, &n, &e)) return xstrdup("(document not stored)");
-    TokenNames tn = act_atlas_token_names(a);
-    char *raw = context(&tn, ids, n, act_atlas_info(a), x, around, 1);
-    free(ids);
-    if (!escape) {
-        char *clean = utf8_sanitize(raw, strlen(raw));
-        free(raw);
-        return clean;
-    }
-    size_t len = strlen(raw), cap = 4 * len + 1;
-    char *out = xmalloc(cap);
-    escape_token(raw, len, out, cap);
-    free(raw);
-    return out;
-}
-
-/* "ok", "moved" (no file at the stored path) or "changed" (other bytes). */
-static const char *corpus_status(const ActInfo *in) {
-    MappedFile f;
-    Error e = { 0 };
-    if (map_file(&f, in->corpus, &e)) return "moved";
-    uint64_t h = fnv1a64(FNV1A64_INIT, f.data, f.size);
-    unmap_file(&f);
-    return h == in->corpus_hash ? "ok" : "changed";
-}
-
-static cJSON *example_json(const ActAtlas *a, const ActExample *x, int around) {
-    TokenNames tn = act_atlas_token_names(a);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "doc", x->doc);
-    cJSON_AddNumberToObject(o, "window", x->window);
-    cJSON_AddNumberToObject(o, "pos", x->pos);
-    cJSON_AddNumberToObject(o, "act", x->act);
-    cJSON_AddNumberToObject(o, "gate", x->gate);
-    cJSON_AddNumberToObject(o, "up", x->up);
-    cJSON_AddNumberToObject(o, "token_id", x->token);
-    char *t = x->token >= 0 && x->token < tn.n ? utf8_sanitize(tn.text[x->token], (size_t)tn.len[x->token]) : xstrdup("");
-    cJSON_AddStringToObject(o, "token", t);
-    free(t);
-    char *ctx = example_context(a, x, around, 0);
-    cJSON_AddStringToObject(o, "context", ctx);
-    free(ctx);
-    return o;
-}
-
-static cJSON *test_json(const TokenNames *tn, const AgreementTest *t) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "token_id", t->token);
-    char *s = t->token >= 0 && t->token < tn->n ? utf8_sanitize(tn->text[t->token], (size_t)tn->len[t->token]) : xstrdup("");
-    cJSON_AddStringToObject(o, "token", s);
-    free(s);
-    cJSON_AddNumberToObject(o, "hits", t->hits);
-    cJSON_AddNumberToObject(o, "trials", t->trials);
-    cJSON_AddNumberToObject(o, "chance", t->chance);
-    if (isnan(t->lift)) cJSON_AddNullToObject(o, "lift");
-    else cJSON_AddNumberToObject(o, "lift", t->lift);
-    cJSON_AddNumberToObject(o, "p", t->p);
-    return o;
-}
-
 static void print_examples(const ActAtlas *a, const char *title, const ActExample *x, int n, int around) {
     printf("%s\n%5s %10s %10s %10s %6s %4s %4s  %s\n", title, "rank", "act", "gate", "up", "doc", "win", "pos", "context");
     for (int i = 0; i < n; i++) {
-        char *ctx = example_context(a, &x[i], around, 1);
+        char *ctx = act_example_context(a, &x[i], around, 1);
         printf("%5d %10.4f %10.4f %10.4f %6d %4d %4d  %s\n", i + 1, x[i].act, x[i].gate, x[i].up, x[i].doc, x[i].window, x[i].pos, ctx);
         free(ctx);
     }
@@ -271,9 +193,8 @@ static void print_test(const TokenNames *tn, const char *what, const AgreementTe
     free(s);
 }
 
-/* The weight map's lists for this neuron, when the atlas holds a map too:
- * table lines, or "weights": {"up": {"top": [...], "bottom": [...]}, ...}. */
-static void show_weights(const char *path, int layer, int neuron, cJSON *o) {
+/* The weight map's lists for this neuron, when the atlas holds a map too. */
+static void print_weights(const char *path, int layer, int neuron) {
     Atlas *m;
     Error e = { 0 };
     if (atlas_open(&m, path, &e)) return;
@@ -281,35 +202,16 @@ static void show_weights(const char *path, int layer, int neuron, cJSON *o) {
     TokenNames tn = atlas_token_names(m);
     LensBatch b;
     lens_batch_init(&b, 1, in->top_k, in->bottom_k);
-    cJSON *w = o ? cJSON_AddObjectToObject(o, "weights") : NULL;
     for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++) {
         int n_top, n_bottom;
         if (atlas_neuron(m, (MatrixKind)k, layer, neuron, &b.r[0], &n_top, &n_bottom, &e)) continue;
-        if (w) {
-            cJSON *mj = cJSON_AddObjectToObject(w, matrix_name((MatrixKind)k));
-            for (int side = 0; side < 2; side++) {
-                cJSON *arr = cJSON_AddArrayToObject(mj, side ? "bottom" : "top");
-                for (int i = 0; i < (side ? n_bottom : n_top); i++) {
-                    const LensToken *t = side ? &b.r[0].bottom[i] : &b.r[0].top[i];
-                    cJSON *x = cJSON_CreateObject();
-                    char *txt = utf8_sanitize(tn.text[t->id], (size_t)tn.len[t->id]);
-                    cJSON_AddNumberToObject(x, "token_id", t->id);
-                    cJSON_AddStringToObject(x, "token", txt);
-                    cJSON_AddNumberToObject(x, "logit", t->logit);
-                    cJSON_AddNumberToObject(x, "prob", t->prob);
-                    cJSON_AddItemToArray(arr, x);
-                    free(txt);
-                }
-            }
-        } else {
-            printf("  map, %s row/column (norm %s), top:", matrix_name((MatrixKind)k), lens_norm_name(in->norm));
-            for (int i = 0; i < n_top && i < 5; i++) {
-                char *txt = token_text(&tn, b.r[0].top[i].id);
-                printf(" \"%s\" %.3g", txt, b.r[0].top[i].prob);
-                free(txt);
-            }
-            printf("\n");
+        printf("  map, %s row/column (norm %s), top:", matrix_name((MatrixKind)k), lens_norm_name(in->norm));
+        for (int i = 0; i < n_top && i < 5; i++) {
+            char *txt = token_text(&tn, b.r[0].top[i].id);
+            printf(" \"%s\" %.3g", txt, b.r[0].top[i].prob);
+            free(txt);
         }
+        printf("\n");
     }
     lens_batch_free(&b);
     atlas_close(m);
@@ -341,93 +243,46 @@ int show_examples(int argc, char **argv) {
     ActAtlas *a;
     if (act_atlas_open(&a, path, &e)) error_exit(&e);
     const ActInfo *in = act_atlas_info(a);
-    ActNeuron s = { 0 };
-    s.top = xcalloc((size_t)in->top_n + 1, sizeof *s.top);
-    s.bottom = xcalloc((size_t)in->bottom_n + 1, sizeof *s.bottom);
-    ActReadings w;
-    NeuronAgreement ag;
-    if (act_atlas_neuron(a, layer, neuron, &s, &w, &e) || agreement_neuron(a, &s, &w, row, embed, &ag, &e)) error_exit(&e);
-    TokenNames tn = act_atlas_token_names(a);
-    const char *status = corpus_status(in);
-    double cnt = s.count ? (double)s.count : 1;
     if (json) {
-        cJSON *o = cJSON_CreateObject(), *act = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "layer", layer);
-        cJSON_AddNumberToObject(o, "neuron", neuron);
-        cJSON *cj = cJSON_AddObjectToObject(o, "corpus");
-        cJSON_AddStringToObject(cj, "path", in->corpus);
-        char h[32];
-        snprintf(h, sizeof h, "%016llx", (unsigned long long)in->corpus_hash);
-        cJSON_AddStringToObject(cj, "hash", h);
-        cJSON_AddStringToObject(cj, "status", status);
-        cJSON_AddItemToObject(o, "activations", act);
-        cJSON_AddNumberToObject(act, "count", (double)s.count);
-        cJSON_AddNumberToObject(act, "mean", s.mean);
-        cJSON_AddNumberToObject(act, "std", sqrt(s.m2 / cnt));
-        cJSON_AddNumberToObject(act, "min", s.min);
-        cJSON_AddNumberToObject(act, "max", s.max);
-        cJSON_AddNumberToObject(act, "density", (double)s.positive / cnt);
-        cJSON *sc = cJSON_AddObjectToObject(act, "sign_cases");
-        for (int i = 0; i < ACT_SIGN_CASES; i++) cJSON_AddNumberToObject(sc, act_sign_case_names[i], (double)s.sign[i] / cnt);
-        cJSON *hist = cJSON_AddArrayToObject(act, "histogram");
-        for (int b = 0; b < ACT_HIST_BINS; b++) {
-            cJSON *bin = cJSON_CreateObject();
-            double lo = act_hist_lo(b), hi = act_hist_hi(b);
-            if (isinf(lo)) cJSON_AddNullToObject(bin, "lo");
-            else cJSON_AddNumberToObject(bin, "lo", lo);
-            if (isinf(hi)) cJSON_AddNullToObject(bin, "hi");
-            else cJSON_AddNumberToObject(bin, "hi", hi);
-            cJSON_AddNumberToObject(bin, "count", (double)s.hist[b]);
-            cJSON_AddItemToArray(hist, bin);
-        }
-        cJSON *top = cJSON_AddArrayToObject(act, "top"), *bottom = cJSON_AddArrayToObject(act, "bottom");
-        for (int i = 0; i < s.n_top; i++) cJSON_AddItemToArray(top, example_json(a, &s.top[i], (int)around));
-        for (int i = 0; i < s.n_bottom; i++) cJSON_AddItemToArray(bottom, example_json(a, &s.bottom[i], (int)around));
-        cJSON *qs = cJSON_AddArrayToObject(act, "quantiles");
-        for (int b = 0; b < ACT_BANDS; b++) {
-            cJSON *q = cJSON_CreateObject(), *ex = cJSON_CreateArray();
-            cJSON_AddNumberToObject(q, "from", act_band_q[b]);
-            cJSON_AddNumberToObject(q, "to", act_band_q[b + 1]);
-            cJSON_AddNumberToObject(q, "act_from", s.q[b]);
-            if (b + 1 < ACT_BANDS) cJSON_AddNumberToObject(q, "act_to", s.q[b + 1]);
-            else cJSON_AddNumberToObject(q, "act_to", s.max);
-            for (int i = 0; i < s.n_band[b]; i++) cJSON_AddItemToArray(ex, example_json(a, &s.band[b][i], (int)around));
-            cJSON_AddItemToObject(q, "examples", ex);
-            cJSON_AddItemToArray(qs, q);
-        }
-        if (act_atlas_has_map(a)) show_weights(path, layer, neuron, o);
-        cJSON *ag_o = cJSON_AddObjectToObject(o, "agreement");
-        cJSON_AddStringToObject(ag_o, "row", row ? "gate" : "up");
-        cJSON_AddStringToObject(ag_o, "through", embed ? "embed" : "head");
-        cJSON_AddItemToObject(ag_o, "writes", test_json(&tn, &ag.writes));
-        cJSON_AddItemToObject(ag_o, "reads", test_json(&tn, &ag.reads));
+        Atlas *map = NULL;
+        cJSON *o;
+        if (act_atlas_has_map(a) && atlas_open(&map, path, &e)) map = NULL;
+        if (act_neuron_json(a, map, layer, neuron, (int)around, row, embed, &o, &e)) error_exit(&e);
+        atlas_close(map);
+        act_atlas_close(a);
         put_json(o, 1);
-    } else {
-        printf("activations of %d:%d  (corpus %s%s, %lld tokens, window %d)\n", layer, neuron, in->corpus,
-               strcmp(status, "ok") == 0 ? ""
-               : strcmp(status, "moved") == 0 ? ": moved since the run; context from the token ids the atlas stores"
-                                              : ": changed since the run; context from the token ids the atlas stores",
-               (long long)in->tokens, in->window);
-        printf("  count %lld  mean %.5g  std %.5g  min %.5g  max %.5g  density %.4f\n", (long long)s.count, s.mean,
-               sqrt(s.m2 / cnt), s.min, s.max, (double)s.positive / cnt);
-        printf("  sign cases (gate, up):");
-        for (int i = 0; i < ACT_SIGN_CASES; i++) printf("  %s %.4f", act_sign_case_names[i], (double)s.sign[i] / cnt);
-        printf("\n  quantiles: q50 %.5g  q90 %.5g  q99 %.5g (from the histogram)\n  histogram:", s.q[0], s.q[1], s.q[2]);
-        for (int b = 0; b < ACT_HIST_BINS; b++)
-            if (s.hist[b]) printf("  [%.4g, %.4g) %lld", act_hist_lo(b), act_hist_hi(b), (long long)s.hist[b]);
-        printf("\n");
-        if (act_atlas_has_map(a)) show_weights(path, layer, neuron, NULL);
-        print_test(&tn, "writes (down column):", &ag.writes);
-        char what[64];
-        snprintf(what, sizeof what, "reads (%s row, %s):", row ? "gate" : "up", embed ? "embeddings" : "LM head");
-        print_test(&tn, what, &ag.reads);
-        print_examples(a, "top examples", s.top, s.n_top, (int)around);
-        print_examples(a, "bottom examples", s.bottom, s.n_bottom, (int)around);
-        static const char *const band_title[ACT_BANDS] = { "band 0.5-0.9", "band 0.9-0.99", "band 0.99-1" };
-        for (int b = 0; b < ACT_BANDS; b++) print_examples(a, band_title[b], s.band[b], s.n_band[b], (int)around);
+        return NM_OK;
     }
-    free(s.top);
-    free(s.bottom);
+    ActNeuronView v;
+    if (act_view_load(a, layer, neuron, row, embed, &v, &e)) error_exit(&e);
+    const ActNeuron s = v.s; /* copies of the handles, read only */
+    const NeuronAgreement ag = v.ag;
+    TokenNames tn = act_atlas_token_names(a);
+    const char *status = act_corpus_status(in);
+    double cnt = s.count ? (double)s.count : 1;
+    printf("activations of %d:%d  (corpus %s%s, %lld tokens, window %d)\n", layer, neuron, in->corpus,
+           strcmp(status, "ok") == 0 ? ""
+           : strcmp(status, "moved") == 0 ? ": moved since the run; context from the token ids the atlas stores"
+                                          : ": changed since the run; context from the token ids the atlas stores",
+           (long long)in->tokens, in->window);
+    printf("  count %lld  mean %.5g  std %.5g  min %.5g  max %.5g  density %.4f\n", (long long)s.count, s.mean,
+           sqrt(s.m2 / cnt), s.min, s.max, (double)s.positive / cnt);
+    printf("  sign cases (gate, up):");
+    for (int i = 0; i < ACT_SIGN_CASES; i++) printf("  %s %.4f", act_sign_case_names[i], (double)s.sign[i] / cnt);
+    printf("\n  quantiles: q50 %.5g  q90 %.5g  q99 %.5g (from the histogram)\n  histogram:", s.q[0], s.q[1], s.q[2]);
+    for (int b = 0; b < ACT_HIST_BINS; b++)
+        if (s.hist[b]) printf("  [%.4g, %.4g) %lld", act_hist_lo(b), act_hist_hi(b), (long long)s.hist[b]);
+    printf("\n");
+    if (act_atlas_has_map(a)) print_weights(path, layer, neuron);
+    print_test(&tn, "writes (down column):", &ag.writes);
+    char what[64];
+    snprintf(what, sizeof what, "reads (%s row, %s):", row ? "gate" : "up", embed ? "embeddings" : "LM head");
+    print_test(&tn, what, &ag.reads);
+    print_examples(a, "top examples", s.top, s.n_top, (int)around);
+    print_examples(a, "bottom examples", s.bottom, s.n_bottom, (int)around);
+    static const char *const band_title[ACT_BANDS] = { "band 0.5-0.9", "band 0.9-0.99", "band 0.99-1" };
+    for (int b = 0; b < ACT_BANDS; b++) print_examples(a, band_title[b], s.band[b], s.n_band[b], (int)around);
+    act_view_free(&v);
     act_atlas_close(a);
     return NM_OK;
 }

@@ -225,6 +225,11 @@ int cmd_serve(int argc, char **argv) {
     if (idle && (!parse_long(idle, &idle_s) || idle_s < 1 || idle_s > 3600)) idle_s = IDLE_TIMEOUT_S;
     s.atlas = open_atlas_or_exit(s.atlas_path, s.atlas_path);
     const AtlasInfo *in = atlas_info(s.atlas);
+    Error ae = { 0 };
+    if (act_atlas_open(&s.acts, s.atlas_path, &ae)) {
+        s.acts = NULL; /* an atlas without activations is the usual case; say why only when it has some */
+        if (!strstr(ae.msg, "holds no activations")) fprintf(stderr, "neuromap: serve: no activation examples: %s\n", ae.msg);
+    }
     if (diff) {
         s.diff = open_atlas_or_exit(diff, diff);
         const AtlasInfo *d = atlas_info(s.diff);
@@ -287,6 +292,7 @@ int cmd_serve(int argc, char **argv) {
         model_close(&s.model);
     }
     atlas_close(s.diff);
+    act_atlas_close(s.acts);
     atlas_close(s.atlas);
     pthread_mutex_destroy(&s.lens_mu);
     return NM_OK;

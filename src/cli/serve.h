@@ -2,8 +2,8 @@
  *
  *   cmd_serve.c     the command: options, the libmicrohttpd daemon, request
  *                   bodies, routing, the compiled-in pages, shutdown
- *   serve_api.c     the JSON API (GET): info, neuron, find, layer, and with
- *                   the model: write, related, effect
+ *   serve_api.c     the JSON API (GET): info, neuron, find, layer, examples,
+ *                   and with the model: write, related, effect
  *   serve_stream.c  POST /api/generate as a text/event-stream, POST /api/probe
  *
  * A handler answers with a Reply; cmd_serve.c turns it into a response.
@@ -24,6 +24,7 @@ struct cJSON;
 
 typedef struct {
     Atlas *atlas, *diff;          /* diff: the --diff atlas, or NULL */
+    ActAtlas *acts;               /* the atlas's activations (neuromap activations), or NULL */
     const char *atlas_path, *diff_path;
     Model model;                  /* with --model; has_model says so */
     int has_model, threads;

@@ -5,6 +5,9 @@
  *   GET /api/neuron/{matrix}/{L}/{N}      show's document (?atlas=diff: the --diff atlas's)
  *   GET /api/find?text=&matrix=&limit=    find's document
  *   GET /api/layer/{matrix}/{L}           the layer's summary (and its diff)
+ *   GET /api/examples/{L}/{N}?around=&row=&through=
+ *                                         show --examples's document (404 when the
+ *                                         atlas holds no activations)
  * From the model (--model; 409 without it):
  *   GET /api/write/{L}/{N}                the down column decoded, and its negation
  *   GET /api/logits/{matrix}/{L}/{N}      a histogram of all the neuron's vocabulary logits
@@ -99,7 +102,7 @@ static Reply api_info(Server *s) {
     else cJSON_AddNullToObject(o, "model");
     if (s->diff) cJSON_AddItemToObject(o, "diff", atlas_info_json(s->diff, s->diff_path));
     else cJSON_AddNullToObject(o, "diff");
-    cJSON_AddBoolToObject(o, "activations", 0); /* activation evidence: not in atlases yet */
+    cJSON_AddBoolToObject(o, "activations", s->acts != NULL);
     cJSON_AddBoolToObject(o, "generate", s->has_model);
     return reply_json(o);
 }
@@ -148,6 +151,23 @@ static Reply api_layer(Server *s, const Request *r) {
     cJSON *o;
     Error e = { 0 };
     if (atlas_layer_json(s->atlas, s->diff, k, layer, n_tokens, &o, &e)) return reply_from(&e, MHD_HTTP_NOT_FOUND);
+    return reply_json(o);
+}
+
+/* show ATLAS L:N --examples --format json [--around K] [--row R] [--through T]. */
+static Reply api_examples(Server *s, const Request *r) {
+    int layer, neuron, around;
+    const char *row = arg(r, "row"), *through = arg(r, "through");
+    if (r->n_seg != 4 || !seg_int(r, 2, 0, 1 << 30, &layer) || !seg_int(r, 3, 0, 1 << 30, &neuron) ||
+        !arg_int(r, "around", 12, 0, 1000, &around) || (row && strcmp(row, "gate") && strcmp(row, "up")) ||
+        (through && strcmp(through, "head") && strcmp(through, "embed")))
+        return reply_error(MHD_HTTP_BAD_REQUEST,
+                           "expected /api/examples/{layer}/{neuron}[?around=0..1000][&row=gate|up][&through=head|embed]");
+    if (!s->acts) return reply_error(MHD_HTTP_NOT_FOUND, "%s holds no activations (run 'neuromap activations')", s->atlas_path);
+    cJSON *o;
+    Error e = { 0 };
+    int gate = !row || strcmp(row, "gate") == 0, embed = through && strcmp(through, "embed") == 0;
+    if (act_neuron_json(s->acts, s->atlas, layer, neuron, around, gate, embed, &o, &e)) return reply_from(&e, MHD_HTTP_NOT_FOUND);
     return reply_json(o);
 }
 
@@ -414,6 +434,7 @@ Reply serve_api(Server *s, const Request *r) {
     if (strcmp(what, "neuron") == 0) return api_neuron(s, r);
     if (strcmp(what, "find") == 0 && r->n_seg == 2) return api_find(s, r);
     if (strcmp(what, "layer") == 0) return api_layer(s, r);
+    if (strcmp(what, "examples") == 0) return api_examples(s, r);
     int needs_model = strcmp(what, "write") == 0 || strcmp(what, "related") == 0 || strcmp(what, "effect") == 0 ||
                       strcmp(what, "logits") == 0;
     if (needs_model && !s->has_model) return reply_error(MHD_HTTP_CONFLICT, "/api/%s needs the model: start serve with --model", what);

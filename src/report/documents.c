@@ -13,11 +13,12 @@ cJSON *show_json(const TokenNames *tn, MatrixKind k, int layer, int neuron, Lens
     return o;
 }
 
-/* {"token_id","token"}. */
+/* {"token_id","token"[,"token_bytes"]}. */
 static cJSON *token_json(const TokenNames *tn, int id) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "token_id", id);
     cJSON_AddItemToObject(o, "token", token_string_json(tn, id));
+    token_bytes_json(o, tn, id);
     return o;
 }
 

@@ -27,20 +27,41 @@ void neuron_tsv(FILE *f, const TokenNames *tn, MatrixKind k, int layer, int neur
     for (int i = 0; i < n_bottom; i++) tsv_row(f, tn, k, layer, neuron, -(i + 1), &r->bottom[i]);
 }
 
-cJSON *token_string_json(const TokenNames *tn, int id) {
-    int in = id >= 0 && id < tn->n;
-    const char *text = in ? tn->text[id] : "";
-    int len = in ? tn->len[id] : 0, valid = 1;
-    for (int p = 0; p < len && valid;) {
+/* 1 when token id's bytes are valid UTF-8 without NUL (an id outside the
+ * table is the empty, valid text). */
+static int token_is_text(const TokenNames *tn, int id) {
+    if (id < 0 || id >= tn->n) return 1;
+    const char *text = tn->text[id];
+    int len = tn->len[id];
+    for (int p = 0; p < len;) {
         int l = utf8_sequence_length((const unsigned char *)text + p, (size_t)(len - p));
-        valid = l > 0 && text[p] != 0;
+        if (l <= 0 || text[p] == 0) return 0;
         p += l;
     }
-    if (valid) return cJSON_CreateString(text);
+    return 1;
+}
+
+cJSON *token_string_json(const TokenNames *tn, int id) {
+    if (token_is_text(tn, id)) return cJSON_CreateString(id >= 0 && id < tn->n ? tn->text[id] : "");
     char *esc = token_text(tn, id);
     cJSON *o = cJSON_CreateString(esc);
     free(esc);
     return o;
+}
+
+void token_bytes_json(cJSON *o, const TokenNames *tn, int id) {
+    if (token_is_text(tn, id)) return;
+    static const char hex[] = "0123456789abcdef";
+    int n = tn->len[id];
+    char *h = xmalloc(2 * (size_t)n + 1);
+    for (int i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)tn->text[id][i];
+        h[2 * i] = hex[c >> 4];
+        h[2 * i + 1] = hex[c & 15];
+    }
+    h[2 * n] = 0;
+    cJSON_AddStringToObject(o, "token_bytes", h);
+    free(h);
 }
 
 cJSON *token_list_json(const TokenNames *tn, const LensToken *t, int n, int sign) {
@@ -50,6 +71,7 @@ cJSON *token_list_json(const TokenNames *tn, const LensToken *t, int n, int sign
         cJSON_AddNumberToObject(o, "rank", sign * (i + 1));
         cJSON_AddNumberToObject(o, "token_id", t[i].id);
         cJSON_AddItemToObject(o, "token", token_string_json(tn, t[i].id));
+        token_bytes_json(o, tn, t[i].id);
         cJSON_AddNumberToObject(o, "logit", t[i].logit);
         cJSON_AddNumberToObject(o, "prob", t[i].prob);
         cJSON_AddItemToArray(arr, o);

@@ -22,7 +22,13 @@ char *token_text(const TokenNames *tn, int id);
  * without NUL, else token_text's escaped form (JSON strings must be UTF-8). */
 cJSON *token_string_json(const TokenNames *tn, int id);
 
-/* {"rank","token_id","token","logit","prob"} for t[0..n), ranks sign·1..n. */
+/* For a token whose bytes are not valid UTF-8 (or hold NUL): adds
+ * "token_bytes", its exact bytes in lower-case hex ("e6", "c3a9ff"), so a
+ * reader can show the bytes themselves, not the escaped text; nothing for
+ * any other token. */
+void token_bytes_json(cJSON *o, const TokenNames *tn, int id);
+
+/* {"rank","token_id","token"[,"token_bytes"],"logit","prob"} for t[0..n), ranks sign·1..n. */
 cJSON *token_list_json(const TokenNames *tn, const LensToken *t, int n, int sign);
 
 /* "matrix layer neuron rank token_id token logit prob" */

@@ -75,6 +75,24 @@ async function until(page, cond, ms = 30000) {
 
 const texts = async (page, sel) => page.$$eval(sel, es => es.map(e => e.textContent));
 
+// What a token of the API should read as on a page: its text; for a piece
+// whose bytes are not UTF-8 ("token_bytes"), each character its bytes form,
+// and each byte that forms none as its two hex digits.
+const fatal = new TextDecoder('utf-8', { fatal: true });
+function shownAs(x) {
+  if (!x.token_bytes) return x.token;
+  const b = Buffer.from(x.token_bytes, 'hex');
+  let out = '';
+  for (let i = 0; i < b.length;) {
+    let ch = null, n = 1;
+    for (; n <= 4 && i + n <= b.length && ch === null; n++) {
+      try { const s = fatal.decode(b.subarray(i, i + n)); if ([...s].length === 1 && s !== '\0') ch = s; } catch (e) { /* not yet a character */ }
+    }
+    if (ch !== null) { out += ch; i += n - 1; } else { out += b[i].toString(16).toUpperCase().padStart(2, '0'); i++; }
+  }
+  return out;
+}
+
 try {
   // The home page: summary, one card per layer with the layer's top tokens.
   {
@@ -83,7 +101,7 @@ try {
     await until(t.page, async () => (await t.page.$$('#layers .card svg')).length === info.atlas.n_layers);
     const layer0 = await json(STORIES + 'api/layer/up/0');
     const shown = await texts(t.page, '#layers .card:first-child .tok');
-    check('home: layer 0 card shows its most frequent top tokens', shown.length > 0 && shown[0] === layer0.top_tokens[0].token, JSON.stringify(shown.slice(0, 3)));
+    check('home: layer 0 card shows its most frequent top tokens', shown.length > 0 && shown[0] === shownAs(layer0.top_tokens[0]), JSON.stringify(shown.slice(0, 3)));
     await quiet('home', t);
 
     // The search box finds " named".
@@ -107,18 +125,24 @@ try {
     for (const m of ['up', 'gate', 'down']) {
       const doc = await json(STORIES + `api/neuron/${m}/0/140`);
       const shown = await texts(t.page, `#side-${m} .tok`);
-      const want = [...doc.top, ...doc.bottom].map(x => x.token);
+      const want = [...doc.top, ...doc.bottom].map(shownAs);
       check(`neuron page: ${m} side shows show's tokens`, shown.length === want.length && shown.every((s, i) => s === want[i]), JSON.stringify(shown.slice(0, 4)));
     }
     const w = await json(STORIES + 'api/write/0/140');
     const signs = await texts(t.page, '#signs .tok');
-    check('neuron page: write side positive and negative', signs.length > 0 && signs[0] === w.positive.top[0].token && signs.includes(w.negative.top[0].token));
+    check('neuron page: write side positive and negative', signs.length > 0 && signs[0] === shownAs(w.positive.top[0]) && signs.includes(shownAs(w.negative.top[0])));
     const rel = await texts(t.page, '#related a');
     check('neuron page: related neurons linked', rel.length > 0 && rel.every(x => /^(up|down) \d+:\d+$/.test(x)), JSON.stringify(rel.slice(0, 3)));
     const hist = await t.page.$$eval('#logits rect', r => r.length);
     check('neuron page: a histogram of all the logits', hist === 60, String(hist));
     const links = await texts(t.page, '.pager a');
     check('neuron page: prev and next', links.includes('← prev 139') && links.includes('next 141 →'), JSON.stringify(links));
+    // Activation evidence: each example's token highlighted in its context.
+    const ex = await json(STORIES + 'api/examples/0/140?around=8');
+    const marks = await texts(t.page, '#examples-top mark');
+    check('neuron page: top examples with their tokens highlighted', marks.length === ex.activations.top.length && marks.every((m, i) => m === shownAs(ex.activations.top[i])), JSON.stringify(marks));
+    const ctxs = await texts(t.page, '#examples-top td.ctx');
+    check('neuron page: example context around the token', ctxs.length > 0 && ctxs.every((c, i) => c === ex.activations.top[i].left + shownAs(ex.activations.top[i]) + ex.activations.top[i].right), JSON.stringify(ctxs[0]));
     await quiet('neuron page', t);
     if (SHOTS) await t.page.screenshot({ path: join(SHOTS, 'web-neuron.png') });
 
@@ -165,7 +189,7 @@ try {
     await t.page.goto(STORIES + other[0].slice(1));
     await t.page.waitForSelector('body[data-ready="1"]');
     const shown = await texts(t.page, `#side-${m} .tok`);
-    check('diff: the other atlas\'s neuron page shows its tokens', shown[0] === d.top[0].token, JSON.stringify([shown[0], d.top[0].token]));
+    check('diff: the other atlas\'s neuron page shows its tokens', shown[0] === shownAs(d.top[0]), JSON.stringify([shown[0], d.top[0].token]));
     await t.page.close();
   }
 
@@ -185,6 +209,11 @@ try {
       const s = await texts(t.page, '#side-up .tok');
       check(`html vocabulary: ${JSON.stringify(piece)} shows as text`, s[0] === piece, JSON.stringify(s[0]));
     }
+    // Bytes that are no UTF-8 character show as bytes, never as an escape.
+    await t.page.goto(HTML + 'neuron/up/0/3');
+    await t.page.waitForSelector('body[data-ready="1"]');
+    const cell = await t.page.$eval('#side-up .tok', e => ({ text: e.textContent, bytes: [...e.querySelectorAll('.byte')].map(b => b.textContent) }));
+    check('html vocabulary: a piece that is not UTF-8 shows its bytes, not an escape', cell.text === ' E6' && cell.bytes.join() === 'E6' && !cell.text.includes('\\'), JSON.stringify(cell));
     const home = await open(HTML);
     await home.page.waitForSelector('#layers .card svg');
     check('html vocabulary: home page has no injected elements', (await home.page.$$eval('script', s => s.length)) === 1 && home.dialogs.length === 0);
