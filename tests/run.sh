@@ -14,7 +14,8 @@ if [ ! -d "$NEUROMAP_SHARED/models" ]; then
     exit 1
 fi
 passed=0 failed=0 skipped=0 broken=()
-tally() { # NAME OUTPUT_FILE RC
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; } # wall seconds since $1
+tally() { # NAME OUTPUT_FILE RC SECONDS
     local line p f s
     line=$(grep -E '^[A-Za-z0-9_.-]+: [0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
     p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
@@ -25,23 +26,23 @@ tally() { # NAME OUTPUT_FILE RC
     if [ "$3" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # crashed after its summary, or sanitizer report
     passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
     [ "$f" -ne 0 ] && broken+=("$1")
-    printf '%-40s %s\n' "$1" "${line:-no summary (exit $3)}"
+    printf '%-40s %6.1f s  %s\n' "$1" "$4" "${line:-no summary (exit $3)}"
 }
 for build in "$@"; do
     mode=$(basename "$build")
     for t in "$build"/tests/test_*; do
         [ -x "$t" ] || continue
-        out=$(mktemp)
+        out=$(mktemp) t0=$EPOCHREALTIME
         "$t" >"$out" 2>&1; rc=$?
         [ "$rc" -ne 0 ] && tail -n 30 "$out" >&2
-        tally "$mode/$(basename "$t")" "$out" "$rc"; rm -f "$out"
+        tally "$mode/$(basename "$t")" "$out" "$rc" "$(elapsed "$t0")"; rm -f "$out"
     done
     for s in tests/cli_*.sh; do
         [ -f "$s" ] || continue
-        out=$(mktemp)
+        out=$(mktemp) t0=$EPOCHREALTIME
         bash "$s" "$build/neuromap" >"$out" 2>&1; rc=$?
         [ "$rc" -ne 0 ] && tail -n 30 "$out" >&2
-        tally "$mode/$(basename "$s" .sh)" "$out" "$rc"; rm -f "$out"
+        tally "$mode/$(basename "$s" .sh)" "$out" "$rc" "$(elapsed "$t0")"; rm -f "$out"
     done
 done
 [ ${#broken[@]} -gt 0 ] && echo "failing: ${broken[*]}" >&2
