@@ -261,6 +261,23 @@ if $CLIENT load "${URL_main}api/neuron/up/2/50" 400 25 >"$TMP/load" 2>"$TMP/err"
 if $CLIENT load "${URL_main}api/neuron/down/1/1" 80 40 >"$TMP/load" 2>"$TMP/err"; then ok; else fail "40 connections from one address: $(cat "$TMP/err")"; fi
 status "${URL_main}api/info" 200
 
+# ---- a quantised model: the API takes generate's and probe's default path (the
+# fast matmuls, whose probabilities differ from --exact-activations' in the last
+# digits) and "exact_activations": true takes the exact one -------------------
+Q8=$M/quant/stories260K-q8_0.gguf
+"$NM" map "$Q8" --matrix up -o "$TMP/q8.db" 2>/dev/null || fail "map the Q8_0 model"
+serve q8 "$TMP/q8.db" --model "$Q8" --threads 1 || { finish; exit 1; }
+body='{"prompt":"Once upon a time","target":" there","clamp":[{"layer":1,"neuron":3,"value":5}]'
+for exact in false true; do
+    opt=(); [ $exact = true ] && opt=(--exact-activations)
+    "$NM" probe "$Q8" --threads 1 --format json -p "Once upon a time" --target " there" --clamp 1:3=5 "${opt[@]}" >"$TMP/probe.json" 2>/dev/null
+    if $CLIENT postsame "${URL_q8}api/probe" "$body,\"exact_activations\":$exact}" "$TMP/probe.json" 2>"$TMP/err"; then ok; else fail "q8 probe exact=$exact: $(cat "$TMP/err")"; fi
+    "$NM" generate "$Q8" --threads 1 --compare --format json -p "Once upon a time" -n 6 --clamp 1:3=5 --seed 2 "${opt[@]}" >"$TMP/gen.json" 2>/dev/null
+    if $CLIENT stream "${URL_q8}api/generate" '{"prompt":"Once upon a time","n":6,"clamp":[{"layer":1,"neuron":3,"value":5}],"seed":2,"exact_activations":'$exact'}' "$TMP/gen.json" 2>"$TMP/err"; then ok; else fail "q8 generate exact=$exact: $(cat "$TMP/err")"; fi
+done
+status "${URL_q8}api/probe" 400 POST "$body,\"exact_activations\":1}"
+stop q8 TERM
+
 # ---- without --model: 409; an atlas whose vocabulary is HTML -------------------
 "$NM" synth "$TMP/syn0" >/dev/null 2>&1
 mkdir -p "$TMP/htok"

@@ -8,8 +8,9 @@
  *
  * The body's fields are generate's options: {"prompt", "n", "clamp":
  * [{"layer","neuron","value"}], "scale": [...], "site": "up"|"act",
- * "positions": "all"|"generated", "seed", "temperature", "top_p", "chat"};
- * each one left out takes the command's default.
+ * "positions": "all"|"generated", "seed", "temperature", "top_p", "chat",
+ * "exact_activations"}; each one left out takes the command's default (so
+ * the fast matmuls, as generate without --exact-activations).
  *
  * No thread of our own: libmicrohttpd asks the content reader for bytes
  * whenever the socket can take them, and each call runs the model for one
@@ -93,10 +94,12 @@ static int parse_body(Server *s, const Request *r, Stream *st, Error *e) {
         cJSON_Delete(o);
         return error_set(e, NM_EINPUT, "the body must be a JSON object (see README, \"Web atlas\")");
     }
-    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt"), *chat = cJSON_GetObjectItemCaseSensitive(o, "chat");
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt"), *chat = cJSON_GetObjectItemCaseSensitive(o, "chat"),
+                *exact = cJSON_GetObjectItemCaseSensitive(o, "exact_activations");
     double n, temp, top_p, seed;
     if (prompt && !cJSON_IsString(prompt) && !cJSON_IsNull(prompt)) rc = error_set(e, NM_EINPUT, "prompt must be a string");
-    else if (chat && !cJSON_IsBool(chat)) rc = error_set(e, NM_EINPUT, "chat must be true or false");
+    else if ((chat && !cJSON_IsBool(chat)) || (exact && !cJSON_IsBool(exact)))
+        rc = error_set(e, NM_EINPUT, "chat and exact_activations must be true or false");
     else if (!num_field(o, "n", 128, 1, 1 << 24, &n) || n != floor(n)) rc = error_set(e, NM_EINPUT, "n wants a number of tokens from 1");
     else if (!num_field(o, "temperature", 1.0, 0, 100, &temp)) rc = error_set(e, NM_EINPUT, "temperature wants 0 to 100");
     else if (!num_field(o, "top_p", 0.9, 0, 1, &top_p) || top_p <= 0) rc = error_set(e, NM_EINPUT, "top_p wants a mass in (0, 1]");
@@ -125,6 +128,7 @@ static int parse_body(Server *s, const Request *r, Stream *st, Error *e) {
         st->p = (GenParams){ .m = m, .tok = s->tok, .prompt = st->prompt, .n_prompt = n_prompt, .n_new = (int)n,
                              .temp = (float)temp, .top_p = (float)top_p, .seed = (uint64_t)seed };
         rc = forward_new(m, n_prompt + st->p.n_new, s->threads, &st->p.f, e);
+        if (!rc) forward_set_exact(st->p.f, cJSON_IsTrue(exact)); /* generate's default: the fast path */
     }
     cJSON_Delete(o);
     return rc;
@@ -146,7 +150,7 @@ Reply serve_probe(Server *s, const Request *r) {
     }
     const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(o, "prompt"), *target = cJSON_GetObjectItemCaseSensitive(o, "target"),
                 *chat = cJSON_GetObjectItemCaseSensitive(o, "chat"), *trunc = cJSON_GetObjectItemCaseSensitive(o, "truncate"),
-                *sweep = cJSON_GetObjectItemCaseSensitive(o, "sweep");
+                *sweep = cJSON_GetObjectItemCaseSensitive(o, "sweep"), *exact = cJSON_GetObjectItemCaseSensitive(o, "exact_activations");
     HookSet hooks = { 0 };
     Sweep sw = { 0 };
     Error e = { 0 };
@@ -154,8 +158,8 @@ Reply serve_probe(Server *s, const Request *r) {
     int rc = NM_OK;
     if (!cJSON_IsString(prompt) || !cJSON_IsString(target) || !*target->valuestring)
         rc = error_set(&e, NM_EINPUT, "probe needs \"prompt\" and a non-empty \"target\"");
-    else if ((chat && !cJSON_IsBool(chat)) || (trunc && !cJSON_IsBool(trunc)))
-        rc = error_set(&e, NM_EINPUT, "chat and truncate must be true or false");
+    else if ((chat && !cJSON_IsBool(chat)) || (trunc && !cJSON_IsBool(trunc)) || (exact && !cJSON_IsBool(exact)))
+        rc = error_set(&e, NM_EINPUT, "chat, truncate and exact_activations must be true or false");
     else if (!num_field(o, "top_k", 10, 1, 1000, &top_k) || top_k != floor(top_k))
         rc = error_set(&e, NM_EINPUT, "top_k wants 1-1000");
     if (!rc) rc = site_fields(o, &hooks, &e);
@@ -188,7 +192,8 @@ Reply serve_probe(Server *s, const Request *r) {
         out.retry_after = 1;
     } else {
         ProbeSpec spec = { .prompt = prompt->valuestring, .target = target->valuestring, .prompt_opts = { .chat = cJSON_IsTrue(chat) },
-                           .top_k = (int)top_k, .truncate = cJSON_IsTrue(trunc), .threads = s->threads };
+                           .top_k = (int)top_k, .truncate = cJSON_IsTrue(trunc), .threads = s->threads,
+                           .exact = cJSON_IsTrue(exact) };
         cJSON *doc;
         rc = probe_document(&s->model, s->tok, &spec, &hooks, &sw, &doc, &e);
         atomic_store(&s->generating, 0);

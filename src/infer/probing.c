@@ -124,6 +124,7 @@ int probe_document(const Model *m, const Tokenizer *tok, const ProbeSpec *spec, 
         free(ids);
         return rc;
     }
+    forward_set_exact(p.f, spec->exact);
     p.logits = xmalloc((size_t)p.n_target * vocab * sizeof *p.logits);
     p.prob = xmalloc((size_t)vocab * sizeof *p.prob);
 

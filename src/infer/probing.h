@@ -19,6 +19,7 @@ typedef struct {
     int top_k;                    /* next tokens listed (probe's --top-k, default 10) */
     int truncate;                 /* drop the oldest prompt tokens to fit the context */
     int threads;                  /* forward pass threads (0: every CPU) */
+    int exact;                    /* 1: the exact F32 matmuls (--exact-activations); 0: probe's default fast path */
 } ProbeSpec;
 
 /* What one run (baseline, clamped, or one sweep value) found. */
