@@ -14,7 +14,10 @@ static const CommandHelp help = {
              "       neuromap tokenize MODEL --decode \"IDS\"\n",
     .about = "Turns text into the model's token ids, exactly as its own tokenizer does.\n"
              "MODEL may also be a directory with only tokenizer files or a vocabulary-only GGUF.\n",
-    .after = "\nWith --decode, --special keeps control tokens (<s>, <|eot_id|>) in the text.\n",
+    .after = "\nWith --decode, --special keeps control tokens (<s>, <|eot_id|>) in the text.\n"
+             "A word inside a text is usually one token with its leading space: \" dog\" and \"dog\"\n"
+             "are different tokens. find, show --token, diff --token and probe --target take\n"
+             "the text with its space (\" dog\"), as this command shows it.\n",
 };
 
 typedef enum { OUT_TABLE, OUT_IDS, OUT_JSON } OutputFormat;

@@ -7,12 +7,13 @@
 #include "text/chat.h"
 
 const char prompt_usage[] =
-    "  --special            recognise special-token text (<|eot_id|>, </s>) in the prompt\n"
-    "  --bos, --no-bos      add / leave out BOS (default: as the model's tokenizer does)\n"
-    "  --chat               wrap the prompt as one user turn of the model's chat template\n"
-    "  --system TEXT        a system message before it (implies --chat)\n"
-    "  --messages FILE.json a whole conversation: [{\"role\": \"user\", \"content\": \"...\"}, ...]\n"
-    "  --date \"26 Jul 2024\" the Llama 3.1 template's \"Today Date\" (default 26 Jul 2024)\n";
+    "  --special           recognise special-token text (<|eot_id|>, </s>) in the prompt\n"
+    "  --bos, --no-bos     add / leave out BOS (default: as the model's tokenizer does)\n"
+    "  --chat              wrap the prompt as one user turn of the model's chat template\n"
+    "  --system TEXT       a system message before it (implies --chat)\n"
+    "  --messages FILE.json\n"
+    "                      a whole conversation: [{\"role\": \"user\", \"content\": \"...\"}, ...]\n"
+    "  --date DATE         the Llama 3.1 template's \"Today Date\" (default \"26 Jul 2024\")\n";
 
 int prompt_option(PromptOptions *o, int c, const char *arg) {
     switch (c) {
