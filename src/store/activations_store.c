@@ -28,10 +28,12 @@ static const char act_schema[] =
     " doc INTEGER NOT NULL, window INTEGER NOT NULL, pos INTEGER NOT NULL, token_id INTEGER NOT NULL,"
     " act REAL NOT NULL, gate REAL NOT NULL, up REAL NOT NULL, PRIMARY KEY(layer, neuron, list, rank)) WITHOUT ROWID;"
     "CREATE TABLE act_tokens(token_id INTEGER PRIMARY KEY, count INTEGER NOT NULL);"
-    "CREATE TABLE act_docs(doc INTEGER PRIMARY KEY, start INTEGER NOT NULL, end INTEGER NOT NULL, ids BLOB NOT NULL);";
+    "CREATE TABLE act_docs(doc INTEGER PRIMARY KEY, start INTEGER NOT NULL, end INTEGER NOT NULL, ids BLOB NOT NULL);"
+    "CREATE TABLE act_sums(layer INTEGER NOT NULL, neuron INTEGER NOT NULL, sums BLOB NOT NULL,"
+    " PRIMARY KEY(layer, neuron)) WITHOUT ROWID;";
 
 static const char act_drop[] = "DROP TABLE IF EXISTS act_meta; DROP TABLE IF EXISTS act_neurons; DROP TABLE IF EXISTS act_examples;"
-                               "DROP TABLE IF EXISTS act_tokens; DROP TABLE IF EXISTS act_docs;";
+                               "DROP TABLE IF EXISTS act_tokens; DROP TABLE IF EXISTS act_docs; DROP TABLE IF EXISTS act_sums;";
 
 /* The map's own meta and tokens tables (atlas.c), for an atlas that holds
  * only activations: the same columns, so either reader finds them. */
@@ -232,9 +234,11 @@ static int bind_example(sqlite3_stmt *st, int layer, int neuron, const char *lis
 
 /* Every neuron's state and lists, and the unigram counts. */
 static int save_state(ActStore *s, const ActRun *r, const int *const readings[5], Error *e) {
-    sqlite3_stmt *pn = NULL, *pe = NULL, *pt = NULL;
+    sqlite3_stmt *pn = NULL, *pe = NULL, *pt = NULL, *ps = NULL;
     int rc = NM_OK;
+    unsigned char sums[ACT_SUMS_BYTES];
     if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO act_neurons VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &pn, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO act_sums VALUES(?,?,?)", -1, &ps, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO act_examples VALUES(?,?,?,?,?,?,?,?,?,?,?)", -1, &pe, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO act_tokens VALUES(?,?)", -1, &pt, NULL))
         rc = db_fail(s->db, s->temp, e, "prepare");
@@ -262,6 +266,12 @@ static int save_state(ActStore *s, const ActRun *r, const int *const readings[5]
             for (int k = 0; k < 5; k++) sqlite3_bind_int(pn, 19 + k, readings ? readings[k][i] : -1);
             if (sqlite3_step(pn) != SQLITE_DONE) rc = db_fail(s->db, s->temp, e, "writing act_neurons");
             sqlite3_reset(pn);
+            act_neuron_sums_put(a, sums);
+            sqlite3_bind_int(ps, 1, l);
+            sqlite3_bind_int(ps, 2, n);
+            sqlite3_bind_blob(ps, 3, sums, ACT_SUMS_BYTES, SQLITE_STATIC);
+            if (!rc && sqlite3_step(ps) != SQLITE_DONE) rc = db_fail(s->db, s->temp, e, "writing act_sums");
+            sqlite3_reset(ps);
             for (int k = 0; !rc && k < a->n_top; k++)
                 if (!bind_example(pe, l, n, "top", k + 1, &a->top[k])) rc = db_fail(s->db, s->temp, e, "writing act_examples");
             for (int k = 0; !rc && k < a->n_bottom; k++)
@@ -281,10 +291,12 @@ static int save_state(ActStore *s, const ActRun *r, const int *const readings[5]
     sqlite3_finalize(pn);
     sqlite3_finalize(pe);
     sqlite3_finalize(pt);
+    sqlite3_finalize(ps);
     return rc;
 }
 
 int act_store_checkpoint(ActStore *s, ActRun *r, int next_doc, Error *e) {
+    act_run_settle(r);     /* the sums carried, mean and m2 from them */
     act_run_sort_heaps(r); /* worst first: still heaps, and a fixed order on disk */
     int rc = db_exec(s->db, s->temp, "BEGIN;", e);
     if (!rc) rc = save_state(s, r, NULL, e);
@@ -371,6 +383,21 @@ static int load_neuron(sqlite3 *db, const char *path, int layer, int neuron, int
     return rc;
 }
 
+/* A neuron's exact sums (act_sums), which also give its mean and m2. */
+static int load_sums(sqlite3 *db, const char *path, int layer, int neuron, ActNeuron *a, Error *e) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT sums FROM act_sums WHERE layer = ? AND neuron = ?", -1, &st, NULL))
+        return error_set(e, NM_EINPUT, "%s: holds no exact sums (act_sums): written by an older neuromap; use --force", path);
+    sqlite3_bind_int(st, 1, layer);
+    sqlite3_bind_int(st, 2, neuron);
+    int rc = NM_OK;
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != ACT_SUMS_BYTES)
+        rc = error_set(e, NM_EINPUT, "%s: no exact sums of neuron %d:%d", path, layer, neuron);
+    else act_neuron_sums_get(a, sqlite3_column_blob(st, 0));
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int act_store_load(ActStore *s, ActRun *r, int *next_doc, Error *e) {
     long long pass, next, tokens;
     if (!meta_i64(s->db, "pass", &pass) || !meta_i64(s->db, "next_doc", &next) || !meta_i64(s->db, "pass_tokens", &tokens)) {
@@ -385,6 +412,7 @@ int act_store_load(ActStore *s, ActRun *r, int *next_doc, Error *e) {
         for (int n = 0; !rc && n < r->ffn; n++) {
             ActNeuron *a = act_neuron(r, l, n);
             rc = load_neuron(s->db, s->temp, l, n, r->top_n, r->bottom_n, a, NULL, e);
+            if (!rc) rc = load_sums(s->db, s->temp, l, n, a, e);
             for (int b = 0; b < ACT_BANDS; b++)
                 for (int k = 0; k < a->n_band[b]; k++)
                     a->band_key[b][k] = act_band_key(r->seed, l, n, a->band[b][k].doc, a->band[b][k].window, a->band[b][k].pos);
