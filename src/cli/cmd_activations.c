@@ -17,13 +17,16 @@ static const CommandHelp help = {
     .name = "activations",
     .usage = "usage: neuromap activations MODEL --corpus FILE [-o ATLAS] [--top-n 20] [--bottom-n 20] [--window 256]\n"
              "                            [--max-tokens N] [--layers A-B] [--threads N] [--seed S] [--resume] [--force]\n"
-             "                            [--progress] [--tokenizer FILE]\n",
+             "                            [--progress] [--tokenizer FILE] [--shard I/N [--bands BANDS]]\n",
     .about = "Runs a corpus through the model and keeps, for every MLP neuron, the statistics of its\n"
              "activation silu(gate.x)*(up.x) (count, mean, std, min, max, density, GLU sign cases, a\n"
              "32-bin histogram), its top and bottom examples and 5 random examples from each quantile\n"
              "band (0.5-0.9, 0.9-0.99, 0.99-1), in an atlas: a new one, or added to a map's atlas.\n"
              "'neuromap show ATLAS L:N --examples' shows them; 'neuromap agreement ATLAS' tests them\n"
-             "against what the weights say.\n",
+             "against what the weights say. Under mpirun the ranks split the documents; for job arrays,\n"
+             "--shard I/N runs pass 1 of a shard, 'neuromap merge' joins the parts into BANDS, --shard\n"
+             "I/N --bands BANDS runs pass 2, and merging BANDS with those parts gives the atlas, equal\n"
+             "to a single run's (docs/DISTRIBUTED.md).\n",
 };
 
 
@@ -79,7 +82,8 @@ static void share_bands(const MpiWorld *w, ActRun *run) {
 }
 
 int cmd_activations(int argc, char **argv) {
-    const char *corpus = NULL, *output = NULL, *layers = NULL, *tokenizer = NULL;
+    Error e0 = { 0 };
+    const char *corpus = NULL, *output = NULL, *layers = NULL, *tokenizer = NULL, *shard_arg = NULL, *bands = NULL;
     long top_n = 20, bottom_n = 20, window = 256, threads = 0, max_tokens = -1, seed = 0;
     int resume = 0, force = 0, progress = 0;
     Option opts[] = {
@@ -99,14 +103,25 @@ int cmd_activations(int argc, char **argv) {
         { OPT_FLAG(0, "force", &force, "replace the activations an atlas holds, or a partial run") },
         { OPT_FLAG(0, "progress", &progress, "progress on stderr even when it is not a terminal") },
         { OPT_TOKENIZER(&tokenizer) },
+        { OPT_STRING(0, "shard", &shard_arg, "I/N",
+                     "run only shard I (0..N-1) of N of the documents, as a part (-o PART):\n"
+                     "pass 1; with --bands, pass 2 ('neuromap merge' joins the parts)") },
+        { OPT_STRING(0, "bands", &bands, "BANDS", "the merged pass-1 parts (their band edges), for --shard's pass 2") },
         { OPT_END() },
     };
     options_parse_args(&help, opts, argc, argv, 1, "one MODEL");
     if (!corpus) die(NM_EINPUT, "activations: --corpus FILE is required");
+    int shard = 0, n_shards = 0;
+    if (shard_arg && shard_parse(shard_arg, &shard, &n_shards, &e0)) die(NM_EINPUT, "activations: --shard: %s", e0.msg);
+    if (bands && !shard_arg) die(NM_EINPUT, "activations: --bands is for a shard's pass 2: give --shard I/N too");
+    if (shard_arg && !output) die(NM_EINPUT, "activations: --shard writes a part: name it with -o PART");
+    if (shard_arg && max_tokens >= 0)
+        die(NM_EINPUT, "activations: --max-tokens cannot be split among shards: which tokens count depends on every document before");
     /* Under mpirun/srun every rank runs this command line: the ranks split
      * the documents, rank 0 merges their states and writes (cli/mpi.h). */
     MpiWorld w;
     mpi_start(&w, "activations");
+    if (w.size > 1 && shard_arg) die(NM_EINPUT, "activations: --shard is for separate jobs; under mpirun the %d ranks split the documents themselves", w.size);
     if (w.size > 1 && max_tokens >= 0)
         die(NM_EINPUT, "activations: --max-tokens cannot be split among ranks: which tokens count depends on every document before");
     const char *model_path = argv[1];
@@ -128,7 +143,13 @@ int cmd_activations(int argc, char **argv) {
         die(NM_EINPUT, "activations: %s: the ranks read different corpora there (contents differ); every node needs the same file", corpus);
     ActInfo info = { .corpus_hash = corp.hash, .corpus_bytes = (int64_t)corp.file.size, .n_docs = corp.n_docs,
                      .window = (int)window, .top_n = (int)top_n, .bottom_n = (int)bottom_n, .l0 = (int)l0, .l1 = (int)l1,
-                     .max_tokens = max_tokens, .seed = (uint64_t)seed };
+                     .max_tokens = max_tokens, .seed = (uint64_t)seed, .shard = shard, .n_shards = n_shards,
+                     .stage = !shard_arg ? ACT_STAGE_RUN : bands ? ACT_STAGE_PASS2 : ACT_STAGE_PASS1 };
+    double *q = NULL; /* a pass-2 part's band edges */
+    if (bands) {
+        q = xmalloc((size_t)(l1 - l0 + 1) * (size_t)m.cfg.ffn_dim * 3 * sizeof *q);
+        if (act_bands_read(bands, m.identity, &info, q, &info.bands_hash, &e)) error_exit(&e);
+    }
     char *abs = realpath(corpus, NULL);
     snprintf(info.corpus, sizeof info.corpus, "%s", abs ? abs : corpus);
     free(abs);
@@ -142,6 +163,8 @@ int cmd_activations(int argc, char **argv) {
     if (act_run_init(&run, &m, (int)l0, (int)l1, (int)top_n, (int)bottom_n, (int)window, max_tokens, (uint64_t)seed, &e) ||
         (w.rank == 0 && act_store_begin(&store, path, force, resume, &m, &info, &resumed, &e)))
         error_exit(&e);
+    if (q) act_run_begin_pass2_part(&run, q);
+    free(q);
     if (resumed && act_store_load(store, &run, &next_doc, &e)) fail(store, &e);
     if (forward_new(&m, (int)window, (int)threads, &f, &e)) fail(store, &e);
     if (resumed) fprintf(stderr, "activations: resuming %s at pass %d, document %d\n", act_store_temp_path(store), run.pass, next_doc);
@@ -166,7 +189,12 @@ int cmd_activations(int argc, char **argv) {
     for (; run.pass <= 2; next_doc = 0) {
         /* This rank's documents of those left: all of them in a single process. */
         int first, last;
-        act_corpus_part(&corp, w.rank, w.size, next_doc, &first, &last);
+        if (shard_arg) { /* a shard's documents are fixed; a resumed part continues in them */
+            act_corpus_part(&corp, shard, n_shards, 0, &first, &last);
+            if (next_doc > first) first = next_doc;
+        } else {
+            act_corpus_part(&corp, w.rank, w.size, next_doc, &first, &last);
+        }
         for (int d = first; d < last && (max_tokens < 0 || run.tokens < max_tokens); d++) {
             int *ids, n;
             int64_t before = run.tokens;
@@ -185,7 +213,7 @@ int cmd_activations(int argc, char **argv) {
             if (aborting) raise(SIGKILL);
         }
         gather_states(&w, &run, store);
-        if (run.pass == 2) break;
+        if (run.pass == 2 || shard_arg) break; /* a part runs one pass */
         if (w.rank == 0) {
             act_run_begin_pass2(&run);
             if (act_store_checkpoint(store, &run, 0, &e)) fail(store, &e);
@@ -198,10 +226,29 @@ int cmd_activations(int argc, char **argv) {
     }
     if (w.rank > 0) goto done; /* its state is rank 0's to write */
     double seconds = now_seconds() - t0;
-    act_run_finish(&run);
     size_t count = (size_t)(l1 - l0 + 1) * (size_t)m.cfg.ffn_dim;
     int *readings[5];
     for (int i = 0; i < 5; i++) readings[i] = xmalloc(count * sizeof(int));
+    if (shard_arg) {
+        /* What the weights say is the pass-2 parts' to read, a share of the
+         * layers each (the merge takes them from whichever part has them). */
+        long n = l1 - l0 + 1, a = l0 + n * shard / n_shards, b = l0 + n * (shard + 1) / n_shards - 1;
+        for (int i = 0; i < 5; i++)
+            for (size_t k = 0; k < count; k++) readings[i][k] = -1;
+        int *sub[5];
+        for (int i = 0; i < 5; i++) sub[i] = readings[i] + (size_t)(a - l0) * m.cfg.ffn_dim;
+        if ((bands && a <= b && agreement_readings(&m, (int)threads, (int)a, (int)b, sub, &e)) ||
+            act_store_commit_part(store, &run, &corp, tok, (const int *const *)readings, &e))
+            error_exit(&e);
+        int f0, f1;
+        act_corpus_part(&corp, shard, n_shards, 0, &f0, &f1);
+        fprintf(stderr, "activations: %s: pass %d of shard %d/%d, documents %d-%d of %d (%lld tokens) in %.2f s; next: merge "
+                "the parts%s\n", path, run.pass, shard, n_shards, f0, f1 - 1, corp.n_docs, (long long)run.tokens, seconds,
+                bands ? " with BANDS into the atlas" : " into BANDS for pass 2");
+        for (int i = 0; i < 5; i++) free(readings[i]);
+        goto done;
+    }
+    act_run_finish(&run);
     if (agreement_readings(&m, (int)threads, (int)l0, (int)l1, readings, &e) ||
         act_store_commit(store, &run, &corp, tok, (const int *const *)readings, &e))
         error_exit(&e);

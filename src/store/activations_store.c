@@ -1,6 +1,6 @@
 /* activations_store.c — the activation tables of an atlas: an atomic,
  * resumable writer and a reader. The schema is in activations_store.h. */
-#include "store/activations_store.h"
+#include "store/act_internal.h"
 #include "store/db.h"
 
 #include <fcntl.h>
@@ -49,14 +49,8 @@ static const char *const list_names[2 + ACT_BANDS] = { "top", "bottom", "q50", "
 /* ----------------------------------------------------------------------------
  * Writing */
 
-struct ActStore {
-    sqlite3 *db;
-    char *path, *temp;
-    int lock_fd;
-    ActInfo info;
-};
 
-static void store_free(ActStore *s) {
+void act_store_free(ActStore *s) {
     sqlite3_close(s->db);
     free(s->path);
     free(s->temp);
@@ -67,7 +61,7 @@ static void store_free(ActStore *s) {
 const char *act_store_temp_path(const ActStore *s) { return s->temp; }
 
 /* The options a resumed run must share with the partial, as act_meta keys. */
-static void run_keys(const ActInfo *in, uint64_t identity, char v[9][64]) {
+void act_run_keys(const ActInfo *in, uint64_t identity, char v[ACT_RUN_KEYS][64]) {
     snprintf(v[0], 64, "%016" PRIx64, identity);
     snprintf(v[1], 64, "%016" PRIx64, in->corpus_hash);
     snprintf(v[2], 64, "%d", in->window);
@@ -78,12 +72,12 @@ static void run_keys(const ActInfo *in, uint64_t identity, char v[9][64]) {
     snprintf(v[7], 64, "%" PRIu64, in->seed);
     snprintf(v[8], 64, "%d", in->n_docs);
 }
-static const char *const run_key_names[9] = { "model_identity", "corpus_hash", "window", "top_n", "bottom_n",
+const char *const act_run_key_names[ACT_RUN_KEYS] = { "model_identity", "corpus_hash", "window", "top_n", "bottom_n",
                                               "layers", "max_tokens", "seed", "corpus_docs" };
-static const char *const run_key_options[9] = { "MODEL (a different model)", "--corpus (its contents)", "--window", "--top-n",
+const char *const act_run_key_options[ACT_RUN_KEYS] = { "MODEL (a different model)", "--corpus (its contents)", "--window", "--top-n",
                                                 "--bottom-n", "--layers", "--max-tokens", "the seed", "--corpus (its documents)" };
 
-static int copy_file(const char *from, int to_fd, Error *e) {
+int act_copy_file(const char *from, int to_fd, Error *e) {
     FILE *in = fopen(from, "rb");
     if (!in) return error_set(e, NM_ERUNTIME, "%s: cannot read it to add activations", from);
     char buf[1 << 16];
@@ -117,30 +111,69 @@ static int write_base(ActStore *s, const Model *m, Error *e) {
     return db_put_tokens(s->db, s->temp, &m->vocab, e);
 }
 
+const char *const act_stage_names[4] = { "", "pass1", "bands", "pass2" };
+
+/* A part's own act_meta keys: its stage, its shard, the bands it used. */
+static void part_keys(const ActInfo *in, char v[3][64]) {
+    snprintf(v[0], 64, "%s", act_stage_names[in->stage]);
+    if (in->n_shards) snprintf(v[1], 64, "%d/%d", in->shard, in->n_shards);
+    else snprintf(v[1], 64, "-");
+    snprintf(v[2], 64, "%016" PRIx64, in->bands_hash);
+}
+static const char *const part_key_names[3] = { "stage", "shard", "bands_hash" };
+
+static int put_part_keys(sqlite3 *db, const char *path, const ActInfo *in, Error *e) {
+    char v[3][64];
+    part_keys(in, v);
+    int rc = NM_OK;
+    for (int i = 0; i < 3 && !rc; i++) rc = db_put_meta(db, path, "act_meta", part_key_names[i], v[i], e);
+    return rc;
+}
+
+uint64_t act_bands_hash(const ActRun *r) {
+    size_t n = act_run_neurons(r) * 3;
+    double *q = xmalloc(n * sizeof *q);
+    act_run_quantiles(r, q);
+    uint64_t h = fnv1a64(FNV1A64_INIT, q, n * sizeof *q);
+    free(q);
+    return h;
+}
+
 static int write_act_meta(ActStore *s, const Model *m, Error *e) {
     const ActInfo *in = &s->info;
     char v[9][64];
-    run_keys(in, m->identity, v);
+    act_run_keys(in, m->identity, v);
     int rc = NM_OK;
-    for (int i = 0; i < 9 && !rc; i++) rc = db_put_meta(s->db, s->temp, "act_meta", run_key_names[i], v[i], e);
+    for (int i = 0; i < 9 && !rc; i++) rc = db_put_meta(s->db, s->temp, "act_meta", act_run_key_names[i], v[i], e);
     if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "corpus_path", in->corpus, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "corpus_bytes", in->corpus_bytes, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "bos_id", m->vocab.bos_id, e);
     if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "histogram", "symmetric log2 bins: edges 0, +-2^-10, +-2^-9, ..., +-2^4", e);
     if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "quantiles", "from the histogram: exact at bin edges, linear within a bin", e);
     if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "complete", "0", e);
+    if (!rc && in->stage) rc = put_part_keys(s->db, s->temp, in, e);
     return rc;
 }
 
 static int check_resumable(ActStore *s, const Model *m, Error *e) {
     char v[9][64], stored[256];
-    run_keys(&s->info, m->identity, v);
+    act_run_keys(&s->info, m->identity, v);
     for (int i = 0; i < 9; i++) {
-        if (!db_get_meta(s->db, "act_meta", run_key_names[i], stored, sizeof stored))
+        if (!db_get_meta(s->db, "act_meta", act_run_key_names[i], stored, sizeof stored))
             return error_set(e, NM_EINPUT, "%s: not a resumable partial run (use --force to start over)", s->temp);
         if (strcmp(stored, v[i]) != 0)
             return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs (partial has '%s', this run '%s'; use --force to start over)",
-                             s->temp, run_key_options[i], stored, v[i]);
+                             s->temp, act_run_key_options[i], stored, v[i]);
+    }
+    /* a part resumes as the same part; a whole run has none of these keys */
+    char p[3][64];
+    part_keys(&s->info, p);
+    for (int i = 0; i < 3; i++) {
+        int has = db_get_meta(s->db, "act_meta", part_key_names[i], stored, sizeof stored) != NULL;
+        if (has != (s->info.stage != 0) || (has && strcmp(stored, p[i]) != 0))
+            return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs (partial has '%s', this run '%s'; use --force to start over)",
+                             s->temp, i == 0 ? "the stage (--shard, --bands)" : i == 1 ? "--shard" : "--bands (its band edges)",
+                             has ? stored : "-", s->info.stage ? p[i] : "-");
     }
     return NM_OK;
 }
@@ -191,7 +224,7 @@ int act_store_begin(ActStore **out, const char *path, int force, int resume, con
         snprintf(journal, sizeof journal, "%s-journal", s->temp);
         unlink(journal);
         existing = 0;
-        if (adding) rc = copy_file(path, s->lock_fd, e);
+        if (adding) rc = act_copy_file(path, s->lock_fd, e);
         else if (ftruncate(s->lock_fd, 0) != 0) rc = error_set(e, NM_ERUNTIME, "%s: cannot empty %s", path, s->temp);
     }
     if (!rc && sqlite3_open(s->temp, &s->db) != SQLITE_OK) rc = db_fail(s->db, s->temp, e, "cannot open");
@@ -208,7 +241,7 @@ int act_store_begin(ActStore **out, const char *path, int force, int resume, con
     }
     if (rc) {
         if (locked && !existing) unlink(s->temp); /* ours and empty; a previous run's rows stay for --resume */
-        store_free(s);
+        act_store_free(s);
         return rc;
     }
     *out = s;
@@ -233,7 +266,7 @@ static int bind_example(sqlite3_stmt *st, int layer, int neuron, const char *lis
 }
 
 /* Every neuron's state and lists, and the unigram counts. */
-static int save_state(ActStore *s, const ActRun *r, const int *const readings[5], Error *e) {
+int act_save_state(ActStore *s, const ActRun *r, const int *const readings[5], Error *e) {
     sqlite3_stmt *pn = NULL, *pe = NULL, *pt = NULL, *ps = NULL;
     int rc = NM_OK;
     unsigned char sums[ACT_SUMS_BYTES];
@@ -299,7 +332,7 @@ int act_store_checkpoint(ActStore *s, ActRun *r, int next_doc, Error *e) {
     act_run_settle(r);     /* the sums carried, mean and m2 from them */
     act_run_sort_heaps(r); /* worst first: still heaps, and a fixed order on disk */
     int rc = db_exec(s->db, s->temp, "BEGIN;", e);
-    if (!rc) rc = save_state(s, r, NULL, e);
+    if (!rc) rc = act_save_state(s, r, NULL, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "pass", r->pass, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "next_doc", next_doc, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "pass_tokens", r->tokens, e);
@@ -398,6 +431,32 @@ static int load_sums(sqlite3 *db, const char *path, int layer, int neuron, ActNe
     return rc;
 }
 
+int act_load_state(sqlite3 *db, const char *path, ActRun *r, int *const readings[5], Error *e) {
+    int rc = NM_OK;
+    for (int l = r->l0; !rc && l <= r->l1; l++)
+        for (int n = 0; !rc && n < r->ffn; n++) {
+            ActNeuron *a = act_neuron(r, l, n);
+            ActReadings w;
+            rc = load_neuron(db, path, l, n, r->top_n, r->bottom_n, a, &w, e);
+            if (!rc) rc = load_sums(db, path, l, n, a, e);
+            for (int b = 0; b < ACT_BANDS; b++)
+                for (int k = 0; k < a->n_band[b]; k++)
+                    a->band_key[b][k] = act_band_key(r->seed, l, n, a->band[b][k].doc, a->band[b][k].window, a->band[b][k].pos);
+            size_t i = (size_t)(l - r->l0) * r->ffn + n;
+            if (readings) readings[0][i] = w.writes, readings[1][i] = w.read[0][0], readings[2][i] = w.read[0][1],
+                          readings[3][i] = w.read[1][0], readings[4][i] = w.read[1][1];
+        }
+    sqlite3_stmt *st;
+    if (!rc && sqlite3_prepare_v2(db, "SELECT token_id, count FROM act_tokens", -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int v = sqlite3_column_int(st, 0);
+            if (v >= 0 && v < r->m->cfg.vocab_size) r->unigram[v] = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
 int act_store_load(ActStore *s, ActRun *r, int *next_doc, Error *e) {
     long long pass, next, tokens;
     if (!meta_i64(s->db, "pass", &pass) || !meta_i64(s->db, "next_doc", &next) || !meta_i64(s->db, "pass_tokens", &tokens)) {
@@ -407,25 +466,7 @@ int act_store_load(ActStore *s, ActRun *r, int *next_doc, Error *e) {
     r->pass = (int)pass;
     r->tokens = tokens;
     *next_doc = (int)next;
-    int rc = NM_OK;
-    for (int l = r->l0; !rc && l <= r->l1; l++)
-        for (int n = 0; !rc && n < r->ffn; n++) {
-            ActNeuron *a = act_neuron(r, l, n);
-            rc = load_neuron(s->db, s->temp, l, n, r->top_n, r->bottom_n, a, NULL, e);
-            if (!rc) rc = load_sums(s->db, s->temp, l, n, a, e);
-            for (int b = 0; b < ACT_BANDS; b++)
-                for (int k = 0; k < a->n_band[b]; k++)
-                    a->band_key[b][k] = act_band_key(r->seed, l, n, a->band[b][k].doc, a->band[b][k].window, a->band[b][k].pos);
-        }
-    sqlite3_stmt *st;
-    if (!rc && sqlite3_prepare_v2(s->db, "SELECT token_id, count FROM act_tokens", -1, &st, NULL) == SQLITE_OK) {
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            int v = sqlite3_column_int(st, 0);
-            if (v >= 0 && v < r->m->cfg.vocab_size) r->unigram[v] = sqlite3_column_int64(st, 1);
-        }
-        sqlite3_finalize(st);
-    }
-    return rc;
+    return act_load_state(s->db, s->temp, r, NULL, e);
 }
 
 static int cmp_int(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
@@ -468,32 +509,55 @@ static int save_docs(ActStore *s, const ActRun *r, const ActCorpus *c, const Tok
     return rc;
 }
 
-int act_store_commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e) {
-    int rc = db_exec(s->db, s->temp, "BEGIN;", e);
-    if (!rc) rc = save_state(s, r, readings, e);
-    if (!rc) rc = save_docs(s, r, c, t, e);
-    if (!rc) rc = db_exec(s->db, s->temp, "DELETE FROM act_meta WHERE key IN ('pass', 'next_doc', 'pass_tokens');", e);
-    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "tokens", r->tokens, e);
-    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "docs_run", s->info.n_docs, e);
-    if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "complete", "1", e);
-    if (!rc) rc = db_exec(s->db, s->temp, "COMMIT;", e);
-    else sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
-    if (!rc && sqlite3_close(s->db) != SQLITE_OK) rc = db_fail(s->db, s->temp, e, "closing");
-    else if (!rc) s->db = NULL;
+int act_store_finish(ActStore *s, Error *e) {
+    int rc = NM_OK;
+    if (sqlite3_close(s->db) != SQLITE_OK) rc = db_fail(s->db, s->temp, e, "closing");
+    else s->db = NULL;
     if (!rc && fsync(s->lock_fd) != 0) rc = error_set(e, NM_ERUNTIME, "%s: cannot write %s to disk", s->path, s->temp);
     if (!rc && rename(s->temp, s->path) != 0) rc = error_set(e, NM_ERUNTIME, "%s: cannot rename %s into place", s->path, s->temp);
     if (rc) {
         act_store_close_partial(s);
         return rc;
     }
-    store_free(s);
+    act_store_free(s);
     return NM_OK;
+}
+
+/* The state, its documents and the closing act_meta, in one transaction;
+ * then into place. A part keeps 'complete' 0: it is no atlas to read. */
+static int commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], int docs_run, Error *e) {
+    int rc = db_exec(s->db, s->temp, "BEGIN;", e);
+    if (!rc) rc = act_save_state(s, r, readings, e);
+    if (!rc) rc = save_docs(s, r, c, t, e);
+    if (!rc) rc = db_exec(s->db, s->temp, "DELETE FROM act_meta WHERE key IN ('pass', 'next_doc', 'pass_tokens');", e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "tokens", r->tokens, e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "docs_run", docs_run, e);
+    if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "complete", s->info.stage ? "0" : "1", e);
+    if (!rc) rc = db_exec(s->db, s->temp, "COMMIT;", e);
+    else sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+    if (rc) {
+        act_store_close_partial(s);
+        return rc;
+    }
+    return act_store_finish(s, e);
+}
+
+int act_store_commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e) {
+    return commit(s, r, c, t, readings, s->info.n_docs, e);
+}
+
+int act_store_commit_part(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e) {
+    act_run_settle(r);
+    act_run_sort_heaps(r); /* still heaps, for the merge; a fixed order on disk */
+    int first, last;
+    act_corpus_part(c, s->info.shard, s->info.n_shards, 0, &first, &last);
+    return commit(s, r, c, t, readings, last - first, e);
 }
 
 void act_store_close_partial(ActStore *s) {
     if (!s) return;
     if (s->db) sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL);
-    store_free(s);
+    act_store_free(s);
 }
 
 /* ----------------------------------------------------------------------------

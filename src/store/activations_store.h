@@ -40,6 +40,10 @@ typedef struct {
     int window, top_n, bottom_n, l0, l1;
     int64_t max_tokens;     /* <0: all */
     uint64_t seed;
+    /* a part of a split run (--shard I/N, merge): act_meta 'stage', 'shard', 'bands_hash' */
+    int stage;              /* ACT_STAGE_* */
+    int shard, n_shards;    /* I/N of a pass-1 or pass-2 part */
+    uint64_t bands_hash;    /* the band edges a pass-2 part used (act_bands_hash) */
     /* reading: */
     int n_layers, ffn_dim, vocab_size, bos_id;
     int64_t tokens;         /* counted tokens of the run */
@@ -47,6 +51,19 @@ typedef struct {
     uint64_t identity;
     char model_path[1024];
 } ActInfo;
+
+/* ----------------------------------------------------------------------------
+ * Split runs (docs/DISTRIBUTED.md): job-array shards write parts, which
+ * `neuromap merge` joins, exactly (act_run_merge), in two rounds:
+ *   pass-1 parts (activations --shard I/N)          → merge → a bands atlas
+ *   pass-2 parts (activations --shard I/N --bands B) → merge with B → the atlas
+ * A bands atlas holds the merged pass 1 and the band edges every pass-2 part
+ * must share; no part or bands atlas is a complete atlas (show refuses it). */
+enum { ACT_STAGE_RUN, ACT_STAGE_PASS1, ACT_STAGE_BANDS, ACT_STAGE_PASS2 };
+extern const char *const act_stage_names[4]; /* "", "pass1", "bands", "pass2" */
+
+/* FNV-1a of every neuron's band edges (act_run_quantiles), as act_meta keeps it. */
+uint64_t act_bands_hash(const ActRun *r);
 
 /* ----------------------------------------------------------------------------
  * Writing */
@@ -71,6 +88,11 @@ int act_store_checkpoint(ActStore *s, ActRun *r, int next_doc, Error *e);
  * On failure the partial stays for --resume. */
 int act_store_commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e);
 void act_store_close_partial(ActStore *s); /* keeps the partial for --resume; frees s */
+/* A part (info->stage PASS1 or PASS2) or a bands atlas: r's state as it
+ * stands (heaps, not finished; readings may be NULL or hold -1 for
+ * neurons it did not read), the documents of its examples, act_meta
+ * 'complete' 0 and 'stage'; renamed into place; frees s. */
+int act_store_commit_part(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e);
 const char *act_store_temp_path(const ActStore *s);
 
 /* ----------------------------------------------------------------------------
@@ -98,5 +120,29 @@ int act_atlas_doc(const ActAtlas *a, int doc, int **ids, int *n, Error *e);
 const int64_t *act_atlas_unigram(const ActAtlas *a, int64_t *total);
 /* 1 when path holds the weight map's tables (atlas.h) too. */
 int act_atlas_has_map(const ActAtlas *a);
+
+/* The band edges of a bands atlas (stage 'bands') for a pass-2 part of the
+ * run info describes: NM_EINPUT when path is no bands atlas or of another
+ * model, corpus or options (naming which). q: act_run_quantiles's layout. */
+int act_bands_read(const char *path, uint64_t identity, const ActInfo *info, double *q, uint64_t *hash, Error *e);
+
+/* ----------------------------------------------------------------------------
+ * Merging parts (act_merge.c) */
+
+typedef struct {
+    int stage;             /* what the parts were: ACT_STAGE_PASS1 (→ bands) or PASS2 (→ the atlas) */
+    int n_shards, n_parts;
+    int64_t tokens;
+} ActMergeReport;
+
+/* 1 when path is an atlas holding activation parts (act_meta 'stage'). */
+int act_is_part(const char *path);
+/* Joins parts into out: every pass-1 part of one N-way split into a bands
+ * atlas, or a bands atlas and every pass-2 part into the complete atlas,
+ * equal row for row to a single run's. Parts of different models, corpora
+ * or options, of other stages or bands, repeated or missing shards: NM_EINPUT
+ * naming the part, before anything is written. */
+int act_merge(const char *out, const char *const *parts, int n_parts, int force, ActMergeReport *rep, Error *e);
+
 
 #endif
