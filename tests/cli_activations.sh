@@ -11,8 +11,7 @@ run() { "$NM" activations "$B" --tokenizer "$TOK" --corpus "$TMP/c.txt" --window
 
 # ---- a run, the same with other threads, interrupted and resumed ---------------
 expect_exit 0 "40 documents, [0-9]+ tokens, 2 passes" run -o "$TMP/a.db" --threads 1
-expect_exit 0 "" run -o "$TMP/b.db" --threads 2
-expect_eq "$(dump "$TMP/a.db" | md5sum)" "$(dump "$TMP/b.db" | md5sum)" "--threads 1 and 2 give the same atlas"
+# (--threads 1 and 2 give the same atlas: tests/cli_mpi_activations.sh)
 
 NEUROMAP_TEST_ABORT_AFTER=25 run -o "$TMP/c.db" >/dev/null 2>&1
 expect_eq "$?:$([ -e "$TMP/c.db" ] && echo final)" "137:" "a run killed in pass 1 leaves no atlas under the final name"

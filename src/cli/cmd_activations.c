@@ -144,7 +144,8 @@ int cmd_activations(int argc, char **argv) {
     ActInfo info = { .corpus_hash = corp.hash, .corpus_bytes = (int64_t)corp.file.size, .n_docs = corp.n_docs,
                      .window = (int)window, .top_n = (int)top_n, .bottom_n = (int)bottom_n, .l0 = (int)l0, .l1 = (int)l1,
                      .max_tokens = max_tokens, .seed = (uint64_t)seed, .shard = shard, .n_shards = n_shards,
-                     .stage = !shard_arg ? ACT_STAGE_RUN : bands ? ACT_STAGE_PASS2 : ACT_STAGE_PASS1 };
+                     .stage = !shard_arg ? ACT_STAGE_RUN : bands ? ACT_STAGE_PASS2 : ACT_STAGE_PASS1,
+                     .content = shard_arg ? model_content_identity(&m) : 0 };
     double *q = NULL; /* a pass-2 part's band edges */
     if (bands) {
         q = xmalloc((size_t)(l1 - l0 + 1) * (size_t)m.cfg.ffn_dim * 3 * sizeof *q);

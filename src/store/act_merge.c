@@ -7,7 +7,7 @@
  * way a single run writes it. What a part cannot carry — the model — is not
  * needed: the parts hold the model's identity and token texts, and a run's
  * state needs only its shape (layers, FFN width, vocabulary, window, BOS). */
-#include "store/act_internal.h"
+#include "store/activations_store.h"
 #include "store/db.h"
 
 #include <fcntl.h>
@@ -24,6 +24,7 @@ typedef struct {
     char keys[ACT_RUN_KEYS][64]; /* the run's options, as act_meta holds them */
     int stage, shard, n_shards;
     uint64_t bands_hash;
+    char content[64];            /* model_content: the weights' identity */
     int n_layers, ffn_dim, vocab_size, window, top_n, bottom_n, l0, l1, bos_id;
     int64_t max_tokens, tokens;
     uint64_t seed;
@@ -67,6 +68,8 @@ static int read_part(const char *path, Part *p, Error *e) {
         (sscanf(v, "%d/%d", &p->shard, &p->n_shards) != 2 || p->shard < 0 || p->shard >= p->n_shards))
         rc = error_set(e, NM_EINPUT, "%s: act_meta 'shard' is '%s'", path, v);
     if (!rc && db_get_meta(db, "act_meta", "bands_hash", v, sizeof v)) p->bands_hash = strtoull(v, NULL, 16);
+    if (!rc && !db_get_meta(db, "act_meta", "model_content", p->content, sizeof p->content))
+        rc = error_set(e, NM_EINPUT, "%s: act_meta 'model_content' is missing", path);
     p->max_tokens = strtoll(p->keys[6], NULL, 10);
     p->seed = strtoull(p->keys[7], NULL, 10);
     sqlite3_close(db);
@@ -121,7 +124,11 @@ int act_bands_read(const char *path, uint64_t identity, const ActInfo *info, dou
     if (p.stage != ACT_STAGE_BANDS)
         return error_set(e, NM_EINPUT, "%s: --bands takes the merge of the pass-1 parts (stage 'bands'), not a '%s' part", path,
                          act_stage_names[p.stage]);
-    char v[ACT_RUN_KEYS][64];
+    char v[ACT_RUN_KEYS][64], c[64];
+    snprintf(c, sizeof c, "%016" PRIx64, info->content);
+    if (strcmp(c, p.content) != 0)
+        return error_set(e, NM_EINPUT, "%s: bands of another model: MODEL's weights differ (content identity %s, MODEL %s)", path,
+                         p.content, c);
     act_run_keys(info, identity, v);
     for (int i = 0; i < ACT_RUN_KEYS; i++)
         if (strcmp(v[i], p.keys[i]) != 0)
@@ -160,7 +167,8 @@ static int begin_merge(ActStore **out, const char *path, const char *template, i
         rc = db_exec(s->db, s->temp,
                      "PRAGMA journal_mode=DELETE; PRAGMA synchronous=OFF; BEGIN; DELETE FROM act_neurons; DELETE FROM act_examples;"
                      " DELETE FROM act_tokens; DELETE FROM act_docs; DELETE FROM act_sums; DELETE FROM act_meta WHERE key IN"
-                     " ('stage', 'shard', 'bands_hash', 'pass', 'next_doc', 'pass_tokens', 'tokens', 'docs_run', 'complete'); COMMIT;",
+                     " ('stage', 'shard', 'bands_hash', 'model_content', 'pass', 'next_doc', 'pass_tokens', 'tokens', 'docs_run',"
+                     " 'complete'); COMMIT;",
                      e);
     if (rc) {
         if (s->lock_fd >= 0) unlink(s->temp);
@@ -200,8 +208,8 @@ static int copy_docs(ActStore *s, const ActRun *r, const char *const *parts, int
     return rc;
 }
 
-static int commit_merge(ActStore *s, ActRun *r, int stage, uint64_t bands_hash, int n_docs, const char *const *parts, int n_parts,
-                        const int *const readings[5], Error *e) {
+static int commit_merge(ActStore *s, ActRun *r, int stage, uint64_t bands_hash, const char *content, int n_docs,
+                        const char *const *parts, int n_parts, const int *const readings[5], Error *e) {
     if (stage == ACT_STAGE_BANDS) act_run_sort_heaps(r); /* still heaps, for the pass-2 merge */
     int rc = db_exec(s->db, s->temp, "BEGIN;", e);
     if (!rc) rc = act_save_state(s, r, readings, e);
@@ -217,6 +225,7 @@ static int commit_merge(ActStore *s, ActRun *r, int stage, uint64_t bands_hash, 
         rc = db_put_meta(s->db, s->temp, "act_meta", "stage", "bands", e);
         if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "shard", "-", e);
         if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "bands_hash", h, e);
+        if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "model_content", content, e);
     }
     if (!rc) rc = db_exec(s->db, s->temp, "COMMIT;", e);
     if (rc) {
@@ -243,6 +252,10 @@ int act_merge(const char *out, const char *const *parts, int n_parts, int force,
             if (strcmp(p[i].keys[k], p[0].keys[k]) != 0)
                 rc = error_set(e, NM_EINPUT, "%s: a part of another run: %s differs (%s has '%s', this part '%s')", parts[i],
                                act_run_key_options[k], parts[0], p[0].keys[k], p[i].keys[k]);
+    for (int i = 1; !rc && i < n_parts; i++)
+        if (strcmp(p[i].content, p[0].content) != 0)
+            rc = error_set(e, NM_EINPUT, "%s: a part of another run: MODEL's weights differ (content identity %s, %s has %s)", parts[i],
+                           p[i].content, parts[0], p[0].content);
     /* one round: every pass-1 part, or a bands atlas and every pass-2 part */
     for (int i = 0; !rc && i < n_parts; i++) {
         n_pass[p[i].stage]++;
@@ -315,8 +328,8 @@ int act_merge(const char *out, const char *const *parts, int n_parts, int force,
     ActStore *s;
     if (!rc) rc = begin_merge(&s, out, parts[first], force, e);
     if (!rc)
-        rc = commit_merge(s, &run, stage == ACT_STAGE_PASS1 ? ACT_STAGE_BANDS : ACT_STAGE_RUN, hash, (int)strtol(p[0].keys[8], NULL, 10),
-                          parts, n_parts, (const int *const *)readings, e);
+        rc = commit_merge(s, &run, stage == ACT_STAGE_PASS1 ? ACT_STAGE_BANDS : ACT_STAGE_RUN, hash, p[0].content,
+                          (int)strtol(p[0].keys[8], NULL, 10), parts, n_parts, (const int *const *)readings, e);
     *rep = (ActMergeReport){ stage, n, n_parts, run.tokens };
     for (int k = 0; k < 5; k++) free(readings[k]), free(got[k]);
     act_run_free(&part);

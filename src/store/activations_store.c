@@ -1,6 +1,6 @@
 /* activations_store.c — the activation tables of an atlas: an atomic,
  * resumable writer and a reader. The schema is in activations_store.h. */
-#include "store/act_internal.h"
+#include "store/activations_store.h"
 #include "store/db.h"
 
 #include <fcntl.h>
@@ -114,19 +114,20 @@ static int write_base(ActStore *s, const Model *m, Error *e) {
 const char *const act_stage_names[4] = { "", "pass1", "bands", "pass2" };
 
 /* A part's own act_meta keys: its stage, its shard, the bands it used. */
-static void part_keys(const ActInfo *in, char v[3][64]) {
+static void part_keys(const ActInfo *in, char v[4][64]) {
     snprintf(v[0], 64, "%s", act_stage_names[in->stage]);
     if (in->n_shards) snprintf(v[1], 64, "%d/%d", in->shard, in->n_shards);
     else snprintf(v[1], 64, "-");
     snprintf(v[2], 64, "%016" PRIx64, in->bands_hash);
+    snprintf(v[3], 64, "%016" PRIx64, in->content);
 }
-static const char *const part_key_names[3] = { "stage", "shard", "bands_hash" };
+static const char *const part_key_names[4] = { "stage", "shard", "bands_hash", "model_content" };
 
 static int put_part_keys(sqlite3 *db, const char *path, const ActInfo *in, Error *e) {
-    char v[3][64];
+    char v[4][64];
     part_keys(in, v);
     int rc = NM_OK;
-    for (int i = 0; i < 3 && !rc; i++) rc = db_put_meta(db, path, "act_meta", part_key_names[i], v[i], e);
+    for (int i = 0; i < 4 && !rc; i++) rc = db_put_meta(db, path, "act_meta", part_key_names[i], v[i], e);
     return rc;
 }
 
@@ -166,13 +167,13 @@ static int check_resumable(ActStore *s, const Model *m, Error *e) {
                              s->temp, act_run_key_options[i], stored, v[i]);
     }
     /* a part resumes as the same part; a whole run has none of these keys */
-    char p[3][64];
+    char p[4][64];
     part_keys(&s->info, p);
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         int has = db_get_meta(s->db, "act_meta", part_key_names[i], stored, sizeof stored) != NULL;
         if (has != (s->info.stage != 0) || (has && strcmp(stored, p[i]) != 0))
             return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs (partial has '%s', this run '%s'; use --force to start over)",
-                             s->temp, i == 0 ? "the stage (--shard, --bands)" : i == 1 ? "--shard" : "--bands (its band edges)",
+                             s->temp, i == 0 ? "the stage (--shard, --bands)" : i == 1 ? "--shard" : i == 2 ? "--bands (its band edges)" : "MODEL (its weights)",
                              has ? stored : "-", s->info.stage ? p[i] : "-");
     }
     return NM_OK;
@@ -351,19 +352,34 @@ static int meta_i64(sqlite3 *db, const char *key, long long *v) {
 
 /* Reads the neuron rows and lists of layers l0..l1 into r's layout (used by
  * resume and by the reader, which keeps one neuron). */
-static int load_neuron(sqlite3 *db, const char *path, int layer, int neuron, int top_n, int bottom_n, ActNeuron *a,
+/* The statements of a load, prepared once for every neuron (NULL: not yet). */
+typedef struct {
+    sqlite3_stmt *row, *examples, *sums;
+} Loader;
+
+static int prepared(sqlite3 *db, sqlite3_stmt **st, const char *sql, int layer, int neuron) {
+    if (*st) sqlite3_reset(*st);
+    else if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) return 0;
+    sqlite3_bind_int(*st, 1, layer);
+    sqlite3_bind_int(*st, 2, neuron);
+    return 1;
+}
+
+static void loader_free(Loader *l) {
+    sqlite3_finalize(l->row), sqlite3_finalize(l->examples), sqlite3_finalize(l->sums);
+    *l = (Loader){ 0 };
+}
+
+static int load_neuron(sqlite3 *db, const char *path, Loader *ld, int layer, int neuron, int top_n, int bottom_n, ActNeuron *a,
                        ActReadings *w, Error *e) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT count, mean, m2, min, max, positive, sign_pp, sign_pn, sign_np, sign_nn, histogram,"
-                               " q50, q90, q99, writes_id, up_id, up_embed_id, gate_id, gate_embed_id FROM act_neurons WHERE layer = ? AND neuron = ?",
-                           -1, &st, NULL))
+    if (!prepared(db, &ld->row, "SELECT count, mean, m2, min, max, positive, sign_pp, sign_pn, sign_np, sign_nn, histogram,"
+                  " q50, q90, q99, writes_id, up_id, up_embed_id, gate_id, gate_embed_id FROM act_neurons WHERE layer = ? AND neuron = ?",
+                  layer, neuron))
         return db_fail(db, path, e, "act_neurons");
-    sqlite3_bind_int(st, 1, layer);
-    sqlite3_bind_int(st, 2, neuron);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+    st = ld->row;
+    if (sqlite3_step(st) != SQLITE_ROW)
         return error_set(e, NM_EINPUT, "%s: holds no activations of neuron %d:%d", path, layer, neuron);
-    }
     a->count = sqlite3_column_int64(st, 0);
     a->mean = sqlite3_column_double(st, 1);
     a->m2 = sqlite3_column_double(st, 2);
@@ -380,12 +396,10 @@ static int load_neuron(sqlite3 *db, const char *path, int layer, int neuron, int
     for (int b = 0; b < ACT_BANDS; b++) a->q[b] = sqlite3_column_double(st, 11 + b);
     if (w) *w = (ActReadings){ sqlite3_column_int(st, 14), { { sqlite3_column_int(st, 15), sqlite3_column_int(st, 16) },
                                  { sqlite3_column_int(st, 17), sqlite3_column_int(st, 18) } } };
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(db, "SELECT list, rank, doc, window, pos, token_id, act, gate, up FROM act_examples"
-                               " WHERE layer = ? AND neuron = ?", -1, &st, NULL))
+    if (!prepared(db, &ld->examples, "SELECT list, rank, doc, window, pos, token_id, act, gate, up FROM act_examples"
+                  " WHERE layer = ? AND neuron = ?", layer, neuron))
         return db_fail(db, path, e, "act_examples");
-    sqlite3_bind_int(st, 1, layer);
-    sqlite3_bind_int(st, 2, neuron);
+    st = ld->examples;
     a->n_top = a->n_bottom = 0;
     memset(a->n_band, 0, sizeof a->n_band);
     int rc = NM_OK;
@@ -412,33 +426,29 @@ static int load_neuron(sqlite3 *db, const char *path, int layer, int neuron, int
             if (rank > a->n_band[which - 2]) a->n_band[which - 2] = rank;
         }
     }
-    sqlite3_finalize(st);
     return rc;
 }
 
 /* A neuron's exact sums (act_sums), which also give its mean and m2. */
-static int load_sums(sqlite3 *db, const char *path, int layer, int neuron, ActNeuron *a, Error *e) {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT sums FROM act_sums WHERE layer = ? AND neuron = ?", -1, &st, NULL))
+static int load_sums(sqlite3 *db, const char *path, Loader *ld, int layer, int neuron, ActNeuron *a, Error *e) {
+    if (!prepared(db, &ld->sums, "SELECT sums FROM act_sums WHERE layer = ? AND neuron = ?", layer, neuron))
         return error_set(e, NM_EINPUT, "%s: holds no exact sums (act_sums): written by an older neuromap; use --force", path);
-    sqlite3_bind_int(st, 1, layer);
-    sqlite3_bind_int(st, 2, neuron);
-    int rc = NM_OK;
+    sqlite3_stmt *st = ld->sums;
     if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != ACT_SUMS_BYTES)
-        rc = error_set(e, NM_EINPUT, "%s: no exact sums of neuron %d:%d", path, layer, neuron);
-    else act_neuron_sums_get(a, sqlite3_column_blob(st, 0));
-    sqlite3_finalize(st);
-    return rc;
+        return error_set(e, NM_EINPUT, "%s: no exact sums of neuron %d:%d", path, layer, neuron);
+    act_neuron_sums_get(a, sqlite3_column_blob(st, 0));
+    return NM_OK;
 }
 
 int act_load_state(sqlite3 *db, const char *path, ActRun *r, int *const readings[5], Error *e) {
     int rc = NM_OK;
+    Loader ld = { 0 };
     for (int l = r->l0; !rc && l <= r->l1; l++)
         for (int n = 0; !rc && n < r->ffn; n++) {
             ActNeuron *a = act_neuron(r, l, n);
             ActReadings w;
-            rc = load_neuron(db, path, l, n, r->top_n, r->bottom_n, a, &w, e);
-            if (!rc) rc = load_sums(db, path, l, n, a, e);
+            rc = load_neuron(db, path, &ld, l, n, r->top_n, r->bottom_n, a, &w, e);
+            if (!rc) rc = load_sums(db, path, &ld, l, n, a, e);
             for (int b = 0; b < ACT_BANDS; b++)
                 for (int k = 0; k < a->n_band[b]; k++)
                     a->band_key[b][k] = act_band_key(r->seed, l, n, a->band[b][k].doc, a->band[b][k].window, a->band[b][k].pos);
@@ -446,6 +456,7 @@ int act_load_state(sqlite3 *db, const char *path, ActRun *r, int *const readings
             if (readings) readings[0][i] = w.writes, readings[1][i] = w.read[0][0], readings[2][i] = w.read[0][1],
                           readings[3][i] = w.read[1][0], readings[4][i] = w.read[1][1];
         }
+    loader_free(&ld);
     sqlite3_stmt *st;
     if (!rc && sqlite3_prepare_v2(db, "SELECT token_id, count FROM act_tokens", -1, &st, NULL) == SQLITE_OK) {
         while (sqlite3_step(st) == SQLITE_ROW) {
@@ -685,7 +696,10 @@ int act_atlas_neuron(const ActAtlas *a, int layer, int neuron, ActNeuron *s, Act
     if (layer < a->info.l0 || layer > a->info.l1 || neuron < 0 || neuron >= a->info.ffn_dim)
         return error_set(e, NM_EINPUT, "%s: holds activations of layers %d-%d, neurons 0-%d, not %d:%d", a->path, a->info.l0,
                          a->info.l1, a->info.ffn_dim - 1, layer, neuron);
-    return load_neuron(a->db, a->path, layer, neuron, a->info.top_n, a->info.bottom_n, s, w, e);
+    Loader ld = { 0 };
+    int rc = load_neuron(a->db, a->path, &ld, layer, neuron, a->info.top_n, a->info.bottom_n, s, w, e);
+    loader_free(&ld);
+    return rc;
 }
 
 int act_atlas_doc(const ActAtlas *a, int doc, int **ids, int *n, Error *e) {

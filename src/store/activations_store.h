@@ -40,10 +40,12 @@ typedef struct {
     int window, top_n, bottom_n, l0, l1;
     int64_t max_tokens;     /* <0: all */
     uint64_t seed;
-    /* a part of a split run (--shard I/N, merge): act_meta 'stage', 'shard', 'bands_hash' */
+    /* a part of a split run (--shard I/N, merge): act_meta 'stage', 'shard', 'bands_hash',
+     * 'model_content' */
     int stage;              /* ACT_STAGE_* */
     int shard, n_shards;    /* I/N of a pass-1 or pass-2 part */
     uint64_t bands_hash;    /* the band edges a pass-2 part used (act_bands_hash) */
+    uint64_t content;       /* a part's model_content_identity: its weights, not only its shape */
     /* reading: */
     int n_layers, ffn_dim, vocab_size, bos_id;
     int64_t tokens;         /* counted tokens of the run */
@@ -143,6 +145,32 @@ int act_is_part(const char *path);
  * or options, of other stages or bands, repeated or missing shards: NM_EINPUT
  * naming the part, before anything is written. */
 int act_merge(const char *out, const char *const *parts, int n_parts, int force, ActMergeReport *rep, Error *e);
+
+/* NM_INTERNAL_BEGIN */
+/* What activations_store.c shares with act_merge.c, and nothing else uses. */
+struct sqlite3;
+
+struct ActStore {
+    struct sqlite3 *db;
+    char *path, *temp;
+    int lock_fd;
+    ActInfo info;
+};
+
+void act_store_free(ActStore *s);
+/* Every neuron's row, lists and exact sums, and the unigrams, into r; with
+ * readings, each neuron's stored readings (−1: none). */
+int act_load_state(struct sqlite3 *db, const char *path, ActRun *r, int *const readings[5], Error *e);
+int act_save_state(ActStore *s, const ActRun *r, const int *const readings[5], Error *e);
+int act_copy_file(const char *from, int to_fd, Error *e);
+/* Closes, syncs and renames the partial into place (frees s); on failure
+ * keeps the partial (act_store_close_partial). */
+int act_store_finish(ActStore *s, Error *e);
+/* The act_meta keys of a run's options and their values. */
+enum { ACT_RUN_KEYS = 9 };
+extern const char *const act_run_key_names[ACT_RUN_KEYS], *const act_run_key_options[ACT_RUN_KEYS];
+void act_run_keys(const ActInfo *in, uint64_t identity, char v[ACT_RUN_KEYS][64]);
+/* NM_INTERNAL_END */
 
 
 #endif
