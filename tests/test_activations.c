@@ -17,7 +17,7 @@
 #include "report/agreement.h"
 #include "text/tokenizer.h"
 
-enum { N_DOCS = 6, WINDOW = 40, SPLIT_DOCS = 60 };
+enum { N_DOCS = 6, WINDOW = 40, SPLIT_DOCS = 40 };
 
 /* ----------------------------------------------------------------------------
  * The reference forward pass: Llama in double, one position at a time */
