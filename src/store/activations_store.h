@@ -18,6 +18,8 @@
  *   act_docs(doc, start, end, ids)  byte range in the corpus and content token ids
  *                                   (int32 little-endian, no BOS) of every document
  *                                   an example comes from: context without the corpus
+ *   act_sums(layer, neuron, sums)   the exact Σa and Σa² (act_neuron_sums_put, 252
+ *                                   bytes): what resumes and merges continue from
  * A new atlas gets the map's meta and tokens tables too (model identity and
  * token texts), so it can be read without the model.
  *
