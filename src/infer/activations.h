@@ -195,7 +195,7 @@ void act_run_finish(ActRun *r);
 void act_run_sort_heaps(ActRun *r);
 
 /* ----------------------------------------------------------------------------
- * Splitting a corpus: parts of a run, merged exactly (act_merge.c)
+ * Splitting a corpus: parts of a run, merged exactly
  *
  * Parts run the same options over disjoint documents. Pass 1: each part
  * runs its documents; the parts merge; begin_pass2 on the merged state
@@ -225,7 +225,8 @@ int act_run_unpack(ActRun *r, const unsigned char *buf, size_t n, Error *e);
 enum { ACT_SUMS_BYTES = 8 * (ACT_SUM_DIGITS + ACT_SUM2_DIGITS) + 4 };
 void act_neuron_sums_put(const ActNeuron *s, unsigned char *out);
 void act_neuron_sums_get(ActNeuron *s, const unsigned char *in);
-/* Documents [*first, *last) of part i of n: contiguous, balanced by bytes. */
+/* Documents [*first, *last) of part i of n of the documents [from, n_docs):
+ * contiguous, balanced by bytes (ranks and shards split so). */
 void act_corpus_part(const ActCorpus *c, int i, int n, int from, int *first, int *last);
 
 /* ----------------------------------------------------------------------------
