@@ -76,6 +76,7 @@ cmp -s <(sqlite3 "$TMP/k.p2.0.db" "select * from act_examples; select hex(sums) 
 # refusals: exit 2, naming the part, writing nothing
 P1=("$TMP"/s3.p1.[0-2].db)
 expect_exit 2 "x.db: incomplete: shard 1 of 3 missing" "$NM" merge "${P1[0]}" "${P1[2]}" -o "$TMP/x.db"
+expect_exit 2 "--allow-incomplete is for map parts" "$NM" merge "${P1[0]}" "${P1[2]}" -o "$TMP/x.db" --allow-incomplete
 expect_exit 2 "s3.p1.2.db: shard 2/3 is given twice" "$NM" merge "${P1[@]}" "${P1[2]}" -o "$TMP/x.db"
 expect_exit 2 "f.p1.0.db: shard 0/2 of another split" "$NM" merge "${P1[@]}" "$TMP/f.p1.0.db" -o "$TMP/x.db"
 expect_exit 2 "pass-1 parts merge among themselves" "$NM" merge "${P1[@]}" "$TMP/s3.p2.0.db" -o "$TMP/x.db"

@@ -35,6 +35,9 @@ int cmd_merge(int argc, char **argv) {
     Error e = { 0 };
     double t0 = now_seconds();
     if (act_is_part(argv[1])) { /* the parts of `activations --shard I/N` */
+        if (mo.allow_incomplete)
+            die(NM_EINPUT, "merge: --allow-incomplete is for map parts: activation parts merge only whole (the band edges, "
+                "the examples and every statistic need every shard)");
         ActMergeReport ar;
         if (act_merge(out, (const char *const *)argv + 1, n_parts, mo.force, &ar, &e)) error_exit(&e);
         fprintf(stderr, "merge: %s: %s of %d shards in %.2f s%s\n", out, ar.stage == ACT_STAGE_PASS1 ? "activations pass 1" : "activations",
