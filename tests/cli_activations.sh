@@ -9,21 +9,12 @@ head -n 40 "$SHARED/corpora/stories260K-samples.txt" >"$TMP/c.txt"
 dump() { sqlite3 -batch "$1" "select * from act_neurons; select * from act_examples; select * from act_tokens; select * from act_docs; select * from act_meta order by key"; }
 run() { "$NM" activations "$B" --tokenizer "$TOK" --corpus "$TMP/c.txt" --window 64 "$@"; }
 
-# ---- a run, the same with other threads, interrupted and resumed ---------------
+# ---- a run -----------------------------------------------------------------------
 expect_exit 0 "40 documents, [0-9]+ tokens, 2 passes" run -o "$TMP/a.db" --threads 1
-expect_exit 0 "" run -o "$TMP/b.db" --threads 2
-expect_eq "$(dump "$TMP/a.db" | md5sum)" "$(dump "$TMP/b.db" | md5sum)" "--threads 1 and 2 give the same atlas"
+# (--threads 1 and 2 give the same atlas: tests/cli_mpi_activations.sh)
 
-NEUROMAP_TEST_ABORT_AFTER=25 run -o "$TMP/c.db" >/dev/null 2>&1
-expect_eq "$?:$([ -e "$TMP/c.db" ] && echo final)" "137:" "a run killed in pass 1 leaves no atlas under the final name"
-expect_exit 2 "use --resume" run -o "$TMP/c.db"
-expect_exit 2 "--window differs" run -o "$TMP/c.db" --resume --window 32
-expect_exit 0 "resuming .* at pass 1, document 25" run -o "$TMP/c.db" --resume
-expect_eq "$(dump "$TMP/a.db" | md5sum)" "$(dump "$TMP/c.db" | md5sum)" "killed in pass 1 and resumed = uninterrupted"
-NEUROMAP_TEST_ABORT_AFTER=55 run -o "$TMP/c.db" --force >/dev/null 2>&1
-expect_exit 0 "resuming .* at pass 2, document 15" run -o "$TMP/c.db" --resume
-expect_eq "$(dump "$TMP/a.db" | md5sum)" "$(dump "$TMP/c.db" | md5sum)" "killed in pass 2 and resumed = uninterrupted"
-expect_eq "$(ls "$TMP" | grep -c partial)" "0" "no partial file is left behind"
+# (killed in pass 1 or 2 and resumed = uninterrupted: tests/cli_mpi_activations.sh,
+# on fewer documents, next to the resumes of shards and ranks)
 
 # ---- counts by hand: every counted token is a document token, BOS never ----------
 total=$(sqlite3 "$TMP/a.db" "select sum(count) from act_tokens")

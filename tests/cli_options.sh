@@ -53,7 +53,7 @@ expect_help synth --preset --hidden --ffn --layers --heads --kv-heads --context 
     --tokenizer --file-format --format --dtype --seed --std --norm-noise --plant --plant-matrix --plant-scale --plant-boost \
     --progress --force --threads
 expect_help tokenize --file -f --decode --format --tokenizer -t --stats --threads "${PROMPT_OPTS[@]}"
-expect_help activations --corpus -o --output --top-n --bottom-n --window --max-tokens --layers --threads --seed --resume --force \
+expect_help activations --corpus -o --output --top-n --bottom-n --window --max-tokens --layers --threads --seed --resume --force --shard --bands \
     --progress --tokenizer
 expect_help trace --prompt -p --limit --layers --format "${PROMPT_OPTS[@]}" --threads --tokenizer
 expect_help agreement --row --through --alpha --neurons --format --threads

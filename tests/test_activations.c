@@ -17,7 +17,7 @@
 #include "report/agreement.h"
 #include "text/tokenizer.h"
 
-enum { N_DOCS = 6, WINDOW = 40 };
+enum { N_DOCS = 6, WINDOW = 40, SPLIT_DOCS = 40 };
 
 /* ----------------------------------------------------------------------------
  * The reference forward pass: Llama in double, one position at a time */
@@ -271,6 +271,243 @@ static int same_state(const ActRun *a, const ActRun *b) {
 }
 
 /* ----------------------------------------------------------------------------
+ * Parts merged = one run, bit for bit
+ *
+ * The documents are split among parts in several ways; each part runs pass
+ * 1 on its own documents, the parts merge, every part takes the merged
+ * band edges for pass 2, and the parts' pass 2 merges in. The result must
+ * equal one run over all the documents in every bit: counts, exact sums,
+ * mean and m2, min and max, lists, bands, unigrams. */
+
+static int same_neuron(const ActNeuron *x, const ActNeuron *y) {
+    return x->count == y->count && x->positive == y->positive && !memcmp(x->sign, y->sign, sizeof x->sign) &&
+           !memcmp(x->hist, y->hist, sizeof x->hist) && !memcmp(x->sum, y->sum, sizeof x->sum) &&
+           !memcmp(x->sum2, y->sum2, sizeof x->sum2) && x->special == y->special && !memcmp(&x->mean, &y->mean, sizeof x->mean) &&
+           !memcmp(&x->m2, &y->m2, sizeof x->m2) && !memcmp(&x->min, &y->min, 4) && !memcmp(&x->max, &y->max, 4) &&
+           x->n_top == y->n_top && x->n_bottom == y->n_bottom && !memcmp(x->top, y->top, (size_t)x->n_top * sizeof *x->top) &&
+           !memcmp(x->bottom, y->bottom, (size_t)x->n_bottom * sizeof *x->bottom) && !memcmp(x->q, y->q, sizeof x->q) &&
+           !memcmp(x->n_band, y->n_band, sizeof x->n_band) && !memcmp(x->band, y->band, sizeof x->band);
+}
+
+/* Neurons that differ (0: the same state, unigrams and tokens included). */
+static int state_diff(const ActRun *a, const ActRun *b) {
+    int bad = memcmp(a->unigram, b->unigram, (size_t)a->m->cfg.vocab_size * sizeof *a->unigram) != 0 || a->tokens != b->tokens;
+    for (size_t i = 0; i < act_run_neurons(a); i++) bad += !same_neuron(&a->neuron[i], &b->neuron[i]);
+    return bad;
+}
+
+/* The MLP values of layers SL0..SL1 at every window of the split documents,
+ * recorded once from the forward pass and replayed into every part
+ * (act_run_feed: the same updates a run makes): the splits cost no
+ * forward passes of their own. Replaying the first N_DOCS documents must
+ * give the state of the real run over them (r3, layers 2-3). */
+enum { SL0 = 2, SL1 = 3 };
+
+typedef struct {
+    int doc, win, n;
+    int ids[WINDOW];
+    float *mlp[SL1 - SL0 + 1]; /* gate, up, act: n × ffn each */
+} Recorded;
+
+typedef struct {
+    Recorded *w;
+    int ffn;
+} Recorder;
+
+static void record_capture(void *ctx, int layer, int pos, int T, const float *gate, const float *up, const float *act) {
+    Recorder *rc = ctx;
+    if (layer < SL0 || layer > SL1) return;
+    size_t len = (size_t)rc->w->n * rc->ffn, at = (size_t)pos * rc->ffn, sz = (size_t)T * rc->ffn * sizeof(float);
+    float *v = rc->w->mlp[layer - SL0];
+    memcpy(v + at, gate, sz), memcpy(v + len + at, up, sz), memcpy(v + 2 * len + at, act, sz);
+}
+
+static Recorded *record(const Model *m, const ActCorpus *c, const Tokenizer *tok, int n_docs, int *n_out) {
+    Error e = { 0 };
+    Forward *f;
+    int rc = forward_new(m, WINDOW, 2, &f, &e), n = 0, cap = 0, ffn = m->cfg.ffn_dim;
+    CHECK(rc == 0, "%s", e.msg);
+    float *logits = malloc((size_t)m->cfg.vocab_size * WINDOW * sizeof *logits);
+    Recorded *w = NULL;
+    for (int d = 0; d < n_docs; d++) {
+        int *ids, len;
+        rc = act_corpus_tokens(c, tok, d, &ids, &len, &e);
+        CHECK(rc == 0, "%s", e.msg);
+        for (int k = 0, s = 0; s < len; k++, s += WINDOW - 1) {
+            if (n == cap) w = realloc(w, (size_t)(cap = cap ? 2 * cap : 64) * sizeof *w);
+            Recorded *x = &w[n++];
+            x->doc = d, x->win = k, x->n = 1 + (len - s < WINDOW - 1 ? len - s : WINDOW - 1);
+            x->ids[0] = m->vocab.bos_id;
+            memcpy(x->ids + 1, ids + s, (size_t)(x->n - 1) * sizeof *ids);
+            for (int l = 0; l <= SL1 - SL0; l++) x->mlp[l] = malloc((size_t)3 * x->n * ffn * sizeof(float));
+            Recorder r = { x, ffn };
+            forward_set_capture(f, record_capture, &r);
+            rc = forward_run(f, x->ids, x->n, 0, x->n, logits, 0, &e);
+            CHECK(rc == 0, "%s", e.msg);
+        }
+        free(ids);
+    }
+    forward_set_capture(f, NULL, NULL);
+    forward_free(f);
+    free(logits);
+    *n_out = n;
+    return w;
+}
+
+static void init_split(ActRun *r, const Model *m) {
+    Error e = { 0 };
+    int rc = act_run_init(r, m, SL0, SL1, 8, 6, WINDOW, -1, 42, &e);
+    CHECK(rc == 0, "%s", e.msg);
+}
+
+/* One pass of the recorded windows of documents with part[doc] == k. */
+static void replay(ActRun *r, const Recorded *w, int n, const int *part, int k) {
+    for (int i = 0; i < n; i++)
+        if (part[w[i].doc] == k) act_run_feed(r, w[i].doc, w[i].win, w[i].ids, w[i].n, (const float *const *)w[i].mlp);
+}
+
+/* The split run: parts 0..n−1 (part[d] says whose d is), merged into *out
+ * in the order given, every part sent through pack and unpack first. */
+static void split_run(const Model *m, const Recorded *w, int n_w, const int *part, int n, const int *order, ActRun *out) {
+    Error e = { 0 };
+    ActRun *p = calloc((size_t)n, sizeof *p);
+    init_split(out, m);
+    for (int k = 0; k < n; k++) init_split(&p[k], m);
+    for (int pass = 1; pass <= 2; pass++) {
+        for (int k = 0; k < n; k++) replay(&p[k], w, n_w, part, k);
+        for (int i = 0; i < n; i++) {
+            ActRun u;
+            size_t bytes;
+            unsigned char *buf = act_run_pack(&p[order[i]], &bytes);
+            init_split(&u, m);
+            int rc = act_run_unpack(&u, buf, bytes, &e) || act_run_merge(out, &u, &e);
+            CHECK(rc == 0, "%s", e.msg);
+            free(buf);
+            act_run_free(&u);
+        }
+        if (pass == 2) break;
+        act_run_begin_pass2(out);
+        double *q = malloc(act_run_neurons(out) * 3 * sizeof *q);
+        act_run_quantiles(out, q);
+        for (int k = 0; k < n; k++) act_run_begin_pass2_part(&p[k], q);
+        free(q);
+    }
+    act_run_finish(out);
+    for (int k = 0; k < n; k++) act_run_free(&p[k]);
+    free(p);
+}
+
+/* One run over the windows of documents with part[doc] == 0, in order. */
+static void whole_run(const Model *m, const Recorded *w, int n_w, const int *part, ActRun *out) {
+    init_split(out, m);
+    replay(out, w, n_w, part, 0);
+    act_run_begin_pass2(out);
+    replay(out, w, n_w, part, 0);
+    act_run_finish(out);
+}
+
+static void check_splits(const Model *m, const ActCorpus *c, const Tokenizer *tok, int n_docs, const ActRun *r3) {
+    int n_w, *part = calloc((size_t)n_docs, sizeof *part);
+    Recorded *w = record(m, c, tok, n_docs, &n_w);
+    ActRun one, split;
+    /* the replay is the run: the first N_DOCS documents replayed = r3 */
+    for (int d = N_DOCS; d < n_docs; d++) part[d] = 1;
+    whole_run(m, w, n_w, part, &one);
+    CHECK(state_diff(&one, r3) == 0, "replaying the recorded values: %d neurons differ from the run", state_diff(&one, r3));
+    act_run_free(&one);
+    memset(part, 0, (size_t)n_docs * sizeof *part);
+    whole_run(m, w, n_w, part, &one);
+    /* act_corpus_part: three parts tile the corpus, each a third of its bytes give or take a document */
+    int at = 0, order3[3] = { 2, 1, 0 };
+    int64_t bytes = c->end[c->n_docs - 1], longest = 0;
+    for (int d = 0; d < c->n_docs; d++) longest = c->end[d] - c->start[d] + 1 > longest ? c->end[d] - c->start[d] + 1 : longest;
+    for (int k = 0; k < 3; k++) {
+        int first, last;
+        act_corpus_part(c, k, 3, 0, &first, &last);
+        int64_t size = (last < c->n_docs ? c->start[last] : bytes) - c->start[first];
+        CHECK(first == at && last > first && llabs(size - bytes / 3) <= longest, "part %d of 3: documents %d-%d, %lld bytes of %lld", k,
+              first, last, (long long)size, (long long)bytes);
+        at = last;
+    }
+    CHECK(at == c->n_docs, "3 parts end at document %d of %d", at, c->n_docs);
+    /* 1: three contiguous parts (as ranks and shards split), merged last to first */
+    for (int d = 0; d < n_docs; d++) part[d] = d < n_docs / 3 ? 0 : d < n_docs / 2 ? 1 : 2;
+    split_run(m, w, n_w, part, 3, order3, &split);
+    CHECK(state_diff(&one, &split) == 0, "3 contiguous parts merged: %d neurons differ from one run", state_diff(&one, &split));
+    act_run_free(&split);
+    /* 2: five interleaved parts (3·d mod 5), merged in a scrambled order */
+    int order5[5] = { 3, 0, 4, 2, 1 };
+    for (int d = 0; d < n_docs; d++) part[d] = d * 3 % 5;
+    split_run(m, w, n_w, part, 5, order5, &split);
+    CHECK(state_diff(&one, &split) == 0, "5 interleaved parts merged: %d neurons differ from one run", state_diff(&one, &split));
+    act_run_free(&split);
+    /* 3: every document alone, merged in a scrambled order */
+    int *orderd = malloc((size_t)n_docs * sizeof *orderd);
+    for (int d = 0; d < n_docs; d++) part[d] = d, orderd[d] = (d * 7 + 3) % n_docs;
+    split_run(m, w, n_w, part, n_docs, orderd, &split);
+    CHECK(state_diff(&one, &split) == 0, "one part per document: %d neurons differ from one run", state_diff(&one, &split));
+    act_run_free(&split);
+    /* runs of another option do not merge */
+    ActRun other;
+    Error e = { 0 };
+    int rc = act_run_init(&other, m, SL0, SL1, 8, 6, WINDOW, -1, 43, &e);
+    CHECK(rc == 0 && act_run_merge(&one, &other, &e) == NM_EINPUT, "runs of different seeds merged");
+    act_run_free(&other);
+    free(orderd);
+    act_run_free(&one);
+    for (int i = 0; i < n_w; i++)
+        for (int l = 0; l <= SL1 - SL0; l++) free(w[i].mlp[l]);
+    free(w);
+    free(part);
+}
+
+/* The exact sums by hand: values whose double sum depends on the order. */
+static void test_exact_sums(void) {
+    /* 2^60 + 1 − 2^60: a double sum gives 0 or 1 by order; exactly 1, mean 1/3 */
+    float v[3] = { 0x1p60f, 1.0f, -0x1p60f };
+    for (int o = 0; o < 3; o++) {
+        ActNeuron s = { 0 };
+        for (int i = 0; i < 3; i++) act_neuron_add(&s, v[(i + o) % 3]);
+        act_neuron_settle(&s);
+        /* M2 = Σ(a − 1/3)² = 2·2^120 + 2/3 (hand: (2^60 − 1/3)² + (2/3)² + (2^60 + 1/3)²): 2^121 in double */
+        CHECK(s.mean == 1.0 / 3 && s.m2 == 0x1p121 && s.count == 3, "order %d: mean %.17g m2 %.17g, want 1/3 and 2^121", o, s.mean, s.m2);
+    }
+    /* the extremes: the smallest subnormal and FLT_MAX, whose squares a float sum would lose or overflow */
+    ActNeuron s = { 0 };
+    act_neuron_add(&s, 0x1p-149f);
+    act_neuron_add(&s, 0x1p-149f);
+    act_neuron_settle(&s);
+    CHECK(s.mean == 0x1p-149 && s.m2 == 0 && s.min == 0x1p-149f, "two 2^-149: mean %g m2 %g", s.mean, s.m2);
+    ActNeuron t = { 0 };
+    act_neuron_add(&t, 0x1.fffffep127f);
+    act_neuron_add(&t, -0x1.fffffep127f);
+    act_neuron_add(&t, 3.0f);
+    act_neuron_add(&t, -0.0f);
+    act_neuron_settle(&t);
+    double big = 0x1.fffffep127;
+    /* M2 = Σa² − (Σa)²/n = 2·big² + 9 − 9/4 exactly; in double 2·big² (exact: 48 bits) */
+    CHECK(t.mean == 0.75 && t.m2 == 2 * big * big && t.max == 0x1.fffffep127f, "FLT_MAX: mean %.17g m2 %.17g", t.mean,
+          t.m2);
+    /* ±0: −0 < +0 in any order; Inf and NaN */
+    ActNeuron z1 = { 0 }, z2 = { 0 };
+    act_neuron_add(&z1, 0.0f), act_neuron_add(&z1, -0.0f);
+    act_neuron_add(&z2, -0.0f), act_neuron_add(&z2, 0.0f);
+    CHECK(!memcmp(&z1.min, &z2.min, 4) && !memcmp(&z1.max, &z2.max, 4) && signbit(z1.min) && !signbit(z1.max), "-0 and +0 by order");
+    ActNeuron i1 = { 0 }, i2 = { 0 };
+    act_neuron_add(&i1, INFINITY), act_neuron_add(&i1, 1.0f);
+    act_neuron_add(&i2, INFINITY), act_neuron_add(&i2, -INFINITY);
+    act_neuron_settle(&i1), act_neuron_settle(&i2);
+    CHECK(i1.mean == INFINITY && isnan(i1.m2) && isnan(i2.mean), "Inf: mean %g, Inf − Inf: mean %g", i1.mean, i2.mean);
+    /* across the carry at 2^28 adds: 2^28 − 2 counted before, 4 values after */
+    ActNeuron k = { .count = (1 << 28) - 2 };
+    float w[4] = { 1.5f, -0.25f, 0x1p100f, 0x1p-100f };
+    for (int i = 0; i < 4; i++) act_neuron_add(&k, w[i]);
+    act_neuron_settle(&k);
+    double n = (1 << 28) + 2.0, sum = 0x1p100 + 1.25 + 0x1p-100;
+    CHECK(k.mean == sum / n, "after the carry: mean %.17g, want %.17g", k.mean, sum / n);
+}
+
+/* ----------------------------------------------------------------------------
  * Trace against the reference: the top neuron at every position */
 
 static void check_trace(const Model *m, const Tokenizer *tok) {
@@ -335,6 +572,7 @@ static void test_hist_and_heap(void) {
 
 int main(void) {
     test_hist_and_heap();
+    test_exact_sums();
     Model m;
     Error e = { 0 };
     ModelOpenOptions o = { .tokenizer_path = shared_path("models/stories260K/tok512.bin"), .need_weights = 1 };
@@ -376,6 +614,7 @@ int main(void) {
             same_sub &= x->mean == y->mean && x->m2 == y->m2 && !memcmp(x->top, y->top, (size_t)x->n_top * sizeof *x->top);
         }
     CHECK(same_sub, "--layers 2-3 gives other statistics for those layers than the whole run");
+    check_splits(&m, &c, tok, SPLIT_DOCS, &r3);
     act_run_free(&r1);
     act_run_free(&r2);
     act_run_free(&r3);

@@ -210,7 +210,7 @@ int cmd_map(int argc, char **argv) {
     /* Under mpirun/srun every rank runs this same command line: rank r maps
      * shard r of size, and rank 0 gathers and writes (cli/mpi.h). */
     MpiWorld w;
-    mpi_start(&w);
+    mpi_start(&w, "map");
     int shard = 0, n_shards = 1;
     Error se = { 0 };
     if (o.shard && shard_parse(o.shard, &shard, &n_shards, &se)) die(NM_EINPUT, "map: --shard: %s", se.msg);

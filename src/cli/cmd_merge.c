@@ -13,7 +13,8 @@ static const CommandHelp help = {
              "equal row for row to a single-process map with the same options (compare with 'neuromap\n"
              "export'). Parts of different models or options, parts that overlap (a shard twice), and\n"
              "parts that are themselves incomplete are refused before anything is written; so are missing\n"
-             "shards, which are named.\n",
+             "shards, which are named. The parts of 'neuromap activations --shard I/N' merge the same way\n"
+             "(docs/DISTRIBUTED.md): pass-1 parts into BANDS; BANDS and the pass-2 parts into the atlas.\n",
 };
 
 int cmd_merge(int argc, char **argv) {
@@ -32,8 +33,18 @@ int cmd_merge(int argc, char **argv) {
     if (!out) die(NM_EINPUT, "merge: name the merged atlas with -o ATLAS");
     if (n_parts < 1) die(NM_EINPUT, "merge: expected one or more PART atlases (see 'neuromap merge --help')");
     Error e = { 0 };
-    AtlasMergeReport rep;
     double t0 = now_seconds();
+    if (act_is_part(argv[1])) { /* the parts of `activations --shard I/N` */
+        if (mo.allow_incomplete)
+            die(NM_EINPUT, "merge: --allow-incomplete is for map parts: activation parts merge only whole (the band edges, "
+                "the examples and every statistic need every shard)");
+        ActMergeReport ar;
+        if (act_merge(out, (const char *const *)argv + 1, n_parts, mo.force, &ar, &e)) error_exit(&e);
+        fprintf(stderr, "merge: %s: %s of %d shards in %.2f s%s\n", out, ar.stage == ACT_STAGE_PASS1 ? "activations pass 1" : "activations",
+                ar.n_shards, now_seconds() - t0, ar.stage == ACT_STAGE_PASS1 ? "; next: activations --shard I/N --bands with it" : "");
+        return NM_OK;
+    }
+    AtlasMergeReport rep;
     if (atlas_merge(out, (const char *const *)argv + 1, n_parts, &mo, &rep, &e)) error_exit(&e);
     fprintf(stderr, "merge: %s: %lld neurons from %d of %d shards in %.2f s\n", out, (long long)rep.neurons,
             rep.n_shards - rep.n_missing, rep.n_shards, now_seconds() - t0);

@@ -45,11 +45,11 @@ static void wait_request(MPI_Request *r) {
     for (int done = 0; MPI_Test(r, &done, MPI_STATUS_IGNORE), !done;) nap();
 }
 
-void mpi_start(MpiWorld *w) {
+void mpi_start(MpiWorld *w, const char *cmd) {
     *w = (MpiWorld){ .rank = 0, .size = 1 };
     const char *launcher = mpi_launcher(); /* before MPI_Init, which adds variables of its own */
     if (!launcher) return;
-    if (MPI_Init(NULL, NULL) != MPI_SUCCESS) die(NM_ERUNTIME, "map: MPI_Init failed (started by %s)", launcher);
+    if (MPI_Init(NULL, NULL) != MPI_SUCCESS) die(NM_ERUNTIME, "%s: MPI_Init failed (started by %s)", cmd, launcher);
     w->started = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &w->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &w->size);
@@ -59,8 +59,8 @@ void mpi_start(MpiWorld *w) {
                   : getenv("PMI_SIZE")             ? getenv("PMI_SIZE")
                                                    : getenv("SLURM_NTASKS");
     if (n && atoi(n) > 1 && w->size == 1)
-        die(NM_ERUNTIME, "map: %s started %s tasks, but MPI sees a world of one (with srun, add --mpi=pmix or --mpi=pmi2)",
-            launcher, n);
+        die(NM_ERUNTIME, "%s: %s started %s tasks, but MPI sees a world of one (with srun, add --mpi=pmix or --mpi=pmi2)",
+            cmd, launcher, n);
 }
 
 /* MPI_Finalize waits for every rank, polling: a rank done early first
@@ -88,6 +88,45 @@ int mpi_all_same(const MpiWorld *w, uint64_t v) {
 
 void mpi_send_bytes(int to, const void *buf, size_t n) { MPI_Send(buf, (int)n, MPI_BYTE, to, 1, MPI_COMM_WORLD); }
 void mpi_recv_bytes(int from, void *buf, size_t n) { MPI_Recv(buf, (int)n, MPI_BYTE, from, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE); }
+
+/* Blobs: the size, then pieces of at most 1 GiB (MPI counts are ints). */
+enum { TAG_BLOB = 4, BLOB_PIECE = 1 << 30 };
+
+void mpi_send_blob(int to, const void *buf, size_t n) {
+    unsigned long long size = n;
+    MPI_Request r;
+    MPI_Isend(&size, 1, MPI_UNSIGNED_LONG_LONG, to, TAG_BLOB, MPI_COMM_WORLD, &r);
+    wait_request(&r);
+    for (size_t at = 0; at < n; at += BLOB_PIECE) {
+        int len = (int)(n - at < BLOB_PIECE ? n - at : BLOB_PIECE);
+        MPI_Isend((const unsigned char *)buf + at, len, MPI_BYTE, to, TAG_BLOB, MPI_COMM_WORLD, &r);
+        wait_request(&r);
+    }
+}
+
+unsigned char *mpi_recv_blob(int from, size_t *n) {
+    unsigned long long size;
+    MPI_Request r;
+    MPI_Irecv(&size, 1, MPI_UNSIGNED_LONG_LONG, from, TAG_BLOB, MPI_COMM_WORLD, &r);
+    wait_request(&r);
+    unsigned char *buf = xmalloc(size ? (size_t)size : 1);
+    for (size_t at = 0; at < size; at += BLOB_PIECE) {
+        int len = (int)(size - at < BLOB_PIECE ? size - at : BLOB_PIECE);
+        MPI_Irecv(buf + at, len, MPI_BYTE, from, TAG_BLOB, MPI_COMM_WORLD, &r);
+        wait_request(&r);
+    }
+    *n = (size_t)size;
+    return buf;
+}
+
+void mpi_bcast_blob(const MpiWorld *w, void *buf, size_t n) {
+    if (w->size == 1) return;
+    for (size_t at = 0; at < n; at += BLOB_PIECE) {
+        MPI_Request r;
+        MPI_Ibcast((unsigned char *)buf + at, (int)(n - at < BLOB_PIECE ? n - at : BLOB_PIECE), MPI_BYTE, 0, MPI_COMM_WORLD, &r);
+        wait_request(&r);
+    }
+}
 
 /* ----------------------------------------------------------------------------
  * Results: packed as an MpiChunk, then per neuron lse, lse_bound (doubles),
@@ -186,17 +225,20 @@ int mpi_recv_results(int wait, int top_k, int bottom_k, MpiChunk *c, LensResult 
 
 #else /* built without Open MPI: a plain run is all there is */
 
-void mpi_start(MpiWorld *w) {
+void mpi_start(MpiWorld *w, const char *cmd) {
     *w = (MpiWorld){ .rank = 0, .size = 1 };
     if (mpi_launcher())
-        die(NM_ERUNTIME, "map: started by %s, but this neuromap was built without Open MPI (install libopenmpi-dev and "
-            "rebuild; or use --shard I/N)", mpi_launcher());
+        die(NM_ERUNTIME, "%s: started by %s, but this neuromap was built without Open MPI (install libopenmpi-dev and "
+            "rebuild; or use --shard I/N)", cmd, mpi_launcher());
 }
 void mpi_end(MpiWorld *w) { (void)w; }
 void mpi_bcast_int(const MpiWorld *w, int *v) { (void)w, (void)v; }
 int mpi_all_same(const MpiWorld *w, uint64_t v) { return (void)w, (void)v, 1; }
 void mpi_send_bytes(int to, const void *buf, size_t n) { (void)to, (void)buf, (void)n; }
 void mpi_recv_bytes(int from, void *buf, size_t n) { (void)from, (void)buf, (void)n; }
+void mpi_send_blob(int to, const void *buf, size_t n) { (void)to, (void)buf, (void)n; }
+unsigned char *mpi_recv_blob(int from, size_t *n) { return (void)from, *n = 0, xmalloc(1); }
+void mpi_bcast_blob(const MpiWorld *w, void *buf, size_t n) { (void)w, (void)buf, (void)n; }
 void mpi_sender_init(MpiSender *s, int top_k, int bottom_k) { *s = (MpiSender){ .top_k = top_k, .bottom_k = bottom_k }; }
 void mpi_send_results(MpiSender *s, const MpiChunk *c, const LensResult *r) { (void)s, (void)c, (void)r; }
 void mpi_send_done(MpiSender *s) { (void)s; }

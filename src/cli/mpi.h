@@ -22,9 +22,9 @@ typedef struct {
 const char *mpi_launcher(void);
 
 /* Joins the launcher's job (MPI_Init) when there is one; else rank 0 of 1,
- * without touching MPI. Exits 1 with a message when launched but built
- * without MPI. */
-void mpi_start(MpiWorld *w);
+ * without touching MPI. Exits 1 with a message (which names cmd) when
+ * launched but built without MPI. */
+void mpi_start(MpiWorld *w, const char *cmd);
 void mpi_end(MpiWorld *w); /* MPI_Finalize when started */
 
 /* Collectives over every rank (no-ops for a world of 1). */
@@ -32,6 +32,11 @@ void mpi_bcast_int(const MpiWorld *w, int *v);           /* rank 0's value to al
 int mpi_all_same(const MpiWorld *w, uint64_t v);          /* 1 when every rank passed the same v */
 void mpi_send_bytes(int to, const void *buf, size_t n);   /* point to point, blocking */
 void mpi_recv_bytes(int from, void *buf, size_t n);
+/* Any number of bytes, in pieces MPI's int counts can hold, waiting by naps
+ * (not spinning, which would take a core from the threads beside it). */
+void mpi_send_blob(int to, const void *buf, size_t n);
+unsigned char *mpi_recv_blob(int from, size_t *n); /* malloc'd */
+void mpi_bcast_blob(const MpiWorld *w, void *buf, size_t n); /* rank 0's n bytes to all */
 
 /* ----------------------------------------------------------------------------
  * Results to rank 0: a chunk's LensResults, packed, sent without waiting

@@ -28,10 +28,12 @@ static const char act_schema[] =
     " doc INTEGER NOT NULL, window INTEGER NOT NULL, pos INTEGER NOT NULL, token_id INTEGER NOT NULL,"
     " act REAL NOT NULL, gate REAL NOT NULL, up REAL NOT NULL, PRIMARY KEY(layer, neuron, list, rank)) WITHOUT ROWID;"
     "CREATE TABLE act_tokens(token_id INTEGER PRIMARY KEY, count INTEGER NOT NULL);"
-    "CREATE TABLE act_docs(doc INTEGER PRIMARY KEY, start INTEGER NOT NULL, end INTEGER NOT NULL, ids BLOB NOT NULL);";
+    "CREATE TABLE act_docs(doc INTEGER PRIMARY KEY, start INTEGER NOT NULL, end INTEGER NOT NULL, ids BLOB NOT NULL);"
+    "CREATE TABLE act_sums(layer INTEGER NOT NULL, neuron INTEGER NOT NULL, sums BLOB NOT NULL,"
+    " PRIMARY KEY(layer, neuron)) WITHOUT ROWID;";
 
 static const char act_drop[] = "DROP TABLE IF EXISTS act_meta; DROP TABLE IF EXISTS act_neurons; DROP TABLE IF EXISTS act_examples;"
-                               "DROP TABLE IF EXISTS act_tokens; DROP TABLE IF EXISTS act_docs;";
+                               "DROP TABLE IF EXISTS act_tokens; DROP TABLE IF EXISTS act_docs; DROP TABLE IF EXISTS act_sums;";
 
 /* The map's own meta and tokens tables (atlas.c), for an atlas that holds
  * only activations: the same columns, so either reader finds them. */
@@ -47,14 +49,8 @@ static const char *const list_names[2 + ACT_BANDS] = { "top", "bottom", "q50", "
 /* ----------------------------------------------------------------------------
  * Writing */
 
-struct ActStore {
-    sqlite3 *db;
-    char *path, *temp;
-    int lock_fd;
-    ActInfo info;
-};
 
-static void store_free(ActStore *s) {
+void act_store_free(ActStore *s) {
     sqlite3_close(s->db);
     free(s->path);
     free(s->temp);
@@ -65,7 +61,7 @@ static void store_free(ActStore *s) {
 const char *act_store_temp_path(const ActStore *s) { return s->temp; }
 
 /* The options a resumed run must share with the partial, as act_meta keys. */
-static void run_keys(const ActInfo *in, uint64_t identity, char v[9][64]) {
+void act_run_keys(const ActInfo *in, uint64_t identity, char v[ACT_RUN_KEYS][64]) {
     snprintf(v[0], 64, "%016" PRIx64, identity);
     snprintf(v[1], 64, "%016" PRIx64, in->corpus_hash);
     snprintf(v[2], 64, "%d", in->window);
@@ -76,12 +72,12 @@ static void run_keys(const ActInfo *in, uint64_t identity, char v[9][64]) {
     snprintf(v[7], 64, "%" PRIu64, in->seed);
     snprintf(v[8], 64, "%d", in->n_docs);
 }
-static const char *const run_key_names[9] = { "model_identity", "corpus_hash", "window", "top_n", "bottom_n",
+const char *const act_run_key_names[ACT_RUN_KEYS] = { "model_identity", "corpus_hash", "window", "top_n", "bottom_n",
                                               "layers", "max_tokens", "seed", "corpus_docs" };
-static const char *const run_key_options[9] = { "MODEL (a different model)", "--corpus (its contents)", "--window", "--top-n",
+const char *const act_run_key_options[ACT_RUN_KEYS] = { "MODEL (a different model)", "--corpus (its contents)", "--window", "--top-n",
                                                 "--bottom-n", "--layers", "--max-tokens", "the seed", "--corpus (its documents)" };
 
-static int copy_file(const char *from, int to_fd, Error *e) {
+int act_copy_file(const char *from, int to_fd, Error *e) {
     FILE *in = fopen(from, "rb");
     if (!in) return error_set(e, NM_ERUNTIME, "%s: cannot read it to add activations", from);
     char buf[1 << 16];
@@ -115,30 +111,70 @@ static int write_base(ActStore *s, const Model *m, Error *e) {
     return db_put_tokens(s->db, s->temp, &m->vocab, e);
 }
 
+const char *const act_stage_names[4] = { "", "pass1", "bands", "pass2" };
+
+/* A part's own act_meta keys: its stage, its shard, the bands it used. */
+static void part_keys(const ActInfo *in, char v[4][64]) {
+    snprintf(v[0], 64, "%s", act_stage_names[in->stage]);
+    if (in->n_shards) snprintf(v[1], 64, "%d/%d", in->shard, in->n_shards);
+    else snprintf(v[1], 64, "-");
+    snprintf(v[2], 64, "%016" PRIx64, in->bands_hash);
+    snprintf(v[3], 64, "%016" PRIx64, in->content);
+}
+static const char *const part_key_names[4] = { "stage", "shard", "bands_hash", "model_content" };
+
+static int put_part_keys(sqlite3 *db, const char *path, const ActInfo *in, Error *e) {
+    char v[4][64];
+    part_keys(in, v);
+    int rc = NM_OK;
+    for (int i = 0; i < 4 && !rc; i++) rc = db_put_meta(db, path, "act_meta", part_key_names[i], v[i], e);
+    return rc;
+}
+
+uint64_t act_bands_hash(const ActRun *r) {
+    size_t n = act_run_neurons(r) * 3;
+    double *q = xmalloc(n * sizeof *q);
+    act_run_quantiles(r, q);
+    uint64_t h = fnv1a64(FNV1A64_INIT, q, n * sizeof *q);
+    free(q);
+    return h;
+}
+
 static int write_act_meta(ActStore *s, const Model *m, Error *e) {
     const ActInfo *in = &s->info;
     char v[9][64];
-    run_keys(in, m->identity, v);
+    act_run_keys(in, m->identity, v);
     int rc = NM_OK;
-    for (int i = 0; i < 9 && !rc; i++) rc = db_put_meta(s->db, s->temp, "act_meta", run_key_names[i], v[i], e);
+    for (int i = 0; i < 9 && !rc; i++) rc = db_put_meta(s->db, s->temp, "act_meta", act_run_key_names[i], v[i], e);
     if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "corpus_path", in->corpus, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "corpus_bytes", in->corpus_bytes, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "bos_id", m->vocab.bos_id, e);
     if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "histogram", "symmetric log2 bins: edges 0, +-2^-10, +-2^-9, ..., +-2^4", e);
     if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "quantiles", "from the histogram: exact at bin edges, linear within a bin", e);
     if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "complete", "0", e);
+    if (!rc && in->stage) rc = put_part_keys(s->db, s->temp, in, e);
     return rc;
 }
 
 static int check_resumable(ActStore *s, const Model *m, Error *e) {
     char v[9][64], stored[256];
-    run_keys(&s->info, m->identity, v);
+    act_run_keys(&s->info, m->identity, v);
     for (int i = 0; i < 9; i++) {
-        if (!db_get_meta(s->db, "act_meta", run_key_names[i], stored, sizeof stored))
+        if (!db_get_meta(s->db, "act_meta", act_run_key_names[i], stored, sizeof stored))
             return error_set(e, NM_EINPUT, "%s: not a resumable partial run (use --force to start over)", s->temp);
         if (strcmp(stored, v[i]) != 0)
             return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs (partial has '%s', this run '%s'; use --force to start over)",
-                             s->temp, run_key_options[i], stored, v[i]);
+                             s->temp, act_run_key_options[i], stored, v[i]);
+    }
+    /* a part resumes as the same part; a whole run has none of these keys */
+    char p[4][64];
+    part_keys(&s->info, p);
+    for (int i = 0; i < 4; i++) {
+        int has = db_get_meta(s->db, "act_meta", part_key_names[i], stored, sizeof stored) != NULL;
+        if (has != (s->info.stage != 0) || (has && strcmp(stored, p[i]) != 0))
+            return error_set(e, NM_EINPUT, "%s: cannot resume: %s differs (partial has '%s', this run '%s'; use --force to start over)",
+                             s->temp, i == 0 ? "the stage (--shard, --bands)" : i == 1 ? "--shard" : i == 2 ? "--bands (its band edges)" : "MODEL (its weights)",
+                             has ? stored : "-", s->info.stage ? p[i] : "-");
     }
     return NM_OK;
 }
@@ -189,7 +225,7 @@ int act_store_begin(ActStore **out, const char *path, int force, int resume, con
         snprintf(journal, sizeof journal, "%s-journal", s->temp);
         unlink(journal);
         existing = 0;
-        if (adding) rc = copy_file(path, s->lock_fd, e);
+        if (adding) rc = act_copy_file(path, s->lock_fd, e);
         else if (ftruncate(s->lock_fd, 0) != 0) rc = error_set(e, NM_ERUNTIME, "%s: cannot empty %s", path, s->temp);
     }
     if (!rc && sqlite3_open(s->temp, &s->db) != SQLITE_OK) rc = db_fail(s->db, s->temp, e, "cannot open");
@@ -206,7 +242,7 @@ int act_store_begin(ActStore **out, const char *path, int force, int resume, con
     }
     if (rc) {
         if (locked && !existing) unlink(s->temp); /* ours and empty; a previous run's rows stay for --resume */
-        store_free(s);
+        act_store_free(s);
         return rc;
     }
     *out = s;
@@ -231,10 +267,12 @@ static int bind_example(sqlite3_stmt *st, int layer, int neuron, const char *lis
 }
 
 /* Every neuron's state and lists, and the unigram counts. */
-static int save_state(ActStore *s, const ActRun *r, const int *const readings[5], Error *e) {
-    sqlite3_stmt *pn = NULL, *pe = NULL, *pt = NULL;
+int act_save_state(ActStore *s, const ActRun *r, const int *const readings[5], Error *e) {
+    sqlite3_stmt *pn = NULL, *pe = NULL, *pt = NULL, *ps = NULL;
     int rc = NM_OK;
+    unsigned char sums[ACT_SUMS_BYTES];
     if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO act_neurons VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &pn, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO act_sums VALUES(?,?,?)", -1, &ps, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO act_examples VALUES(?,?,?,?,?,?,?,?,?,?,?)", -1, &pe, NULL) ||
         sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO act_tokens VALUES(?,?)", -1, &pt, NULL))
         rc = db_fail(s->db, s->temp, e, "prepare");
@@ -262,6 +300,12 @@ static int save_state(ActStore *s, const ActRun *r, const int *const readings[5]
             for (int k = 0; k < 5; k++) sqlite3_bind_int(pn, 19 + k, readings ? readings[k][i] : -1);
             if (sqlite3_step(pn) != SQLITE_DONE) rc = db_fail(s->db, s->temp, e, "writing act_neurons");
             sqlite3_reset(pn);
+            act_neuron_sums_put(a, sums);
+            sqlite3_bind_int(ps, 1, l);
+            sqlite3_bind_int(ps, 2, n);
+            sqlite3_bind_blob(ps, 3, sums, ACT_SUMS_BYTES, SQLITE_STATIC);
+            if (!rc && sqlite3_step(ps) != SQLITE_DONE) rc = db_fail(s->db, s->temp, e, "writing act_sums");
+            sqlite3_reset(ps);
             for (int k = 0; !rc && k < a->n_top; k++)
                 if (!bind_example(pe, l, n, "top", k + 1, &a->top[k])) rc = db_fail(s->db, s->temp, e, "writing act_examples");
             for (int k = 0; !rc && k < a->n_bottom; k++)
@@ -281,13 +325,15 @@ static int save_state(ActStore *s, const ActRun *r, const int *const readings[5]
     sqlite3_finalize(pn);
     sqlite3_finalize(pe);
     sqlite3_finalize(pt);
+    sqlite3_finalize(ps);
     return rc;
 }
 
 int act_store_checkpoint(ActStore *s, ActRun *r, int next_doc, Error *e) {
+    act_run_settle(r);     /* the sums carried, mean and m2 from them */
     act_run_sort_heaps(r); /* worst first: still heaps, and a fixed order on disk */
     int rc = db_exec(s->db, s->temp, "BEGIN;", e);
-    if (!rc) rc = save_state(s, r, NULL, e);
+    if (!rc) rc = act_save_state(s, r, NULL, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "pass", r->pass, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "next_doc", next_doc, e);
     if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "pass_tokens", r->tokens, e);
@@ -306,19 +352,34 @@ static int meta_i64(sqlite3 *db, const char *key, long long *v) {
 
 /* Reads the neuron rows and lists of layers l0..l1 into r's layout (used by
  * resume and by the reader, which keeps one neuron). */
-static int load_neuron(sqlite3 *db, const char *path, int layer, int neuron, int top_n, int bottom_n, ActNeuron *a,
+/* The statements of a load, prepared once for every neuron (NULL: not yet). */
+typedef struct {
+    sqlite3_stmt *row, *examples, *sums;
+} Loader;
+
+static int prepared(sqlite3 *db, sqlite3_stmt **st, const char *sql, int layer, int neuron) {
+    if (*st) sqlite3_reset(*st);
+    else if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) return 0;
+    sqlite3_bind_int(*st, 1, layer);
+    sqlite3_bind_int(*st, 2, neuron);
+    return 1;
+}
+
+static void loader_free(Loader *l) {
+    sqlite3_finalize(l->row), sqlite3_finalize(l->examples), sqlite3_finalize(l->sums);
+    *l = (Loader){ 0 };
+}
+
+static int load_neuron(sqlite3 *db, const char *path, Loader *ld, int layer, int neuron, int top_n, int bottom_n, ActNeuron *a,
                        ActReadings *w, Error *e) {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, "SELECT count, mean, m2, min, max, positive, sign_pp, sign_pn, sign_np, sign_nn, histogram,"
-                               " q50, q90, q99, writes_id, up_id, up_embed_id, gate_id, gate_embed_id FROM act_neurons WHERE layer = ? AND neuron = ?",
-                           -1, &st, NULL))
+    if (!prepared(db, &ld->row, "SELECT count, mean, m2, min, max, positive, sign_pp, sign_pn, sign_np, sign_nn, histogram,"
+                  " q50, q90, q99, writes_id, up_id, up_embed_id, gate_id, gate_embed_id FROM act_neurons WHERE layer = ? AND neuron = ?",
+                  layer, neuron))
         return db_fail(db, path, e, "act_neurons");
-    sqlite3_bind_int(st, 1, layer);
-    sqlite3_bind_int(st, 2, neuron);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_finalize(st);
+    st = ld->row;
+    if (sqlite3_step(st) != SQLITE_ROW)
         return error_set(e, NM_EINPUT, "%s: holds no activations of neuron %d:%d", path, layer, neuron);
-    }
     a->count = sqlite3_column_int64(st, 0);
     a->mean = sqlite3_column_double(st, 1);
     a->m2 = sqlite3_column_double(st, 2);
@@ -335,12 +396,10 @@ static int load_neuron(sqlite3 *db, const char *path, int layer, int neuron, int
     for (int b = 0; b < ACT_BANDS; b++) a->q[b] = sqlite3_column_double(st, 11 + b);
     if (w) *w = (ActReadings){ sqlite3_column_int(st, 14), { { sqlite3_column_int(st, 15), sqlite3_column_int(st, 16) },
                                  { sqlite3_column_int(st, 17), sqlite3_column_int(st, 18) } } };
-    sqlite3_finalize(st);
-    if (sqlite3_prepare_v2(db, "SELECT list, rank, doc, window, pos, token_id, act, gate, up FROM act_examples"
-                               " WHERE layer = ? AND neuron = ?", -1, &st, NULL))
+    if (!prepared(db, &ld->examples, "SELECT list, rank, doc, window, pos, token_id, act, gate, up FROM act_examples"
+                  " WHERE layer = ? AND neuron = ?", layer, neuron))
         return db_fail(db, path, e, "act_examples");
-    sqlite3_bind_int(st, 1, layer);
-    sqlite3_bind_int(st, 2, neuron);
+    st = ld->examples;
     a->n_top = a->n_bottom = 0;
     memset(a->n_band, 0, sizeof a->n_band);
     int rc = NM_OK;
@@ -367,7 +426,45 @@ static int load_neuron(sqlite3 *db, const char *path, int layer, int neuron, int
             if (rank > a->n_band[which - 2]) a->n_band[which - 2] = rank;
         }
     }
-    sqlite3_finalize(st);
+    return rc;
+}
+
+/* A neuron's exact sums (act_sums), which also give its mean and m2. */
+static int load_sums(sqlite3 *db, const char *path, Loader *ld, int layer, int neuron, ActNeuron *a, Error *e) {
+    if (!prepared(db, &ld->sums, "SELECT sums FROM act_sums WHERE layer = ? AND neuron = ?", layer, neuron))
+        return error_set(e, NM_EINPUT, "%s: holds no exact sums (act_sums): written by an older neuromap; use --force", path);
+    sqlite3_stmt *st = ld->sums;
+    if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != ACT_SUMS_BYTES)
+        return error_set(e, NM_EINPUT, "%s: no exact sums of neuron %d:%d", path, layer, neuron);
+    act_neuron_sums_get(a, sqlite3_column_blob(st, 0));
+    return NM_OK;
+}
+
+int act_load_state(sqlite3 *db, const char *path, ActRun *r, int *const readings[5], Error *e) {
+    int rc = NM_OK;
+    Loader ld = { 0 };
+    for (int l = r->l0; !rc && l <= r->l1; l++)
+        for (int n = 0; !rc && n < r->ffn; n++) {
+            ActNeuron *a = act_neuron(r, l, n);
+            ActReadings w;
+            rc = load_neuron(db, path, &ld, l, n, r->top_n, r->bottom_n, a, &w, e);
+            if (!rc) rc = load_sums(db, path, &ld, l, n, a, e);
+            for (int b = 0; b < ACT_BANDS; b++)
+                for (int k = 0; k < a->n_band[b]; k++)
+                    a->band_key[b][k] = act_band_key(r->seed, l, n, a->band[b][k].doc, a->band[b][k].window, a->band[b][k].pos);
+            size_t i = (size_t)(l - r->l0) * r->ffn + n;
+            if (readings) readings[0][i] = w.writes, readings[1][i] = w.read[0][0], readings[2][i] = w.read[0][1],
+                          readings[3][i] = w.read[1][0], readings[4][i] = w.read[1][1];
+        }
+    loader_free(&ld);
+    sqlite3_stmt *st;
+    if (!rc && sqlite3_prepare_v2(db, "SELECT token_id, count FROM act_tokens", -1, &st, NULL) == SQLITE_OK) {
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            int v = sqlite3_column_int(st, 0);
+            if (v >= 0 && v < r->m->cfg.vocab_size) r->unigram[v] = sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+    }
     return rc;
 }
 
@@ -380,24 +477,7 @@ int act_store_load(ActStore *s, ActRun *r, int *next_doc, Error *e) {
     r->pass = (int)pass;
     r->tokens = tokens;
     *next_doc = (int)next;
-    int rc = NM_OK;
-    for (int l = r->l0; !rc && l <= r->l1; l++)
-        for (int n = 0; !rc && n < r->ffn; n++) {
-            ActNeuron *a = act_neuron(r, l, n);
-            rc = load_neuron(s->db, s->temp, l, n, r->top_n, r->bottom_n, a, NULL, e);
-            for (int b = 0; b < ACT_BANDS; b++)
-                for (int k = 0; k < a->n_band[b]; k++)
-                    a->band_key[b][k] = act_band_key(r->seed, l, n, a->band[b][k].doc, a->band[b][k].window, a->band[b][k].pos);
-        }
-    sqlite3_stmt *st;
-    if (!rc && sqlite3_prepare_v2(s->db, "SELECT token_id, count FROM act_tokens", -1, &st, NULL) == SQLITE_OK) {
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            int v = sqlite3_column_int(st, 0);
-            if (v >= 0 && v < r->m->cfg.vocab_size) r->unigram[v] = sqlite3_column_int64(st, 1);
-        }
-        sqlite3_finalize(st);
-    }
-    return rc;
+    return act_load_state(s->db, s->temp, r, NULL, e);
 }
 
 static int cmp_int(const void *a, const void *b) { return (*(const int *)a > *(const int *)b) - (*(const int *)a < *(const int *)b); }
@@ -440,32 +520,55 @@ static int save_docs(ActStore *s, const ActRun *r, const ActCorpus *c, const Tok
     return rc;
 }
 
-int act_store_commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e) {
-    int rc = db_exec(s->db, s->temp, "BEGIN;", e);
-    if (!rc) rc = save_state(s, r, readings, e);
-    if (!rc) rc = save_docs(s, r, c, t, e);
-    if (!rc) rc = db_exec(s->db, s->temp, "DELETE FROM act_meta WHERE key IN ('pass', 'next_doc', 'pass_tokens');", e);
-    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "tokens", r->tokens, e);
-    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "docs_run", s->info.n_docs, e);
-    if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "complete", "1", e);
-    if (!rc) rc = db_exec(s->db, s->temp, "COMMIT;", e);
-    else sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
-    if (!rc && sqlite3_close(s->db) != SQLITE_OK) rc = db_fail(s->db, s->temp, e, "closing");
-    else if (!rc) s->db = NULL;
+int act_store_finish(ActStore *s, Error *e) {
+    int rc = NM_OK;
+    if (sqlite3_close(s->db) != SQLITE_OK) rc = db_fail(s->db, s->temp, e, "closing");
+    else s->db = NULL;
     if (!rc && fsync(s->lock_fd) != 0) rc = error_set(e, NM_ERUNTIME, "%s: cannot write %s to disk", s->path, s->temp);
     if (!rc && rename(s->temp, s->path) != 0) rc = error_set(e, NM_ERUNTIME, "%s: cannot rename %s into place", s->path, s->temp);
     if (rc) {
         act_store_close_partial(s);
         return rc;
     }
-    store_free(s);
+    act_store_free(s);
     return NM_OK;
+}
+
+/* The state, its documents and the closing act_meta, in one transaction;
+ * then into place. A part keeps 'complete' 0: it is no atlas to read. */
+static int commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], int docs_run, Error *e) {
+    int rc = db_exec(s->db, s->temp, "BEGIN;", e);
+    if (!rc) rc = act_save_state(s, r, readings, e);
+    if (!rc) rc = save_docs(s, r, c, t, e);
+    if (!rc) rc = db_exec(s->db, s->temp, "DELETE FROM act_meta WHERE key IN ('pass', 'next_doc', 'pass_tokens');", e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "tokens", r->tokens, e);
+    if (!rc) rc = db_put_meta_int(s->db, s->temp, "act_meta", "docs_run", docs_run, e);
+    if (!rc) rc = db_put_meta(s->db, s->temp, "act_meta", "complete", s->info.stage ? "0" : "1", e);
+    if (!rc) rc = db_exec(s->db, s->temp, "COMMIT;", e);
+    else sqlite3_exec(s->db, "ROLLBACK;", NULL, NULL, NULL);
+    if (rc) {
+        act_store_close_partial(s);
+        return rc;
+    }
+    return act_store_finish(s, e);
+}
+
+int act_store_commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e) {
+    return commit(s, r, c, t, readings, s->info.n_docs, e);
+}
+
+int act_store_commit_part(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e) {
+    act_run_settle(r);
+    act_run_sort_heaps(r); /* still heaps, for the merge; a fixed order on disk */
+    int first, last;
+    act_corpus_part(c, s->info.shard, s->info.n_shards, 0, &first, &last);
+    return commit(s, r, c, t, readings, last - first, e);
 }
 
 void act_store_close_partial(ActStore *s) {
     if (!s) return;
     if (s->db) sqlite3_exec(s->db, "COMMIT;", NULL, NULL, NULL);
-    store_free(s);
+    act_store_free(s);
 }
 
 /* ----------------------------------------------------------------------------
@@ -593,7 +696,10 @@ int act_atlas_neuron(const ActAtlas *a, int layer, int neuron, ActNeuron *s, Act
     if (layer < a->info.l0 || layer > a->info.l1 || neuron < 0 || neuron >= a->info.ffn_dim)
         return error_set(e, NM_EINPUT, "%s: holds activations of layers %d-%d, neurons 0-%d, not %d:%d", a->path, a->info.l0,
                          a->info.l1, a->info.ffn_dim - 1, layer, neuron);
-    return load_neuron(a->db, a->path, layer, neuron, a->info.top_n, a->info.bottom_n, s, w, e);
+    Loader ld = { 0 };
+    int rc = load_neuron(a->db, a->path, &ld, layer, neuron, a->info.top_n, a->info.bottom_n, s, w, e);
+    loader_free(&ld);
+    return rc;
 }
 
 int act_atlas_doc(const ActAtlas *a, int doc, int **ids, int *n, Error *e) {

@@ -18,6 +18,8 @@
  *   act_docs(doc, start, end, ids)  byte range in the corpus and content token ids
  *                                   (int32 little-endian, no BOS) of every document
  *                                   an example comes from: context without the corpus
+ *   act_sums(layer, neuron, sums)   the exact Σa and Σa² (act_neuron_sums_put, 252
+ *                                   bytes): what resumes and merges continue from
  * A new atlas gets the map's meta and tokens tables too (model identity and
  * token texts), so it can be read without the model.
  *
@@ -40,6 +42,12 @@ typedef struct {
     int window, top_n, bottom_n, l0, l1;
     int64_t max_tokens;     /* <0: all */
     uint64_t seed;
+    /* a part of a split run (--shard I/N, merge): act_meta 'stage', 'shard', 'bands_hash',
+     * 'model_content' */
+    int stage;              /* ACT_STAGE_* */
+    int shard, n_shards;    /* I/N of a pass-1 or pass-2 part */
+    uint64_t bands_hash;    /* the band edges a pass-2 part used (act_bands_hash) */
+    uint64_t content;       /* a part's model_content_identity: its weights, not only its shape */
     /* reading: */
     int n_layers, ffn_dim, vocab_size, bos_id;
     int64_t tokens;         /* counted tokens of the run */
@@ -47,6 +55,19 @@ typedef struct {
     uint64_t identity;
     char model_path[1024];
 } ActInfo;
+
+/* ----------------------------------------------------------------------------
+ * Split runs (docs/DISTRIBUTED.md): job-array shards write parts, which
+ * `neuromap merge` joins, exactly (act_run_merge), in two rounds:
+ *   pass-1 parts (activations --shard I/N)          → merge → a bands atlas
+ *   pass-2 parts (activations --shard I/N --bands B) → merge with B → the atlas
+ * A bands atlas holds the merged pass 1 and the band edges every pass-2 part
+ * must share; no part or bands atlas is a complete atlas (show refuses it). */
+enum { ACT_STAGE_RUN, ACT_STAGE_PASS1, ACT_STAGE_BANDS, ACT_STAGE_PASS2 };
+extern const char *const act_stage_names[4]; /* "", "pass1", "bands", "pass2" */
+
+/* FNV-1a of every neuron's band edges (act_run_quantiles), as act_meta keeps it. */
+uint64_t act_bands_hash(const ActRun *r);
 
 /* ----------------------------------------------------------------------------
  * Writing */
@@ -71,6 +92,11 @@ int act_store_checkpoint(ActStore *s, ActRun *r, int next_doc, Error *e);
  * On failure the partial stays for --resume. */
 int act_store_commit(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e);
 void act_store_close_partial(ActStore *s); /* keeps the partial for --resume; frees s */
+/* A part (info->stage PASS1 or PASS2) or a bands atlas: r's state as it
+ * stands (heaps, not finished; readings may be NULL or hold -1 for
+ * neurons it did not read), the documents of its examples, act_meta
+ * 'complete' 0 and 'stage'; renamed into place; frees s. */
+int act_store_commit_part(ActStore *s, ActRun *r, const ActCorpus *c, const Tokenizer *t, const int *const readings[5], Error *e);
 const char *act_store_temp_path(const ActStore *s);
 
 /* ----------------------------------------------------------------------------
@@ -98,5 +124,55 @@ int act_atlas_doc(const ActAtlas *a, int doc, int **ids, int *n, Error *e);
 const int64_t *act_atlas_unigram(const ActAtlas *a, int64_t *total);
 /* 1 when path holds the weight map's tables (atlas.h) too. */
 int act_atlas_has_map(const ActAtlas *a);
+
+/* The band edges of a bands atlas (stage 'bands') for a pass-2 part of the
+ * run info describes: NM_EINPUT when path is no bands atlas or of another
+ * model, corpus or options (naming which). q: act_run_quantiles's layout. */
+int act_bands_read(const char *path, uint64_t identity, const ActInfo *info, double *q, uint64_t *hash, Error *e);
+
+/* ----------------------------------------------------------------------------
+ * Merging parts (act_merge.c) */
+
+typedef struct {
+    int stage;             /* what the parts were: ACT_STAGE_PASS1 (→ bands) or PASS2 (→ the atlas) */
+    int n_shards, n_parts;
+    int64_t tokens;
+} ActMergeReport;
+
+/* 1 when path is an atlas holding activation parts (act_meta 'stage'). */
+int act_is_part(const char *path);
+/* Joins parts into out: every pass-1 part of one N-way split into a bands
+ * atlas, or a bands atlas and every pass-2 part into the complete atlas,
+ * equal row for row to a single run's. Parts of different models, corpora
+ * or options, of other stages or bands, repeated or missing shards: NM_EINPUT
+ * naming the part, before anything is written. */
+int act_merge(const char *out, const char *const *parts, int n_parts, int force, ActMergeReport *rep, Error *e);
+
+/* NM_INTERNAL_BEGIN */
+/* What activations_store.c shares with act_merge.c, and nothing else uses. */
+struct sqlite3;
+
+struct ActStore {
+    struct sqlite3 *db;
+    char *path, *temp;
+    int lock_fd;
+    ActInfo info;
+};
+
+void act_store_free(ActStore *s);
+/* Every neuron's row, lists and exact sums, and the unigrams, into r; with
+ * readings, each neuron's stored readings (−1: none). */
+int act_load_state(struct sqlite3 *db, const char *path, ActRun *r, int *const readings[5], Error *e);
+int act_save_state(ActStore *s, const ActRun *r, const int *const readings[5], Error *e);
+int act_copy_file(const char *from, int to_fd, Error *e);
+/* Closes, syncs and renames the partial into place (frees s); on failure
+ * keeps the partial (act_store_close_partial). */
+int act_store_finish(ActStore *s, Error *e);
+/* The act_meta keys of a run's options and their values. */
+enum { ACT_RUN_KEYS = 9 };
+extern const char *const act_run_key_names[ACT_RUN_KEYS], *const act_run_key_options[ACT_RUN_KEYS];
+void act_run_keys(const ActInfo *in, uint64_t identity, char v[ACT_RUN_KEYS][64]);
+/* NM_INTERNAL_END */
+
 
 #endif
