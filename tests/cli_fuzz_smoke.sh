@@ -12,6 +12,11 @@ if ! printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return
     finish
     exit
 fi
+# The fuzz build and fuzz/out/ are shared by the builds' suites, which
+# tests/run.sh runs side by side: one at a time, under a lock.
+mkdir -p build
+exec 9>build/.fuzz.lock
+flock 9
 # A make of its own: the outer make's jobserver does not reach this script.
 if env -u MAKEFLAGS -u MAKELEVEL make -s -j2 fuzz-build >"$TMP/build.log" 2>&1; then ok; else fail "make fuzz-build: $(tail -n 20 "$TMP/build.log")"; fi
 
