@@ -125,35 +125,44 @@ typedef struct {
     double s;
 } TileSum;
 
-/* Folds one row of a BF16 tile (S_v of tokens v0, v0+1, ...) into p: the
- * few tokens kern_flag finds near a threshold (idx has room for n); every
- * token's e^S_v, for the normaliser, into *ts (top candidates are swapped
- * for e^R_v at the end). */
-static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int top_k, int bottom_k, int *idx, TileSum *ts) {
+/* Folds neuron i's column of a BF16 tile (S_v of tokens v0, v0+1, ... at
+ * c[(v − v0)·ldc]) into p: the rows kern_scan_cols flagged for its group
+ * (those with its bit), each tested again against the thresholds as they
+ * rise. Tokens arrive in rising id order, as from one pass over the whole
+ * vocabulary. */
+static void pf_fold(const Lens *L, PAcc *p, const float *c, int ldc, const uint32_t *hit_row, const uint16_t *hit_mask,
+                    int n_hits, int bit, int v0, int top_k, int bottom_k) {
     Acc *a = &p->acc;
     float t_top = pf_t_top(p, top_k), t_bottom = pf_t_bottom(p, bottom_k);
-    int flagged = kern_flag(row, n, L->row_norm + v0, L->row_rest + v0, p->alpha, p->beta, p->eps, t_top, t_bottom, idx);
-    for (int f = 0; f < flagged; f++) {
-        int j = idx[f];
-        float x = row[j], b = pf_bound(L, p, v0 + j), up = x + b, down = x - b;
+    for (int h = 0; h < n_hits; h++) {
+        if (!(hit_mask[h] >> bit & 1)) continue;
+        int v = v0 + (int)hit_row[h];
+        float x = c[(size_t)hit_row[h] * ldc], b = pf_bound(L, p, v), up = x + b, down = x - b;
         if (up >= t_top) {
-            pf_push(L, p, &p->top, 1, top_k, v0 + j, x);
+            pf_push(L, p, &p->top, 1, top_k, v, x);
             if (down > t_top) {
-                lens_keep(a->top, &a->n_top, top_k, 1.0f, down, v0 + j);
+                lens_keep(a->top, &a->n_top, top_k, 1.0f, down, v);
                 t_top = pf_t_top(p, top_k);
             }
         }
         if (down <= t_bottom) {
-            pf_push(L, p, &p->bottom, 0, bottom_k, v0 + j, x);
+            pf_push(L, p, &p->bottom, 0, bottom_k, v, x);
             if (up < t_bottom) {
-                lens_keep(a->bottom, &a->n_bottom, bottom_k, -1.0f, up, v0 + j);
+                lens_keep(a->bottom, &a->n_bottom, bottom_k, -1.0f, up, v);
                 t_bottom = pf_t_bottom(p, bottom_k);
             }
         }
     }
-    ts->m = kern_max(row, n);
-    ts->s = kern_sum_exp(row, n, ts->m);
 }
+
+/* One worker's buffers for kern_scan_cols over a tile of m padded neurons. */
+typedef struct {
+    float *max, *par; /* m; alpha, beta, eps, t_top, t_bottom: m each */
+    double *sum;
+    uint32_t *hit_row;
+    uint16_t *hit_mask;
+    int *n_hits;
+} PScan;
 
 /* Exact logits of the packed neuron (w->packed, one vector) for the
  * candidates' tokens: the same kernel as the exact map, so the same bits. */
@@ -178,6 +187,7 @@ typedef struct {
     int splits, n_tiles; /* vocabulary slices (of whole tiles) per neuron block; tiles */
     int n_items;         /* neuron blocks × splits */
     Work *works;         /* per worker */
+    PScan *scans;        /* per worker (stage 1) */
     float **exact;       /* per worker: rescored logits (stage 2) */
     int *exact_cap;
 } PJob;
@@ -195,14 +205,38 @@ static void pf_pass_task(void *arg, int64_t item, int worker) {
     int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
     int t_begin = (int)((int64_t)j->n_tiles * split / j->splits), t_end = (int)((int64_t)j->n_tiles * (split + 1) / j->splits);
     kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, w->packed_bf16);
+    int m = kern_padded(nb);
+    PScan *sc = &j->scans[worker];
+    if (!sc->max) {
+        int mm = kern_padded(tn);
+        sc->max = xmalloc((size_t)mm * sizeof *sc->max), sc->par = xmalloc((size_t)5 * mm * sizeof *sc->par);
+        sc->sum = xmalloc((size_t)mm * sizeof *sc->sum), sc->n_hits = xmalloc((size_t)mm / 16 * sizeof *sc->n_hits);
+        sc->hit_row = xmalloc((size_t)mm / 16 * tv * sizeof *sc->hit_row);
+        sc->hit_mask = xmalloc((size_t)mm / 16 * tv * sizeof *sc->hit_mask);
+    }
+    KernBounds kb = { sc->par, sc->par + m, sc->par + 2 * m, sc->par + 3 * m, sc->par + 4 * m };
+    for (int i = nb; i < m; i++) /* padding: zero columns, never flagged */
+        sc->par[i] = sc->par[m + i] = sc->par[2 * m + i] = 0, sc->par[3 * m + i] = INFINITY, sc->par[4 * m + i] = -INFINITY;
+    for (int i = 0; i < nb; i++) {
+        const PAcc *p = &j->p[(size_t)(n0 + i) * j->splits + split];
+        sc->par[i] = p->alpha, sc->par[m + i] = p->beta, sc->par[2 * m + i] = p->eps;
+    }
     for (int t = t_begin; t < t_end; t++) {
         int v0 = t * tv, nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
         for (int r = 0; r < nv; r++) w->rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
-        kern_gemm_bf16(w->packed_bf16, nb, dim, (const uint16_t *const *)w->rows, nv, w->ct, kern_padded(nb));
-        kern_transpose(w->ct, nv, nb, kern_padded(nb), w->c);
-        for (int i = 0; i < nb; i++)
-            pf_scan(L, &j->p[(size_t)(n0 + i) * j->splits + split], w->c + (size_t)i * nv, nv, v0, j->top_k, j->bottom_k,
-                    w->idx, &j->ts[(size_t)(n0 + i) * j->n_tiles + t]);
+        kern_gemm_bf16(w->packed_bf16, nb, dim, (const uint16_t *const *)w->rows, nv, w->ct, m);
+        for (int i = 0; i < nb; i++) {
+            const PAcc *p = &j->p[(size_t)(n0 + i) * j->splits + split];
+            sc->par[3 * m + i] = pf_t_top(p, j->top_k), sc->par[4 * m + i] = pf_t_bottom(p, j->bottom_k);
+        }
+        kern_scan_cols(w->ct, nv, m, m, L->row_norm + v0, L->row_rest + v0, &kb, sc->max, sc->sum, sc->hit_row,
+                       sc->hit_mask, sc->n_hits);
+        for (int i = 0; i < nb; i++) {
+            int g = i / 16;
+            pf_fold(L, &j->p[(size_t)(n0 + i) * j->splits + split], w->ct + i, m, sc->hit_row + (size_t)g * nv,
+                    sc->hit_mask + (size_t)g * nv, sc->n_hits[g], i % 16, v0, j->top_k, j->bottom_k);
+            j->ts[(size_t)(n0 + i) * j->n_tiles + t] = (TileSum){ .m = sc->max[i], .s = sc->sum[i] };
+        }
     }
 }
 
@@ -339,8 +373,14 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
         }
     }
     j.works = lens_works_new(L);
+    j.scans = xcalloc((size_t)L->threads, sizeof *j.scans);
     pool_run(L->pool, j.n_items, pf_pass_task, &j);
     lens_works_free(j.works, L);
+    for (int t = 0; t < L->threads; t++) {
+        PScan *sc = &j.scans[t];
+        free(sc->max), free(sc->par), free(sc->sum), free(sc->hit_row), free(sc->hit_mask), free(sc->n_hits);
+    }
+    free(j.scans);
     j.works = lens_works_new(L);
     j.exact = xcalloc((size_t)L->threads, sizeof *j.exact);
     j.exact_cap = xcalloc((size_t)L->threads, sizeof *j.exact_cap);
