@@ -164,15 +164,14 @@ typedef struct {
     int *n_hits;
 } PScan;
 
-/* Exact logits of the packed neuron (w->packed, one vector) for the
- * candidates' tokens: the same kernel as the exact map, so the same bits. */
-static void pf_rescore(const Lens *L, Work *w, const CandList *l, float *out) {
-    int tv = L->tile_vocab, dim = L->dim;
+/* Exact logits of the normed vector x for the candidates' tokens: the same
+ * FMA chains as the exact map's kernel, so the same bits. */
+static void pf_rescore(const Lens *L, Work *w, const float *x, const CandList *l, float *out) {
+    int tv = L->tile_vocab;
     for (int j0 = 0; j0 < l->n; j0 += tv) {
         int nb = l->n - j0 < tv ? l->n - j0 : tv;
         int bf16 = lens_head_row_ptrs(L, w, 0, l->c + j0, nb);
-        kern_gemm_f32(w->packed, 1, dim, w->rows, bf16, nb, w->ct, KERN_LANES);
-        for (int j = 0; j < nb; j++) out[j0 + j] = w->ct[(size_t)j * KERN_LANES];
+        kern_dot_rows(x, L->dim, w->rows, bf16, nb, out + j0);
     }
 }
 
@@ -310,19 +309,19 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
         if (most > j->exact_cap[worker])
             j->exact[worker] = xrealloc(j->exact[worker], (size_t)(j->exact_cap[worker] = most) * sizeof(float));
         float *exact = j->exact[worker];
-        kern_pack_f32(j->vecs + (size_t)i * L->dim, 1, L->dim, w->packed);
+        const float *x = j->vecs + (size_t)i * L->dim;
 
         /* the normaliser: every e^S_v, less the top candidates', is Z_nc (to
          * double rounding, 2⁻⁴⁰ of the whole is room enough); then e^R_v */
         Acc z = { .top = r->top, .bottom = r->bottom, .max = p->acc.max, .sum = p->acc.sum };
         for (int c = 0; c < p->top.n; c++) lens_acc_add_sum(&z, p->top.c[c].s, -1.0);
         double nc_max = z.max, nc_sum = fmax(z.sum, 0) + 0x1p-40 * p->acc.sum;
-        pf_rescore(L, w, &p->top, exact);
+        pf_rescore(L, w, x, &p->top, exact);
         for (int c = 0; c < p->top.n; c++) {
             lens_keep(z.top, &z.n_top, j->top_k, 1.0f, exact[c], p->top.c[c].id);
             lens_acc_add_sum(&z, exact[c], 1.0);
         }
-        pf_rescore(L, w, &p->bottom, exact);
+        pf_rescore(L, w, x, &p->bottom, exact);
         for (int c = 0; c < p->bottom.n; c++) lens_keep(z.bottom, &z.n_bottom, j->bottom_k, -1.0f, exact[c], p->bottom.c[c].id);
 
         r->lse = (double)z.max + log(z.sum);

@@ -381,3 +381,107 @@ void kern_gemm_bf16(const uint16_t *packed, int m, int K, const uint16_t *const 
 #endif
     gemm(2, 0, (void (*)(void))micro, packed, m, K, (const void *const *)rows, n, c, ldc);
 }
+
+/* ----------------------------------------------------------------------------
+ * One vector against a few rows (the prefilter's rescoring): each logit the
+ * FMA chain kern_gemm_f32 computes for it, c = fma(h[k], x[k], c) in k
+ * order from 0, so the same bits; but with 16 rows in the lanes of a vector
+ * (their values gathered step by step) instead of one vector in the 32
+ * lanes of a panel, 31 of them wasted. */
+
+static void dot_rows_c(const float *x, int K, const void *const *rows, int rows_bf16, int n, float *out) {
+    for (int j = 0; j < n; j++) {
+        float s = 0.0f;
+        for (int k = 0; k < K; k++)
+            s = fmaf(rows_bf16 ? kern_f32(((const uint16_t *)rows[j])[k]) : ((const float *)rows[j])[k], x[k], s);
+        out[j] = s;
+    }
+}
+
+/* The rows as element offsets from the first one, for a gather; 0 when one
+ * is too far away for 32 bits (then the portable loop takes the group). */
+static int row_offsets(const void *const *rows, int nr, int lanes, int K, int esize, int32_t *off) {
+    const char *base = rows[0];
+    for (int r = 0; r < lanes; r++) {
+        ptrdiff_t d = ((const char *)rows[r < nr ? r : 0] - base) / esize;
+        if (d < -(ptrdiff_t)INT32_MAX / 2 || d > (ptrdiff_t)INT32_MAX / 2 - K) return 0;
+        off[r] = (int32_t)d;
+    }
+    return 1;
+}
+
+#if X86
+__attribute__((target("avx512f"))) static void dot_rows_avx512(const float *x, int K, const void *const *rows, int rows_bf16,
+                                                               int n, float *out) {
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        int nr = n - j0 < 16 ? n - j0 : 16;
+        int32_t off[16];
+        if (K < 2 || !row_offsets(rows + j0, nr, 16, K, rows_bf16 ? 2 : 4, off)) {
+            dot_rows_c(x, K, rows + j0, rows_bf16, nr, out + j0);
+            continue;
+        }
+        __m512i idx = _mm512_loadu_si512(off);
+        __m512 acc = _mm512_setzero_ps();
+        if (rows_bf16) { /* a 32-bit gather brings the pair (k, k+1) of each row */
+            const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u);
+            int k = 0;
+            for (; k + 2 <= K; k += 2) {
+                __m512i g = _mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(k)), rows[j0], 2);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(g, 16)), _mm512_set1_ps(x[k]), acc);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(g, hi_mask)), _mm512_set1_ps(x[k + 1]), acc);
+            }
+            if (k < K) { /* odd K: the last value, as the high half of the pair before it */
+                __m512i g = _mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(k - 1)), rows[j0], 2);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(g, hi_mask)), _mm512_set1_ps(x[k]), acc);
+            }
+        } else {
+            for (int k = 0; k < K; k++)
+                acc = _mm512_fmadd_ps(_mm512_i32gather_ps(_mm512_add_epi32(idx, _mm512_set1_epi32(k)), rows[j0], 4),
+                                      _mm512_set1_ps(x[k]), acc);
+        }
+        _mm512_mask_storeu_ps(out + j0, (__mmask16)((1u << nr) - 1), acc);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void dot_rows_avx2(const float *x, int K, const void *const *rows, int rows_bf16,
+                                                              int n, float *out) {
+    for (int j0 = 0; j0 < n; j0 += 8) {
+        int nr = n - j0 < 8 ? n - j0 : 8;
+        int32_t off[8];
+        if (K < 2 || !row_offsets(rows + j0, nr, 8, K, rows_bf16 ? 2 : 4, off)) {
+            dot_rows_c(x, K, rows + j0, rows_bf16, nr, out + j0);
+            continue;
+        }
+        __m256i idx = _mm256_loadu_si256((const void *)off);
+        __m256 acc = _mm256_setzero_ps();
+        if (rows_bf16) {
+            const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
+            int k = 0;
+            for (; k + 2 <= K; k += 2) {
+                __m256i g = _mm256_i32gather_epi32(rows[j0], _mm256_add_epi32(idx, _mm256_set1_epi32(k)), 2);
+                acc = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(g, 16)), _mm256_set1_ps(x[k]), acc);
+                acc = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(g, hi_mask)), _mm256_set1_ps(x[k + 1]), acc);
+            }
+            if (k < K) {
+                __m256i g = _mm256_i32gather_epi32(rows[j0], _mm256_add_epi32(idx, _mm256_set1_epi32(k - 1)), 2);
+                acc = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(g, hi_mask)), _mm256_set1_ps(x[k]), acc);
+            }
+        } else {
+            for (int k = 0; k < K; k++)
+                acc = _mm256_fmadd_ps(_mm256_i32gather_ps(rows[j0], _mm256_add_epi32(idx, _mm256_set1_epi32(k)), 4),
+                                      _mm256_set1_ps(x[k]), acc);
+        }
+        float tmp[8];
+        _mm256_storeu_ps(tmp, acc);
+        memcpy(out + j0, tmp, (size_t)nr * sizeof *tmp);
+    }
+}
+#endif
+
+void kern_dot_rows(const float *x, int K, const void *const *rows, int rows_bf16, int n, float *out) {
+#if X86
+    if (isa() >= ISA_AVX512) return dot_rows_avx512(x, K, rows, rows_bf16, n, out);
+    if (isa() >= ISA_AVX2) return dot_rows_avx2(x, K, rows, rows_bf16, n, out);
+#endif
+    dot_rows_c(x, K, rows, rows_bf16, n, out);
+}

@@ -32,6 +32,11 @@ void kern_pack_f32(const float *vecs, int m, int K, float *out);
  * rows are FP32, or BF16 (rows_bf16) widened exactly on the fly. */
 void kern_gemm_f32(const float *packed, int m, int K, const void *const *rows, int rows_bf16, int n, float *c, int ldc);
 
+/* out[j] = Σ_k rows[j][k]·x[k] for j < n, one vector x (plain, K floats):
+ * the same FMA chain, so the same bits, as kern_gemm_f32 gives for it, at a
+ * fraction of the cost when the rows are few (rows gathered 16 at a time). */
+void kern_dot_rows(const float *x, int K, const void *const *rows, int rows_bf16, int n, float *out);
+
 /* BF16 (K even): vectors already rounded to BF16, packed in pairs along k
  * into kern_padded(m)·K halves; rows are BF16 rows of K. Each element is
  * accumulated in FP32 with at most K roundings (the prefilter's bound). */
