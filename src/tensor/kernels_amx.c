@@ -126,6 +126,12 @@ void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *co
             }
             float *cj = nr == MR ? c + (size_t)j * ldc : scratch;
             for (int p = 0; p < panels; p++) {
+                /* The next block's head rows, a few per panel, from memory
+                 * into L2 while this block computes (they are read once per
+                 * K block: the hardware prefetcher cannot guess them). */
+                int ahead = n - j > MR ? j + MR : (k0 + KC < K ? 0 : n), per = (MR + panels - 1) / panels, k1 = ahead == 0 ? k0 + KC : k0;
+                for (int r = p * per; r < (p + 1) * per && r < MR && ahead + r < n; r++)
+                    for (int b = 0; b < (K - k1 < KC ? K - k1 : KC) * 2; b += 64) _mm_prefetch((const char *)(rows[ahead + r] + k1) + b, _MM_HINT_T1);
                 const uint16_t *b = packed + ((size_t)p * K + k0) * AMX_LANES;
                 if (rest) { /* the last rest/2 pair rows, then zeros */
                     memset(tail, 0, sizeof tail);
