@@ -175,6 +175,13 @@ static void pf_rescore(const Lens *L, Work *w, const float *x, const CandList *l
     }
 }
 
+/* Head rows per tile of the BF16 pass: few enough that the tile of sums
+ * (PASS_VOCAB × 512 floats) and the neurons' K block (kernels_amx.c) share
+ * L2, where each K block's pass reloads the sums. */
+#ifndef PASS_VOCAB
+#define PASS_VOCAB 256
+#endif
+
 typedef struct {
     const Lens *L;
     const float *vecs;
@@ -185,6 +192,7 @@ typedef struct {
     int count, top_k, bottom_k, n_blocks;
     int splits, n_tiles; /* vocabulary slices (of whole tiles) per neuron block; tiles */
     int n_items;         /* neuron blocks × splits */
+    int pass_vocab;      /* head rows per tile of the BF16 pass */
     Work *works;         /* per worker */
     PScan *scans;        /* per worker (stage 1) */
     float **exact;       /* per worker: rescored logits (stage 2) */
@@ -198,7 +206,7 @@ typedef struct {
 static void pf_pass_task(void *arg, int64_t item, int worker) {
     PJob *j = arg;
     const Lens *L = j->L;
-    int tn = L->tile_neurons, tv = L->tile_vocab, dim = L->dim;
+    int tn = L->tile_neurons, tv = j->pass_vocab, dim = L->dim;
     Work *w = lens_work_of(j->works, worker, L, tn, 1);
     int block = (int)item / j->splits, split = (int)item % j->splits;
     int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
@@ -339,7 +347,8 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
     const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
     PJob j = { .L = L, .vecs = vecs, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
                .n_blocks = (count + L->tile_neurons - 1) / L->tile_neurons,
-               .n_tiles = (L->vocab + L->tile_vocab - 1) / L->tile_vocab };
+               .pass_vocab = L->tile_vocab < PASS_VOCAB ? L->tile_vocab : PASS_VOCAB };
+    j.n_tiles = (L->vocab + j.pass_vocab - 1) / j.pass_vocab;
     /* Fewer neuron blocks than threads: slice the vocabulary too. */
     j.splits = j.n_blocks >= L->threads ? 1 : (L->threads + j.n_blocks - 1) / j.n_blocks;
     if (j.splits > j.n_tiles) j.splits = j.n_tiles;
