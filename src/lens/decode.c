@@ -155,8 +155,12 @@ static void pf_fold(const Lens *L, PAcc *p, const float *c, int ldc, const uint3
     }
 }
 
-/* One worker's buffers for kern_scan_cols over a tile of m padded neurons. */
+/* One worker's buffers for the BF16 pass over blocks of up to pass_neurons
+ * and tiles of pass_vocab head rows. */
 typedef struct {
+    uint16_t *packed; /* the block, packed by kern_pack_bf16 */
+    const uint16_t **rows;
+    float *ct;        /* the tile, vocabulary-major, rows of ldc floats */
     float *max, *par; /* m; alpha, beta, eps, t_top, t_bottom: m each */
     double *sum;
     uint32_t *hit_row;
@@ -175,9 +179,14 @@ static void pf_rescore(const Lens *L, Work *w, const float *x, const CandList *l
     }
 }
 
-/* Head rows per tile of the BF16 pass: few enough that the tile of sums
- * (PASS_VOCAB × 512 floats) and the neurons' K block (kernels_amx.c) share
- * L2, where each K block's pass reloads the sums. */
+/* The BF16 pass's tiles differ from the exact map's (lens.c): blocks of
+ * twice tile_neurons (a map's chunk of 1024 neurons is one block, its
+ * vocabulary sliced over the threads, so the head is read and copied into
+ * the tile kernel's A buffer once per chunk, not once per 512 neurons), and
+ * PASS_VOCAB head rows, few enough that the tile of sums (256 × 1024
+ * floats) stays in L2 next to the neurons' K block (kernels_amx.c) between
+ * K blocks. The tile's rows are padded by 16 floats: rows 4 KiB apart
+ * would share cache sets. */
 #ifndef PASS_VOCAB
 #define PASS_VOCAB 256
 #endif
@@ -193,8 +202,9 @@ typedef struct {
     int splits, n_tiles; /* vocabulary slices (of whole tiles) per neuron block; tiles */
     int n_items;         /* neuron blocks × splits */
     int pass_vocab;      /* head rows per tile of the BF16 pass */
-    Work *works;         /* per worker */
+    int pass_neurons;    /* neurons per block of the BF16 pass */
     PScan *scans;        /* per worker (stage 1) */
+    Work *works;         /* per worker (stage 2) */
     float **exact;       /* per worker: rescored logits (stage 2) */
     int *exact_cap;
 } PJob;
@@ -206,21 +216,22 @@ typedef struct {
 static void pf_pass_task(void *arg, int64_t item, int worker) {
     PJob *j = arg;
     const Lens *L = j->L;
-    int tn = L->tile_neurons, tv = j->pass_vocab, dim = L->dim;
-    Work *w = lens_work_of(j->works, worker, L, tn, 1);
+    int tn = j->pass_neurons, tv = j->pass_vocab, dim = L->dim;
     int block = (int)item / j->splits, split = (int)item % j->splits;
     int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
     int t_begin = (int)((int64_t)j->n_tiles * split / j->splits), t_end = (int)((int64_t)j->n_tiles * (split + 1) / j->splits);
-    kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, w->packed_bf16);
-    int m = kern_padded(nb);
     PScan *sc = &j->scans[worker];
     if (!sc->max) {
-        int mm = kern_padded(tn);
-        sc->max = xmalloc((size_t)mm * sizeof *sc->max), sc->par = xmalloc((size_t)5 * mm * sizeof *sc->par);
-        sc->sum = xmalloc((size_t)mm * sizeof *sc->sum), sc->n_hits = xmalloc((size_t)mm / 16 * sizeof *sc->n_hits);
-        sc->hit_row = xmalloc((size_t)mm / 16 * tv * sizeof *sc->hit_row);
-        sc->hit_mask = xmalloc((size_t)mm / 16 * tv * sizeof *sc->hit_mask);
+        size_t mm = (size_t)kern_padded(tn);
+        sc->packed = xmalloc(mm * dim * sizeof *sc->packed), sc->rows = xmalloc((size_t)tv * sizeof *sc->rows);
+        sc->ct = xmalloc((size_t)tv * (mm + 16) * sizeof *sc->ct);
+        sc->max = xmalloc(mm * sizeof *sc->max), sc->par = xmalloc(5 * mm * sizeof *sc->par);
+        sc->sum = xmalloc(mm * sizeof *sc->sum), sc->n_hits = xmalloc(mm / 16 * sizeof *sc->n_hits);
+        sc->hit_row = xmalloc(mm / 16 * tv * sizeof *sc->hit_row);
+        sc->hit_mask = xmalloc(mm / 16 * tv * sizeof *sc->hit_mask);
     }
+    int m = kern_padded(nb), ldc = m + 16;
+    kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, sc->packed);
     KernBounds kb = { sc->par, sc->par + m, sc->par + 2 * m, sc->par + 3 * m, sc->par + 4 * m };
     for (int i = nb; i < m; i++) /* padding: zero columns, never flagged */
         sc->par[i] = sc->par[m + i] = sc->par[2 * m + i] = 0, sc->par[3 * m + i] = INFINITY, sc->par[4 * m + i] = -INFINITY;
@@ -230,17 +241,17 @@ static void pf_pass_task(void *arg, int64_t item, int worker) {
     }
     for (int t = t_begin; t < t_end; t++) {
         int v0 = t * tv, nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
-        for (int r = 0; r < nv; r++) w->rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
-        kern_gemm_bf16(w->packed_bf16, nb, dim, (const uint16_t *const *)w->rows, nv, w->ct, m);
+        for (int r = 0; r < nv; r++) sc->rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
+        kern_gemm_bf16(sc->packed, nb, dim, sc->rows, nv, sc->ct, ldc);
         for (int i = 0; i < nb; i++) {
             const PAcc *p = &j->p[(size_t)(n0 + i) * j->splits + split];
             sc->par[3 * m + i] = pf_t_top(p, j->top_k), sc->par[4 * m + i] = pf_t_bottom(p, j->bottom_k);
         }
-        kern_scan_cols(w->ct, nv, m, m, L->row_norm + v0, L->row_rest + v0, &kb, sc->max, sc->sum, sc->hit_row,
+        kern_scan_cols(sc->ct, nv, m, ldc, L->row_norm + v0, L->row_rest + v0, &kb, sc->max, sc->sum, sc->hit_row,
                        sc->hit_mask, sc->n_hits);
         for (int i = 0; i < nb; i++) {
             int g = i / 16;
-            pf_fold(L, &j->p[(size_t)(n0 + i) * j->splits + split], w->ct + i, m, sc->hit_row + (size_t)g * nv,
+            pf_fold(L, &j->p[(size_t)(n0 + i) * j->splits + split], sc->ct + i, ldc, sc->hit_row + (size_t)g * nv,
                     sc->hit_mask + (size_t)g * nv, sc->n_hits[g], i % 16, v0, j->top_k, j->bottom_k);
             j->ts[(size_t)(n0 + i) * j->n_tiles + t] = (TileSum){ .m = sc->max[i], .s = sc->sum[i] };
         }
@@ -346,9 +357,10 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
     int dim = L->dim;
     const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
     PJob j = { .L = L, .vecs = vecs, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
-               .n_blocks = (count + L->tile_neurons - 1) / L->tile_neurons,
+               .pass_neurons = 2 * L->tile_neurons,
                .pass_vocab = L->tile_vocab < PASS_VOCAB ? L->tile_vocab : PASS_VOCAB };
     j.n_tiles = (L->vocab + j.pass_vocab - 1) / j.pass_vocab;
+    j.n_blocks = (count + j.pass_neurons - 1) / j.pass_neurons;
     /* Fewer neuron blocks than threads: slice the vocabulary too. */
     j.splits = j.n_blocks >= L->threads ? 1 : (L->threads + j.n_blocks - 1) / j.n_blocks;
     if (j.splits > j.n_tiles) j.splits = j.n_tiles;
@@ -380,13 +392,11 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
             p->acc.max = -INFINITY;
         }
     }
-    j.works = lens_works_new(L);
     j.scans = xcalloc((size_t)L->threads, sizeof *j.scans);
     pool_run(L->pool, j.n_items, pf_pass_task, &j);
-    lens_works_free(j.works, L);
     for (int t = 0; t < L->threads; t++) {
         PScan *sc = &j.scans[t];
-        free(sc->max), free(sc->par), free(sc->sum), free(sc->hit_row), free(sc->hit_mask), free(sc->n_hits);
+        free(sc->packed), free(sc->rows), free(sc->ct), free(sc->max), free(sc->par), free(sc->sum), free(sc->hit_row), free(sc->hit_mask), free(sc->n_hits);
     }
     free(j.scans);
     j.works = lens_works_new(L);
