@@ -211,8 +211,11 @@ typedef struct {
 
 /* Stage 1: the BF16 pass, item by item: a block of neurons over one slice
  * of the vocabulary. With fewer blocks than threads (a map's chunk of 1024
- * neurons is two blocks) the vocabulary is sliced, as in exact_decode, so
- * that every thread has work; the slices are merged in pf_merge. */
+ * neurons is one block) the vocabulary is sliced, as in exact_decode, so
+ * that every thread has work; the slices are merged in pf_merge. Per tile:
+ * the product (vocabulary-major, as the kernels write it), one scan of its
+ * columns for every neuron's maximum, normaliser and flagged tokens, then
+ * each neuron's few flagged tokens folded in. */
 static void pf_pass_task(void *arg, int64_t item, int worker) {
     PJob *j = arg;
     const Lens *L = j->L;
