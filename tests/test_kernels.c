@@ -62,11 +62,12 @@ static void test_dot_rows(void) {
     for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
         for (size_t d = 0; d < sizeof Ns / sizeof *Ns; d++) {
             int K = Ks[b], n = Ns[d], spread = 97; /* rows picked from spread × n */
-            float *x = malloc((size_t)K * 4), *h = malloc((size_t)spread * n * K * 4), out[40];
-            uint16_t *hb = malloc((size_t)spread * n * K * 2);
+            float *x = malloc((size_t)K * 4), *h = calloc((size_t)spread * n * K, 4), out[40];
+            uint16_t *hb = calloc((size_t)spread * n * K, 2);
             const void *rows[40];
             for (int k = 0; k < K; k++) x[k] = frand() * (k % 5 == 0 ? 50.0f : 1.0f);
-            for (size_t i = 0; i < (size_t)spread * n * K; i++) h[i] = frand(), hb[i] = kern_bf16(frand());
+            for (int j = 0; j < n; j++) /* only the rows used */
+                for (size_t i = (size_t)((j * 7919 + 13) % (spread * n)) * K, e = i + K; i < e; i++) h[i] = frand(), hb[i] = kern_bf16(frand());
             for (int bf16 = 0; bf16 < 2; bf16++) {
                 for (int j = 0; j < n; j++) {
                     size_t r = (size_t)((j * 7919 + 13) % (spread * n)) * K; /* any order, far apart */
