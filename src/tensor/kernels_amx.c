@@ -23,12 +23,12 @@
  * keeps its tiles short (lens/decode.c, 256 head rows: C stays in L2).
  * The next block's head rows are prefetched while a block computes.
  *
- * Speed, measured on the 2-vCPU Xeon (Emerald Rapids) VM: this kernel runs
- * 650–700 GFLOP/s per core (fastest of 100 calls, 1024 neurons × 256 rows
- * × 4096); a loop of TDPBF16PS alone, tiles never reloaded, 750–1000, i.e.
- * 34–46 cycles per instruction at the nominal 2.1 GHz, not the 16 of
- * Intel's tables (the VM's core is shared or clocked down). KC of 256 and
- * 512 and a prefetch of B into L1 measured the same; 1024 slower.
+ * Speed, measured on the 2-vCPU Xeon (Emerald Rapids) VM: 650–700 GFLOP/s
+ * per core (fastest of 100 calls, 1024 neurons × 256 rows × 4096), about
+ * 40–50% of a bare loop of the same four loads and four products timed
+ * next to it, which runs 2,000–2,800 GFLOP/s when the other vCPU is idle
+ * (docs/BENCHMARKS.md). KC of 256 and 512 and a prefetch of B into L1
+ * measured the same; 1024 slower.
  *
  * Arithmetic (Intel SDM, TDPBF16PS): each BF16 product is exact in FP32,
  * added into the FP32 sum with round-to-nearest-even, one rounding per
