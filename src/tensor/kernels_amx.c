@@ -24,11 +24,13 @@
  * The next block's head rows are prefetched while a block computes.
  *
  * Speed, measured on the 2-vCPU Xeon (Emerald Rapids) VM: 650–700 GFLOP/s
- * per core (fastest of 100 calls, 1024 neurons × 256 rows × 4096); a bare
- * loop of the same four loads and four products on zeros ran 2,000–2,800
- * when the other vCPU was idle, whether the kernel or the zeros make the
- * difference is open (docs/BENCHMARKS.md). KC of 256 and 512, A in tile
- * order and a prefetch of B into L1 measured the same; 1024 slower.
+ * per core (fastest of 100 calls, 1024 neurons × 256 rows × 4096): 0.39 of
+ * a bare loop of the same four loads and four products on random data
+ * timed in alternation (1,600–1,700 GFLOP/s with the other vCPU idle); C's
+ * store and reload and the head copy are a third of that gap (measured by
+ * leaving them out), the rest is in feeding A and B. KC of 256 and 512, A
+ * in tile order and a prefetch of B into L1 measured the same; KC 1024,
+ * and whole-K blocks reading the head rows in place, slower.
  *
  * Arithmetic (Intel SDM, TDPBF16PS): each BF16 product is exact in FP32,
  * added into the FP32 sum with round-to-nearest-even, one rounding per
