@@ -27,8 +27,8 @@
  * per core (fastest of 100 calls, 1024 neurons × 256 rows × 4096): 0.39 of
  * a bare loop of the same four loads and four products on random data
  * timed in alternation (1,600–1,700 GFLOP/s with the other vCPU idle); C's
- * store and reload and the head copy are a third of that gap (measured by
- * leaving them out), the rest is in feeding A and B. KC of 256 and 512, A
+ * store and reload and the head copy are a fifth of that gap (measured by
+ * leaving them out), the rest is not found yet. KC of 256 and 512, A
  * in tile order and a prefetch of B into L1 measured the same; KC 1024,
  * and whole-K blocks reading the head rows in place, slower.
  *
