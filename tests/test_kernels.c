@@ -53,6 +53,39 @@ static void test_f32_chain(void) {
     CHECK(bad == 0, "%s FP32 kernel: %d elements differ from the fma chain over %d shapes", set(), bad, cases);
 }
 
+/* kern_dot_rows: the same fma chain for one vector, rows F32 or BF16 (read
+ * exactly), in any order and far apart, K odd and even, groups of rows
+ * partial and whole. */
+static void test_dot_rows(void) {
+    static const int Ks[] = { 1, 2, 7, 64, 301 }, Ns[] = { 1, 5, 16, 17, 40 };
+    int bad = 0;
+    for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
+        for (size_t d = 0; d < sizeof Ns / sizeof *Ns; d++) {
+            int K = Ks[b], n = Ns[d], spread = 97; /* rows picked from spread × n */
+            float *x = malloc((size_t)K * 4), *h = calloc((size_t)spread * n * K, 4), out[40];
+            uint16_t *hb = calloc((size_t)spread * n * K, 2);
+            const void *rows[40];
+            for (int k = 0; k < K; k++) x[k] = frand() * (k % 5 == 0 ? 50.0f : 1.0f);
+            for (int j = 0; j < n; j++) /* only the rows used */
+                for (size_t i = (size_t)((j * 7919 + 13) % (spread * n)) * K, e = i + K; i < e; i++) h[i] = frand(), hb[i] = kern_bf16(frand());
+            for (int bf16 = 0; bf16 < 2; bf16++) {
+                for (int j = 0; j < n; j++) {
+                    size_t r = (size_t)((j * 7919 + 13) % (spread * n)) * K; /* any order, far apart */
+                    rows[j] = bf16 ? (const void *)(hb + r) : (const void *)(h + r);
+                }
+                kern_dot_rows(x, K, rows, bf16, n, out);
+                for (int j = 0; j < n; j++) {
+                    float s = 0.0f;
+                    for (int k = 0; k < K; k++)
+                        s = fmaf(x[k], bf16 ? kern_f32(((const uint16_t *)rows[j])[k]) : ((const float *)rows[j])[k], s);
+                    bad += !bits_equal(out[j], s);
+                }
+            }
+            free(x), free(h), free(hb);
+        }
+    CHECK(bad == 0, "%s dot rows: %d logits differ from the fma chain", set(), bad);
+}
+
 /* The BF16 kernel against exact products summed in double: within
  * γ_K·Σ|h·x| (K roundings of an FP32 sum of exact products, in any order:
  * AMX sums them in its own). The shapes cross every edge of the kernels'
@@ -157,6 +190,53 @@ static void test_scan(void) {
     CHECK(bad == 0, "%s row scan: %d of 600 results wrong", set(), bad);
 }
 
+/* kern_scan_cols against a column-by-column reference written here: the
+ * maximum as max_c takes it, the flags by the bound's formula, the sum of
+ * e^(x − max) in double within the exp's error. Padded columns (thresholds
+ * ±inf) are never flagged. */
+static void test_scan_cols(void) {
+    enum { NV = 70, M = 48, LDC = 53 };
+    float c[NV * LDC], rn[NV], rr[NV], par[5][M], max[M];
+    double sum[M];
+    uint32_t hit_row[M / 16 * NV];
+    uint16_t hit_mask[M / 16 * NV];
+    int n_hits[M / 16], bad = 0;
+    for (int trial = 0; trial < 20; trial++) {
+        int nv = 1 + trial * 7 % NV;
+        for (int i = 0; i < nv * LDC; i++) c[i] = frand() * 10;
+        for (int v = 0; v < nv; v++) rn[v] = fabsf(frand()), rr[v] = fabsf(frand()) * 0.01f;
+        for (int i = 0; i < M; i++) {
+            par[0][i] = fabsf(frand()), par[1][i] = fabsf(frand()) * 2, par[2][i] = 1e-6f;
+            par[3][i] = i >= 40 ? INFINITY : 5 + frand(), par[4][i] = i >= 40 ? -INFINITY : -5 + frand();
+        }
+        KernBounds kb = { par[0], par[1], par[2], par[3], par[4] };
+        kern_scan_cols(c, nv, M, LDC, rn, rr, &kb, max, sum, hit_row, hit_mask, n_hits);
+        for (int i = 0; i < M; i++) {
+            float m = c[i];
+            for (int v = 1; v < nv; v++) m = c[v * LDC + i] > m ? c[v * LDC + i] : m;
+            double s = 0;
+            for (int v = 0; v < nv; v++) s += exp((double)(c[v * LDC + i] - m));
+            bad += max[i] != m || fabs(sum[i] - s) > 2 * KERN_EXP_ERROR * s;
+        }
+        for (int g = 0; g < M / 16; g++) {
+            int h = 0;
+            for (int v = 0; v < nv; v++) {
+                unsigned mask = 0;
+                for (int l = 0; l < 16; l++) {
+                    int i = 16 * g + l;
+                    float x = c[v * LDC + i], b = rn[v] * par[0][i] + rr[v] * par[1][i] + par[2][i];
+                    if (x + b >= par[3][i] || x - b <= par[4][i]) mask |= 1u << l;
+                }
+                if (!mask) continue;
+                bad += h >= n_hits[g] || hit_row[g * nv + h] != (uint32_t)v || hit_mask[g * nv + h] != mask;
+                h++;
+            }
+            bad += h != n_hits[g];
+        }
+    }
+    CHECK(bad == 0, "%s column scan: %d results wrong", set(), bad);
+}
+
 /* What the sets promise each other beyond their own references: the AVX2
  * exp is the AVX-512 one's steps, so the same bits; the AVX2 BF16 kernel
  * emulates the instruction's roundings with FMAs on exact products, so the
@@ -205,6 +285,8 @@ int main(void) {
         test_f32_chain();
         test_bf16_bound();
         test_scan();
+        test_scan_cols();
+        test_dot_rows();
         test_transpose();
         printf("kernel set %s: tested\n", set());
     }

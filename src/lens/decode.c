@@ -125,47 +125,71 @@ typedef struct {
     double s;
 } TileSum;
 
-/* Folds one row of a BF16 tile (S_v of tokens v0, v0+1, ...) into p: the
- * few tokens kern_flag finds near a threshold (idx has room for n); every
- * token's e^S_v, for the normaliser, into *ts (top candidates are swapped
- * for e^R_v at the end). */
-static void pf_scan(const Lens *L, PAcc *p, const float *row, int n, int v0, int top_k, int bottom_k, int *idx, TileSum *ts) {
+/* Folds neuron i's column of a BF16 tile (S_v of tokens v0, v0+1, ... at
+ * c[(v − v0)·ldc]) into p: the rows kern_scan_cols flagged for its group
+ * (those with its bit), each tested again against the thresholds as they
+ * rise. Tokens arrive in rising id order, as from one pass over the whole
+ * vocabulary. */
+static void pf_fold(const Lens *L, PAcc *p, const float *c, int ldc, const uint32_t *hit_row, const uint16_t *hit_mask,
+                    int n_hits, int bit, int v0, int top_k, int bottom_k) {
     Acc *a = &p->acc;
     float t_top = pf_t_top(p, top_k), t_bottom = pf_t_bottom(p, bottom_k);
-    int flagged = kern_flag(row, n, L->row_norm + v0, L->row_rest + v0, p->alpha, p->beta, p->eps, t_top, t_bottom, idx);
-    for (int f = 0; f < flagged; f++) {
-        int j = idx[f];
-        float x = row[j], b = pf_bound(L, p, v0 + j), up = x + b, down = x - b;
+    for (int h = 0; h < n_hits; h++) {
+        if (!(hit_mask[h] >> bit & 1)) continue;
+        int v = v0 + (int)hit_row[h];
+        float x = c[(size_t)hit_row[h] * ldc], b = pf_bound(L, p, v), up = x + b, down = x - b;
         if (up >= t_top) {
-            pf_push(L, p, &p->top, 1, top_k, v0 + j, x);
+            pf_push(L, p, &p->top, 1, top_k, v, x);
             if (down > t_top) {
-                lens_keep(a->top, &a->n_top, top_k, 1.0f, down, v0 + j);
+                lens_keep(a->top, &a->n_top, top_k, 1.0f, down, v);
                 t_top = pf_t_top(p, top_k);
             }
         }
         if (down <= t_bottom) {
-            pf_push(L, p, &p->bottom, 0, bottom_k, v0 + j, x);
+            pf_push(L, p, &p->bottom, 0, bottom_k, v, x);
             if (up < t_bottom) {
-                lens_keep(a->bottom, &a->n_bottom, bottom_k, -1.0f, up, v0 + j);
+                lens_keep(a->bottom, &a->n_bottom, bottom_k, -1.0f, up, v);
                 t_bottom = pf_t_bottom(p, bottom_k);
             }
         }
     }
-    ts->m = kern_max(row, n);
-    ts->s = kern_sum_exp(row, n, ts->m);
 }
 
-/* Exact logits of the packed neuron (w->packed, one vector) for the
- * candidates' tokens: the same kernel as the exact map, so the same bits. */
-static void pf_rescore(const Lens *L, Work *w, const CandList *l, float *out) {
-    int tv = L->tile_vocab, dim = L->dim;
+/* One worker's buffers for the BF16 pass over blocks of up to pass_neurons
+ * and tiles of pass_vocab head rows. */
+typedef struct {
+    uint16_t *packed; /* the block, packed by kern_pack_bf16 */
+    const uint16_t **rows;
+    float *ct;        /* the tile, vocabulary-major, rows of ldc floats */
+    float *max, *par; /* m; alpha, beta, eps, t_top, t_bottom: m each */
+    double *sum;
+    uint32_t *hit_row;
+    uint16_t *hit_mask;
+    int *n_hits;
+} PScan;
+
+/* Exact logits of the normed vector x for the candidates' tokens: the same
+ * FMA chains as the exact map's kernel, so the same bits. */
+static void pf_rescore(const Lens *L, Work *w, const float *x, const CandList *l, float *out) {
+    int tv = L->tile_vocab;
     for (int j0 = 0; j0 < l->n; j0 += tv) {
         int nb = l->n - j0 < tv ? l->n - j0 : tv;
         int bf16 = lens_head_row_ptrs(L, w, 0, l->c + j0, nb);
-        kern_gemm_f32(w->packed, 1, dim, w->rows, bf16, nb, w->ct, KERN_LANES);
-        for (int j = 0; j < nb; j++) out[j0 + j] = w->ct[(size_t)j * KERN_LANES];
+        kern_dot_rows(x, L->dim, w->rows, bf16, nb, out + j0);
     }
 }
+
+/* The BF16 pass's tiles differ from the exact map's (lens.c): blocks of
+ * twice tile_neurons (a map's chunk of 1024 neurons is one block, its
+ * vocabulary sliced over the threads, so the head is read and copied into
+ * the tile kernel's A buffer once per chunk, not once per 512 neurons), and
+ * PASS_VOCAB head rows, few enough that the tile of sums (256 × 1024
+ * floats) stays in L2 next to the neurons' K block (kernels_amx.c) between
+ * K blocks. The tile's rows are padded by 16 floats: rows 4 KiB apart
+ * would share cache sets. */
+#ifndef PASS_VOCAB
+#define PASS_VOCAB 256
+#endif
 
 typedef struct {
     const Lens *L;
@@ -177,32 +201,63 @@ typedef struct {
     int count, top_k, bottom_k, n_blocks;
     int splits, n_tiles; /* vocabulary slices (of whole tiles) per neuron block; tiles */
     int n_items;         /* neuron blocks × splits */
-    Work *works;         /* per worker */
+    int pass_vocab;      /* head rows per tile of the BF16 pass */
+    int pass_neurons;    /* neurons per block of the BF16 pass */
+    PScan *scans;        /* per worker (stage 1) */
+    Work *works;         /* per worker (stage 2) */
     float **exact;       /* per worker: rescored logits (stage 2) */
     int *exact_cap;
 } PJob;
 
 /* Stage 1: the BF16 pass, item by item: a block of neurons over one slice
  * of the vocabulary. With fewer blocks than threads (a map's chunk of 1024
- * neurons is two blocks) the vocabulary is sliced, as in exact_decode, so
- * that every thread has work; the slices are merged in pf_merge. */
+ * neurons is one block) the vocabulary is sliced, as in exact_decode, so
+ * that every thread has work; the slices are merged in pf_merge. Per tile:
+ * the product (vocabulary-major, as the kernels write it), one scan of its
+ * columns for every neuron's maximum, normaliser and flagged tokens, then
+ * each neuron's few flagged tokens folded in. */
 static void pf_pass_task(void *arg, int64_t item, int worker) {
     PJob *j = arg;
     const Lens *L = j->L;
-    int tn = L->tile_neurons, tv = L->tile_vocab, dim = L->dim;
-    Work *w = lens_work_of(j->works, worker, L, tn, 1);
+    int tn = j->pass_neurons, tv = j->pass_vocab, dim = L->dim;
     int block = (int)item / j->splits, split = (int)item % j->splits;
     int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
     int t_begin = (int)((int64_t)j->n_tiles * split / j->splits), t_end = (int)((int64_t)j->n_tiles * (split + 1) / j->splits);
-    kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, w->packed_bf16);
+    PScan *sc = &j->scans[worker];
+    if (!sc->max) {
+        size_t mm = (size_t)kern_padded(tn);
+        sc->packed = xmalloc(mm * dim * sizeof *sc->packed), sc->rows = xmalloc((size_t)tv * sizeof *sc->rows);
+        sc->ct = xmalloc((size_t)tv * (mm + 16) * sizeof *sc->ct);
+        sc->max = xmalloc(mm * sizeof *sc->max), sc->par = xmalloc(5 * mm * sizeof *sc->par);
+        sc->sum = xmalloc(mm * sizeof *sc->sum), sc->n_hits = xmalloc(mm / 16 * sizeof *sc->n_hits);
+        sc->hit_row = xmalloc(mm / 16 * tv * sizeof *sc->hit_row);
+        sc->hit_mask = xmalloc(mm / 16 * tv * sizeof *sc->hit_mask);
+    }
+    int m = kern_padded(nb), ldc = m + 16;
+    kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, sc->packed);
+    KernBounds kb = { sc->par, sc->par + m, sc->par + 2 * m, sc->par + 3 * m, sc->par + 4 * m };
+    for (int i = nb; i < m; i++) /* padding: zero columns, never flagged */
+        sc->par[i] = sc->par[m + i] = sc->par[2 * m + i] = 0, sc->par[3 * m + i] = INFINITY, sc->par[4 * m + i] = -INFINITY;
+    for (int i = 0; i < nb; i++) {
+        const PAcc *p = &j->p[(size_t)(n0 + i) * j->splits + split];
+        sc->par[i] = p->alpha, sc->par[m + i] = p->beta, sc->par[2 * m + i] = p->eps;
+    }
     for (int t = t_begin; t < t_end; t++) {
         int v0 = t * tv, nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
-        for (int r = 0; r < nv; r++) w->rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
-        kern_gemm_bf16(w->packed_bf16, nb, dim, (const uint16_t *const *)w->rows, nv, w->ct, kern_padded(nb));
-        kern_transpose(w->ct, nv, nb, kern_padded(nb), w->c);
-        for (int i = 0; i < nb; i++)
-            pf_scan(L, &j->p[(size_t)(n0 + i) * j->splits + split], w->c + (size_t)i * nv, nv, v0, j->top_k, j->bottom_k,
-                    w->idx, &j->ts[(size_t)(n0 + i) * j->n_tiles + t]);
+        for (int r = 0; r < nv; r++) sc->rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
+        kern_gemm_bf16(sc->packed, nb, dim, sc->rows, nv, sc->ct, ldc);
+        for (int i = 0; i < nb; i++) {
+            const PAcc *p = &j->p[(size_t)(n0 + i) * j->splits + split];
+            sc->par[3 * m + i] = pf_t_top(p, j->top_k), sc->par[4 * m + i] = pf_t_bottom(p, j->bottom_k);
+        }
+        kern_scan_cols(sc->ct, nv, m, ldc, L->row_norm + v0, L->row_rest + v0, &kb, sc->max, sc->sum, sc->hit_row,
+                       sc->hit_mask, sc->n_hits);
+        for (int i = 0; i < nb; i++) {
+            int g = i / 16;
+            pf_fold(L, &j->p[(size_t)(n0 + i) * j->splits + split], sc->ct + i, ldc, sc->hit_row + (size_t)g * nv,
+                    sc->hit_mask + (size_t)g * nv, sc->n_hits[g], i % 16, v0, j->top_k, j->bottom_k);
+            j->ts[(size_t)(n0 + i) * j->n_tiles + t] = (TileSum){ .m = sc->max[i], .s = sc->sum[i] };
+        }
     }
 }
 
@@ -276,19 +331,19 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
         if (most > j->exact_cap[worker])
             j->exact[worker] = xrealloc(j->exact[worker], (size_t)(j->exact_cap[worker] = most) * sizeof(float));
         float *exact = j->exact[worker];
-        kern_pack_f32(j->vecs + (size_t)i * L->dim, 1, L->dim, w->packed);
+        const float *x = j->vecs + (size_t)i * L->dim;
 
         /* the normaliser: every e^S_v, less the top candidates', is Z_nc (to
          * double rounding, 2⁻⁴⁰ of the whole is room enough); then e^R_v */
         Acc z = { .top = r->top, .bottom = r->bottom, .max = p->acc.max, .sum = p->acc.sum };
         for (int c = 0; c < p->top.n; c++) lens_acc_add_sum(&z, p->top.c[c].s, -1.0);
         double nc_max = z.max, nc_sum = fmax(z.sum, 0) + 0x1p-40 * p->acc.sum;
-        pf_rescore(L, w, &p->top, exact);
+        pf_rescore(L, w, x, &p->top, exact);
         for (int c = 0; c < p->top.n; c++) {
             lens_keep(z.top, &z.n_top, j->top_k, 1.0f, exact[c], p->top.c[c].id);
             lens_acc_add_sum(&z, exact[c], 1.0);
         }
-        pf_rescore(L, w, &p->bottom, exact);
+        pf_rescore(L, w, x, &p->bottom, exact);
         for (int c = 0; c < p->bottom.n; c++) lens_keep(z.bottom, &z.n_bottom, j->bottom_k, -1.0f, exact[c], p->bottom.c[c].id);
 
         r->lse = (double)z.max + log(z.sum);
@@ -305,8 +360,10 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
     int dim = L->dim;
     const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
     PJob j = { .L = L, .vecs = vecs, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
-               .n_blocks = (count + L->tile_neurons - 1) / L->tile_neurons,
-               .n_tiles = (L->vocab + L->tile_vocab - 1) / L->tile_vocab };
+               .pass_neurons = 2 * L->tile_neurons,
+               .pass_vocab = L->tile_vocab < PASS_VOCAB ? L->tile_vocab : PASS_VOCAB };
+    j.n_tiles = (L->vocab + j.pass_vocab - 1) / j.pass_vocab;
+    j.n_blocks = (count + j.pass_neurons - 1) / j.pass_neurons;
     /* Fewer neuron blocks than threads: slice the vocabulary too. */
     j.splits = j.n_blocks >= L->threads ? 1 : (L->threads + j.n_blocks - 1) / j.n_blocks;
     if (j.splits > j.n_tiles) j.splits = j.n_tiles;
@@ -338,9 +395,13 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
             p->acc.max = -INFINITY;
         }
     }
-    j.works = lens_works_new(L);
+    j.scans = xcalloc((size_t)L->threads, sizeof *j.scans);
     pool_run(L->pool, j.n_items, pf_pass_task, &j);
-    lens_works_free(j.works, L);
+    for (int t = 0; t < L->threads; t++) {
+        PScan *sc = &j.scans[t];
+        free(sc->packed), free(sc->rows), free(sc->ct), free(sc->max), free(sc->par), free(sc->sum), free(sc->hit_row), free(sc->hit_mask), free(sc->n_hits);
+    }
+    free(j.scans);
     j.works = lens_works_new(L);
     j.exact = xcalloc((size_t)L->threads, sizeof *j.exact);
     j.exact_cap = xcalloc((size_t)L->threads, sizeof *j.exact_cap);

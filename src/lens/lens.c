@@ -123,8 +123,8 @@ static const struct {
     [ISA_AVX2] = { LENS_KERNEL_NATIVE, "ours on AVX2: no OpenBLAS measured faster on AVX2 CPUs" },
     [ISA_AVX512] = { LENS_KERNEL_NATIVE, "ours on 512-bit vectors: OpenBLAS is slower where measured" },
     [ISA_AVX512BF16] = { LENS_KERNEL_NATIVE, "measured 1.6x OpenBLAS 0.3.21 on AMD Zen 5 (its Haswell kernel, 256-bit)" },
-    [ISA_AMX] = { LENS_KERNEL_NATIVE, "measured on Xeon (Emerald Rapids), 2 shared cores: 14 CPU s for 1024 8B neurons, "
-                                      "OpenBLAS 0.3.21 66 (and it needs the head in F32)" },
+    [ISA_AMX] = { LENS_KERNEL_NATIVE, "measured on Xeon (Emerald Rapids), 2 shared cores: 12 CPU s for 1024 8B neurons, "
+                                      "OpenBLAS 0.3.21 56 (and it needs the head in F32)" },
 };
 
 void lens_set_kernel(Lens *L, LensKernel k) {

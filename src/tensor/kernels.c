@@ -383,246 +383,105 @@ void kern_gemm_bf16(const uint16_t *packed, int m, int K, const uint16_t *const 
 }
 
 /* ----------------------------------------------------------------------------
- * Row statistics of a BF16 head, for the prefilter's bound: squares of BF16
- * values are exact in FP32 and summed in double, so the sum is exact to
- * ~n·2⁻⁵³ relative (in any order: the sets add in different orders). */
+ * One vector against a few rows (the prefilter's rescoring): each logit the
+ * FMA chain kern_gemm_f32 computes for it, c = fma(h[k], x[k], c) in k
+ * order from 0, so the same bits; but with 16 rows in the lanes of a vector
+ * (their values gathered step by step) instead of one vector in the 32
+ * lanes of a panel, 31 of them wasted. */
 
-static double sumsq_bf16_c(const uint16_t *h, int n, float *absmax) {
-    double s = 0;
-    float m = *absmax;
-    for (int i = 0; i < n; i++) {
-        float x = kern_f32(h[i]);
-        s += (double)(x * x);
-        m = fabsf(x) > m ? fabsf(x) : m;
-    }
-    *absmax = m;
-    return s;
-}
-
-#if X86
-__attribute__((target("avx512f"))) static double sumsq_bf16_avx512(const uint16_t *h, int n, float *absmax) {
-    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-    __m512 m = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        __m512 x = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)(h + i))), 16));
-        __m512 sq = _mm512_mul_ps(x, x); /* exact: 8-bit significands */
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(sq)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(sq), 1))));
-        m = _mm512_max_ps(m, _mm512_abs_ps(x));
-    }
-    float mm = _mm512_reduce_max_ps(m);
-    if (mm > *absmax) *absmax = mm;
-    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1)) + sumsq_bf16_c(h + i, n - i, absmax);
-}
-
-/* Horizontal sums and maxima of AVX2 vectors. */
-__attribute__((target("avx2"))) static double hsum_pd(__m256d v) {
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-}
-__attribute__((target("avx2"))) static float hmax_ps(__m256 v) {
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
-}
-
-__attribute__((target("avx2"))) static double sumsq_bf16_avx2(const uint16_t *h, int n, float *absmax) {
-    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-    __m256 m = _mm256_setzero_ps(), abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    int i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 x = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const void *)(h + i))), 16));
-        __m256 sq = _mm256_mul_ps(x, x); /* exact: 8-bit significands */
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
-        m = _mm256_max_ps(m, _mm256_and_ps(x, abs_mask));
-    }
-    float mm = hmax_ps(m);
-    if (mm > *absmax) *absmax = mm;
-    return hsum_pd(_mm256_add_pd(s0, s1)) + sumsq_bf16_c(h + i, n - i, absmax);
-}
-#endif
-
-double kern_sumsq_bf16(const uint16_t *h, int n, float *absmax) {
-#if X86
-    if (isa() >= ISA_AVX512) return sumsq_bf16_avx512(h, n, absmax);
-    if (isa() >= ISA_AVX2) return sumsq_bf16_avx2(h, n, absmax);
-#endif
-    return sumsq_bf16_c(h, n, absmax);
-}
-
-/* ----------------------------------------------------------------------------
- * Scanning a tile row: its maximum, its normaliser, the few tokens worth a
- * closer look */
-
-static float max_c(const float *x, int n) {
-    float m = x[0];
-    for (int j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
-    return m;
-}
-
-#if X86
-__attribute__((target("avx512f"))) static float max_avx512(const float *x, int n) {
-    __m512 m = _mm512_set1_ps(x[0]);
-    int j = 0;
-    for (; j + 16 <= n; j += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + j), m); /* a NaN x keeps m, as in max_c */
-    float r = _mm512_reduce_max_ps(m);
-    for (; j < n; j++) r = x[j] > r ? x[j] : r;
-    return r;
-}
-
-__attribute__((target("avx2"))) static float max_avx2(const float *x, int n) {
-    __m256 m = _mm256_set1_ps(x[0]);
-    int j = 0;
-    for (; j + 8 <= n; j += 8) m = _mm256_max_ps(_mm256_loadu_ps(x + j), m); /* a NaN x keeps m, as in max_c */
-    float r = hmax_ps(m);
-    for (; j < n; j++) r = x[j] > r ? x[j] : r;
-    return r;
-}
-#endif
-
-float kern_max(const float *x, int n) {
-#if X86
-    if (isa() >= ISA_AVX512) return max_avx512(x, n);
-    if (isa() >= ISA_AVX2) return max_avx2(x, n);
-#endif
-    return max_c(x, n);
-}
-
-/* e^t for t ≤ 0, 16 at a time: t = n·ln2 + r, |r| ≤ ln2/2 (Cody–Waite, two
- * constants), e^r by its Taylor polynomial of degree 7 (truncation < 6e-9
- * relative) in FMA Horner form, scaled by 2^n. Relative error < 2⁻¹⁹ (see
- * KERN_EXP_ERROR); below e^-104 the result may flush to zero. */
-#if X86
-static const float exp_c[] = { 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f };
-
-__attribute__((target("avx512f"))) static __m512 exp_avx512(__m512 t) {
-    t = _mm512_max_ps(_mm512_set1_ps(-104.0f), t); /* a NaN t stays NaN */
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), t); /* n·ln2_hi is exact */
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    for (int i = 0; i < 7; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(exp_c[i]));
-    return _mm512_scalef_ps(p, n);
-}
-
-/* The same steps 8 at a time. AVX2 has no scalef: 2^n (n ≥ -150) is applied
- * as 2^(n/2) · 2^(n − n/2), two normal powers of two, so the first product
- * is exact and only the second rounds, once, as scalef does: the same bits. */
-__attribute__((target("avx2,fma"))) static __m256 exp_avx2(__m256 t) {
-    t = _mm256_max_ps(_mm256_set1_ps(-104.0f), t); /* a NaN t stays NaN */
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(t, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), t);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    for (int i = 0; i < 7; i++) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(exp_c[i]));
-    __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
-    __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
-    __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-}
-#endif
-
-static double sum_exp_c(const float *x, int n, float m) {
-    double s = 0;
-    for (int j = 0; j < n; j++) s += expf(x[j] - m);
-    return s;
-}
-
-#if X86
-__attribute__((target("avx512f"))) static double sum_exp_avx512(const float *x, int n, float m) {
-    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
-    __m512 vm = _mm512_set1_ps(m);
-    for (int j = 0; j < n; j += 16) {
-        __mmask16 k = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
-        __m512 e = _mm512_maskz_mov_ps(k, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm)));
-        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-    }
-    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
-}
-
-/* Lanes j < n of 8: a mask for maskload and for zeroing the lanes past n. */
-__attribute__((target("avx2"))) static __m256i lanes_below(int n) {
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-__attribute__((target("avx2,fma"))) static double sum_exp_avx2(const float *x, int n, float m) {
-    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-    __m256 vm = _mm256_set1_ps(m);
-    for (int j = 0; j < n; j += 8) {
-        __m256i k = lanes_below(n - j);
-        __m256 e = _mm256_and_ps(_mm256_castsi256_ps(k), exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(x + j, k), vm)));
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-    }
-    return hsum_pd(_mm256_add_pd(s0, s1));
-}
-#endif
-
-double kern_sum_exp(const float *x, int n, float m) {
-#if X86
-    if (isa() >= ISA_AVX512) return sum_exp_avx512(x, n, m);
-    if (isa() >= ISA_AVX2) return sum_exp_avx2(x, n, m);
-#endif
-    return sum_exp_c(x, n, m);
-}
-
-static int flag_c(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
-                  float t_bottom, int *idx) {
-    int count = 0;
+static void dot_rows_c(const float *x, int K, const void *const *rows, int rows_bf16, int n, float *out) {
     for (int j = 0; j < n; j++) {
-        float b = rn ? rn[j] * alpha + rr[j] * beta + eps : 0.0f;
-        if (x[j] + b >= t_top || x[j] - b <= t_bottom) idx[count++] = j;
+        float s = 0.0f;
+        for (int k = 0; k < K; k++)
+            s = fmaf(rows_bf16 ? kern_f32(((const uint16_t *)rows[j])[k]) : ((const float *)rows[j])[k], x[k], s);
+        out[j] = s;
     }
-    return count;
+}
+
+/* The rows as element offsets from the first one, for a gather; 0 when one
+ * is too far away for 32 bits (then the portable loop takes the group). */
+static int row_offsets(const void *const *rows, int nr, int lanes, int K, int esize, int32_t *off) {
+    const char *base = rows[0];
+    for (int r = 0; r < lanes; r++) {
+        ptrdiff_t d = ((const char *)rows[r < nr ? r : 0] - base) / esize;
+        if (d < -(ptrdiff_t)INT32_MAX / 2 || d > (ptrdiff_t)INT32_MAX / 2 - K) return 0;
+        off[r] = (int32_t)d;
+    }
+    return 1;
 }
 
 #if X86
-__attribute__((target("avx512f"))) static int flag_avx512(const float *x, int n, const float *rn, const float *rr, float alpha,
-                                                          float beta, float eps, float t_top, float t_bottom, int *idx) {
-    int count = 0;
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), ve = _mm512_set1_ps(eps);
-    __m512 top = _mm512_set1_ps(t_top), bottom = _mm512_set1_ps(t_bottom);
-    for (int j = 0; j < n; j += 16) {
-        __mmask16 k = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(k, x + j), b = _mm512_setzero_ps();
-        if (rn) /* the same operations, in the same order, as flag_c's */
-            b = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, rn + j), va),
-                                            _mm512_mul_ps(_mm512_maskz_loadu_ps(k, rr + j), vb)), ve);
-        unsigned hit = _mm512_mask_cmp_ps_mask(k, _mm512_add_ps(v, b), top, _CMP_GE_OQ) |
-                       _mm512_mask_cmp_ps_mask(k, _mm512_sub_ps(v, b), bottom, _CMP_LE_OQ);
-        for (; hit; hit &= hit - 1) idx[count++] = j + __builtin_ctz(hit);
+__attribute__((target("avx512f"))) static void dot_rows_avx512(const float *x, int K, const void *const *rows, int rows_bf16,
+                                                               int n, float *out) {
+    for (int j0 = 0; j0 < n; j0 += 16) {
+        int nr = n - j0 < 16 ? n - j0 : 16;
+        int32_t off[16];
+        if (K < 2 || !row_offsets(rows + j0, nr, 16, K, rows_bf16 ? 2 : 4, off)) {
+            dot_rows_c(x, K, rows + j0, rows_bf16, nr, out + j0);
+            continue;
+        }
+        __m512i idx = _mm512_loadu_si512(off);
+        __m512 acc = _mm512_setzero_ps();
+        if (rows_bf16) { /* a 32-bit gather brings the pair (k, k+1) of each row */
+            const __m512i hi_mask = _mm512_set1_epi32((int)0xffff0000u);
+            int k = 0;
+            for (; k + 2 <= K; k += 2) {
+                __m512i g = _mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(k)), rows[j0], 2);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(g, 16)), _mm512_set1_ps(x[k]), acc);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(g, hi_mask)), _mm512_set1_ps(x[k + 1]), acc);
+            }
+            if (k < K) { /* odd K: the last value, as the high half of the pair before it */
+                __m512i g = _mm512_i32gather_epi32(_mm512_add_epi32(idx, _mm512_set1_epi32(k - 1)), rows[j0], 2);
+                acc = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(g, hi_mask)), _mm512_set1_ps(x[k]), acc);
+            }
+        } else {
+            for (int k = 0; k < K; k++)
+                acc = _mm512_fmadd_ps(_mm512_i32gather_ps(_mm512_add_epi32(idx, _mm512_set1_epi32(k)), rows[j0], 4),
+                                      _mm512_set1_ps(x[k]), acc);
+        }
+        _mm512_mask_storeu_ps(out + j0, (__mmask16)((1u << nr) - 1), acc);
     }
-    return count;
 }
 
-__attribute__((target("avx2"))) static int flag_avx2(const float *x, int n, const float *rn, const float *rr, float alpha,
-                                                     float beta, float eps, float t_top, float t_bottom, int *idx) {
-    int count = 0;
-    __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta), ve = _mm256_set1_ps(eps);
-    __m256 top = _mm256_set1_ps(t_top), bottom = _mm256_set1_ps(t_bottom);
-    for (int j = 0; j < n; j += 8) {
-        __m256i k = lanes_below(n - j);
-        __m256 v = _mm256_maskload_ps(x + j, k), b = _mm256_setzero_ps();
-        if (rn) /* the same operations, in the same order, as flag_c's (no FMA) */
-            b = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_maskload_ps(rn + j, k), va),
-                                            _mm256_mul_ps(_mm256_maskload_ps(rr + j, k), vb)), ve);
-        __m256 hit = _mm256_or_ps(_mm256_cmp_ps(_mm256_add_ps(v, b), top, _CMP_GE_OQ),
-                                  _mm256_cmp_ps(_mm256_sub_ps(v, b), bottom, _CMP_LE_OQ));
-        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_and_ps(hit, _mm256_castsi256_ps(k)));
-        for (; bits; bits &= bits - 1) idx[count++] = j + __builtin_ctz(bits);
+__attribute__((target("avx2,fma"))) static void dot_rows_avx2(const float *x, int K, const void *const *rows, int rows_bf16,
+                                                              int n, float *out) {
+    for (int j0 = 0; j0 < n; j0 += 8) {
+        int nr = n - j0 < 8 ? n - j0 : 8;
+        int32_t off[8];
+        if (K < 2 || !row_offsets(rows + j0, nr, 8, K, rows_bf16 ? 2 : 4, off)) {
+            dot_rows_c(x, K, rows + j0, rows_bf16, nr, out + j0);
+            continue;
+        }
+        __m256i idx = _mm256_loadu_si256((const void *)off);
+        __m256 acc = _mm256_setzero_ps();
+        if (rows_bf16) {
+            const __m256i hi_mask = _mm256_set1_epi32((int)0xffff0000u);
+            int k = 0;
+            for (; k + 2 <= K; k += 2) {
+                __m256i g = _mm256_i32gather_epi32(rows[j0], _mm256_add_epi32(idx, _mm256_set1_epi32(k)), 2);
+                acc = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(g, 16)), _mm256_set1_ps(x[k]), acc);
+                acc = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(g, hi_mask)), _mm256_set1_ps(x[k + 1]), acc);
+            }
+            if (k < K) {
+                __m256i g = _mm256_i32gather_epi32(rows[j0], _mm256_add_epi32(idx, _mm256_set1_epi32(k - 1)), 2);
+                acc = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(g, hi_mask)), _mm256_set1_ps(x[k]), acc);
+            }
+        } else {
+            for (int k = 0; k < K; k++)
+                acc = _mm256_fmadd_ps(_mm256_i32gather_ps(rows[j0], _mm256_add_epi32(idx, _mm256_set1_epi32(k)), 4),
+                                      _mm256_set1_ps(x[k]), acc);
+        }
+        float tmp[8];
+        _mm256_storeu_ps(tmp, acc);
+        memcpy(out + j0, tmp, (size_t)nr * sizeof *tmp);
     }
-    return count;
 }
 #endif
 
-int kern_flag(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
-              float t_bottom, int *idx) {
+void kern_dot_rows(const float *x, int K, const void *const *rows, int rows_bf16, int n, float *out) {
 #if X86
-    if (isa() >= ISA_AVX512) return flag_avx512(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
-    if (isa() >= ISA_AVX2) return flag_avx2(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
+    if (isa() >= ISA_AVX512) return dot_rows_avx512(x, K, rows, rows_bf16, n, out);
+    if (isa() >= ISA_AVX2) return dot_rows_avx2(x, K, rows, rows_bf16, n, out);
 #endif
-    return flag_c(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
+    dot_rows_c(x, K, rows, rows_bf16, n, out);
 }

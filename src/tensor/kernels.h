@@ -32,6 +32,11 @@ void kern_pack_f32(const float *vecs, int m, int K, float *out);
  * rows are FP32, or BF16 (rows_bf16) widened exactly on the fly. */
 void kern_gemm_f32(const float *packed, int m, int K, const void *const *rows, int rows_bf16, int n, float *c, int ldc);
 
+/* out[j] = Σ_k rows[j][k]·x[k] for j < n, one vector x (plain, K floats):
+ * the same FMA chain, so the same bits, as kern_gemm_f32 gives for it, at a
+ * fraction of the cost when the rows are few (rows gathered 16 at a time). */
+void kern_dot_rows(const float *x, int K, const void *const *rows, int rows_bf16, int n, float *out);
+
 /* BF16 (K even): vectors already rounded to BF16, packed in pairs along k
  * into kern_padded(m)·K halves; rows are BF16 rows of K. Each element is
  * accumulated in FP32 with at most K roundings (the prefilter's bound). */
@@ -61,6 +66,20 @@ double kern_sum_exp(const float *x, int n, float m);
  * order, or 0 when rn is NULL; returns how many. */
 int kern_flag(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
               float t_bottom, int *idx);
+
+/* The same three scans over the columns of a vocabulary-major tile c (nv ≤
+ * 65,535 rows of ldc floats; m columns, a multiple of 16), so that no
+ * transpose is needed: for each column i, max[i] as kern_max and sum[i] as
+ * kern_sum_exp of the column (its terms summed in double in row order), and
+ * the rows kern_flag would flag with b_v = rn[v]·alpha[i] + rr[v]·beta[i] +
+ * eps[i] against t_top[i] and t_bottom[i]. Flags come per group g of 16
+ * columns: the n_hits[g] rows hit in any of them, rising, at
+ * hit_row[g·nv + h], with hit_mask[g·nv + h] bit l for column 16g + l. */
+typedef struct {
+    const float *alpha, *beta, *eps, *t_top, *t_bottom; /* m each */
+} KernBounds;
+void kern_scan_cols(const float *c, int nv, int m, int ldc, const float *rn, const float *rr, const KernBounds *kb,
+                    float *max, double *sum, uint32_t *hit_row, uint16_t *hit_mask, int *n_hits);
 
 /* Transposes the vocabulary-major tile (nv × ldc) into neuron rows (m × nv). */
 void kern_transpose(const float *c, int nv, int m, int ldc, float *out);
