@@ -91,13 +91,12 @@ static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) { t
 static void matmul_chunk(MatmulTask *t, int64_t c, float *buf) {
     int64_t r0 = c * t->chunk_rows, nr = t->rows - r0 < t->chunk_rows ? t->rows - r0 : t->chunk_rows;
     if (t->act) {
-        /* Straight on the stored blocks: row by row, every token of the
-         * batch while the row is in L1, so the weights are read once per
-         * batch; each (row, token) is one vecdot call, the same as decode's. */
-        const char *w = (const char *)t->w->data + (size_t)r0 * t->row_bytes;
-        for (int64_t r = 0; r < nr; r++, w += t->row_bytes)
-            for (int k = 0; k < t->T; k++)
-                vecdot_rows(t->w->type, w, 1, t->cols, t->act + (size_t)k * t->act_bytes, t->out + (size_t)k * t->rows + r0 + r, 1);
+        /* Straight on the stored blocks, every token of the batch per
+         * block while the block is unpacked in registers (gemm_q.h): the
+         * weights are read and unpacked once per batch, and each (row,
+         * token) is the same computation decode does for that token. */
+        vecdot_gemm(t->w->type, (const char *)t->w->data + (size_t)r0 * t->row_bytes, nr, t->cols, t->act, t->T,
+                    t->out + r0, t->rows);
         return;
     }
     const float *w;

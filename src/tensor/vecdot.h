@@ -26,13 +26,9 @@
 #include <stdint.h>
 
 #include "tensor/dtype.h"
+#include "tensor/gemm_q.h" /* the activation blocks: VecQ8A, VecQ8KA */
 
 /* NM_INTERNAL_BEGIN: the forward pass's matmul and tests/test_vecdot.c */
-/* The activation blocks. Q8A: 32 values, its sum (Q4_0's offset of 8). Q8KA:
- * 256 values and the sums of each 16 (the K-quants' minimums and offsets). */
-typedef struct { float d; int32_t sum; int8_t qs[32]; } VecQ8A;
-typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } VecQ8KA;
-
 /* 1 when rows of type t have a dot product here (Q8_0, Q4_0, Q4_K, Q5_K,
  * Q6_K, BF16, F16). */
 int vecdot_supported(DType t);
@@ -42,6 +38,11 @@ size_t vecdot_act_bytes(DType t, int64_t n);
 void vecdot_quantize(DType t, const float *x, int64_t n, void *act);
 /* out[r·stride] = row r · act for the nr rows at w (each n values of type t). */
 void vecdot_rows(DType t, const void *w, int64_t nr, int64_t n, const void *act, float *out, int64_t stride);
+/* out[k·ldo + r] = row r · activation k for the nr rows at w and the T
+ * activations at act (vecdot_act_bytes(t, n) apart): a prompt's matmul, each
+ * block unpacked once per batch (gemm_q.h). Token k's result is the one
+ * vecdot_rows gives for it alone, bit for bit, in every kernel set. */
+void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act, int T, float *out, int64_t ldo);
 /* The kernel set the dot products run on now: "generic", "avx2" or "avx512vnni". */
 const char *vecdot_kernel_name(void);
 /* NM_INTERNAL_END */

@@ -1,0 +1,290 @@
+/* gemm_q.c — batched products on the stored blocks (see gemm_q.h).
+ *
+ * Every kernel has one shape: for each row, for each weight block, unpack
+ * the block once (into registers: unsigned bytes, scale vectors), then for
+ * each token of the batch load its activation block and add the block's
+ * product into that token's accumulators. The weights are read from memory
+ * once per batch and unpacked once per batch; what a token adds per block is
+ * only its loads, the byte products and one float multiply-add.
+ *
+ * The integer arithmetic (see vecdot.c's header for the bounds): a weight
+ * block and an activation block meet as unsigned × signed bytes, summed in
+ * int16 pairs (maddubs) then int32 (madd) — or in one step, vpdpbusd, under
+ * VNNI; a K-quant group's scale multiplies its int16 pair sums (madd with
+ * the scale, or vpdpwssd under VNNI). Integers are exact, so the avx2 and
+ * vnni kernels give the same int32 lanes; each lane then goes to float and
+ * is scaled once per block. The float steps are per token, in block order,
+ * so T never changes a token's bits (gemm_q.h).
+ *
+ * The K-quants keep their minimums' and offsets' term in vectors too: the
+ * activation's 16 group sums (bsums) times the block's mins (Q4_K, Q5_K) or
+ * scales (Q6_K) in one madd, where the single-token kernels summed them in
+ * scalar code per block and token.
+ *
+ * BF16/F16 rows: widened in registers, multiplied with the F32 activation
+ * by FMA, four accumulators per token; a row is read (from L1) once per
+ * tile of tokens, and each token's sums run exactly as the single-token
+ * kernel's did.
+ */
+#include "tensor/gemm_q.h"
+
+#include "tensor/half.h"
+
+#if defined(__x86_64__) && !defined(NM_NO_X86)
+#include <immintrin.h>
+
+enum { QK = 32, QKK = 256, GT = 32 /* tokens whose accumulators live on the stack at once */ };
+
+#define T_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define T_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
+
+/* DOT8(acc, u, s): adds the four u8·s8 products of each int32 lane. */
+T_AVX2 static inline __m256i dot8_avx2(__m256i acc, __m256i u, __m256i s) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+}
+T_VNNI static inline __m256i dot8_vnni(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
+/* DOT8S(acc, u, s, scale16): the same, each int16 pair sum times its scale
+ * (a group's pair sums stay far inside int16: vecdot.c's bounds). */
+T_AVX2 static inline __m256i dot8s_avx2(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16));
+}
+T_VNNI static inline __m256i dot8s_vnni(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
+    return _mm256_dpwssd_epi32(acc, _mm256_maddubs_epi16(u, s), scale16);
+}
+
+T_AVX2 static inline float hsum_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+#define LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+
+/* The loops every quantised kernel shares: rows, groups of GT tokens, blocks
+ * (BLOCK: unpack block i of row b), tokens (TOKEN: block i against the
+ * activation block a of token k - k0, into its accumulators). */
+#define GEMM_LOOPS(BT, AT, NB, INIT, BLOCK, TOKEN, STORE)                                           \
+    for (int64_t r = 0; r < nr; r++) {                                                              \
+        const BT *b = (const BT *)((const char *)w + (size_t)r * row_bytes);                        \
+        for (int k0 = 0; k0 < T; k0 += GT) {                                                        \
+            int nk = T - k0 < GT ? T - k0 : GT;                                                     \
+            for (int k = 0; k < nk; k++) { INIT }                                                   \
+            for (int64_t i = 0; i < (NB); i++) {                                                    \
+                BLOCK                                                                               \
+                const char *ap = act + (size_t)k0 * act_bytes + (size_t)i * sizeof(AT);             \
+                for (int k = 0; k < nk; k++, ap += act_bytes) {                                     \
+                    const AT *a = (const AT *)ap;                                                   \
+                    TOKEN                                                                           \
+                }                                                                                   \
+            }                                                                                       \
+            for (int k = 0; k < nk; k++) { float *o = out + (size_t)(k0 + k) * ldo + r; STORE }     \
+        }                                                                                           \
+    }
+
+#define GEMM_ARGS \
+    const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T, float *out, int64_t ldo
+
+/* ----------------------------------------------------------------------------
+ * Q8_0: |w| · (a·sign(w)), ggml's trick (our activations are in [-127, 127],
+ * so a·sign(w) never overflows). Two float chains per token, even and odd
+ * blocks, as the single-token kernel had: one chain would wait on the FMA's
+ * latency every block when T = 1. */
+
+#define GEMM_Q8_0(SFX, TGT)                                                                         \
+    TGT static void gemm_q8_0_##SFX(GEMM_ARGS) {                                                    \
+        __m256 acc[GT][2];                                                                          \
+        GEMM_LOOPS(BQ8_0, VecQ8A, n / QK, acc[k][0] = acc[k][1] = _mm256_setzero_ps();,             \
+                   __m256i x = LOAD(b[i].qs); __m256i ax = _mm256_sign_epi8(x, x);                  \
+                   float d = h2f(b[i].d);,                                                          \
+                   __m256i p = dot8_##SFX(_mm256_setzero_si256(), ax, _mm256_sign_epi8(LOAD(a->qs), x)); \
+                   acc[k][i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(p), acc[k][i & 1]);, \
+                   *o = hsum_ps(_mm256_add_ps(acc[k][0], acc[k][1]));)                              \
+    }
+
+/* Q4_0: nibbles (unsigned) · a, less 8·Σa (kept per token in float). */
+#define GEMM_Q4_0(SFX, TGT)                                                                         \
+    TGT static void gemm_q4_0_##SFX(GEMM_ARGS) {                                                    \
+        __m256 acc[GT][2];                                                                          \
+        float sum[GT];                                                                              \
+        GEMM_LOOPS(BQ4_0, VecQ8A, n / QK, acc[k][0] = acc[k][1] = _mm256_setzero_ps(); sum[k] = 0;, \
+                   __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);                           \
+                   __m256i x = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF)); \
+                   float dw = h2f(b[i].d);,                                                         \
+                   float d = dw * a->d;                                                             \
+                   __m256i p = dot8_##SFX(_mm256_setzero_si256(), x, LOAD(a->qs));                  \
+                   acc[k][i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc[k][i & 1]); \
+                   sum[k] -= d * (float)(8 * a->sum);,                                              \
+                   *o = hsum_ps(_mm256_add_ps(acc[k][0], acc[k][1])) + sum[k];)                     \
+    }
+
+/* ----------------------------------------------------------------------------
+ * The K-quants: per super-block of 256, eight groups of 32 unsigned values
+ * (Q4_K, Q5_K; Q6_K: sixteen of 16, two per 32-byte vector), each group's
+ * int16 pair sums times its scale into int32 lanes; the minimums' term
+ * (Q4_K/Q5_K: Σ_j m_j·Σa over group j) and Q6_K's offset of 32 (32·Σ_j
+ * s_j·Σa) from the activation's bsums in one madd. Then per token
+ *   acc += (d_a·d)·lanes  [- (d_a·dmin)·min lanes].
+ *
+ * Q4_K_UNPACK(q, lo4): the 8 groups' values into u[8] and their scales
+ * into s16[8]; mins16 pairs each min with the two bsums of its group. */
+
+#define KQ_UNPACK_SCALES                                                                            \
+    uint8_t sc[8], m[8], mm[16];                                                                    \
+    k_scales(b[i].sc, sc, m);                                                                       \
+    for (int j = 0; j < 8; j++) mm[2 * j] = mm[2 * j + 1] = m[j];                                   \
+    __m256i mins16 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)mm));                   \
+    __m256i s16[8];                                                                                 \
+    for (int j = 0; j < 8; j++) s16[j] = _mm256_set1_epi16(sc[j]);                                  \
+    float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+
+#define KQ_TOKEN(SFX)                                                                               \
+    __m256i s = _mm256_setzero_si256();                                                             \
+    for (int j = 0; j < 8; j++) s = dot8s_##SFX(s, u[j], LOAD(a->qs + 32 * j), s16[j]);             \
+    __m256i mn = _mm256_madd_epi16(LOAD(a->bsums), mins16);                                         \
+    acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(a->d * d), _mm256_cvtepi32_ps(s), acc[k]);              \
+    acc[k] = _mm256_fnmadd_ps(_mm256_set1_ps(a->d * dmin), _mm256_cvtepi32_ps(mn), acc[k]);
+
+/* Q4_K: per 64 values, the low nibbles are group 2j, the high ones 2j+1. */
+#define GEMM_Q4_K(SFX, TGT)                                                                         \
+    TGT static void gemm_q4_k_##SFX(GEMM_ARGS) {                                                    \
+        const __m256i lo4 = _mm256_set1_epi8(0xF);                                                  \
+        __m256 acc[GT];                                                                             \
+        GEMM_LOOPS(BQ4_K, VecQ8KA, n / QKK, acc[k] = _mm256_setzero_ps();,                          \
+                   KQ_UNPACK_SCALES __m256i u[8];                                                   \
+                   for (int j = 0; j < 4; j++) {                                                    \
+                       __m256i q = LOAD(b[i].qs + 32 * j);                                          \
+                       u[2 * j] = _mm256_and_si256(q, lo4);                                         \
+                       u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);               \
+                   },                                                                               \
+                   KQ_TOKEN(SFX), *o = hsum_ps(acc[k]);)                                            \
+    }
+
+/* Q5_K: as Q4_K, the fifth bit of value l of group 2j (2j+1) is bit 2j
+ * (2j+1) of qh[l]. */
+#define GEMM_Q5_K(SFX, TGT)                                                                         \
+    TGT static void gemm_q5_k_##SFX(GEMM_ARGS) {                                                    \
+        const __m256i lo4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);                       \
+        __m256 acc[GT];                                                                             \
+        GEMM_LOOPS(BQ5_K, VecQ8KA, n / QKK, acc[k] = _mm256_setzero_ps();,                          \
+                   KQ_UNPACK_SCALES __m256i u[8]; __m256i qh = LOAD(b[i].qh);                       \
+                   for (int j = 0; j < 4; j++) {                                                    \
+                       __m256i q = LOAD(b[i].qs + 32 * j);                                          \
+                       __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);                \
+                       __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4); \
+                       qh = _mm256_srli_epi16(qh, 2);                                               \
+                       u[2 * j] = _mm256_or_si256(_mm256_and_si256(q, lo4), h0);                    \
+                       u[2 * j + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), h1); \
+                   },                                                                               \
+                   KQ_TOKEN(SFX), *o = hsum_ps(acc[k]);)                                            \
+    }
+
+/* Q6_K: per half of 128, four 32-value runs (see vecdot.c's dot_q6_k_c),
+ * each run's two groups of 16 with their own signed scale: the int32 lanes
+ * 0-3 hold the first group, 4-7 the second (lanes follow the bytes). */
+#define GEMM_Q6_K(SFX, TGT)                                                                         \
+    TGT static void gemm_q6_k_##SFX(GEMM_ARGS) {                                                    \
+        const __m256i lo4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);                        \
+        __m256 acc[GT];                                                                             \
+        GEMM_LOOPS(BQ6_K, VecQ8KA, n / QKK, acc[k] = _mm256_setzero_ps();,                          \
+                   __m256i u[8]; __m256i s16[8];                                                    \
+                   for (int h = 0; h < 2; h++) {                                                    \
+                       __m256i l0 = LOAD(b[i].ql + 64 * h); __m256i l1 = LOAD(b[i].ql + 64 * h + 32); \
+                       __m256i qh = LOAD(b[i].qh + 32 * h);                                         \
+                       u[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)); \
+                       u[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, lo4),                    \
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)); \
+                       u[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4), \
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)); \
+                       u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4), \
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)); \
+                   }                                                                                \
+                   for (int j = 0; j < 8; j++)                                                      \
+                       s16[j] = _mm256_set_m128i(_mm_set1_epi16(b[i].sc[2 * j + 1]), _mm_set1_epi16(b[i].sc[2 * j])); \
+                   __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].sc));  \
+                   float d = h2f(b[i].d);,                                                          \
+                   __m256i s = _mm256_setzero_si256();                                              \
+                   for (int j = 0; j < 8; j++) s = dot8s_##SFX(s, u[j], LOAD(a->qs + 32 * j), s16[j]); \
+                   __m256i off = _mm256_madd_epi16(LOAD(a->bsums), sc16);                           \
+                   s = _mm256_sub_epi32(s, _mm256_slli_epi32(off, 5));                              \
+                   acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(s), acc[k]);, \
+                   *o = hsum_ps(acc[k]);)                                                           \
+    }
+
+GEMM_Q8_0(avx2, T_AVX2)
+GEMM_Q4_0(avx2, T_AVX2)
+GEMM_Q4_K(avx2, T_AVX2)
+GEMM_Q5_K(avx2, T_AVX2)
+GEMM_Q6_K(avx2, T_AVX2)
+GEMM_Q8_0(vnni, T_VNNI)
+GEMM_Q4_0(vnni, T_VNNI)
+GEMM_Q4_K(vnni, T_VNNI)
+GEMM_Q5_K(vnni, T_VNNI)
+GEMM_Q6_K(vnni, T_VNNI)
+
+/* ----------------------------------------------------------------------------
+ * BF16 / F16 rows: per token four FMA chains over 4 vectors of values, the
+ * tail (n not a multiple of the step) in scalar order after, exactly the
+ * single-token kernel's sums; TT tokens at a time share each widened row
+ * segment (4 weight vectors + 4·TT accumulators fit the registers). */
+
+#define GEMM_HALF(NAME, TGT, VEC, W, TT, ZERO, WIDEN, FMA, LOADF, REDUCE, SCALAR)                   \
+    TGT static void NAME(GEMM_ARGS) {                                                               \
+        for (int64_t r = 0; r < nr; r++) {                                                          \
+            const uint16_t *h = (const uint16_t *)((const char *)w + (size_t)r * row_bytes);        \
+            for (int k0 = 0; k0 < T; k0 += TT) {                                                    \
+                int nk = T - k0 < TT ? T - k0 : TT;                                                 \
+                const float *x[TT];                                                                 \
+                VEC acc[TT][4];                                                                     \
+                for (int k = 0; k < TT; k++) {                                                      \
+                    x[k] = (const float *)(act + (size_t)(k0 + (k < nk ? k : 0)) * act_bytes);      \
+                    acc[k][0] = acc[k][1] = acc[k][2] = acc[k][3] = ZERO;                           \
+                }                                                                                   \
+                int64_t i = 0;                                                                      \
+                for (; i + 4 * W <= n; i += 4 * W) {                                                \
+                    VEC wv[4];                                                                      \
+                    for (int j = 0; j < 4; j++) wv[j] = WIDEN(h + i + W * j);                       \
+                    for (int k = 0; k < TT; k++)                                                    \
+                        for (int j = 0; j < 4; j++) acc[k][j] = FMA(wv[j], LOADF(x[k] + i + W * j), acc[k][j]); \
+                }                                                                                   \
+                for (int k = 0; k < nk; k++) {                                                      \
+                    float sum = REDUCE(acc[k]);                                                     \
+                    for (int64_t t = i; t < n; t++) sum += SCALAR(h[t]) * x[k][t];                  \
+                    out[(size_t)(k0 + k) * ldo + r] = sum;                                          \
+                }                                                                                   \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+#define BF16_W8(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
+#define F16_W8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define BF16_W16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define RED8(a) hsum_ps(_mm256_add_ps(_mm256_add_ps((a)[0], (a)[1]), _mm256_add_ps((a)[2], (a)[3])))
+#define RED16(a) _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps((a)[0], (a)[1]), _mm512_add_ps((a)[2], (a)[3])))
+
+GEMM_HALF(gemm_bf16_avx2, T_AVX2, __m256, 8, 2, _mm256_setzero_ps(), BF16_W8, _mm256_fmadd_ps, _mm256_loadu_ps, RED8, bf16_to_f32)
+GEMM_HALF(gemm_f16_avx2, T_AVX2, __m256, 8, 2, _mm256_setzero_ps(), F16_W8, _mm256_fmadd_ps, _mm256_loadu_ps, RED8, f16_to_f32)
+GEMM_HALF(gemm_bf16_avx512, T_VNNI, __m512, 16, 4, _mm512_setzero_ps(), BF16_W16, _mm512_fmadd_ps, _mm512_loadu_ps, RED16,
+          bf16_to_f32)
+
+GemmFn *gemm_q_kernel(DType t, int set) {
+    int v = set == GEMM_VNNI;
+    if (set != GEMM_AVX2 && set != GEMM_VNNI) return NULL;
+    switch (t) {
+    case DT_Q8_0: return v ? gemm_q8_0_vnni : gemm_q8_0_avx2;
+    case DT_Q4_0: return v ? gemm_q4_0_vnni : gemm_q4_0_avx2;
+    case DT_Q4_K: return v ? gemm_q4_k_vnni : gemm_q4_k_avx2;
+    case DT_Q5_K: return v ? gemm_q5_k_vnni : gemm_q5_k_avx2;
+    case DT_Q6_K: return v ? gemm_q6_k_vnni : gemm_q6_k_avx2;
+    case DT_BF16: return v ? gemm_bf16_avx512 : gemm_bf16_avx2;
+    case DT_F16: return gemm_f16_avx2;
+    default: return NULL;
+    }
+}
+
+#else
+GemmFn *gemm_q_kernel(DType t, int set) {
+    (void)t, (void)set;
+    return NULL;
+}
+#endif
