@@ -151,6 +151,47 @@ static void check_type(DType t, int64_t n) {
     free(w), free(x), free(wf), free(a), free(act);
 }
 
+/* The batched product (vecdot_gemm): nr rows × T tokens, sizes that leave
+ * tails in every tiling (rows per tile 16, tokens per group 32, the BF16
+ * tiles of 2 and 4 tokens): each output against the double computation of
+ * its row and token, and bit-identical to the single-token product of that
+ * row and token (decode) — a prompt gives the bits decode gives. */
+static void check_gemm(DType t, int64_t n, int nr, int T) {
+    size_t rb = dtype_bytes(t, n), ab = vecdot_act_bytes(t, n);
+    uint8_t *w = malloc(rb * nr);
+    float *x = malloc((size_t)n * T * sizeof *x), *wf = malloc((size_t)n * sizeof *wf);
+    float *out = malloc((size_t)nr * T * sizeof *out), one;
+    double *a = malloc((size_t)n * sizeof *a);
+    char *act = malloc(ab * T + 1);
+    random_row(t, w, n * nr);
+    for (int k = 0; k < T; k++) {
+        random_x(x + (size_t)k * n, n);
+        x[(size_t)k * n + k % n] = -3.0f * (float)k; /* every token different, some with a new block maximum */
+        vecdot_quantize(t, x + (size_t)k * n, n, act + (size_t)k * ab);
+    }
+    vecdot_gemm(t, w, nr, n, act, T, out, nr);
+    int bad = 0, diff = 0;
+    for (int k = 0; k < T; k++) {
+        read_act(t, act + (size_t)k * ab, x + (size_t)k * n, n, a);
+        for (int r = 0; r < nr; r++) {
+            dtype_info(t)->to_float(w + r * rb, wf, n);
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < n; i++) ref += (double)wf[i] * a[i], mag += fabs((double)wf[i] * a[i]);
+            double got = out[(size_t)k * nr + r];
+            if (!(fabs(got - ref) <= (1e-6 + 1.2e-7 * (double)n) * mag + 1e-30) && bad++ == 0)
+                CHECK(0, "%s gemm n=%lld %dx%d [%s]: row %d token %d: %.9g, double reference %.9g", dtype_name(t), (long long)n, nr, T,
+                      vecdot_kernel_name(), r, k, got, ref);
+            vecdot_rows(t, w + r * rb, 1, n, act + (size_t)k * ab, &one, 1);
+            diff += memcmp(&one, &out[(size_t)k * nr + r], sizeof one) != 0;
+        }
+    }
+    CHECK(bad == 0, "%s gemm n=%lld %dx%d [%s]: %d outputs off the double reference", dtype_name(t), (long long)n, nr, T,
+          vecdot_kernel_name(), bad);
+    CHECK(diff == 0, "%s gemm n=%lld %dx%d [%s]: %d outputs differ from the single-token product's bits", dtype_name(t),
+          (long long)n, nr, T, vecdot_kernel_name(), diff);
+    free(w), free(x), free(wf), free(out), free(a), free(act);
+}
+
 static void test_kernels(void) {
     static const DType types[] = { DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_BF16, DT_F16 };
     static const int64_t odd[] = { 1, 7, 31, 33, 64, 65, 100, 257, 2049 };
@@ -166,6 +207,11 @@ static void test_kernels(void) {
                 int bs = dtype_info(t)->block_size;
                 for (int nb = 1; nb <= 9; nb += 2) check_type(t, nb * bs);
             }
+            int64_t n = t == DT_BF16 || t == DT_F16 ? 97 : 3 * dtype_info(t)->block_size;
+            check_gemm(t, n, 1, 1);
+            check_gemm(t, n, 17, 5);
+            check_gemm(t, n, 3, 33);
+            check_gemm(t, n, 33, 2);
         }
         printf("kernels: %s (vecdot %s) checked\n", isa_name((Isa)s), vecdot_kernel_name());
     }

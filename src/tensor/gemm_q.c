@@ -123,104 +123,136 @@ T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
  * (Q4_K, Q5_K; Q6_K: sixteen of 16, two per 32-byte vector), each group's
  * int16 pair sums times its scale into int32 lanes; the minimums' term
  * (Q4_K/Q5_K: Σ_j m_j·Σa over group j) and Q6_K's offset of 32 (32·Σ_j
- * s_j·Σa) from the activation's bsums in one madd. Then per token
+ * s_j·Σa) from the activation's bsums in one madd. Then per row and token
  *   acc += (d_a·d)·lanes  [- (d_a·dmin)·min lanes].
  *
- * Q4_K_UNPACK(q, lo4): the 8 groups' values into u[8] and their scales
- * into s16[8]; mins16 pairs each min with the two bsums of its group. */
+ * Tiled over rows as well as tokens: block i of RT rows is unpacked into
+ * KUnp records (L1), then each token's activation block is loaded into
+ * registers once and meets the RT rows — so the batch's activations
+ * (T × 292 bytes per block, beyond L1 for a whole row) come from L2 once per
+ * RT rows, not once per row. Each (row, token) keeps one accumulator and
+ * the same sequence of steps whatever RT, T or the tile it falls in. */
 
-#define KQ_UNPACK_SCALES                                                                            \
-    uint8_t sc[8], m[8], mm[16];                                                                    \
-    k_scales(b[i].sc, sc, m);                                                                       \
-    for (int j = 0; j < 8; j++) mm[2 * j] = mm[2 * j + 1] = m[j];                                   \
-    __m256i mins16 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)mm));                   \
-    __m256i s16[8];                                                                                 \
-    for (int j = 0; j < 8; j++) s16[j] = _mm256_set1_epi16(sc[j]);                                  \
-    float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
+enum { RT = 16 }; /* rows per tile */
 
-#define KQ_TOKEN(SFX)                                                                               \
-    __m256i s = _mm256_setzero_si256();                                                             \
-    for (int j = 0; j < 8; j++) s = dot8s_##SFX(s, u[j], LOAD(a->qs + 32 * j), s16[j]);             \
-    __m256i mn = _mm256_madd_epi16(LOAD(a->bsums), mins16);                                         \
-    acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(a->d * d), _mm256_cvtepi32_ps(s), acc[k]);              \
-    acc[k] = _mm256_fnmadd_ps(_mm256_set1_ps(a->d * dmin), _mm256_cvtepi32_ps(mn), acc[k]);
+typedef struct {
+    __m256i u[8];   /* the 256 values, unsigned bytes, group j in u[j] (Q6_K: groups 2j, 2j+1) */
+    __m256i s16[8]; /* each group's scale in the int16 lanes of its values */
+    __m256i m16;    /* Q4_K/Q5_K: min j in int16 lanes 2j, 2j+1 (the bsums' groups); Q6_K: the 16 scales */
+    float d, dmin;
+} KUnp;
 
-/* Q4_K: per 64 values, the low nibbles are group 2j, the high ones 2j+1. */
-#define GEMM_Q4_K(SFX, TGT)                                                                         \
-    TGT static void gemm_q4_k_##SFX(GEMM_ARGS) {                                                    \
-        const __m256i lo4 = _mm256_set1_epi8(0xF);                                                  \
-        __m256 acc[GT];                                                                             \
-        GEMM_LOOPS(BQ4_K, VecQ8KA, n / QKK, acc[k] = _mm256_setzero_ps();,                          \
-                   KQ_UNPACK_SCALES __m256i u[8];                                                   \
-                   for (int j = 0; j < 4; j++) {                                                    \
-                       __m256i q = LOAD(b[i].qs + 32 * j);                                          \
-                       u[2 * j] = _mm256_and_si256(q, lo4);                                         \
-                       u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);               \
-                   },                                                                               \
-                   KQ_TOKEN(SFX), *o = hsum_ps(acc[k]);)                                            \
+#define KQ_SCALES(p, bl)                                                                            \
+    do {                                                                                            \
+        uint8_t sc[8], m[8], mm[16];                                                                \
+        k_scales((bl)->sc, sc, m);                                                                  \
+        for (int j = 0; j < 8; j++) mm[2 * j] = mm[2 * j + 1] = m[j], (p)->s16[j] = _mm256_set1_epi16(sc[j]); \
+        (p)->m16 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)mm));                      \
+        (p)->d = h2f((bl)->d), (p)->dmin = h2f((bl)->dmin);                                        \
+    } while (0)
+
+T_AVX2 static inline void unpack_q4_k(const BQ4_K *bl, KUnp *p) {
+    const __m256i lo4 = _mm256_set1_epi8(0xF);
+    KQ_SCALES(p, bl);
+    for (int j = 0; j < 4; j++) { /* per 64 values, the low nibbles are group 2j, the high ones 2j+1 */
+        __m256i q = LOAD(bl->qs + 32 * j);
+        p->u[2 * j] = _mm256_and_si256(q, lo4);
+        p->u[2 * j + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4);
     }
+}
 
-/* Q5_K: as Q4_K, the fifth bit of value l of group 2j (2j+1) is bit 2j
- * (2j+1) of qh[l]. */
-#define GEMM_Q5_K(SFX, TGT)                                                                         \
-    TGT static void gemm_q5_k_##SFX(GEMM_ARGS) {                                                    \
-        const __m256i lo4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);                       \
-        __m256 acc[GT];                                                                             \
-        GEMM_LOOPS(BQ5_K, VecQ8KA, n / QKK, acc[k] = _mm256_setzero_ps();,                          \
-                   KQ_UNPACK_SCALES __m256i u[8]; __m256i qh = LOAD(b[i].qh);                       \
-                   for (int j = 0; j < 4; j++) {                                                    \
-                       __m256i q = LOAD(b[i].qs + 32 * j);                                          \
-                       __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);                \
-                       __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4); \
-                       qh = _mm256_srli_epi16(qh, 2);                                               \
-                       u[2 * j] = _mm256_or_si256(_mm256_and_si256(q, lo4), h0);                    \
-                       u[2 * j + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), h1); \
-                   },                                                                               \
-                   KQ_TOKEN(SFX), *o = hsum_ps(acc[k]);)                                            \
+/* Q5_K: as Q4_K, the fifth bit of value l of group 2j (2j+1) is bit 2j (2j+1) of qh[l]. */
+T_AVX2 static inline void unpack_q5_k(const BQ5_K *bl, KUnp *p) {
+    const __m256i lo4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);
+    KQ_SCALES(p, bl);
+    __m256i qh = LOAD(bl->qh);
+    for (int j = 0; j < 4; j++, qh = _mm256_srli_epi16(qh, 2)) {
+        __m256i q = LOAD(bl->qs + 32 * j);
+        p->u[2 * j] = _mm256_or_si256(_mm256_and_si256(q, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+        p->u[2 * j + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4),
+                                          _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
     }
+}
 
 /* Q6_K: per half of 128, four 32-value runs (see vecdot.c's dot_q6_k_c),
  * each run's two groups of 16 with their own signed scale: the int32 lanes
  * 0-3 hold the first group, 4-7 the second (lanes follow the bytes). */
-#define GEMM_Q6_K(SFX, TGT)                                                                         \
-    TGT static void gemm_q6_k_##SFX(GEMM_ARGS) {                                                    \
-        const __m256i lo4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);                        \
-        __m256 acc[GT];                                                                             \
-        GEMM_LOOPS(BQ6_K, VecQ8KA, n / QKK, acc[k] = _mm256_setzero_ps();,                          \
-                   __m256i u[8]; __m256i s16[8];                                                    \
-                   for (int h = 0; h < 2; h++) {                                                    \
-                       __m256i l0 = LOAD(b[i].ql + 64 * h); __m256i l1 = LOAD(b[i].ql + 64 * h + 32); \
-                       __m256i qh = LOAD(b[i].qh + 32 * h);                                         \
-                       u[4 * h] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)); \
-                       u[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, lo4),                    \
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)); \
-                       u[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4), \
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)); \
-                       u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4), \
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)); \
-                   }                                                                                \
-                   for (int j = 0; j < 8; j++)                                                      \
-                       s16[j] = _mm256_set_m128i(_mm_set1_epi16(b[i].sc[2 * j + 1]), _mm_set1_epi16(b[i].sc[2 * j])); \
-                   __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[i].sc));  \
-                   float d = h2f(b[i].d);,                                                          \
-                   __m256i s = _mm256_setzero_si256();                                              \
-                   for (int j = 0; j < 8; j++) s = dot8s_##SFX(s, u[j], LOAD(a->qs + 32 * j), s16[j]); \
-                   __m256i off = _mm256_madd_epi16(LOAD(a->bsums), sc16);                           \
-                   s = _mm256_sub_epi32(s, _mm256_slli_epi32(off, 5));                              \
-                   acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(s), acc[k]);, \
-                   *o = hsum_ps(acc[k]);)                                                           \
+T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
+    const __m256i lo4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        __m256i l0 = LOAD(bl->ql + 64 * h), l1 = LOAD(bl->ql + 64 * h + 32), qh = LOAD(bl->qh + 32 * h);
+        __m256i *u = p->u + 4 * h;
+        u[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+        u[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+        u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+        u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
     }
+    for (int j = 0; j < 8; j++) p->s16[j] = _mm256_set_m128i(_mm_set1_epi16(bl->sc[2 * j + 1]), _mm_set1_epi16(bl->sc[2 * j]));
+    p->m16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bl->sc));
+    p->d = h2f(bl->d);
+}
+
+/* One (row, token) step: Q4_K/Q5_K (MIN 1) subtract the minimums' term,
+ * Q6_K (MIN 0) the offset of 32 in the integers. */
+#define KQ_STEP(SFX, MIN)                                                                           \
+    T_VNNI_IF_##SFX static inline __m256 kq_step_##MIN##_##SFX(const KUnp *p, const __m256i y[8], __m256i bs, float ad, __m256 acc) { \
+        __m256i s = _mm256_setzero_si256();                                                         \
+        for (int j = 0; j < 8; j++) s = dot8s_##SFX(s, p->u[j], y[j], p->s16[j]);                   \
+        __m256i mo = _mm256_madd_epi16(bs, p->m16);                                                 \
+        if (!MIN) s = _mm256_sub_epi32(s, _mm256_slli_epi32(mo, 5));                                \
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(ad * p->d), _mm256_cvtepi32_ps(s), acc);               \
+        if (MIN) acc = _mm256_fnmadd_ps(_mm256_set1_ps(ad * p->dmin), _mm256_cvtepi32_ps(mo), acc); \
+        return acc;                                                                                 \
+    }
+#define T_VNNI_IF_avx2 T_AVX2
+#define T_VNNI_IF_vnni T_VNNI
+
+#define GEMM_KQ(NAME, SFX, TGT, BT, UNPACK, MIN)                                                    \
+    TGT static void NAME(GEMM_ARGS) {                                                               \
+        KUnp U[RT];                                                                                 \
+        __m256 acc[RT][GT];                                                                         \
+        int64_t nb = n / QKK;                                                                       \
+        for (int64_t r0 = 0; r0 < nr; r0 += RT) {                                                   \
+            int nrr = nr - r0 < RT ? (int)(nr - r0) : RT;                                           \
+            for (int k0 = 0; k0 < T; k0 += GT) {                                                    \
+                int nk = T - k0 < GT ? T - k0 : GT;                                                 \
+                for (int rr = 0; rr < nrr; rr++)                                                    \
+                    for (int k = 0; k < nk; k++) acc[rr][k] = _mm256_setzero_ps();                  \
+                for (int64_t i = 0; i < nb; i++) {                                                  \
+                    for (int rr = 0; rr < nrr; rr++)                                                \
+                        UNPACK((const BT *)((const char *)w + (size_t)(r0 + rr) * row_bytes) + i, &U[rr]); \
+                    const char *ap = act + (size_t)k0 * act_bytes + (size_t)i * sizeof(VecQ8KA);    \
+                    for (int k = 0; k < nk; k++, ap += act_bytes) {                                 \
+                        const VecQ8KA *a = (const VecQ8KA *)ap;                                     \
+                        __m256i y[8];                                                               \
+                        for (int j = 0; j < 8; j++) y[j] = LOAD(a->qs + 32 * j);                    \
+                        __m256i bs = LOAD(a->bsums);                                                \
+                        for (int rr = 0; rr < nrr; rr++) acc[rr][k] = kq_step_##MIN##_##SFX(&U[rr], y, bs, a->d, acc[rr][k]); \
+                    }                                                                               \
+                }                                                                                   \
+                for (int rr = 0; rr < nrr; rr++)                                                    \
+                    for (int k = 0; k < nk; k++) out[(size_t)(k0 + k) * ldo + r0 + rr] = hsum_ps(acc[rr][k]); \
+            }                                                                                       \
+        }                                                                                           \
+    }
+
+KQ_STEP(avx2, 1)
+KQ_STEP(avx2, 0)
+KQ_STEP(vnni, 1)
+KQ_STEP(vnni, 0)
+GEMM_KQ(gemm_q4_k_avx2, avx2, T_AVX2, BQ4_K, unpack_q4_k, 1)
+GEMM_KQ(gemm_q5_k_avx2, avx2, T_AVX2, BQ5_K, unpack_q5_k, 1)
+GEMM_KQ(gemm_q6_k_avx2, avx2, T_AVX2, BQ6_K, unpack_q6_k, 0)
+GEMM_KQ(gemm_q4_k_vnni, vnni, T_VNNI, BQ4_K, unpack_q4_k, 1)
+GEMM_KQ(gemm_q5_k_vnni, vnni, T_VNNI, BQ5_K, unpack_q5_k, 1)
+GEMM_KQ(gemm_q6_k_vnni, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
 
 GEMM_Q8_0(avx2, T_AVX2)
 GEMM_Q4_0(avx2, T_AVX2)
-GEMM_Q4_K(avx2, T_AVX2)
-GEMM_Q5_K(avx2, T_AVX2)
-GEMM_Q6_K(avx2, T_AVX2)
 GEMM_Q8_0(vnni, T_VNNI)
 GEMM_Q4_0(vnni, T_VNNI)
-GEMM_Q4_K(vnni, T_VNNI)
-GEMM_Q5_K(vnni, T_VNNI)
-GEMM_Q6_K(vnni, T_VNNI)
 
 /* ----------------------------------------------------------------------------
  * BF16 / F16 rows: per token four FMA chains over 4 vectors of values, the
