@@ -32,6 +32,7 @@
 enum {
     BATCH = 32,             /* tokens per pass over the weights */
     CHUNK_FLOATS = 32768,   /* a chunk of rows dequantised at once: 128 KB, stays in L2 */
+    FAST_CHUNK_ROWS = 32,   /* the fast path's rows per task: two of gemm_q.c's row tiles */
     PARALLEL_MIN = 1 << 16, /* multiply-adds below which waking the pool costs more than it saves */
     MAX_THREADS = 256,
 };
@@ -123,13 +124,17 @@ static void matmul_task(void *arg, int64_t chunk, int worker) {
 static void matmul(Forward *f, const Tensor *w, const float *x, int T, float *out) {
     MatmulTask t = { .f = f, .w = w, .x = x, .out = out, .T = T, .rows = tensor_rows(w), .cols = tensor_cols(w) };
     t.chunk_rows = t.cols >= CHUNK_FLOATS ? 1 : CHUNK_FLOATS / t.cols;
-    t.n_chunks = (t.rows + t.chunk_rows - 1) / t.chunk_rows;
     if (!f->exact && !f->capture && vecdot_supported(w->type)) { /* capture sees exact values */
+        /* Nothing is widened: a chunk is the rows one task multiplies, as
+         * many as the batched kernels tile at once (each output is the same
+         * computation whatever the chunk: gemm_q.h). */
+        t.chunk_rows = FAST_CHUNK_ROWS;
         t.act_bytes = vecdot_act_bytes(w->type, t.cols);
         t.row_bytes = dtype_bytes(w->type, t.cols);
         for (int k = 0; k < T; k++) vecdot_quantize(w->type, x + (size_t)k * t.cols, t.cols, f->act + (size_t)k * t.act_bytes);
         t.act = f->act;
     }
+    t.n_chunks = (t.rows + t.chunk_rows - 1) / t.chunk_rows;
     run_tasks(f->pool, t.n_chunks, matmul_task, &t, t.rows * t.cols * T >= PARALLEL_MIN);
 }
 

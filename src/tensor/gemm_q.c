@@ -195,11 +195,19 @@ T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
 }
 
 /* One (row, token) step: Q4_K/Q5_K (MIN 1) subtract the minimums' term,
- * Q6_K (MIN 0) the offset of 32 in the integers. */
+ * Q6_K (MIN 0) the offset of 32 in the integers. Four integer chains: one
+ * would wait on vpdpwssd's latency at every group (integers: the same sum). */
 #define KQ_STEP(SFX, MIN)                                                                           \
     T_VNNI_IF_##SFX static inline __m256 kq_step_##MIN##_##SFX(const KUnp *p, const __m256i y[8], __m256i bs, float ad, __m256 acc) { \
-        __m256i s = _mm256_setzero_si256();                                                         \
-        for (int j = 0; j < 8; j++) s = dot8s_##SFX(s, p->u[j], y[j], p->s16[j]);                   \
+        __m256i s0 = dot8s_##SFX(_mm256_setzero_si256(), p->u[0], y[0], p->s16[0]);               \
+        __m256i s1 = dot8s_##SFX(_mm256_setzero_si256(), p->u[1], y[1], p->s16[1]);               \
+        __m256i s2 = dot8s_##SFX(_mm256_setzero_si256(), p->u[2], y[2], p->s16[2]);               \
+        __m256i s3 = dot8s_##SFX(_mm256_setzero_si256(), p->u[3], y[3], p->s16[3]);               \
+        s0 = dot8s_##SFX(s0, p->u[4], y[4], p->s16[4]);                                             \
+        s1 = dot8s_##SFX(s1, p->u[5], y[5], p->s16[5]);                                             \
+        s2 = dot8s_##SFX(s2, p->u[6], y[6], p->s16[6]);                                             \
+        s3 = dot8s_##SFX(s3, p->u[7], y[7], p->s16[7]);                                             \
+        __m256i s = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));           \
         __m256i mo = _mm256_madd_epi16(bs, p->m16);                                                 \
         if (!MIN) s = _mm256_sub_epi32(s, _mm256_slli_epi32(mo, 5));                                \
         acc = _mm256_fmadd_ps(_mm256_set1_ps(ad * p->d), _mm256_cvtepi32_ps(s), acc);               \
