@@ -139,7 +139,7 @@ typedef struct {
     __m256i u[8];   /* the 256 values, unsigned bytes, group j in u[j] (Q6_K: groups 2j, 2j+1) */
     __m256i s16[8]; /* each group's scale in the int16 lanes of its values */
     __m256i m16;    /* Q4_K/Q5_K: min j in int16 lanes 2j, 2j+1 (the bsums' groups); Q6_K: the 16 scales */
-    float d, dmin;
+    __m256 d, dmin; /* the block's scales, broadcast */
 } KUnp;
 
 #define KQ_SCALES(p, bl)                                                                            \
@@ -148,7 +148,7 @@ typedef struct {
         k_scales((bl)->sc, sc, m);                                                                  \
         for (int j = 0; j < 8; j++) mm[2 * j] = mm[2 * j + 1] = m[j], (p)->s16[j] = _mm256_set1_epi16(sc[j]); \
         (p)->m16 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)mm));                      \
-        (p)->d = h2f((bl)->d), (p)->dmin = h2f((bl)->dmin);                                        \
+        (p)->d = _mm256_set1_ps(h2f((bl)->d)), (p)->dmin = _mm256_set1_ps(h2f((bl)->dmin));                                      \
     } while (0)
 
 T_AVX2 static inline void unpack_q4_k(const BQ4_K *bl, KUnp *p) {
@@ -191,14 +191,14 @@ T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
     }
     for (int j = 0; j < 8; j++) p->s16[j] = _mm256_set_m128i(_mm_set1_epi16(bl->sc[2 * j + 1]), _mm_set1_epi16(bl->sc[2 * j]));
     p->m16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bl->sc));
-    p->d = h2f(bl->d);
+    p->d = _mm256_set1_ps(h2f(bl->d));
 }
 
 /* One (row, token) step: Q4_K/Q5_K (MIN 1) subtract the minimums' term,
  * Q6_K (MIN 0) the offset of 32 in the integers. Four integer chains: one
  * would wait on vpdpwssd's latency at every group (integers: the same sum). */
 #define KQ_STEP(SFX, MIN)                                                                           \
-    T_VNNI_IF_##SFX static inline __m256 kq_step_##MIN##_##SFX(const KUnp *p, const __m256i y[8], __m256i bs, float ad, __m256 acc) { \
+    T_VNNI_IF_##SFX static inline __m256 kq_step_##MIN##_##SFX(const KUnp *p, const __m256i y[8], __m256i bs, __m256 ad, __m256 acc) { \
         __m256i s0 = dot8s_##SFX(_mm256_setzero_si256(), p->u[0], y[0], p->s16[0]);               \
         __m256i s1 = dot8s_##SFX(_mm256_setzero_si256(), p->u[1], y[1], p->s16[1]);               \
         __m256i s2 = dot8s_##SFX(_mm256_setzero_si256(), p->u[2], y[2], p->s16[2]);               \
@@ -210,8 +210,8 @@ T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
         __m256i s = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));           \
         __m256i mo = _mm256_madd_epi16(bs, p->m16);                                                 \
         if (!MIN) s = _mm256_sub_epi32(s, _mm256_slli_epi32(mo, 5));                                \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(ad * p->d), _mm256_cvtepi32_ps(s), acc);               \
-        if (MIN) acc = _mm256_fnmadd_ps(_mm256_set1_ps(ad * p->dmin), _mm256_cvtepi32_ps(mo), acc); \
+        acc = _mm256_fmadd_ps(_mm256_mul_ps(ad, p->d), _mm256_cvtepi32_ps(s), acc);                 \
+        if (MIN) acc = _mm256_fnmadd_ps(_mm256_mul_ps(ad, p->dmin), _mm256_cvtepi32_ps(mo), acc);   \
         return acc;                                                                                 \
     }
 #define T_VNNI_IF_avx2 T_AVX2
@@ -220,14 +220,14 @@ T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
 #define GEMM_KQ(NAME, SFX, TGT, BT, UNPACK, MIN)                                                    \
     TGT static void NAME(GEMM_ARGS) {                                                               \
         KUnp U[RT];                                                                                 \
-        __m256 acc[RT][GT];                                                                         \
+        __m256 acc[GT][RT];                                                                         \
         int64_t nb = n / QKK;                                                                       \
         for (int64_t r0 = 0; r0 < nr; r0 += RT) {                                                   \
             int nrr = nr - r0 < RT ? (int)(nr - r0) : RT;                                           \
             for (int k0 = 0; k0 < T; k0 += GT) {                                                    \
                 int nk = T - k0 < GT ? T - k0 : GT;                                                 \
                 for (int rr = 0; rr < nrr; rr++)                                                    \
-                    for (int k = 0; k < nk; k++) acc[rr][k] = _mm256_setzero_ps();                  \
+                    for (int k = 0; k < nk; k++) acc[k][rr] = _mm256_setzero_ps();                  \
                 for (int64_t i = 0; i < nb; i++) {                                                  \
                     for (int rr = 0; rr < nrr; rr++)                                                \
                         UNPACK((const BT *)((const char *)w + (size_t)(r0 + rr) * row_bytes) + i, &U[rr]); \
@@ -237,11 +237,12 @@ T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
                         __m256i y[8];                                                               \
                         for (int j = 0; j < 8; j++) y[j] = LOAD(a->qs + 32 * j);                    \
                         __m256i bs = LOAD(a->bsums);                                                \
-                        for (int rr = 0; rr < nrr; rr++) acc[rr][k] = kq_step_##MIN##_##SFX(&U[rr], y, bs, a->d, acc[rr][k]); \
+                        __m256 ad = _mm256_set1_ps(a->d);                                           \
+                        for (int rr = 0; rr < nrr; rr++) acc[k][rr] = kq_step_##MIN##_##SFX(&U[rr], y, bs, ad, acc[k][rr]); \
                     }                                                                               \
                 }                                                                                   \
                 for (int rr = 0; rr < nrr; rr++)                                                    \
-                    for (int k = 0; k < nk; k++) out[(size_t)(k0 + k) * ldo + r0 + rr] = hsum_ps(acc[rr][k]); \
+                    for (int k = 0; k < nk; k++) out[(size_t)(k0 + k) * ldo + r0 + rr] = hsum_ps(acc[k][rr]); \
             }                                                                                       \
         }                                                                                           \
     }
