@@ -136,7 +136,7 @@ T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 enum { RT = 16 }; /* rows per tile */
 
 typedef struct {
-    __m256i u[8];   /* the 256 values, unsigned bytes, group j in u[j] (Q6_K: groups 2j, 2j+1) */
+    _Alignas(64) __m256i u[8];   /* the 256 values, unsigned bytes, group j in u[j] (Q6_K: groups 2j, 2j+1) */
     __m256i s16[8]; /* each group's scale in the int16 lanes of its values */
     __m256i m16;    /* Q4_K/Q5_K: min j in int16 lanes 2j, 2j+1 (the bsums' groups); Q6_K: the 16 scales */
     __m256 d, dmin; /* the block's scales, broadcast */
@@ -196,30 +196,50 @@ T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
 
 /* One (row, token) step: Q4_K/Q5_K (MIN 1) subtract the minimums' term,
  * Q6_K (MIN 0) the offset of 32 in the integers. Four integer chains: one
- * would wait on vpdpwssd's latency at every group (integers: the same sum). */
-#define KQ_STEP(SFX, MIN)                                                                           \
-    T_VNNI_IF_##SFX static inline __m256 kq_step_##MIN##_##SFX(const KUnp *p, const __m256i y[8], __m256i bs, __m256 ad, __m256 acc) { \
-        __m256i s0 = dot8s_##SFX(_mm256_setzero_si256(), p->u[0], y[0], p->s16[0]);               \
-        __m256i s1 = dot8s_##SFX(_mm256_setzero_si256(), p->u[1], y[1], p->s16[1]);               \
-        __m256i s2 = dot8s_##SFX(_mm256_setzero_si256(), p->u[2], y[2], p->s16[2]);               \
-        __m256i s3 = dot8s_##SFX(_mm256_setzero_si256(), p->u[3], y[3], p->s16[3]);               \
-        s0 = dot8s_##SFX(s0, p->u[4], y[4], p->s16[4]);                                             \
-        s1 = dot8s_##SFX(s1, p->u[5], y[5], p->s16[5]);                                             \
-        s2 = dot8s_##SFX(s2, p->u[6], y[6], p->s16[6]);                                             \
-        s3 = dot8s_##SFX(s3, p->u[7], y[7], p->s16[7]);                                             \
+ * would wait on the multiply-add's latency at every group. Under VNNI the
+ * step runs on 512-bit vectors, two groups per instruction (u, s16 and the
+ * activation hold consecutive groups side by side), and the two halves are
+ * added at the end: the same int32 sums lane by lane (integers are exact),
+ * so avx2 and vnni give the same bits. */
+#define KQ_FINISH(MIN)                                                                              \
+    __m256i mo = _mm256_madd_epi16(bs, p->m16);                                                     \
+    if (!MIN) s = _mm256_sub_epi32(s, _mm256_slli_epi32(mo, 5));                                    \
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(ad, p->d), _mm256_cvtepi32_ps(s), acc);                     \
+    if (MIN) acc = _mm256_fnmadd_ps(_mm256_mul_ps(ad, p->dmin), _mm256_cvtepi32_ps(mo), acc);       \
+    return acc;
+
+typedef struct { __m256i v[8]; } KY_avx2; /* a token's 256 activation bytes in registers */
+typedef struct { __m512i v[4]; } KY_vnni;
+#define KY_LOAD_avx2(y, q) for (int j = 0; j < 8; j++) (y).v[j] = LOAD((q) + 32 * j)
+#define KY_LOAD_vnni(y, q) for (int j = 0; j < 4; j++) (y).v[j] = _mm512_loadu_si512((q) + 64 * j)
+
+#define KQ_STEP_AVX2(MIN)                                                                           \
+    T_AVX2 static inline __m256 kq_step_##MIN##_avx2(const KUnp *p, const KY_avx2 *y, __m256i bs, __m256 ad, __m256 acc) { \
+        __m256i s0 = dot8s_avx2(_mm256_setzero_si256(), p->u[0], y->v[0], p->s16[0]);             \
+        __m256i s1 = dot8s_avx2(_mm256_setzero_si256(), p->u[1], y->v[1], p->s16[1]);             \
+        __m256i s2 = dot8s_avx2(_mm256_setzero_si256(), p->u[2], y->v[2], p->s16[2]);             \
+        __m256i s3 = dot8s_avx2(_mm256_setzero_si256(), p->u[3], y->v[3], p->s16[3]);             \
+        s0 = dot8s_avx2(s0, p->u[4], y->v[4], p->s16[4]);                                           \
+        s1 = dot8s_avx2(s1, p->u[5], y->v[5], p->s16[5]);                                           \
+        s2 = dot8s_avx2(s2, p->u[6], y->v[6], p->s16[6]);                                           \
+        s3 = dot8s_avx2(s3, p->u[7], y->v[7], p->s16[7]);                                           \
         __m256i s = _mm256_add_epi32(_mm256_add_epi32(s0, s1), _mm256_add_epi32(s2, s3));           \
-        __m256i mo = _mm256_madd_epi16(bs, p->m16);                                                 \
-        if (!MIN) s = _mm256_sub_epi32(s, _mm256_slli_epi32(mo, 5));                                \
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(ad, p->d), _mm256_cvtepi32_ps(s), acc);                 \
-        if (MIN) acc = _mm256_fnmadd_ps(_mm256_mul_ps(ad, p->dmin), _mm256_cvtepi32_ps(mo), acc);   \
-        return acc;                                                                                 \
+        KQ_FINISH(MIN)                                                                              \
     }
-#define T_VNNI_IF_avx2 T_AVX2
-#define T_VNNI_IF_vnni T_VNNI
+#define Z(p) _mm512_load_si512((const void *)(p))
+#define KQ_STEP_VNNI(MIN)                                                                           \
+    T_VNNI static inline __m256 kq_step_##MIN##_vnni(const KUnp *p, const KY_vnni *y, __m256i bs, __m256 ad, __m256 acc) { \
+        __m512i s4[4];                                                                              \
+        for (int j = 0; j < 4; j++)                                                                 \
+            s4[j] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(Z(&p->u[2 * j]), y->v[j]), Z(&p->s16[2 * j])); \
+        __m512i t = _mm512_add_epi32(_mm512_add_epi32(s4[0], s4[1]), _mm512_add_epi32(s4[2], s4[3]));  \
+        __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));   \
+        KQ_FINISH(MIN)                                                                              \
+    }
 
 #define GEMM_KQ(NAME, SFX, TGT, BT, UNPACK, MIN)                                                    \
     TGT static void NAME(GEMM_ARGS) {                                                               \
-        KUnp U[RT];                                                                                 \
+        _Alignas(64) KUnp U[RT];                                                                               \
         __m256 acc[GT][RT];                                                                         \
         int64_t nb = n / QKK;                                                                       \
         for (int64_t r0 = 0; r0 < nr; r0 += RT) {                                                   \
@@ -234,11 +254,11 @@ T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
                     const char *ap = act + (size_t)k0 * act_bytes + (size_t)i * sizeof(VecQ8KA);    \
                     for (int k = 0; k < nk; k++, ap += act_bytes) {                                 \
                         const VecQ8KA *a = (const VecQ8KA *)ap;                                     \
-                        __m256i y[8];                                                               \
-                        for (int j = 0; j < 8; j++) y[j] = LOAD(a->qs + 32 * j);                    \
+                        KY_##SFX y;                                                                 \
+                        KY_LOAD_##SFX(y, a->qs);                                                    \
                         __m256i bs = LOAD(a->bsums);                                                \
                         __m256 ad = _mm256_set1_ps(a->d);                                           \
-                        for (int rr = 0; rr < nrr; rr++) acc[k][rr] = kq_step_##MIN##_##SFX(&U[rr], y, bs, ad, acc[k][rr]); \
+                        for (int rr = 0; rr < nrr; rr++) acc[k][rr] = kq_step_##MIN##_##SFX(&U[rr], &y, bs, ad, acc[k][rr]); \
                     }                                                                               \
                 }                                                                                   \
                 for (int rr = 0; rr < nrr; rr++)                                                    \
@@ -247,10 +267,10 @@ T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
         }                                                                                           \
     }
 
-KQ_STEP(avx2, 1)
-KQ_STEP(avx2, 0)
-KQ_STEP(vnni, 1)
-KQ_STEP(vnni, 0)
+KQ_STEP_AVX2(1)
+KQ_STEP_AVX2(0)
+KQ_STEP_VNNI(1)
+KQ_STEP_VNNI(0)
 GEMM_KQ(gemm_q4_k_avx2, avx2, T_AVX2, BQ4_K, unpack_q4_k, 1)
 GEMM_KQ(gemm_q5_k_avx2, avx2, T_AVX2, BQ5_K, unpack_q5_k, 1)
 GEMM_KQ(gemm_q6_k_avx2, avx2, T_AVX2, BQ6_K, unpack_q6_k, 0)
