@@ -61,62 +61,86 @@ T_AVX2 static inline float hsum_ps(__m256 v) {
 T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 #define LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
 
-/* The loops every quantised kernel shares: rows, groups of GT tokens, blocks
- * (BLOCK: unpack block i of row b), tokens (TOKEN: block i against the
- * activation block a of token k - k0, into its accumulators). */
-#define GEMM_LOOPS(BT, AT, NB, INIT, BLOCK, TOKEN, STORE)                                           \
-    for (int64_t r = 0; r < nr; r++) {                                                              \
-        const BT *b = (const BT *)((const char *)w + (size_t)r * row_bytes);                        \
-        for (int k0 = 0; k0 < T; k0 += GT) {                                                        \
-            int nk = T - k0 < GT ? T - k0 : GT;                                                     \
-            for (int k = 0; k < nk; k++) { INIT }                                                   \
-            for (int64_t i = 0; i < (NB); i++) {                                                    \
-                BLOCK                                                                               \
-                const char *ap = act + (size_t)k0 * act_bytes + (size_t)i * sizeof(AT);             \
-                for (int k = 0; k < nk; k++, ap += act_bytes) {                                     \
-                    const AT *a = (const AT *)ap;                                                   \
-                    TOKEN                                                                           \
-                }                                                                                   \
-            }                                                                                       \
-            for (int k = 0; k < nk; k++) { float *o = out + (size_t)(k0 + k) * ldo + r; STORE }     \
-        }                                                                                           \
-    }
-
 #define GEMM_ARGS \
     const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T, float *out, int64_t ldo
 
 /* ----------------------------------------------------------------------------
- * Q8_0: |w| · (a·sign(w)), ggml's trick (our activations are in [-127, 127],
- * so a·sign(w) never overflows). Two float chains per token, even and odd
- * blocks, as the single-token kernel had: one chain would wait on the FMA's
- * latency every block when T = 1. */
+ * Q8_0 and Q4_0, blocks of 32. Q8_0: |w| · (a·sign(w)), ggml's trick (our
+ * activations are in [-127, 127], so a·sign(w) never overflows); Q4_0:
+ * nibbles (unsigned) · a, less 8·Σa, kept per row and token in float. Two
+ * float chains per row and token, even and odd blocks: one chain would wait
+ * on the FMA's latency every block when T = 1.
+ *
+ * Tiled as the K-quants below: eight blocks of RT rows unpacked at a time
+ * (BUnp, L1), each token's eight activation blocks loaded once per tile and
+ * met by the RT rows; GB tokens' accumulators at a time. */
 
-#define GEMM_Q8_0(SFX, TGT)                                                                         \
-    TGT static void gemm_q8_0_##SFX(GEMM_ARGS) {                                                    \
-        __m256 acc[GT][2];                                                                          \
-        GEMM_LOOPS(BQ8_0, VecQ8A, n / QK, acc[k][0] = acc[k][1] = _mm256_setzero_ps();,             \
-                   __m256i x = LOAD(b[i].qs); __m256i ax = _mm256_sign_epi8(x, x);                  \
-                   float d = h2f(b[i].d);,                                                          \
-                   __m256i p = dot8_##SFX(_mm256_setzero_si256(), ax, _mm256_sign_epi8(LOAD(a->qs), x)); \
-                   acc[k][i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d * a->d), _mm256_cvtepi32_ps(p), acc[k][i & 1]);, \
-                   *o = hsum_ps(_mm256_add_ps(acc[k][0], acc[k][1]));)                              \
+enum { RT = 16, GB = 16 }; /* rows per tile; tokens per group of 32-blocks */
+
+typedef struct {
+    _Alignas(32) __m256i u[8]; /* the unsigned operand: |w| (Q8_0), the nibbles (Q4_0) */
+    __m256i x[8];              /* Q8_0: w itself, whose signs go onto the activation */
+    __m256 d[8];               /* the block scales, broadcast */
+    float dw[8];
+} BUnp;
+
+#define GEMM_B32(NAME, SFX, TGT, BT, Q4)                                                            \
+    TGT static void NAME(GEMM_ARGS) {                                                               \
+        BUnp U[RT];                                                                                 \
+        __m256 acc[GB][RT][2];                                                                      \
+        float sum[GB][RT];                                                                          \
+        int64_t nb = n / QK;                                                                        \
+        for (int64_t r0 = 0; r0 < nr; r0 += RT) {                                                   \
+            int nrr = nr - r0 < RT ? (int)(nr - r0) : RT;                                           \
+            for (int k0 = 0; k0 < T; k0 += GB) {                                                    \
+                int nk = T - k0 < GB ? T - k0 : GB;                                                 \
+                for (int k = 0; k < nk; k++)                                                        \
+                    for (int rr = 0; rr < nrr; rr++) acc[k][rr][0] = acc[k][rr][1] = _mm256_setzero_ps(), sum[k][rr] = 0; \
+                for (int64_t i0 = 0; i0 < nb; i0 += 8) {                                            \
+                    int m = nb - i0 < 8 ? (int)(nb - i0) : 8;                                       \
+                    for (int rr = 0; rr < nrr; rr++) {                                              \
+                        const BT *bl = (const BT *)((const char *)w + (size_t)(r0 + rr) * row_bytes) + i0; \
+                        for (int j = 0; j < m; j++) {                                               \
+                            if (Q4) {                                                               \
+                                __m128i q = _mm_loadu_si128((const __m128i *)bl[j].qs);             \
+                                U[rr].u[j] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF)); \
+                            } else {                                                                \
+                                __m256i x = LOAD(bl[j].qs);                                         \
+                                U[rr].x[j] = x, U[rr].u[j] = _mm256_sign_epi8(x, x);                \
+                            }                                                                       \
+                            U[rr].dw[j] = h2f(bl[j].d), U[rr].d[j] = _mm256_set1_ps(U[rr].dw[j]);   \
+                        }                                                                           \
+                    }                                                                               \
+                    const char *ap = act + (size_t)k0 * act_bytes + (size_t)i0 * sizeof(VecQ8A);    \
+                    for (int k = 0; k < nk; k++, ap += act_bytes) {                                 \
+                        const VecQ8A *a = (const VecQ8A *)ap;                                       \
+                        __m256i y[8];                                                               \
+                        __m256 ad[8];                                                               \
+                        for (int j = 0; j < m; j++) y[j] = LOAD(a[j].qs), ad[j] = _mm256_set1_ps(a[j].d); \
+                        for (int rr = 0; rr < nrr; rr++) {                                          \
+                            const BUnp *p = &U[rr];                                                 \
+                            __m256 c[2] = { acc[k][rr][0], acc[k][rr][1] }; /* in registers */   \
+                            _Pragma("GCC unroll 8") for (int j = 0; j < m; j++) {                 \
+                                __m256i s = Q4 ? y[j] : _mm256_sign_epi8(y[j], p->x[j]);            \
+                                __m256i q = dot8_##SFX(_mm256_setzero_si256(), p->u[j], s);         \
+                                c[j & 1] = _mm256_fmadd_ps(_mm256_mul_ps(p->d[j], ad[j]), _mm256_cvtepi32_ps(q), c[j & 1]); \
+                                if (Q4) sum[k][rr] -= p->dw[j] * a[j].d * (float)(8 * a[j].sum);    \
+                            }                                                                       \
+                            acc[k][rr][0] = c[0], acc[k][rr][1] = c[1];                             \
+                        }                                                                           \
+                    }                                                                               \
+                }                                                                                   \
+                for (int k = 0; k < nk; k++)                                                        \
+                    for (int rr = 0; rr < nrr; rr++)                                                \
+                        out[(size_t)(k0 + k) * ldo + r0 + rr] = hsum_ps(_mm256_add_ps(acc[k][rr][0], acc[k][rr][1])) + sum[k][rr]; \
+            }                                                                                       \
+        }                                                                                           \
     }
 
-/* Q4_0: nibbles (unsigned) · a, less 8·Σa (kept per token in float). */
-#define GEMM_Q4_0(SFX, TGT)                                                                         \
-    TGT static void gemm_q4_0_##SFX(GEMM_ARGS) {                                                    \
-        __m256 acc[GT][2];                                                                          \
-        float sum[GT];                                                                              \
-        GEMM_LOOPS(BQ4_0, VecQ8A, n / QK, acc[k][0] = acc[k][1] = _mm256_setzero_ps(); sum[k] = 0;, \
-                   __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);                           \
-                   __m256i x = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF)); \
-                   float dw = h2f(b[i].d);,                                                         \
-                   float d = dw * a->d;                                                             \
-                   __m256i p = dot8_##SFX(_mm256_setzero_si256(), x, LOAD(a->qs));                  \
-                   acc[k][i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc[k][i & 1]); \
-                   sum[k] -= d * (float)(8 * a->sum);,                                              \
-                   *o = hsum_ps(_mm256_add_ps(acc[k][0], acc[k][1])) + sum[k];)                     \
-    }
+GEMM_B32(gemm_q8_0_avx2, avx2, T_AVX2, BQ8_0, 0)
+GEMM_B32(gemm_q4_0_avx2, avx2, T_AVX2, BQ4_0, 1)
+GEMM_B32(gemm_q8_0_vnni, vnni, T_VNNI, BQ8_0, 0)
+GEMM_B32(gemm_q4_0_vnni, vnni, T_VNNI, BQ4_0, 1)
 
 /* ----------------------------------------------------------------------------
  * The K-quants: per super-block of 256, eight groups of 32 unsigned values
@@ -133,7 +157,6 @@ T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
  * RT rows, not once per row. Each (row, token) keeps one accumulator and
  * the same sequence of steps whatever RT, T or the tile it falls in. */
 
-enum { RT = 16 }; /* rows per tile */
 
 typedef struct {
     _Alignas(64) __m256i u[8];   /* the 256 values, unsigned bytes, group j in u[j] (Q6_K: groups 2j, 2j+1) */
@@ -278,10 +301,6 @@ GEMM_KQ(gemm_q4_k_vnni, vnni, T_VNNI, BQ4_K, unpack_q4_k, 1)
 GEMM_KQ(gemm_q5_k_vnni, vnni, T_VNNI, BQ5_K, unpack_q5_k, 1)
 GEMM_KQ(gemm_q6_k_vnni, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
 
-GEMM_Q8_0(avx2, T_AVX2)
-GEMM_Q4_0(avx2, T_AVX2)
-GEMM_Q8_0(vnni, T_VNNI)
-GEMM_Q4_0(vnni, T_VNNI)
 
 /* ----------------------------------------------------------------------------
  * BF16 / F16 rows: per token four FMA chains over 4 vectors of values, the
