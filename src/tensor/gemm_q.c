@@ -308,31 +308,36 @@ GEMM_KQ(gemm_q6_k_vnni, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
  * single-token kernel's sums; TT tokens at a time share each widened row
  * segment (4 weight vectors + 4·TT accumulators fit the registers). */
 
+#define HALF_TILE(TTC, VEC, W, ZERO, WIDEN, FMA, LOADF, REDUCE, SCALAR)                            \
+    do {                                                                                            \
+        const float *x[TTC];                                                                        \
+        VEC acc[TTC][4];                                                                            \
+        for (int k = 0; k < TTC; k++) {                                                             \
+            x[k] = (const float *)(act + (size_t)(k0 + k) * act_bytes);                             \
+            acc[k][0] = acc[k][1] = acc[k][2] = acc[k][3] = ZERO;                                   \
+        }                                                                                           \
+        int64_t i = 0;                                                                              \
+        for (; i + 4 * W <= n; i += 4 * W) {                                                        \
+            VEC wv[4];                                                                              \
+            for (int j = 0; j < 4; j++) wv[j] = WIDEN(h + i + W * j);                               \
+            for (int k = 0; k < TTC; k++)                                                           \
+                for (int j = 0; j < 4; j++) acc[k][j] = FMA(wv[j], LOADF(x[k] + i + W * j), acc[k][j]); \
+        }                                                                                           \
+        for (int k = 0; k < TTC; k++) {                                                             \
+            float sum = REDUCE(acc[k]);                                                             \
+            for (int64_t t = i; t < n; t++) sum += SCALAR(h[t]) * x[k][t];                          \
+            out[(size_t)(k0 + k) * ldo + r] = sum;                                                  \
+        }                                                                                           \
+    } while (0)
+
+/* Tiles of TT tokens, the rest (and decode) one token at a time. */
 #define GEMM_HALF(NAME, TGT, VEC, W, TT, ZERO, WIDEN, FMA, LOADF, REDUCE, SCALAR)                   \
     TGT static void NAME(GEMM_ARGS) {                                                               \
         for (int64_t r = 0; r < nr; r++) {                                                          \
             const uint16_t *h = (const uint16_t *)((const char *)w + (size_t)r * row_bytes);        \
-            for (int k0 = 0; k0 < T; k0 += TT) {                                                    \
-                int nk = T - k0 < TT ? T - k0 : TT;                                                 \
-                const float *x[TT];                                                                 \
-                VEC acc[TT][4];                                                                     \
-                for (int k = 0; k < TT; k++) {                                                      \
-                    x[k] = (const float *)(act + (size_t)(k0 + (k < nk ? k : 0)) * act_bytes);      \
-                    acc[k][0] = acc[k][1] = acc[k][2] = acc[k][3] = ZERO;                           \
-                }                                                                                   \
-                int64_t i = 0;                                                                      \
-                for (; i + 4 * W <= n; i += 4 * W) {                                                \
-                    VEC wv[4];                                                                      \
-                    for (int j = 0; j < 4; j++) wv[j] = WIDEN(h + i + W * j);                       \
-                    for (int k = 0; k < TT; k++)                                                    \
-                        for (int j = 0; j < 4; j++) acc[k][j] = FMA(wv[j], LOADF(x[k] + i + W * j), acc[k][j]); \
-                }                                                                                   \
-                for (int k = 0; k < nk; k++) {                                                      \
-                    float sum = REDUCE(acc[k]);                                                     \
-                    for (int64_t t = i; t < n; t++) sum += SCALAR(h[t]) * x[k][t];                  \
-                    out[(size_t)(k0 + k) * ldo + r] = sum;                                          \
-                }                                                                                   \
-            }                                                                                       \
+            int k0 = 0;                                                                             \
+            for (; k0 + TT <= T; k0 += TT) HALF_TILE(TT, VEC, W, ZERO, WIDEN, FMA, LOADF, REDUCE, SCALAR); \
+            for (; k0 < T; k0++) HALF_TILE(1, VEC, W, ZERO, WIDEN, FMA, LOADF, REDUCE, SCALAR);     \
         }                                                                                           \
     }
 
