@@ -252,10 +252,11 @@ typedef struct { __m512i v[4]; } KY_vnni;
 #define Z(p) _mm512_load_si512((const void *)(p))
 #define KQ_STEP_VNNI(MIN)                                                                           \
     T_VNNI static inline __m256 kq_step_##MIN##_vnni(const KUnp *p, const KY_vnni *y, __m256i bs, __m256 ad, __m256 acc) { \
-        __m512i s4[4];                                                                              \
-        for (int j = 0; j < 4; j++)                                                                 \
-            s4[j] = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(Z(&p->u[2 * j]), y->v[j]), Z(&p->s16[2 * j])); \
-        __m512i t = _mm512_add_epi32(_mm512_add_epi32(s4[0], s4[1]), _mm512_add_epi32(s4[2], s4[3]));  \
+        __m512i s0 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(Z(&p->u[0]), y->v[0]), Z(&p->s16[0])); \
+        __m512i s1 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(Z(&p->u[2]), y->v[1]), Z(&p->s16[2])); \
+        __m512i s2 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(Z(&p->u[4]), y->v[2]), Z(&p->s16[4])); \
+        __m512i s3 = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_maddubs_epi16(Z(&p->u[6]), y->v[3]), Z(&p->s16[6])); \
+        __m512i t = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));  \
         __m256i s = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));   \
         KQ_FINISH(MIN)                                                                              \
     }
