@@ -192,6 +192,48 @@ static void check_gemm(DType t, int64_t n, int nr, int T) {
     free(w), free(x), free(wf), free(out), free(a), free(act);
 }
 
+/* The activation's quantisation in this kernel set gives the portable
+ * code's bytes: ties (x/d exactly k + 0.5 rounds away from zero), a zero
+ * block, NaN and infinity, for both block forms. gen: the generic set's. */
+static void tie_x(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)((i * 37) % 255 - 127) * 0.5f; /* d = 63.5/127 = 0.5: x/d = ±k */
+    x[0] = 63.5f;                                                                      /* the block maximum */
+    for (int64_t i = 1; i < n; i += 7) x[i] = (float)(i % 50) * 0.5f - 6.25f;          /* x/d = k + 0.5: ties */
+    if (n >= 512) memset(x + 256, 0, 256 * sizeof *x);
+}
+static void check_quantize_bytes(DType t, const float *x, int64_t n, const char *gen, const char *what) {
+    size_t ab = vecdot_act_bytes(t, n);
+    char *act = calloc(1, ab);
+    vecdot_quantize(t, x, n, act);
+    CHECK(memcmp(act, gen, ab) == 0, "%s quantisation of %s [%s]: bytes differ from the portable code's", dtype_name(t), what,
+          vecdot_kernel_name());
+    free(act);
+}
+static void test_quantize_sets(void) {
+    enum { N = 1024 };
+    static const DType types[] = { DT_Q8_0, DT_Q4_K };
+    float x[4][N];
+    const char *what[4] = { "ties", "random values", "a NaN", "an infinity" };
+    tie_x(x[0], N);
+    random_x(x[1], N);
+    memcpy(x[2], x[1], sizeof x[1]), x[2][300] = NAN;
+    memcpy(x[3], x[1], sizeof x[1]), x[3][700] = -INFINITY;
+    Error e = { 0 };
+    for (size_t k = 0; k < 2; k++)
+        for (int c = 0; c < 4; c++) {
+            size_t ab = vecdot_act_bytes(types[k], N);
+            char *gen = calloc(1, ab);
+            cpu_force_isa(ISA_GENERIC, &e);
+            vecdot_quantize(types[k], x[c], N, gen);
+            for (int s = ISA_AVX2; s <= (int)cpu_best_isa(); s++) {
+                cpu_force_isa((Isa)s, &e);
+                check_quantize_bytes(types[k], x[c], N, gen, what[c]);
+            }
+            free(gen);
+        }
+    cpu_force_isa(cpu_best_isa(), &e);
+}
+
 static void test_kernels(void) {
     static const DType types[] = { DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_BF16, DT_F16 };
     static const int64_t odd[] = { 1, 7, 31, 33, 64, 65, 100, 257, 2049 };
@@ -343,6 +385,7 @@ static void test_threads_and_capture(void) {
 
 int main(void) {
     test_kernels();
+    test_quantize_sets();
     test_llama_cpp();
     test_threads_and_capture();
     return check_summary("vecdot");
