@@ -46,10 +46,14 @@ PROMPT=$(printf 'Once upon a time, there was a little girl named Lily who loved 
 # median of the numbers on stdin
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# run MODEL [ARGS...]: sets NP, P (prompt tok/s), D (decode tok/s), medians of RUNS
+# run MODEL [ARGS...]: sets NP, P (prompt tok/s), D (decode tok/s), medians of
+# RUNS; with LLAMA=1 (and LLAMA_BENCH) also LP, LD, llama-bench's on the same
+# file, its runs interleaved with ours (one each, in turn), so that both see
+# the same machine: on a shared one the load moves within seconds.
 run() {
-    : >"$T/p"; : >"$T/d"
+    : >"$T/p"; : >"$T/d"; : >"$T/lp"; : >"$T/ld"
     for _ in $(seq "$RUNS"); do
+        [ "${LLAMA:-0}" = 1 ] && llama "$1" && echo "$LP" >>"$T/lp" && echo "$LD" >>"$T/ld"
         "$NM" generate "$@" -p "$PROMPT" -n "$N_GEN" --temp 0 --threads "$THREADS" --stats 2>"$T/err" >/dev/null
         local line; line=$(grep 'tokens/s' "$T/err")
         sed -E 's/.*prompt ([0-9]+) tokens.*\(([0-9.]+) tokens\/s\); generated.*/\2/' <<<"$line" >>"$T/p"
@@ -57,13 +61,14 @@ run() {
         NP=$(sed -E 's/.*prompt ([0-9]+) tokens.*/\1/' <<<"$line")
     done
     P=$(median <"$T/p"); D=$(median <"$T/d")
+    if [ -s "$T/lp" ] && ! grep -q -- '^-$' "$T/lp"; then LP=$(median <"$T/lp"); LD=$(median <"$T/ld"); else LP=-; LD=-; fi
 }
 
-# llama-bench FILE: sets LP, LD (its prompt and decode tok/s), or "-"
+# llama FILE: sets LP, LD (llama-bench's prompt and decode tok/s, one run), or "-"
 llama() {
     LP=-; LD=-
     [ -n "${LLAMA_BENCH:-}" ] || return 0
-    local out; out=$("$LLAMA_BENCH" -m "$1" -p "$N_PROMPT" -n "$N_GEN" -t "$THREADS" -r "$RUNS" ${LLAMA_ARGS:-} -o csv 2>/dev/null) || return 0
+    local out; out=$("$LLAMA_BENCH" -m "$1" -p "$N_PROMPT" -n "$N_GEN" -t "$THREADS" -r 1 ${LLAMA_ARGS:-} -o csv 2>/dev/null) || return 0
     LP=$(awk -F'"?,"?' 'NR>1 && $0 ~ /,"?'"$N_PROMPT"'"?,"?0"?,/ {print $(NF-1)}' <<<"$out" | head -1)
     LD=$(awk -F'"?,"?' 'NR>1 && $0 ~ /,"?0"?,"?'"$N_GEN"'"?,/ {print $(NF-1)}' <<<"$out" | head -1)
 }
@@ -96,8 +101,7 @@ for dt in $DTYPES; do
     f=$(make_model "$dt")
     bw=$("$T/memread" 100000 "$THREADS" "$f")
     ceil=$(awk -v bw="$bw" -v s="$(stat -c %s "$f")" 'BEGIN {printf "%.2f", bw * 1e9 / s}')
-    llama "$f"
-    run "$f"
+    LLAMA=1 run "$f"
     printf '%-26s %-6s %6s %10.1f %10.2f %10s %10s %8s %8s\n' "Llama-3.2-1B shape ($dt)" fast "$NP" "$P" "$D" "$ceil" "$LP/$LD" \
         "$(ratio "$P" "$LP")" "$(ratio "$D" "$LD")"
     if [ "${EXACT:-1}" = 1 ]; then
@@ -132,8 +136,7 @@ for dt in $SLICES; do
     scale=$(awk -v a="$(full_bytes "$dt")" -v e="$e" -v r="$read_b" 'BEGIN {print (a - e) / r}')
     bw=$("$T/memread" 100000 "$THREADS" "$f")
     ceil=$(awk -v bw="$bw" -v r="$read_b" 'BEGIN {printf "%.2f", bw * 1e9 / r}')
-    llama "$f"
-    run "$f"
+    LLAMA=1 run "$f"
     printf '%-26s %-6s %10.2f %10s %10s %12s %12s\n' "Llama-3.1-8B 2-layer ($dt)" fast "$D" "$ceil" "$LD" "$(ratio "$D" "$LD")" \
         "$(awk -v d="$D" -v s="$scale" 'BEGIN {printf "%.2f", d / s}')"
 done
