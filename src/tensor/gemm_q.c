@@ -353,9 +353,78 @@ GEMM_HALF(gemm_f16_avx2, T_AVX2, __m256, 8, 2, _mm256_setzero_ps(), F16_W8, _mm2
 GEMM_HALF(gemm_bf16_avx512, T_VNNI, __m512, 16, 4, _mm512_setzero_ps(), BF16_W16, _mm512_fmadd_ps, _mm512_loadu_ps, RED16,
           bf16_to_f32)
 
+/* ----------------------------------------------------------------------------
+ * BF16 rows under AVX-512 BF16 (the avx512bf16 and amx sets): the activation
+ * rounded to BF16 once per matmul (gemm_q_to_bf16, as llama.cpp does for
+ * its BF16 rows), then vdpbf16ps: 32 products a step straight from the
+ * stored rows, nothing widened. Each (row, token) pair keeps one 16-lane
+ * accumulator over the whole row (the tail of n % 32 values by masked
+ * loads, zeros beyond) and one final reduction, whatever tile it is in:
+ * tiles of 4 rows × 4 tokens (16 accumulators; every row vector loaded
+ * meets 4 tokens, every token vector 4 rows), the remainders one at a time. */
+
+#define T_BF16 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16")))
+
+#define BF16_TILE(R, K)                                                                             \
+    T_BF16 static inline void bf16_tile_##R##_##K(const uint16_t *const *wr, const uint16_t *const *xk, int64_t n, \
+                                                  float *out, int64_t ldo) {                        \
+        __m512 acc[R][K];                                                                           \
+        for (int r = 0; r < R; r++)                                                                 \
+            for (int k = 0; k < K; k++) acc[r][k] = _mm512_setzero_ps();                            \
+        int64_t i = 0;                                                                              \
+        for (; i + 32 <= n; i += 32) {                                                              \
+            __m512i wv[R], xv[K];                                                                   \
+            for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_si512(wr[r] + i);                      \
+            for (int k = 0; k < K; k++) xv[k] = _mm512_loadu_si512(xk[k] + i);                      \
+            for (int r = 0; r < R; r++)                                                             \
+                for (int k = 0; k < K; k++) acc[r][k] = _mm512_dpbf16_ps(acc[r][k], (__m512bh)wv[r], (__m512bh)xv[k]); \
+        }                                                                                           \
+        if (i < n) {                                                                                \
+            __mmask32 m = (__mmask32)((1ull << (n - i)) - 1);                                       \
+            __m512i wv[R], xv[K];                                                                   \
+            for (int r = 0; r < R; r++) wv[r] = _mm512_maskz_loadu_epi16(m, wr[r] + i);             \
+            for (int k = 0; k < K; k++) xv[k] = _mm512_maskz_loadu_epi16(m, xk[k] + i);             \
+            for (int r = 0; r < R; r++)                                                             \
+                for (int k = 0; k < K; k++) acc[r][k] = _mm512_dpbf16_ps(acc[r][k], (__m512bh)wv[r], (__m512bh)xv[k]); \
+        }                                                                                           \
+        for (int r = 0; r < R; r++)                                                                 \
+            for (int k = 0; k < K; k++) out[(size_t)k * ldo + r] = _mm512_reduce_add_ps(acc[r][k]);  \
+    }
+BF16_TILE(4, 4)
+BF16_TILE(4, 1)
+BF16_TILE(1, 4)
+BF16_TILE(1, 1)
+
+T_BF16 static void gemm_bf16_dp(GEMM_ARGS) {
+    for (int64_t r0 = 0; r0 < nr;) {
+        int R = nr - r0 >= 4 ? 4 : 1;
+        const uint16_t *wr[4];
+        for (int r = 0; r < R; r++) wr[r] = (const uint16_t *)((const char *)w + (size_t)(r0 + r) * row_bytes);
+        for (int k0 = 0; k0 < T;) {
+            int K = T - k0 >= 4 ? 4 : 1;
+            const uint16_t *xk[4];
+            for (int k = 0; k < K; k++) xk[k] = (const uint16_t *)(act + (size_t)(k0 + k) * act_bytes);
+            float *o = out + (size_t)k0 * ldo + r0;
+            if (R == 4 && K == 4) bf16_tile_4_4(wr, xk, n, o, ldo);
+            else if (R == 4) bf16_tile_4_1(wr, xk, n, o, ldo);
+            else if (K == 4) bf16_tile_1_4(wr, xk, n, o, ldo);
+            else bf16_tile_1_1(wr, xk, n, o, ldo);
+            k0 += K;
+        }
+        r0 += R;
+    }
+}
+
+T_BF16 void gemm_q_to_bf16(const float *x, int64_t n, uint16_t *out) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) _mm256_storeu_si256((__m256i *)(out + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(x + i)));
+    for (; i < n; i++) out[i] = f32_to_bf16(x[i]);
+}
+
 GemmFn *gemm_q_kernel(DType t, int set) {
-    int v = set == GEMM_VNNI;
-    if (set != GEMM_AVX2 && set != GEMM_VNNI) return NULL;
+    int v = set >= GEMM_VNNI;
+    if (set != GEMM_AVX2 && set != GEMM_VNNI && set != GEMM_BF16) return NULL;
+    if (set == GEMM_BF16 && t == DT_BF16) return gemm_bf16_dp;
     switch (t) {
     case DT_Q8_0: return v ? gemm_q8_0_vnni : gemm_q8_0_avx2;
     case DT_Q4_0: return v ? gemm_q4_0_vnni : gemm_q4_0_avx2;
@@ -372,5 +441,8 @@ GemmFn *gemm_q_kernel(DType t, int set) {
 GemmFn *gemm_q_kernel(DType t, int set) {
     (void)t, (void)set;
     return NULL;
+}
+void gemm_q_to_bf16(const float *x, int64_t n, uint16_t *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = f32_to_bf16(x[i]);
 }
 #endif

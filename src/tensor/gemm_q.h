@@ -53,11 +53,14 @@ typedef void GemmFn(const void *w, size_t row_bytes, int64_t nr, int64_t n, cons
 
 /* The batched kernel for rows of type t in an x86 set: GEMM_AVX2 (AVX2 +
  * FMA + F16C: maddubs), GEMM_VNNI (AVX-512 VL + VNNI: vpdpbusd/vpdpwssd,
- * BF16 rows on 512-bit FMA); NULL where there is none (the caller runs the
- * portable dot products, or the binary is not for x86). The caller checks
- * the CPU has the set. */
-enum { GEMM_AVX2 = 1, GEMM_VNNI = 2 };
+ * BF16 rows on 512-bit FMA), GEMM_BF16 (VNNI's, and BF16 rows by
+ * vdpbf16ps against the activation in BF16: gemm_q_to_bf16); NULL where
+ * there is none (the caller runs the portable dot products, or the binary
+ * is not for x86). The caller checks the CPU has the set. */
+enum { GEMM_AVX2 = 1, GEMM_VNNI = 2, GEMM_BF16 = 3 };
 GemmFn *gemm_q_kernel(DType t, int set);
+/* x[0..n) to BF16, rounded to nearest even (GEMM_BF16's activation form). */
+void gemm_q_to_bf16(const float *x, int64_t n, uint16_t *out);
 /* NM_INTERNAL_END */
 
 #endif

@@ -51,11 +51,14 @@ _Static_assert(sizeof(BQ8_0) == 34 && sizeof(BQ4_0) == 18 && sizeof(BQ4_K) == 14
 /* ----------------------------------------------------------------------------
  * Which types, which activation form */
 
-typedef enum { ACT_NONE, ACT_F32, ACT_Q8, ACT_Q8K } ActForm;
+typedef enum { ACT_NONE, ACT_F32, ACT_Q8, ACT_Q8K, ACT_BF16 } ActForm;
+
+static int kernel_set(void);
 
 static ActForm act_form(DType t) {
     switch (t) {
-    case DT_BF16: case DT_F16: return ACT_F32;
+    case DT_BF16: return kernel_set() == GEMM_BF16 ? ACT_BF16 : ACT_F32; /* vdpbf16ps takes BF16 pairs */
+    case DT_F16: return ACT_F32;
     case DT_Q8_0: case DT_Q4_0: return ACT_Q8;
     case DT_Q4_K: case DT_Q5_K: case DT_Q6_K: return ACT_Q8K;
     default: return ACT_NONE;
@@ -67,6 +70,7 @@ int vecdot_supported(DType t) { return act_form(t) != ACT_NONE; }
 size_t vecdot_act_bytes(DType t, int64_t n) {
     switch (act_form(t)) {
     case ACT_F32: return (size_t)n * sizeof(float);
+    case ACT_BF16: return (size_t)n * sizeof(uint16_t);
     case ACT_Q8: return (size_t)(n / QK) * sizeof(VecQ8A);
     case ACT_Q8K: return (size_t)(n / QKK) * sizeof(VecQ8KA);
     default: return 0;
@@ -90,8 +94,6 @@ static float block_scale(const float *x, int n) {
 static int8_t q8(float x, float id) { return id == id ? (int8_t)roundf(x * id) : 0; }
 
 #if X86
-static int kernel_set(void);
-
 /* The same quantisation, eight values a step (AVX2): the same scale (the
  * maximum is exact, the NaN test the same), and roundf's ties away from
  * zero built from truncation — v - trunc(v) is exact, and one more step
@@ -142,6 +144,10 @@ __attribute__((target("avx2,fma"))) static float quant_block_avx2(const float *x
 void vecdot_quantize(DType t, const float *x, int64_t n, void *act) {
     ActForm f = act_form(t);
 #if X86
+    if (f == ACT_BF16) {
+        gemm_q_to_bf16(x, n, act);
+        return;
+    }
     if (f != ACT_F32 && kernel_set() != 0) {
         if (f == ACT_Q8) {
             VecQ8A *b = act;
@@ -329,11 +335,12 @@ static int has_vnni(void) {
  * Dispatch */
 
 typedef float DotFn(const void *w, const void *act, int64_t n);
-enum { K_GENERIC, K_AVX2 = GEMM_AVX2, K_VNNI = GEMM_VNNI };
+enum { K_GENERIC, K_AVX2 = GEMM_AVX2, K_VNNI = GEMM_VNNI, K_BF16 = GEMM_BF16 };
 
 static int kernel_set(void) {
 #if X86
     Isa isa = cpu_kernel_isa();
+    if (isa >= ISA_AVX512BF16 && has_vnni()) return K_BF16; /* every CPU with AVX-512 BF16 has VNNI */
     if (isa >= ISA_AVX512 && has_vnni()) return K_VNNI;
     if (isa >= ISA_AVX2) return K_AVX2;
 #endif
@@ -341,7 +348,7 @@ static int kernel_set(void) {
 }
 
 const char *vecdot_kernel_name(void) {
-    static const char *const names[] = { "generic", "avx2", "avx512vnni" };
+    static const char *const names[] = { "generic", "avx2", "avx512vnni", "avx512bf16" };
     return names[kernel_set()];
 }
 
