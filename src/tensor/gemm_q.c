@@ -90,6 +90,30 @@ typedef struct {
         __m256 acc[GB][RT][2];                                                                      \
         float sum[GB][RT];                                                                          \
         int64_t nb = n / QK;                                                                        \
+        if (T == 1) { /* decode: nothing to share, so no staging; the same steps in the same order */ \
+            const VecQ8A *a = (const VecQ8A *)act;                                                  \
+            for (int64_t r = 0; r < nr; r++) {                                                      \
+                const BT *bl = (const BT *)((const char *)w + (size_t)r * row_bytes);               \
+                __m256 c[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };                         \
+                float s1 = 0;                                                                       \
+                for (int64_t i = 0; i < nb; i++) {                                                  \
+                    __m256i u, y = LOAD(a[i].qs);                                                   \
+                    if (Q4) {                                                                       \
+                        __m128i q = _mm_loadu_si128((const __m128i *)bl[i].qs);                     \
+                        u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF)); \
+                    } else {                                                                        \
+                        __m256i x = LOAD(bl[i].qs);                                                 \
+                        u = _mm256_sign_epi8(x, x), y = _mm256_sign_epi8(y, x);                     \
+                    }                                                                               \
+                    float dw = h2f(bl[i].d);                                                        \
+                    __m256i q = dot8_##SFX(_mm256_setzero_si256(), u, y);                           \
+                    c[i & 1] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(dw), _mm256_set1_ps(a[i].d)), _mm256_cvtepi32_ps(q), c[i & 1]); \
+                    if (Q4) s1 -= dw * a[i].d * (float)(8 * a[i].sum);                              \
+                }                                                                                   \
+                out[r] = hsum_ps(_mm256_add_ps(c[0], c[1])) + s1;                                   \
+            }                                                                                       \
+            return;                                                                                 \
+        }                                                                                           \
         for (int64_t r0 = 0; r0 < nr; r0 += RT) {                                                   \
             int nrr = nr - r0 < RT ? (int)(nr - r0) : RT;                                           \
             for (int k0 = 0; k0 < T; k0 += GB) {                                                    \
