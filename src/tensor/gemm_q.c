@@ -1,30 +1,37 @@
 /* gemm_q.c — batched products on the stored blocks (see gemm_q.h).
  *
- * Every kernel has one shape: for each row, for each weight block, unpack
- * the block once (into registers: unsigned bytes, scale vectors), then for
- * each token of the batch load its activation block and add the block's
- * product into that token's accumulators. The weights are read from memory
- * once per batch and unpacked once per batch; what a token adds per block is
- * only its loads, the byte products and one float multiply-add.
+ * Every quantised kernel has one shape, a tile of rows × tokens: unpack
+ * block i of RT rows once (unsigned bytes, scale vectors: a small record per
+ * row, in L1), then for each token of the batch load its activation block
+ * into registers once and meet the RT rows with it, adding each product
+ * into that (row, token)'s accumulators. The weights are read from memory
+ * and unpacked once per batch; the batch's activations come from L2 once
+ * per RT rows; what a (row, token) adds per block is only the byte products
+ * and one or two float multiply-adds.
  *
  * The integer arithmetic (see vecdot.c's header for the bounds): a weight
  * block and an activation block meet as unsigned × signed bytes, summed in
  * int16 pairs (maddubs) then int32 (madd) — or in one step, vpdpbusd, under
  * VNNI; a K-quant group's scale multiplies its int16 pair sums (madd with
- * the scale, or vpdpwssd under VNNI). Integers are exact, so the avx2 and
- * vnni kernels give the same int32 lanes; each lane then goes to float and
- * is scaled once per block. The float steps are per token, in block order,
- * so T never changes a token's bits (gemm_q.h).
+ * the scale, or vpdpwssd under VNNI, on 512-bit vectors). Integers are
+ * exact, so the avx2 and vnni kernels give the same int32 lanes; each lane
+ * then goes to float and is scaled once per block. The float steps of a
+ * (row, token) are its own, in block order, whatever the tile, T or the
+ * thread: a token's result never depends on the batch (gemm_q.h), and
+ * decode (T = 1) gives the bits a prompt gives.
  *
- * The K-quants keep their minimums' and offsets' term in vectors too: the
+ * The K-quants keep their minimums' and offsets' term in vectors: the
  * activation's 16 group sums (bsums) times the block's mins (Q4_K, Q5_K) or
  * scales (Q6_K) in one madd, where the single-token kernels summed them in
  * scalar code per block and token.
  *
- * BF16/F16 rows: widened in registers, multiplied with the F32 activation
- * by FMA, four accumulators per token; a row is read (from L1) once per
- * tile of tokens, and each token's sums run exactly as the single-token
- * kernel's did.
+ * BF16 rows: under AVX-512 BF16, vdpbf16ps on the stored pairs against the
+ * activation rounded to BF16, tiles of 4 rows × 4 tokens; below it (and F16
+ * rows) widened in registers and multiplied with the F32 activation by FMA,
+ * four accumulators per token, a row read (from L1) once per tile of
+ * tokens, each token's sums exactly the single-token kernel's.
+ *
+ * Not here: AMX tiles (the amx set runs the avx512bf16 kernels).
  */
 #include "tensor/gemm_q.h"
 
