@@ -14,8 +14,10 @@
  * fast one for the types tensor/vecdot.h knows: the batch's activations are
  * quantised once per matmul (int8 per block, as llama.cpp does) and every
  * row meets them where it lies, in its stored blocks — no F32 copy, 1-4
- * bytes read per weight instead of 4 written and read again. Same chunks,
- * same tasks: still one fixed computation per output. A capture (the
+ * bytes read per weight instead of 4 written and read again — through the
+ * batched kernels (tensor/gemm_q.h), which unpack each block once per batch
+ * of tokens. Chunks of 32 rows, one task each: still one fixed computation
+ * per output, the same in a prompt and in decode. A capture (the
  * activations commands) always runs exact.
  */
 #include "infer/forward.h"
