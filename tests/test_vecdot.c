@@ -392,10 +392,57 @@ static void test_threads_and_capture(void) {
     model_close(&m);
 }
 
+/* --kv f16 against the F32 cache, 40 tokens (a batch of 32, then 8) on the
+ * exact path: every key and value is rounded to 11 significant bits
+ * (relative 2^-11 at most), which moves each attention output by at most
+ * that relative amount of the values it mixes, and each score by that of
+ * the keys: we allow 2 · 2^-11 of the largest |logit| per logit (keys and
+ * values; about 5× what this fixture shows), and the top-1 token must stay
+ * wherever the F32 run's top-2 margin exceeds twice that. Values cached 1%
+ * off (a mutation) move the logits 8× beyond it. */
+static void test_kv_f16(void) {
+    Model m;
+    if (!open_model("models/quant/synth256-q8_0.gguf", &m)) return;
+    enum { N = 40 };
+    int ids[N];
+    for (int i = 0; i < N; i++) ids[i] = 1 + (i * 53) % 250;
+    size_t V = (size_t)m.cfg.vocab_size;
+    float *lg[2];
+    Error e = { 0 };
+    for (int k = 0; k < 2; k++) {
+        Forward *f;
+        lg[k] = malloc(N * V * sizeof *lg[k]);
+        CHECK(forward_new(&m, N, 2, &f, &e) == 0, "%s", e.msg);
+        forward_set_exact(f, 1); /* exact matmuls: the fast path's int8 rounding of activations would add its own jumps */
+        CHECK(forward_set_kv_f16(f, k, &e) == 0 && forward_kv_f16(f) == k, "--kv f16 not set");
+        CHECK(forward_run(f, ids, 32, 0, N, lg[k], 1, &e) == 0 && forward_run(f, ids + 32, 8, 32, N, lg[k] + 32 * V, 1, &e) == 0,
+              "forward: %s", e.msg);
+        forward_free(f);
+    }
+    double big = 0, worst = 0;
+    for (size_t i = 0; i < N * V; i++) big = fmax(big, fabs(lg[0][i])), worst = fmax(worst, fabs(lg[1][i] - lg[0][i]));
+    double tol = ldexp(big, -11) * 2;
+    int moved = 0;
+    for (int t = 0; t < N; t++) {
+        const float *a = lg[0] + t * V;
+        int top = argmax(a, (int)V);
+        float second = -INFINITY;
+        for (size_t v = 0; v < V; v++) if ((int)v != top && a[v] > second) second = a[v];
+        moved += a[top] - second > 2 * tol && argmax(lg[1] + t * V, (int)V) != top;
+    }
+    CHECK(worst <= tol, "--kv f16: a logit moved by %.3g from the F32 cache's (allowed %.3g)", worst, tol);
+    CHECK(worst > 0, "--kv f16: the logits equal the F32 cache's (is it running?)");
+    CHECK(moved == 0, "--kv f16: the top-1 token changed at %d clear steps", moved);
+    printf("kv f16: largest logit change %.3g (allowed %.3g, largest |logit| %.3g)\n", worst, tol, big);
+    free(lg[0]), free(lg[1]);
+    model_close(&m);
+}
+
 int main(void) {
     test_kernels();
     test_quantize_sets();
     test_llama_cpp();
     test_threads_and_capture();
+    test_kv_f16();
     return check_summary("vecdot");
 }

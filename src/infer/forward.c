@@ -24,6 +24,7 @@
 #include "model/rope.h"
 
 #include "base/pool.h"
+#include "tensor/half.h"
 #include "tensor/vecdot.h"
 
 #include <cblas.h>
@@ -63,6 +64,8 @@ struct Forward {
     float *x, *xb, *q, *k, *v, *att; /* BATCH rows each */
     float *gate, *up;               /* BATCH × ffn_dim */
     float *key_cache, *value_cache; /* [layer][position][kv_dim] */
+    uint16_t *key16, *value16;      /* forward_set_kv_f16: the same in F16 (the F32 ones then NULL) */
+    float **kv_row;                 /* per thread: head_dim floats, an F16 row widened */
     float *attn_norm, *ffn_norm, *out_norm; /* norm weights, widened to F32 (tiny) */
     float *inv_freq;                /* head_dim/2 RoPE frequencies */
     const HookSet *hooks;
@@ -177,15 +180,22 @@ typedef struct {
     int layer, T, pos;
 } AttentionTask;
 
-static void attend(Forward *f, int layer, int t, int h, int pos, float *scores) {
+/* Row j of a layer's cache for kv head kvh: in place (F32), or widened
+ * into buf (F16, through the dtype table's vector loop). */
+static const float *kv_row(const Forward *f, const float *c32, const uint16_t *c16, size_t at, float *buf) {
+    if (c32) return c32 + at;
+    dtype_info(DT_F16)->to_float(c16 + at, buf, f->c.head_dim);
+    return buf;
+}
+
+static void attend(Forward *f, int layer, int t, int h, int pos, float *scores, float *buf) {
     const Config *c = &f->c;
     int hd = c->head_dim, kvh = h / (c->n_heads / c->n_kv_heads), n = pos + t + 1;
     const float *q = f->q + (size_t)t * f->q_dim + (size_t)h * hd;
-    const float *keys = f->key_cache + (size_t)layer * f->n_ctx * f->kv_dim + (size_t)kvh * hd;
-    const float *vals = f->value_cache + (size_t)layer * f->n_ctx * f->kv_dim + (size_t)kvh * hd;
+    size_t base = (size_t)layer * f->n_ctx * f->kv_dim + (size_t)kvh * hd;
     float scale = 1.0f / sqrtf((float)hd), max = -INFINITY, sum = 0.0f;
     for (int j = 0; j < n; j++) {
-        const float *k = keys + (size_t)j * f->kv_dim;
+        const float *k = kv_row(f, f->key_cache, f->key16, base + (size_t)j * f->kv_dim, buf);
         float s = 0.0f;
         for (int i = 0; i < hd; i++) s += q[i] * k[i];
         scores[j] = s * scale;
@@ -195,7 +205,7 @@ static void attend(Forward *f, int layer, int t, int h, int pos, float *scores) 
     float *out = f->att + (size_t)t * f->q_dim + (size_t)h * hd;
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int j = 0; j < n; j++) {
-        const float *v = vals + (size_t)j * f->kv_dim;
+        const float *v = kv_row(f, f->value_cache, f->value16, base + (size_t)j * f->kv_dim, buf);
         float a = scores[j] / sum;
         for (int i = 0; i < hd; i++) out[i] += a * v[i];
     }
@@ -205,7 +215,7 @@ static void attend(Forward *f, int layer, int t, int h, int pos, float *scores) 
 static void attention_task(void *arg, int64_t u, int worker) {
     AttentionTask *t = arg;
     int heads = t->f->c.n_heads;
-    attend(t->f, t->layer, (int)(u / heads), (int)(u % heads), t->pos, t->f->scores[worker]);
+    attend(t->f, t->layer, (int)(u / heads), (int)(u % heads), t->pos, t->f->scores[worker], t->f->kv_row[worker]);
 }
 
 /* ----------------------------------------------------------------------------
@@ -238,8 +248,15 @@ static void layer_forward(Forward *f, int l, int T, int pos, int hook_from) {
         rope(f, f->q + (size_t)t * f->q_dim, c->n_heads, pos + t);
         rope(f, f->k + (size_t)t * f->kv_dim, c->n_kv_heads, pos + t);
         size_t at = ((size_t)l * f->n_ctx + (size_t)(pos + t)) * f->kv_dim;
-        memcpy(f->key_cache + at, f->k + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
-        memcpy(f->value_cache + at, f->v + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
+        if (f->key16) {
+            for (int i = 0; i < f->kv_dim; i++) {
+                f->key16[at + i] = f32_to_f16(f->k[(size_t)t * f->kv_dim + i]);
+                f->value16[at + i] = f32_to_f16(f->v[(size_t)t * f->kv_dim + i]);
+            }
+        } else {
+            memcpy(f->key_cache + at, f->k + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
+            memcpy(f->value_cache + at, f->v + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
+        }
     }
     AttentionTask at = { .f = f, .layer = l, .T = T, .pos = pos };
     run_tasks(f->pool, (int64_t)T * c->n_heads, attention_task, &at,
@@ -393,9 +410,11 @@ int forward_new(const Model *m, int n_ctx, int n_threads, Forward **out, Error *
     f->n_threads = pool_threads(f->pool);
     f->chunk_buf = xcalloc((size_t)f->n_threads, sizeof *f->chunk_buf);
     f->scores = xcalloc((size_t)f->n_threads, sizeof *f->scores);
+    f->kv_row = xcalloc((size_t)f->n_threads, sizeof *f->kv_row);
     for (int i = 0; i < f->n_threads; i++) {
         f->chunk_buf[i] = xmalloc((size_t)f->max_cols * sizeof(float));
         f->scores[i] = xmalloc((size_t)n_ctx * sizeof(float));
+        f->kv_row[i] = xmalloc((size_t)c->head_dim * sizeof(float));
     }
     *out = f;
     return NM_OK;
@@ -407,8 +426,11 @@ void forward_free(Forward *f) {
         for (int i = 0; i < f->n_threads; i++) {
             free(f->chunk_buf[i]);
             free(f->scores[i]);
+            free(f->kv_row[i]);
         }
     }
+    free(f->kv_row);
+    free(f->key16); free(f->value16);
     pool_free(f->pool);
     free(f->chunk_buf);
     free(f->scores);
@@ -428,6 +450,24 @@ void forward_set_capture(Forward *f, ForwardCapture fn, void *ctx) {
 }
 
 void forward_set_exact(Forward *f, int exact) { f->exact = exact != 0; }
+
+int forward_set_kv_f16(Forward *f, int f16, Error *e) {
+    if (!f16 == !f->key16) return NM_OK;
+    size_t n = (size_t)f->c.n_layers * (size_t)f->n_ctx * (size_t)f->kv_dim;
+    free(f->key_cache), free(f->value_cache), free(f->key16), free(f->value16);
+    f->key_cache = f->value_cache = NULL;
+    f->key16 = f->value16 = NULL;
+    if (f16) {
+        f->key16 = xcalloc(n, sizeof *f->key16);
+        f->value16 = xcalloc(n, sizeof *f->value16);
+    } else {
+        f->key_cache = xcalloc(n, sizeof *f->key_cache);
+        f->value_cache = xcalloc(n, sizeof *f->value_cache);
+    }
+    (void)e;
+    return NM_OK;
+}
+int forward_kv_f16(const Forward *f) { return f->key16 != NULL; }
 int forward_exact(const Forward *f) { return f->exact; }
 
 int forward_n_ctx(const Forward *f) { return f->n_ctx; }
