@@ -392,6 +392,56 @@ static void test_threads_and_capture(void) {
     model_close(&m);
 }
 
+/* n logits of ids on the fast path with hooks h acting from token from,
+ * in one batch or token by token. */
+static float *run_hooked(const Model *m, const int *ids, int n, const HookSet *h, int from, int one_by_one) {
+    Forward *f;
+    Error e = { 0 };
+    size_t V = (size_t)m->cfg.vocab_size;
+    float *lg = malloc((size_t)n * V * sizeof *lg);
+    int rc = forward_new(m, n, 2, &f, &e);
+    if (!rc) {
+        forward_set_exact(f, 0);
+        rc = forward_set_hooks(f, h, &e);
+        for (int i = 0; !rc && i < (one_by_one ? n : 1); i++)
+            rc = one_by_one ? forward_run(f, ids + i, 1, i, from - i, lg + i * V, 1, &e) : forward_run(f, ids, n, 0, from, lg, 1, &e);
+        forward_free(f);
+    }
+    CHECK(rc == 0, "forward: %s", e.msg);
+    return lg;
+}
+
+/* The hooks on the fast path, both sites: the tokens before the first
+ * hooked one keep the unhooked bits, the hooked ones move; a scale of 1 is
+ * no hook at all (x·1 is x); a batch and token-by-token decode give the
+ * same bits with the hooks on. */
+static void test_hooks_fast(void) {
+    Model m;
+    if (!open_model("models/quant/synth256-q4_k_m.gguf", &m)) return;
+    enum { N = 12, FROM = 5 };
+    int ids[N];
+    for (int i = 0; i < N; i++) ids[i] = 3 + (i * 41) % 240;
+    size_t V = (size_t)m.cfg.vocab_size, at = FROM * V;
+    Error e = { 0 };
+    float *none = run_hooked(&m, ids, N, NULL, N, 0);
+    for (int site = SITE_UP; site <= SITE_ACT; site++) {
+        HookSet clamp = { .site = (HookSite)site }, one = { .site = (HookSite)site };
+        CHECK(hookset_parse(&clamp, "1:3,70=6", HOOK_CLAMP, m.cfg.n_layers, m.cfg.ffn_dim, &e) == 0, "%s", e.msg);
+        CHECK(hookset_parse(&one, "0:1,2,3=1", HOOK_SCALE, m.cfg.n_layers, m.cfg.ffn_dim, &e) == 0, "%s", e.msg);
+        float *hb = run_hooked(&m, ids, N, &clamp, FROM, 0), *hd = run_hooked(&m, ids, N, &clamp, FROM, 1);
+        float *s1 = run_hooked(&m, ids, N, &one, 0, 0);
+        const char *sn = hook_site_name((HookSite)site);
+        CHECK(memcmp(hb, none, at * sizeof *hb) == 0, "fast path, clamp at %s: tokens before the hooked ones moved", sn);
+        CHECK(memcmp(hb + at, none + at, (N * V - at) * sizeof *hb) != 0, "fast path, clamp at %s: the hooked tokens did not move", sn);
+        CHECK(memcmp(hb, hd, N * V * sizeof *hb) == 0, "fast path, clamp at %s: a batch and decode differ", sn);
+        CHECK(memcmp(s1, none, N * V * sizeof *s1) == 0, "fast path, scale 1 at %s: the logits moved", sn);
+        free(hb), free(hd), free(s1);
+        hookset_free(&clamp), hookset_free(&one);
+    }
+    free(none);
+    model_close(&m);
+}
+
 /* --kv f16 against the F32 cache, 40 tokens (a batch of 32, then 8) on the
  * exact path: every key and value is rounded to 11 significant bits
  * (relative 2^-11 at most), which moves each attention output by at most
@@ -444,5 +494,6 @@ int main(void) {
     test_llama_cpp();
     test_threads_and_capture();
     test_kv_f16();
+    test_hooks_fast();
     return check_summary("vecdot");
 }
