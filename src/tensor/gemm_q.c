@@ -344,18 +344,18 @@ GEMM_KQ(gemm_q6_k_vnni, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
     do {                                                                                            \
         const float *x[TTC];                                                                        \
         VEC acc[TTC][4];                                                                            \
-        for (int k = 0; k < TTC; k++) {                                                             \
+        _Pragma("GCC unroll 4") for (int k = 0; k < TTC; k++) {                                                             \
             x[k] = (const float *)(act + (size_t)(k0 + k) * act_bytes);                             \
             acc[k][0] = acc[k][1] = acc[k][2] = acc[k][3] = ZERO;                                   \
         }                                                                                           \
         int64_t i = 0;                                                                              \
         for (; i + 4 * W <= n; i += 4 * W) {                                                        \
             VEC wv[4];                                                                              \
-            for (int j = 0; j < 4; j++) wv[j] = WIDEN(h + i + W * j);                               \
-            for (int k = 0; k < TTC; k++)                                                           \
-                for (int j = 0; j < 4; j++) acc[k][j] = FMA(wv[j], LOADF(x[k] + i + W * j), acc[k][j]); \
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) wv[j] = WIDEN(h + i + W * j);                               \
+            _Pragma("GCC unroll 4") for (int k = 0; k < TTC; k++)                                                           \
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) acc[k][j] = FMA(wv[j], LOADF(x[k] + i + W * j), acc[k][j]); \
         }                                                                                           \
-        for (int k = 0; k < TTC; k++) {                                                             \
+        _Pragma("GCC unroll 4") for (int k = 0; k < TTC; k++) {                                                             \
             float sum = REDUCE(acc[k]);                                                             \
             for (int64_t t = i; t < n; t++) sum += SCALAR(h[t]) * x[k][t];                          \
             out[(size_t)(k0 + k) * ldo + r] = sum;                                                  \
@@ -400,26 +400,26 @@ GEMM_HALF(gemm_bf16_avx512, T_VNNI, __m512, 16, 4, _mm512_setzero_ps(), BF16_W16
     T_BF16 static inline void bf16_tile_##R##_##K(const uint16_t *const *wr, const uint16_t *const *xk, int64_t n, \
                                                   float *out, int64_t ldo) {                        \
         __m512 acc[R][K];                                                                           \
-        for (int r = 0; r < R; r++)                                                                 \
-            for (int k = 0; k < K; k++) acc[r][k] = _mm512_setzero_ps();                            \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                                 \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) acc[r][k] = _mm512_setzero_ps();                            \
         int64_t i = 0;                                                                              \
         for (; i + 32 <= n; i += 32) {                                                              \
             __m512i wv[R], xv[K];                                                                   \
-            for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_si512(wr[r] + i);                      \
-            for (int k = 0; k < K; k++) xv[k] = _mm512_loadu_si512(xk[k] + i);                      \
-            for (int r = 0; r < R; r++)                                                             \
-                for (int k = 0; k < K; k++) acc[r][k] = _mm512_dpbf16_ps(acc[r][k], (__m512bh)wv[r], (__m512bh)xv[k]); \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_si512(wr[r] + i);                      \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) xv[k] = _mm512_loadu_si512(xk[k] + i);                      \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                             \
+                _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) acc[r][k] = _mm512_dpbf16_ps(acc[r][k], (__m512bh)wv[r], (__m512bh)xv[k]); \
         }                                                                                           \
         if (i < n) {                                                                                \
             __mmask32 m = (__mmask32)((1ull << (n - i)) - 1);                                       \
             __m512i wv[R], xv[K];                                                                   \
-            for (int r = 0; r < R; r++) wv[r] = _mm512_maskz_loadu_epi16(m, wr[r] + i);             \
-            for (int k = 0; k < K; k++) xv[k] = _mm512_maskz_loadu_epi16(m, xk[k] + i);             \
-            for (int r = 0; r < R; r++)                                                             \
-                for (int k = 0; k < K; k++) acc[r][k] = _mm512_dpbf16_ps(acc[r][k], (__m512bh)wv[r], (__m512bh)xv[k]); \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++) wv[r] = _mm512_maskz_loadu_epi16(m, wr[r] + i);             \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) xv[k] = _mm512_maskz_loadu_epi16(m, xk[k] + i);             \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                             \
+                _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) acc[r][k] = _mm512_dpbf16_ps(acc[r][k], (__m512bh)wv[r], (__m512bh)xv[k]); \
         }                                                                                           \
-        for (int r = 0; r < R; r++)                                                                 \
-            for (int k = 0; k < K; k++) out[(size_t)k * ldo + r] = _mm512_reduce_add_ps(acc[r][k]);  \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                                                 \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) out[(size_t)k * ldo + r] = _mm512_reduce_add_ps(acc[r][k]);  \
     }
 BF16_TILE(4, 4)
 BF16_TILE(4, 1)
