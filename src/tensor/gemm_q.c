@@ -91,6 +91,23 @@ typedef struct {
     float dw[8];
 } BUnp;
 
+/* Token k's blocks i0..i0+M (activation at a) against the tile's rows. */
+#define B32_TOKEN(SFX, Q4, M, INIT)                                                                 \
+    __m256i y[8] INIT;                                                                              \
+    __m256 ad[8] INIT;                                                                              \
+    _Pragma("GCC unroll 8") for (int j = 0; j < (M); j++) y[j] = LOAD(a[j].qs), ad[j] = _mm256_set1_ps(a[j].d); \
+    for (int rr = 0; rr < nrr; rr++) {                                                              \
+        const BUnp *p = &U[rr];                                                                     \
+        __m256 c[2] = { acc[k][rr][0], acc[k][rr][1] }; /* in registers */                          \
+        _Pragma("GCC unroll 8") for (int j = 0; j < (M); j++) {                                     \
+            __m256i s = Q4 ? y[j] : _mm256_sign_epi8(y[j], p->x[j]);                                \
+            __m256i q = dot8_##SFX(_mm256_setzero_si256(), p->u[j], s);                             \
+            c[j & 1] = _mm256_fmadd_ps(_mm256_mul_ps(p->d[j], ad[j]), _mm256_cvtepi32_ps(q), c[j & 1]); \
+            if (Q4) sum[k][rr] -= p->dw[j] * a[j].d * (float)(8 * a[j].sum);                        \
+        }                                                                                           \
+        acc[k][rr][0] = c[0], acc[k][rr][1] = c[1];                                                 \
+    }
+
 #define GEMM_B32(NAME, SFX, TGT, BT, Q4)                                                            \
     TGT static void NAME(GEMM_ARGS) {                                                               \
         BUnp U[RT];                                                                                 \
@@ -145,19 +162,10 @@ typedef struct {
                     const char *ap = act + (size_t)k0 * act_bytes + (size_t)i0 * sizeof(VecQ8A);    \
                     for (int k = 0; k < nk; k++, ap += act_bytes) {                                 \
                         const VecQ8A *a = (const VecQ8A *)ap;                                       \
-                        __m256i y[8];                                                               \
-                        __m256 ad[8];                                                               \
-                        for (int j = 0; j < m; j++) y[j] = LOAD(a[j].qs), ad[j] = _mm256_set1_ps(a[j].d); \
-                        for (int rr = 0; rr < nrr; rr++) {                                          \
-                            const BUnp *p = &U[rr];                                                 \
-                            __m256 c[2] = { acc[k][rr][0], acc[k][rr][1] }; /* in registers */   \
-                            _Pragma("GCC unroll 8") for (int j = 0; j < m; j++) {                 \
-                                __m256i s = Q4 ? y[j] : _mm256_sign_epi8(y[j], p->x[j]);            \
-                                __m256i q = dot8_##SFX(_mm256_setzero_si256(), p->u[j], s);         \
-                                c[j & 1] = _mm256_fmadd_ps(_mm256_mul_ps(p->d[j], ad[j]), _mm256_cvtepi32_ps(q), c[j & 1]); \
-                                if (Q4) sum[k][rr] -= p->dw[j] * a[j].d * (float)(8 * a[j].sum);    \
-                            }                                                                       \
-                            acc[k][rr][0] = c[0], acc[k][rr][1] = c[1];                             \
+                        if (m == 8) { /* a whole run: a fixed trip count, unrolled, in registers */ \
+                            B32_TOKEN(SFX, Q4, 8, )                                                 \
+                        } else {                                                                    \
+                            B32_TOKEN(SFX, Q4, m, = { 0 }) /* zeros: the compiler cannot see m ≤ 8 */ \
                         }                                                                           \
                     }                                                                               \
                 }                                                                                   \
