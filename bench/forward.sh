@@ -15,9 +15,16 @@
 # repository) it runs llama-bench on the same files and prints the ratios
 # (LLAMA_ARGS: more llama-bench options, e.g. "--poll 0" on a shared machine,
 # where its spinning threads lose their time slices).
+# Then an 8B-shaped decode: a 2-layer slice of Llama-3.1-8B's shapes with its
+# real (untied) head, `neuromap synth --preset llama-3.1-8b --layers 2`, in
+# BF16 and (LLAMA_QUANTIZE) Q4_K_M, extrapolated to the full 32 layers by the
+# bytes one decoded token reads (every layer and the head; the embedding
+# gives one row): decode streams the weights, so its time scales with them.
+# The full model's bytes: Llama-3.1-8B's files as llama.cpp lists them (BF16
+# 14.96 GiB, Q4_K_M 4.58 GiB), less the embedding.
 # usage: bench/forward.sh [RUNS]   (env: THREADS, default every CPU; KEEP=DIR
 #   keeps the models in DIR and reuses them; N_PROMPT (32), N_GEN (16);
-#   EXACT=0 skips the exact path)
+#   EXACT=0 skips the exact path; ONLY=1b or ONLY=8b runs one part)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
@@ -39,10 +46,14 @@ PROMPT=$(printf 'Once upon a time, there was a little girl named Lily who loved 
 # median of the numbers on stdin
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# run MODEL [ARGS...]: sets NP, P (prompt tok/s), D (decode tok/s), medians of RUNS
+# run MODEL [ARGS...]: sets NP, P (prompt tok/s), D (decode tok/s), medians of
+# RUNS; with LLAMA=1 (and LLAMA_BENCH) also LP, LD, llama-bench's on the same
+# file, its runs interleaved with ours (one each, in turn), so that both see
+# the same machine: on a shared one the load moves within seconds.
 run() {
-    : >"$T/p"; : >"$T/d"
+    : >"$T/p"; : >"$T/d"; : >"$T/lp"; : >"$T/ld"
     for _ in $(seq "$RUNS"); do
+        [ "${LLAMA:-0}" = 1 ] && llama "$1" && echo "$LP" >>"$T/lp" && echo "$LD" >>"$T/ld"
         "$NM" generate "$@" -p "$PROMPT" -n "$N_GEN" --temp 0 --threads "$THREADS" --stats 2>"$T/err" >/dev/null
         local line; line=$(grep 'tokens/s' "$T/err")
         sed -E 's/.*prompt ([0-9]+) tokens.*\(([0-9.]+) tokens\/s\); generated.*/\2/' <<<"$line" >>"$T/p"
@@ -50,13 +61,14 @@ run() {
         NP=$(sed -E 's/.*prompt ([0-9]+) tokens.*/\1/' <<<"$line")
     done
     P=$(median <"$T/p"); D=$(median <"$T/d")
+    if [ -s "$T/lp" ] && ! grep -q -- '^-$' "$T/lp"; then LP=$(median <"$T/lp"); LD=$(median <"$T/ld"); else LP=-; LD=-; fi
 }
 
-# llama-bench FILE: sets LP, LD (its prompt and decode tok/s), or "-"
+# llama FILE: sets LP, LD (llama-bench's prompt and decode tok/s, one run), or "-"
 llama() {
     LP=-; LD=-
     [ -n "${LLAMA_BENCH:-}" ] || return 0
-    local out; out=$("$LLAMA_BENCH" -m "$1" -p "$N_PROMPT" -n "$N_GEN" -t "$THREADS" -r "$RUNS" ${LLAMA_ARGS:-} -o csv 2>/dev/null) || return 0
+    local out; out=$("$LLAMA_BENCH" -m "$1" -p "$N_PROMPT" -n "$N_GEN" -t "$THREADS" -r 1 ${LLAMA_ARGS:-} -o csv 2>/dev/null) || return 0
     LP=$(awk -F'"?,"?' 'NR>1 && $0 ~ /,"?'"$N_PROMPT"'"?,"?0"?,/ {print $(NF-1)}' <<<"$out" | head -1)
     LD=$(awk -F'"?,"?' 'NR>1 && $0 ~ /,"?0"?,"?'"$N_GEN"'"?,/ {print $(NF-1)}' <<<"$out" | head -1)
 }
@@ -85,15 +97,46 @@ make_model() { # DTYPE: the file name on stdout
 DTYPES="bf16 q8_0"
 [ -n "${LLAMA_QUANTIZE:-}" ] && DTYPES="$DTYPES q4_k_m"
 for dt in $DTYPES; do
+    [ "${ONLY:-1b}" = 8b ] && break
     f=$(make_model "$dt")
     bw=$("$T/memread" 100000 "$THREADS" "$f")
     ceil=$(awk -v bw="$bw" -v s="$(stat -c %s "$f")" 'BEGIN {printf "%.2f", bw * 1e9 / s}')
-    llama "$f"
-    run "$f"
+    LLAMA=1 run "$f"
     printf '%-26s %-6s %6s %10.1f %10.2f %10s %10s %8s %8s\n' "Llama-3.2-1B shape ($dt)" fast "$NP" "$P" "$D" "$ceil" "$LP/$LD" \
         "$(ratio "$P" "$LP")" "$(ratio "$D" "$LD")"
     if [ "${EXACT:-1}" = 1 ]; then
         run "$f" --exact-activations
         printf '%-26s %-6s %6s %10.1f %10.2f\n' "Llama-3.2-1B shape ($dt)" exact "$NP" "$P" "$D"
     fi
+done
+[ "${ONLY:-8b}" = 1b ] && exit 0
+
+# The 8B slice. embd_bytes DTYPE: its token embedding's bytes (128,256 x 4096;
+# Q4_K_M stores it as Q4_K, llama.cpp's choice), read one row per token.
+make_slice() { # DTYPE: the file name on stdout
+    local f="$M/l8b2-$1.gguf"
+    if [ ! -s "$f" ]; then
+        if [ "$1" = q4_k_m ]; then
+            "$LLAMA_QUANTIZE" "$(make_slice bf16)" "$f" Q4_K_M >/dev/null 2>&1
+        else
+            "$NM" synth "$f" --preset llama-3.1-8b --layers 2 --dtype "$1" --tokenizer "$SHARED/tokenizers/llama-3.1" --force >/dev/null 2>&1
+        fi
+    fi
+    echo "$f"
+}
+embd_bytes() { case $1 in bf16) echo $((128256 * 4096 * 2));; q4_k_m) echo $((128256 * 4096 / 256 * 144));; esac; }
+full_bytes() { case $1 in bf16) echo 14.96;; q4_k_m) echo 4.58;; esac | awk '{printf "%.0f", $1 * 1073741824}'; }
+printf '%-26s %-6s %10s %10s %10s %12s %12s\n' model path "decode/s" "ceiling/s" "llama d/s" "ratio d" "full 8B d/s"
+SLICES="bf16"
+[ -n "${LLAMA_QUANTIZE:-}" ] && SLICES="$SLICES q4_k_m"
+for dt in $SLICES; do
+    f=$(make_slice "$dt")
+    e=$(embd_bytes "$dt")
+    read_b=$(( $(stat -c %s "$f") - e ))                      # what one decoded token reads
+    scale=$(awk -v a="$(full_bytes "$dt")" -v e="$e" -v r="$read_b" 'BEGIN {print (a - e) / r}')
+    bw=$("$T/memread" 100000 "$THREADS" "$f")
+    ceil=$(awk -v bw="$bw" -v r="$read_b" 'BEGIN {printf "%.2f", bw * 1e9 / r}')
+    LLAMA=1 run "$f"
+    printf '%-26s %-6s %10.2f %10s %10s %12s %12s\n' "Llama-3.1-8B 2-layer ($dt)" fast "$D" "$ceil" "$LD" "$(ratio "$D" "$LD")" \
+        "$(awk -v d="$D" -v s="$scale" 'BEGIN {printf "%.2f", d / s}')"
 done

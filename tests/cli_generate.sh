@@ -90,4 +90,12 @@ expect_eq "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(
 expect_exit 0 'change when the target follows; using the joint tokenization' "$NM" probe "${BIN[@]}" -p "One day, Tom went to the pa" --target "rk"
 "$NM" probe "${BIN[@]}" -p "She loved to" --target " play" --format tsv >"$TMP/t" 2>/dev/null
 expect_eq "$(sed -n 2p "$TMP/t" | cut -f1-4)" "$(printf 'baseline\t0\t337\t play')" "probe TSV target row"
+
+# --kv f16: the KV cache in F16; stories260K's greedy text is the F32 cache's (its keys and values
+# move by 2^-11 at most, far inside its top-2 margins here), the probe runs, and a type that is
+# none is refused by name.
+expect_eq "$("$NM" generate "${BIN[@]}" -p "Once upon a time" -n 24 --temp 0 --kv f16 2>/dev/null)" \
+    "$("$NM" generate "${BIN[@]}" -p "Once upon a time" -n 24 --temp 0 2>/dev/null)" "generate --kv f16 greedy text"
+expect_out 'target' "$NM" probe "${BIN[@]}" -p "She loved to" --target " play" --kv f16
+expect_exit 2 "--kv must be f32 or f16, not 'f8'" "$NM" generate "${BIN[@]}" --kv f8
 finish

@@ -77,6 +77,15 @@ static void random_x(float *x, int64_t n) {
  * the contract (q beyond ±127, a wrong sum, |x - d·q| > d/2). */
 static int read_act(DType t, const void *act, const float *x, int64_t n, double *a) {
     int ok = 1;
+    if ((t == DT_BF16 || t == DT_F16) && vecdot_act_bytes(t, n) == (size_t)n * 2) {
+        /* BF16 rows under AVX-512 BF16: x rounded to BF16, within half an
+         * ulp (2^-8 of |x| at most), NaN and infinity kept. */
+        for (int64_t i = 0; i < n; i++) {
+            a[i] = bf16_to_f32(((const uint16_t *)act)[i]);
+            ok &= isfinite(x[i]) ? fabs(a[i] - x[i]) <= ldexp(fabs(x[i]), -8) : isnan(x[i]) ? isnan(a[i]) : a[i] == x[i];
+        }
+        return ok;
+    }
     if (t == DT_BF16 || t == DT_F16) {
         for (int64_t i = 0; i < n; i++) a[i] = ((const float *)act)[i];
         return memcmp(act, x, (size_t)n * sizeof *x) == 0;
@@ -151,6 +160,89 @@ static void check_type(DType t, int64_t n) {
     free(w), free(x), free(wf), free(a), free(act);
 }
 
+/* The batched product (vecdot_gemm): nr rows × T tokens, sizes that leave
+ * tails in every tiling (rows per tile 16, tokens per group 32, the BF16
+ * tiles of 2 and 4 tokens): each output against the double computation of
+ * its row and token, and bit-identical to the single-token product of that
+ * row and token (decode) — a prompt gives the bits decode gives. */
+static void check_gemm(DType t, int64_t n, int nr, int T) {
+    size_t rb = dtype_bytes(t, n), ab = vecdot_act_bytes(t, n);
+    uint8_t *w = malloc(rb * nr);
+    float *x = malloc((size_t)n * T * sizeof *x), *wf = malloc((size_t)n * sizeof *wf);
+    float *out = malloc((size_t)nr * T * sizeof *out), one;
+    double *a = malloc((size_t)n * sizeof *a);
+    char *act = malloc(ab * T + 1);
+    random_row(t, w, n * nr);
+    for (int k = 0; k < T; k++) {
+        random_x(x + (size_t)k * n, n);
+        x[(size_t)k * n + k % n] = -3.0f * (float)k; /* every token different, some with a new block maximum */
+        vecdot_quantize(t, x + (size_t)k * n, n, act + (size_t)k * ab);
+    }
+    vecdot_gemm(t, w, nr, n, act, T, out, nr);
+    int bad = 0, diff = 0;
+    for (int k = 0; k < T; k++) {
+        read_act(t, act + (size_t)k * ab, x + (size_t)k * n, n, a);
+        for (int r = 0; r < nr; r++) {
+            dtype_info(t)->to_float(w + r * rb, wf, n);
+            double ref = 0, mag = 0;
+            for (int64_t i = 0; i < n; i++) ref += (double)wf[i] * a[i], mag += fabs((double)wf[i] * a[i]);
+            double got = out[(size_t)k * nr + r];
+            if (!(fabs(got - ref) <= (1e-6 + 1.2e-7 * (double)n) * mag + 1e-30) && bad++ == 0)
+                CHECK(0, "%s gemm n=%lld %dx%d [%s]: row %d token %d: %.9g, double reference %.9g", dtype_name(t), (long long)n, nr, T,
+                      vecdot_kernel_name(), r, k, got, ref);
+            vecdot_rows(t, w + r * rb, 1, n, act + (size_t)k * ab, &one, 1);
+            diff += memcmp(&one, &out[(size_t)k * nr + r], sizeof one) != 0;
+        }
+    }
+    CHECK(bad == 0, "%s gemm n=%lld %dx%d [%s]: %d outputs off the double reference", dtype_name(t), (long long)n, nr, T,
+          vecdot_kernel_name(), bad);
+    CHECK(diff == 0, "%s gemm n=%lld %dx%d [%s]: %d outputs differ from the single-token product's bits", dtype_name(t),
+          (long long)n, nr, T, vecdot_kernel_name(), diff);
+    free(w), free(x), free(wf), free(out), free(a), free(act);
+}
+
+/* The activation's quantisation in this kernel set gives the portable
+ * code's bytes: ties (x/d exactly k + 0.5 rounds away from zero), a zero
+ * block, NaN and infinity, for both block forms. gen: the generic set's. */
+static void tie_x(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = (float)((i * 37) % 255 - 127) * 0.5f; /* d = 63.5/127 = 0.5: x/d = ±k */
+    x[0] = 63.5f;                                                                      /* the block maximum */
+    for (int64_t i = 1; i < n; i += 7) x[i] = (float)(i % 50) * 0.5f - 6.25f;          /* x/d = k + 0.5: ties */
+    if (n >= 512) memset(x + 256, 0, 256 * sizeof *x);
+}
+static void check_quantize_bytes(DType t, const float *x, int64_t n, const char *gen, const char *what) {
+    size_t ab = vecdot_act_bytes(t, n);
+    char *act = calloc(1, ab);
+    vecdot_quantize(t, x, n, act);
+    CHECK(memcmp(act, gen, ab) == 0, "%s quantisation of %s [%s]: bytes differ from the portable code's", dtype_name(t), what,
+          vecdot_kernel_name());
+    free(act);
+}
+static void test_quantize_sets(void) {
+    enum { N = 1024 };
+    static const DType types[] = { DT_Q8_0, DT_Q4_K };
+    float x[4][N];
+    const char *what[4] = { "ties", "random values", "a NaN", "an infinity" };
+    tie_x(x[0], N);
+    random_x(x[1], N);
+    memcpy(x[2], x[1], sizeof x[1]), x[2][300] = NAN;
+    memcpy(x[3], x[1], sizeof x[1]), x[3][700] = -INFINITY;
+    Error e = { 0 };
+    for (size_t k = 0; k < 2; k++)
+        for (int c = 0; c < 4; c++) {
+            size_t ab = vecdot_act_bytes(types[k], N);
+            char *gen = calloc(1, ab);
+            cpu_force_isa(ISA_GENERIC, &e);
+            vecdot_quantize(types[k], x[c], N, gen);
+            for (int s = ISA_AVX2; s <= (int)cpu_best_isa(); s++) {
+                cpu_force_isa((Isa)s, &e);
+                check_quantize_bytes(types[k], x[c], N, gen, what[c]);
+            }
+            free(gen);
+        }
+    cpu_force_isa(cpu_best_isa(), &e);
+}
+
 static void test_kernels(void) {
     static const DType types[] = { DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_BF16, DT_F16 };
     static const int64_t odd[] = { 1, 7, 31, 33, 64, 65, 100, 257, 2049 };
@@ -166,6 +258,11 @@ static void test_kernels(void) {
                 int bs = dtype_info(t)->block_size;
                 for (int nb = 1; nb <= 9; nb += 2) check_type(t, nb * bs);
             }
+            int64_t n = t == DT_BF16 || t == DT_F16 ? 97 : 3 * dtype_info(t)->block_size;
+            check_gemm(t, n, 1, 1);
+            check_gemm(t, n, 17, 5);
+            check_gemm(t, n, 3, 33);
+            check_gemm(t, n, 33, 2);
         }
         printf("kernels: %s (vecdot %s) checked\n", isa_name((Isa)s), vecdot_kernel_name());
     }
@@ -295,9 +392,108 @@ static void test_threads_and_capture(void) {
     model_close(&m);
 }
 
+/* n logits of ids on the fast path with hooks h acting from token from,
+ * in one batch or token by token. */
+static float *run_hooked(const Model *m, const int *ids, int n, const HookSet *h, int from, int one_by_one) {
+    Forward *f;
+    Error e = { 0 };
+    size_t V = (size_t)m->cfg.vocab_size;
+    float *lg = malloc((size_t)n * V * sizeof *lg);
+    int rc = forward_new(m, n, 2, &f, &e);
+    if (!rc) {
+        forward_set_exact(f, 0);
+        rc = forward_set_hooks(f, h, &e);
+        for (int i = 0; !rc && i < (one_by_one ? n : 1); i++)
+            rc = one_by_one ? forward_run(f, ids + i, 1, i, from - i, lg + i * V, 1, &e) : forward_run(f, ids, n, 0, from, lg, 1, &e);
+        forward_free(f);
+    }
+    CHECK(rc == 0, "forward: %s", e.msg);
+    return lg;
+}
+
+/* The hooks on the fast path, both sites: the tokens before the first
+ * hooked one keep the unhooked bits, the hooked ones move; a scale of 1 is
+ * no hook at all (x·1 is x); a batch and token-by-token decode give the
+ * same bits with the hooks on. */
+static void test_hooks_fast(void) {
+    Model m;
+    if (!open_model("models/quant/synth256-q4_k_m.gguf", &m)) return;
+    enum { N = 12, FROM = 5 };
+    int ids[N];
+    for (int i = 0; i < N; i++) ids[i] = 3 + (i * 41) % 240;
+    size_t V = (size_t)m.cfg.vocab_size, at = FROM * V;
+    Error e = { 0 };
+    float *none = run_hooked(&m, ids, N, NULL, N, 0);
+    for (int site = SITE_UP; site <= SITE_ACT; site++) {
+        HookSet clamp = { .site = (HookSite)site }, one = { .site = (HookSite)site };
+        CHECK(hookset_parse(&clamp, "1:3,70=6", HOOK_CLAMP, m.cfg.n_layers, m.cfg.ffn_dim, &e) == 0, "%s", e.msg);
+        CHECK(hookset_parse(&one, "0:1,2,3=1", HOOK_SCALE, m.cfg.n_layers, m.cfg.ffn_dim, &e) == 0, "%s", e.msg);
+        float *hb = run_hooked(&m, ids, N, &clamp, FROM, 0), *hd = run_hooked(&m, ids, N, &clamp, FROM, 1);
+        float *s1 = run_hooked(&m, ids, N, &one, 0, 0);
+        const char *sn = hook_site_name((HookSite)site);
+        CHECK(memcmp(hb, none, at * sizeof *hb) == 0, "fast path, clamp at %s: tokens before the hooked ones moved", sn);
+        CHECK(memcmp(hb + at, none + at, (N * V - at) * sizeof *hb) != 0, "fast path, clamp at %s: the hooked tokens did not move", sn);
+        CHECK(memcmp(hb, hd, N * V * sizeof *hb) == 0, "fast path, clamp at %s: a batch and decode differ", sn);
+        CHECK(memcmp(s1, none, N * V * sizeof *s1) == 0, "fast path, scale 1 at %s: the logits moved", sn);
+        free(hb), free(hd), free(s1);
+        hookset_free(&clamp), hookset_free(&one);
+    }
+    free(none);
+    model_close(&m);
+}
+
+/* --kv f16 against the F32 cache, 40 tokens (a batch of 32, then 8) on the
+ * exact path: every key and value is rounded to 11 significant bits
+ * (relative 2^-11 at most), which moves each attention output by at most
+ * that relative amount of the values it mixes, and each score by that of
+ * the keys: we allow 2 · 2^-11 of the largest |logit| per logit (keys and
+ * values; about 5× what this fixture shows), and the top-1 token must stay
+ * wherever the F32 run's top-2 margin exceeds twice that. Values cached 1%
+ * off (a mutation) move the logits 8× beyond it. */
+static void test_kv_f16(void) {
+    Model m;
+    if (!open_model("models/quant/synth256-q8_0.gguf", &m)) return;
+    enum { N = 40 };
+    int ids[N];
+    for (int i = 0; i < N; i++) ids[i] = 1 + (i * 53) % 250;
+    size_t V = (size_t)m.cfg.vocab_size;
+    float *lg[2];
+    Error e = { 0 };
+    for (int k = 0; k < 2; k++) {
+        Forward *f;
+        lg[k] = malloc(N * V * sizeof *lg[k]);
+        CHECK(forward_new(&m, N, 2, &f, &e) == 0, "%s", e.msg);
+        forward_set_exact(f, 1); /* exact matmuls: the fast path's int8 rounding of activations would add its own jumps */
+        CHECK(forward_set_kv_f16(f, k, &e) == 0 && forward_kv_f16(f) == k, "--kv f16 not set");
+        CHECK(forward_run(f, ids, 32, 0, N, lg[k], 1, &e) == 0 && forward_run(f, ids + 32, 8, 32, N, lg[k] + 32 * V, 1, &e) == 0,
+              "forward: %s", e.msg);
+        forward_free(f);
+    }
+    double big = 0, worst = 0;
+    for (size_t i = 0; i < N * V; i++) big = fmax(big, fabs(lg[0][i])), worst = fmax(worst, fabs(lg[1][i] - lg[0][i]));
+    double tol = ldexp(big, -11) * 2;
+    int moved = 0;
+    for (int t = 0; t < N; t++) {
+        const float *a = lg[0] + t * V;
+        int top = argmax(a, (int)V);
+        float second = -INFINITY;
+        for (size_t v = 0; v < V; v++) if ((int)v != top && a[v] > second) second = a[v];
+        moved += a[top] - second > 2 * tol && argmax(lg[1] + t * V, (int)V) != top;
+    }
+    CHECK(worst <= tol, "--kv f16: a logit moved by %.3g from the F32 cache's (allowed %.3g)", worst, tol);
+    CHECK(worst > 0, "--kv f16: the logits equal the F32 cache's (is it running?)");
+    CHECK(moved == 0, "--kv f16: the top-1 token changed at %d clear steps", moved);
+    printf("kv f16: largest logit change %.3g (allowed %.3g, largest |logit| %.3g)\n", worst, tol, big);
+    free(lg[0]), free(lg[1]);
+    model_close(&m);
+}
+
 int main(void) {
     test_kernels();
+    test_quantize_sets();
     test_llama_cpp();
     test_threads_and_capture();
+    test_kv_f16();
+    test_hooks_fast();
     return check_summary("vecdot");
 }

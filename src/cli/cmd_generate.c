@@ -157,7 +157,7 @@ typedef struct {
     long n_new, threads;
     double temp, top_p;
     unsigned long long seed;
-    int compare, json, truncate, stats, exact;
+    int compare, json, truncate, stats, exact, kv_f16;
     const char *sweep;
     HookOptions hooks;
     PromptOptions prompt_opts;
@@ -186,6 +186,7 @@ static void parse_args(int argc, char **argv, GenerateArgs *a) {
         { OPT_FLAG(0, "truncate", &a->truncate, "drop the oldest prompt tokens when the prompt exceeds the context") },
         { OPT_THREADS(&a->threads) },
         { OPT_EXACT_ACTIVATIONS(&a->exact) },
+        { OPT_KV(&a->kv_f16) },
         { OPT_FLAG(0, "stats", &a->stats, "print prompt and generation speed on stderr") },
         { OPT_TOKENIZER(&a->tokenizer) },
         { OPT_END() },
@@ -218,6 +219,7 @@ int cmd_generate(int argc, char **argv) {
                      .top_p = (float)a.top_p, .seed = a.seed };
     if (forward_new(&m, n_prompt + g.n_new, (int)a.threads, &g.f, &e)) error_exit(&e);
     forward_set_exact(g.f, a.exact);
+    if (forward_set_kv_f16(g.f, a.kv_f16, &e)) error_exit(&e);
     if (a.sweep) {
         Sweep sw = { 0 };
         const char *shown = a.prompt && !prompt_is_chat(&a.prompt_opts) ? a.prompt : "";

@@ -32,7 +32,7 @@ enum { FMT_TABLE, FMT_JSON, FMT_TSV };
 typedef struct {
     const char *prompt, *target, *sweep, *tokenizer;
     long top_k, threads;
-    int format, truncate, exact;
+    int format, truncate, exact, kv_f16;
     HookOptions hooks;
     PromptOptions prompt_opts;
 } ProbeArgs;
@@ -126,6 +126,7 @@ static void parse_args(int argc, char **argv, ProbeArgs *a) {
         { OPT_FLAG(0, "truncate", &a->truncate, "drop the oldest prompt tokens when prompt + target exceed the context") },
         { OPT_THREADS(&a->threads) },
         { OPT_EXACT_ACTIVATIONS(&a->exact) },
+        { OPT_KV(&a->kv_f16) },
         { OPT_TOKENIZER(&a->tokenizer) },
         { OPT_END() },
     };
@@ -195,6 +196,7 @@ int cmd_probe(int argc, char **argv) {
     p.prob = xmalloc((size_t)vocab * sizeof *p.prob);
     if (forward_new(&m, p.n_prompt + p.n_target, (int)a.threads, &p.f, &e)) error_exit(&e);
     forward_set_exact(p.f, a.exact);
+    if (forward_set_kv_f16(p.f, a.kv_f16, &e)) error_exit(&e);
 
     ProbeResult base = { 0 }, hooked = { 0 };
     double *sweep_prob = sw.n_values ? xcalloc((size_t)sw.n_values, sizeof *sweep_prob) : NULL;

@@ -271,3 +271,5 @@ int options_hook(void *dest, int code, const char *arg, Error *e) { return hook_
 void options_parse_args(const CommandHelp *c, Option *opts, int argc, char **argv, int n, const char *what) {
     if (options_parse(c, opts, argc, argv) != n) die(NM_EINPUT, "%s: expected %s (see 'neuromap %s --help')", c->name, what, c->name);
 }
+
+const char *const options_kv_types[] = { "f32", "f16", NULL };

@@ -95,6 +95,11 @@ struct Option {
 #define OPT_EXACT_ACTIVATIONS(d)                                                                             \
     OPT_FLAG(0, "exact-activations", d, "multiply in F32 (bit-identical to the reference path) instead of\n"    \
              "quantising activations to int8 per block as llama.cpp does (faster)")
+/* generate, probe: the KV cache's type (forward_set_kv_f16); dest: an int,
+ * 0 = f32, 1 = f16. */
+extern const char *const options_kv_types[];
+#define OPT_KV(d) OPT_CHOICE(0, "kv", d, "TYPE", options_kv_types, "the KV cache: f32 (default, exact) or f16 (half the memory;\n" \
+                              "keys and values rounded to 11 significant bits)")
 #define OPT_TOKENIZER(d) OPT_STRING(0, "tokenizer", d, "FILE", "llama2.c tokenizer .bin (e.g. tok512.bin)")
 
 /* The prompt options of text/prompt.h (tokenize, generate, probe), described

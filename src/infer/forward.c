@@ -14,14 +14,17 @@
  * fast one for the types tensor/vecdot.h knows: the batch's activations are
  * quantised once per matmul (int8 per block, as llama.cpp does) and every
  * row meets them where it lies, in its stored blocks — no F32 copy, 1-4
- * bytes read per weight instead of 4 written and read again. Same chunks,
- * same tasks: still one fixed computation per output. A capture (the
+ * bytes read per weight instead of 4 written and read again — through the
+ * batched kernels (tensor/gemm_q.h), which unpack each block once per batch
+ * of tokens. Chunks of 32 rows, one task each: still one fixed computation
+ * per output, the same in a prompt and in decode. A capture (the
  * activations commands) always runs exact.
  */
 #include "infer/forward.h"
 #include "model/rope.h"
 
 #include "base/pool.h"
+#include "tensor/half.h"
 #include "tensor/vecdot.h"
 
 #include <cblas.h>
@@ -32,6 +35,7 @@
 enum {
     BATCH = 32,             /* tokens per pass over the weights */
     CHUNK_FLOATS = 32768,   /* a chunk of rows dequantised at once: 128 KB, stays in L2 */
+    FAST_CHUNK_ROWS = 32,   /* the fast path's rows per task: two of gemm_q.c's row tiles */
     PARALLEL_MIN = 1 << 16, /* multiply-adds below which waking the pool costs more than it saves */
     MAX_THREADS = 256,
 };
@@ -60,6 +64,8 @@ struct Forward {
     float *x, *xb, *q, *k, *v, *att; /* BATCH rows each */
     float *gate, *up;               /* BATCH × ffn_dim */
     float *key_cache, *value_cache; /* [layer][position][kv_dim] */
+    uint16_t *key16, *value16;      /* forward_set_kv_f16: the same in F16 (the F32 ones then NULL) */
+    float **kv_row;                 /* per thread: head_dim floats, an F16 row widened */
     float *attn_norm, *ffn_norm, *out_norm; /* norm weights, widened to F32 (tiny) */
     float *inv_freq;                /* head_dim/2 RoPE frequencies */
     const HookSet *hooks;
@@ -91,13 +97,12 @@ static void rows_to_f32(const Tensor *w, int64_t r0, int64_t nr, float *out) { t
 static void matmul_chunk(MatmulTask *t, int64_t c, float *buf) {
     int64_t r0 = c * t->chunk_rows, nr = t->rows - r0 < t->chunk_rows ? t->rows - r0 : t->chunk_rows;
     if (t->act) {
-        /* Straight on the stored blocks: row by row, every token of the
-         * batch while the row is in L1, so the weights are read once per
-         * batch; each (row, token) is one vecdot call, the same as decode's. */
-        const char *w = (const char *)t->w->data + (size_t)r0 * t->row_bytes;
-        for (int64_t r = 0; r < nr; r++, w += t->row_bytes)
-            for (int k = 0; k < t->T; k++)
-                vecdot_rows(t->w->type, w, 1, t->cols, t->act + (size_t)k * t->act_bytes, t->out + (size_t)k * t->rows + r0 + r, 1);
+        /* Straight on the stored blocks, every token of the batch per
+         * block while the block is unpacked in registers (gemm_q.h): the
+         * weights are read and unpacked once per batch, and each (row,
+         * token) is the same computation decode does for that token. */
+        vecdot_gemm(t->w->type, (const char *)t->w->data + (size_t)r0 * t->row_bytes, nr, t->cols, t->act, t->T,
+                    t->out + r0, t->rows);
         return;
     }
     const float *w;
@@ -124,13 +129,17 @@ static void matmul_task(void *arg, int64_t chunk, int worker) {
 static void matmul(Forward *f, const Tensor *w, const float *x, int T, float *out) {
     MatmulTask t = { .f = f, .w = w, .x = x, .out = out, .T = T, .rows = tensor_rows(w), .cols = tensor_cols(w) };
     t.chunk_rows = t.cols >= CHUNK_FLOATS ? 1 : CHUNK_FLOATS / t.cols;
-    t.n_chunks = (t.rows + t.chunk_rows - 1) / t.chunk_rows;
     if (!f->exact && !f->capture && vecdot_supported(w->type)) { /* capture sees exact values */
+        /* Nothing is widened: a chunk is the rows one task multiplies, as
+         * many as the batched kernels tile at once (each output is the same
+         * computation whatever the chunk: gemm_q.h). */
+        t.chunk_rows = FAST_CHUNK_ROWS;
         t.act_bytes = vecdot_act_bytes(w->type, t.cols);
         t.row_bytes = dtype_bytes(w->type, t.cols);
         for (int k = 0; k < T; k++) vecdot_quantize(w->type, x + (size_t)k * t.cols, t.cols, f->act + (size_t)k * t.act_bytes);
         t.act = f->act;
     }
+    t.n_chunks = (t.rows + t.chunk_rows - 1) / t.chunk_rows;
     run_tasks(f->pool, t.n_chunks, matmul_task, &t, t.rows * t.cols * T >= PARALLEL_MIN);
 }
 
@@ -171,15 +180,22 @@ typedef struct {
     int layer, T, pos;
 } AttentionTask;
 
-static void attend(Forward *f, int layer, int t, int h, int pos, float *scores) {
+/* Row j of a layer's cache for kv head kvh: in place (F32), or widened
+ * into buf (F16, through the dtype table's vector loop). */
+static const float *kv_row(const Forward *f, const float *c32, const uint16_t *c16, size_t at, float *buf) {
+    if (c32) return c32 + at;
+    dtype_info(DT_F16)->to_float(c16 + at, buf, f->c.head_dim);
+    return buf;
+}
+
+static void attend(Forward *f, int layer, int t, int h, int pos, float *scores, float *buf) {
     const Config *c = &f->c;
     int hd = c->head_dim, kvh = h / (c->n_heads / c->n_kv_heads), n = pos + t + 1;
     const float *q = f->q + (size_t)t * f->q_dim + (size_t)h * hd;
-    const float *keys = f->key_cache + (size_t)layer * f->n_ctx * f->kv_dim + (size_t)kvh * hd;
-    const float *vals = f->value_cache + (size_t)layer * f->n_ctx * f->kv_dim + (size_t)kvh * hd;
+    size_t base = (size_t)layer * f->n_ctx * f->kv_dim + (size_t)kvh * hd;
     float scale = 1.0f / sqrtf((float)hd), max = -INFINITY, sum = 0.0f;
     for (int j = 0; j < n; j++) {
-        const float *k = keys + (size_t)j * f->kv_dim;
+        const float *k = kv_row(f, f->key_cache, f->key16, base + (size_t)j * f->kv_dim, buf);
         float s = 0.0f;
         for (int i = 0; i < hd; i++) s += q[i] * k[i];
         scores[j] = s * scale;
@@ -189,7 +205,7 @@ static void attend(Forward *f, int layer, int t, int h, int pos, float *scores) 
     float *out = f->att + (size_t)t * f->q_dim + (size_t)h * hd;
     memset(out, 0, (size_t)hd * sizeof *out);
     for (int j = 0; j < n; j++) {
-        const float *v = vals + (size_t)j * f->kv_dim;
+        const float *v = kv_row(f, f->value_cache, f->value16, base + (size_t)j * f->kv_dim, buf);
         float a = scores[j] / sum;
         for (int i = 0; i < hd; i++) out[i] += a * v[i];
     }
@@ -199,7 +215,7 @@ static void attend(Forward *f, int layer, int t, int h, int pos, float *scores) 
 static void attention_task(void *arg, int64_t u, int worker) {
     AttentionTask *t = arg;
     int heads = t->f->c.n_heads;
-    attend(t->f, t->layer, (int)(u / heads), (int)(u % heads), t->pos, t->f->scores[worker]);
+    attend(t->f, t->layer, (int)(u / heads), (int)(u % heads), t->pos, t->f->scores[worker], t->f->kv_row[worker]);
 }
 
 /* ----------------------------------------------------------------------------
@@ -232,8 +248,15 @@ static void layer_forward(Forward *f, int l, int T, int pos, int hook_from) {
         rope(f, f->q + (size_t)t * f->q_dim, c->n_heads, pos + t);
         rope(f, f->k + (size_t)t * f->kv_dim, c->n_kv_heads, pos + t);
         size_t at = ((size_t)l * f->n_ctx + (size_t)(pos + t)) * f->kv_dim;
-        memcpy(f->key_cache + at, f->k + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
-        memcpy(f->value_cache + at, f->v + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
+        if (f->key16) {
+            for (int i = 0; i < f->kv_dim; i++) {
+                f->key16[at + i] = f32_to_f16(f->k[(size_t)t * f->kv_dim + i]);
+                f->value16[at + i] = f32_to_f16(f->v[(size_t)t * f->kv_dim + i]);
+            }
+        } else {
+            memcpy(f->key_cache + at, f->k + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
+            memcpy(f->value_cache + at, f->v + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
+        }
     }
     AttentionTask at = { .f = f, .layer = l, .T = T, .pos = pos };
     run_tasks(f->pool, (int64_t)T * c->n_heads, attention_task, &at,
@@ -387,9 +410,11 @@ int forward_new(const Model *m, int n_ctx, int n_threads, Forward **out, Error *
     f->n_threads = pool_threads(f->pool);
     f->chunk_buf = xcalloc((size_t)f->n_threads, sizeof *f->chunk_buf);
     f->scores = xcalloc((size_t)f->n_threads, sizeof *f->scores);
+    f->kv_row = xcalloc((size_t)f->n_threads, sizeof *f->kv_row);
     for (int i = 0; i < f->n_threads; i++) {
         f->chunk_buf[i] = xmalloc((size_t)f->max_cols * sizeof(float));
         f->scores[i] = xmalloc((size_t)n_ctx * sizeof(float));
+        f->kv_row[i] = xmalloc((size_t)c->head_dim * sizeof(float));
     }
     *out = f;
     return NM_OK;
@@ -401,8 +426,11 @@ void forward_free(Forward *f) {
         for (int i = 0; i < f->n_threads; i++) {
             free(f->chunk_buf[i]);
             free(f->scores[i]);
+            free(f->kv_row[i]);
         }
     }
+    free(f->kv_row);
+    free(f->key16); free(f->value16);
     pool_free(f->pool);
     free(f->chunk_buf);
     free(f->scores);
@@ -422,6 +450,24 @@ void forward_set_capture(Forward *f, ForwardCapture fn, void *ctx) {
 }
 
 void forward_set_exact(Forward *f, int exact) { f->exact = exact != 0; }
+
+int forward_set_kv_f16(Forward *f, int f16, Error *e) {
+    if (!f16 == !f->key16) return NM_OK;
+    size_t n = (size_t)f->c.n_layers * (size_t)f->n_ctx * (size_t)f->kv_dim;
+    free(f->key_cache), free(f->value_cache), free(f->key16), free(f->value16);
+    f->key_cache = f->value_cache = NULL;
+    f->key16 = f->value16 = NULL;
+    if (f16) {
+        f->key16 = xcalloc(n, sizeof *f->key16);
+        f->value16 = xcalloc(n, sizeof *f->value16);
+    } else {
+        f->key_cache = xcalloc(n, sizeof *f->key_cache);
+        f->value_cache = xcalloc(n, sizeof *f->value_cache);
+    }
+    (void)e;
+    return NM_OK;
+}
+int forward_kv_f16(const Forward *f) { return f->key16 != NULL; }
 int forward_exact(const Forward *f) { return f->exact; }
 
 int forward_n_ctx(const Forward *f) { return f->n_ctx; }

@@ -50,6 +50,15 @@ void forward_set_capture(Forward *f, ForwardCapture fn, void *ctx);
 void forward_set_exact(Forward *f, int exact);
 int forward_exact(const Forward *f);
 
+/* The KV cache in F16 (1) or F32 (0, the default: exact). F16 halves its
+ * memory (and what attention reads per token) at a rounding of each cached
+ * key and value to 11 significant bits (relative error ≤ 2^-11); values
+ * beyond F16's range (65504) become infinities and stop the pass as any
+ * non-finite activation does. Call before the first forward_run: the cache
+ * is emptied. */
+int forward_set_kv_f16(Forward *f, int f16, Error *e);
+int forward_kv_f16(const Forward *f);
+
 int forward_n_ctx(const Forward *f);
 int forward_n_threads(const Forward *f);
 

@@ -21,6 +21,11 @@
  * for Q6_K, the widest here, fits. Q8_0 weights are signed: the sign moves
  * onto the activation (|w|, a·sign(w)), ggml's trick; our activations are
  * in [-127, 127], so a·sign(w) never overflows, and |w| ≤ 128 as unsigned.
+ *
+ * Here: the activation's quantisation, the portable C kernels (the
+ * reference shape of each product) and the dispatch. The x86 kernels are
+ * batched (gemm_q.c): one call multiplies a chunk of rows with every token
+ * of a batch; a single token (decode) is the batch of one.
  */
 #include "tensor/vecdot.h"
 
@@ -28,6 +33,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "tensor/gemm_q.h"
 
 #if defined(__x86_64__) && !defined(NM_NO_X86)
 #include <cpuid.h>
@@ -39,23 +45,20 @@
 
 enum { QK = 32, QKK = 256 };
 
-typedef struct { uint16_t d; int8_t qs[32]; } BQ8_0;
-typedef struct { uint16_t d; uint8_t qs[16]; } BQ4_0;
-typedef struct { uint16_t d, dmin; uint8_t sc[12]; uint8_t qs[128]; } BQ4_K;
-typedef struct { uint16_t d, dmin; uint8_t sc[12]; uint8_t qh[32]; uint8_t qs[128]; } BQ5_K;
-typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t sc[16]; uint16_t d; } BQ6_K;
-
 _Static_assert(sizeof(BQ8_0) == 34 && sizeof(BQ4_0) == 18 && sizeof(BQ4_K) == 144 && sizeof(BQ5_K) == 176 &&
                sizeof(BQ6_K) == 210, "GGUF block sizes");
 
 /* ----------------------------------------------------------------------------
  * Which types, which activation form */
 
-typedef enum { ACT_NONE, ACT_F32, ACT_Q8, ACT_Q8K } ActForm;
+typedef enum { ACT_NONE, ACT_F32, ACT_Q8, ACT_Q8K, ACT_BF16 } ActForm;
+
+static int kernel_set(void);
 
 static ActForm act_form(DType t) {
     switch (t) {
-    case DT_BF16: case DT_F16: return ACT_F32;
+    case DT_BF16: return kernel_set() == GEMM_BF16 ? ACT_BF16 : ACT_F32; /* vdpbf16ps takes BF16 pairs */
+    case DT_F16: return ACT_F32;
     case DT_Q8_0: case DT_Q4_0: return ACT_Q8;
     case DT_Q4_K: case DT_Q5_K: case DT_Q6_K: return ACT_Q8K;
     default: return ACT_NONE;
@@ -67,6 +70,7 @@ int vecdot_supported(DType t) { return act_form(t) != ACT_NONE; }
 size_t vecdot_act_bytes(DType t, int64_t n) {
     switch (act_form(t)) {
     case ACT_F32: return (size_t)n * sizeof(float);
+    case ACT_BF16: return (size_t)n * sizeof(uint16_t);
     case ACT_Q8: return (size_t)(n / QK) * sizeof(VecQ8A);
     case ACT_Q8K: return (size_t)(n / QKK) * sizeof(VecQ8KA);
     default: return 0;
@@ -89,8 +93,76 @@ static float block_scale(const float *x, int n) {
 
 static int8_t q8(float x, float id) { return id == id ? (int8_t)roundf(x * id) : 0; }
 
+#if X86
+/* The same quantisation, eight values a step (AVX2): the same scale (the
+ * maximum is exact, the NaN test the same), and roundf's ties away from
+ * zero built from truncation — v - trunc(v) is exact, and one more step
+ * away from zero when it is at least 0.5 — so every byte is the scalar
+ * code's. q[0..n) for n a multiple of 32; gsum[g] = Σ of each 16. */
+__attribute__((target("avx2,fma"))) static float quant_block_avx2(const float *x, int n, int8_t *q, int16_t *gsum) {
+    const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), zero = _mm256_setzero_ps();
+    __m256 amax = zero, bad = zero;
+    for (int i = 0; i < n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        amax = _mm256_max_ps(amax, _mm256_and_ps(v, abs));
+        bad = _mm256_add_ps(bad, _mm256_mul_ps(v, zero));
+    }
+    float m[8], b[8], am = 0, bd = 0;
+    _mm256_storeu_ps(m, amax), _mm256_storeu_ps(b, bad);
+    for (int i = 0; i < 8; i++) am = fmaxf(am, m[i]), bd += b[i];
+    float d = am / 127.0f + bd, id = d != 0 ? 1.0f / d : 0.0f;
+    if (id != id) {
+        memset(q, 0, (size_t)n), memset(gsum, 0, (size_t)n / 16 * sizeof *gsum);
+        return d;
+    }
+    const __m256 vid = _mm256_set1_ps(id), half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    __m256i w[2];
+    for (int i = 0; i < n; i += 16) {
+        __m256i r32[2];
+        for (int h = 0; h < 2; h++) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * h), vid);
+            __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __m256 up = _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(v, t), abs), half, _CMP_GE_OQ);
+            t = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(_mm256_and_ps(v, sign), one)));
+            r32[h] = _mm256_cvttps_epi32(t);
+        }
+        __m256i r16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(r32[0], r32[1]), 0xD8); /* 16 values in order */
+        __m256i s = _mm256_madd_epi16(r16, _mm256_set1_epi16(1));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+        gsum[i / 16] = (int16_t)_mm_cvtsi128_si32(s4);
+        w[(i / 16) & 1] = r16;
+        if ((i / 16) & 1) /* 32 values: to bytes, in order */
+            _mm256_storeu_si256((__m256i *)(q + i - 16), _mm256_permute4x64_epi64(_mm256_packs_epi16(w[0], w[1]), 0xD8));
+    }
+    return d;
+}
+#endif
+
 void vecdot_quantize(DType t, const float *x, int64_t n, void *act) {
     ActForm f = act_form(t);
+#if X86
+    if (f == ACT_BF16) {
+        gemm_q_to_bf16(x, n, act);
+        return;
+    }
+    if (f != ACT_F32 && kernel_set() != 0) {
+        if (f == ACT_Q8) {
+            VecQ8A *b = act;
+            for (int64_t i = 0; i < n / QK; i++, x += QK) {
+                int16_t g[2];
+                b[i].d = quant_block_avx2(x, QK, b[i].qs, g);
+                b[i].sum = g[0] + g[1];
+            }
+        } else {
+            VecQ8KA *b = act;
+            for (int64_t i = 0; i < n / QKK; i++, x += QKK) b[i].d = quant_block_avx2(x, QKK, b[i].qs, b[i].bsums);
+        }
+        return;
+    }
+#endif
     if (f == ACT_F32) {
         memcpy(act, x, (size_t)n * sizeof(float));
     } else if (f == ACT_Q8) {
@@ -113,18 +185,6 @@ void vecdot_quantize(DType t, const float *x, int64_t n, void *act) {
             }
             b[i].d = d;
         }
-    }
-}
-
-/* Q4_K / Q5_K's eight 6-bit scales and mins, packed in 12 bytes (ggml's
- * get_scale_min_k4): groups 0-3 in the low 6 bits of bytes 0-7, groups 4-7
- * split between the nibbles of bytes 8-11 and the top 2 bits of bytes 0-7. */
-static void k_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        m[j] = s[j + 4] & 63;
-        sc[j + 4] = (s[j + 8] & 0xF) | (s[j] >> 6) << 4;
-        m[j + 4] = (s[j + 8] >> 4) | (s[j + 4] >> 6) << 4;
     }
 }
 
@@ -256,229 +316,7 @@ static float dot_f16_c(const void *w, const void *act, int64_t n) {
     return sum;
 }
 
-/* ----------------------------------------------------------------------------
- * x86: AVX2 (maddubs + madd) and AVX-512 VL + VNNI (vpdpbusd), 32 bytes at a
- * time. One macro body per kernel, instantiated twice: DOT8(acc, u, s) adds
- * the four u8·s8 products of each int32 lane of (u, s) into acc. */
-
 #if X86
-#define T_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define T_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
-
-T_AVX2 static inline __m256i dot8_avx2(__m256i acc, __m256i u, __m256i s) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
-}
-T_VNNI static inline __m256i dot8_vnni(__m256i acc, __m256i u, __m256i s) { return _mm256_dpbusd_epi32(acc, u, s); }
-/* The K-quants' groups carry a scale: u8·s8 pairs summed in int16 (maddubs;
- * every group here stays far inside int16, see the top), then madd with the
- * scale sums pairs into int32 with the scale applied: one instruction for
- * what vpdpbusd + a 32-bit multiply would take two (the multiply slow). */
-T_AVX2 static inline __m256i dot8s(__m256i acc, __m256i u, __m256i s, __m256i scale16) {
-    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), scale16));
-}
-
-T_AVX2 static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-T_AVX2 static inline int32_t hsum_epi32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-/* Q8_0: |w| · (a·sign(w)). Two blocks a step, two FMA chains: one chain
- * would wait on the FMA's latency every block. */
-#define DOT_Q8_0(SFX, TGT)                                                                        \
-    TGT static inline __m256i q8_0_block_##SFX(const BQ8_0 *b, const VecQ8A *a) {                \
-        __m256i x = _mm256_loadu_si256((const __m256i *)b->qs);                                   \
-        __m256i y = _mm256_loadu_si256((const __m256i *)a->qs);                                   \
-        return dot8_##SFX(_mm256_setzero_si256(), _mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); \
-    }                                                                                             \
-    TGT static float dot_q8_0_##SFX(const void *w, const void *act, int64_t n) {                 \
-        const BQ8_0 *b = w;                                                                       \
-        const VecQ8A *a = act;                                                                    \
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                            \
-        int64_t i = 0, nb = n / QK;                                                               \
-        for (; i + 2 <= nb; i += 2) {                                                             \
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * a[i].d), _mm256_cvtepi32_ps(q8_0_block_##SFX(b + i, a + i)), acc0); \
-            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i + 1].d) * a[i + 1].d),                  \
-                                   _mm256_cvtepi32_ps(q8_0_block_##SFX(b + i + 1, a + i + 1)), acc1); \
-        }                                                                                         \
-        if (i < nb)                                                                               \
-            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(b[i].d) * a[i].d), _mm256_cvtepi32_ps(q8_0_block_##SFX(b + i, a + i)), acc0); \
-        return hsum_ps(_mm256_add_ps(acc0, acc1));                                                \
-    }
-
-/* Q4_0: nibbles (unsigned) · a, less 8·Σa; two chains as Q8_0. */
-#define DOT_Q4_0(SFX, TGT)                                                                        \
-    TGT static inline __m256 q4_0_block_##SFX(const BQ4_0 *b, const VecQ8A *a, float d) {        \
-        __m128i q = _mm_loadu_si128((const __m128i *)b->qs);                                      \
-        __m256i x = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF)); \
-        return _mm256_cvtepi32_ps(dot8_##SFX(_mm256_setzero_si256(), x, _mm256_loadu_si256((const __m256i *)a->qs))); \
-    }                                                                                             \
-    TGT static float dot_q4_0_##SFX(const void *w, const void *act, int64_t n) {                 \
-        const BQ4_0 *b = w;                                                                       \
-        const VecQ8A *a = act;                                                                    \
-        float sum = 0;                                                                            \
-        __m256 acc[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };                             \
-        for (int64_t i = 0; i < n / QK; i++) {                                                    \
-            float d = h2f(b[i].d) * a[i].d;                                                       \
-            acc[i & 1] = _mm256_fmadd_ps(_mm256_set1_ps(d), q4_0_block_##SFX(b + i, a + i, d), acc[i & 1]); \
-            sum -= d * (float)(8 * a[i].sum);                                                     \
-        }                                                                                         \
-        return hsum_ps(_mm256_add_ps(acc[0], acc[1])) + sum;                                      \
-    }
-
-/* Q4_K: per 64 values, low nibbles × a[0..32), high × a[32..64); the int32
- * lanes of each 32 times its 6-bit scale. */
-#define DOT_Q4_K(SFX, TGT)                                                                        \
-    TGT static float dot_q4_k_##SFX(const void *w, const void *act, int64_t n) {                 \
-        const BQ4_K *b = w;                                                                       \
-        const VecQ8KA *a = act;                                                                   \
-        const __m256i lo4 = _mm256_set1_epi8(0xF);                                                \
-        float sum = 0;                                                                            \
-        for (int64_t i = 0; i < n / QKK; i++) {                                                   \
-            uint8_t sc[8], m[8];                                                                  \
-            k_scales(b[i].sc, sc, m);                                                             \
-            __m256i s = _mm256_setzero_si256();                                                   \
-            for (int j = 0; j < 4; j++) {                                                         \
-                __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * j));              \
-                s = dot8s(s, _mm256_and_si256(q, lo4), _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j)), \
-                          _mm256_set1_epi16(sc[2 * j]));                                          \
-                s = dot8s(s, _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4),                      \
-                          _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32)), _mm256_set1_epi16(sc[2 * j + 1])); \
-            }                                                                                     \
-            sum += a[i].d * (h2f(b[i].d) * (float)hsum_epi32(s) - h2f(b[i].dmin) * (float)k_mins(m, a[i].bsums)); \
-        }                                                                                         \
-        return sum;                                                                               \
-    }
-
-/* Q5_K: as Q4_K, the fifth bit of value l of group 2j (2j+1) is bit 2j
- * (2j+1) of qh[l]. */
-#define DOT_Q5_K(SFX, TGT)                                                                        \
-    TGT static float dot_q5_k_##SFX(const void *w, const void *act, int64_t n) {                 \
-        const BQ5_K *b = w;                                                                       \
-        const VecQ8KA *a = act;                                                                   \
-        const __m256i lo4 = _mm256_set1_epi8(0xF), one = _mm256_set1_epi8(1);                     \
-        float sum = 0;                                                                            \
-        for (int64_t i = 0; i < n / QKK; i++) {                                                   \
-            uint8_t sc[8], m[8];                                                                  \
-            k_scales(b[i].sc, sc, m);                                                             \
-            __m256i s = _mm256_setzero_si256(), qh = _mm256_loadu_si256((const __m256i *)b[i].qh); \
-            for (int j = 0; j < 4; j++) {                                                         \
-                __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * j));              \
-                __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);                     \
-                __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4); \
-                qh = _mm256_srli_epi16(qh, 2);                                                    \
-                s = dot8s(s, _mm256_or_si256(_mm256_and_si256(q, lo4), h0),                       \
-                          _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j)), _mm256_set1_epi16(sc[2 * j])); \
-                s = dot8s(s, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), lo4), h1), \
-                          _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * j + 32)), _mm256_set1_epi16(sc[2 * j + 1])); \
-            }                                                                                     \
-            sum += a[i].d * (h2f(b[i].d) * (float)hsum_epi32(s) - h2f(b[i].dmin) * (float)k_mins(m, a[i].bsums)); \
-        }                                                                                         \
-        return sum;                                                                               \
-    }
-
-/* Q6_K: per half of 128, four 32-value runs q1..q4 (see dot_q6_k_c); each
- * run's two groups of 16 have their own signed scale: the int32 lanes 0-3
- * hold the first group, 4-7 the second (lanes follow the bytes). */
-#define DOT_Q6_K(SFX, TGT)                                                                        \
-    TGT static float dot_q6_k_##SFX(const void *w, const void *act, int64_t n) {                 \
-        const BQ6_K *b = w;                                                                       \
-        const VecQ8KA *a = act;                                                                   \
-        const __m256i lo4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);                      \
-        float sum = 0;                                                                            \
-        for (int64_t i = 0; i < n / QKK; i++) {                                                   \
-            __m256i s = _mm256_setzero_si256();                                                   \
-            for (int h = 0; h < 2; h++) {                                                         \
-                const uint8_t *ql = b[i].ql + 64 * h, *qhp = b[i].qh + 32 * h;                    \
-                const int8_t *sc = b[i].sc + 8 * h, *y = a[i].qs + 128 * h;                       \
-                __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);                             \
-                __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));                      \
-                __m256i qh = _mm256_loadu_si256((const __m256i *)qhp);                            \
-                __m256i q[4] = {                                                                  \
-                    _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4)), \
-                    _mm256_or_si256(_mm256_and_si256(l1, lo4),                                    \
-                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4)), \
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),              \
-                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4)), \
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),              \
-                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4)), \
-                };                                                                                \
-                for (int k = 0; k < 4; k++) {                                                     \
-                    __m256i scl = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k])); \
-                    s = dot8s(s, q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k)), scl);   \
-                }                                                                                 \
-            }                                                                                     \
-            int32_t t = hsum_epi32(s) - 32 * q6_offset(b[i].sc, a[i].bsums);                      \
-            sum += h2f(b[i].d) * a[i].d * (float)t;                                               \
-        }                                                                                         \
-        return sum;                                                                               \
-    }
-
-DOT_Q8_0(avx2, T_AVX2)
-DOT_Q4_0(avx2, T_AVX2)
-DOT_Q4_K(avx2, T_AVX2)
-DOT_Q5_K(avx2, T_AVX2)
-DOT_Q6_K(avx2, T_AVX2)
-DOT_Q8_0(vnni, T_VNNI)
-DOT_Q4_0(vnni, T_VNNI)
-DOT_Q4_K(vnni, T_VNNI)
-DOT_Q5_K(vnni, T_VNNI)
-DOT_Q6_K(vnni, T_VNNI)
-
-/* BF16 / F16 rows: widen 8 (16) at a time, four FMA chains; the tail (n not a
- * multiple of 32) in scalar order after. */
-T_AVX2 static float dot_bf16_avx2(const void *w, const void *act, int64_t n) {
-    const uint16_t *h = w;
-    const float *x = act;
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 4; k++) {
-            __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(h + i + 8 * k)));
-            acc[k] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(x + i + 8 * k), acc[k]);
-        }
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; i++) sum += bf16_to_f32(h[i]) * x[i];
-    return sum;
-}
-
-T_AVX2 static float dot_f16_avx2(const void *w, const void *act, int64_t n) {
-    const uint16_t *h = w;
-    const float *x = act;
-    __m256 acc[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps() };
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 4; k++)
-            acc[k] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i + 8 * k))),
-                                     _mm256_loadu_ps(x + i + 8 * k), acc[k]);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; i++) sum += f16_to_f32(h[i]) * x[i];
-    return sum;
-}
-
-T_VNNI static float dot_bf16_avx512(const void *w, const void *act, int64_t n) {
-    const uint16_t *h = w;
-    const float *x = act;
-    __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
-    int64_t i = 0;
-    for (; i + 64 <= n; i += 64)
-        for (int k = 0; k < 4; k++) {
-            __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(h + i + 16 * k)));
-            acc[k] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(x + i + 16 * k), acc[k]);
-        }
-    float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
-    for (; i < n; i++) sum += bf16_to_f32(h[i]) * x[i];
-    return sum;
-}
-
 /* VNNI on 256-bit vectors needs AVX-512 VL and VNNI beside the F set that
  * cpu.c ranks by: every CPU with AVX-512 BF16 has them, plain AVX-512F ones
  * (Knights Landing) do not — asked here, once. */
@@ -497,11 +335,12 @@ static int has_vnni(void) {
  * Dispatch */
 
 typedef float DotFn(const void *w, const void *act, int64_t n);
-enum { K_GENERIC, K_AVX2, K_VNNI };
+enum { K_GENERIC, K_AVX2 = GEMM_AVX2, K_VNNI = GEMM_VNNI, K_BF16 = GEMM_BF16 };
 
 static int kernel_set(void) {
 #if X86
     Isa isa = cpu_kernel_isa();
+    if (isa >= ISA_AVX512BF16 && has_vnni()) return K_BF16; /* every CPU with AVX-512 BF16 has VNNI */
     if (isa >= ISA_AVX512 && has_vnni()) return K_VNNI;
     if (isa >= ISA_AVX2) return K_AVX2;
 #endif
@@ -509,26 +348,11 @@ static int kernel_set(void) {
 }
 
 const char *vecdot_kernel_name(void) {
-    static const char *const names[] = { "generic", "avx2", "avx512vnni" };
+    static const char *const names[] = { "generic", "avx2", "avx512vnni", "avx512bf16" };
     return names[kernel_set()];
 }
 
-static DotFn *dot_fn(DType t, int k) {
-#if X86
-    if (k != K_GENERIC) {
-        int v = k == K_VNNI;
-        switch (t) {
-        case DT_Q8_0: return v ? dot_q8_0_vnni : dot_q8_0_avx2;
-        case DT_Q4_0: return v ? dot_q4_0_vnni : dot_q4_0_avx2;
-        case DT_Q4_K: return v ? dot_q4_k_vnni : dot_q4_k_avx2;
-        case DT_Q5_K: return v ? dot_q5_k_vnni : dot_q5_k_avx2;
-        case DT_Q6_K: return v ? dot_q6_k_vnni : dot_q6_k_avx2;
-        case DT_BF16: return v ? dot_bf16_avx512 : dot_bf16_avx2;
-        case DT_F16: return dot_f16_avx2;
-        default: return NULL;
-        }
-    }
-#endif
+static DotFn *dot_fn(DType t) {
     switch (t) {
     case DT_Q8_0: return dot_q8_0_c;
     case DT_Q4_0: return dot_q4_0_c;
@@ -541,8 +365,21 @@ static DotFn *dot_fn(DType t, int k) {
     }
 }
 
+void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act, int T, float *out, int64_t ldo) {
+    size_t row_bytes = dtype_bytes(t, n), act_bytes = vecdot_act_bytes(t, n);
+    GemmFn *g = gemm_q_kernel(t, kernel_set());
+    if (g) {
+        g(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
+        return;
+    }
+    /* Portable C: one dot product per row and token, the row in L1 for all T. */
+    DotFn *fn = dot_fn(t);
+    for (int64_t r = 0; r < nr; r++)
+        for (int k = 0; k < T; k++)
+            out[(size_t)k * ldo + r] = fn((const char *)w + (size_t)r * row_bytes, (const char *)act + (size_t)k * act_bytes, n);
+}
+
 void vecdot_rows(DType t, const void *w, int64_t nr, int64_t n, const void *act, float *out, int64_t stride) {
-    DotFn *fn = dot_fn(t, kernel_set());
     size_t row_bytes = dtype_bytes(t, n);
-    for (int64_t r = 0; r < nr; r++) out[r * stride] = fn((const char *)w + (size_t)r * row_bytes, act, n);
+    for (int64_t r = 0; r < nr; r++) vecdot_gemm(t, (const char *)w + (size_t)r * row_bytes, 1, n, act, 1, out + r * stride, 1);
 }

@@ -12,12 +12,19 @@
  * x' = d·round(x/d), d = max|x_block| / 127, so |x - x'| ≤ d/2 per element
  * and a dot product moves by at most Σ|w_i|·d/2 (relative error ~ 0.4% of
  * the block's largest activation per element, averaging out over a row);
- * plus float summation order. BF16/F16 rows: summation order only.
+ * plus float summation order. BF16/F16 rows: summation order only —
+ * except under AVX-512 BF16 (the avx512bf16 and amx sets), where BF16 rows
+ * meet the activation rounded to BF16 (relative error ≤ 2^-8 per element,
+ * llama.cpp's own form for BF16 rows) by vdpbf16ps, products exact, sums in
+ * F32 (denormals flushed, as the instruction does).
  *
- * Kernels: portable C, AVX2 (maddubs), and AVX-512 VL + VNNI (vpdpbusd)
- * where the kernel set is avx512 or higher and the CPU has VNNI; chosen at
- * each call from cpu_kernel_isa(). Each row is one fixed computation for a
- * given kernel set, whichever thread runs it.
+ * Kernels: portable C, AVX2 (maddubs), AVX-512 VL + VNNI (vpdpbusd,
+ * vpdpwssd) where the kernel set is avx512 or higher and the CPU has VNNI,
+ * and vdpbf16ps for BF16 rows where it is avx512bf16 or amx; chosen at each
+ * call from cpu_kernel_isa(). The x86 ones are batched (gemm_q.h): a prompt
+ * unpacks each block once per batch of tokens. Each (row, token) is one
+ * fixed computation for a given kernel set, whichever thread runs it and
+ * whatever batch it is in.
  */
 #ifndef NEUROMAP_VECDOT_H
 #define NEUROMAP_VECDOT_H
@@ -26,13 +33,9 @@
 #include <stdint.h>
 
 #include "tensor/dtype.h"
+#include "tensor/gemm_q.h" /* the activation blocks: VecQ8A, VecQ8KA */
 
 /* NM_INTERNAL_BEGIN: the forward pass's matmul and tests/test_vecdot.c */
-/* The activation blocks. Q8A: 32 values, its sum (Q4_0's offset of 8). Q8KA:
- * 256 values and the sums of each 16 (the K-quants' minimums and offsets). */
-typedef struct { float d; int32_t sum; int8_t qs[32]; } VecQ8A;
-typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } VecQ8KA;
-
 /* 1 when rows of type t have a dot product here (Q8_0, Q4_0, Q4_K, Q5_K,
  * Q6_K, BF16, F16). */
 int vecdot_supported(DType t);
@@ -42,7 +45,13 @@ size_t vecdot_act_bytes(DType t, int64_t n);
 void vecdot_quantize(DType t, const float *x, int64_t n, void *act);
 /* out[r·stride] = row r · act for the nr rows at w (each n values of type t). */
 void vecdot_rows(DType t, const void *w, int64_t nr, int64_t n, const void *act, float *out, int64_t stride);
-/* The kernel set the dot products run on now: "generic", "avx2" or "avx512vnni". */
+/* out[k·ldo + r] = row r · activation k for the nr rows at w and the T
+ * activations at act (vecdot_act_bytes(t, n) apart): a prompt's matmul, each
+ * block unpacked once per batch (gemm_q.h). Token k's result is the one
+ * vecdot_rows gives for it alone, bit for bit, in every kernel set. */
+void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act, int T, float *out, int64_t ldo);
+/* The kernel set the dot products run on now: "generic", "avx2", "avx512vnni"
+ * or "avx512bf16". */
 const char *vecdot_kernel_name(void);
 /* NM_INTERNAL_END */
 
