@@ -47,15 +47,15 @@ int isa_from_name(const char *s, Isa *out) {
 /* ----------------------------------------------------------------------------
  * Detection, once */
 
+/* Why a CPU with AMX does not get the amx set: "" when it does. */
+static char note[160];
+
 #if defined(__x86_64__) && !defined(NM_NO_X86)
 static unsigned long long xcr0(void) {
     unsigned lo, hi;
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     return (unsigned long long)hi << 32 | lo;
 }
-
-/* Why a CPU with AMX does not get the amx set: "" when it does. */
-static char note[160];
 
 /* The tile data permission (above). NEUROMAP_TEST_AMX_REFUSED=1 plays a
  * refusal, so that the fallback can be tested on any AMX machine. */

@@ -398,6 +398,7 @@ static void dot_rows_c(const float *x, int K, const void *const *rows, int rows_
     }
 }
 
+#if X86
 /* The rows as element offsets from the first one, for a gather; 0 when one
  * is too far away for 32 bits (then the portable loop takes the group). */
 static int row_offsets(const void *const *rows, int nr, int lanes, int K, int esize, int32_t *off) {
@@ -410,7 +411,6 @@ static int row_offsets(const void *const *rows, int nr, int lanes, int K, int es
     return 1;
 }
 
-#if X86
 __attribute__((target("avx512f"))) static void dot_rows_avx512(const float *x, int K, const void *const *rows, int rows_bf16,
                                                                int n, float *out) {
     for (int j0 = 0; j0 < n; j0 += 16) {
