@@ -15,9 +15,11 @@
  *
  *   fp32        kern_gemm_f32: the exact map's FMA chain (BF16 head widened)
  *   bf16 P=1..3 x split into P BF16 pieces, each piece a column of one
- *               kern_gemm_bf16 (AMX: TDPBF16PS), the P sums added in float
+ *               kern_gemm_bf16 (AMX: TDPBF16PS), the P sums added in
+ *               double, rounded to float once
  *   ... Kb=n    the same, K cut into blocks of n, each block's product
- *               started from zero, the blocks' sums added in float
+ *               started from zero (one kern_gemm_bf16 call per block), the
+ *               blocks' sums added in double too
  *
  * Per variant: CPU seconds per neuron and FP32-equivalent GFLOP/s of the
  * product (2·V·K per neuron; the exponentials are the same work for every
@@ -45,11 +47,12 @@
  *
  *   |S_pb − W_v·h_p|_b| ≤ γ_Kb · Σ_{i∈b} |W_vi||h_pi|           (+ flushes)
  *
- * The P·(K/Kb) partial sums are added in float: another γ_{P·K/Kb} of
- * their magnitudes, each ≤ (1 + γ_Kb)·Σ|W_vi||h_pi|. Altogether
+ * The P·(K/Kb) partial sums are added in double (each addition within
+ * 2⁻⁵³ of the running sum, itself ≤ (1 + γ_Kb)·Σ_p Σ_i |W_vi||h_pi|) and
+ * the total rounded to float once (2⁻²⁴ of it). Altogether
  *
- *   |S_v − W_v·x| ≤ (γ_Kb + γ_{P·K/Kb}·(1 + γ_Kb)) · Σ_p Σ_i |W_vi||h_pi|
- *                 + Σ_i |W_vi||r_i| + ε                                (1)
+ *   |S_v − W_v·x| ≤ g · Σ_p Σ_i |W_vi||h_pi| + Σ_i |W_vi||r_i| + ε,     (1)
+ *   g = (γ_Kb + P·(K/Kb)·2⁻⁵²)·(1 + 2⁻²³) + 2⁻²⁴
  *
  * ε: TDPBF16PS flushes subnormal products and sums, at most 2⁻¹²⁶·(|W|max
  * + |h|max + 2) per step (decode.c): ~1e-33, never binding.
@@ -62,8 +65,9 @@
  *  - "|W||x|" (tighter; costs one more pass, of |W| against |h_1|, which is
  *    a 1-piece product with a bound of its own): Σ_p |h_pi| ≤ (1 + 2⁻⁷)|x_i|
  *    and |r_i| ≤ ρ|x_i| (ρ the largest |r_i|/|x_i| of the neuron), so
- *    (1) ≤ ((γ_Kb + γ_PKb')(1 + 2⁻⁷) + ρ)·Σ_i |W_vi||x_i|. Reported here
- *    from Σ|W_vi||x_i| in double, as a what-if.
+ *    (1) ≤ (g·(1 + 2⁻⁷) + ρ)·Σ_i |W_vi||x_i|. Reported here from
+ *    Σ|W_vi||x_i| in double, as a what-if, per logit the smaller of the
+ *    two (C–S can be the smaller for P = 1: ‖r‖ is an average, ρ a max).
  *
  * From logits to the normaliser: with every logit within B_v of its true
  * value, Σ e^(l_v) ≤ Σ e^(S_v + B_v) = Ẑ·Σ_v p̂_v e^(B_v) (p̂ the variant's
@@ -146,7 +150,8 @@ typedef struct {
     const float *x;   /* N × K normed vectors */
     float *packed32;  /* kern_pack_f32(x) */
     uint16_t *pieces; /* 3 × N × K: piece p of neuron n at (p·N + n)·K */
-    float *c, *acc;   /* a tile: TV × ldc floats */
+    float *c;         /* a tile: TV × ldc floats */
+    double *acc;      /* the pieces' and blocks' sums: TV × ldc doubles */
     int ldc;
 } Bench;
 
@@ -184,19 +189,19 @@ static void run_bf16(Bench *b, const uint16_t *packed, int P, int kb, float *out
         for (int blk = 0; blk < nb; blk++) {
             for (int r = 0; r < nv; r++) rows[r] = b->head + (size_t)(v0 + r) * b->K + (size_t)blk * kb;
             kern_gemm_bf16(packed + blk * per, m, kb, rows, nv, b->c, ldc);
-            /* the pieces' (and blocks') sums added in float */
+            /* the pieces' (and blocks') sums added in double */
             for (int r = 0; r < nv; r++) {
                 const float *cr = b->c + (size_t)r * ldc;
-                float *ar = b->acc + (size_t)r * ldc;
+                double *ar = b->acc + (size_t)r * ldc;
                 for (int n = 0; n < N; n++) {
-                    float s = blk ? ar[n] : 0;
+                    double s = blk ? ar[n] : 0;
                     for (int p = P - 1; p >= 0; p--) s += cr[p * N + n]; /* smallest piece first */
                     ar[n] = s;
                 }
             }
         }
-        for (int r = 0; r < nv; r++)
-            for (int n = 0; n < N; n++) out[(size_t)n * b->V + v0 + r] = b->acc[(size_t)r * ldc + n];
+        for (int r = 0; r < nv; r++) /* rounded to float once: the logits the map's scans take */
+            for (int n = 0; n < N; n++) out[(size_t)n * b->V + v0 + r] = (float)b->acc[(size_t)r * ldc + n];
     }
 }
 
@@ -219,10 +224,12 @@ static double lse_of(const double *l, int V) {
 
 /* log-space bound from per-logit bounds B_v = a·row[v] + eps and the
  * variant's own probabilities. */
-static double lse_bound(const double *l, double lse, int V, const double *row, double a, double eps) {
+static double lse_bound(const double *l, double lse, int V, const double *row, double a, const double *row2, double a2,
+                        double eps) {
     double up = 0, down = 0;
     for (int v = 0; v < V; v++) {
         double p = exp(l[v] - lse), bv = a * row[v] + eps;
+        if (row2) bv = fmin(bv, a2 * row2[v] + eps);
         up += p * exp(bv), down += p * exp(-bv);
     }
     return fmax(log(up), -log(down)) * (1 + 0x1p-20) + 0x1p-40; /* room for this double arithmetic */
@@ -251,14 +258,15 @@ static Errors measure(const Bench *b, const Variant *var, const float *out, cons
         if (P == 0) {
             a_cs = gam(K) * s->x_norm, a_t = gam(K), eps = K * 0x1p-149;
         } else {
-            double g = gam(kb) + gam((double)P * K / kb) * (1 + gam(kb));
+            /* the P·K/Kb partial sums added in double, rounded to float once */
+            double g = (gam(kb) + P * K / kb * 0x1p-52) * (1 + 0x1p-23) + 0x1p-24;
             a_cs = g * s->h_norm_sum + s->r_norm;
             a_t = g * (1 + 0x1p-7) + s->rho;
             eps = (double)P * K * (0x1p-125 * (head_max + s->hmax + 2) + 0x1p-149);
         }
         e.logit_cs = fmax(e.logit_cs, a_cs * row_norm_max + eps);
-        e.bound_cs = fmax(e.bound_cs, lse_bound(l, lse, V, row_norm, a_cs, eps));
-        e.bound_tight = fmax(e.bound_tight, lse_bound(l, lse, V, abs_dot + (size_t)n * V, a_t, eps));
+        e.bound_cs = fmax(e.bound_cs, lse_bound(l, lse, V, row_norm, a_cs, NULL, 0, eps));
+        e.bound_tight = fmax(e.bound_tight, lse_bound(l, lse, V, row_norm, a_cs, abs_dot + (size_t)n * V, a_t, eps));
     }
     free(l);
     return e;
@@ -349,6 +357,8 @@ int main(int argc, char **argv) {
         { "bf16 P=2 Kb=512", 2, 512, { 0 }, 0 },
         { "bf16 P=3 Kb=512", 3, 512, { 0 }, 0 },
         { "bf16 P=3 Kb=128", 3, 128, { 0 }, 0 },
+        { "bf16 P=3 Kb=64", 3, 64, { 0 }, 0 },
+        { "bf16 P=3 Kb=32", 3, 32, { 0 }, 0 },
     };
     int n_vars = (int)(sizeof vars / sizeof *vars);
     b.packed32 = xmalloc((size_t)kern_padded(N) * K * sizeof *b.packed32);
