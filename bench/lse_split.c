@@ -447,7 +447,7 @@ int main(int argc, char **argv) {
            N - 1, t_ref, lib_d);
     printf("‖x‖ mean %.3g, ‖W_v‖ mean %.3g max %.3g, Σ|W_vi||x_i| mean %.3g\n", mean_x, mean_w, row_norm_max, mean_abs);
     printf("times: up neurons 0..%d, median of %d rounds, the product (and the pieces' sums) only\n\n", T - 1, runs);
-    printf("| variant | CPU ms/neuron | GFLOP/s eq. | speed vs fp32 | |Δlse| max (mean) | max prob err | proven |Δlse| (C–S) | proven (+Σ|W||x|) | max B_v (C–S) |\n");
+    printf("| variant | CPU ms/neuron | GFLOP/s eq. | speed vs fp32 | \\|Δlse\\| max (mean) | max prob err | proven \\|Δlse\\| (C–S) | proven (+Σ\\|W\\|\\|x\\|) | max B_v (C–S) |\n");
     printf("|---|---|---|---|---|---|---|---|---|\n");
     double fp32_med = 0;
     for (int vi = 0; vi < n_vars; vi++) {
