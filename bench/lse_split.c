@@ -27,7 +27,9 @@
  * here (products of a BF16 and an FP32 value are exact in double, the sum's
  * error ~K·2⁻⁵³ relative), the actual error of the normaliser (every
  * probability inherits it as a relative error) and of every probability
- * e^(l_v − lse) (the logits' own errors included); and the proven bounds.
+ * e^(l_v − lse) (the logits' own errors included); and the proven bounds,
+ * checked: every logit within its B_v and every normaliser within its bound
+ * (else the exit status is 1).
  *
  * ----------------------------------------------------------------------------
  * The bound
@@ -116,7 +118,13 @@ static int cmp_double(const void *a, const void *b) {
  * The reference: every logit in double, and Σ_i |W_vi||x_i| (for the tight
  * bound), N neurons at once so that the loop over neurons vectorises (each
  * neuron its own chain: no reassociation needed). xt: K × N, transposed. */
-__attribute__((target_clones("avx512f", "avx2", "default"))) static void reference(const uint16_t *head, int V, int K, int N,
+#if defined(__x86_64__) && !defined(NM_NO_X86)
+#define CLONES(...) __attribute__((target_clones(__VA_ARGS__)))
+#else
+#define CLONES(...)
+#endif
+
+CLONES("avx512f", "avx2", "default") static void reference(const uint16_t *head, int V, int K, int N,
                                                                                   const double *xt, double *ref, double *abs_dot) {
     double acc[MAXN], aacc[MAXN], *xa = xmalloc((size_t)K * N * sizeof *xa);
     for (size_t i = 0; i < (size_t)K * N; i++) xa[i] = fabs(xt[i]);
@@ -221,7 +229,7 @@ static uint16_t *pack_blocks(const Bench *b, int P, int kb) {
     return packed;
 }
 
-__attribute__((target_clones("avx512f", "default"))) static void run_bf16(Bench *b, const uint16_t *packed, int P, int kb, float *out) {
+CLONES("avx512f", "default") static void run_bf16(Bench *b, const uint16_t *packed, int P, int kb, float *out) {
     const uint16_t *rows[TV];
     int m = P * b->N, nb = b->K / kb, N = b->N, ldc = b->ldc;
     size_t per = (size_t)kern_padded(m) * kb;
@@ -255,6 +263,7 @@ typedef struct {
     double prob_max;              /* max over neurons and tokens of |p̂_v/p_v − 1| */
     double bound_cs, bound_tight; /* proven bound on |l̂se − lse|, max over neurons */
     double logit_cs;              /* max B_v (C–S) */
+    long long logit_viol, lse_viol; /* logits beyond their B_v, neurons beyond their lse bound: must be 0 */
 } Errors;
 
 static double lse_of(const double *l, int V) {
@@ -276,6 +285,10 @@ static double lse_bound(const double *l, double lse, int V, const double *row, d
     }
     return fmax(log(up), -log(down)) * (1 + 0x1p-20) + 0x1p-40; /* room for this double arithmetic */
 }
+
+/* LSE_SPLIT_BOUND_SCALE (default 1) scales every bound: 0.01 (logits) and
+ * 1e-5 (normalisers) show that the checks can fail (exit status 1). */
+static double bound_scale = 1;
 
 static Errors measure(const Bench *b, const Variant *var, const float *out, const double *ref, const double *ref_lse,
                       const double *abs_dot, const double *row_norm, double row_norm_max, double head_max, const Split *sp) {
@@ -302,9 +315,18 @@ static Errors measure(const Bench *b, const Variant *var, const float *out, cons
             a_t = g * (1 + 0x1p-7) + s->rho;
             eps = (double)P * K * (0x1p-125 * (head_max + s->hmax + 2) + 0x1p-149);
         }
+        a_cs *= bound_scale, a_t *= bound_scale, eps *= bound_scale;
+        /* every logit within the better of its two B_v (the reference's own
+         * error, K·2⁻⁵² of Σ|W||x|, allowed for) */
+        for (int v = 0; v < V; v++) {
+            double ad = abs_dot[(size_t)n * V + v], bv = fmin(a_cs * row_norm[v], a_t * ad) + eps;
+            e.logit_viol += fabs(l[v] - ref[(size_t)n * V + v]) > bv + K * 0x1p-52 * ad;
+        }
         e.logit_cs = fmax(e.logit_cs, a_cs * row_norm_max + eps);
         e.bound_cs = fmax(e.bound_cs, lse_bound(l, lse, V, row_norm, a_cs, NULL, 0, eps));
-        e.bound_tight = fmax(e.bound_tight, lse_bound(l, lse, V, row_norm, a_cs, abs_dot + (size_t)n * V, a_t, eps));
+        double bt = lse_bound(l, lse, V, row_norm, a_cs, abs_dot + (size_t)n * V, a_t, eps);
+        e.bound_tight = fmax(e.bound_tight, bt);
+        e.lse_viol += d > bt;
     }
     free(l);
     return e;
@@ -336,6 +358,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     int V = L.vocab, K = L.dim;
+    if (getenv("LSE_SPLIT_BOUND_SCALE")) bound_scale = atof(getenv("LSE_SPLIT_BOUND_SCALE"));
     const uint16_t *head = m.output->data;
     Variant vars[] = {
         { "fp32 FMA (kern_gemm_f32)", 0, K, { 0 }, 0 },
@@ -464,8 +487,13 @@ int main(int argc, char **argv) {
                2.0 * V * K * T / med * 1e-9, fp32_med / med, e->lse_max, e->lse_mean, e->prob_max, e->bound_cs, e->bound_tight,
                e->logit_cs);
     }
+    long long lv = 0, sv = 0;
+    for (int vi = 0; vi < n_vars; vi++)
+        if (vars[vi].pieces >= 0) lv += errs[vi].logit_viol, sv += errs[vi].lse_viol;
+    printf("\nchecks: %lld logits beyond their proven B_v, %lld normalisers beyond their proven bound%s\n", lv, sv,
+           bound_scale != 1 ? " (bounds scaled by LSE_SPLIT_BOUND_SCALE)" : "");
     free(row_norm);
     lens_close(&L);
     model_close(&m);
-    return 0;
+    return lv || sv ? 1 : 0;
 }
