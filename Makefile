@@ -94,6 +94,12 @@ build/web_assets.c: scripts/embed-web $(shell find web -type f 2>/dev/null)
 neuromap: build/opt/neuromap
 	cp $< $@
 
+# ---- benchmarks built from C (not part of `make test`) ------------------------
+# bench/lse_split.c: issue 20's exact-normaliser experiment (its header says how to run it).
+build/opt/bench/lse_split: bench/lse_split.c build/opt/libneuromap.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(OPT_FLAGS) $< build/opt/libneuromap.a -o $@ $(LIBS)
+
 # ---- python: the package python/neuromap over build/opt/libneuromap.so ------
 # PYTHONPATH=python python3 -c "import neuromap" from here, or pip install ./python
 # (README, "From Python"); the package finds the library through NEUROMAP_LIB,
