@@ -33,14 +33,47 @@
 
 static inline Isa isa(void) { return X86 ? cpu_kernel_isa() : ISA_GENERIC; }
 
-typedef float (*DotFn)(const float *a, const float *b, int n);
-typedef void (*AxpyFn)(float *y, float a, const float *x, int n);
+
+/* Row j of K or V: in place (F32), or widened into buf (F16). */
+static const float *row(const float *c32, const uint16_t *c16, size_t at, int hd, float *buf) {
+    if (!c16) return c32 + at;
+    dtype_info(DT_F16)->to_float(c16 + at, buf, hd);
+    return buf;
+}
+
+/* The two sweeps over the cache, once per kernel set (TARGET its function
+ * attribute) so that its dot product and axpy inline into the loops. Query i
+ * = t·G + g sees n0 + t positions: position j is seen from token j − n0 + 1
+ * on. s holds a row of nmax scores per query. */
+#define QUERY(p, i) ((p) + (size_t)((i) / G) * ldq + (size_t)((i) % G) * hd)
+#define SWEEPS(SET, TARGET)                                                                                           \
+    TARGET static void scores_##SET(const AttnKV *kv, const float *q, int T, int G, size_t ldq, int n0, int nmax,      \
+                                    float *s, float *buf) {                                                           \
+        int hd = kv->hd;                                                                                              \
+        float scale = 1.0f / sqrtf((float)hd);                                                                        \
+        for (int j = 0; j < nmax; j++) {                                                                              \
+            const float *k = row(kv->k, kv->k16, (size_t)j * kv->ld, hd, buf);                                        \
+            for (int t = j < n0 ? 0 : j - n0 + 1; t < T; t++)                                                         \
+                for (int g = 0; g < G; g++)                                                                           \
+                    s[(size_t)(t * G + g) * nmax + j] = dot_##SET(q + t * ldq + (size_t)g * hd, k, hd) * scale;       \
+        }                                                                                                             \
+    }                                                                                                                 \
+    TARGET static void values_##SET(const AttnKV *kv, const float *s, int T, int G, size_t ldq, int n0, int nmax,      \
+                                    float *out, float *buf) {                                                         \
+        int hd = kv->hd;                                                                                              \
+        for (int j = 0; j < nmax; j++) {                                                                              \
+            const float *v = row(kv->v, kv->v16, (size_t)j * kv->ld, hd, buf);                                        \
+            for (int t = j < n0 ? 0 : j - n0 + 1; t < T; t++)                                                         \
+                for (int g = 0; g < G; g++)                                                                           \
+                    axpy_##SET(out + t * ldq + (size_t)g * hd, s[(size_t)(t * G + g) * nmax + j], v, hd);             \
+        }                                                                                                             \
+    }
 
 /* ----------------------------------------------------------------------------
  * Portable C: 8 lanes in an array (GCC vectorises the lanes, not a reduction,
  * so no -ffast-math is needed), added pairwise at the end. */
 
-static float dot_c(const float *a, const float *b, int n) {
+static inline float dot_c(const float *a, const float *b, int n) {
     float s[8] = { 0 };
     int i = 0;
     for (; i + 8 <= n; i += 8)
@@ -49,20 +82,22 @@ static float dot_c(const float *a, const float *b, int n) {
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-static void axpy_c(float *y, float a, const float *x, int n) {
+static inline void axpy_c(float *y, float a, const float *x, int n) {
     for (int i = 0; i < n; i++) y[i] += a * x[i];
 }
+
+SWEEPS(c, )
 
 /* ----------------------------------------------------------------------------
  * AVX2 + FMA (8 lanes) and AVX-512 (16 lanes); the tail masked, its lanes
  * zero, so an odd head_dim costs one masked step. */
 
 #if X86
-__attribute__((target("avx2"))) static __m256i attn_lanes(int n) {
+__attribute__((target("avx2"))) static inline __m256i attn_lanes(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-__attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const float *b, int n) {
+__attribute__((target("avx2,fma"))) static inline float dot_avx2(const float *a, const float *b, int n) {
     __m256 s = _mm256_setzero_ps();
     int i = 0;
     for (; i + 8 <= n; i += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s);
@@ -76,7 +111,7 @@ __attribute__((target("avx2,fma"))) static float dot_avx2(const float *a, const 
     return _mm_cvtss_f32(h);
 }
 
-__attribute__((target("avx2,fma"))) static void axpy_avx2(float *y, float a, const float *x, int n) {
+__attribute__((target("avx2,fma"))) static inline void axpy_avx2(float *y, float a, const float *x, int n) {
     __m256 va = _mm256_set1_ps(a);
     int i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
@@ -86,7 +121,7 @@ __attribute__((target("avx2,fma"))) static void axpy_avx2(float *y, float a, con
     }
 }
 
-__attribute__((target("avx512f"))) static float dot_avx512(const float *a, const float *b, int n) {
+__attribute__((target("avx512f"))) static inline float dot_avx512(const float *a, const float *b, int n) {
     __m512 s = _mm512_setzero_ps();
     int i = 0;
     for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
@@ -97,7 +132,7 @@ __attribute__((target("avx512f"))) static float dot_avx512(const float *a, const
     return _mm512_reduce_add_ps(s);
 }
 
-__attribute__((target("avx512f"))) static void axpy_avx512(float *y, float a, const float *x, int n) {
+__attribute__((target("avx512f"))) static inline void axpy_avx512(float *y, float a, const float *x, int n) {
     __m512 va = _mm512_set1_ps(a);
     int i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
@@ -106,6 +141,9 @@ __attribute__((target("avx512f"))) static void axpy_avx512(float *y, float a, co
         _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, y + i)));
     }
 }
+
+SWEEPS(avx2, __attribute__((target("avx2,fma"))))
+SWEEPS(avx512, __attribute__((target("avx512f"))))
 #endif
 
 /* ----------------------------------------------------------------------------
@@ -113,40 +151,29 @@ __attribute__((target("avx512f"))) static void axpy_avx512(float *y, float a, co
 
 size_t attn_scratch_floats(int T, int G, int n, int hd) { return (size_t)T * G * ((size_t)n + 1) + (size_t)hd; }
 
-/* Row j of K or V: in place (F32), or widened into buf (F16). */
-static const float *row(const float *c32, const uint16_t *c16, size_t at, int hd, float *buf) {
-    if (!c16) return c32 + at;
-    dtype_info(DT_F16)->to_float(c16 + at, buf, hd);
-    return buf;
-}
 
 void attn_heads(const AttnKV *kv, const float *q, int T, int G, size_t ldq, int n0, float *out, float *scratch) {
-    DotFn dot = dot_c;
-    AxpyFn axpy = axpy_c;
-#if X86
-    if (isa() >= ISA_AVX512) dot = dot_avx512, axpy = axpy_avx512;
-    else if (isa() >= ISA_AVX2) dot = dot_avx2, axpy = axpy_avx2;
-#endif
     int hd = kv->hd, nq = T * G, nmax = n0 + T - 1;
-    float scale = 1.0f / sqrtf((float)hd);
     float *s = scratch, *inv = s + (size_t)nq * nmax, *buf = inv + nq;
-    /* Query i = t·G + g sees n0 + t positions. */
-#define QUERY(p, i) ((p) + (size_t)((i) / G) * ldq + (size_t)((i) % G) * hd)
-
-    for (int j = 0; j < nmax; j++) {
-        const float *k = row(kv->k, kv->k16, (size_t)j * kv->ld, hd, buf);
-        for (int i = j < n0 ? 0 : (j - n0 + 1) * G; i < nq; i++) s[(size_t)i * nmax + j] = dot(QUERY(q, i), k, hd) * scale;
-    }
+    Isa set = isa();
+#if X86
+    if (set >= ISA_AVX512) scores_avx512(kv, q, T, G, ldq, n0, nmax, s, buf);
+    else if (set >= ISA_AVX2) scores_avx2(kv, q, T, G, ldq, n0, nmax, s, buf);
+    else
+#endif
+        scores_c(kv, q, T, G, ldq, n0, nmax, s, buf);
     for (int i = 0; i < nq; i++) {
         float *si = s + (size_t)i * nmax;
         int n = n0 + i / G;
         inv[i] = (float)(1.0 / kern_exp(si, n, kern_max(si, n), si));
         memset(QUERY(out, i), 0, (size_t)hd * sizeof(float));
     }
-    for (int j = 0; j < nmax; j++) {
-        const float *v = row(kv->v, kv->v16, (size_t)j * kv->ld, hd, buf);
-        for (int i = j < n0 ? 0 : (j - n0 + 1) * G; i < nq; i++) axpy(QUERY(out, i), s[(size_t)i * nmax + j], v, hd);
-    }
+#if X86
+    if (set >= ISA_AVX512) values_avx512(kv, s, T, G, ldq, n0, nmax, out, buf);
+    else if (set >= ISA_AVX2) values_avx2(kv, s, T, G, ldq, n0, nmax, out, buf);
+    else
+#endif
+        values_c(kv, s, T, G, ldq, n0, nmax, out, buf);
     for (int i = 0; i < nq; i++) {
         float *o = QUERY(out, i);
         for (int d = 0; d < hd; d++) o[d] *= inv[i];
