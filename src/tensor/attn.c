@@ -156,6 +156,7 @@ void attn_heads(const AttnKV *kv, const float *q, int T, int G, size_t ldq, int 
     int hd = kv->hd, nq = T * G, nmax = n0 + T - 1;
     float *s = scratch, *inv = s + (size_t)nq * nmax, *buf = inv + nq;
     Isa set = isa();
+    (void)set; /* the portable build (NM_NO_X86) has one set */
 #if X86
     if (set >= ISA_AVX512) scores_avx512(kv, q, T, G, ldq, n0, nmax, s, buf);
     else if (set >= ISA_AVX2) scores_avx2(kv, q, T, G, ldq, n0, nmax, s, buf);
