@@ -17,7 +17,10 @@
  * bytes read per weight instead of 4 written and read again — through the
  * batched kernels (tensor/gemm_q.h), which unpack each block once per batch
  * of tokens. Chunks of 32 rows, one task each: still one fixed computation
- * per output, the same in a prompt and in decode. A capture (the
+ * per output, the same in a prompt and in decode. Attention too: the exact
+ * path keeps its scalar loop, one task per (token, head); the fast one runs
+ * tensor/attn.h, one task per (KV head, block of tokens), each cache row
+ * read once for the block's queries, in vectors. A capture (the
  * activations commands) always runs exact.
  */
 #include "infer/forward.h"
