@@ -57,7 +57,8 @@ static const float *row(const float *c32, const uint16_t *c16, size_t at, int hd
                 for (int g = 0; g < G; g++)                                                                           \
                     s[(size_t)(t * G + g) * nmax + j] = dot_##SET(q + t * ldq + (size_t)g * hd, k, hd) * scale;       \
         }                                                                                                             \
-    }                                                                                                                 \
+    }
+#define VALUES(SET, TARGET)                                                                                           \
     TARGET static void values_##SET(const AttnKV *kv, const float *s, int T, int G, size_t ldq, int n0, int nmax,      \
                                     float *out, float *buf) {                                                         \
         int hd = kv->hd;                                                                                              \
@@ -87,6 +88,7 @@ static inline void axpy_c(float *y, float a, const float *x, int n) {
 }
 
 SWEEPS(c, )
+VALUES(c, )
 
 /* ----------------------------------------------------------------------------
  * AVX2 + FMA (8 lanes) and AVX-512 (16 lanes); the tail masked, its lanes
@@ -143,7 +145,55 @@ __attribute__((target("avx512f"))) static inline void axpy_avx512(float *y, floa
 }
 
 SWEEPS(avx2, __attribute__((target("avx2,fma"))))
+VALUES(avx2, __attribute__((target("avx2,fma"))))
 SWEEPS(avx512, __attribute__((target("avx512f"))))
+
+/* AVX-512's Σ a·v keeps the outputs in registers: four queries × 64 floats
+ * of head_dim at a time, sixteen accumulators, each V chunk loaded once for
+ * the four (axpy through memory waited on its own stores). Each output lane
+ * is still fma(a_j, v_j, ·) from +0 in position order: axpy_avx512's bits
+ * on a zeroed output. */
+__attribute__((target("avx512f"))) static void values_avx512(const AttnKV *kv, const float *s, int T, int G, size_t ldq,
+                                                             int n0, int nmax, float *out, float *buf) {
+    int hd = kv->hd, nq = T * G;
+    for (int i0 = 0; i0 < nq; i0 += 4) {
+        int m = nq - i0 < 4 ? nq - i0 : 4, n[4], nhi = n0 + (i0 + m - 1) / G; /* the last query sees the most */
+        const float *a[4];
+        for (int u = 0; u < 4; u++) {
+            int i = i0 + (u < m ? u : 0);
+            n[u] = u < m ? n0 + i / G : 0, a[u] = s + (size_t)i * nmax;
+        }
+        for (int c = 0; c < hd; c += 64) {
+            __mmask16 k[4];
+            __m512 acc[4][4];
+#pragma GCC unroll 4
+            for (int w = 0; w < 4; w++) {
+                int left = hd - c - 16 * w;
+                k[w] = left >= 16 ? 0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+                for (int u = 0; u < 4; u++) acc[u][w] = _mm512_setzero_ps();
+            }
+            for (int j = 0; j < nhi; j++) {
+                const float *v = row(kv->v, kv->v16, (size_t)j * kv->ld, hd, buf) + c;
+                __m512 vv[4];
+#pragma GCC unroll 4
+                for (int w = 0; w < 4; w++) vv[w] = _mm512_maskz_loadu_ps(k[w], v + 16 * w);
+#pragma GCC unroll 4
+                for (int u = 0; u < 4; u++) {
+                    if (j >= n[u]) continue;
+                    __m512 va = _mm512_set1_ps(a[u][j]);
+#pragma GCC unroll 4
+                    for (int w = 0; w < 4; w++) acc[u][w] = _mm512_fmadd_ps(va, vv[w], acc[u][w]);
+                }
+            }
+            for (int u = 0; u < m; u++) {
+                int i = i0 + u;
+                float *o = out + (size_t)(i / G) * ldq + (size_t)(i % G) * hd + c;
+#pragma GCC unroll 4
+                for (int w = 0; w < 4; w++) _mm512_mask_storeu_ps(o + 16 * w, k[w], acc[u][w]);
+            }
+        }
+    }
+}
 #endif
 
 /* ----------------------------------------------------------------------------
