@@ -186,6 +186,7 @@ typedef struct {
     Forward *f;
     int layer, T, pos;
     int tb, n_blocks; /* the fast path: tokens per task, blocks of them */
+    int gs;           /* the fast path: each KV head's G query heads split in gs tasks */
 } AttentionTask;
 
 /* Row j of a layer's cache for kv head kvh: in place (F32), or widened
@@ -228,19 +229,22 @@ static void attention_task(void *arg, int64_t u, int worker) {
 
 /* The fast path: one task per (KV head, block of tb tokens), its G query
  * heads and tb tokens in one call of tensor/attn.h, which reads each cache
- * row once for all of them. Each output is the same computation in any
- * block (attn.h), so neither tb nor the thread count changes a bit. */
+ * row once for all of them (decode with more threads than KV heads splits
+ * the G heads into gs tasks). Each output is the same computation in any
+ * block (attn.h), so neither tb, gs nor the thread count changes a bit. */
 static void attention_group_task(void *arg, int64_t u, int worker) {
     AttentionTask *t = arg;
     Forward *f = t->f;
     const Config *c = &f->c;
-    int G = c->n_heads / c->n_kv_heads, kvh = (int)(u / t->n_blocks), t0 = (int)(u % t->n_blocks) * t->tb;
+    int G = c->n_heads / c->n_kv_heads / t->gs, part = (int)(u % t->gs);
+    u /= t->gs;
+    int kvh = (int)(u / t->n_blocks), t0 = (int)(u % t->n_blocks) * t->tb;
     int T = t->T - t0 < t->tb ? t->T - t0 : t->tb;
     size_t base = (size_t)t->layer * f->n_ctx * f->kv_dim + (size_t)kvh * c->head_dim;
     AttnKV kv = { .ld = (size_t)f->kv_dim, .hd = c->head_dim };
     if (f->key16) kv.k16 = f->key16 + base, kv.v16 = f->value16 + base;
     else kv.k = f->key_cache + base, kv.v = f->value_cache + base;
-    size_t at = (size_t)t0 * f->q_dim + (size_t)kvh * G * c->head_dim;
+    size_t at = (size_t)t0 * f->q_dim + ((size_t)kvh * t->gs + part) * G * c->head_dim;
     attn_heads(&kv, f->q + at, T, G, (size_t)f->q_dim, t->pos + t0 + 1, f->att + at, f->scores[worker]);
 }
 
@@ -257,7 +261,9 @@ static void attention(Forward *f, int layer, int T, int pos) {
     at.tb = ATT_TOKENS;
     while (at.tb > 1 && attn_scratch_floats(at.tb, G, pos + T, c->head_dim) > f->att_scratch) at.tb--;
     at.n_blocks = (T + at.tb - 1) / at.tb;
-    run_tasks(f->pool, (int64_t)c->n_kv_heads * at.n_blocks, attention_group_task, &at, parallel);
+    at.gs = 1;
+    while ((int64_t)c->n_kv_heads * at.n_blocks * at.gs < f->n_threads && G % (2 * at.gs) == 0) at.gs *= 2;
+    run_tasks(f->pool, (int64_t)c->n_kv_heads * at.n_blocks * at.gs, attention_group_task, &at, parallel);
 }
 
 /* ----------------------------------------------------------------------------
