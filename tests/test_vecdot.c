@@ -12,6 +12,10 @@
  * wherever its recorded margin is clear; logits bit-identical for 1 and 3
  * threads, and between a batch and token-by-token decode; a capture (the
  * activations commands) gets the exact path whatever was asked.
+ *
+ * Attention: tensor/attn.h under every kernel set, head_dim 13/37/64/128, GQA
+ * ratios 1/4/8, F32 and F16 caches, against a double softmax written here;
+ * a batch of tokens and one call per token give the same bits.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -23,6 +27,9 @@
 #include "infer/forward.h"
 #include "infer/sampler.h"
 #include "model/model.h"
+#include "tensor/attn.h"
+#include "tensor/half.h"
+#include "tensor/kernels.h"
 #include "tensor/vecdot.h"
 
 /* ----------------------------------------------------------------------------
@@ -272,6 +279,75 @@ static void test_kernels(void) {
 }
 
 /* ----------------------------------------------------------------------------
+ * Attention (tensor/attn.h) against softmax(q·Kᵀ/√hd)·V in double, written
+ * here. The tolerance per output, with B = Σ a_j·|v_j| and ds the bound on
+ * a score's float error ((hd + 2)·2⁻²⁴·Σ|q_i·k_i| / √hd): each weight is off
+ * by its exp's 2·KERN_EXP_ERROR (the term and the sum) plus 2·ds (a score
+ * and the maximum), and the float sums by (n + 8)·2⁻²³ of B. */
+
+static void check_attn(int hd, int G, int T, int n0, int f16) {
+    int nmax = n0 + T - 1, ldq = 2 * G * hd + 3, ld = 3 * hd; /* other heads around, as in the cache */
+    float *q = malloc((size_t)T * ldq * sizeof *q), *out = calloc((size_t)T * ldq, sizeof *out);
+    float *one = calloc((size_t)T * ldq, sizeof *one), *kf = malloc((size_t)nmax * ld * sizeof *kf);
+    float *vf = malloc((size_t)nmax * ld * sizeof *vf);
+    uint16_t *k16 = malloc((size_t)nmax * ld * sizeof *k16), *v16 = malloc((size_t)nmax * ld * sizeof *v16);
+    float *scratch = malloc(attn_scratch_floats(T, G, nmax, hd) * sizeof *scratch);
+    for (int i = 0; i < T * ldq; i++) q[i] = uniform(-2, 2);
+    for (int i = 0; i < nmax * ld; i++) {
+        kf[i] = uniform(-1.5f, 1.5f), vf[i] = uniform(-1, 1);
+        if (f16) k16[i] = f32_to_f16(kf[i]), v16[i] = f32_to_f16(vf[i]), kf[i] = f16_to_f32(k16[i]), vf[i] = f16_to_f32(v16[i]);
+    }
+    AttnKV kv = { .ld = (size_t)ld, .hd = hd };
+    if (f16) kv.k16 = k16 + hd, kv.v16 = v16 + hd; /* the second KV head of three */
+    else kv.k = kf + hd, kv.v = vf + hd;
+    attn_heads(&kv, q + 1, T, G, (size_t)ldq, n0, out + 1, scratch);
+    /* Token by token, as decode calls it: the same bits (attn.h). */
+    for (int t = 0; t < T; t++)
+        attn_heads(&kv, q + 1 + (size_t)t * ldq, 1, G, (size_t)ldq, n0 + t, one + 1 + (size_t)t * ldq, scratch);
+    CHECK(memcmp(out, one, (size_t)T * ldq * sizeof *out) == 0, "attention hd %d G %d T %d: a batch and decode differ", hd, G, T);
+    double worst = 0, *sc = malloc((size_t)nmax * sizeof *sc);
+    int bad = 0;
+    for (int t = 0; t < T; t++)
+        for (int g = 0; g < G; g++) {
+            const float *qi = q + 1 + (size_t)t * ldq + (size_t)g * hd;
+            int n = n0 + t;
+            double max = -INFINITY, sum = 0, ds = 0;
+            for (int j = 0; j < n; j++) {
+                double d = 0, a = 0;
+                for (int i = 0; i < hd; i++) d += (double)qi[i] * kf[(size_t)j * ld + hd + i], a += fabs((double)qi[i] * kf[(size_t)j * ld + hd + i]);
+                sc[j] = d / sqrt(hd), ds = fmax(ds, (hd + 2) * ldexp(a, -24) / sqrt(hd)), max = fmax(max, sc[j]);
+            }
+            for (int j = 0; j < n; j++) sum += sc[j] = exp(sc[j] - max);
+            for (int i = 0; i < hd; i++) {
+                double ref = 0, B = 0;
+                for (int j = 0; j < n; j++) ref += sc[j] / sum * vf[(size_t)j * ld + hd + i], B += sc[j] / sum * fabs(vf[(size_t)j * ld + hd + i]);
+                double err = fabs(out[1 + (size_t)t * ldq + (size_t)g * hd + i] - ref);
+                double tol = B * (4 * KERN_EXP_ERROR + 2 * ds + (n + 8) * 0x1p-23);
+                bad += !(err <= tol);
+                worst = fmax(worst, err / tol);
+            }
+        }
+    CHECK(bad == 0, "attention %s hd %d G %d T %d n0 %d %s: %d outputs off (worst %.3g of the tolerance)", isa_name(cpu_kernel_isa()),
+          hd, G, T, n0, f16 ? "F16" : "F32", bad, worst);
+    free(q), free(out), free(one), free(kf), free(vf), free(k16), free(v16), free(scratch), free(sc);
+}
+
+static void test_attn(void) {
+    Error e = { 0 };
+    for (int s = ISA_GENERIC; s <= (int)cpu_best_isa(); s++) {
+        CHECK(cpu_force_isa((Isa)s, &e) == 0, "%s", e.msg);
+        static const int G[] = { 1, 4, 8 };
+        for (int g = 0; g < 3; g++) {
+            check_attn(64, G[g], 5, 1, 0);
+            check_attn(37, G[g], 3, 70, g == 1);
+            check_attn(13, G[g], 1, 21, g != 1);
+            check_attn(128, G[g], 9, 33, g == 2);
+        }
+    }
+    cpu_force_isa(cpu_best_isa(), &e);
+}
+
+/* ----------------------------------------------------------------------------
  * Forward on the fast path */
 
 static int open_model(const char *rel, Model *m) {
@@ -491,6 +567,7 @@ static void test_kv_f16(void) {
 int main(void) {
     test_kernels();
     test_quantize_sets();
+    test_attn();
     test_llama_cpp();
     test_threads_and_capture();
     test_kv_f16();

@@ -17,13 +17,17 @@
  * bytes read per weight instead of 4 written and read again — through the
  * batched kernels (tensor/gemm_q.h), which unpack each block once per batch
  * of tokens. Chunks of 32 rows, one task each: still one fixed computation
- * per output, the same in a prompt and in decode. A capture (the
+ * per output, the same in a prompt and in decode. Attention too: the exact
+ * path keeps its scalar loop, one task per (token, head); the fast one runs
+ * tensor/attn.h, one task per (KV head, block of tokens), each cache row
+ * read once for the block's queries, in vectors. A capture (the
  * activations commands) always runs exact.
  */
 #include "infer/forward.h"
 #include "model/rope.h"
 
 #include "base/pool.h"
+#include "tensor/attn.h"
 #include "tensor/half.h"
 #include "tensor/vecdot.h"
 
@@ -38,6 +42,8 @@ enum {
     FAST_CHUNK_ROWS = 32,   /* the fast path's rows per task: two of gemm_q.c's row tiles */
     PARALLEL_MIN = 1 << 16, /* multiply-adds below which waking the pool costs more than it saves */
     MAX_THREADS = 256,
+    ATT_TOKENS = 8,         /* the fast path's tokens per attention task (fewer at long contexts) */
+    ATT_SCRATCH = 1 << 18,  /* floats of attention scratch per thread at least: 1 MB */
 };
 
 /* Runs fn over n tasks: on the pool (base/pool.h) when the work is worth
@@ -60,7 +66,8 @@ struct Forward {
     Pool *pool;
     int n_threads;
     float **chunk_buf;              /* per thread: CHUNK_FLOATS of dequantised rows */
-    float **scores;                 /* per thread: n_ctx attention scores */
+    float **scores;                 /* per thread: n_ctx attention scores; the fast path: att_scratch floats */
+    size_t att_scratch;
     float *x, *xb, *q, *k, *v, *att; /* BATCH rows each */
     float *gate, *up;               /* BATCH × ffn_dim */
     float *key_cache, *value_cache; /* [layer][position][kv_dim] */
@@ -178,6 +185,8 @@ static float silu(float x) { return x / (1.0f + expf(-x)); }
 typedef struct {
     Forward *f;
     int layer, T, pos;
+    int tb, n_blocks; /* the fast path: tokens per task, blocks of them */
+    int gs;           /* the fast path: each KV head's G query heads split in gs tasks */
 } AttentionTask;
 
 /* Row j of a layer's cache for kv head kvh: in place (F32), or widened
@@ -216,6 +225,45 @@ static void attention_task(void *arg, int64_t u, int worker) {
     AttentionTask *t = arg;
     int heads = t->f->c.n_heads;
     attend(t->f, t->layer, (int)(u / heads), (int)(u % heads), t->pos, t->f->scores[worker], t->f->kv_row[worker]);
+}
+
+/* The fast path: one task per (KV head, block of tb tokens), its G query
+ * heads and tb tokens in one call of tensor/attn.h, which reads each cache
+ * row once for all of them (decode with more threads than KV heads splits
+ * the G heads into gs tasks). Each output is the same computation in any
+ * block (attn.h), so neither tb, gs nor the thread count changes a bit. */
+static void attention_group_task(void *arg, int64_t u, int worker) {
+    AttentionTask *t = arg;
+    Forward *f = t->f;
+    const Config *c = &f->c;
+    int G = c->n_heads / c->n_kv_heads / t->gs, part = (int)(u % t->gs);
+    u /= t->gs;
+    int kvh = (int)(u / t->n_blocks), t0 = (int)(u % t->n_blocks) * t->tb;
+    int T = t->T - t0 < t->tb ? t->T - t0 : t->tb;
+    size_t base = (size_t)t->layer * f->n_ctx * f->kv_dim + (size_t)kvh * c->head_dim;
+    AttnKV kv = { .ld = (size_t)f->kv_dim, .hd = c->head_dim };
+    if (f->key16) kv.k16 = f->key16 + base, kv.v16 = f->value16 + base;
+    else kv.k = f->key_cache + base, kv.v = f->value_cache + base;
+    size_t at = (size_t)t0 * f->q_dim + ((size_t)kvh * t->gs + part) * G * c->head_dim;
+    attn_heads(&kv, f->q + at, T, G, (size_t)f->q_dim, t->pos + t0 + 1, f->att + at, f->scores[worker]);
+}
+
+static void attention(Forward *f, int layer, int T, int pos) {
+    const Config *c = &f->c;
+    AttentionTask at = { .f = f, .layer = layer, .T = T, .pos = pos };
+    int parallel = (int64_t)T * c->n_heads * (pos + T) * c->head_dim >= PARALLEL_MIN;
+    if (f->exact || f->capture) {
+        run_tasks(f->pool, (int64_t)T * c->n_heads, attention_task, &at, parallel);
+        return;
+    }
+    /* As many tokens per task as the scratch holds (at least one: forward_new sized it). */
+    int G = c->n_heads / c->n_kv_heads;
+    at.tb = ATT_TOKENS;
+    while (at.tb > 1 && attn_scratch_floats(at.tb, G, pos + T, c->head_dim) > f->att_scratch) at.tb--;
+    at.n_blocks = (T + at.tb - 1) / at.tb;
+    at.gs = 1;
+    while ((int64_t)c->n_kv_heads * at.n_blocks * at.gs < f->n_threads && G % (2 * at.gs) == 0) at.gs *= 2;
+    run_tasks(f->pool, (int64_t)c->n_kv_heads * at.n_blocks * at.gs, attention_group_task, &at, parallel);
 }
 
 /* ----------------------------------------------------------------------------
@@ -258,9 +306,7 @@ static void layer_forward(Forward *f, int l, int T, int pos, int hook_from) {
             memcpy(f->value_cache + at, f->v + (size_t)t * f->kv_dim, (size_t)f->kv_dim * sizeof(float));
         }
     }
-    AttentionTask at = { .f = f, .layer = l, .T = T, .pos = pos };
-    run_tasks(f->pool, (int64_t)T * c->n_heads, attention_task, &at,
-              (int64_t)T * c->n_heads * (pos + T) * c->head_dim >= PARALLEL_MIN);
+    attention(f, l, T, pos);
     matmul(f, w->wo, f->att, T, f->xb);
     for (size_t i = 0; i < (size_t)T * dim; i++) f->x[i] += f->xb[i];
 
@@ -411,9 +457,12 @@ int forward_new(const Model *m, int n_ctx, int n_threads, Forward **out, Error *
     f->chunk_buf = xcalloc((size_t)f->n_threads, sizeof *f->chunk_buf);
     f->scores = xcalloc((size_t)f->n_threads, sizeof *f->scores);
     f->kv_row = xcalloc((size_t)f->n_threads, sizeof *f->kv_row);
+    /* Room for one token's G heads over the whole context, or ATT_SCRATCH. */
+    f->att_scratch = attn_scratch_floats(1, c->n_heads / c->n_kv_heads, n_ctx, c->head_dim);
+    if (f->att_scratch < ATT_SCRATCH) f->att_scratch = ATT_SCRATCH;
     for (int i = 0; i < f->n_threads; i++) {
         f->chunk_buf[i] = xmalloc((size_t)f->max_cols * sizeof(float));
-        f->scores[i] = xmalloc((size_t)n_ctx * sizeof(float));
+        f->scores[i] = xmalloc(f->att_scratch * sizeof(float));
         f->kv_row[i] = xmalloc((size_t)c->head_dim * sizeof(float));
     }
     *out = f;

@@ -61,6 +61,9 @@ float kern_max(const float *x, int n);
  * FLT_MIN (negligible: a tile's sum is at least its maximum's term, 1). */
 double kern_sum_exp(const float *x, int n, float m);
 #define KERN_EXP_ERROR 0x1p-19
+/* kern_sum_exp's terms kept: out[j] = e^(x[j] − m) (out may be x, the same
+ * bounds), their sum returned. */
+double kern_exp(const float *x, int n, float m, float *out);
 /* The j < n with x[j] + b_j ≥ t_top or x[j] − b_j ≤ t_bottom, into idx
  * (ascending), where b_j = rn[j]·alpha + rr[j]·beta + eps in float, in that
  * order, or 0 when rn is NULL; returns how many. */

@@ -208,6 +208,50 @@ double kern_sum_exp(const float *x, int n, float m) {
     return sum_exp_c(x, n, m);
 }
 
+/* The same terms kept: out[j] = e^(x[j] − m) (out may be x), their sum in
+ * double, as kern_sum_exp adds them. The softmax of attention (tensor/attn.c). */
+static double exp_row_c(const float *x, int n, float m, float *out) {
+    double s = 0;
+    for (int j = 0; j < n; j++) s += out[j] = expf(x[j] - m);
+    return s;
+}
+
+#if X86
+__attribute__((target("avx512f"))) static double exp_avx512_row(const float *x, int n, float m, float *out) {
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    __m512 vm = _mm512_set1_ps(m);
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 k = n - j >= 16 ? 0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 e = _mm512_maskz_mov_ps(k, exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm)));
+        _mm512_mask_storeu_ps(out + j, k, e);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
+__attribute__((target("avx2,fma"))) static double exp_avx2_row(const float *x, int n, float m, float *out) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    __m256 vm = _mm256_set1_ps(m);
+    for (int j = 0; j < n; j += 8) {
+        __m256i k = lanes_below(n - j);
+        __m256 e = _mm256_and_ps(_mm256_castsi256_ps(k), exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(x + j, k), vm)));
+        _mm256_maskstore_ps(out + j, k, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    return hsum_pd(_mm256_add_pd(s0, s1));
+}
+#endif
+
+double kern_exp(const float *x, int n, float m, float *out) {
+#if X86
+    if (isa() >= ISA_AVX512) return exp_avx512_row(x, n, m, out);
+    if (isa() >= ISA_AVX2) return exp_avx2_row(x, n, m, out);
+#endif
+    return exp_row_c(x, n, m, out);
+}
+
 static int flag_c(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
                   float t_bottom, int *idx) {
     int count = 0;
