@@ -54,4 +54,19 @@ int cpu_force_isa(Isa isa, Error *e);
  * or a set the CPU lacks, is an NM_EINPUT error naming the variable. */
 int cpu_isa_from_env(Error *e);
 
+/* NM_INTERNAL_BEGIN */
+/* ----------------------------------------------------------------------------
+ * For the kernel files (src/tensor): NM_X86 is 1 where they may hold x86
+ * code — x86-64, and not the portable build (-DNM_NO_X86) — with the
+ * intrinsics included; kernel_isa() is the set their entry points switch on,
+ * always ISA_GENERIC where no x86 code is compiled. */
+#if defined(__x86_64__) && !defined(NM_NO_X86)
+#include <immintrin.h>
+#define NM_X86 1
+#else
+#define NM_X86 0
+#endif
+static inline Isa kernel_isa(void) { return NM_X86 ? cpu_kernel_isa() : ISA_GENERIC; }
+/* NM_INTERNAL_END */
+
 #endif

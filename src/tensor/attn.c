@@ -24,16 +24,6 @@
 #include "tensor/dtype.h"
 #include "tensor/kernels.h"
 
-#if defined(__x86_64__) && !defined(NM_NO_X86)
-#include <immintrin.h>
-#define X86 1
-#else
-#define X86 0
-#endif
-
-static inline Isa isa(void) { return X86 ? cpu_kernel_isa() : ISA_GENERIC; }
-
-
 /* Row j of K or V: in place (F32), or widened into buf (F16). */
 static const float *row(const float *c32, const uint16_t *c16, size_t at, int hd, float *buf) {
     if (!c16) return c32 + at;
@@ -94,7 +84,7 @@ VALUES(c, )
  * AVX2 + FMA (8 lanes) and AVX-512 (16 lanes); the tail masked, its lanes
  * zero, so an odd head_dim costs one masked step. */
 
-#if X86
+#if NM_X86
 __attribute__((target("avx2"))) static inline __m256i attn_lanes(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
@@ -201,13 +191,12 @@ __attribute__((target("avx512f"))) static void values_avx512(const AttnKV *kv, c
 
 size_t attn_scratch_floats(int T, int G, int n, int hd) { return (size_t)T * G * ((size_t)n + 1) + (size_t)hd; }
 
-
 void attn_heads(const AttnKV *kv, const float *q, int T, int G, size_t ldq, int n0, float *out, float *scratch) {
     int hd = kv->hd, nq = T * G, nmax = n0 + T - 1;
     float *s = scratch, *inv = s + (size_t)nq * nmax, *buf = inv + nq;
-    Isa set = isa();
+    Isa set = kernel_isa();
     (void)set; /* the portable build (NM_NO_X86) has one set */
-#if X86
+#if NM_X86
     if (set >= ISA_AVX512) scores_avx512(kv, q, T, G, ldq, n0, nmax, s, buf);
     else if (set >= ISA_AVX2) scores_avx2(kv, q, T, G, ldq, n0, nmax, s, buf);
     else
@@ -219,7 +208,7 @@ void attn_heads(const AttnKV *kv, const float *q, int T, int G, size_t ldq, int 
         inv[i] = (float)(1.0 / kern_exp(si, n, kern_max(si, n), si));
         memset(QUERY(out, i), 0, (size_t)hd * sizeof(float));
     }
-#if X86
+#if NM_X86
     if (set >= ISA_AVX512) values_avx512(kv, s, T, G, ldq, n0, nmax, out, buf);
     else if (set >= ISA_AVX2) values_avx2(kv, s, T, G, ldq, n0, nmax, out, buf);
     else

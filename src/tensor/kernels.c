@@ -23,19 +23,7 @@
 
 _Static_assert(KERN_LANES == AMX_LANES, "kernels_amx.c reads kern_pack_bf16's panels");
 
-#if defined(__x86_64__) && !defined(NM_NO_X86)
-#include <immintrin.h>
-#define X86 1
-#else
-#define X86 0
-#endif
-
 enum { KC = 256 };
-
-/* The set whose kernels run (cpu.h): each entry point below switches on it.
- * Without x86 code (other CPUs, or -DNM_NO_X86) only the portable C is
- * compiled, and cpu_kernel_isa() is always ISA_GENERIC there. */
-static inline Isa isa(void) { return X86 ? cpu_kernel_isa() : ISA_GENERIC; }
 
 uint16_t kern_bf16(float x) {
     uint32_t u;
@@ -77,7 +65,7 @@ static void transpose_c(const float *c, int nv, int m, int ldc, float *out, int 
                 for (int j = j0; j < j0 + B && j < nv; j++) out[(size_t)i * nv + j] = c[(size_t)j * ldc + i];
 }
 
-#if X86
+#if NM_X86
 /* A 16 × 16 block in registers: pairs of rows interleaved (unpack), then
  * pairs of pairs (shuffle), then 128-bit quarters twice. Only data moves:
  * the same bits as transpose_c. Since the BF16 pass on AMX, the transpose
@@ -118,8 +106,8 @@ __attribute__((target("avx512f"))) static void transpose_avx512(const float *c, 
 #endif
 
 void kern_transpose(const float *c, int nv, int m, int ldc, float *out) {
-#if X86
-    if (isa() >= ISA_AVX512) return transpose_avx512(c, nv, m, ldc, out);
+#if NM_X86
+    if (kernel_isa() >= ISA_AVX512) return transpose_avx512(c, nv, m, ldc, out);
 #endif
     transpose_c(c, nv, m, ldc, out, 0);
 }
@@ -154,7 +142,7 @@ static void micro_bf16_c(int kc, const uint16_t *a, const uint16_t *const *rp, i
         }
 }
 
-#if X86
+#if NM_X86
 __attribute__((target("avx512f"))) static void micro_f32_avx512(int kc, const float *a, const float *const *rp, int nr,
                                                                 float *c, int ldc, int first) {
     __m512 acc[KERN_ROWS][2];
@@ -296,7 +284,7 @@ static void widen_c(const uint16_t *h, int n, float *out) {
     for (int k = 0; k < n; k++) out[k] = kern_f32(h[k]);
 }
 
-#if X86
+#if NM_X86
 __attribute__((target("avx512f"))) static void widen_avx512(const uint16_t *h, int n, float *out) {
     int k = 0;
     for (; k + 16 <= n; k += 16)
@@ -313,7 +301,7 @@ __attribute__((target("avx2"))) static void widen_avx2(const uint16_t *h, int n,
 #endif
 
 static void widen(Isa set, const uint16_t *h, int n, float *out) {
-#if X86
+#if NM_X86
     if (set >= ISA_AVX512) return widen_avx512(h, n, out);
     if (set >= ISA_AVX2) return widen_avx2(h, n, out);
 #endif
@@ -337,7 +325,7 @@ static void prefetch_next(const void *const *rows, int n, int j, int k0, int K, 
 static void gemm(int esize, int widen_rows, void (*micro)(void), const void *packed, int m, int K, const void *const *rows,
                  int n, float *c, int ldc) {
     int panels = kern_padded(m) / KERN_LANES;
-    Isa set = isa();
+    Isa set = kernel_isa();
     _Alignas(64) char block[KERN_ROWS][KC * 4 + 64];
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
@@ -365,19 +353,19 @@ static void gemm(int esize, int widen_rows, void (*micro)(void), const void *pac
 
 void kern_gemm_f32(const float *packed, int m, int K, const void *const *rows, int rows_bf16, int n, float *c, int ldc) {
     MicroF32 *micro = micro_f32_c;
-#if X86
-    if (isa() >= ISA_AVX512) micro = micro_f32_avx512;
-    else if (isa() >= ISA_AVX2) micro = micro_f32_avx2;
+#if NM_X86
+    if (kernel_isa() >= ISA_AVX512) micro = micro_f32_avx512;
+    else if (kernel_isa() >= ISA_AVX2) micro = micro_f32_avx2;
 #endif
     gemm(4, rows_bf16, (void (*)(void))micro, packed, m, K, rows, n, c, ldc);
 }
 
 void kern_gemm_bf16(const uint16_t *packed, int m, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
     MicroBF16 *micro = micro_bf16_c;
-#if X86
-    if (isa() >= ISA_AMX) return amx_gemm_bf16(packed, kern_padded(m) / KERN_LANES, K, rows, n, c, ldc);
-    if (isa() >= ISA_AVX512BF16) micro = micro_bf16_avx512;
-    else if (isa() >= ISA_AVX2) micro = micro_bf16_avx2;
+#if NM_X86
+    if (kernel_isa() >= ISA_AMX) return amx_gemm_bf16(packed, kern_padded(m) / KERN_LANES, K, rows, n, c, ldc);
+    if (kernel_isa() >= ISA_AVX512BF16) micro = micro_bf16_avx512;
+    else if (kernel_isa() >= ISA_AVX2) micro = micro_bf16_avx2;
 #endif
     gemm(2, 0, (void (*)(void))micro, packed, m, K, (const void *const *)rows, n, c, ldc);
 }
@@ -398,7 +386,7 @@ static void dot_rows_c(const float *x, int K, const void *const *rows, int rows_
     }
 }
 
-#if X86
+#if NM_X86
 /* The rows as element offsets from the first one, for a gather; 0 when one
  * is too far away for 32 bits (then the portable loop takes the group). */
 static int row_offsets(const void *const *rows, int nr, int lanes, int K, int esize, int32_t *off) {
@@ -479,9 +467,9 @@ __attribute__((target("avx2,fma"))) static void dot_rows_avx2(const float *x, in
 #endif
 
 void kern_dot_rows(const float *x, int K, const void *const *rows, int rows_bf16, int n, float *out) {
-#if X86
-    if (isa() >= ISA_AVX512) return dot_rows_avx512(x, K, rows, rows_bf16, n, out);
-    if (isa() >= ISA_AVX2) return dot_rows_avx2(x, K, rows, rows_bf16, n, out);
+#if NM_X86
+    if (kernel_isa() >= ISA_AVX512) return dot_rows_avx512(x, K, rows, rows_bf16, n, out);
+    if (kernel_isa() >= ISA_AVX2) return dot_rows_avx2(x, K, rows, rows_bf16, n, out);
 #endif
     dot_rows_c(x, K, rows, rows_bf16, n, out);
 }

@@ -12,15 +12,6 @@
 
 #include "base/cpu.h"
 
-#if defined(__x86_64__) && !defined(NM_NO_X86)
-#include <immintrin.h>
-#define X86 1
-#else
-#define X86 0
-#endif
-
-static inline Isa isa(void) { return X86 ? cpu_kernel_isa() : ISA_GENERIC; }
-
 /* ----------------------------------------------------------------------------
  * Row statistics of a BF16 head, for the prefilter's bound: squares of BF16
  * values are exact in FP32 and summed in double, so the sum is exact to
@@ -38,7 +29,7 @@ static double sumsq_bf16_c(const uint16_t *h, int n, float *absmax) {
     return s;
 }
 
-#if X86
+#if NM_X86
 __attribute__((target("avx512f"))) static double sumsq_bf16_avx512(const uint16_t *h, int n, float *absmax) {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     __m512 m = _mm512_setzero_ps();
@@ -84,9 +75,9 @@ __attribute__((target("avx2"))) static double sumsq_bf16_avx2(const uint16_t *h,
 #endif
 
 double kern_sumsq_bf16(const uint16_t *h, int n, float *absmax) {
-#if X86
-    if (isa() >= ISA_AVX512) return sumsq_bf16_avx512(h, n, absmax);
-    if (isa() >= ISA_AVX2) return sumsq_bf16_avx2(h, n, absmax);
+#if NM_X86
+    if (kernel_isa() >= ISA_AVX512) return sumsq_bf16_avx512(h, n, absmax);
+    if (kernel_isa() >= ISA_AVX2) return sumsq_bf16_avx2(h, n, absmax);
 #endif
     return sumsq_bf16_c(h, n, absmax);
 }
@@ -101,7 +92,7 @@ static float max_c(const float *x, int n) {
     return m;
 }
 
-#if X86
+#if NM_X86
 __attribute__((target("avx512f"))) static float max_avx512(const float *x, int n) {
     __m512 m = _mm512_set1_ps(x[0]);
     int j = 0;
@@ -122,9 +113,9 @@ __attribute__((target("avx2"))) static float max_avx2(const float *x, int n) {
 #endif
 
 float kern_max(const float *x, int n) {
-#if X86
-    if (isa() >= ISA_AVX512) return max_avx512(x, n);
-    if (isa() >= ISA_AVX2) return max_avx2(x, n);
+#if NM_X86
+    if (kernel_isa() >= ISA_AVX512) return max_avx512(x, n);
+    if (kernel_isa() >= ISA_AVX2) return max_avx2(x, n);
 #endif
     return max_c(x, n);
 }
@@ -133,7 +124,7 @@ float kern_max(const float *x, int n) {
  * constants), e^r by its Taylor polynomial of degree 7 (truncation < 6e-9
  * relative) in FMA Horner form, scaled by 2^n. Relative error < 2⁻¹⁹ (see
  * KERN_EXP_ERROR); below e^-104 the result may flush to zero. */
-#if X86
+#if NM_X86
 static const float exp_c[] = { 1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f };
 
 __attribute__((target("avx512f"))) static __m512 exp_avx512(__m512 t) {
@@ -169,7 +160,7 @@ static double sum_exp_c(const float *x, int n, float m) {
     return s;
 }
 
-#if X86
+#if NM_X86
 __attribute__((target("avx512f"))) static double sum_exp_avx512(const float *x, int n, float m) {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     __m512 vm = _mm512_set1_ps(m);
@@ -201,9 +192,9 @@ __attribute__((target("avx2,fma"))) static double sum_exp_avx2(const float *x, i
 #endif
 
 double kern_sum_exp(const float *x, int n, float m) {
-#if X86
-    if (isa() >= ISA_AVX512) return sum_exp_avx512(x, n, m);
-    if (isa() >= ISA_AVX2) return sum_exp_avx2(x, n, m);
+#if NM_X86
+    if (kernel_isa() >= ISA_AVX512) return sum_exp_avx512(x, n, m);
+    if (kernel_isa() >= ISA_AVX2) return sum_exp_avx2(x, n, m);
 #endif
     return sum_exp_c(x, n, m);
 }
@@ -216,7 +207,7 @@ static double exp_row_c(const float *x, int n, float m, float *out) {
     return s;
 }
 
-#if X86
+#if NM_X86
 __attribute__((target("avx512f"))) static double exp_avx512_row(const float *x, int n, float m, float *out) {
     __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
     __m512 vm = _mm512_set1_ps(m);
@@ -245,9 +236,9 @@ __attribute__((target("avx2,fma"))) static double exp_avx2_row(const float *x, i
 #endif
 
 double kern_exp(const float *x, int n, float m, float *out) {
-#if X86
-    if (isa() >= ISA_AVX512) return exp_avx512_row(x, n, m, out);
-    if (isa() >= ISA_AVX2) return exp_avx2_row(x, n, m, out);
+#if NM_X86
+    if (kernel_isa() >= ISA_AVX512) return exp_avx512_row(x, n, m, out);
+    if (kernel_isa() >= ISA_AVX2) return exp_avx2_row(x, n, m, out);
 #endif
     return exp_row_c(x, n, m, out);
 }
@@ -262,7 +253,7 @@ static int flag_c(const float *x, int n, const float *rn, const float *rr, float
     return count;
 }
 
-#if X86
+#if NM_X86
 __attribute__((target("avx512f"))) static int flag_avx512(const float *x, int n, const float *rn, const float *rr, float alpha,
                                                           float beta, float eps, float t_top, float t_bottom, int *idx) {
     int count = 0;
@@ -303,9 +294,9 @@ __attribute__((target("avx2"))) static int flag_avx2(const float *x, int n, cons
 
 int kern_flag(const float *x, int n, const float *rn, const float *rr, float alpha, float beta, float eps, float t_top,
               float t_bottom, int *idx) {
-#if X86
-    if (isa() >= ISA_AVX512) return flag_avx512(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
-    if (isa() >= ISA_AVX2) return flag_avx2(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
+#if NM_X86
+    if (kernel_isa() >= ISA_AVX512) return flag_avx512(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
+    if (kernel_isa() >= ISA_AVX2) return flag_avx2(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
 #endif
     return flag_c(x, n, rn, rr, alpha, beta, eps, t_top, t_bottom, idx);
 }
@@ -342,7 +333,7 @@ static void scan_cols_c(const float *c, int nv, int m, int ldc, const float *rn,
         for (int i = 0; i < m; i++) sum[i] += expf(c[(size_t)v * ldc + i] - max[i]);
 }
 
-#if X86
+#if NM_X86
 __attribute__((target("avx512f"))) static void scan_cols_avx512(const float *c, int nv, int m, int ldc, const float *rn,
                                                                 const float *rr, const KernBounds *kb, float *max,
                                                                 double *sum, uint32_t *hit_row, uint16_t *hit_mask,
@@ -418,9 +409,9 @@ __attribute__((target("avx2,fma"))) static void scan_cols_avx2(const float *c, i
 
 void kern_scan_cols(const float *c, int nv, int m, int ldc, const float *rn, const float *rr, const KernBounds *kb,
                     float *max, double *sum, uint32_t *hit_row, uint16_t *hit_mask, int *n_hits) {
-#if X86
-    if (isa() >= ISA_AVX512) return scan_cols_avx512(c, nv, m, ldc, rn, rr, kb, max, sum, hit_row, hit_mask, n_hits);
-    if (isa() >= ISA_AVX2) return scan_cols_avx2(c, nv, m, ldc, rn, rr, kb, max, sum, hit_row, hit_mask, n_hits);
+#if NM_X86
+    if (kernel_isa() >= ISA_AVX512) return scan_cols_avx512(c, nv, m, ldc, rn, rr, kb, max, sum, hit_row, hit_mask, n_hits);
+    if (kernel_isa() >= ISA_AVX2) return scan_cols_avx2(c, nv, m, ldc, rn, rr, kb, max, sum, hit_row, hit_mask, n_hits);
 #endif
     scan_cols_c(c, nv, m, ldc, rn, rr, kb, max, sum, hit_row, hit_mask, n_hits);
 }

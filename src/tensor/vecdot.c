@@ -35,12 +35,8 @@
 #include "base/cpu.h"
 #include "tensor/gemm_q.h"
 
-#if defined(__x86_64__) && !defined(NM_NO_X86)
+#if NM_X86
 #include <cpuid.h>
-#include <immintrin.h>
-#define X86 1
-#else
-#define X86 0
 #endif
 
 enum { QK = 32, QKK = 256 };
@@ -93,7 +89,7 @@ static float block_scale(const float *x, int n) {
 
 static int8_t q8(float x, float id) { return id == id ? (int8_t)roundf(x * id) : 0; }
 
-#if X86
+#if NM_X86
 /* The same quantisation, eight values a step (AVX2): the same scale (the
  * maximum is exact, the NaN test the same), and roundf's ties away from
  * zero built from truncation — v - trunc(v) is exact, and one more step
@@ -143,7 +139,7 @@ __attribute__((target("avx2,fma"))) static float quant_block_avx2(const float *x
 
 void vecdot_quantize(DType t, const float *x, int64_t n, void *act) {
     ActForm f = act_form(t);
-#if X86
+#if NM_X86
     if (f == ACT_BF16) {
         gemm_q_to_bf16(x, n, act);
         return;
@@ -316,7 +312,7 @@ static float dot_f16_c(const void *w, const void *act, int64_t n) {
     return sum;
 }
 
-#if X86
+#if NM_X86
 /* VNNI on 256-bit vectors needs AVX-512 VL and VNNI beside the F set that
  * cpu.c ranks by: every CPU with AVX-512 BF16 has them, plain AVX-512F ones
  * (Knights Landing) do not — asked here, once. */
@@ -338,7 +334,7 @@ typedef float DotFn(const void *w, const void *act, int64_t n);
 enum { K_GENERIC, K_AVX2 = GEMM_AVX2, K_VNNI = GEMM_VNNI, K_BF16 = GEMM_BF16 };
 
 static int kernel_set(void) {
-#if X86
+#if NM_X86
     Isa isa = cpu_kernel_isa();
     if (isa >= ISA_AVX512BF16 && has_vnni()) return K_BF16; /* every CPU with AVX-512 BF16 has VNNI */
     if (isa >= ISA_AVX512 && has_vnni()) return K_VNNI;
