@@ -65,18 +65,14 @@ static void free_parts(Text parts[3]) {
     for (int i = 0; i < 3; i++) free(parts[i].s);
 }
 
-char *act_example_context(const ActAtlas *a, const ActExample *x, int around, int escape) {
-    Text parts[3], raw = { 0 };
-    if (!context_parts(a, x, around, parts)) {
-        free_parts(parts);
-        return xstrdup("(document not stored)");
-    }
+/* parts[0] [[parts[1]]] parts[2], escaped (tables) or made UTF-8 (JSON). */
+static char *context_text(Text parts[3], int escape) {
+    Text raw = { 0 };
     text_append(&raw, parts[0].s, strlen(parts[0].s));
     text_append(&raw, "[[", 2);
     text_append(&raw, parts[1].s, strlen(parts[1].s));
     text_append(&raw, "]]", 2);
     text_append(&raw, parts[2].s, strlen(parts[2].s));
-    free_parts(parts);
     size_t len = strlen(raw.s);
     char *out;
     if (escape) {
@@ -87,6 +83,13 @@ char *act_example_context(const ActAtlas *a, const ActExample *x, int around, in
         out = utf8_sanitize(raw.s, len);
     }
     free(raw.s);
+    return out;
+}
+
+char *act_example_context(const ActAtlas *a, const ActExample *x, int around, int escape) {
+    Text parts[3];
+    char *out = context_parts(a, x, around, parts) ? context_text(parts, escape) : xstrdup("(document not stored)");
+    free_parts(parts);
     return out;
 }
 
@@ -117,13 +120,13 @@ static cJSON *example_json(const ActAtlas *a, const ActExample *x, int around) {
     cJSON_AddNumberToObject(o, "up", x->up);
     cJSON_AddNumberToObject(o, "token_id", x->token);
     add_token(o, &tn, x->token);
-    char *ctx = act_example_context(a, x, around, 0);
+    Text parts[3]; /* the document read once for the three fields */
+    int stored = context_parts(a, x, around, parts);
+    char *ctx = stored ? context_text(parts, 0) : xstrdup("(document not stored)");
     cJSON_AddStringToObject(o, "context", ctx);
     free(ctx);
-    Text parts[3];
-    int stored = context_parts(a, x, around, parts);
-    add_clean(o, "left", stored ? parts[0].s : "", stored ? strlen(parts[0].s) : 0);
-    add_clean(o, "right", stored ? parts[2].s : "", stored ? strlen(parts[2].s) : 0);
+    add_clean(o, "left", parts[0].s, strlen(parts[0].s));
+    add_clean(o, "right", parts[2].s, strlen(parts[2].s));
     free_parts(parts);
     return o;
 }
