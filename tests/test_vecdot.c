@@ -178,14 +178,15 @@ static void check_gemm(DType t, int64_t n, int nr, int T) {
     float *x = malloc((size_t)n * T * sizeof *x), *wf = malloc((size_t)n * sizeof *wf);
     float *out = malloc((size_t)nr * T * sizeof *out), one;
     double *a = malloc((size_t)n * sizeof *a);
-    char *act = malloc(ab * T + 1);
+    char *act = malloc(ab * T + 1), *batch = malloc(ab * T + 1); /* each token alone; the batch's form */
     random_row(t, w, n * nr);
     for (int k = 0; k < T; k++) {
         random_x(x + (size_t)k * n, n);
         x[(size_t)k * n + k % n] = -3.0f * (float)k; /* every token different, some with a new block maximum */
         vecdot_quantize(t, x + (size_t)k * n, n, act + (size_t)k * ab);
     }
-    vecdot_gemm(t, w, nr, n, act, T, out, nr);
+    vecdot_quantize_batch(t, x, n, T, batch);
+    vecdot_gemm(t, w, nr, n, batch, T, out, nr);
     int bad = 0, diff = 0;
     for (int k = 0; k < T; k++) {
         read_act(t, act + (size_t)k * ab, x + (size_t)k * n, n, a);
@@ -205,7 +206,7 @@ static void check_gemm(DType t, int64_t n, int nr, int T) {
           vecdot_kernel_name(), bad);
     CHECK(diff == 0, "%s gemm n=%lld %dx%d [%s]: %d outputs differ from the single-token product's bits", dtype_name(t),
           (long long)n, nr, T, vecdot_kernel_name(), diff);
-    free(w), free(x), free(wf), free(out), free(a), free(act);
+    free(w), free(x), free(wf), free(out), free(a), free(act), free(batch);
 }
 
 /* The activation's quantisation in this kernel set gives the portable

@@ -93,8 +93,8 @@ typedef struct {
     float *out;
     int T;
     int64_t rows, cols, chunk_rows, n_chunks;
-    const char *act;        /* the fast path: T activations in vecdot's form, act_bytes each; NULL: exact */
-    size_t act_bytes, row_bytes;
+    const char *act;        /* the fast path: T activations in vecdot's batch form; NULL: exact */
+    size_t row_bytes;
 } MatmulTask;
 
 /* Widens rows [r0, r0+nr) to F32 through the dtype table, whose BF16 and
@@ -141,9 +141,8 @@ static void matmul(Forward *f, const Tensor *w, const float *x, int T, float *ou
          * many as the batched kernels tile at once (each output is the same
          * computation whatever the chunk: gemm_q.h). */
         t.chunk_rows = FAST_CHUNK_ROWS;
-        t.act_bytes = vecdot_act_bytes(w->type, t.cols);
         t.row_bytes = dtype_bytes(w->type, t.cols);
-        for (int k = 0; k < T; k++) vecdot_quantize(w->type, x + (size_t)k * t.cols, t.cols, f->act + (size_t)k * t.act_bytes);
+        vecdot_quantize_batch(w->type, x, t.cols, T, f->act); /* once per matmul: the tiles' layout under amx */
         t.act = f->act;
     }
     t.n_chunks = (t.rows + t.chunk_rows - 1) / t.chunk_rows;

@@ -462,8 +462,9 @@ T_BF16 void gemm_q_to_bf16(const float *x, int64_t n, uint16_t *out) {
 
 GemmFn *gemm_q_kernel(DType t, int set) {
     int v = set >= GEMM_VNNI;
-    if (set != GEMM_AVX2 && set != GEMM_VNNI && set != GEMM_BF16) return NULL;
+    if (set != GEMM_AVX2 && set != GEMM_VNNI && set != GEMM_BF16 && set != GEMM_AMX) return NULL;
     if (set == GEMM_BF16 && t == DT_BF16) return gemm_bf16_dp;
+    if (set == GEMM_AMX && t == DT_BF16) return gemm_bf16_amx;
     switch (t) {
     case DT_Q8_0: return v ? gemm_q8_0_vnni : gemm_q8_0_avx2;
     case DT_Q4_0: return v ? gemm_q4_0_vnni : gemm_q4_0_avx2;

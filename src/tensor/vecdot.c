@@ -53,7 +53,7 @@ static int kernel_set(void);
 
 static ActForm act_form(DType t) {
     switch (t) {
-    case DT_BF16: return kernel_set() == GEMM_BF16 ? ACT_BF16 : ACT_F32; /* vdpbf16ps takes BF16 pairs */
+    case DT_BF16: return kernel_set() >= GEMM_BF16 ? ACT_BF16 : ACT_F32; /* vdpbf16ps and AMX take BF16 pairs */
     case DT_F16: return ACT_F32;
     case DT_Q8_0: case DT_Q4_0: return ACT_Q8;
     case DT_Q4_K: case DT_Q5_K: case DT_Q6_K: return ACT_Q8K;
@@ -182,6 +182,17 @@ void vecdot_quantize(DType t, const float *x, int64_t n, void *act) {
             b[i].d = d;
         }
     }
+}
+
+void vecdot_quantize_batch(DType t, const float *x, int64_t n, int T, void *act) {
+#if NM_X86
+    if (T > 1 && t == DT_BF16 && kernel_set() == GEMM_AMX) { /* the tiles' layout (gemm_q.h); T = 1 is the plain row */
+        gemm_amx_pack(x, n, T, act);
+        return;
+    }
+#endif
+    size_t ab = vecdot_act_bytes(t, n);
+    for (int k = 0; k < T; k++) vecdot_quantize(t, x + (size_t)k * n, n, (char *)act + (size_t)k * ab);
 }
 
 /* Σ_j m_j·(Σ qa over group j of 32): the minimums' term of a Q4_K/Q5_K block. */
@@ -331,11 +342,12 @@ static int has_vnni(void) {
  * Dispatch */
 
 typedef float DotFn(const void *w, const void *act, int64_t n);
-enum { K_GENERIC, K_AVX2 = GEMM_AVX2, K_VNNI = GEMM_VNNI, K_BF16 = GEMM_BF16 };
+enum { K_GENERIC, K_AVX2 = GEMM_AVX2, K_VNNI = GEMM_VNNI, K_BF16 = GEMM_BF16, K_AMX = GEMM_AMX };
 
 static int kernel_set(void) {
 #if NM_X86
     Isa isa = cpu_kernel_isa();
+    if (isa >= ISA_AMX && has_vnni()) return K_AMX; /* cpu.c reports amx only with the tile permission */
     if (isa >= ISA_AVX512BF16 && has_vnni()) return K_BF16; /* every CPU with AVX-512 BF16 has VNNI */
     if (isa >= ISA_AVX512 && has_vnni()) return K_VNNI;
     if (isa >= ISA_AVX2) return K_AVX2;
@@ -344,7 +356,7 @@ static int kernel_set(void) {
 }
 
 const char *vecdot_kernel_name(void) {
-    static const char *const names[] = { "generic", "avx2", "avx512vnni", "avx512bf16" };
+    static const char *const names[] = { "generic", "avx2", "avx512vnni", "avx512bf16", "amx" };
     return names[kernel_set()];
 }
 

@@ -20,7 +20,8 @@
  *
  * Kernels: portable C, AVX2 (maddubs), AVX-512 VL + VNNI (vpdpbusd,
  * vpdpwssd) where the kernel set is avx512 or higher and the CPU has VNNI,
- * and vdpbf16ps for BF16 rows where it is avx512bf16 or amx; chosen at each
+ * vdpbf16ps for BF16 rows where it is avx512bf16, and AMX tiles for them
+ * where it is amx (gemm_amx.c: decode too); chosen at each
  * call from cpu_kernel_isa(). The x86 ones are batched (gemm_q.h): a prompt
  * unpacks each block once per batch of tokens. Each (row, token) is one
  * fixed computation for a given kernel set, whichever thread runs it and
@@ -43,15 +44,21 @@ int vecdot_supported(DType t);
 size_t vecdot_act_bytes(DType t, int64_t n);
 /* x[0..n) into the activation form for type t (n a multiple of its block). */
 void vecdot_quantize(DType t, const float *x, int64_t n, void *act);
+/* The T rows of x (n values each) into the batch form vecdot_gemm reads,
+ * T·vecdot_act_bytes(t, n) bytes: T activations in vecdot_quantize's form,
+ * act_bytes apart — except BF16 rows under the amx set, whose batch is
+ * interleaved for the tiles (gemm_q.h: gemm_amx_pack). A batch of one is
+ * always vecdot_quantize's form. */
+void vecdot_quantize_batch(DType t, const float *x, int64_t n, int T, void *act);
 /* out[r·stride] = row r · act for the nr rows at w (each n values of type t). */
 void vecdot_rows(DType t, const void *w, int64_t nr, int64_t n, const void *act, float *out, int64_t stride);
 /* out[k·ldo + r] = row r · activation k for the nr rows at w and the T
- * activations at act (vecdot_act_bytes(t, n) apart): a prompt's matmul, each
+ * activations at act (vecdot_quantize_batch's form): a prompt's matmul, each
  * block unpacked once per batch (gemm_q.h). Token k's result is the one
  * vecdot_rows gives for it alone, bit for bit, in every kernel set. */
 void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act, int T, float *out, int64_t ldo);
-/* The kernel set the dot products run on now: "generic", "avx2", "avx512vnni"
- * or "avx512bf16". */
+/* The kernel set the dot products run on now: "generic", "avx2", "avx512vnni",
+ * "avx512bf16" or "amx". */
 const char *vecdot_kernel_name(void);
 /* NM_INTERNAL_END */
 
