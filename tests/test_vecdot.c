@@ -209,6 +209,58 @@ static void check_gemm(DType t, int64_t n, int nr, int T) {
     free(w), free(x), free(wf), free(out), free(a), free(act), free(batch);
 }
 
+/* The amx set's BF16 kernel (tensor/gemm_amx.c): nr rows × T tokens × n
+ * values, tails everywhere (16-row and 16-token tiles, 32 k a step; odd n).
+ * Each output against the double sum of its BF16 row × the token's BF16
+ * activation (read back and checked by read_act), within the tiles'
+ * arithmetic: n exact products summed in FP32, one rounding each, at most
+ * (n + 2)·2^-24·Σ|w·x| (the 2 for a pair summed before it is added), plus
+ * what flushing costs — a subnormal BF16 input read as zero, a subnormal
+ * sum flushed: 2^-126·(|w_i| + |x_i| + 1) per product. Some weights are
+ * BF16 subnormals. A batch gives decode's bits (the same kernel, T = 1),
+ * and the rows split at any point (as threads split them) the same bits. */
+static void check_amx(int64_t n, int nr, int T) {
+    size_t rb = (size_t)n * 2, ab = vecdot_act_bytes(DT_BF16, n);
+    uint16_t *w = malloc(rb * nr);
+    float *x = malloc((size_t)n * T * sizeof *x), *out = malloc((size_t)nr * T * sizeof *out), *split = malloc((size_t)nr * T * sizeof *out);
+    double *a = malloc((size_t)n * sizeof *a);
+    char *act = malloc(ab * T), *batch = malloc(ab * T);
+    for (int64_t i = 0; i < n * nr; i++) w[i] = i % 11 == 3 ? (uint16_t)(0x8000 * (i & 1) | (1 + i % 127)) : f32_to_bf16(uniform(-1, 1));
+    for (int k = 0; k < T; k++) {
+        random_x(x + (size_t)k * n, n);
+        vecdot_quantize(DT_BF16, x + (size_t)k * n, n, act + (size_t)k * ab);
+    }
+    vecdot_quantize_batch(DT_BF16, x, n, T, batch);
+    vecdot_gemm(DT_BF16, w, nr, n, batch, T, out, nr);
+    int cut = nr / 3 + 1; /* two "threads": rows [0, cut) and [cut, nr) */
+    vecdot_gemm(DT_BF16, w, cut, n, batch, T, split, nr);
+    if (cut < nr) vecdot_gemm(DT_BF16, w + (size_t)cut * n, nr - cut, n, batch, T, split + cut, nr);
+    int bad = 0, diff = 0, ok = 1;
+    double worst = 0;
+    for (int k = 0; k < T; k++) {
+        ok &= read_act(DT_BF16, act + (size_t)k * ab, x + (size_t)k * n, n, a);
+        for (int r = 0; r < nr; r++) {
+            const uint16_t *h = w + (size_t)r * n;
+            double ref = 0, mag = 0, flush = 0;
+            for (int64_t i = 0; i < n; i++) {
+                double wi = bf16_to_f32(h[i]);
+                ref += wi * a[i], mag += fabs(wi * a[i]), flush += fabs(wi) + fabs(a[i]) + 1;
+            }
+            double got = out[(size_t)k * nr + r], tol = (double)(n + 2) * 0x1p-24 * mag + 0x1p-126 * flush;
+            bad += !(fabs(got - ref) <= tol);
+            worst = fmax(worst, fabs(got - ref) / tol);
+            float one;
+            vecdot_rows(DT_BF16, (const char *)h, 1, n, act + (size_t)k * ab, &one, 1);
+            diff += memcmp(&one, &out[(size_t)k * nr + r], sizeof one) != 0;
+        }
+    }
+    CHECK(ok, "amx n=%lld %dx%d: the BF16 activation breaks its contract", (long long)n, nr, T);
+    CHECK(bad == 0, "amx n=%lld %dx%d: %d outputs off the double reference (worst %.3g of the bound)", (long long)n, nr, T, bad, worst);
+    CHECK(diff == 0, "amx n=%lld %dx%d: %d outputs differ from decode's bits", (long long)n, nr, T, diff);
+    CHECK(memcmp(out, split, (size_t)nr * T * sizeof *out) == 0, "amx n=%lld %dx%d: rows split at %d give other bits", (long long)n, nr, T, cut);
+    free(w), free(x), free(out), free(split), free(a), free(act), free(batch);
+}
+
 /* The activation's quantisation in this kernel set gives the portable
  * code's bytes: ties (x/d exactly k + 0.5 rounds away from zero), a zero
  * block, NaN and infinity, for both block forms. gen: the generic set's. */
@@ -565,6 +617,42 @@ static void test_kv_f16(void) {
     model_close(&m);
 }
 
+/* The kernel, and a BF16 model on it (stories260K in BF16, rows of 64 and
+ * 172: K tails): 1 and 3 threads, a batch and token-by-token decode, the
+ * same logits. */
+static void test_amx(void) {
+    Error e = { 0 };
+    if (!cpu_has_isa(ISA_AMX)) {
+        SKIP(1, "this CPU (or its OS) has no AMX tiles: gemm_amx.c is not checked here");
+        return;
+    }
+    cpu_force_isa(ISA_AMX, &e);
+    static const int64_t ns[] = { 1, 63, 97 };
+    for (int i = 0; i < 3; i++) {
+        check_amx(ns[i], 1, 1);
+        check_amx(ns[i], 17, 5);
+        check_amx(ns[i], 3, 33);
+        check_amx(ns[i], 33, 2);
+    }
+    check_amx(1024, 32, 32); /* forward.c's block: 32 rows × 32 tokens, whole steps */
+    Model m;
+    ModelOpenOptions o = { .need_weights = 1 };
+    if (model_open(&m, shared_path("models/stories260K-hf-bf16-sharded"), &o, &e)) {
+        SKIP(1, "stories260K-hf-bf16-sharded: %s", e.msg);
+        return;
+    }
+    enum { N = 40 };
+    int ids[N];
+    for (int i = 0; i < N; i++) ids[i] = 1 + (i * 29) % 500;
+    size_t bytes = (size_t)N * m.cfg.vocab_size * sizeof(float);
+    float *one = run_all(&m, ids, N, 1, 0, 0, NULL), *three = run_all(&m, ids, N, 3, 0, 0, NULL), *dec = run_all(&m, ids, N, 2, 0, 1, NULL);
+    CHECK(all_fast(&m), "stories260K BF16: a matrix is not on the fast path");
+    CHECK(one && three && memcmp(one, three, bytes) == 0, "amx, BF16 model: 1 and 3 threads give different logits");
+    CHECK(one && dec && memcmp(one, dec, bytes) == 0, "amx, BF16 model: a batch and token-by-token decode give different logits");
+    free(one), free(three), free(dec);
+    model_close(&m);
+}
+
 int main(void) {
     test_kernels();
     test_quantize_sets();
@@ -573,5 +661,6 @@ int main(void) {
     test_threads_and_capture();
     test_kv_f16();
     test_hooks_fast();
+    test_amx();
     return check_summary("vecdot");
 }
