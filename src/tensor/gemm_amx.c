@@ -55,7 +55,7 @@
  * which base/cpu.c asks for before it ever reports the amx set; each call
  * configures the tiles and releases them at the end.
  */
-#include "tensor/gemm_q.h"
+#include "tensor/gemm_amx.h"
 
 #include <string.h>
 

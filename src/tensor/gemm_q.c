@@ -464,7 +464,7 @@ GemmFn *gemm_q_kernel(DType t, int set) {
     int v = set >= GEMM_VNNI;
     if (set != GEMM_AVX2 && set != GEMM_VNNI && set != GEMM_BF16 && set != GEMM_AMX) return NULL;
     if (set == GEMM_BF16 && t == DT_BF16) return gemm_bf16_dp;
-    if (set == GEMM_AMX && t == DT_BF16) return gemm_bf16_amx;
+    if (set == GEMM_AMX && t == DT_BF16) return NULL; /* gemm_amx.h's, against its own batch form */
     switch (t) {
     case DT_Q8_0: return v ? gemm_q8_0_vnni : gemm_q8_0_avx2;
     case DT_Q4_0: return v ? gemm_q4_0_vnni : gemm_q4_0_avx2;

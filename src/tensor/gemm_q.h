@@ -55,26 +55,14 @@ typedef void GemmFn(const void *w, size_t row_bytes, int64_t nr, int64_t n, cons
  * FMA + F16C: maddubs), GEMM_VNNI (AVX-512 VL + VNNI: vpdpbusd/vpdpwssd,
  * BF16 rows on 512-bit FMA), GEMM_BF16 (VNNI's, and BF16 rows by
  * vdpbf16ps against the activation in BF16: gemm_q_to_bf16), GEMM_AMX
- * (VNNI's, and BF16 rows on AMX tiles against the batch packed by
- * gemm_amx_pack: gemm_amx.c); NULL where there is none (the caller runs
+ * (VNNI's; BF16 rows there are gemm_amx.h's, on AMX tiles, which vecdot.c
+ * dispatches to: NULL here); NULL where there is none (the caller runs
  * the portable dot products, or the binary is not for x86). The caller
- * checks the CPU has the set.
- *
- * Under GEMM_AMX the BF16 kernel keeps the contract above with the tiles'
- * own order of sums: a batch and decode (T = 1, the same kernel) give the
- * same bits, and so do 1 and N threads; its bits differ from GEMM_BF16's
- * (another order of the same FP32 sums of exact BF16 products). */
+ * checks the CPU has the set. */
 enum { GEMM_AVX2 = 1, GEMM_VNNI = 2, GEMM_BF16 = 3, GEMM_AMX = 4 };
 GemmFn *gemm_q_kernel(DType t, int set);
 /* x[0..n) to BF16, rounded to nearest even (GEMM_BF16's activation form). */
 void gemm_q_to_bf16(const float *x, int64_t n, uint16_t *out);
-/* GEMM_AMX's batch: the T rows of x (n values each) rounded as
- * gemm_q_to_bf16 rounds them, in groups of 16 tokens (the last one w =
- * T mod 16 wide), group g at out + 16·g·n: pair p of token j at the
- * uint32 p·w + j, then for odd n the w last values. T·n halves in all; for
- * T = 1, gemm_q_to_bf16's row. x86 only, where the CPU has AVX-512 BF16. */
-void gemm_amx_pack(const float *x, int64_t n, int T, uint16_t *out);
-GemmFn gemm_bf16_amx;
 /* NM_INTERNAL_END */
 
 #endif

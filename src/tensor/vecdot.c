@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "tensor/gemm_amx.h"
 #include "tensor/gemm_q.h"
 
 #if NM_X86
@@ -376,6 +377,9 @@ static DotFn *dot_fn(DType t) {
 void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act, int T, float *out, int64_t ldo) {
     size_t row_bytes = dtype_bytes(t, n), act_bytes = vecdot_act_bytes(t, n);
     GemmFn *g = gemm_q_kernel(t, kernel_set());
+#if NM_X86
+    if (t == DT_BF16 && kernel_set() == K_AMX) g = gemm_bf16_amx; /* its batch: vecdot_quantize_batch */
+#endif
     if (g) {
         g(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
         return;
