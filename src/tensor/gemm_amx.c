@@ -214,13 +214,18 @@ T_AMX void gemm_bf16_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n,
             else if (ra1) block(a, row_bytes, steps, b0, b1, w0, w1, tail, at, bt[0], bt[1], c, 1, 0);
             else if (w1) block(a, row_bytes, steps, b0, b1, w0, w1, tail, at, bt[0], bt[1], c, 0, 1);
             else block(a, row_bytes, steps, b0, b1, w0, w1, tail, at, bt[0], bt[1], c, 0, 0);
-            /* C tile (i, j): rows r0 + 16i, tokens k0 + 16j, 16 floats a row. */
+            /* C tile (i, j): rows r0 + 16i, tokens k0 + 16j, 16 floats a
+             * row; written a token at a time, its rows side by side in out
+             * (one cache line, where rows first would touch a line, and for
+             * the head a page, per value). */
             for (int i = 0; i < 2; i++)
                 for (int j = 0; j < 2; j++) {
                     int ra = i ? ra1 : ra0, wk = j ? w1 : w0;
                     const float *ct = c + (2 * i + j) * TW * TW;
-                    for (int r = 0; r < ra; r++)
-                        for (int k = 0; k < wk; k++) out[(size_t)(k0 + TW * j + k) * ldo + r0 + TW * i + r] = ct[r * TW + k];
+                    for (int k = 0; k < wk; k++) {
+                        float *o = out + (size_t)(k0 + TW * j + k) * ldo + r0 + TW * i;
+                        for (int r = 0; r < ra; r++) o[r] = ct[r * TW + k];
+                    }
                 }
         }
     }
