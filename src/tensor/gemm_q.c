@@ -31,7 +31,9 @@
  * four accumulators per token, a row read (from L1) once per tile of
  * tokens, each token's sums exactly the single-token kernel's.
  *
- * Not here: AMX tiles (the amx set runs the avx512bf16 kernels).
+ * Not here: BF16 rows under the amx set, which run on AMX tiles
+ * (gemm_amx.c, dispatched by vecdot.c against its own packed batch); the
+ * amx set's other kernels are these, as under avx512bf16.
  */
 #include "tensor/gemm_q.h"
 
@@ -393,7 +395,7 @@ GEMM_HALF(gemm_bf16_avx512, T_VNNI, __m512, 16, 4, _mm512_setzero_ps(), BF16_W16
           bf16_to_f32)
 
 /* ----------------------------------------------------------------------------
- * BF16 rows under AVX-512 BF16 (the avx512bf16 and amx sets): the activation
+ * BF16 rows under AVX-512 BF16 (the avx512bf16 set; amx: gemm_amx.c): the activation
  * rounded to BF16 once per matmul (gemm_q_to_bf16, as llama.cpp does for
  * its BF16 rows), then vdpbf16ps: 32 products a step straight from the
  * stored rows, nothing widened. Each (row, token) pair keeps one 16-lane

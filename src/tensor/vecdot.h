@@ -15,8 +15,9 @@
  * plus float summation order. BF16/F16 rows: summation order only —
  * except under AVX-512 BF16 (the avx512bf16 and amx sets), where BF16 rows
  * meet the activation rounded to BF16 (relative error ≤ 2^-8 per element,
- * llama.cpp's own form for BF16 rows) by vdpbf16ps, products exact, sums in
- * F32 (denormals flushed, as the instruction does).
+ * llama.cpp's own form for BF16 rows) by vdpbf16ps — or TDPBF16PS on AMX
+ * tiles under amx —, products exact, sums in F32 (denormals flushed, as
+ * both instructions do).
  *
  * Kernels: portable C, AVX2 (maddubs), AVX-512 VL + VNNI (vpdpbusd,
  * vpdpwssd) where the kernel set is avx512 or higher and the CPU has VNNI,
