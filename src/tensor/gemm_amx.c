@@ -1,5 +1,5 @@
-/* gemm_amx.c — BF16 rows × a batch of tokens on AMX tiles (gemm_q.h's
- * GEMM_AMX set), prompts and decode alike.
+/* gemm_amx.c — BF16 rows × a batch of tokens on AMX tiles: the amx set's
+ * BF16 kernel (gemm_amx.h), prompts and decode alike.
  *
  * AMX gives each core eight tile registers of up to 16 rows × 64 bytes and
  * TDPBF16PS: C (16 × 16 floats) += A (16 rows × 32 BF16 along k) · B (16
@@ -22,10 +22,21 @@
  * token groups), 4–5 the rows, 6–7 the tokens: per step of 32 k, four loads
  * and four products. The forward pass hands each task 32 rows (forward.c's
  * FAST_CHUNK_ROWS) and at most 32 tokens (its BATCH), so a task is one
- * block: every weight row is read from memory once per batch. No software
- * prefetch: the rows' next lines fetched 4, 8, 16 or 32 steps ahead
- * measured the same or slower than none (the hardware's streams keep up:
- * decode reads 16-18 GB/s per core here, above a plain read loop's 9-10).
+ * block: every weight row is read from memory once per batch. The products
+ * wait on the rows' loads (perf puts the kernel's time on them): it is
+ * memory-bound, 15 GB/s per core for 32 tokens, 19 for one (best of 15
+ * calls, 768 MiB of rows, Xeon 4th/5th gen, loaded), where the vdpbf16ps
+ * kernel reached 2 at 32 tokens. No software prefetch: the rows' next
+ * lines fetched 4, 8, 16 or 32 steps ahead (to L1 or L2) measured the same
+ * or slower than none, and so did loading each operand's next step as soon
+ * as its last product was issued (same best time).
+ *
+ * Decode runs here too (T = 1: B one column, C 16 × 1): alternated in one
+ * process with the vdpbf16ps kernel over the same rows it reads 17.7
+ * against 16.3 GB/s (n = 2048) and 15.9 against 15.5 (n = 8192), medians
+ * of 11; whole 1B BF16 decodes alternated by NEUROMAP_ISA, a median pair
+ * ratio of 1.06 (1 thread) and 1.17 (2 threads). Not slower, so the bit
+ * contract holds as it is, memcmp, with no second kernel for decode.
  *
  * Tails. Fewer than 16 rows or tokens: smaller tiles (the configuration
  * is built per block shape and loaded only when the shape changes). K not
@@ -41,13 +52,16 @@
  * to BF16 once per matmul (relative 2^-8 at most), as under the
  * avx512bf16 set. So an output is K exact products of BF16 values summed in
  * FP32 with K roundings, plus flushes of at most 2^-126·(|w| + |x| + 1) per
- * step: within K·2^-24·Σ|w·x| + flushes of the double product of the BF16
- * operands (tests/test_vecdot.c checks exactly that bound).
+ * step: within (K + 2)·2^-24·Σ|w·x| + flushes of the double product of the
+ * BF16 operands (tests/test_vecdot.c checks that bound; the 2 covers a
+ * pair summed before it is added, which the SDM leaves open).
  *
  * The bit contract (gemm_q.h). The hardware adds each C element's products
  * in its own fixed order over k, one step after the other, and an element
- * never depends on the other rows or columns of its tile: a tile of 16 × 16
- * and one of 1 × 1 give an element the same bits. So a token's result does
+ * never depends on the other rows or columns of its tile (the SDM's
+ * pseudocode; tests/test_vecdot.c checks it, tiles of 1 to 16 rows and
+ * columns against decode's 16 × 1, memcmp): a tile of 16 × 16 and one of
+ * 1 × 1 give an element the same bits. So a token's result does
  * not depend on the batch (or the tile shapes its tails get), decode is
  * this kernel with T = 1, and threads (which split rows) change nothing.
  *
