@@ -24,8 +24,9 @@
  *
  * Here: the activation's quantisation, the portable C kernels (the
  * reference shape of each product) and the dispatch. The x86 kernels are
- * batched (gemm_q.c): one call multiplies a chunk of rows with every token
- * of a batch; a single token (decode) is the batch of one.
+ * batched (gemm_q.c; BF16 rows under amx: gemm_amx.c, on AMX tiles): one
+ * call multiplies a chunk of rows with every token of a batch; a single
+ * token (decode) is the batch of one.
  */
 #include "tensor/vecdot.h"
 
@@ -187,7 +188,7 @@ void vecdot_quantize(DType t, const float *x, int64_t n, void *act) {
 
 void vecdot_quantize_batch(DType t, const float *x, int64_t n, int T, void *act) {
 #if NM_X86
-    if (T > 1 && t == DT_BF16 && kernel_set() == GEMM_AMX) { /* the tiles' layout (gemm_q.h); T = 1 is the plain row */
+    if (T > 1 && t == DT_BF16 && kernel_set() == GEMM_AMX) { /* the tiles' layout (gemm_amx.h); T = 1 is the plain row */
         gemm_amx_pack(x, n, T, act);
         return;
     }
