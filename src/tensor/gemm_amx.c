@@ -110,28 +110,59 @@ static void shape(TileConfig *c, int ra0, int ra1, int w0, int w1) {
 /* ----------------------------------------------------------------------------
  * The batch into tiles' layout */
 
-/* The tokens' pairs (uint32) of group g at base: pair p of token j at
+/* The 16 × 16 transpose of 32-bit values in r (row i of the result is
+ * column i): pairs, then quadruples, then 128-bit lanes, twice. */
+T_AMX static inline void transpose16(__m512i r[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) {
+            t[8 * i + j] = _mm512_shuffle_i32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+            t[8 * i + 4 + j] = _mm512_shuffle_i32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_i32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_i32x4(t[j], t[8 + j], 0xdd);
+    }
+}
+
+/* gemm_amx.h. The tokens' pairs (uint32) of group g at base: pair p of token j at
  * base[p·w + j]; for odd n, the last values as halves after them. */
-void gemm_amx_pack(const float *x, int64_t n, int T, uint16_t *out) {
-    enum { CH = 512 }; /* values converted at a time: gemm_q_to_bf16's rounding, in L1 */
-    uint16_t tmp[CH];
+T_AMX void gemm_amx_pack(const float *x, int64_t n, int T, uint16_t *out) {
+    enum { CH = 256 }; /* values of each token converted at a time: 16 tokens' worth is 8 KiB, in L1 */
+    _Alignas(64) uint16_t tmp[TW][CH];
     for (int k0 = 0; k0 < T; k0 += TW) {
         int w = T - k0 < TW ? T - k0 : TW;
         uint16_t *g = out + (size_t)k0 * n;
-        uint32_t *pairs = (uint32_t *)(void *)g;
-        for (int j = 0; j < w; j++) {
-            const float *xj = x + (size_t)(k0 + j) * n;
+        for (int64_t i0 = 0; i0 < n; i0 += CH) {
+            int m = n - i0 < CH ? (int)(n - i0) : CH;
             /* Chunks of a multiple of 16 values: gemm_q_to_bf16 rounds the
              * same values by the same instruction as on the whole row. */
-            for (int64_t i0 = 0; i0 < n; i0 += CH) {
-                int m = n - i0 < CH ? (int)(n - i0) : CH;
-                gemm_q_to_bf16(xj + i0, m, tmp);
-                for (int q = 0; q + 1 < m; q += 2) {
-                    uint32_t v = (uint32_t)tmp[q] | (uint32_t)tmp[q + 1] << 16;
-                    memcpy(&pairs[(size_t)(i0 / 2 + q / 2) * w + j], &v, 4);
+            for (int j = 0; j < w; j++) gemm_q_to_bf16(x + (size_t)(k0 + j) * n + i0, m, tmp[j]);
+            /* Then pair row by pair row, the w tokens side by side: the
+             * writes in order, the reads from L1. */
+            uint16_t *d = g + (size_t)i0 * w;
+            int q = 0;
+            if (w == TW) /* 16 pairs of 16 tokens at a time: a transpose in registers */
+                for (; q + 32 <= m; q += 32, d += 32 * TW) {
+                    __m512i r[TW];
+                    for (int j = 0; j < TW; j++) r[j] = _mm512_loadu_si512(&tmp[j][q]);
+                    transpose16(r);
+                    for (int p = 0; p < TW; p++) _mm512_storeu_si512(d + 2 * TW * p, r[p]);
                 }
-                if (m & 1) g[(size_t)w * (n - 1) + j] = tmp[m - 1]; /* odd n: the last chunk's last value */
-            }
+            for (; q + 1 < m; q += 2, d += 2 * w)
+                for (int j = 0; j < w; j++) memcpy(d + 2 * j, &tmp[j][q], 4);
+            if (m & 1) /* odd n: the last chunk's last values, after every pair */
+                for (int j = 0; j < w; j++) g[(size_t)w * (n - 1) + j] = tmp[j][m - 1];
         }
     }
 }
