@@ -10,8 +10,9 @@
  * tile load takes 16 rows of 64 bytes at any stride, so the matrix's own
  * rows (row_bytes apart) are the operand and nothing is copied. B is the
  * batch's activations, rounded to BF16 (gemm_q_to_bf16's rounding) and
- * packed once per matmul by gemm_amx_pack into "VNNI" layout, tokens in
- * groups of 16: in a group of w tokens, pair row p holds the w tokens'
+ * packed once per matmul by gemm_amx_pack into "VNNI" layout (16 tokens'
+ * pairs transposed in registers: 14 µs for 32 tokens × 2048, against 5 for
+ * the rounding alone and 52 for a pair at a time), tokens in groups of 16: in a group of w tokens, pair row p holds the w tokens'
  * pairs (x[2p], x[2p + 1]) side by side, 4w bytes. A B tile is 16 pair rows
  * of w columns at a stride of 4w bytes: one step of 32 k. For w = 1 that
  * is the token's plain BF16 row — decode's activation needs no packing.
