@@ -93,7 +93,7 @@ static void test_dot_rows(void) {
  * head rows (n), K below, at and past a tile step (32) and a K block
  * (kernels.c 256, kernels_amx.c 512), with and without a tail of k. */
 static void test_bf16_bound(void) {
-    static const int Ms[] = { 37, 64 }, Ns[] = { 29, 70 }, Ks[] = { 2, 64, 514, 1030 };
+    static const int Ms[] = { 37, 64 }, Ns[] = { 29, 290 }, Ks[] = { 2, 64, 514, 1030 };
     int bad = 0;
     for (int t = 0; t < 16; t++) {
         int m = Ms[t & 1], n = Ns[t >> 1 & 1], K = Ks[t >> 2];

@@ -53,9 +53,11 @@
 #include <immintrin.h>
 
 enum {
-    KC = 512, /* k per block: the neurons' block of 512 is 512 KiB, in L2 (256 measured the same) */
-    MR = 32,  /* head rows per block: two A tiles */
-    PAIR_ROW = AMX_LANES * 2 * 2 /* bytes per pair step of a packed panel */
+    KC = 512, /* k per block: a panel's block (32 neurons × 512, 32 KiB) stays in L1 */
+    MR = 32,  /* head rows per block of C: two A tiles */
+    NR = 256, /* head rows per slab: the slab's A block (256 KiB) and C (1 MiB) stay in L2 */
+    PAIR_ROW = AMX_LANES * 2 * 2, /* bytes per pair step of a packed panel */
+    A_STEP = MR * 32              /* halves per step of a row block in tile order: two 1 KiB tiles */
 };
 
 /* The 64-byte operand of LDTILECFG: palette 1, then per tile its bytes per
@@ -77,10 +79,14 @@ static const _Alignas(64) TileConfig config = {
 
 __attribute__((target("amx-tile"))) static void configure(void) { _tile_loadconfig(&config); }
 
-/* One 32 × 32 block of C at c (row stride ldc floats): the head rows' block
- * a (MR rows of KC halves), `steps` whole steps of 32 k from the panel's
- * block b (pair rows of PAIR_ROW bytes), then, when tail is not NULL, one
- * more step from tail (a zero-padded copy of the panel's last pairs). */
+/* One 32 × 32 block of C at c (row stride ldc floats): `steps` steps of 32
+ * k, the head rows' from a (in tile order: per step two 16 × 32 tiles, 1 KiB
+ * each, contiguous), the neurons' from the panel's block b (pair rows of
+ * PAIR_ROW bytes, 16 per step), then, when tail is not NULL, one more step
+ * with the neurons' from tail (a zero-padded copy of the panel's last
+ * pairs). The head rows and the sums are loaded with
+ * the no-retain hint (TILELOADDT1): each is read once here, and a plain load
+ * would evict the panel's block, which the next seven blocks read again. */
 __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a, const uint16_t *b, int steps,
                                                               const uint16_t *tail, float *c, int ldc, int first) {
     size_t cs = (size_t)ldc * sizeof(float);
@@ -90,19 +96,19 @@ __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a
         _tile_zero(2);
         _tile_zero(3);
     } else {
-        _tile_loadd(0, c, cs);
-        _tile_loadd(1, c + 16, cs);
-        _tile_loadd(2, c + 16 * (size_t)ldc, cs);
-        _tile_loadd(3, c + 16 * (size_t)ldc + 16, cs);
+        _tile_stream_loadd(0, c, cs);
+        _tile_stream_loadd(1, c + 16, cs);
+        _tile_stream_loadd(2, c + 16 * (size_t)ldc, cs);
+        _tile_stream_loadd(3, c + 16 * (size_t)ldc + 16, cs);
     }
     for (int s = 0; s <= steps; s++) {
-        const uint16_t *bs = b + (size_t)s * 32 * AMX_LANES; /* 16 pair rows on */
+        const uint16_t *as = a + (size_t)s * A_STEP, *bs = b + (size_t)s * 32 * AMX_LANES;
         if (s == steps) {
             if (!tail) break;
             bs = tail;
         }
-        _tile_loadd(4, a + 32 * s, KC * 2);
-        _tile_loadd(5, a + 32 * s + 16 * KC, KC * 2);
+        _tile_stream_loadd(4, as, 64);
+        _tile_stream_loadd(5, as + A_STEP / 2, 64);
         _tile_loadd(6, bs, PAIR_ROW);
         _tile_loadd(7, bs + 32, PAIR_ROW);
         _tile_dpbf16ps(0, 4, 6);
@@ -118,37 +124,58 @@ __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a
 
 __attribute__((target("amx-tile"))) static void release(void) { _tile_release(); }
 
+/* Head rows r0 .. r0 + nr of the slab, k0 .. k0 + kc, into a in tile order
+ * (row block, step, row, 32 halves); rows past nr and k past kc (up to the
+ * whole step) are zeros. */
+static void copy_rows(uint16_t *a, const uint16_t *const *rows, int nr, int k0, int kc) {
+    int steps = (kc + 31) / 32, rest = kc % 32;
+    for (int r = 0; r < (nr + MR - 1) / MR * MR; r++) {
+        uint16_t *dst = a + (size_t)(r / MR) * steps * A_STEP + (size_t)(r % MR) * 32;
+        if (r >= nr) {
+            for (int s = 0; s < steps; s++) memset(dst + (size_t)s * A_STEP, 0, 64);
+            continue;
+        }
+        const uint16_t *src = rows[r] + k0;
+        for (int s = 0; s < kc / 32; s++) memcpy(dst + (size_t)s * A_STEP, src + 32 * s, 64);
+        if (rest) {
+            uint16_t *d = dst + (size_t)(kc / 32) * A_STEP;
+            memcpy(d, src + kc / 32 * 32, (size_t)rest * 2);
+            memset(d + rest, 0, (size_t)(32 - rest) * 2);
+        }
+    }
+}
+
 void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
-    _Alignas(64) uint16_t a[MR * KC];
     _Alignas(64) uint16_t tail[16 * PAIR_ROW / 2];
+    size_t a_rows = n < NR ? (size_t)(n + MR - 1) / MR * MR : NR;
+    uint16_t *a = xmalloc64(a_rows * KC * sizeof *a);
     /* The last, partial block of head rows writes into a scratch block of
      * MR rows (kept across K blocks), copied out at the end. */
     float *scratch = n % MR ? xmalloc((size_t)MR * ldc * sizeof *scratch) : NULL;
     configure();
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        int kc = K - k0 < KC ? K - k0 : KC, steps = kc / 32, rest = kc % 32; /* rest even: K is */
-        for (int j = 0; j < n; j += MR) {
-            int nr = n - j < MR ? n - j : MR;
-            for (int r = 0; r < MR; r++) {
-                uint16_t *dst = a + (size_t)r * KC;
-                if (r < nr) memcpy(dst, rows[j + r] + k0, (size_t)kc * 2);
-                else memset(dst, 0, (size_t)kc * 2);
-                if (rest) memset(dst + kc, 0, (size_t)(32 - rest) * 2);
-            }
-            float *cj = nr == MR ? c + (size_t)j * ldc : scratch;
+    for (int j0 = 0; j0 < n; j0 += NR) {
+        int nr = n - j0 < NR ? n - j0 : NR, blocks = (nr + MR - 1) / MR;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC, steps = kc / 32, rest = kc % 32; /* rest even: K is */
+            copy_rows(a, rows + j0, nr, k0, kc);
+            /* The next K block's head rows, a few per panel, from memory
+             * into L2 while this block computes (the hardware prefetcher
+             * cannot guess them: they are rows 8 KiB apart). */
+            int k1 = k0 + KC, kc1 = K - k1 < KC ? K - k1 : KC, per = (nr + panels - 1) / panels;
             for (int p = 0; p < panels; p++) {
-                /* The next block's head rows, a few per panel, from memory
-                 * into L2 while this block computes (they are read once per
-                 * K block: the hardware prefetcher cannot guess them). */
-                int ahead = n - j > MR ? j + MR : (k0 + KC < K ? 0 : n), per = (MR + panels - 1) / panels, k1 = ahead == 0 ? k0 + KC : k0;
-                for (int r = p * per; r < (p + 1) * per && r < MR && ahead + r < n; r++)
-                    for (int b = 0; b < (K - k1 < KC ? K - k1 : KC) * 2; b += 64) _mm_prefetch((const char *)(rows[ahead + r] + k1) + b, _MM_HINT_T1);
+                for (int r = p * per; k1 < K && r < (p + 1) * per && r < nr; r++)
+                    for (int o = 0; o < kc1 * 2; o += 64) _mm_prefetch((const char *)(rows[j0 + r] + k1) + o, _MM_HINT_T1);
                 const uint16_t *b = packed + ((size_t)p * K + k0) * AMX_LANES;
-                if (rest) { /* the last rest/2 pair rows, then zeros */
+                if (rest) { /* the panel's last rest/2 pair rows, then zeros: one more step */
                     memset(tail, 0, sizeof tail);
                     memcpy(tail, b + (size_t)steps * 32 * AMX_LANES, (size_t)rest / 2 * PAIR_ROW);
                 }
-                block(a, b, steps, rest ? tail : NULL, cj + (size_t)p * AMX_LANES, ldc, k0 == 0);
+                for (int jb = 0; jb < blocks; jb++) {
+                    int j = j0 + jb * MR;
+                    float *cj = n - j < MR ? scratch : c + (size_t)j * ldc;
+                    const uint16_t *aj = a + (size_t)jb * (steps + !!rest) * A_STEP;
+                    block(aj, b, steps, rest ? tail : NULL, cj + (size_t)p * AMX_LANES, ldc, k0 == 0);
+                }
             }
         }
     }
@@ -158,5 +185,6 @@ void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *co
         memcpy(c + (size_t)j * ldc, scratch, (size_t)(n - j) * ldc * sizeof *scratch);
         free(scratch);
     }
+    free(a);
 }
 #endif
