@@ -79,6 +79,19 @@ static const _Alignas(64) TileConfig config = {
 
 __attribute__((target("amx-tile"))) static void configure(void) { _tile_loadconfig(&config); }
 
+/* What the next blocks will read, fetched a few lines per step while this
+ * block computes: the next panel's K block into L2 (its first read would
+ * otherwise wait on L3 or memory: the whole packed block, 8 MiB for 1024
+ * neurons, cannot stay in L2), from line l0 on, per lines a step, up to
+ * lines; and the next block of sums into L1 (its 32 rows of two lines, per
+ * step c_per of the 64), so that their loads do not wait on L2. */
+typedef struct {
+    const char *b;
+    int l0, per, lines;
+    const float *c;
+    int c_per;
+} Ahead;
+
 /* One 32 × 32 block of C at c (row stride ldc floats): `steps` steps of 32
  * k, the head rows' from a (in tile order: per step two 16 × 32 tiles, 1 KiB
  * each, contiguous), the neurons' from the panel's block b (pair rows of
@@ -88,7 +101,8 @@ __attribute__((target("amx-tile"))) static void configure(void) { _tile_loadconf
  * the no-retain hint (TILELOADDT1): each is read once here, and a plain load
  * would evict the panel's block, which the next seven blocks read again. */
 __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a, const uint16_t *b, int steps,
-                                                              const uint16_t *tail, float *c, int ldc, int first) {
+                                                              const uint16_t *tail, float *c, int ldc, int first,
+                                                              const Ahead *ah) {
     size_t cs = (size_t)ldc * sizeof(float);
     if (first) {
         _tile_zero(0);
@@ -106,6 +120,11 @@ __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a
         if (s == steps) {
             if (!tail) break;
             bs = tail;
+        } else {
+            for (int i = 0, l = ah->l0 + s * ah->per; ah->b && i < ah->per && l < ah->lines; i++, l++)
+                _mm_prefetch(ah->b + (size_t)l * 64, _MM_HINT_T1);
+            for (int i = 0, l = s * ah->c_per; ah->c && i < ah->c_per && l < 2 * MR; i++, l++)
+                _mm_prefetch((const char *)(ah->c + (size_t)(l >> 1) * ldc + (l & 1) * 16), _MM_HINT_T0);
         }
         _tile_stream_loadd(4, as, 64);
         _tile_stream_loadd(5, as + A_STEP / 2, 64);
@@ -145,6 +164,9 @@ static void copy_rows(uint16_t *a, const uint16_t *const *rows, int nr, int k0, 
     }
 }
 
+/* Where head rows j .. j + MR sum: in c, or the last, partial block in scratch. */
+static float *c_block(float *c, int ldc, float *scratch, int n, int j) { return n - j < MR ? scratch : c + (size_t)j * ldc; }
+
 void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
     _Alignas(64) uint16_t tail[16 * PAIR_ROW / 2];
     size_t a_rows = n < NR ? (size_t)(n + MR - 1) / MR * MR : NR;
@@ -170,11 +192,16 @@ void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *co
                     memset(tail, 0, sizeof tail);
                     memcpy(tail, b + (size_t)steps * 32 * AMX_LANES, (size_t)rest / 2 * PAIR_ROW);
                 }
+                /* the next panel's block, or the first panel's next K block */
+                const uint16_t *next = p + 1 < panels ? b + (size_t)K * AMX_LANES : k1 < K ? packed + (size_t)k1 * AMX_LANES : NULL;
+                int lines = (p + 1 < panels ? kc : kc1) * AMX_LANES * 2 / 64, per_b = steps ? (lines + blocks * steps - 1) / (blocks * steps) : 0;
                 for (int jb = 0; jb < blocks; jb++) {
-                    int j = j0 + jb * MR;
-                    float *cj = n - j < MR ? scratch : c + (size_t)j * ldc;
                     const uint16_t *aj = a + (size_t)jb * (steps + !!rest) * A_STEP;
-                    block(aj, b, steps, rest ? tail : NULL, cj + (size_t)p * AMX_LANES, ldc, k0 == 0);
+                    /* the next block of sums, when it is loaded: (jb + 1, p) or (0, p + 1) of this K block */
+                    const float *cn = k0 == 0 ? NULL : jb + 1 < blocks ? c_block(c, ldc, scratch, n, j0 + (jb + 1) * MR) + (size_t)p * AMX_LANES
+                                                  : p + 1 < panels ? c_block(c, ldc, scratch, n, j0) + (size_t)(p + 1) * AMX_LANES : NULL;
+                    Ahead ah = { (const char *)next, jb * steps * per_b, per_b, lines, cn, steps ? (2 * MR + steps - 1) / steps : 0 };
+                    block(aj, b, steps, rest ? tail : NULL, c_block(c, ldc, scratch, n, j0 + jb * MR) + (size_t)p * AMX_LANES, ldc, k0 == 0, &ah);
                 }
             }
         }
