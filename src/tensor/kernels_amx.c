@@ -80,14 +80,17 @@ static const _Alignas(64) TileConfig config = {
 __attribute__((target("amx-tile"))) static void configure(void) { _tile_loadconfig(&config); }
 
 /* What the next blocks will read, fetched a few lines per step while this
- * block computes: the next panel's K block into L2 (its first read would
- * otherwise wait on L3 or memory: the whole packed block, 8 MiB for 1024
- * neurons, cannot stay in L2), from line l0 on, per lines a step, up to
- * lines; and the next block of sums into L1 (its 32 rows of two lines, per
- * step c_per of the 64), so that their loads do not wait on L2. */
+ * block computes, so that no load waits on memory: the next panel's K block
+ * into L2 (the packed neurons, 8 MiB for 1024, cannot stay in L2), from
+ * line l0 on, per lines a step, up to lines; the next K block of the head
+ * rows into L2 (rows 8 KiB apart in memory: no hardware prefetcher guesses
+ * them), from line r0 on, r_per a step, row_lines per row, up to r_lines;
+ * the next block of sums into L1 (32 rows of two lines, c_per a step). */
 typedef struct {
     const char *b;
     int l0, per, lines;
+    const uint16_t *const *rows;
+    int k1, r0, r_per, row_lines, r_lines;
     const float *c;
     int c_per;
 } Ahead;
@@ -123,6 +126,8 @@ __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a
         } else {
             for (int i = 0, l = ah->l0 + s * ah->per; ah->b && i < ah->per && l < ah->lines; i++, l++)
                 _mm_prefetch(ah->b + (size_t)l * 64, _MM_HINT_T1);
+            for (int i = 0, l = ah->r0 + s * ah->r_per; ah->rows && i < ah->r_per && l < ah->r_lines; i++, l++)
+                _mm_prefetch((const char *)(ah->rows[l / ah->row_lines] + ah->k1) + (size_t)(l % ah->row_lines) * 64, _MM_HINT_T1);
             for (int i = 0, l = s * ah->c_per; ah->c && i < ah->c_per && l < 2 * MR; i++, l++)
                 _mm_prefetch((const char *)(ah->c + (size_t)(l >> 1) * ldc + (l & 1) * 16), _MM_HINT_T0);
         }
@@ -180,13 +185,10 @@ void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *co
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC, steps = kc / 32, rest = kc % 32; /* rest even: K is */
             copy_rows(a, rows + j0, nr, k0, kc);
-            /* The next K block's head rows, a few per panel, from memory
-             * into L2 while this block computes (the hardware prefetcher
-             * cannot guess them: they are rows 8 KiB apart). */
-            int k1 = k0 + KC, kc1 = K - k1 < KC ? K - k1 : KC, per = (nr + panels - 1) / panels;
+            int k1 = k0 + KC, kc1 = K - k1 < KC ? K - k1 : KC;
+            int row_lines = (kc1 * 2 + 63) / 64, r_lines = k1 < K ? nr * row_lines : 0;
+            int r_per = steps ? (r_lines + panels * blocks * steps - 1) / (panels * blocks * steps) : 0;
             for (int p = 0; p < panels; p++) {
-                for (int r = p * per; k1 < K && r < (p + 1) * per && r < nr; r++)
-                    for (int o = 0; o < kc1 * 2; o += 64) _mm_prefetch((const char *)(rows[j0 + r] + k1) + o, _MM_HINT_T1);
                 const uint16_t *b = packed + ((size_t)p * K + k0) * AMX_LANES;
                 if (rest) { /* the panel's last rest/2 pair rows, then zeros: one more step */
                     memset(tail, 0, sizeof tail);
@@ -200,7 +202,9 @@ void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *co
                     /* the next block of sums, when it is loaded: (jb + 1, p) or (0, p + 1) of this K block */
                     const float *cn = k0 == 0 ? NULL : jb + 1 < blocks ? c_block(c, ldc, scratch, n, j0 + (jb + 1) * MR) + (size_t)p * AMX_LANES
                                                   : p + 1 < panels ? c_block(c, ldc, scratch, n, j0) + (size_t)(p + 1) * AMX_LANES : NULL;
-                    Ahead ah = { (const char *)next, jb * steps * per_b, per_b, lines, cn, steps ? (2 * MR + steps - 1) / steps : 0 };
+                    Ahead ah = { (const char *)next, jb * steps * per_b, per_b, lines,
+                                 rows + j0, k1, (p * blocks + jb) * steps * r_per, r_per, row_lines, r_lines,
+                                 cn, steps ? (2 * MR + steps - 1) / steps : 0 };
                     block(aj, b, steps, rest ? tail : NULL, c_block(c, ldc, scratch, n, j0 + jb * MR) + (size_t)p * AMX_LANES, ldc, k0 == 0, &ah);
                 }
             }
