@@ -184,9 +184,9 @@ static void pf_rescore(const Lens *L, Work *w, const float *x, const CandList *l
  * vocabulary sliced over the threads, so the head is read and copied into
  * the tile kernel's A buffer once per chunk, not once per 512 neurons), and
  * PASS_VOCAB head rows, few enough that the tile of sums (256 × 1024
- * floats) stays in L2 next to the neurons' K block (kernels_amx.c) between
- * K blocks. The tile's rows are padded by 16 floats: rows 4 KiB apart
- * would share cache sets. */
+ * floats, 1 MiB) stays in L2 next to the head rows' K block (256 KiB)
+ * between K blocks (kernels_amx.c). The tile's rows are padded by 16
+ * floats: rows 4 KiB apart would share cache sets. */
 #ifndef PASS_VOCAB
 #define PASS_VOCAB 256
 #endif

@@ -5,32 +5,51 @@
  * (16 rows × 32 BF16 along k) · B (16 rows of 16 BF16 pairs), 8,192
  * multiply-adds at once, 16 times the FMAs of an AVX-512 instruction.
  *
- * Operands. A is 16 head rows, 32 values of k each, in plain row order:
- * the rows' block is copied into a small buffer (as in kernels.c, against
- * 4 KiB aliasing; the copy also zero-pads short blocks). B must be in
- * "VNNI" layout: row r holds, for each of 16 columns, the pair (k = 2r,
- * 2r + 1). That is exactly kern_pack_bf16's panel: at each pair step the
- * 32 neurons' pairs side by side, 128 bytes. So the first 16 neurons of a
- * panel are a B tile read at a stride of 128 bytes, and the next 16 the
- * same 64 bytes on: the packed neurons are used in place.
+ * Operands. A is 16 head rows, 32 values of k each: the rows' K block is
+ * copied into a buffer in tile order (per 32 rows and step of k, two tiles
+ * of 1 KiB, each contiguous; the copy also zero-pads short blocks and
+ * rows). B must be in "VNNI" layout: row r holds, for each of 16 columns,
+ * the pair (k = 2r, 2r + 1). That is exactly kern_pack_bf16's panel: at
+ * each pair step the 32 neurons' pairs side by side, 128 bytes. So the
+ * first 16 neurons of a panel are a B tile read at a stride of 128 bytes,
+ * and the next 16 the same 64 bytes on: the packed neurons are used in
+ * place.
  *
- * Blocking. Tiles 0–3 hold a 32 × 32 block of C (two head-row tiles by
- * two neuron tiles), 4–5 the head rows, 6–7 the neurons: per 32 steps of
- * k, four loads and four products. K is cut into blocks of KC so that the
- * neurons' block (KC × all panels) stays in L2 while every 32 head rows of
- * the tile pass; the 32 rows' block (32 KiB) stays in L1. C goes back to
- * memory between K blocks (as floats: nothing is lost), so the prefilter
- * keeps its tiles short (lens/decode.c, 256 head rows: C stays in L2).
- * The next block's head rows are prefetched while a block computes.
+ * Where the operands come from decides the speed. Tiles 0–3 hold a 32 × 32
+ * block of C (two head-row tiles by two neuron tiles), 4–5 the head rows,
+ * 6–7 the neurons: per step of 32 k four loads of 1 KiB and four products
+ * of 16 cycles, 64 bytes a cycle. Measured on the Xeon below, a bare loop
+ * of that pattern on random operands runs 2,300 GFLOP/s when both operands
+ * fit L1 (32 KiB), 1,750 from L2 (64 KiB–1 MiB), 750 at 2 MiB and 400 at 8
+ * MiB (L3): so each operand must be in L2 at least, and one in L1 helps.
+ * Hence the loops, per slab of NR = 256 head rows and K block of KC = 512:
+ * the slab's rows copied (256 KiB, in L2); then panel by panel, the
+ * panel's block (32 neurons × 512, 32 KiB) read by the slab's eight blocks
+ * of C in turn, so it stays in L1, while the head rows and the sums, read
+ * once per block, are loaded with the no-retain hint (TILELOADDT1) so that
+ * they do not evict it; C goes back to memory between K blocks (as floats:
+ * nothing is lost) and stays in L2 (256 × 1024 floats, lens/decode.c's
+ * tile). And nothing waits on memory: while a block computes, a few lines
+ * per step of what comes next are prefetched, the next panel's K block and
+ * the head rows' next K block into L2 (the packed neurons are 8 MiB for
+ * 1024, the head 1 GiB; rows 8 KiB apart defeat the hardware prefetcher),
+ * the next block of sums into L1. Operands must start on cache lines
+ * (lens/decode.c allocates them so): rows across two lines cost a fifth.
  *
- * Speed, measured on the 2-vCPU Xeon (Emerald Rapids) VM: 650–700 GFLOP/s
- * per core (fastest of 100 calls, 1024 neurons × 256 rows × 4096): 0.39 of
- * a bare loop of the same four loads and four products on random data
- * timed in alternation (1,600–1,700 GFLOP/s with the other vCPU idle); C's
- * store and reload and the head copy are a fifth of that gap (measured by
- * leaving them out), the rest is not found yet. KC of 256 and 512, A
- * in tile order and a prefetch of B into L1 measured the same; KC 1024,
- * and whole-K blocks reading the head rows in place, slower.
+ * Speed, on the 2-vCPU Xeon (Emerald Rapids) VM, 1024 neurons × 256 rows ×
+ * 4096, operands at cache lines, medians of 40 calls timed in alternation
+ * with the other vCPU idle: the previous kernel (the 32 rows' block meant
+ * to stay in L1 while all the panels streamed past it, so it did not)
+ * 860–880 GFLOP/s; the panel kept in L1 with the no-retain hint 1,030–1,070;
+ * with the prefetches 1,160–1,200, 0.62 of the bare loop from L2 (1,870).
+ * Left out one at a time (wrong sums, for timing only), C's store and
+ * reload would give +29% and the head copy +18%; KC 256 and 1024, slabs of
+ * 32–128 rows with K blocks of 2048–4096 (fewer C reloads, both operands
+ * from L2), a contiguous scratch for C between K blocks and the copy
+ * interleaved with the panels measured the same or slower. While the other
+ * vCPU ran other sessions' work (llama-quantize, an AMX generate) every
+ * rate here, the bare loop's too, fell to a third: time this kernel only
+ * on a quiet machine, and in alternation.
  *
  * Arithmetic (Intel SDM, TDPBF16PS): each BF16 product is exact in FP32,
  * added into the FP32 sum with round-to-nearest-even, one rounding per
