@@ -37,19 +37,23 @@
  * (lens/decode.c allocates them so): rows across two lines cost a fifth.
  *
  * Speed, on the 2-vCPU Xeon (Emerald Rapids) VM, 1024 neurons × 256 rows ×
- * 4096, operands at cache lines, medians of 40 calls timed in alternation
- * with the other vCPU idle: the previous kernel (the 32 rows' block meant
- * to stay in L1 while all the panels streamed past it, so it did not)
- * 860–880 GFLOP/s; the panel kept in L1 with the no-retain hint 1,030–1,070;
- * with the prefetches 1,160–1,200, 0.62 of the bare loop from L2 (1,870).
- * Left out one at a time (wrong sums, for timing only), C's store and
- * reload would give +29% and the head copy +18%; KC 256 and 1024, slabs of
- * 32–128 rows with K blocks of 2048–4096 (fewer C reloads, both operands
- * from L2), a contiguous scratch for C between K blocks and the copy
- * interleaved with the panels measured the same or slower. While the other
- * vCPU ran other sessions' work (llama-quantize, an AMX generate) every
- * rate here, the bare loop's too, fell to a third: time this kernel only
- * on a quiet machine, and in alternation.
+ * 4096, one thread, medians of 40 calls timed in alternation with a copy of
+ * the previous kernel (the 32 rows' block meant to stay in L1 while all the
+ * panels streamed past it, so it did not): the previous kernel 800–860
+ * GFLOP/s with operands at cache lines, 700–710 16 bytes off (as the map
+ * ran it); the panel kept in L1 with the no-retain hint 1,010–1,040; with
+ * the prefetches 1,060–1,160, 0.6 of the bare loop from L2 (1,650–1,870);
+ * in the map, 1,090 per CPU second against 595 (docs/BENCHMARKS.md, third
+ * pass; bench/amx_tile.c times it). Left out one at a time (wrong sums, for
+ * timing only), C's store and reload would give +29% (a third of it the
+ * wait between blocks on the same tiles, which AMX does not rename) and the
+ * head copy +18%; KC 256 and 1024, slabs of 32–128 rows with K blocks of
+ * 2048–4096 (fewer C reloads, both operands from L2), a contiguous scratch
+ * for C between K blocks, the copy interleaved with the panels and the head
+ * rows read in place measured the same or slower. While the other vCPU ran
+ * other sessions' work (llama-quantize, an AMX generate) every rate here,
+ * the bare loop's too, fell to a third: time it on a quiet machine, and in
+ * alternation.
  *
  * Arithmetic (Intel SDM, TDPBF16PS): each BF16 product is exact in FP32,
  * added into the FP32 sum with round-to-nearest-even, one rounding per
