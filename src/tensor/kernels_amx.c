@@ -210,7 +210,7 @@ void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *co
             copy_rows(a, rows + j0, nr, k0, kc);
             int k1 = k0 + KC, kc1 = K - k1 < KC ? K - k1 : KC;
             int row_lines = (kc1 * 2 + 63) / 64, r_lines = k1 < K ? nr * row_lines : 0;
-            int r_per = steps ? (r_lines + panels * blocks * steps - 1) / (panels * blocks * steps) : 0;
+            int r_per = steps && panels ? (r_lines + panels * blocks * steps - 1) / (panels * blocks * steps) : 0;
             for (int p = 0; p < panels; p++) {
                 const uint16_t *b = packed + ((size_t)p * K + k0) * AMX_LANES;
                 if (rest) { /* the panel's last rest/2 pair rows, then zeros: one more step */
