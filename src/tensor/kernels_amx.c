@@ -123,9 +123,9 @@ typedef struct {
  * each, contiguous), the neurons' from the panel's block b (pair rows of
  * PAIR_ROW bytes, 16 per step), then, when tail is not NULL, one more step
  * with the neurons' from tail (a zero-padded copy of the panel's last
- * pairs). The head rows and the sums are loaded with
- * the no-retain hint (TILELOADDT1): each is read once here, and a plain load
- * would evict the panel's block, which the next seven blocks read again. */
+ * pairs). The head rows and the sums are loaded with the no-retain hint
+ * (TILELOADDT1): each is read once here, and a plain load would evict the
+ * panel's block, which the slab's next blocks read again. */
 __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a, const uint16_t *b, int steps,
                                                               const uint16_t *tail, float *c, int ldc, int first,
                                                               const Ahead *ah) {
@@ -171,9 +171,9 @@ __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a
 
 __attribute__((target("amx-tile"))) static void release(void) { _tile_release(); }
 
-/* Head rows r0 .. r0 + nr of the slab, k0 .. k0 + kc, into a in tile order
- * (row block, step, row, 32 halves); rows past nr and k past kc (up to the
- * whole step) are zeros. */
+/* The slab's nr head rows, k0 .. k0 + kc, into a in tile order (row block,
+ * step, row, 32 halves); rows past nr (up to the whole block) and k past kc
+ * (up to the whole step) are zeros. */
 static void copy_rows(uint16_t *a, const uint16_t *const *rows, int nr, int k0, int kc) {
     int steps = (kc + 31) / 32, rest = kc % 32;
     for (int r = 0; r < (nr + MR - 1) / MR * MR; r++) {
