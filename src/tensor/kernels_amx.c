@@ -19,9 +19,10 @@
  * block of C (two head-row tiles by two neuron tiles), 4–5 the head rows,
  * 6–7 the neurons: per step of 32 k four loads of 1 KiB and four products
  * of 16 cycles, 64 bytes a cycle. Measured on the Xeon below, a bare loop
- * of that pattern on random operands runs 2,300 GFLOP/s when both operands
- * fit L1 (32 KiB), 1,750 from L2 (64 KiB–1 MiB), 750 at 2 MiB and 400 at 8
- * MiB (L3): so each operand must be in L2 at least, and one in L1 helps.
+ * of that pattern on random operands runs 2,260–2,320 GFLOP/s when both
+ * operands fit L1 (32 KiB), 1,650–1,750 from L2 (64–512 KiB), 700–750 at 2
+ * MiB and 370–400 at 8 MiB (L3; bench/amx_tile.c): so each operand must be
+ * in L2 at least, and one in L1 helps.
  * Hence the loops, per slab of NR = 256 head rows and K block of KC = 512:
  * the slab's rows copied (256 KiB, in L2); then panel by panel, the
  * panel's block (32 neurons × 512, 32 KiB) read by the slab's eight blocks
