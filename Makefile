@@ -99,6 +99,10 @@ neuromap: build/opt/neuromap
 build/opt/bench/lse_split: bench/lse_split.c build/opt/libneuromap.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(OPT_FLAGS) $< build/opt/libneuromap.a -o $@ $(LIBS)
+# bench/amx_tile.c: issue 20's AMX product against the tile engine's limits (its header).
+build/opt/bench/amx_tile: bench/amx_tile.c build/opt/libneuromap.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(OPT_FLAGS) $< build/opt/libneuromap.a -o $@ $(LIBS)
 
 # ---- python: the package python/neuromap over build/opt/libneuromap.so ------
 # PYTHONPATH=python python3 -c "import neuromap" from here, or pip install ./python

@@ -7,6 +7,8 @@
 #   KEEP=DIR bench/map.sh        reuse/keep the generated model in DIR
 #   VARIANTS="native openblas prefilter prefilter-bounds"   which neuromap runs
 #   VARIANTS="auto native openblas prefilter@avx512bf16 prefilter@amx"
+#   NM_BEFORE=path/to/old/neuromap bench/map.sh   every variant also run by
+#                                the old binary, interleaved, as before:NAME
 #
 # Variants: auto (no --kernel: what map chooses), native (--kernel native),
 # openblas (--kernel openblas), prefilter (--prefilter: exact normaliser
@@ -43,7 +45,8 @@ if [ ! -f "$MODEL/config.json" ]; then
 fi
 
 variant_flags() {
-    case ${1%@*} in
+    local v=${1#before:}
+    case ${v%@*} in
     auto) echo "" ;;
     native) echo "--kernel native" ;;
     openblas) echo "--kernel openblas" ;;
@@ -57,17 +60,21 @@ variant_flags() {
 n0=${NEURONS%-*} n1=${NEURONS#*-}
 count=$((n1 - n0 + 1))
 flops=$(awk -v n="$count" 'BEGIN { printf "%.6e", 2 * 128256 * 4096 * n }')
+if [ -n "${NM_BEFORE:-}" ]; then
+    VARIANTS=$(for v in $VARIANTS; do printf '%s before:%s ' "$v" "$v"; done)
+fi
 for v in $VARIANTS numpy; do : >"$WORK/$v.times"; : >"$WORK/$v.fixed"; done
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for i in $(seq "$RUNS"); do
     for v in $VARIANTS; do
         isa=; [[ $v == *@* ]] && isa=${v#*@}
+        nm=$NM; [[ $v == before:* ]] && nm=$NM_BEFORE
         # shellcheck disable=SC2046
-        /usr/bin/time -f "%e %U %S %M" -o "$WORK/t" env ${isa:+NEUROMAP_ISA=$isa} "$NM" map "$MODEL" --matrix up --layers 0 --neurons "$NEURONS" \
+        /usr/bin/time -f "%e %U %S %M" -o "$WORK/t" env ${isa:+NEUROMAP_ISA=$isa} "$nm" map "$MODEL" --matrix up --layers 0 --neurons "$NEURONS" \
             --top-k 10 --bottom-k 5 --format tsv $(variant_flags "$v") >"$WORK/$v.tsv" 2>"$WORK/$v.err"
         cat "$WORK/t" >>"$WORK/$v.times"
         # shellcheck disable=SC2046
-        /usr/bin/time -f "%e %U %S %M" -o "$WORK/t1" env ${isa:+NEUROMAP_ISA=$isa} "$NM" map "$MODEL" --matrix up --layers 0 --neurons "$n0-$n0" \
+        /usr/bin/time -f "%e %U %S %M" -o "$WORK/t1" env ${isa:+NEUROMAP_ISA=$isa} "$nm" map "$MODEL" --matrix up --layers 0 --neurons "$n0-$n0" \
             --top-k 10 --bottom-k 5 --format tsv $(variant_flags "$v") >/dev/null 2>&1
         cat "$WORK/t1" >>"$WORK/$v.fixed"
         grep -h '^map: [0-9]* neurons\|prefilter:' "$WORK/$v.err" | sed "s/^/[$v] /" >&2
@@ -86,9 +93,10 @@ model: Llama-3.1-8B-shaped layer (4096 x 14336, vocabulary 128256), HF BF16, rea
 slice: --matrix up --layers 0 --neurons $NEURONS --top-k 10 --bottom-k 5 ($count neurons, $flops FLOP)
 load average: $load_before before, $load_after after; $RUNS runs each, medians, whole processes
 $("$NM" --version | sed -n 's/^kernels: /kernel sets: /p')
+$([ -z "${NM_BEFORE:-}" ] || echo "before: $NM_BEFORE, interleaved with $NM")
 $(if [ -f "$WORK/auto.err" ]; then sed -n 's/^map: [0-9]* neurons.*(\(.*\))$/auto chose: \1/p; s/^map: kernel: /auto: /p' "$WORK/auto.err"; fi)
 
-                        wall s    CPU s  GFLOP/s(wall)  GFLOP/CPU-s  peak RSS MB  numpy/this (wall)  (CPU)  same ids  full 8B up map (wall)  (CPU/$cores)  (fixed once)
+                                wall s    CPU s  GFLOP/s(wall)  GFLOP/CPU-s  peak RSS MB  numpy/this (wall)  (CPU)  same ids  full 8B up map (wall)  (CPU/$cores)  (fixed once)
 EOF
 py_wall=$(awk '{ print $1 }' "$WORK/numpy.times" | median)
 py_cpu=$(awk '{ print $2 + $3 }' "$WORK/numpy.times" | median)
@@ -106,7 +114,7 @@ for v in $VARIANTS numpy; do
     awk -v name="$v" -v w="$wall" -v c="$cpu" -v r="$rss" -v f="$flops" -v pw="$py_wall" -v pc="$py_cpu" -v s="$same" \
         -v n="$count" -v cores="$cores" -v fx="$fixed" \
         'BEGIN { once = fx > 0 ? sprintf("%9.1f min", (fx + (c - fx) * 458752 / n) / cores / 60) : "-";
-                 printf "%-22s %8.2f %8.2f %14.1f %12.1f %12.0f %18.2f %6.2f %9s %17.1f min %9.1f min %13s\n", name, w, c, f / w / 1e9,
+                 printf "%-30s %8.2f %8.2f %14.1f %12.1f %12.0f %18.2f %6.2f %9s %17.1f min %9.1f min %13s\n", name, w, c, f / w / 1e9,
                  f / c / 1e9, r / 1024, pw / w, pc / c, s, w * 458752 / n / 60, c / cores * 458752 / n / 60, once }'
 done
 echo "(full 8B up map: 458,752 neurons at this slice's rate, opening the model counted each time: an upper bound;"
@@ -114,7 +122,8 @@ echo " the CPU column divides CPU seconds by the cores: the time on cores not sh
 echo " fixed once: a one-neuron map's CPU seconds counted once, the rest per neuron, divided by the cores)"
 # The variants must agree with each other on the logits too (prefilter = native, bit for bit).
 for v in $VARIANTS; do
-    case $v in prefilter* | auto*) if [ -f "$WORK/native.tsv" ] && ! cmp -s <(cut -f1-7 "$WORK/native.tsv") <(cut -f1-7 "$WORK/$v.tsv"); then
+    case $v in before:*) ;; prefilter* | auto*) if [ -f "$WORK/native.tsv" ] && ! cmp -s <(cut -f1-7 "$WORK/native.tsv") <(cut -f1-7 "$WORK/$v.tsv"); then
         echo "$v: logits differ from native"; all_same=no; fi ;; esac
+    if [[ $v == before:* ]] && ! cmp -s "$WORK/$v.tsv" "$WORK/${v#before:}.tsv"; then echo "$v: output differs from ${v#before:}"; all_same=no; fi
 done
 [ "$all_same" = yes ]

@@ -43,6 +43,7 @@ static void *check_alloc(void *p, size_t n) {
     return p;
 }
 void *xmalloc(size_t n) { return check_alloc(malloc(n ? n : 1), n); }
+void *xmalloc64(size_t n) { return check_alloc(aligned_alloc(64, (n + 63) / 64 * 64 + (n ? 0 : 64)), n); }
 void *xcalloc(size_t n, size_t size) { return check_alloc(calloc(n ? n : 1, size ? size : 1), n * size); }
 void *xrealloc(void *p, size_t n) { return check_alloc(realloc(p, n ? n : 1), n); }
 char *xstrdup(const char *s) { return xstrndup(s, strlen(s)); }

@@ -184,9 +184,9 @@ static void pf_rescore(const Lens *L, Work *w, const float *x, const CandList *l
  * vocabulary sliced over the threads, so the head is read and copied into
  * the tile kernel's A buffer once per chunk, not once per 512 neurons), and
  * PASS_VOCAB head rows, few enough that the tile of sums (256 × 1024
- * floats) stays in L2 next to the neurons' K block (kernels_amx.c) between
- * K blocks. The tile's rows are padded by 16 floats: rows 4 KiB apart
- * would share cache sets. */
+ * floats, 1 MiB) stays in L2 next to the head rows' K block (256 KiB)
+ * between K blocks (kernels_amx.c). The tile's rows are padded by 16
+ * floats: rows 4 KiB apart would share cache sets. */
 #ifndef PASS_VOCAB
 #define PASS_VOCAB 256
 #endif
@@ -226,8 +226,11 @@ static void pf_pass_task(void *arg, int64_t item, int worker) {
     PScan *sc = &j->scans[worker];
     if (!sc->max) {
         size_t mm = (size_t)kern_padded(tn);
-        sc->packed = xmalloc(mm * dim * sizeof *sc->packed), sc->rows = xmalloc((size_t)tv * sizeof *sc->rows);
-        sc->ct = xmalloc((size_t)tv * (mm + 16) * sizeof *sc->ct);
+        /* The tile kernel's operands at cache lines: on AMX a panel's or a
+         * sum's row across two lines costs a fifth of the product (malloc's
+         * large blocks start 16 bytes past a page). */
+        sc->packed = xmalloc64(mm * dim * sizeof *sc->packed), sc->rows = xmalloc((size_t)tv * sizeof *sc->rows);
+        sc->ct = xmalloc64((size_t)tv * (mm + 16) * sizeof *sc->ct);
         sc->max = xmalloc(mm * sizeof *sc->max), sc->par = xmalloc(5 * mm * sizeof *sc->par);
         sc->sum = xmalloc(mm * sizeof *sc->sum), sc->n_hits = xmalloc(mm / 16 * sizeof *sc->n_hits);
         sc->hit_row = xmalloc(mm / 16 * tv * sizeof *sc->hit_row);

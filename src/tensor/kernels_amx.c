@@ -5,32 +5,56 @@
  * (16 rows × 32 BF16 along k) · B (16 rows of 16 BF16 pairs), 8,192
  * multiply-adds at once, 16 times the FMAs of an AVX-512 instruction.
  *
- * Operands. A is 16 head rows, 32 values of k each, in plain row order:
- * the rows' block is copied into a small buffer (as in kernels.c, against
- * 4 KiB aliasing; the copy also zero-pads short blocks). B must be in
- * "VNNI" layout: row r holds, for each of 16 columns, the pair (k = 2r,
- * 2r + 1). That is exactly kern_pack_bf16's panel: at each pair step the
- * 32 neurons' pairs side by side, 128 bytes. So the first 16 neurons of a
- * panel are a B tile read at a stride of 128 bytes, and the next 16 the
- * same 64 bytes on: the packed neurons are used in place.
+ * Operands. A is 16 head rows, 32 values of k each: the rows' K block is
+ * copied into a buffer in tile order (per 32 rows and step of k, two tiles
+ * of 1 KiB, each contiguous; the copy also zero-pads short blocks and
+ * rows). B must be in "VNNI" layout: row r holds, for each of 16 columns,
+ * the pair (k = 2r, 2r + 1). That is exactly kern_pack_bf16's panel: at
+ * each pair step the 32 neurons' pairs side by side, 128 bytes. So the
+ * first 16 neurons of a panel are a B tile read at a stride of 128 bytes,
+ * and the next 16 the same 64 bytes on: the packed neurons are used in
+ * place.
  *
- * Blocking. Tiles 0–3 hold a 32 × 32 block of C (two head-row tiles by
- * two neuron tiles), 4–5 the head rows, 6–7 the neurons: per 32 steps of
- * k, four loads and four products. K is cut into blocks of KC so that the
- * neurons' block (KC × all panels) stays in L2 while every 32 head rows of
- * the tile pass; the 32 rows' block (32 KiB) stays in L1. C goes back to
- * memory between K blocks (as floats: nothing is lost), so the prefilter
- * keeps its tiles short (lens/decode.c, 256 head rows: C stays in L2).
- * The next block's head rows are prefetched while a block computes.
+ * Where the operands come from decides the speed. Tiles 0–3 hold a 32 × 32
+ * block of C (two head-row tiles by two neuron tiles), 4–5 the head rows,
+ * 6–7 the neurons: per step of 32 k four loads of 1 KiB and four products
+ * of 16 cycles, 64 bytes a cycle. Measured on the Xeon below, a bare loop
+ * of that pattern on random operands runs 2,260–2,320 GFLOP/s when both
+ * operands fit L1 (32 KiB), 1,650–1,750 from L2 (64–512 KiB), 700–750 at 2
+ * MiB and 370–400 at 8 MiB (L3; bench/amx_tile.c): so each operand must be
+ * in L2 at least, and one in L1 helps.
+ * Hence the loops, per slab of NR = 256 head rows and K block of KC = 512:
+ * the slab's rows copied (256 KiB, in L2); then panel by panel, the
+ * panel's block (32 neurons × 512, 32 KiB) read by the slab's eight blocks
+ * of C in turn, so it stays in L1, while the head rows and the sums, read
+ * once per block, are loaded with the no-retain hint (TILELOADDT1) so that
+ * they do not evict it; C goes back to memory between K blocks (as floats:
+ * nothing is lost) and stays in L2 (256 × 1024 floats, lens/decode.c's
+ * tile). And nothing waits on memory: while a block computes, a few lines
+ * per step of what comes next are prefetched, the next panel's K block and
+ * the head rows' next K block into L2 (the packed neurons are 8 MiB for
+ * 1024, the head 1 GiB; rows 8 KiB apart defeat the hardware prefetcher),
+ * the next block of sums into L1. Operands must start on cache lines
+ * (lens/decode.c allocates them so): rows across two lines cost a fifth.
  *
- * Speed, measured on the 2-vCPU Xeon (Emerald Rapids) VM: 650–700 GFLOP/s
- * per core (fastest of 100 calls, 1024 neurons × 256 rows × 4096): 0.39 of
- * a bare loop of the same four loads and four products on random data
- * timed in alternation (1,600–1,700 GFLOP/s with the other vCPU idle); C's
- * store and reload and the head copy are a fifth of that gap (measured by
- * leaving them out), the rest is not found yet. KC of 256 and 512, A
- * in tile order and a prefetch of B into L1 measured the same; KC 1024,
- * and whole-K blocks reading the head rows in place, slower.
+ * Speed, on the 2-vCPU Xeon (Emerald Rapids) VM, 1024 neurons × 256 rows ×
+ * 4096, one thread, medians of 40 calls timed in alternation with a copy of
+ * the previous kernel (the 32 rows' block meant to stay in L1 while all the
+ * panels streamed past it, so it did not): the previous kernel 800–860
+ * GFLOP/s with operands at cache lines, 700–710 16 bytes off (as the map
+ * ran it); the panel kept in L1 with the no-retain hint 1,010–1,040; with
+ * the prefetches 1,060–1,160, 0.6 of the bare loop from L2 (1,650–1,870);
+ * in the map, 1,090 per CPU second against 595 (docs/BENCHMARKS.md, third
+ * pass; bench/amx_tile.c times it). Left out one at a time (wrong sums, for
+ * timing only), C's store and reload would give +29% (a third of it the
+ * wait between blocks on the same tiles, which AMX does not rename) and the
+ * head copy +18%; KC 256 and 1024, slabs of 32–128 rows with K blocks of
+ * 2048–4096 (fewer C reloads, both operands from L2), a contiguous scratch
+ * for C between K blocks, the copy interleaved with the panels and the head
+ * rows read in place measured the same or slower. While the other vCPU ran
+ * other sessions' work (llama-quantize, an AMX generate) every rate here,
+ * the bare loop's too, fell to a third: time it on a quiet machine, and in
+ * alternation.
  *
  * Arithmetic (Intel SDM, TDPBF16PS): each BF16 product is exact in FP32,
  * added into the FP32 sum with round-to-nearest-even, one rounding per
@@ -53,9 +77,11 @@
 #include <immintrin.h>
 
 enum {
-    KC = 512, /* k per block: the neurons' block of 512 is 512 KiB, in L2 (256 measured the same) */
-    MR = 32,  /* head rows per block: two A tiles */
-    PAIR_ROW = AMX_LANES * 2 * 2 /* bytes per pair step of a packed panel */
+    KC = 512, /* k per block: a panel's block (32 neurons × 512, 32 KiB) stays in L1 */
+    MR = 32,  /* head rows per block of C: two A tiles */
+    NR = 256, /* head rows per slab: the slab's A block (256 KiB) and C (1 MiB) stay in L2 */
+    PAIR_ROW = AMX_LANES * 2 * 2, /* bytes per pair step of a packed panel */
+    A_STEP = MR * 32              /* halves per step of a row block in tile order: two 1 KiB tiles */
 };
 
 /* The 64-byte operand of LDTILECFG: palette 1, then per tile its bytes per
@@ -77,12 +103,33 @@ static const _Alignas(64) TileConfig config = {
 
 __attribute__((target("amx-tile"))) static void configure(void) { _tile_loadconfig(&config); }
 
-/* One 32 × 32 block of C at c (row stride ldc floats): the head rows' block
- * a (MR rows of KC halves), `steps` whole steps of 32 k from the panel's
- * block b (pair rows of PAIR_ROW bytes), then, when tail is not NULL, one
- * more step from tail (a zero-padded copy of the panel's last pairs). */
+/* What the next blocks will read, fetched a few lines per step while this
+ * block computes, so that no load waits on memory: the next panel's K block
+ * into L2 (the packed neurons, 8 MiB for 1024, cannot stay in L2), from
+ * line l0 on, per lines a step, up to lines; the next K block of the head
+ * rows into L2 (rows 8 KiB apart in memory: no hardware prefetcher guesses
+ * them), from line r0 on, r_per a step, row_lines per row, up to r_lines;
+ * the next block of sums into L1 (32 rows of two lines, c_per a step). */
+typedef struct {
+    const char *b;
+    int l0, per, lines;
+    const uint16_t *const *rows;
+    int k1, r0, r_per, row_lines, r_lines;
+    const float *c;
+    int c_per;
+} Ahead;
+
+/* One 32 × 32 block of C at c (row stride ldc floats): `steps` steps of 32
+ * k, the head rows' from a (in tile order: per step two 16 × 32 tiles, 1 KiB
+ * each, contiguous), the neurons' from the panel's block b (pair rows of
+ * PAIR_ROW bytes, 16 per step), then, when tail is not NULL, one more step
+ * with the neurons' from tail (a zero-padded copy of the panel's last
+ * pairs). The head rows and the sums are loaded with the no-retain hint
+ * (TILELOADDT1): each is read once here, and a plain load would evict the
+ * panel's block, which the slab's next blocks read again. */
 __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a, const uint16_t *b, int steps,
-                                                              const uint16_t *tail, float *c, int ldc, int first) {
+                                                              const uint16_t *tail, float *c, int ldc, int first,
+                                                              const Ahead *ah) {
     size_t cs = (size_t)ldc * sizeof(float);
     if (first) {
         _tile_zero(0);
@@ -90,19 +137,26 @@ __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a
         _tile_zero(2);
         _tile_zero(3);
     } else {
-        _tile_loadd(0, c, cs);
-        _tile_loadd(1, c + 16, cs);
-        _tile_loadd(2, c + 16 * (size_t)ldc, cs);
-        _tile_loadd(3, c + 16 * (size_t)ldc + 16, cs);
+        _tile_stream_loadd(0, c, cs);
+        _tile_stream_loadd(1, c + 16, cs);
+        _tile_stream_loadd(2, c + 16 * (size_t)ldc, cs);
+        _tile_stream_loadd(3, c + 16 * (size_t)ldc + 16, cs);
     }
     for (int s = 0; s <= steps; s++) {
-        const uint16_t *bs = b + (size_t)s * 32 * AMX_LANES; /* 16 pair rows on */
+        const uint16_t *as = a + (size_t)s * A_STEP, *bs = b + (size_t)s * 32 * AMX_LANES;
         if (s == steps) {
             if (!tail) break;
             bs = tail;
+        } else {
+            for (int i = 0, l = ah->l0 + s * ah->per; ah->b && i < ah->per && l < ah->lines; i++, l++)
+                _mm_prefetch(ah->b + (size_t)l * 64, _MM_HINT_T1);
+            for (int i = 0, l = ah->r0 + s * ah->r_per; ah->rows && i < ah->r_per && l < ah->r_lines; i++, l++)
+                _mm_prefetch((const char *)(ah->rows[l / ah->row_lines] + ah->k1) + (size_t)(l % ah->row_lines) * 64, _MM_HINT_T1);
+            for (int i = 0, l = s * ah->c_per; ah->c && i < ah->c_per && l < 2 * MR; i++, l++)
+                _mm_prefetch((const char *)(ah->c + (size_t)(l >> 1) * ldc + (l & 1) * 16), _MM_HINT_T0);
         }
-        _tile_loadd(4, a + 32 * s, KC * 2);
-        _tile_loadd(5, a + 32 * s + 16 * KC, KC * 2);
+        _tile_stream_loadd(4, as, 64);
+        _tile_stream_loadd(5, as + A_STEP / 2, 64);
         _tile_loadd(6, bs, PAIR_ROW);
         _tile_loadd(7, bs + 32, PAIR_ROW);
         _tile_dpbf16ps(0, 4, 6);
@@ -118,37 +172,65 @@ __attribute__((target("amx-tile,amx-bf16"))) static void block(const uint16_t *a
 
 __attribute__((target("amx-tile"))) static void release(void) { _tile_release(); }
 
+/* The slab's nr head rows, k0 .. k0 + kc, into a in tile order (row block,
+ * step, row, 32 halves); rows past nr (up to the whole block) and k past kc
+ * (up to the whole step) are zeros. */
+static void copy_rows(uint16_t *a, const uint16_t *const *rows, int nr, int k0, int kc) {
+    int steps = (kc + 31) / 32, rest = kc % 32;
+    for (int r = 0; r < (nr + MR - 1) / MR * MR; r++) {
+        uint16_t *dst = a + (size_t)(r / MR) * steps * A_STEP + (size_t)(r % MR) * 32;
+        if (r >= nr) {
+            for (int s = 0; s < steps; s++) memset(dst + (size_t)s * A_STEP, 0, 64);
+            continue;
+        }
+        const uint16_t *src = rows[r] + k0;
+        for (int s = 0; s < kc / 32; s++) memcpy(dst + (size_t)s * A_STEP, src + 32 * s, 64);
+        if (rest) {
+            uint16_t *d = dst + (size_t)(kc / 32) * A_STEP;
+            memcpy(d, src + kc / 32 * 32, (size_t)rest * 2);
+            memset(d + rest, 0, (size_t)(32 - rest) * 2);
+        }
+    }
+}
+
+/* Where head rows j .. j + MR sum: in c, or the last, partial block in scratch. */
+static float *c_block(float *c, int ldc, float *scratch, int n, int j) { return n - j < MR ? scratch : c + (size_t)j * ldc; }
+
 void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *const *rows, int n, float *c, int ldc) {
-    _Alignas(64) uint16_t a[MR * KC];
     _Alignas(64) uint16_t tail[16 * PAIR_ROW / 2];
+    size_t a_rows = n < NR ? (size_t)(n + MR - 1) / MR * MR : NR;
+    uint16_t *a = xmalloc64(a_rows * KC * sizeof *a);
     /* The last, partial block of head rows writes into a scratch block of
      * MR rows (kept across K blocks), copied out at the end. */
     float *scratch = n % MR ? xmalloc((size_t)MR * ldc * sizeof *scratch) : NULL;
     configure();
-    for (int k0 = 0; k0 < K; k0 += KC) {
-        int kc = K - k0 < KC ? K - k0 : KC, steps = kc / 32, rest = kc % 32; /* rest even: K is */
-        for (int j = 0; j < n; j += MR) {
-            int nr = n - j < MR ? n - j : MR;
-            for (int r = 0; r < MR; r++) {
-                uint16_t *dst = a + (size_t)r * KC;
-                if (r < nr) memcpy(dst, rows[j + r] + k0, (size_t)kc * 2);
-                else memset(dst, 0, (size_t)kc * 2);
-                if (rest) memset(dst + kc, 0, (size_t)(32 - rest) * 2);
-            }
-            float *cj = nr == MR ? c + (size_t)j * ldc : scratch;
+    for (int j0 = 0; j0 < n; j0 += NR) {
+        int nr = n - j0 < NR ? n - j0 : NR, blocks = (nr + MR - 1) / MR;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC, steps = kc / 32, rest = kc % 32; /* rest even: K is */
+            copy_rows(a, rows + j0, nr, k0, kc);
+            int k1 = k0 + KC, kc1 = K - k1 < KC ? K - k1 : KC;
+            int row_lines = (kc1 * 2 + 63) / 64, r_lines = k1 < K ? nr * row_lines : 0;
+            int r_per = steps && panels ? (r_lines + panels * blocks * steps - 1) / (panels * blocks * steps) : 0;
             for (int p = 0; p < panels; p++) {
-                /* The next block's head rows, a few per panel, from memory
-                 * into L2 while this block computes (they are read once per
-                 * K block: the hardware prefetcher cannot guess them). */
-                int ahead = n - j > MR ? j + MR : (k0 + KC < K ? 0 : n), per = (MR + panels - 1) / panels, k1 = ahead == 0 ? k0 + KC : k0;
-                for (int r = p * per; r < (p + 1) * per && r < MR && ahead + r < n; r++)
-                    for (int b = 0; b < (K - k1 < KC ? K - k1 : KC) * 2; b += 64) _mm_prefetch((const char *)(rows[ahead + r] + k1) + b, _MM_HINT_T1);
                 const uint16_t *b = packed + ((size_t)p * K + k0) * AMX_LANES;
-                if (rest) { /* the last rest/2 pair rows, then zeros */
+                if (rest) { /* the panel's last rest/2 pair rows, then zeros: one more step */
                     memset(tail, 0, sizeof tail);
                     memcpy(tail, b + (size_t)steps * 32 * AMX_LANES, (size_t)rest / 2 * PAIR_ROW);
                 }
-                block(a, b, steps, rest ? tail : NULL, cj + (size_t)p * AMX_LANES, ldc, k0 == 0);
+                /* the next panel's block, or the first panel's next K block */
+                const uint16_t *next = p + 1 < panels ? b + (size_t)K * AMX_LANES : k1 < K ? packed + (size_t)k1 * AMX_LANES : NULL;
+                int lines = (p + 1 < panels ? kc : kc1) * AMX_LANES * 2 / 64, per_b = steps ? (lines + blocks * steps - 1) / (blocks * steps) : 0;
+                for (int jb = 0; jb < blocks; jb++) {
+                    const uint16_t *aj = a + (size_t)jb * (steps + !!rest) * A_STEP;
+                    /* the next block of sums, when it is loaded: (jb + 1, p) or (0, p + 1) of this K block */
+                    const float *cn = k0 == 0 ? NULL : jb + 1 < blocks ? c_block(c, ldc, scratch, n, j0 + (jb + 1) * MR) + (size_t)p * AMX_LANES
+                                                  : p + 1 < panels ? c_block(c, ldc, scratch, n, j0) + (size_t)(p + 1) * AMX_LANES : NULL;
+                    Ahead ah = { (const char *)next, jb * steps * per_b, per_b, lines,
+                                 rows + j0, k1, (p * blocks + jb) * steps * r_per, r_per, row_lines, r_lines,
+                                 cn, steps ? (2 * MR + steps - 1) / steps : 0 };
+                    block(aj, b, steps, rest ? tail : NULL, c_block(c, ldc, scratch, n, j0 + jb * MR) + (size_t)p * AMX_LANES, ldc, k0 == 0, &ah);
+                }
             }
         }
     }
@@ -158,5 +240,6 @@ void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *co
         memcpy(c + (size_t)j * ldc, scratch, (size_t)(n - j) * ldc * sizeof *scratch);
         free(scratch);
     }
+    free(a);
 }
 #endif
