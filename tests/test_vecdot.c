@@ -270,6 +270,8 @@ static void test_kernels(void) {
             check_gemm(t, n, 17, 5);
             check_gemm(t, n, 3, 33);
             check_gemm(t, n, 33, 2);
+            check_gemm(t, n, 13, 1); /* decode: the rows in flight and their tail */
+            check_gemm(t, 5 * n / 3, 7, 1);
         }
         printf("kernels: %s (vecdot %s) checked\n", isa_name((Isa)s), vecdot_kernel_name());
     }
