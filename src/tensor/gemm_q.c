@@ -536,7 +536,7 @@ T_VNNI static inline __m256i fold4(const __m512i c[4]) {
 /* One Q4_K (Q5: Q5_K) block against the token's y[4], bs, ad. Group pair j
  * (groups 2j, 2j+1) is the 32 bytes qs[32j..] — low nibbles, then high. */
 #define KQ1_45(NAME, BT, Q5)                                                                        \
-    T_VNNI static inline __m256 NAME(const BT *b, const __m512i y[4], __m256i bs, __m256 ad, __m256 acc) { \
+    T_VNNI static inline __attribute__((always_inline)) __m256 NAME(const BT *b, const __m512i y[4], __m256i bs, __m256 ad, __m256 acc) { \
         const __m512i lo4 = _mm512_set1_epi8(0xF), sh = HALVES16(0, 4), z = _mm512_setzero_si512();  \
         __m256i v = k_scales16(b->sc);                                                              \
         __m512i v5 = _mm512_castsi256_si512(v), c[4];                                               \
@@ -565,7 +565,7 @@ KQ1_45(kq1_q5_k, BQ5_K, 1)
  * sixteen signed scales, four per pair, one per 16 values. */
 #define Q6I(x) (0x0001000100010001ll * (x)) /* four int16 lanes of x */
 /* pair j's four scales, one per 128 bits: 4j, 4j+1, 4j+2, 4j+3 (set_epi64 lists the high elements first) */
-T_VNNI static inline __m256 kq1_q6_k(const BQ6_K *b, const __m512i y[4], __m256i bs, __m256 ad, __m256 acc) {
+T_VNNI static inline __attribute__((always_inline)) __m256 kq1_q6_k(const BQ6_K *b, const __m512i y[4], __m256i bs, __m256 ad, __m256 acc) {
     const __m512i lo4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30), z = _mm512_setzero_si512();
     __m256i v = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->sc));
     __m512i v5 = _mm512_castsi256_si512(v), c[4];
