@@ -514,15 +514,19 @@ GEMM_KQ(gemm_q6_k_vnni_b, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
 
 enum { KR = 4 }; /* rows in flight: independent chains, one activation load */
 
-/* Q4_K/Q5_K's packed scales (k_scales) four bytes at a time: the 8 scales
- * then the 8 mins, as 16 int16 lanes. */
-T_VNNI static inline __m256i k_scales16(const uint8_t s[12]) {
-    uint32_t u[3];
-    memcpy(u, s, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    __m128i v = _mm_setr_epi32((int)(u[0] & m6), (int)((u[2] & m4) | (u[0] >> 6 & m2) << 4), (int)(u[1] & m6),
-                               (int)((u[2] >> 4 & m4) | (u[1] >> 6 & m2) << 4));
-    return _mm256_cvtepu8_epi16(v);
+/* Q4_K/Q5_K's packed scales (k_scales) in one xmm, four bytes a lane:
+ * the 8 scales then the 8 mins, as 16 int16 lanes. It reads 16 bytes at s,
+ * the 12 and the 4 after them (still the block: qs or qh follow). With
+ * s as three words u0 u1 u2 (bytes 0-3, 4-7, 8-11):
+ *   scales 0-3 = u0 & 63,  scales 4-7 = (u2 & 15) | (u0 >> 6 & 3) << 4,
+ *   mins 0-3   = u1 & 63,  mins 4-7   = (u2 >> 4 & 15) | (u1 >> 6 & 3) << 4. */
+T_VNNI static inline __m256i k_scales16(const uint8_t *s) {
+    __m128i x = _mm_loadu_si128((const __m128i *)s);
+    __m128i a = _mm_srlv_epi32(_mm_shuffle_epi32(x, 0x98), _mm_setr_epi32(0, 0, 0, 4)); /* u0, u2, u1, u2 >> 4 */
+    __m128i b = _mm_srli_epi32(_mm_shuffle_epi32(x, 0x50), 2);                          /* (u0, u0, u1, u1) >> 2 */
+    a = _mm_and_si128(a, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    b = _mm_and_si128(b, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)); /* each byte's top two bits at 4-5 */
+    return _mm256_cvtepu8_epi16(_mm_or_si128(a, b));
 }
 
 /* int16 lanes: a in the low 256 bits, b in the high ones */
