@@ -182,6 +182,16 @@ GEMM_B32(gemm_q8_0_avx2, avx2, T_AVX2, BQ8_0, 0)
 GEMM_B32(gemm_q4_0_avx2, avx2, T_AVX2, BQ4_0, 1)
 GEMM_B32(gemm_q4_0_vnni, vnni, T_VNNI, BQ4_0, 1)
 
+/* Decode streams each row once, straight from memory: the hardware's
+ * prefetcher alone kept one thread at 5-6 GB/s (bench/gemm_q.c, Q8_0,
+ * weights beyond the caches), asking for the lines 4 KB ahead of the one
+ * being read gave 7-19 (noisy, shared machine; never slower). Rows are
+ * contiguous, so "ahead" runs on into the next rows; a prefetch never
+ * faults, past the matrix's end included. */
+enum { PREFETCH = 4096 };
+#define PREFETCH_AHEAD(p, bytes)                                                                    \
+    for (size_t o_ = 0; o_ < (bytes); o_ += 64) _mm_prefetch((const char *)(p) + PREFETCH + o_, _MM_HINT_T0)
+
 /* ----------------------------------------------------------------------------
  * Q8_0 under VNNI: two blocks per 512-bit vector, block 2p in the low half
  * and 2p+1 in the high one — so the low half of a (row, token)'s one
@@ -291,6 +301,7 @@ T_VNNI static void gemv_q8_0_vnni(const void *w, size_t row_bytes, int64_t nr, i
         __m512 c = _mm512_setzero_ps();
         for (int64_t p = 0; p < nb / 2; p++) {
             Q8Pair q;
+            PREFETCH_AHEAD(bl + 2 * p, 2 * sizeof *bl);
             q8_pair(bl + 2 * p, 1, &q);
             Q8_MAC(c, &q, yx[p], ad[p], 0xFFFF);
         }
@@ -602,7 +613,10 @@ T_VNNI static inline __attribute__((always_inline)) __m256 kq1_q6_k(const BQ6_K 
             _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j); \
             __m256i bs = LOAD(a[i].bsums);                                                          \
             __m256 ad = _mm256_set1_ps(a[i].d);                                                     \
-            _Pragma("GCC unroll 4") for (int k = 0; k < (M); k++) acc[k] = STEP(b[k] + i, y, bs, ad, acc[k]); \
+            _Pragma("GCC unroll 4") for (int k = 0; k < (M); k++) {                                 \
+                PREFETCH_AHEAD(b[k] + i, sizeof(BT));                                               \
+                acc[k] = STEP(b[k] + i, y, bs, ad, acc[k]);                                         \
+            }                                                                                       \
         }                                                                                           \
         for (int k = 0; k < (M); k++) out[r + k] = hsum_ps(acc[k]);                                 \
     } while (0)
