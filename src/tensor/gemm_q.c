@@ -73,6 +73,16 @@ T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 #define GEMM_ARGS \
     const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T, float *out, int64_t ldo
 
+/* Decode streams each row once, straight from memory: the hardware's
+ * prefetcher alone kept one thread at 5-6 GB/s (bench/gemm_q.c, Q8_0,
+ * weights beyond the caches), asking for the lines 4 KB ahead of the one
+ * being read gave 7-19 (noisy, shared machine; never slower). Rows are
+ * contiguous, so "ahead" runs on into the next rows; a prefetch never
+ * faults, past the matrix's end included. */
+enum { PREFETCH = 4096 };
+#define PREFETCH_AHEAD(p, bytes)                                                                    \
+    for (size_t o_ = 0; o_ < (bytes); o_ += 64) _mm_prefetch((const char *)(p) + PREFETCH + o_, _MM_HINT_T0)
+
 /* ----------------------------------------------------------------------------
  * Q8_0 and Q4_0, blocks of 32. Q8_0: |w| · (a·sign(w)), ggml's trick (our
  * activations are in [-127, 127], so a·sign(w) never overflows); Q4_0:
@@ -123,6 +133,7 @@ typedef struct {
                 __m256 c[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };                         \
                 float s1 = 0;                                                                       \
                 for (int64_t i = 0; i < nb; i++) {                                                  \
+                    PREFETCH_AHEAD(bl + i, sizeof *bl);                                             \
                     __m256i u, y = LOAD(a[i].qs);                                                   \
                     if (Q4) {                                                                       \
                         __m128i q = _mm_loadu_si128((const __m128i *)bl[i].qs);                     \
@@ -181,16 +192,6 @@ typedef struct {
 GEMM_B32(gemm_q8_0_avx2, avx2, T_AVX2, BQ8_0, 0)
 GEMM_B32(gemm_q4_0_avx2, avx2, T_AVX2, BQ4_0, 1)
 GEMM_B32(gemm_q4_0_vnni, vnni, T_VNNI, BQ4_0, 1)
-
-/* Decode streams each row once, straight from memory: the hardware's
- * prefetcher alone kept one thread at 5-6 GB/s (bench/gemm_q.c, Q8_0,
- * weights beyond the caches), asking for the lines 4 KB ahead of the one
- * being read gave 7-19 (noisy, shared machine; never slower). Rows are
- * contiguous, so "ahead" runs on into the next rows; a prefetch never
- * faults, past the matrix's end included. */
-enum { PREFETCH = 4096 };
-#define PREFETCH_AHEAD(p, bytes)                                                                    \
-    for (size_t o_ = 0; o_ < (bytes); o_ += 64) _mm_prefetch((const char *)(p) + PREFETCH + o_, _MM_HINT_T0)
 
 /* ----------------------------------------------------------------------------
  * Q8_0 under VNNI: two blocks per 512-bit vector, block 2p in the low half
