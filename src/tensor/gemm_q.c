@@ -25,6 +25,13 @@
  * scales (Q6_K) in one madd, where the single-token kernels summed them in
  * scalar code per block and token.
  *
+ * Two shapes break the staging where it costs: Q8_0 under VNNI (register
+ * tiles of 4 rows × 4 tokens over block pairs, below) and decode of the
+ * K-quants under VNNI (gemv_q.c: no staging, rows in flight) — each with
+ * the int32 lanes and float steps of the kernels here, so the bits hold
+ * across kernels too (tests/test_vecdot.c compares every set with avx2's).
+ * Decode streams each row once and asks for it 4 KB ahead (PREFETCH).
+ *
  * BF16 rows: under AVX-512 BF16, vdpbf16ps on the stored pairs against the
  * activation rounded to BF16, tiles of 4 rows × 4 tokens; below it (and F16
  * rows) widened in registers and multiplied with the F32 activation by FMA,
