@@ -510,9 +510,9 @@ KQ_STEP_AVX2(1)
 KQ_STEP_AVX2(0)
 KQ_STEP_VNNI(1)
 KQ_STEP_VNNI(0)
-GEMM_KQ(gemm_q4_k_avx2, avx2, T_AVX2, BQ4_K, unpack_q4_k, 1)
-GEMM_KQ(gemm_q5_k_avx2, avx2, T_AVX2, BQ5_K, unpack_q5_k, 1)
-GEMM_KQ(gemm_q6_k_avx2, avx2, T_AVX2, BQ6_K, unpack_q6_k, 0)
+GEMM_KQ(gemm_q4_k_avx2_b, avx2, T_AVX2, BQ4_K, unpack_q4_k, 1)
+GEMM_KQ(gemm_q5_k_avx2_b, avx2, T_AVX2, BQ5_K, unpack_q5_k, 1)
+GEMM_KQ(gemm_q6_k_avx2_b, avx2, T_AVX2, BQ6_K, unpack_q6_k, 0)
 GEMM_KQ(gemm_q4_k_vnni_b, vnni, T_VNNI, BQ4_K, unpack_q4_k, 1)
 GEMM_KQ(gemm_q5_k_vnni_b, vnni, T_VNNI, BQ5_K, unpack_q5_k, 1)
 GEMM_KQ(gemm_q6_k_vnni_b, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
@@ -526,6 +526,14 @@ GEMM_KQ(gemm_q6_k_vnni_b, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
 KQ_VNNI(q4_k, DT_Q4_K)
 KQ_VNNI(q5_k, DT_Q5_K)
 KQ_VNNI(q6_k, DT_Q6_K)
+#define KQ_AVX2(NAME, TYPE)                                                                         \
+    T_AVX2 static void gemm_##NAME##_avx2(GEMM_ARGS) {                                              \
+        if (T == 1) gemv_kq_avx2(TYPE, w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);       \
+        else gemm_##NAME##_avx2_b(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);                \
+    }
+KQ_AVX2(q4_k, DT_Q4_K)
+KQ_AVX2(q5_k, DT_Q5_K)
+KQ_AVX2(q6_k, DT_Q6_K)
 
 
 /* ----------------------------------------------------------------------------

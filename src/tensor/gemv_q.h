@@ -42,6 +42,8 @@ static inline void k_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
  * the bits the batched kernel gives that token. x86 only, and the caller
  * checks the CPU has the set. */
 void gemv_kq_vnni(DType t, const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out);
+/* The same under GEMM_AVX2. */
+void gemv_kq_avx2(DType t, const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out);
 /* NM_INTERNAL_END */
 
 #endif
