@@ -277,10 +277,11 @@ Q8_TILE(4, 1)
 Q8_TILE(1, 4)
 Q8_TILE(1, 1)
 
-/* Decode: rows one at a time (the core overlaps them), the token's pairs
+/* Decode: rows one at a time (the core overlaps them; four in flight were
+ * slower, docs/BENCHMARKS.md), the token's pairs
  * built once per call and read from L1 by every row. */
 T_VNNI static void gemv_q8_0_vnni(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8A *a, float *out) {
-    enum { MAXP = 512 }; /* pairs built at once: 32 KB of activation */
+    enum { MAXP = 512 }; /* pairs built at once: 64 KB of stack, rows up to 32768 values */
     _Alignas(64) __m512i yx[MAXP];
     _Alignas(64) __m512 ad[MAXP];
     int64_t np = (nb + 1) / 2;
