@@ -278,8 +278,8 @@ Q8_TILE(1, 4)
 Q8_TILE(1, 1)
 
 /* Decode: rows one at a time (the core overlaps them; four in flight were
- * slower, docs/BENCHMARKS.md), the token's pairs
- * built once per call and read from L1 by every row. */
+ * slower, docs/BENCHMARKS.md), the token's pairs built once per call and
+ * read from L1 by every row. */
 T_VNNI static void gemv_q8_0_vnni(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8A *a, float *out) {
     enum { MAXP = 512 }; /* pairs built at once: 64 KB of stack, rows up to 32768 values */
     _Alignas(64) __m512i yx[MAXP];
