@@ -6,8 +6,11 @@
  * times; here it is unpacked once into registers and then meets the T
  * activation blocks of the batch, one after the other. Each token keeps its
  * own accumulators, updated in the same order whatever T is, so a token's
- * result never depends on the batch around it: decode is the same kernel
- * with T = 1, and a batch gives the bits token-by-token decode gives.
+ * result never depends on the batch around it: decode is the same
+ * computation with T = 1 (for Q8_0 and the K-quants under the vector sets a
+ * kernel of its own, gemm_q.c's Q8_0 decode and gemv_q.c, with the same
+ * int32 lanes and float steps), and a batch gives the bits token-by-token
+ * decode gives.
  *
  * The activation forms (vecdot.h quantises into them) and GGUF's weight
  * blocks are declared in gemv_q.h (below this file: its decode kernels
