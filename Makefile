@@ -103,6 +103,10 @@ build/opt/bench/lse_split: bench/lse_split.c build/opt/libneuromap.a
 build/opt/bench/amx_tile: bench/amx_tile.c build/opt/libneuromap.a
 	@mkdir -p $(@D)
 	$(CC) $(BASE) $(OPT_FLAGS) $< build/opt/libneuromap.a -o $@ $(LIBS)
+# bench/gemm_q.c: issue 14's quantised products alone, one thread (its header).
+build/opt/bench/gemm_q: bench/gemm_q.c build/opt/libneuromap.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE) $(OPT_FLAGS) $< build/opt/libneuromap.a -o $@ $(LIBS)
 
 # ---- python: the package python/neuromap over build/opt/libneuromap.so ------
 # PYTHONPATH=python python3 -c "import neuromap" from here, or pip install ./python

@@ -303,6 +303,60 @@ static void test_quantize_sets(void) {
     cpu_force_isa(cpu_best_isa(), &e);
 }
 
+/* Every kernel set gives the bits of the avx2 set for the quantised types
+ * (the int32 lanes are the same exact sums, the float steps the same:
+ * gemm_q.h), for a batch and for decode: shapes with rows and tokens tails
+ * and, for Q8_0, rows longer than a chunk of K (64 block pairs) and than
+ * its decode kernel's activation buffer (512 pairs). */
+static void test_sets_agree(void) {
+    static const struct { DType t; int64_t n; int nr, T; } cases[] = {
+        { DT_Q8_0, 4192, 6, 5 },  { DT_Q8_0, 4192, 5, 1 }, { DT_Q8_0, 32800, 2, 1 }, { DT_Q8_0, 32800, 1, 2 },
+        { DT_Q4_0, 160, 17, 3 },  { DT_Q4_K, 1280, 9, 1 }, { DT_Q4_K, 768, 5, 6 },   { DT_Q5_K, 1280, 9, 1 },
+        { DT_Q5_K, 768, 5, 6 },   { DT_Q6_K, 1280, 9, 1 }, { DT_Q6_K, 768, 5, 6 },
+    };
+    Error e = { 0 };
+    if (!cpu_has_isa(ISA_AVX2)) {
+        SKIP(1, "no avx2: the kernel sets' agreement is not checked");
+        return;
+    }
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        DType t = cases[c].t;
+        int64_t n = cases[c].n;
+        int nr = cases[c].nr, T = cases[c].T;
+        size_t rb = dtype_bytes(t, n), ab = vecdot_act_bytes(t, n);
+        uint8_t *w = malloc(rb * nr);
+        float *x = malloc((size_t)n * T * sizeof *x), *ref = malloc((size_t)nr * T * sizeof *ref), *out = malloc((size_t)nr * T * sizeof *out);
+        char *act = malloc(ab * T);
+        random_row(t, w, n * nr);
+        for (int k = 0; k < T; k++) random_x(x + (size_t)k * n, n), x[(size_t)k * n + 7 * k] = 5.0f * (float)k;
+        cpu_force_isa(ISA_AVX2, &e);
+        for (int k = 0; k < T; k++) vecdot_quantize(t, x + (size_t)k * n, n, act + (size_t)k * ab);
+        vecdot_gemm(t, w, nr, n, act, T, ref, nr);
+        /* against the double reference once, so that an agreement on wrong numbers fails */
+        double *a = malloc((size_t)n * sizeof *a);
+        float *wf = malloc((size_t)n * sizeof *wf);
+        int bad = 0;
+        for (int k = 0; k < T; k++) {
+            read_act(t, act + (size_t)k * ab, x + (size_t)k * n, n, a);
+            for (int r = 0; r < nr; r++) {
+                dtype_info(t)->to_float(w + r * rb, wf, n);
+                double d = 0, mag = 0;
+                for (int64_t i = 0; i < n; i++) d += (double)wf[i] * a[i], mag += fabs((double)wf[i] * a[i]);
+                bad += !(fabs(ref[(size_t)k * nr + r] - d) <= (1e-6 + 1.2e-7 * (double)n) * mag);
+            }
+        }
+        CHECK(bad == 0, "%s n=%lld %dx%d [avx2]: %d outputs off the double reference", dtype_name(t), (long long)n, nr, T, bad);
+        for (int s = ISA_AVX2 + 1; s <= (int)cpu_best_isa(); s++) {
+            cpu_force_isa((Isa)s, &e);
+            vecdot_gemm(t, w, nr, n, act, T, out, nr);
+            CHECK(memcmp(out, ref, (size_t)nr * T * sizeof *out) == 0, "%s n=%lld %dx%d: %s (vecdot %s) differs from avx2's bits",
+                  dtype_name(t), (long long)n, nr, T, isa_name((Isa)s), vecdot_kernel_name());
+        }
+        free(w), free(x), free(ref), free(out), free(act), free(a), free(wf);
+    }
+    cpu_force_isa(cpu_best_isa(), &e);
+}
+
 static void test_kernels(void) {
     static const DType types[] = { DT_Q8_0, DT_Q4_0, DT_Q4_K, DT_Q5_K, DT_Q6_K, DT_BF16, DT_F16 };
     static const int64_t odd[] = { 1, 7, 31, 33, 64, 65, 100, 257, 2049 };
@@ -323,6 +377,8 @@ static void test_kernels(void) {
             check_gemm(t, n, 17, 5);
             check_gemm(t, n, 3, 33);
             check_gemm(t, n, 33, 2);
+            check_gemm(t, n, 13, 1); /* decode: the rows in flight and their tail */
+            check_gemm(t, 5 * n / 3, 7, 1);
         }
         printf("kernels: %s (vecdot %s) checked\n", isa_name((Isa)s), vecdot_kernel_name());
     }
@@ -655,6 +711,7 @@ static void test_amx(void) {
 
 int main(void) {
     test_kernels();
+    test_sets_agree();
     test_quantize_sets();
     test_attn();
     test_llama_cpp();

@@ -25,6 +25,13 @@
  * scales (Q6_K) in one madd, where the single-token kernels summed them in
  * scalar code per block and token.
  *
+ * Two shapes break the staging where it costs: Q8_0 under VNNI (register
+ * tiles of 4 rows × 4 tokens over block pairs, below) and decode of the
+ * K-quants under VNNI (gemv_q.c: no staging, rows in flight) — each with
+ * the int32 lanes and float steps of the kernels here, so the bits hold
+ * across kernels too (tests/test_vecdot.c compares every set with avx2's).
+ * Decode streams each row once and asks for it 4 KB ahead (PREFETCH).
+ *
  * BF16 rows: under AVX-512 BF16, vdpbf16ps on the stored pairs against the
  * activation rounded to BF16, tiles of 4 rows × 4 tokens; below it (and F16
  * rows) widened in registers and multiplied with the F32 activation by FMA,
@@ -72,6 +79,16 @@ T_AVX2 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 #define GEMM_ARGS \
     const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T, float *out, int64_t ldo
+
+/* Decode streams each row once, straight from memory: the hardware's
+ * prefetcher alone kept one thread at 5-6 GB/s (bench/gemm_q.c, Q8_0,
+ * weights beyond the caches), asking for the lines 4 KB ahead of the one
+ * being read gave 7-19 (noisy, shared machine; never slower). Rows are
+ * contiguous, so "ahead" runs on into the next rows; a prefetch never
+ * faults, past the matrix's end included. */
+enum { PREFETCH = 4096 };
+#define PREFETCH_AHEAD(p, bytes)                                                                    \
+    for (size_t o_ = 0; o_ < (bytes); o_ += 64) _mm_prefetch((const char *)(p) + PREFETCH + o_, _MM_HINT_T0)
 
 /* ----------------------------------------------------------------------------
  * Q8_0 and Q4_0, blocks of 32. Q8_0: |w| · (a·sign(w)), ggml's trick (our
@@ -123,6 +140,7 @@ typedef struct {
                 __m256 c[2] = { _mm256_setzero_ps(), _mm256_setzero_ps() };                         \
                 float s1 = 0;                                                                       \
                 for (int64_t i = 0; i < nb; i++) {                                                  \
+                    PREFETCH_AHEAD(bl + i, sizeof *bl);                                             \
                     __m256i u, y = LOAD(a[i].qs);                                                   \
                     if (Q4) {                                                                       \
                         __m128i q = _mm_loadu_si128((const __m128i *)bl[i].qs);                     \
@@ -180,8 +198,167 @@ typedef struct {
 
 GEMM_B32(gemm_q8_0_avx2, avx2, T_AVX2, BQ8_0, 0)
 GEMM_B32(gemm_q4_0_avx2, avx2, T_AVX2, BQ4_0, 1)
-GEMM_B32(gemm_q8_0_vnni, vnni, T_VNNI, BQ8_0, 0)
 GEMM_B32(gemm_q4_0_vnni, vnni, T_VNNI, BQ4_0, 1)
+
+/* ----------------------------------------------------------------------------
+ * Q8_0 under VNNI: two blocks per 512-bit vector, block 2p in the low half
+ * and 2p+1 in the high one — so the low half of a (row, token)'s one
+ * accumulator is the even blocks' chain above and the high half the odd
+ * blocks', updated by the same float steps, lane by lane: the bits of the
+ * kernels above (gemm_q.h's contract across kernels, sets and T).
+ *
+ * No sign trick per product: the activation goes unsigned once per token
+ * (y + 128, a xor), the weights stay signed, vpdpbusd sums (y + 128)·w and
+ * starts from -128·Σw per lane, a row's own correction made once per block
+ * pair — the same exact int32 lanes Σ y·w. A (row, token) pair costs one
+ * vpdpbusd, a conversion, the scales' product and an FMA per 64 values.
+ *
+ * Prompts: tiles of 4 rows × 4 tokens (16 accumulators in registers) over
+ * the block pairs of a chunk of K; the 4 rows' pairs staged once per chunk
+ * (Q8Pair, 48 KB for 64 pairs, L1/L2), each token's pair built from its two
+ * activation blocks once per tile of rows and met by the 4 rows there. */
+
+typedef struct { __m512i w, corr; __m512 dw; } Q8Pair; /* a row's block pair, as the tiles read it */
+
+T_VNNI static inline __m512 halves_ps(float a, float b) {
+    return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(a)), _mm256_castps_pd(_mm256_set1_ps(b)), 1));
+}
+/* The pair at bl (TWO = 0: the row's last block alone; the high half zero). */
+#define Q8_W(bl, TWO) \
+    ((TWO) ? _mm512_inserti64x4(_mm512_castsi256_si512(LOAD((bl)[0].qs)), LOAD((bl)[1].qs), 1) : _mm512_zextsi256_si512(LOAD((bl)[0].qs)))
+T_VNNI static inline void q8_pair(const BQ8_0 *bl, int two, Q8Pair *p) {
+    p->w = Q8_W(bl, two);
+    p->corr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), p->w));
+    p->dw = halves_ps(h2f(bl[0].d), two ? h2f(bl[1].d) : 0.0f);
+}
+/* A token's pair at a: y + 128, its two scales. */
+#define Q8_Y(a, TWO, yx, ad)                                                                        \
+    do {                                                                                            \
+        const VecQ8A *a_ = (a);                                                                     \
+        __m512i y_ = (TWO) ? _mm512_inserti64x4(_mm512_castsi256_si512(LOAD(a_[0].qs)), LOAD(a_[1].qs), 1) \
+                           : _mm512_zextsi256_si512(LOAD(a_[0].qs));                                \
+        (yx) = _mm512_xor_si512(y_, _mm512_set1_epi8(-128));                                        \
+        (ad) = halves_ps(a_[0].d, (TWO) ? a_[1].d : 0.0f);                                          \
+    } while (0)
+/* acc += (d_w·d_a)·Σ y·w, lanes under m (the last lone block: the low half) */
+#define Q8_MAC(acc, p, yx, ad, m) \
+    (acc) = _mm512_mask3_fmadd_ps(_mm512_mul_ps((p)->dw, (ad)), _mm512_cvtepi32_ps(_mm512_dpbusd_epi32((p)->corr, (yx), (p)->w)), (acc), (m))
+T_VNNI static inline float q8_reduce(__m512 c) { /* the even chain plus the odd one, then hsum_ps */
+    return hsum_ps(_mm256_add_ps(_mm512_castps512_ps256(c), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(c), 1))));
+}
+
+enum { Q8R = 4, Q8K = 4, Q8C = 64 }; /* rows, tokens per tile; block pairs per chunk of K */
+
+/* R rows (staged: S[r][0..np)) × K tokens (act, act_bytes apart; pair p0 is
+ * the chunk's first) over np pairs, the last one lone when LONE; the
+ * accumulators come from and go back to acc[k·Q8R + r]. */
+#define Q8_TILE(R, K)                                                                               \
+    T_VNNI static void q8_tile_##R##_##K(const Q8Pair (*S)[Q8C], int64_t np, int lone, const char *act, size_t act_bytes, \
+                                         int64_t p0, __m512 *acc) {                                 \
+        __m512 c[R][K];                                                                             \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                         \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) c[r][k] = acc[k * Q8R + r];         \
+        for (int64_t p = 0; p < np; p++) {                                                          \
+            int two = !(lone && p == np - 1);                                                       \
+            __mmask16 m = two ? 0xFFFF : 0x00FF;                                                    \
+            __m512i yx[K];                                                                          \
+            __m512 ad[K];                                                                           \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) {                                   \
+                const VecQ8A *a = (const VecQ8A *)(act + (size_t)k * act_bytes) + 2 * (p0 + p);    \
+                if (two) Q8_Y(a, 1, yx[k], ad[k]);                                                  \
+                else Q8_Y(a, 0, yx[k], ad[k]);                                                      \
+            }                                                                                       \
+            _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                     \
+                _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) Q8_MAC(c[r][k], &S[r][p], yx[k], ad[k], m); \
+        }                                                                                           \
+        _Pragma("GCC unroll 4") for (int r = 0; r < R; r++)                                         \
+            _Pragma("GCC unroll 4") for (int k = 0; k < K; k++) acc[k * Q8R + r] = c[r][k];         \
+    }
+Q8_TILE(4, 4)
+Q8_TILE(4, 1)
+Q8_TILE(1, 4)
+Q8_TILE(1, 1)
+
+/* Decode: rows one at a time (the core overlaps them; four in flight were
+ * slower, docs/BENCHMARKS.md), the token's pairs built once per call and
+ * read from L1 by every row. */
+T_VNNI static void gemv_q8_0_vnni(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8A *a, float *out) {
+    enum { MAXP = 512 }; /* pairs built at once: 64 KB of stack, rows up to 32768 values */
+    _Alignas(64) __m512i yx[MAXP];
+    _Alignas(64) __m512 ad[MAXP];
+    int64_t np = (nb + 1) / 2;
+    if (np > MAXP) { /* a row longer than 32768 values: the general kernel (same bits) */
+        _Alignas(64) __m512 acc[Q8R];
+        for (int64_t r = 0; r < nr; r++) {
+            _Alignas(64) Q8Pair S[1][Q8C];
+            acc[0] = _mm512_setzero_ps();
+            for (int64_t p0 = 0; p0 < np; p0 += Q8C) {
+                int64_t c = np - p0 < Q8C ? np - p0 : Q8C;
+                int lone = p0 + c == np && (nb & 1);
+                const BQ8_0 *bl = (const BQ8_0 *)((const char *)w + (size_t)r * row_bytes) + 2 * p0;
+                for (int64_t p = 0; p < c; p++) q8_pair(bl + 2 * p, !(lone && p == c - 1), &S[0][p]);
+                q8_tile_1_1((const Q8Pair(*)[Q8C])S, c, lone, (const char *)a, 0, p0, acc);
+            }
+            out[r] = q8_reduce(acc[0]);
+        }
+        return;
+    }
+    for (int64_t p = 0; p < nb / 2; p++) Q8_Y(a + 2 * p, 1, yx[p], ad[p]);
+    if (nb & 1) Q8_Y(a + nb - 1, 0, yx[np - 1], ad[np - 1]);
+    for (int64_t r = 0; r < nr; r++) {
+        const BQ8_0 *bl = (const BQ8_0 *)((const char *)w + (size_t)r * row_bytes);
+        __m512 c = _mm512_setzero_ps();
+        for (int64_t p = 0; p < nb / 2; p++) {
+            Q8Pair q;
+            PREFETCH_AHEAD(bl + 2 * p, 2 * sizeof *bl);
+            q8_pair(bl + 2 * p, 1, &q);
+            Q8_MAC(c, &q, yx[p], ad[p], 0xFFFF);
+        }
+        if (nb & 1) {
+            Q8Pair q;
+            q8_pair(bl + nb - 1, 0, &q);
+            Q8_MAC(c, &q, yx[np - 1], ad[np - 1], 0x00FF);
+        }
+        out[r] = q8_reduce(c);
+    }
+}
+
+T_VNNI static void gemm_q8_0_vnni(GEMM_ARGS) {
+    int64_t nb = n / QK, np = (nb + 1) / 2;
+    if (T == 1) {
+        gemv_q8_0_vnni(w, row_bytes, nr, nb, (const VecQ8A *)act, out);
+        return;
+    }
+    _Alignas(64) Q8Pair S[Q8R][Q8C];
+    _Alignas(64) __m512 acc[GT * Q8R];
+    for (int64_t r0 = 0; r0 < nr; r0 += Q8R) {
+        int R = nr - r0 < Q8R ? 1 : Q8R, nrr = nr - r0 < Q8R ? (int)(nr - r0) : Q8R;
+        for (int rr = 0; rr < nrr; rr += R) { /* a tile of 4 rows, or the last rows one by one */
+            for (int k0 = 0; k0 < T; k0 += GT) {
+                int nk = T - k0 < GT ? T - k0 : GT;
+                for (int i = 0; i < nk * Q8R; i++) acc[i] = _mm512_setzero_ps();
+                for (int64_t p0 = 0; p0 < np; p0 += Q8C) {
+                    int64_t c = np - p0 < Q8C ? np - p0 : Q8C;
+                    int lone = p0 + c == np && (nb & 1);
+                    for (int r = 0; r < R; r++) {
+                        const BQ8_0 *bl = (const BQ8_0 *)((const char *)w + (size_t)(r0 + rr + r) * row_bytes) + 2 * p0;
+                        for (int64_t p = 0; p < c; p++) q8_pair(bl + 2 * p, !(lone && p == c - 1), &S[r][p]);
+                    }
+                    const char *ap = act + (size_t)k0 * act_bytes;
+                    int k = 0;
+                    for (; k + Q8K <= nk; k += Q8K, ap += Q8K * act_bytes)
+                        if (R == Q8R) q8_tile_4_4((const Q8Pair(*)[Q8C])S, c, lone, ap, act_bytes, p0, acc + k * Q8R);
+                        else q8_tile_1_4((const Q8Pair(*)[Q8C])S, c, lone, ap, act_bytes, p0, acc + k * Q8R);
+                    for (; k < nk; k++, ap += act_bytes)
+                        if (R == Q8R) q8_tile_4_1((const Q8Pair(*)[Q8C])S, c, lone, ap, act_bytes, p0, acc + k * Q8R);
+                        else q8_tile_1_1((const Q8Pair(*)[Q8C])S, c, lone, ap, act_bytes, p0, acc + k * Q8R);
+                }
+                for (int k = 0; k < nk; k++)
+                    for (int r = 0; r < R; r++) out[(size_t)(k0 + k) * ldo + r0 + rr + r] = q8_reduce(acc[k * Q8R + r]);
+            }
+        }
+    }
+}
 
 /* ----------------------------------------------------------------------------
  * The K-quants: per super-block of 256, eight groups of 32 unsigned values
@@ -336,12 +513,30 @@ KQ_STEP_AVX2(1)
 KQ_STEP_AVX2(0)
 KQ_STEP_VNNI(1)
 KQ_STEP_VNNI(0)
-GEMM_KQ(gemm_q4_k_avx2, avx2, T_AVX2, BQ4_K, unpack_q4_k, 1)
-GEMM_KQ(gemm_q5_k_avx2, avx2, T_AVX2, BQ5_K, unpack_q5_k, 1)
-GEMM_KQ(gemm_q6_k_avx2, avx2, T_AVX2, BQ6_K, unpack_q6_k, 0)
-GEMM_KQ(gemm_q4_k_vnni, vnni, T_VNNI, BQ4_K, unpack_q4_k, 1)
-GEMM_KQ(gemm_q5_k_vnni, vnni, T_VNNI, BQ5_K, unpack_q5_k, 1)
-GEMM_KQ(gemm_q6_k_vnni, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
+GEMM_KQ(gemm_q4_k_avx2_b, avx2, T_AVX2, BQ4_K, unpack_q4_k, 1)
+GEMM_KQ(gemm_q5_k_avx2_b, avx2, T_AVX2, BQ5_K, unpack_q5_k, 1)
+GEMM_KQ(gemm_q6_k_avx2_b, avx2, T_AVX2, BQ6_K, unpack_q6_k, 0)
+GEMM_KQ(gemm_q4_k_vnni_b, vnni, T_VNNI, BQ4_K, unpack_q4_k, 1)
+GEMM_KQ(gemm_q5_k_vnni_b, vnni, T_VNNI, BQ5_K, unpack_q5_k, 1)
+GEMM_KQ(gemm_q6_k_vnni_b, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
+
+/* Decode (T = 1) under VNNI: gemv_q.c's kernels, straight from the blocks. */
+#define KQ_VNNI(NAME, TYPE)                                                                         \
+    T_VNNI static void gemm_##NAME##_vnni(GEMM_ARGS) {                                              \
+        if (T == 1) gemv_kq_vnni(TYPE, w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);       \
+        else gemm_##NAME##_vnni_b(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);                \
+    }
+KQ_VNNI(q4_k, DT_Q4_K)
+KQ_VNNI(q5_k, DT_Q5_K)
+KQ_VNNI(q6_k, DT_Q6_K)
+#define KQ_AVX2(NAME, TYPE)                                                                         \
+    T_AVX2 static void gemm_##NAME##_avx2(GEMM_ARGS) {                                              \
+        if (T == 1) gemv_kq_avx2(TYPE, w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);       \
+        else gemm_##NAME##_avx2_b(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);                \
+    }
+KQ_AVX2(q4_k, DT_Q4_K)
+KQ_AVX2(q5_k, DT_Q5_K)
+KQ_AVX2(q6_k, DT_Q6_K)
 
 
 /* ----------------------------------------------------------------------------

@@ -6,12 +6,16 @@
  * times; here it is unpacked once into registers and then meets the T
  * activation blocks of the batch, one after the other. Each token keeps its
  * own accumulators, updated in the same order whatever T is, so a token's
- * result never depends on the batch around it: decode is the same kernel
- * with T = 1, and a batch gives the bits token-by-token decode gives.
+ * result never depends on the batch around it: decode is the same
+ * computation with T = 1 (for Q8_0 and the K-quants under the vector sets a
+ * kernel of its own, gemm_q.c's Q8_0 decode and gemv_q.c, with the same
+ * int32 lanes and float steps), and a batch gives the bits token-by-token
+ * decode gives.
  *
  * The activation forms (vecdot.h quantises into them) and GGUF's weight
- * blocks are declared here, below vecdot.c, which dispatches to these
- * kernels, so that the two files never call each other.
+ * blocks are declared in gemv_q.h (below this file: its decode kernels
+ * use them too), below vecdot.c, which dispatches to these kernels, so
+ * that no two files call each other.
  */
 #ifndef NEUROMAP_GEMM_Q_H
 #define NEUROMAP_GEMM_Q_H
@@ -20,32 +24,9 @@
 #include <stdint.h>
 
 #include "tensor/dtype.h"
+#include "tensor/gemv_q.h"
 
 /* NM_INTERNAL_BEGIN: tensor/vecdot.c, tensor/gemm_q.c and tests/test_vecdot.c */
-/* The activation blocks. Q8A: 32 values, its sum (Q4_0's offset of 8). Q8KA:
- * 256 values and the sums of each 16 (the K-quants' minimums and offsets). */
-typedef struct { float d; int32_t sum; int8_t qs[32]; } VecQ8A;
-typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } VecQ8KA;
-
-/* GGUF's blocks (ggml-common.h). */
-typedef struct { uint16_t d; int8_t qs[32]; } BQ8_0;
-typedef struct { uint16_t d; uint8_t qs[16]; } BQ4_0;
-typedef struct { uint16_t d, dmin; uint8_t sc[12]; uint8_t qs[128]; } BQ4_K;
-typedef struct { uint16_t d, dmin; uint8_t sc[12]; uint8_t qh[32]; uint8_t qs[128]; } BQ5_K;
-typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t sc[16]; uint16_t d; } BQ6_K;
-
-/* Q4_K / Q5_K's eight 6-bit scales and mins, packed in 12 bytes (ggml's
- * get_scale_min_k4): groups 0-3 in the low 6 bits of bytes 0-7, groups 4-7
- * split between the nibbles of bytes 8-11 and the top 2 bits of bytes 0-7. */
-static inline void k_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
-    for (int j = 0; j < 4; j++) {
-        sc[j] = s[j] & 63;
-        m[j] = s[j + 4] & 63;
-        sc[j + 4] = (s[j + 8] & 0xF) | (s[j] >> 6) << 4;
-        m[j + 4] = (s[j + 8] >> 4) | (s[j + 4] >> 6) << 4;
-    }
-}
-
 /* out[k·ldo + r] = row r · activation k, for the nr rows at w (row_bytes
  * apart, n values each) and the T activations at act (act_bytes apart). */
 typedef void GemmFn(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
