@@ -419,17 +419,7 @@ T_AVX2 static inline void unpack_q5_k(const BQ5_K *bl, KUnp *p) {
  * each run's two groups of 16 with their own signed scale: the int32 lanes
  * 0-3 hold the first group, 4-7 the second (lanes follow the bytes). */
 T_AVX2 static inline void unpack_q6_k(const BQ6_K *bl, KUnp *p) {
-    const __m256i lo4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
-    for (int h = 0; h < 2; h++) {
-        __m256i l0 = LOAD(bl->ql + 64 * h), l1 = LOAD(bl->ql + 64 * h + 32), qh = LOAD(bl->qh + 32 * h);
-        __m256i *u = p->u + 4 * h;
-        u[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-        u[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
-        u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
-        u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
-    }
+    for (int h = 0; h < 2; h++) q6_k_half_avx2(bl, h, p->u + 4 * h);
     for (int j = 0; j < 8; j++) p->s16[j] = _mm256_set_m128i(_mm_set1_epi16(bl->sc[2 * j + 1]), _mm_set1_epi16(bl->sc[2 * j]));
     p->m16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)bl->sc));
     p->d = _mm256_set1_ps(h2f(bl->d));

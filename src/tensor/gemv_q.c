@@ -194,17 +194,11 @@ KQ1A_45(kq1a_q4_k, BQ4_K, 0)
 KQ1A_45(kq1a_q5_k, BQ5_K, 1)
 
 T_AVX2 static inline __attribute__((always_inline)) __m256 kq1a_q6_k(const BQ6_K *b, const int8_t *y, __m256i bs, __m256 ad, __m256 acc) {
-    const __m256i lo4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
     __m256i sc8 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b->sc));
     __m256i c[4] = { _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
     _Pragma("GCC unroll 2") for (int h = 0; h < 2; h++) {
-        __m256i l0 = LOAD(b->ql + 64 * h), l1 = LOAD(b->ql + 64 * h + 32), qh = LOAD(b->qh + 32 * h), u[4];
-        u[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
-        u[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
-        u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
-        u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4),
-                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+        __m256i u[4];
+        q6_k_half_avx2(b, h, u);
         _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) { /* run 4h+j: scale 2(4h+j) in the low 128 bits, the next in the high */
             int k = 2 * (4 * h + j);
             __m256i sc16 = _mm256_srai_epi16(_mm256_shuffle_epi8(sc8, _mm256_setr_m128i(_mm_set1_epi8((char)k), _mm_set1_epi8((char)(k + 1)))), 8);

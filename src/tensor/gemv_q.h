@@ -44,6 +44,22 @@ static inline void k_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
 void gemv_kq_vnni(DType t, const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out);
 /* The same under GEMM_AVX2. */
 void gemv_kq_avx2(DType t, const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out);
+#if defined(__x86_64__) && !defined(NM_NO_X86)
+#include <immintrin.h>
+/* Q6_K's half h (128 values) as four runs of 32 unsigned 6-bit values (low
+ * nibbles of ql, then their high nibbles, each with two bits of qh on top;
+ * the offset of 32 not yet taken): gemv_q.c's decode and gemm_q.c's staging
+ * both unpack this way. */
+__attribute__((target("avx2"), always_inline)) static inline void q6_k_half_avx2(const BQ6_K *b, int h, __m256i u[4]) {
+    const __m256i lo4 = _mm256_set1_epi8(0xF), m3 = _mm256_set1_epi8(3);
+    __m256i l0 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h)), l1 = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+    u[0] = _mm256_or_si256(_mm256_and_si256(l0, lo4), _mm256_slli_epi16(_mm256_and_si256(qh, m3), 4));
+    u[1] = _mm256_or_si256(_mm256_and_si256(l1, lo4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m3), 4));
+    u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), lo4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m3), 4));
+    u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), lo4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m3), 4));
+}
+#endif
 /* NM_INTERNAL_END */
 
 #endif
