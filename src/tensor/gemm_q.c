@@ -510,23 +510,18 @@ GEMM_KQ(gemm_q4_k_vnni_b, vnni, T_VNNI, BQ4_K, unpack_q4_k, 1)
 GEMM_KQ(gemm_q5_k_vnni_b, vnni, T_VNNI, BQ5_K, unpack_q5_k, 1)
 GEMM_KQ(gemm_q6_k_vnni_b, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
 
-/* Decode (T = 1) under VNNI: gemv_q.c's kernels, straight from the blocks. */
-#define KQ_VNNI(NAME, TYPE)                                                                         \
-    T_VNNI static void gemm_##NAME##_vnni(GEMM_ARGS) {                                              \
-        if (T == 1) gemv_kq_vnni(TYPE, w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);       \
-        else gemm_##NAME##_vnni_b(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);                \
+/* Decode (T = 1) under VNNI and AVX2: gemv_q.c's kernels, straight from the blocks. */
+#define KQ_DECODE(NAME, TYPE, SET, TGT)                                                             \
+    TGT static void gemm_##NAME##_##SET(GEMM_ARGS) {                                                \
+        if (T == 1) gemv_kq_##SET(TYPE, w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);      \
+        else gemm_##NAME##_##SET##_b(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);             \
     }
-KQ_VNNI(q4_k, DT_Q4_K)
-KQ_VNNI(q5_k, DT_Q5_K)
-KQ_VNNI(q6_k, DT_Q6_K)
-#define KQ_AVX2(NAME, TYPE)                                                                         \
-    T_AVX2 static void gemm_##NAME##_avx2(GEMM_ARGS) {                                              \
-        if (T == 1) gemv_kq_avx2(TYPE, w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);       \
-        else gemm_##NAME##_avx2_b(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);                \
-    }
-KQ_AVX2(q4_k, DT_Q4_K)
-KQ_AVX2(q5_k, DT_Q5_K)
-KQ_AVX2(q6_k, DT_Q6_K)
+KQ_DECODE(q4_k, DT_Q4_K, vnni, T_VNNI)
+KQ_DECODE(q5_k, DT_Q5_K, vnni, T_VNNI)
+KQ_DECODE(q6_k, DT_Q6_K, vnni, T_VNNI)
+KQ_DECODE(q4_k, DT_Q4_K, avx2, T_AVX2)
+KQ_DECODE(q5_k, DT_Q5_K, avx2, T_AVX2)
+KQ_DECODE(q6_k, DT_Q6_K, avx2, T_AVX2)
 
 
 /* ----------------------------------------------------------------------------
