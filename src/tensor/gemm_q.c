@@ -566,11 +566,57 @@ KQ_DECODE(q6_k, DT_Q6_K, avx2, T_AVX2)
 #define BF16_W8(p) _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p))), 16))
 #define F16_W8(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 #define BF16_W16(p) _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
-#define RED8(a) hsum_ps(_mm256_add_ps(_mm256_add_ps((a)[0], (a)[1]), _mm256_add_ps((a)[2], (a)[3])))
 #define RED16(a) _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps((a)[0], (a)[1]), _mm512_add_ps((a)[2], (a)[3])))
 
-GEMM_HALF(gemm_bf16_avx2, T_AVX2, __m256, 8, 2, _mm256_setzero_ps(), BF16_W8, _mm256_fmadd_ps, _mm256_loadu_ps, RED8, bf16_to_f32)
-GEMM_HALF(gemm_f16_avx2, T_AVX2, __m256, 8, 2, _mm256_setzero_ps(), F16_W8, _mm256_fmadd_ps, _mm256_loadu_ps, RED8, f16_to_f32)
+/* Under AVX2 the 16 registers cannot hold four chains per (row, token) and
+ * a tile of them, so each pair keeps one 8-lane chain over the row, then the
+ * tail in scalar order: tiles of 3 rows × 4 tokens (12 accumulators, 3
+ * widened row vectors, an activation vector) widen each row vector once per
+ * 4 tokens and load each activation vector once per 3 rows; every tile
+ * shape gives a pair the same bits, so decode (3 × 1, 1 × 1) is a batch's. */
+#define HALF1_TILE(RR, TTC, WIDEN, SCALAR)                                                          \
+    do {                                                                                            \
+        const uint16_t *h[RR];                                                                      \
+        const float *x[TTC];                                                                        \
+        __m256 acc[RR][TTC];                                                                        \
+        _Pragma("GCC unroll 4") for (int q = 0; q < RR; q++) {                                      \
+            h[q] = (const uint16_t *)((const char *)w + (size_t)(r + q) * row_bytes);               \
+            _Pragma("GCC unroll 4") for (int k = 0; k < TTC; k++) acc[q][k] = _mm256_setzero_ps();   \
+        }                                                                                           \
+        _Pragma("GCC unroll 4") for (int k = 0; k < TTC; k++) x[k] = (const float *)(act + (size_t)(k0 + k) * act_bytes); \
+        int64_t i = 0;                                                                              \
+        for (; i + 8 <= n; i += 8) {                                                                \
+            __m256 wv[RR];                                                                          \
+            _Pragma("GCC unroll 4") for (int q = 0; q < RR; q++) wv[q] = WIDEN(h[q] + i);           \
+            _Pragma("GCC unroll 4") for (int k = 0; k < TTC; k++) {                                 \
+                __m256 xv = _mm256_loadu_ps(x[k] + i);                                              \
+                _Pragma("GCC unroll 4") for (int q = 0; q < RR; q++) acc[q][k] = _mm256_fmadd_ps(wv[q], xv, acc[q][k]); \
+            }                                                                                       \
+        }                                                                                           \
+        _Pragma("GCC unroll 4") for (int q = 0; q < RR; q++)                                        \
+            _Pragma("GCC unroll 4") for (int k = 0; k < TTC; k++) {                                 \
+                float sum = hsum_ps(acc[q][k]);                                                     \
+                for (int64_t t = i; t < n; t++) sum += SCALAR(h[q][t]) * x[k][t];                   \
+                out[(size_t)(k0 + k) * ldo + r + q] = sum;                                          \
+            }                                                                                       \
+    } while (0)
+
+#define GEMM_HALF1(NAME, WIDEN, SCALAR)                                                             \
+    T_AVX2 static void NAME(GEMM_ARGS) {                                                            \
+        int64_t r = 0;                                                                              \
+        for (; r + 3 <= nr; r += 3) {                                                               \
+            int k0 = 0;                                                                             \
+            for (; k0 + 4 <= T; k0 += 4) HALF1_TILE(3, 4, WIDEN, SCALAR);                           \
+            for (; k0 < T; k0++) HALF1_TILE(3, 1, WIDEN, SCALAR);                                   \
+        }                                                                                           \
+        for (; r < nr; r++) {                                                                       \
+            int k0 = 0;                                                                             \
+            for (; k0 + 4 <= T; k0 += 4) HALF1_TILE(1, 4, WIDEN, SCALAR);                           \
+            for (; k0 < T; k0++) HALF1_TILE(1, 1, WIDEN, SCALAR);                                   \
+        }                                                                                           \
+    }
+GEMM_HALF1(gemm_bf16_avx2, BF16_W8, bf16_to_f32)
+GEMM_HALF1(gemm_f16_avx2, F16_W8, f16_to_f32)
 GEMM_HALF(gemm_bf16_avx512, T_VNNI, __m512, 16, 4, _mm512_setzero_ps(), BF16_W16, _mm512_fmadd_ps, _mm512_loadu_ps, RED16,
           bf16_to_f32)
 
