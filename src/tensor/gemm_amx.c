@@ -75,6 +75,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "tensor/kernels_amx.h"
 
 #if NM_X86
 
@@ -84,14 +85,6 @@ enum {
 };
 
 #define T_AMX __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512bf16,amx-tile,amx-bf16")))
-
-/* The 64-byte operand of LDTILECFG: palette 1, then per tile its bytes per
- * row and its rows; an unused tile has both 0. */
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} TileConfig;
 
 /* Loaded through asm that names the whole struct as its input: GCC's
  * _tile_loadconfig says it reads 8 bytes, so stores to the rest of a local

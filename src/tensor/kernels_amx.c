@@ -84,15 +84,7 @@ enum {
     A_STEP = MR * 32              /* halves per step of a row block in tile order: two 1 KiB tiles */
 };
 
-/* The 64-byte operand of LDTILECFG: palette 1, then per tile its bytes per
- * row and its rows. Every tile here is 16 rows × 64 bytes. */
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} TileConfig;
-
-/* Initialised data, not a local filled in at run time: GCC's
+/* Every tile here is 16 rows × 64 bytes. Initialised data, not a local filled in at run time: GCC's
  * _tile_loadconfig tells the compiler it reads 8 bytes of the 64, so it
  * may drop the stores to the rest of a local (that faults). */
 static const _Alignas(64) TileConfig config = {
