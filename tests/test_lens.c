@@ -427,18 +427,21 @@ static void test_prefilter_identity(void) {
     }
 }
 
-/* The BF16 pass split over vocabulary slices (more threads than neuron
- * blocks) gives what one thread gives, bit for bit: ids, logits, every
- * probability, the normaliser and its bound (where the normaliser is
- * computed exactly instead, the exact map's slices round it, as before).
- * pass_items counts the work items threads could share: 4 threads on one
- * block of neurons make 4 (the pass's blocks are 2·tile_neurons, decode.c). */
+/* The BF16 pass split over vocabulary slices, handed out to the threads
+ * one by one, gives what one thread gives, bit for bit, however the slices
+ * fell to the threads: ids, logits, every probability, the normaliser and
+ * its bound (where the normaliser is computed exactly instead, the exact
+ * map's slices round it, as before). pass_items counts the work items
+ * threads could share: per block of neurons (2·tile_neurons, decode.c) one
+ * slice per PASS_SLICE_TILES (4) tiles, at least one per thread, at most
+ * one per tile. */
 static void test_prefilter_split(void) {
     static const char *forms[] = { "models/stories260K/stories260K.gguf", "models/stories260K-hf-bf16-sharded" };
     static const struct { int tn, tv, threads, items; double tol; } runs[] = {
         { 200, 64, 4, 4, INFINITY }, /* one block (172 neurons), 8 tiles in 4 slices */
-        { 50, 50, 3, 4, 1e-4 },      /* two blocks, 11 tiles in 2 uneven slices */
+        { 50, 50, 3, 6, 1e-4 },      /* two blocks, 11 tiles in 3 uneven slices: 6 items on 3 threads */
         { 200, 50, 7, 7, 0 },        /* 11 tiles in 7 slices; every normaliser exact */
+        { 25, 8, 2, 64, INFINITY },  /* four blocks, 64 tiles in 16 slices of 4: 64 items on 2 threads */
     };
     enum { TOP = 10, BOTTOM = 5 };
     for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {

@@ -158,7 +158,6 @@ static void pf_fold(const Lens *L, PAcc *p, const float *c, int ldc, const uint3
 /* One worker's buffers for the BF16 pass over blocks of up to pass_neurons
  * and tiles of pass_vocab head rows. */
 typedef struct {
-    uint16_t *packed; /* the block, packed by kern_pack_bf16 */
     const uint16_t **rows;
     float *ct;        /* the tile, vocabulary-major, rows of ldc floats */
     float *max, *par; /* m; alpha, beta, eps, t_top, t_bottom: m each */
@@ -190,17 +189,25 @@ static void pf_rescore(const Lens *L, Work *w, const float *x, const CandList *l
 #ifndef PASS_VOCAB
 #define PASS_VOCAB 256
 #endif
+/* Head rows per work item of the BF16 pass, in tiles: items small enough
+ * that the threads finish together (they are handed out one by one, and on
+ * a shared machine one core may run at half the other's speed for seconds),
+ * large enough that a tile's product dominates an item's bookkeeping. */
+#ifndef PASS_SLICE_TILES
+#define PASS_SLICE_TILES 4
+#endif
 
 typedef struct {
     const Lens *L;
     const float *vecs;
-    const uint16_t *hi; /* the vectors rounded to BF16 */
-    PAcc *p;            /* count × splits: neuron i's slice s at i·splits + s */
-    TileSum *ts;        /* count × n_tiles */
+    uint16_t *hi;     /* the vectors rounded to BF16 */
+    uint16_t *packed; /* ... packed by kern_pack_bf16, block by block (padded) */
+    PAcc *p;          /* count × threads: neuron i's accumulator in worker w at i·threads + w */
+    TileSum *ts;      /* count × n_tiles */
     LensResult *out;
-    int count, top_k, bottom_k, n_blocks;
-    int splits, n_tiles; /* vocabulary slices (of whole tiles) per neuron block; tiles */
-    int n_items;         /* neuron blocks × splits */
+    int count, top_k, bottom_k, n_blocks, threads;
+    int slices, n_tiles; /* vocabulary slices (of whole tiles) per neuron block; tiles */
+    int n_items;         /* neuron blocks × slices */
     int pass_vocab;      /* head rows per tile of the BF16 pass */
     int pass_neurons;    /* neurons per block of the BF16 pass */
     PScan *scans;        /* per worker (stage 1) */
@@ -209,27 +216,66 @@ typedef struct {
     int *exact_cap;
 } PJob;
 
+/* Stage 0, neuron by neuron: the vector rounded to BF16 and its bound's
+ * factors (see "The certified prefilter"), copied into each worker's
+ * accumulator. */
+static void pf_prep_task(void *arg, int64_t neuron, int worker) {
+    (void)worker;
+    PJob *j = arg;
+    const Lens *L = j->L;
+    int i = (int)neuron, dim = L->dim;
+    const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
+    const float *x = j->vecs + (size_t)i * dim;
+    uint16_t *h = j->hi + (size_t)i * dim;
+    double xx = 0, hh = 0, ll = 0, hmax = 0;
+    for (int d = 0; d < dim; d++) {
+        h[d] = kern_bf16(x[d]);
+        double hd = kern_f32(h[d]), ld = (double)x[d] - hd;
+        xx += (double)x[d] * x[d], hh += hd * hd, ll += ld * ld, hmax = fmax(hmax, fabs(hd));
+    }
+    xx = sqrt(xx), hh = sqrt(hh), ll = sqrt(ll);
+    for (int w = 0; w < j->threads; w++) {
+        PAcc *p = &j->p[(size_t)i * j->threads + w];
+        p->alpha = (float)((gamma * xx + ll + gamma * hh + 0x1p-20 * (xx + hh)) * room * L->bound_scale);
+        p->beta = (float)(xx * room * L->bound_scale);
+        p->eps = (float)(dim * (0x1p-125 * (L->head_bf16_max + hmax + 2) + 0x1p-149) * room * L->bound_scale);
+    }
+}
+
+/* Stage 0, panel by panel: the BF16 vectors packed for the tile kernel, a
+ * block's panels where the block's packed operand will be. */
+static void pf_pack_task(void *arg, int64_t panel, int worker) {
+    (void)worker;
+    PJob *j = arg;
+    int dim = j->L->dim, per_block = kern_padded(j->pass_neurons) / KERN_LANES;
+    int block = (int)panel / per_block, q = (int)panel % per_block;
+    int i0 = block * j->pass_neurons + q * KERN_LANES, n = j->count - i0 < KERN_LANES ? j->count - i0 : KERN_LANES;
+    if (n <= 0) return;
+    kern_pack_bf16(j->hi + (size_t)i0 * dim, n, dim, j->packed + ((size_t)block * per_block + q) * KERN_LANES * dim);
+}
+
 /* Stage 1: the BF16 pass, item by item: a block of neurons over one slice
- * of the vocabulary. With fewer blocks than threads (a map's chunk of 1024
- * neurons is one block) the vocabulary is sliced, as in exact_decode, so
- * that every thread has work; the slices are merged in pf_merge. Per tile:
- * the product (vocabulary-major, as the kernels write it), one scan of its
+ * of the vocabulary, the items handed out one at a time so that the threads
+ * finish together. Each worker folds the tokens of the items it takes into
+ * its own accumulator per neuron; pf_merge joins them. Per tile: the
+ * product (vocabulary-major, as the kernels write it), one scan of its
  * columns for every neuron's maximum, normaliser and flagged tokens, then
  * each neuron's few flagged tokens folded in. */
 static void pf_pass_task(void *arg, int64_t item, int worker) {
     PJob *j = arg;
     const Lens *L = j->L;
     int tn = j->pass_neurons, tv = j->pass_vocab, dim = L->dim;
-    int block = (int)item / j->splits, split = (int)item % j->splits;
+    int block = (int)item / j->slices, slice = (int)item % j->slices;
     int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
-    int t_begin = (int)((int64_t)j->n_tiles * split / j->splits), t_end = (int)((int64_t)j->n_tiles * (split + 1) / j->splits);
+    int t_begin = (int)((int64_t)j->n_tiles * slice / j->slices), t_end = (int)((int64_t)j->n_tiles * (slice + 1) / j->slices);
+    const uint16_t *packed = j->packed + (size_t)block * kern_padded(tn) * dim;
     PScan *sc = &j->scans[worker];
     if (!sc->max) {
         size_t mm = (size_t)kern_padded(tn);
         /* The tile kernel's operands at cache lines: on AMX a panel's or a
          * sum's row across two lines costs a fifth of the product (malloc's
          * large blocks start 16 bytes past a page). */
-        sc->packed = xmalloc64(mm * dim * sizeof *sc->packed), sc->rows = xmalloc((size_t)tv * sizeof *sc->rows);
+        sc->rows = xmalloc((size_t)tv * sizeof *sc->rows);
         sc->ct = xmalloc64((size_t)tv * (mm + 16) * sizeof *sc->ct);
         sc->max = xmalloc(mm * sizeof *sc->max), sc->par = xmalloc(5 * mm * sizeof *sc->par);
         sc->sum = xmalloc(mm * sizeof *sc->sum), sc->n_hits = xmalloc(mm / 16 * sizeof *sc->n_hits);
@@ -237,44 +283,45 @@ static void pf_pass_task(void *arg, int64_t item, int worker) {
         sc->hit_mask = xmalloc(mm / 16 * tv * sizeof *sc->hit_mask);
     }
     int m = kern_padded(nb), ldc = m + 16;
-    kern_pack_bf16(j->hi + (size_t)n0 * dim, nb, dim, sc->packed);
+    PAcc *acc = &j->p[(size_t)n0 * j->threads + worker]; /* neuron n0 + i's: acc[i · threads] */
     KernBounds kb = { sc->par, sc->par + m, sc->par + 2 * m, sc->par + 3 * m, sc->par + 4 * m };
     for (int i = nb; i < m; i++) /* padding: zero columns, never flagged */
         sc->par[i] = sc->par[m + i] = sc->par[2 * m + i] = 0, sc->par[3 * m + i] = INFINITY, sc->par[4 * m + i] = -INFINITY;
     for (int i = 0; i < nb; i++) {
-        const PAcc *p = &j->p[(size_t)(n0 + i) * j->splits + split];
+        const PAcc *p = &acc[(size_t)i * j->threads];
         sc->par[i] = p->alpha, sc->par[m + i] = p->beta, sc->par[2 * m + i] = p->eps;
     }
     for (int t = t_begin; t < t_end; t++) {
         int v0 = t * tv, nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
         for (int r = 0; r < nv; r++) sc->rows[r] = L->head_bf16 + (size_t)(v0 + r) * dim;
-        kern_gemm_bf16(sc->packed, nb, dim, sc->rows, nv, sc->ct, ldc);
+        kern_gemm_bf16(packed, nb, dim, sc->rows, nv, sc->ct, ldc);
         for (int i = 0; i < nb; i++) {
-            const PAcc *p = &j->p[(size_t)(n0 + i) * j->splits + split];
+            const PAcc *p = &acc[(size_t)i * j->threads];
             sc->par[3 * m + i] = pf_t_top(p, j->top_k), sc->par[4 * m + i] = pf_t_bottom(p, j->bottom_k);
         }
         kern_scan_cols(sc->ct, nv, m, ldc, L->row_norm + v0, L->row_rest + v0, &kb, sc->max, sc->sum, sc->hit_row,
                        sc->hit_mask, sc->n_hits);
         for (int i = 0; i < nb; i++) {
             int g = i / 16;
-            pf_fold(L, &j->p[(size_t)(n0 + i) * j->splits + split], sc->ct + i, ldc, sc->hit_row + (size_t)g * nv,
+            pf_fold(L, &acc[(size_t)i * j->threads], sc->ct + i, ldc, sc->hit_row + (size_t)g * nv,
                     sc->hit_mask + (size_t)g * nv, sc->n_hits[g], i % 16, v0, j->top_k, j->bottom_k);
             j->ts[(size_t)(n0 + i) * j->n_tiles + t] = (TileSum){ .m = sc->max[i], .s = sc->sum[i] };
         }
     }
 }
 
-/* Neuron i's slices merged into its first, exactly as one pass over the
- * whole vocabulary would have left it: the thresholds are the k-th largest
- * S − B (smallest S + B) of all tokens, which the slices' lists of k hold
- * between them; the candidate lists, each in rising token order, are
- * concatenated in slice order (rising again) and pruned in stage 2 against
- * those thresholds, which leaves the tokens with S + B ≥ t_top (S − B ≤
- * t_bottom) whichever slice they came from; the normaliser is summed tile
- * by tile in vocabulary order. */
+/* Neuron i's accumulators merged into worker 0's, exactly as one pass over
+ * the whole vocabulary would have left it, however the items fell to the
+ * workers: the thresholds are the k-th largest S − B (smallest S + B) of
+ * all tokens, which the workers' lists of k hold between them; the
+ * candidate lists are concatenated and pruned in stage 2 against those
+ * thresholds, which leaves the tokens with S + B ≥ t_top (S − B ≤
+ * t_bottom) whoever folded them, then put in rising token order (the order
+ * of one pass, which decides ties in the ranking); the normaliser is summed
+ * tile by tile in vocabulary order. */
 static PAcc *pf_merge(PJob *j, int i) {
-    PAcc *p = &j->p[(size_t)i * j->splits];
-    for (int s = 1; s < j->splits; s++) {
+    PAcc *p = &j->p[(size_t)i * j->threads];
+    for (int s = 1; s < j->threads; s++) {
         PAcc *q = &p[s];
         for (int t = 0; t < q->acc.n_top; t++) lens_keep(p->acc.top, &p->acc.n_top, j->top_k, 1.0f, q->acc.top[t].logit, q->acc.top[t].id);
         for (int t = 0; t < q->acc.n_bottom; t++)
@@ -318,6 +365,11 @@ static void stats_max_int(_Atomic int *m, int x) {
     while (x > cur && !atomic_compare_exchange_weak(m, &cur, x)) {}
 }
 
+static int cand_by_id(const void *a, const void *b) {
+    int32_t x = ((const Cand *)a)->id, y = ((const Cand *)b)->id;
+    return (x > y) - (x < y);
+}
+
 /* Stage 2, neuron by neuron: final thresholds, the candidates rescored
  * exactly and ranked, the normaliser and its bound. */
 static void pf_finish_task(void *arg, int64_t neuron, int worker) {
@@ -330,6 +382,8 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
         LensResult *r = &j->out[i];
         pf_prune(L, p, &p->top, 1, j->top_k);
         pf_prune(L, p, &p->bottom, 0, j->bottom_k);
+        qsort(p->top.c, (size_t)p->top.n, sizeof *p->top.c, cand_by_id);
+        qsort(p->bottom.c, (size_t)p->bottom.n, sizeof *p->bottom.c, cand_by_id);
         int most = p->top.n > p->bottom.n ? p->top.n : p->bottom.n;
         if (most > j->exact_cap[worker])
             j->exact[worker] = xrealloc(j->exact[worker], (size_t)(j->exact_cap[worker] = most) * sizeof(float));
@@ -361,50 +415,42 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
 
 void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
     int dim = L->dim;
-    const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
     PJob j = { .L = L, .vecs = vecs, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
-               .pass_neurons = 2 * L->tile_neurons,
+               .threads = L->threads, .pass_neurons = 2 * L->tile_neurons,
                .pass_vocab = L->tile_vocab < PASS_VOCAB ? L->tile_vocab : PASS_VOCAB };
     j.n_tiles = (L->vocab + j.pass_vocab - 1) / j.pass_vocab;
     j.n_blocks = (count + j.pass_neurons - 1) / j.pass_neurons;
-    /* Fewer neuron blocks than threads: slice the vocabulary too. */
-    j.splits = j.n_blocks >= L->threads ? 1 : (L->threads + j.n_blocks - 1) / j.n_blocks;
-    if (j.splits > j.n_tiles) j.splits = j.n_tiles;
-    j.n_items = j.n_blocks * j.splits;
+    /* One thread: one item per block. More: slices of PASS_SLICE_TILES
+     * tiles, and at least one per thread. */
+    j.slices = (j.n_tiles + PASS_SLICE_TILES - 1) / PASS_SLICE_TILES;
+    if (j.slices < L->threads) j.slices = L->threads;
+    if (j.slices > j.n_tiles || L->threads == 1) j.slices = L->threads == 1 ? 1 : j.n_tiles;
+    j.n_items = j.n_blocks * j.slices;
     stats_max_int(&L->stats->pass_items, j.n_items);
-    uint16_t *hi = xmalloc((size_t)count * dim * sizeof *hi);
-    j.hi = hi;
-    size_t n_p = (size_t)count * j.splits, per = (size_t)top_k + bottom_k;
+    int per_block = kern_padded(j.pass_neurons) / KERN_LANES;
+    j.hi = xmalloc((size_t)count * dim * sizeof *j.hi);
+    j.packed = xmalloc64((size_t)j.n_blocks * per_block * KERN_LANES * dim * sizeof *j.packed);
+    size_t n_p = (size_t)count * j.threads, per = (size_t)top_k + bottom_k;
     j.p = xcalloc(n_p, sizeof *j.p);
     j.ts = xmalloc((size_t)count * j.n_tiles * sizeof *j.ts);
     LensToken *pool = xmalloc((n_p * per + 1) * sizeof *pool);
-    for (int i = 0; i < count; i++) {
-        const float *x = vecs + (size_t)i * dim;
-        uint16_t *h = hi + (size_t)i * dim;
-        double xx = 0, hh = 0, ll = 0, hmax = 0;
-        for (int d = 0; d < dim; d++) {
-            h[d] = kern_bf16(x[d]);
-            double hd = kern_f32(h[d]), ld = (double)x[d] - hd;
-            xx += (double)x[d] * x[d], hh += hd * hd, ll += ld * ld, hmax = fmax(hmax, fabs(hd));
-        }
-        xx = sqrt(xx), hh = sqrt(hh), ll = sqrt(ll);
-        for (int s = 0; s < j.splits; s++) {
-            PAcc *p = &j.p[(size_t)i * j.splits + s];
-            p->alpha = (float)((gamma * xx + ll + gamma * hh + 0x1p-20 * (xx + hh)) * room * L->bound_scale);
-            p->beta = (float)(xx * room * L->bound_scale);
-            p->eps = (float)(dim * (0x1p-125 * (L->head_bf16_max + hmax + 2) + 0x1p-149) * room * L->bound_scale);
-            p->acc.top = pool + ((size_t)i * j.splits + s) * per;
-            p->acc.bottom = pool + ((size_t)i * j.splits + s) * per + top_k;
-            p->acc.max = -INFINITY;
-        }
+    for (size_t a = 0; a < n_p; a++) {
+        j.p[a].acc.top = pool + a * per;
+        j.p[a].acc.bottom = pool + a * per + top_k;
+        j.p[a].acc.max = -INFINITY;
     }
+    pool_run(L->pool, count, pf_prep_task, &j);
+    pool_run(L->pool, (int64_t)j.n_blocks * per_block, pf_pack_task, &j);
+    free(j.hi);
+    j.hi = NULL;
     j.scans = xcalloc((size_t)L->threads, sizeof *j.scans);
     pool_run(L->pool, j.n_items, pf_pass_task, &j);
     for (int t = 0; t < L->threads; t++) {
         PScan *sc = &j.scans[t];
-        free(sc->packed), free(sc->rows), free(sc->ct), free(sc->max), free(sc->par), free(sc->sum), free(sc->hit_row), free(sc->hit_mask), free(sc->n_hits);
+        free(sc->rows), free(sc->ct), free(sc->max), free(sc->par), free(sc->sum), free(sc->hit_row), free(sc->hit_mask), free(sc->n_hits);
     }
     free(j.scans);
+    free(j.packed);
     j.works = lens_works_new(L);
     j.exact = xcalloc((size_t)L->threads, sizeof *j.exact);
     j.exact_cap = xcalloc((size_t)L->threads, sizeof *j.exact_cap);
@@ -446,7 +492,6 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
     free(pool);
     free(j.ts);
     free(j.p);
-    free(hi);
 }
 
 /* ----------------------------------------------------------------------------

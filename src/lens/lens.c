@@ -149,19 +149,31 @@ void lens_close(Lens *L) {
     memset(L, 0, sizeof *L);
 }
 
-void lens_apply_norm(const Lens *L, float *vecs, int count) {
+typedef struct {
+    const Lens *L;
+    float *vecs;
+} NormJob;
+
+static void norm_task(void *arg, int64_t i, int worker) {
+    (void)worker;
+    const NormJob *j = arg;
+    const Lens *L = j->L;
     int dim = L->dim;
-    for (int i = 0; i < count; i++) {
-        float *w = vecs + (size_t)i * dim;
-        if (L->norm == NORM_NONE) continue;
-        float scale = 1.0f;
-        if (L->norm == NORM_FULL) {
-            double ss = 0;
-            for (int d = 0; d < dim; d++) ss += (double)w[d] * w[d];
-            scale = (float)(1.0 / sqrt(ss / dim + (double)L->m->cfg.norm_eps));
-        }
-        for (int d = 0; d < dim; d++) w[d] = L->gain[d] * (w[d] * scale);
+    float *w = j->vecs + (size_t)i * dim;
+    float scale = 1.0f;
+    if (L->norm == NORM_FULL) {
+        double ss = 0;
+        for (int d = 0; d < dim; d++) ss += (double)w[d] * w[d];
+        scale = (float)(1.0 / sqrt(ss / dim + (double)L->m->cfg.norm_eps));
     }
+    for (int d = 0; d < dim; d++) w[d] = L->gain[d] * (w[d] * scale);
+}
+
+/* Neuron by neuron on the pool: a map's chunk of 1024 is 4 M elements. */
+void lens_apply_norm(const Lens *L, float *vecs, int count) {
+    if (L->norm == NORM_NONE) return;
+    NormJob j = { L, vecs };
+    pool_run(L->pool, count, norm_task, &j);
 }
 
 double lens_flops(const Lens *L, int64_t count) { return 2.0 * L->vocab * (double)L->dim * (double)count; }
