@@ -17,6 +17,8 @@
  *                turn from a 64 MiB head, as lens/decode.c calls it
  *   kernel +16   the same with the packed neurons and the sums 16 bytes
  *                past a cache line (where malloc puts large blocks)
+ *   row tiles    kern_gemm_bf16_tiles: the same head rows packed once as
+ *                row tiles (kern_pack_row_tiles), no copy per call
  *
  * GFLOP/s = 2·M·N·K per call. Run it on a quiet machine: when the other
  * vCPU of the 2-vCPU Xeon this was written on was busy, every rate here,
@@ -98,9 +100,11 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < (size_t)M * K; i++) x[i] = random_bf16();
     kern_pack_bf16(x, M, K, packed);
     kern_pack_bf16(x, M, K, packed_off + 8);
+    uint16_t *tiles = xmalloc64(kern_row_tiles_size(HEAD, K) * 2); /* the head as row tiles: slabs of 256 = N rows */
+    kern_pack_row_tiles(head, HEAD, K, tiles);
     static const int sizes[] = { 32, 64, 512, 2048, 8192 }; /* KiB of bare's operands */
-    enum { VARIANTS = 7 };
-    static const char *names[VARIANTS] = { "bare 32 KiB", "bare 64 KiB", "bare 512 KiB", "bare 2 MiB", "bare 8 MiB", "kernel", "kernel +16" };
+    enum { VARIANTS = 8 };
+    static const char *names[VARIANTS] = { "bare 32 KiB", "bare 64 KiB", "bare 512 KiB", "bare 2 MiB", "bare 8 MiB", "kernel", "kernel +16", "row tiles" };
     static double t[VARIANTS][MAX_RUNS];
     const uint16_t *rows[N];
     int tile = 0;
@@ -112,6 +116,7 @@ int main(int argc, char **argv) {
             double t0 = now();
             if (v < 5) bare(head, packed, (long)(N / 32) * (M / 32) * (K / 32), sizes[v] / 4);
             else if (v == 5) kern_gemm_bf16(packed, M, K, rows, N, c, M + 16);
+            else if (v == 7) kern_gemm_bf16_tiles(packed, M, K, tiles + kern_row_tiles_size((tile - 1) * N % HEAD, K), N, c, M + 16);
             else kern_gemm_bf16(packed_off + 8, M, K, rows, N, c + 4, M + 16);
             t[v][r] = now() - t0;
         }
@@ -120,7 +125,7 @@ int main(int argc, char **argv) {
         qsort(t[v], (size_t)runs, sizeof **t, by_value);
         printf("%-14s median %6.0f GFLOP/s   fastest %6.0f\n", names[v], flop / t[v][runs / 2] / 1e9, flop / t[v][0] / 1e9);
     }
-    free(head), free(x), free(packed), free(packed_off), free(c);
+    free(head), free(x), free(packed), free(packed_off), free(c), free(tiles);
     return 0;
 }
 #else

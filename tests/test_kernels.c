@@ -14,6 +14,7 @@
 #include "base/cpu.h"
 #include "check.h"
 #include "tensor/kernels.h"
+#include "tensor/kernels_amx.h"
 
 /* The kernel set under test. */
 static const char *set(void) { return isa_name(cpu_isa()); }
@@ -92,7 +93,7 @@ static void test_dot_rows(void) {
  * blocking: partial panels (m), partial and whole blocks of 12 and of 32
  * head rows (n), K below, at and past a tile step (32) and a K block
  * (kernels.c 256, kernels_amx.c 512), with and without a tail of k. */
-static int bf16_bound_case(int m, int n, int K) {
+static int bf16_bound_case(int m, int n, int K, int tiles) {
     int bad = 0, ldc = kern_padded(m);
     uint16_t *x = malloc((size_t)m * K * 2), *h = malloc((size_t)n * K * 2), *packed = malloc((size_t)ldc * K * 2);
     float *c = malloc((size_t)n * ldc * 4);
@@ -101,7 +102,14 @@ static int bf16_bound_case(int m, int n, int K) {
     for (size_t i = 0; i < (size_t)n * K; i++) h[i] = kern_bf16(frand() * 3);
     for (int j = 0; j < n; j++) rows[j] = h + (size_t)j * K;
     kern_pack_bf16(x, m, K, packed);
-    kern_gemm_bf16(packed, m, K, rows, n, c, ldc);
+    if (tiles) { /* the rows read from row tiles instead */
+        uint16_t *t = malloc(kern_row_tiles_size(n, K) * 2);
+        kern_pack_row_tiles(h, n, K, t);
+        kern_gemm_bf16_tiles(packed, m, K, t, n, c, ldc);
+        free(t);
+    } else {
+        kern_gemm_bf16(packed, m, K, rows, n, c, ldc);
+    }
     double gamma = K * 0x1p-24 / (1 - K * 0x1p-24);
     for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
@@ -119,10 +127,50 @@ static int bf16_bound_case(int m, int n, int K) {
 static void test_bf16_bound(void) {
     static const int Ms[] = { 37, 64 }, Ns[] = { 29, 70 }, Ks[] = { 2, 64, 514, 1030 };
     int bad = 0;
-    for (int t = 0; t < 16; t++) bad += bf16_bound_case(Ms[t & 1], Ns[t >> 1 & 1], Ks[t >> 2]);
+    for (int t = 0; t < 16; t++) bad += bf16_bound_case(Ms[t & 1], Ns[t >> 1 & 1], Ks[t >> 2], 0);
     /* AMX's slabs of 256 head rows: one whole, then whole and partial blocks of 32 */
-    if (cpu_isa() == ISA_AMX) bad += bf16_bound_case(33, 290, 514);
+    if (cpu_isa() == ISA_AMX) bad += bf16_bound_case(33, 290, 514, 0);
     CHECK(bad == 0, "%s BF16 kernel: %d elements outside the bound", set(), bad);
+    bad = bf16_bound_case(37, 70, 1030, 1) + bf16_bound_case(33, 290, 514, 1);
+    CHECK(bad == 0, "%s BF16 kernel on row tiles: %d elements outside the bound", set(), bad);
+}
+
+/* Row tiles (kern_pack_row_tiles) hold the rows exactly (unpacked, the same
+ * halves), and the product read from them is the product read from the
+ * rows, bit for bit, from the first row or from a later slab's start: on
+ * shapes with partial slabs, partial blocks of 32 rows, K tails and K
+ * blocks (kernels_amx.c's 512) crossed. */
+static void test_row_tiles(void) {
+    static const struct { int m, n, K, v0; } cases[] = {
+        { 5, 1, 2, 0 }, { 37, 29, 64, 0 }, { 33, 290, 514, 256 }, { 64, 513, 1030, 512 }, { 32, 300, 4096, 256 },
+    };
+    int bad_rows = 0, bad_sums = 0;
+    for (size_t t = 0; t < sizeof cases / sizeof *cases; t++) {
+        int m = cases[t].m, n = cases[t].n, K = cases[t].K, v0 = cases[t].v0, ldc = kern_padded(m) + 16;
+        uint16_t *x = malloc((size_t)m * K * 2), *h = malloc((size_t)n * K * 2), *back = malloc((size_t)n * K * 2);
+        uint16_t *packed = malloc((size_t)kern_padded(m) * K * 2), *tiles = malloc(kern_row_tiles_size(n, K) * 2);
+        float *c[2] = { calloc((size_t)n * ldc, 4), calloc((size_t)n * ldc, 4) };
+        const uint16_t **rows = malloc((size_t)n * sizeof *rows);
+        for (size_t i = 0; i < (size_t)m * K; i++) x[i] = kern_bf16(frand());
+        for (size_t i = 0; i < (size_t)n * K; i++) h[i] = kern_bf16(frand() * 3);
+        for (int j = 0; j < n; j++) rows[j] = h + (size_t)j * K;
+        kern_pack_bf16(x, m, K, packed);
+        kern_pack_row_tiles(h, n, K, tiles);
+        for (int v = 0; v <= v0; v += v0 ? v0 : 1) { /* from row 0, then from v0 (a slab's first row) */
+            memset(c[0], 0, (size_t)n * ldc * 4), memset(c[1], 0, (size_t)n * ldc * 4);
+            kern_gemm_bf16(packed, m, K, rows + v, n - v, c[0], ldc);
+            kern_gemm_bf16_tiles(packed, m, K, tiles + kern_row_tiles_size(v, K), n - v, c[1], ldc);
+            for (int j = 0; j < n - v; j++)
+                for (int i = 0; i < kern_padded(m); i++) bad_sums += !bits_equal(c[0][(size_t)j * ldc + i], c[1][(size_t)j * ldc + i]);
+            if (!v0) break;
+        }
+        memset(back, 0xff, (size_t)n * K * 2);
+        amx_unpack_row_tiles(tiles, n, K, back);
+        bad_rows += memcmp(back, h, (size_t)n * K * 2) != 0;
+        free(x), free(h), free(back), free(packed), free(tiles), free(c[0]), free(c[1]), free(rows);
+    }
+    CHECK(bad_rows == 0, "%s row tiles: %d shapes do not unpack to their rows", set(), bad_rows);
+    CHECK(bad_sums == 0, "%s row tiles: %d sums differ from the rows' product", set(), bad_sums);
 }
 
 static void test_bf16_rounding(void) {
@@ -288,6 +336,7 @@ int main(void) {
         }
         test_f32_chain();
         test_bf16_bound();
+        test_row_tiles();
         test_scan();
         test_scan_cols();
         test_dot_rows();

@@ -170,6 +170,7 @@ static void lens_with(Lens *L, int with) {
     Error e = { 0 };
     use_set(with == WITH_PORTABLE ? ISA_GENERIC : under);
     lens_set_kernel(L, with == WITH_OPENBLAS ? LENS_KERNEL_OPENBLAS : LENS_KERNEL_NATIVE);
+    L->row_tiles = 1; /* the head packed as row tiles, where the set has tiles */
     if (with >= WITH_PREFILTER)
         CHECK(lens_enable_prefilter(L, with == WITH_PREFILTER ? 1e-4 : INFINITY, &e) == 0, "prefilter: %s", e.msg);
 }
@@ -349,6 +350,7 @@ static int prefilter_differences(const Model *m, int tile_neurons, int tile_voca
     lens_open(&exact, m, NORM_FULL, threads, 1, &e);
     lens_open(&pf, m, NORM_FULL, threads, 1, &e);
     lens_set_kernel(&exact, LENS_KERNEL_NATIVE);
+    pf.row_tiles = 1; /* the head packed as row tiles, where the set has tiles (the default pass tiles use them) */
     CHECK(lens_enable_prefilter(&pf, prob_tol, &e) == 0, "prefilter: %s", e.msg);
     pf.bound_scale = bound_scale;
     if (tile_neurons) exact.tile_neurons = pf.tile_neurons = tile_neurons, exact.tile_vocab = pf.tile_vocab = tile_vocab;
@@ -527,6 +529,7 @@ static void test_sets_identical(void) {
                 Lens L;
                 lens_open(&L, &m, NORM_FULL, 3, 1, &e);
                 lens_set_kernel(&L, LENS_KERNEL_NATIVE);
+                L.row_tiles = 1;
                 if (pf) CHECK(lens_enable_prefilter(&L, INFINITY, &e) == 0, "prefilter: %s", e.msg);
                 LensBatch *b = s == ISA_GENERIC ? &ref : &got;
                 for (int k = MATRIX_UP; k <= MATRIX_DOWN; k++)

@@ -279,6 +279,7 @@ int cmd_map(int argc, char **argv) {
                     "continues from what rank 0 committed\n", w.size, mpi_launcher());
     }
 
+    L.row_tiles = total >= SHARD_CHUNK; /* a chunk or more: the head packed for the product pays (lens.h) */
     if (o.prefilter && lens_enable_prefilter(&L, o.prob_tol, &e)) error_exit(&e);
     if (cpu_note()) fprintf(stderr, "map: note: %s\n", cpu_note());
     if (o.prefilter && cpu_kernel_isa() < ISA_AVX512BF16)

@@ -142,6 +142,7 @@ void lens_close(Lens *L) {
     free(L->gain);
     free(L->head_owned);
     free(L->head_bf16_owned);
+    free(L->head_tiles);
     free(L->row_norm);
     free(L->row_rest);
     free(L->stats);

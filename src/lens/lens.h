@@ -78,6 +78,9 @@ typedef struct {
     double prob_tol;              /* largest lse_bound kept; above it, the exact normaliser */
     const uint16_t *head_bf16;    /* the head in BF16: in place, or head_bf16_owned */
     uint16_t *head_bf16_owned;
+    int row_tiles;                /* set before lens_enable_prefilter: many neurons to come, so pack the head once as
+                                     row tiles where the product runs on tiles (kern_row_tiles_pay) */
+    uint16_t *head_tiles;         /* ... the head so packed (kern_pack_row_tiles), or NULL */
     float *row_norm, *row_rest;   /* per head row: ‖W_v‖ (≥ its BF16 rounding's) and ‖W_v − bf16(W_v)‖ */
     double row_norm_max, row_rest_max, head_bf16_max;
     double bound_scale;           /* 1; tests shrink it to show that a wrong bound is caught */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "base/cpu.h"
+#include "base/util.h"
 #include "tensor/kernels_amx.h"
 
 _Static_assert(KERN_LANES == AMX_LANES, "kernels_amx.c reads kern_pack_bf16's panels");
@@ -368,6 +369,25 @@ void kern_gemm_bf16(const uint16_t *packed, int m, int K, const uint16_t *const 
     else if (kernel_isa() >= ISA_AVX2) micro = micro_bf16_avx2;
 #endif
     gemm(2, 0, (void (*)(void))micro, packed, m, K, (const void *const *)rows, n, c, ldc);
+}
+
+_Static_assert(KERN_ROW_SLAB == AMX_SLAB, "row tiles are kernels_amx.c's slabs");
+
+int kern_row_tiles_pay(void) { return kernel_isa() >= ISA_AMX; }
+size_t kern_row_tiles_size(int n, int K) { return amx_row_tiles_size(n, K); }
+void kern_pack_row_tiles(const uint16_t *rows, int n, int K, uint16_t *out) { amx_pack_row_tiles(rows, n, K, out); }
+
+void kern_gemm_bf16_tiles(const uint16_t *packed, int m, int K, const uint16_t *tiles, int n, float *c, int ldc) {
+#if NM_X86
+    if (kernel_isa() >= ISA_AMX) return amx_gemm_bf16_tiles(packed, kern_padded(m) / KERN_LANES, K, tiles, n, c, ldc);
+#endif
+    uint16_t *rows = xmalloc((size_t)n * K * sizeof *rows);
+    const uint16_t **ptr = xmalloc((size_t)n * sizeof *ptr);
+    amx_unpack_row_tiles(tiles, n, K, rows);
+    for (int j = 0; j < n; j++) ptr[j] = rows + (size_t)j * K;
+    kern_gemm_bf16(packed, m, K, ptr, n, c, ldc);
+    free(ptr);
+    free(rows);
 }
 
 /* ----------------------------------------------------------------------------

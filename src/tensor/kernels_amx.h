@@ -3,6 +3,7 @@
 #ifndef NEUROMAP_KERNELS_AMX_H
 #define NEUROMAP_KERNELS_AMX_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* NM_INTERNAL_BEGIN */
@@ -13,6 +14,20 @@
  * j < n, i < panels·AMX_LANES, the products summed in the hardware's order.
  * Only where the CPU and the OS give AMX tiles (cpu_isa() == ISA_AMX). */
 void amx_gemm_bf16(const uint16_t *packed, int panels, int K, const uint16_t *const *rows, int n, float *c, int ldc);
+/* The same product with the head rows read from row tiles: n rows packed
+ * by amx_pack_row_tiles (below), the pointer at the first; the same sums,
+ * bit for bit, without the copy of each slab's rows that amx_gemm_bf16
+ * makes (a tenth of its time). */
+void amx_gemm_bf16_tiles(const uint16_t *packed, int panels, int K, const uint16_t *tiles, int n, float *c, int ldc);
+/* Row tiles: BF16 rows (n rows of K, row after row) in the kernel's own
+ * order, slab after slab of AMX_SLAB rows, each K block after K block, each
+ * 32 rows in two 16 × 32 tiles per step of 32 k (zero-padded). n rows take
+ * amx_row_tiles_size(n, K) halves; the slab at row j0 (a multiple of
+ * AMX_SLAB) starts amx_row_tiles_size(j0, K) halves in. Plain C, any CPU. */
+#define AMX_SLAB 256
+size_t amx_row_tiles_size(int n, int K);
+void amx_pack_row_tiles(const uint16_t *rows, int n, int K, uint16_t *out);
+void amx_unpack_row_tiles(const uint16_t *tiles, int n, int K, uint16_t *rows);
 /* The 64-byte operand of LDTILECFG: palette 1, then per tile its bytes per
  * row and its rows (an unused tile: both 0). kernels_amx.c and gemm_amx.c
  * both configure tiles with it. */
