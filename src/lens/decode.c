@@ -250,6 +250,7 @@ static void pf_pack_task(void *arg, int64_t panel, int worker) {
     int dim = j->L->dim, per_block = kern_padded(j->pass_neurons) / KERN_LANES;
     int block = (int)panel / per_block, q = (int)panel % per_block;
     int i0 = block * j->pass_neurons + q * KERN_LANES, n = j->count - i0 < KERN_LANES ? j->count - i0 : KERN_LANES;
+    if (n > j->pass_neurons - q * KERN_LANES) n = j->pass_neurons - q * KERN_LANES; /* the block's last panel */
     if (n <= 0) return;
     kern_pack_bf16(j->hi + (size_t)i0 * dim, n, dim, j->packed + ((size_t)block * per_block + q) * KERN_LANES * dim);
 }

@@ -236,13 +236,13 @@ int lens_head_row_ptrs(const Lens *L, Work *w, int v0, const Cand *ids, int n) {
 }
 
 /* w->c (n × nv) = vecs (n × dim) · head[v0, v0+nv)ᵀ. With our kernel the
- * block must have been packed (kern_pack_f32 into w->packed). sgemm repacks
+ * block must have been packed (kern_pack_f32, into packed). sgemm repacks
  * the head tile, which only pays when many vectors share it; one or two
  * vectors (show) stream the head through sgemv instead, at memory speed. */
-static void tile_product(const Lens *L, Work *w, const float *vecs, int n, int v0, int nv) {
+static void tile_product(const Lens *L, Work *w, const float *packed, const float *vecs, int n, int v0, int nv) {
     if (L->native) {
         int bf16 = lens_head_row_ptrs(L, w, v0, NULL, nv);
-        kern_gemm_f32(w->packed, n, L->dim, w->rows, bf16, nv, w->ct, kern_padded(n));
+        kern_gemm_f32(packed, n, L->dim, w->rows, bf16, nv, w->ct, kern_padded(n));
         kern_transpose(w->ct, nv, n, kern_padded(n), w->c);
         return;
     }
@@ -320,15 +320,36 @@ static void acc_scan(Acc *a, const float *row, int n, int v0, int top_k, int bot
 /* ----------------------------------------------------------------------------
  * The tiled, threaded decode */
 
+/* Tiles per slice of the vocabulary: the items are handed out one by one,
+ * so that threads finish together (on a shared machine one core may run at
+ * half the other's speed for seconds); a slice keeps its own accumulator
+ * per neuron, merged in vocabulary order, so the slices, not the threads,
+ * decide how the normaliser is rounded: the same bits on any number of
+ * threads. */
+enum { SLICE_TILES = 8 };
+
 typedef struct {
     const Lens *L;
     const float *vecs;
+    float *packed;       /* our kernel: the blocks packed (kern_pack_f32), each at block · padded(tile_neurons) · dim */
     int count, top_k, bottom_k;
-    int splits;          /* vocabulary slices per neuron block */
+    int splits;          /* vocabulary slices (of whole tiles) */
     int n_items;         /* neuron blocks × splits */
     Acc *acc;            /* count × splits */
     Work *works;         /* per worker */
 } Job;
+
+/* The blocks packed for our kernel, panel by panel. */
+static void pack_task(void *arg, int64_t panel, int worker) {
+    (void)worker;
+    Job *j = arg;
+    int dim = j->L->dim, tn = j->L->tile_neurons, per_block = kern_padded(tn) / KERN_LANES;
+    int block = (int)panel / per_block, q = (int)panel % per_block;
+    int i0 = block * tn + q * KERN_LANES, n = j->count - i0 < KERN_LANES ? j->count - i0 : KERN_LANES;
+    if (n > tn - q * KERN_LANES) n = tn - q * KERN_LANES; /* the block's last panel */
+    if (n <= 0) return;
+    kern_pack_f32(j->vecs + (size_t)i0 * dim, n, dim, j->packed + ((size_t)block * per_block + q) * KERN_LANES * dim);
+}
 
 /* One item: a block of neurons over one slice of the vocabulary. */
 static void decode_task(void *arg, int64_t item, int worker) {
@@ -338,13 +359,15 @@ static void decode_task(void *arg, int64_t item, int worker) {
     Work *w = lens_work_of(j->works, worker, L, tn, 0);
     int block = (int)(item / j->splits), split = (int)(item % j->splits);
     int n0 = block * tn, nb = j->count - n0 < tn ? j->count - n0 : tn;
-    int v_begin = (int)((int64_t)L->vocab * split / j->splits);
-    int v_end = (int)((int64_t)L->vocab * (split + 1) / j->splits);
+    int n_tiles = (L->vocab + tv - 1) / tv;
+    int v_begin = (int)((int64_t)n_tiles * split / j->splits) * tv;
+    int v_end = (int)((int64_t)n_tiles * (split + 1) / j->splits) * tv;
+    if (v_end > L->vocab) v_end = L->vocab;
     const float *vecs = j->vecs + (size_t)n0 * L->dim;
-    block_begin(L, w, vecs, nb);
+    const float *packed = j->packed ? j->packed + (size_t)block * kern_padded(tn) * L->dim : NULL;
     for (int v0 = v_begin; v0 < v_end; v0 += tv) {
         int nv = v_end - v0 < tv ? v_end - v0 : tv;
-        tile_product(L, w, vecs, nb, v0, nv);
+        tile_product(L, w, packed, vecs, nb, v0, nv);
         for (int i = 0; i < nb; i++)
             acc_scan(&j->acc[(size_t)(n0 + i) * j->splits + split], w->c + (size_t)i * nv, nv, v0, j->top_k,
                      j->bottom_k, w->idx);
@@ -361,13 +384,14 @@ void lens_set_probs(LensResult *r, int n_top, int n_bottom) {
 /* Every logit exact, by the FP32 product. */
 void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
     int blocks = (count + L->tile_neurons - 1) / L->tile_neurons;
-    int threads = L->threads;
-    /* Fewer neuron blocks than threads: slice the vocabulary too. */
-    int splits = blocks >= threads ? 1 : (threads + blocks - 1) / blocks;
-    int max_splits = (L->vocab + L->tile_vocab - 1) / L->tile_vocab;
-    if (splits > max_splits) splits = max_splits;
+    int splits = ((L->vocab + L->tile_vocab - 1) / L->tile_vocab + SLICE_TILES - 1) / SLICE_TILES;
     Job j = { .L = L, .vecs = vecs, .count = count, .top_k = top_k, .bottom_k = bottom_k, .splits = splits,
               .n_items = blocks * splits };
+    int per_block = kern_padded(L->tile_neurons) / KERN_LANES;
+    if (L->native) { /* each block packed once, shared by its slices */
+        j.packed = xmalloc((size_t)blocks * per_block * KERN_LANES * L->dim * sizeof *j.packed);
+        pool_run(L->pool, (int64_t)blocks * per_block, pack_task, &j);
+    }
     size_t n_acc = (size_t)count * splits, per = (size_t)top_k + bottom_k;
     j.acc = xcalloc(n_acc, sizeof *j.acc);
     LensToken *pool = xmalloc((n_acc * per + 1) * sizeof *pool);
@@ -397,6 +421,7 @@ void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, i
     }
     free(pool);
     free(j.acc);
+    free(j.packed);
 }
 
 void lens_logits(const Lens *L, const float *vecs, int count, float *out) {
@@ -406,7 +431,7 @@ void lens_logits(const Lens *L, const float *vecs, int count, float *out) {
     block_begin(L, &w, vecs, count);
     for (int v0 = 0; v0 < L->vocab; v0 += tv) {
         int nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
-        tile_product(L, &w, vecs, count, v0, nv);
+        tile_product(L, &w, w.packed, vecs, count, v0, nv);
         for (int i = 0; i < count; i++)
             memcpy(out + (size_t)i * L->vocab + v0, w.c + (size_t)i * nv, (size_t)nv * sizeof *w.c);
     }
@@ -421,7 +446,7 @@ void lens_token_logits(const Lens *L, const float *vecs, int count, int token, f
         int n = count - i0 < CHUNK ? count - i0 : CHUNK;
         const float *v = vecs + (size_t)i0 * L->dim;
         block_begin(L, &w, v, n);
-        tile_product(L, &w, v, n, token, 1); /* a tile of one head row: w.c[i] is neuron i's logit */
+        tile_product(L, &w, w.packed, v, n, token, 1); /* a tile of one head row: w.c[i] is neuron i's logit */
         memcpy(out + i0, w.c, (size_t)n * sizeof *out);
     }
     lens_work_free(&w);
