@@ -1,8 +1,11 @@
 /* test_pool.c — base/pool.c: every task runs exactly once, on a worker in
  * range, for any mix of task and thread counts; the pool survives many
- * loops in a row (the decoder calls it hundreds of times a token); and a
- * sum split into fixed tasks is the same bits on 1 and on 7 threads. */
+ * loops in a row (the decoder calls it hundreds of times a token); a
+ * sum split into fixed tasks is the same bits on 1 and on 7 threads; and
+ * pool_run_beside's side work runs once, on the caller, beside the tasks. */
+#include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <string.h>
 
 #include "base/pool.h"
@@ -49,7 +52,82 @@ static float split_sum(Pool *p, const float *x, int64_t n, int64_t per) {
     return total;
 }
 
+/* pool_run_beside's side work: on the calling thread, once, and (with a
+ * helper to spare) while the tasks run: it waits, up to 5 s, for a task to
+ * finish, which only a helper can do meanwhile. */
+typedef struct {
+    Count *c;
+    pthread_t caller;
+    int calls, on_caller, saw_task;
+} Side;
+
+/* Tasks of the side-work loop wait (up to 1 s, once per loop) for the side
+ * work to have started: a pool that ran the side work only after the tasks
+ * would time out here. */
+static atomic_int side_started, side_late;
+
+static void beside_task(void *arg, int64_t task, int worker) {
+    for (int i = 0; i < 1000 && !atomic_load(&side_started) && !atomic_load(&side_late); i++)
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    if (!atomic_load(&side_started)) atomic_store(&side_late, 1);
+    count_task(arg, task, worker);
+}
+
+static void side_work(void *arg) {
+    Side *s = arg;
+    atomic_store(&side_started, 1);
+    s->calls++;
+    s->on_caller += pthread_equal(pthread_self(), s->caller) != 0;
+    int64_t total = 0;
+    for (int i = 0; i < 5000 && total == 0; i++) {
+        for (int64_t t = 0; t < s->c->n; t++) total += atomic_load(&s->c->runs[t]);
+        if (total == 0) nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+        if (s->c->threads == 1 || s->c->n == 0) break; /* nobody else to run them: the tasks come after */
+    }
+    s->saw_task = total > 0;
+}
+
+static void test_beside(void) {
+    static const int threads[] = { 1, 2, 3, 8 };
+    static const int64_t tasks[] = { 0, 1, 2, 5, 1000 };
+    for (size_t a = 0; a < sizeof threads / sizeof *threads; a++) {
+        Pool *p;
+        Error e = { 0 };
+        pool_new(threads[a], &p, &e);
+        for (size_t b = 0; b < sizeof tasks / sizeof *tasks; b++) {
+            int64_t n = tasks[b];
+            Count c = { .n = n, .threads = threads[a] };
+            c.runs = xcalloc((size_t)n + 1, sizeof *c.runs);
+            c.seen = xcalloc((size_t)threads[a], sizeof *c.seen);
+            atomic_init(&c.bad_worker, 0);
+            int wrong = 0, sides = 0, on_caller = 0, overlapped = 0, late = 0;
+            for (int rep = 0; rep < 20; rep++) {
+                for (int64_t t = 0; t < n; t++) atomic_store(&c.runs[t], 0);
+                Side s = { .c = &c, .caller = pthread_self() };
+                atomic_store(&side_started, 0);
+                pool_run_beside(p, n, beside_task, &c, side_work, &s);
+                late += atomic_load(&side_late);
+                atomic_store(&side_late, 0);
+                for (int64_t t = 0; t < n; t++) wrong += atomic_load(&c.runs[t]) != 1;
+                sides += s.calls, on_caller += s.on_caller, overlapped += s.saw_task;
+            }
+            CHECK(wrong == 0, "beside, %d threads, %lld tasks: %d task runs were not exactly once", threads[a], (long long)n, wrong);
+            CHECK(sides == 20 && on_caller == 20, "beside, %d threads, %lld tasks: side work ran %d times, %d on the caller, want 20",
+                  threads[a], (long long)n, sides, on_caller);
+            CHECK(late == 0, "beside, %d threads, %lld tasks: tasks ran before the side work had started, %d times of 20",
+                  threads[a], (long long)n, late);
+            int want = threads[a] > 1 && n > 0 ? 20 : 0; /* one thread: the tasks run after the side work */
+            CHECK(overlapped == want, "beside, %d threads, %lld tasks: tasks ran during the side work %d times of 20, want %d",
+                  threads[a], (long long)n, overlapped, want);
+            free(c.runs);
+            free(c.seen);
+        }
+        pool_free(p);
+    }
+}
+
 int main(void) {
+    test_beside();
     static const int threads[] = { 1, 2, 3, 8 };
     static const int64_t tasks[] = { 0, 1, 2, 5, 8, 9, 1000 };
     for (size_t a = 0; a < sizeof threads / sizeof *threads; a++) {

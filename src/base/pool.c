@@ -95,13 +95,18 @@ void pool_free(Pool *p) {
 
 int pool_threads(const Pool *p) { return p->n_threads; }
 
-void pool_run(Pool *p, int64_t n_tasks, PoolTask fn, void *arg) {
-    if (n_tasks <= 0) return;
-    if (n_tasks == 1 || p->n_threads == 1) {
+void pool_run(Pool *p, int64_t n_tasks, PoolTask fn, void *arg) { pool_run_beside(p, n_tasks, fn, arg, NULL, NULL); }
+
+void pool_run_beside(Pool *p, int64_t n_tasks, PoolTask fn, void *arg, void (*side)(void *), void *side_arg) {
+    /* Helpers: enough for the tasks the caller will not start at once (all
+     * of them while it does the side work), at most every other thread. */
+    int64_t want = side ? n_tasks : n_tasks - 1;
+    int helpers = (int)(want < p->n_threads - 1 ? want : p->n_threads - 1);
+    if (helpers <= 0) {
+        if (side) side(side_arg);
         for (int64_t t = 0; t < n_tasks; t++) fn(arg, t, 0);
         return;
     }
-    int helpers = (int)(n_tasks < p->n_threads ? n_tasks : p->n_threads) - 1;
     pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->arg = arg;
@@ -112,6 +117,7 @@ void pool_run(Pool *p, int64_t n_tasks, PoolTask fn, void *arg) {
     p->generation++;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
+    if (side) side(side_arg);
     drain(p, 0);
     /* Every task has been taken; wait for the helpers to finish theirs. */
     pthread_mutex_lock(&p->mu);

@@ -45,5 +45,11 @@ int pool_threads(const Pool *p);
  * min(n_tasks, pool_threads(p)) threads; returns when all are done. With one
  * task or one thread the caller runs them all itself, waking nobody. */
 void pool_run(Pool *p, int64_t n_tasks, PoolTask fn, void *arg);
+/* pool_run, and beside it side(side_arg) once, on the calling thread (so it
+ * may do what only the owner's thread may: write the output, talk MPI)
+ * while the other workers start on the tasks; the caller joins them when
+ * side returns. A loop's serial work (a map writing one chunk's results)
+ * so overlaps the next loop's. side NULL: pool_run. */
+void pool_run_beside(Pool *p, int64_t n_tasks, PoolTask fn, void *arg, void (*side)(void *), void *side_arg);
 
 #endif

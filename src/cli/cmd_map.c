@@ -182,6 +182,38 @@ static void gather(Sink *s, int *ranks_left, int wait, LensResult *rb) {
         else store_chunk(s, (MatrixKind)c.matrix, c.layer, c.first, c.count, rb);
 }
 
+/* A computed chunk on its way out: sent to rank 0 (ranks > 0), or stored
+ * with whatever the other ranks have sent meanwhile (rank 0); then counted
+ * for the test-only abort hook. map runs it beside the next chunk's decode
+ * (lens_decode_beside), on the main thread, so that writing one chunk
+ * overlaps computing the next. */
+typedef struct {
+    Sink *sink;
+    MpiSender *sender;
+    int rank, *ranks_left;
+    LensResult *rb;
+    long abort_after;
+    int64_t computed;
+    MatrixKind k; /* the chunk */
+    int layer, first, count;
+    const LensResult *res;
+} Emit;
+
+static void emit_chunk(void *arg) {
+    Emit *x = arg;
+    if (x->rank > 0) {
+        mpi_send_results(x->sender, &(MpiChunk){ x->k, x->layer, x->first, x->count }, x->res);
+    } else {
+        store_chunk(x->sink, x->k, x->layer, x->first, x->count, x->res);
+        gather(x->sink, x->ranks_left, 0, x->rb); /* and, between its own chunks, what the ranks have sent */
+    }
+    x->computed += x->count;
+    if (x->abort_after >= 0 && x->computed >= x->abort_after) {
+        if (x->rank > 0) mpi_sender_flush(x->sender);
+        raise(SIGKILL);
+    }
+}
+
 /* The chunks of ranges r[0..n): each range cut every CHUNK neurons from its start. */
 static int count_chunks(const NeuronRange *r, int n) {
     int c = 0;
@@ -293,8 +325,9 @@ int cmd_map(int argc, char **argv) {
      * shards cut layers only between chunks (store/shard.h). */
     enum { CHUNK = SHARD_CHUNK };
     float *vecs = xmalloc((size_t)CHUNK * c->dim * sizeof *vecs);
-    LensBatch b, rb; /* rb: a rank's chunk, received by rank 0 */
-    lens_batch_init(&b, CHUNK, (int)o.top_k, (int)o.bottom_k);
+    LensBatch b[2], rb; /* b: this chunk's results and the previous one's (being written); rb: a rank's chunk, received by rank 0 */
+    lens_batch_init(&b[0], CHUNK, (int)o.top_k, (int)o.bottom_k);
+    lens_batch_init(&b[1], CHUNK, (int)o.top_k, (int)o.bottom_k);
     lens_batch_init(&rb, w.rank == 0 && w.size > 1 ? CHUNK : 1, (int)o.top_k, (int)o.bottom_k);
     Progress prog;
     /* Rank 0's bar counts every rank's neurons; the others show none. */
@@ -304,7 +337,7 @@ int cmd_map(int argc, char **argv) {
     Nonfinite bad = { 0 };
     Sink sink = { .o = &o, .atlas = atlas, .names = &names, .top1 = top1, .bad = &bad, .prog = &prog };
     double t0 = now_seconds();
-    int64_t skipped = 0, skipped_prefilter = 0, computed = 0;
+    int64_t skipped = 0, skipped_prefilter = 0;
 
     /* --resume: the chunks the partial holds whole are skipped. Only rank 0
      * has the atlas, so it tells each rank which of its chunks to skip. */
@@ -336,6 +369,8 @@ int cmd_map(int argc, char **argv) {
     const char *abort_env = getenv("NEUROMAP_TEST_ABORT_AFTER"), *abort_rank = getenv("NEUROMAP_TEST_ABORT_RANK");
     long abort_after = abort_env && parse_long(abort_env, &abort_after) ? abort_after : -1;
     if (abort_rank && atoi(abort_rank) != w.rank) abort_after = -1;
+    Emit out = { .sink = &sink, .sender = &sender, .rank = w.rank, .ranks_left = &ranks_left, .rb = rb.r, .abort_after = abort_after };
+    int pending = 0, cur = 0; /* pending: out holds the previous chunk, not yet written */
     for (int ri = 0, ci = 0; ri < n_ranges; ri++) {
         MatrixKind k = ranges[ri].matrix;
         int layer = ranges[ri].layer, end = ranges[ri].first + ranges[ri].count;
@@ -343,22 +378,14 @@ int cmd_map(int argc, char **argv) {
             int count = end - first < CHUNK ? end - first : CHUNK;
             if (skip[ci]) continue;
             lens_neuron_vectors(&L, k, layer, first, count, vecs);
-            lens_decode(&L, vecs, count, (int)o.top_k, (int)o.bottom_k, b.r);
+            lens_decode_beside(&L, vecs, count, (int)o.top_k, (int)o.bottom_k, b[cur].r, pending ? emit_chunk : NULL, &out);
             if (L.prefilter && !lens_prefilter_pays(&L)) L.prefilter = 0;
             else if (o.prefilter && !L.prefilter) skipped_prefilter += count;
-            if (w.rank > 0) {
-                mpi_send_results(&sender, &(MpiChunk){ k, layer, first, count }, b.r);
-            } else {
-                store_chunk(&sink, k, layer, first, count, b.r);
-                gather(&sink, &ranks_left, 0, rb.r); /* and, between its own chunks, what the ranks have sent */
-            }
-            computed += count;
-            if (abort_after >= 0 && computed >= abort_after) {
-                if (w.rank > 0) mpi_sender_flush(&sender);
-                raise(SIGKILL);
-            }
+            out.k = k, out.layer = layer, out.first = first, out.count = count, out.res = b[cur].r;
+            pending = 1, cur ^= 1;
         }
     }
+    if (pending) emit_chunk(&out);
     if (w.rank > 0) mpi_send_done(&sender);
     gather(&sink, &ranks_left, 1, rb.r); /* rank 0, its own part done: the rest */
     mpi_sender_free(&sender);
@@ -400,7 +427,8 @@ int cmd_map(int argc, char **argv) {
                 bad.n > NONFINITE_NAMED ? ", ..." : "");
 done:
     free(top1);
-    lens_batch_free(&b);
+    lens_batch_free(&b[0]);
+    lens_batch_free(&b[1]);
     free(vecs);
     free(default_name);
     lens_close(&L);

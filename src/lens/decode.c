@@ -418,7 +418,8 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
     }
 }
 
-void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
+void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
+                           void (*side)(void *), void *side_arg) {
     int dim = L->dim;
     PJob j = { .L = L, .vecs = vecs, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
                .threads = L->threads, .pass_neurons = 2 * L->tile_neurons,
@@ -449,7 +450,7 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
     free(j.hi);
     j.hi = NULL;
     j.scans = xcalloc((size_t)L->threads, sizeof *j.scans);
-    pool_run(L->pool, j.n_items, pf_pass_task, &j);
+    pool_run_beside(L->pool, j.n_items, pf_pass_task, &j, side, side_arg);
     for (int t = 0; t < L->threads; t++) {
         PScan *sc = &j.scans[t];
         free(sc->rows), free(sc->ct), free(sc->max), free(sc->par), free(sc->sum), free(sc->hit_row), free(sc->hit_mask), free(sc->n_hits);
@@ -476,7 +477,7 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
         LensBatch b;
         lens_batch_init(&b, n_wide, top_k, bottom_k);
         for (int w = 0; w < n_wide; w++) memcpy(sub + (size_t)w * dim, vecs + (size_t)wide[w] * dim, (size_t)dim * sizeof *sub);
-        lens_exact_decode(L, sub, n_wide, top_k, bottom_k, b.r);
+        lens_exact_decode(L, sub, n_wide, top_k, bottom_k, b.r, NULL, NULL);
         for (int w = 0; w < n_wide; w++) {
             /* The same kernel gives the same ids and logits, so the exact
              * pass's lists (probabilities set from however many tokens it
@@ -622,10 +623,18 @@ static void flag_nonfinite(const float *vecs, int dim, int count, int top_k, int
     }
 }
 
-void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
-    if (count <= 0) return;
-    if (L->prefilter) lens_prefilter_decode(L, vecs, count, top_k, bottom_k, out);
-    else lens_exact_decode(L, vecs, count, top_k, bottom_k, out);
+void lens_decode_beside(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
+                        void (*side)(void *), void *side_arg) {
+    if (count <= 0) {
+        if (side) side(side_arg);
+        return;
+    }
+    if (L->prefilter) lens_prefilter_decode(L, vecs, count, top_k, bottom_k, out, side, side_arg);
+    else lens_exact_decode(L, vecs, count, top_k, bottom_k, out, side, side_arg);
     flag_nonfinite(vecs, L->dim, count, top_k, bottom_k, out);
+}
+
+void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
+    lens_decode_beside(L, vecs, count, top_k, bottom_k, out, NULL, NULL);
 }
 

@@ -382,7 +382,8 @@ void lens_set_probs(LensResult *r, int n_top, int n_bottom) {
 
 
 /* Every logit exact, by the FP32 product. */
-void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out) {
+void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
+                       void (*side)(void *), void *side_arg) {
     int blocks = (count + L->tile_neurons - 1) / L->tile_neurons;
     int splits = ((L->vocab + L->tile_vocab - 1) / L->tile_vocab + SLICE_TILES - 1) / SLICE_TILES;
     Job j = { .L = L, .vecs = vecs, .count = count, .top_k = top_k, .bottom_k = bottom_k, .splits = splits,
@@ -401,7 +402,7 @@ void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, i
         j.acc[a].max = -INFINITY;
     }
     j.works = lens_works_new(L);
-    pool_run(L->pool, j.n_items, decode_task, &j);
+    pool_run_beside(L->pool, j.n_items, decode_task, &j, side, side_arg);
     lens_works_free(j.works, L);
 
     /* Merge the vocabulary slices of each neuron, then turn logits into

@@ -128,6 +128,12 @@ void lens_apply_norm(const Lens *L, float *vecs, int count);
 /* Decodes count normed vectors; out[i].top / .bottom must hold top_k /
  * bottom_k entries. */
 void lens_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out);
+/* lens_decode, with side(side_arg) run once on the calling thread while the
+ * lens's other threads start on the product (base/pool.h's
+ * pool_run_beside): a map writes one chunk's results while the next is
+ * computed. The results and their bits are lens_decode's. */
+void lens_decode_beside(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
+                        void (*side)(void *), void *side_arg);
 
 /* All vocab logits of count normed vectors (count × vocab): for the few
  * neurons `find` examines in full. */
@@ -226,9 +232,11 @@ void lens_acc_add_sum(Acc *a, float m, double s);
 void lens_set_probs(LensResult *r, int n_top, int n_bottom);
 
 /* Every logit exact, by the FP32 product (lens.c). */
-void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out);
+void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
+                       void (*side)(void *), void *side_arg);
 /* The certified prefilter (decode.c). */
-void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out);
+void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
+                           void (*side)(void *), void *side_arg);
 /* NM_INTERNAL_END */
 
 #endif
