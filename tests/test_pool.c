@@ -19,6 +19,14 @@ typedef struct {
     atomic_int *seen;  /* per worker: tasks it ran */
 } Count;
 
+static Count count_new(int64_t n, int threads) {
+    Count c = { .n = n, .threads = threads };
+    c.runs = xcalloc((size_t)n + 1, sizeof *c.runs);
+    c.seen = xcalloc((size_t)threads, sizeof *c.seen);
+    atomic_init(&c.bad_worker, 0);
+    return c;
+}
+
 static void count_task(void *arg, int64_t task, int worker) {
     Count *c = arg;
     if (task < 0 || task >= c->n) return;
@@ -96,10 +104,7 @@ static void test_beside(void) {
         pool_new(threads[a], &p, &e);
         for (size_t b = 0; b < sizeof tasks / sizeof *tasks; b++) {
             int64_t n = tasks[b];
-            Count c = { .n = n, .threads = threads[a] };
-            c.runs = xcalloc((size_t)n + 1, sizeof *c.runs);
-            c.seen = xcalloc((size_t)threads[a], sizeof *c.seen);
-            atomic_init(&c.bad_worker, 0);
+            Count c = count_new(n, threads[a]);
             int wrong = 0, sides = 0, on_caller = 0, overlapped = 0, late = 0;
             for (int rep = 0; rep < 20; rep++) {
                 for (int64_t t = 0; t < n; t++) atomic_store(&c.runs[t], 0);
@@ -137,10 +142,7 @@ int main(void) {
         CHECK(pool_threads(p) == threads[a], "pool_threads %d, want %d", pool_threads(p), threads[a]);
         for (size_t b = 0; b < sizeof tasks / sizeof *tasks; b++) {
             int64_t n = tasks[b];
-            Count c = { .n = n, .threads = threads[a] };
-            c.runs = xcalloc((size_t)n + 1, sizeof *c.runs);
-            c.seen = xcalloc((size_t)threads[a], sizeof *c.seen);
-            atomic_init(&c.bad_worker, 0);
+            Count c = count_new(n, threads[a]);
             /* the same pool, many loops in a row */
             int wrong = 0;
             for (int rep = 0; rep < 200; rep++) {

@@ -8,11 +8,12 @@
  * TILE_VOCAB, by OpenBLAS sgemm) and each tile is folded into the running
  * top-k, bottom-k and log-sum-exp while it is still in cache.
  *
- * Work is split over the lens's thread pool (base/pool.h) by blocks of
- * neurons, one task each; when there are fewer blocks than threads (show,
- * find) the vocabulary is split as well and the partial results are merged.
- * Each worker keeps its own scratch buffers (Work), made by the first task
- * it takes. Every logit is a plain FP32 dot product, by our AVX2/AVX-512
+ * Work is split over the lens's thread pool (base/pool.h) into blocks of
+ * neurons × slices of the vocabulary (SLICE_TILES tiles), handed out one by
+ * one so that the threads finish together, and each neuron's slices are
+ * merged in vocabulary order, whatever the thread count. Each block is
+ * packed once, shared by its slices; each worker keeps its own scratch
+ * buffers (Work), made by the first task it takes. Every logit is a plain FP32 dot product, by our AVX2/AVX-512
  * kernel (kernels.c: one FMA chain per logit, whatever the kernel set) or by
  * OpenBLAS.
  *
