@@ -334,37 +334,40 @@ static void scan_cols_c(const float *c, int nv, int m, int ldc, const float *rn,
 }
 
 #if NM_X86
+/* Group by group: a group's 16 columns (one 64-byte strip per row, 16 KiB
+ * for a tile of 256 rows) are scanned for maximum and flags, then summed,
+ * while the strip is still in L1, the maxima and the sums in registers.
+ * Per column the same operations in the same row order as row by row, so
+ * the same bits. */
 __attribute__((target("avx512f"))) static void scan_cols_avx512(const float *c, int nv, int m, int ldc, const float *rn,
                                                                 const float *rr, const KernBounds *kb, float *max,
                                                                 double *sum, uint32_t *hit_row, uint16_t *hit_mask,
                                                                 int *n_hits) {
-    int groups = m / 16;
-    for (int g = 0; g < groups; g++) n_hits[g] = 0;
-    memcpy(max, c, (size_t)m * sizeof *max);
-    for (int v = 0; v < nv; v++) {
-        const float *x = c + (size_t)v * ldc;
-        __m512 vn = _mm512_set1_ps(rn[v]), vr = _mm512_set1_ps(rr[v]);
-        for (int g = 0; g < groups; g++) {
-            int i = 16 * g;
-            __m512 xv = _mm512_loadu_ps(x + i); /* the same operations, in the same order, as flag_c's */
-            __m512 b = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(vn, _mm512_loadu_ps(kb->alpha + i)),
-                                                   _mm512_mul_ps(vr, _mm512_loadu_ps(kb->beta + i))),
-                                     _mm512_loadu_ps(kb->eps + i));
-            unsigned mask = _mm512_cmp_ps_mask(_mm512_add_ps(xv, b), _mm512_loadu_ps(kb->t_top + i), _CMP_GE_OQ) |
-                            _mm512_cmp_ps_mask(_mm512_sub_ps(xv, b), _mm512_loadu_ps(kb->t_bottom + i), _CMP_LE_OQ);
-            _mm512_storeu_ps(max + i, _mm512_max_ps(xv, _mm512_loadu_ps(max + i))); /* a NaN x keeps max, as in max_c */
-            if (mask) hit_row[(size_t)g * nv + n_hits[g]] = (uint32_t)v, hit_mask[(size_t)g * nv + n_hits[g]++] = (uint16_t)mask;
+    for (int g = 0; g < m / 16; g++) {
+        int i = 16 * g, hits = 0;
+        const float *x = c + i;
+        __m512 alpha = _mm512_loadu_ps(kb->alpha + i), beta = _mm512_loadu_ps(kb->beta + i), eps = _mm512_loadu_ps(kb->eps + i);
+        __m512 t_top = _mm512_loadu_ps(kb->t_top + i), t_bottom = _mm512_loadu_ps(kb->t_bottom + i), mx = _mm512_loadu_ps(x);
+        uint32_t *rows = hit_row + (size_t)g * nv;
+        uint16_t *masks = hit_mask + (size_t)g * nv;
+        for (int v = 0; v < nv; v++) {
+            __m512 xv = _mm512_loadu_ps(x + (size_t)v * ldc); /* the same operations, in the same order, as flag_c's */
+            __m512 b = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(rn[v]), alpha), _mm512_mul_ps(_mm512_set1_ps(rr[v]), beta)), eps);
+            unsigned mask = _mm512_cmp_ps_mask(_mm512_add_ps(xv, b), t_top, _CMP_GE_OQ) |
+                            _mm512_cmp_ps_mask(_mm512_sub_ps(xv, b), t_bottom, _CMP_LE_OQ);
+            mx = _mm512_max_ps(xv, mx); /* a NaN x keeps max, as in max_c */
+            if (mask) rows[hits] = (uint32_t)v, masks[hits++] = (uint16_t)mask;
         }
-    }
-    for (int i = 0; i < m; i++) sum[i] = 0;
-    for (int v = 0; v < nv; v++) {
-        const float *x = c + (size_t)v * ldc;
-        for (int i = 0; i < m; i += 16) {
-            __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(max + i)));
-            _mm512_storeu_pd(sum + i, _mm512_add_pd(_mm512_loadu_pd(sum + i), _mm512_cvtps_pd(_mm512_castps512_ps256(e))));
-            _mm512_storeu_pd(sum + i + 8, _mm512_add_pd(_mm512_loadu_pd(sum + i + 8),
-                                                        _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)))));
+        n_hits[g] = hits;
+        _mm512_storeu_ps(max + i, mx);
+        __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+        for (int v = 0; v < nv; v++) {
+            __m512 e = exp_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + (size_t)v * ldc), mx));
+            lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+            hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
         }
+        _mm512_storeu_pd(sum + i, lo);
+        _mm512_storeu_pd(sum + i + 8, hi);
     }
 }
 
