@@ -387,8 +387,8 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
         LensResult *r = &j->out[i];
         pf_prune(L, p, &p->top, 1, j->top_k);
         pf_prune(L, p, &p->bottom, 0, j->bottom_k);
-        qsort(p->top.c, (size_t)p->top.n, sizeof *p->top.c, cand_by_id);
-        qsort(p->bottom.c, (size_t)p->bottom.n, sizeof *p->bottom.c, cand_by_id);
+        if (p->top.n > 1) qsort(p->top.c, (size_t)p->top.n, sizeof *p->top.c, cand_by_id);
+        if (p->bottom.n > 1) qsort(p->bottom.c, (size_t)p->bottom.n, sizeof *p->bottom.c, cand_by_id);
         int most = p->top.n > p->bottom.n ? p->top.n : p->bottom.n;
         if (most > j->exact_cap[worker])
             j->exact[worker] = xrealloc(j->exact[worker], (size_t)(j->exact_cap[worker] = most) * sizeof(float));
