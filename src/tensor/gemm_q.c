@@ -511,17 +511,17 @@ GEMM_KQ(gemm_q5_k_vnni_b, vnni, T_VNNI, BQ5_K, unpack_q5_k, 1)
 GEMM_KQ(gemm_q6_k_vnni_b, vnni, T_VNNI, BQ6_K, unpack_q6_k, 0)
 
 /* Decode (T = 1) under VNNI and AVX2: gemv_q.c's kernels, straight from the blocks. */
-#define KQ_DECODE(NAME, TYPE, SET, TGT)                                                             \
+#define KQ_DECODE(NAME, SET, TGT)                                                                   \
     TGT static void gemm_##NAME##_##SET(GEMM_ARGS) {                                                \
-        if (T == 1) gemv_kq_##SET(TYPE, w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);      \
+        if (T == 1) gemv_##NAME##_##SET(w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);      \
         else gemm_##NAME##_##SET##_b(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);             \
     }
-KQ_DECODE(q4_k, DT_Q4_K, vnni, T_VNNI)
-KQ_DECODE(q5_k, DT_Q5_K, vnni, T_VNNI)
-KQ_DECODE(q6_k, DT_Q6_K, vnni, T_VNNI)
-KQ_DECODE(q4_k, DT_Q4_K, avx2, T_AVX2)
-KQ_DECODE(q5_k, DT_Q5_K, avx2, T_AVX2)
-KQ_DECODE(q6_k, DT_Q6_K, avx2, T_AVX2)
+KQ_DECODE(q4_k, vnni, T_VNNI)
+KQ_DECODE(q5_k, vnni, T_VNNI)
+KQ_DECODE(q6_k, vnni, T_VNNI)
+KQ_DECODE(q4_k, avx2, T_AVX2)
+KQ_DECODE(q5_k, avx2, T_AVX2)
+KQ_DECODE(q6_k, avx2, T_AVX2)
 
 
 /* ----------------------------------------------------------------------------

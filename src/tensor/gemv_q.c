@@ -143,7 +143,7 @@ T_VNNI static inline __attribute__((always_inline)) __m256 kq1_q6_k(const BQ6_K 
         for (int k = 0; k < (M); k++) out[r + k] = hsum_ps(acc[k]);                                 \
     } while (0)
 #define KQ_GEMV(NAME, BT, STEP)                                                                     \
-    T_VNNI static void NAME(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out) { \
+    T_VNNI void NAME(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out) { \
         int64_t r = 0;                                                                              \
         for (; r + KR <= nr; r += KR) KQ_ROWS(STEP, BT, KR);                                        \
         for (; r < nr; r++) KQ_ROWS(STEP, BT, 1);                                                   \
@@ -211,7 +211,7 @@ T_AVX2 static inline __attribute__((always_inline)) __m256 kq1a_q6_k(const BQ6_K
 }
 
 #define KQA_GEMV(NAME, BT, STEP)                                                                    \
-    T_AVX2 static void NAME(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out) { \
+    T_AVX2 void NAME(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out) { \
         for (int64_t r = 0; r < nr; r++) {                                                          \
             const BT *b = (const BT *)((const char *)w + (size_t)r * row_bytes);                    \
             __m256 acc = _mm256_setzero_ps();                                                       \
@@ -226,23 +226,6 @@ KQA_GEMV(gemv_q4_k_avx2, BQ4_K, kq1a_q4_k)
 KQA_GEMV(gemv_q5_k_avx2, BQ5_K, kq1a_q5_k)
 KQA_GEMV(gemv_q6_k_avx2, BQ6_K, kq1a_q6_k)
 
-void gemv_kq_avx2(DType t, const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out) {
-    switch (t) {
-    case DT_Q4_K: gemv_q4_k_avx2(w, row_bytes, nr, nb, a, out); break;
-    case DT_Q5_K: gemv_q5_k_avx2(w, row_bytes, nr, nb, a, out); break;
-    case DT_Q6_K: gemv_q6_k_avx2(w, row_bytes, nr, nb, a, out); break;
-    default: break;
-    }
-}
-
-void gemv_kq_vnni(DType t, const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out) {
-    switch (t) {
-    case DT_Q4_K: gemv_q4_k_vnni(w, row_bytes, nr, nb, a, out); break;
-    case DT_Q5_K: gemv_q5_k_vnni(w, row_bytes, nr, nb, a, out); break;
-    case DT_Q6_K: gemv_q6_k_vnni(w, row_bytes, nr, nb, a, out); break;
-    default: break;
-    }
-}
 #else
 typedef int gemv_q_x86_only; /* the portable build has no kernels here (ISO C wants a declaration) */
 #endif

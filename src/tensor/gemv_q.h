@@ -37,13 +37,17 @@ static inline void k_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
     }
 }
 
-/* Decode of Q4_K/Q5_K/Q6_K rows under gemm_q.h's GEMM_VNNI set: out[r] =
- * row r · the one activation a, nb super-blocks a row (row_bytes apart);
- * the bits the batched kernel gives that token. x86 only, and the caller
- * checks the CPU has the set. */
-void gemv_kq_vnni(DType t, const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out);
-/* The same under GEMM_AVX2. */
-void gemv_kq_avx2(DType t, const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out);
+/* Decode of Q4_K/Q5_K/Q6_K rows under gemm_q.h's GEMM_VNNI set (_vnni) or
+ * GEMM_AVX2 (_avx2): out[r] = row r · the one activation a, nb super-blocks
+ * a row (row_bytes apart); the bits the batched kernel gives that token.
+ * x86 only, and the caller checks the CPU has the set. */
+#define GEMV_KQ_ARGS const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out
+void gemv_q4_k_vnni(GEMV_KQ_ARGS);
+void gemv_q5_k_vnni(GEMV_KQ_ARGS);
+void gemv_q6_k_vnni(GEMV_KQ_ARGS);
+void gemv_q4_k_avx2(GEMV_KQ_ARGS);
+void gemv_q5_k_avx2(GEMV_KQ_ARGS);
+void gemv_q6_k_avx2(GEMV_KQ_ARGS);
 #if defined(__x86_64__) && !defined(NM_NO_X86)
 #include <immintrin.h>
 /* Q6_K's half h (128 values) as four runs of 32 unsigned 6-bit values (low
