@@ -247,12 +247,10 @@ static void pf_prep_task(void *arg, int64_t neuron, int worker) {
 static void pf_pack_task(void *arg, int64_t panel, int worker) {
     (void)worker;
     PJob *j = arg;
-    int dim = j->L->dim, per_block = kern_padded(j->pass_neurons) / KERN_LANES;
-    int block = (int)panel / per_block, q = (int)panel % per_block;
-    int i0 = block * j->pass_neurons + q * KERN_LANES, n = j->count - i0 < KERN_LANES ? j->count - i0 : KERN_LANES;
-    if (n > j->pass_neurons - q * KERN_LANES) n = j->pass_neurons - q * KERN_LANES; /* the block's last panel */
-    if (n <= 0) return;
-    kern_pack_bf16(j->hi + (size_t)i0 * dim, n, dim, j->packed + ((size_t)block * per_block + q) * KERN_LANES * dim);
+    int i0, dim = j->L->dim;
+    size_t at;
+    int n = lens_block_panel(panel, j->pass_neurons, j->count, dim, &i0, &at);
+    if (n) kern_pack_bf16(j->hi + (size_t)i0 * dim, n, dim, j->packed + at);
 }
 
 /* Stage 1: the BF16 pass, item by item: a block of neurons over one slice

@@ -340,16 +340,23 @@ typedef struct {
     Work *works;         /* per worker */
 } Job;
 
+int lens_block_panel(int64_t panel, int block, int count, int dim, int *i0, size_t *at) {
+    int per_block = kern_padded(block) / KERN_LANES, b = (int)(panel / per_block), q = (int)(panel % per_block);
+    int first = q * KERN_LANES, n = block - first < KERN_LANES ? block - first : KERN_LANES; /* the block's last panel: short */
+    *i0 = b * block + first;
+    if (n > count - *i0) n = count - *i0;
+    *at = (size_t)panel * KERN_LANES * dim;
+    return n > 0 ? n : 0;
+}
+
 /* The blocks packed for our kernel, panel by panel. */
 static void pack_task(void *arg, int64_t panel, int worker) {
     (void)worker;
     Job *j = arg;
-    int dim = j->L->dim, tn = j->L->tile_neurons, per_block = kern_padded(tn) / KERN_LANES;
-    int block = (int)panel / per_block, q = (int)panel % per_block;
-    int i0 = block * tn + q * KERN_LANES, n = j->count - i0 < KERN_LANES ? j->count - i0 : KERN_LANES;
-    if (n > tn - q * KERN_LANES) n = tn - q * KERN_LANES; /* the block's last panel */
-    if (n <= 0) return;
-    kern_pack_f32(j->vecs + (size_t)i0 * dim, n, dim, j->packed + ((size_t)block * per_block + q) * KERN_LANES * dim);
+    int i0, dim = j->L->dim;
+    size_t at;
+    int n = lens_block_panel(panel, j->L->tile_neurons, j->count, dim, &i0, &at);
+    if (n) kern_pack_f32(j->vecs + (size_t)i0 * dim, n, dim, j->packed + at);
 }
 
 /* One item: a block of neurons over one slice of the vocabulary. */

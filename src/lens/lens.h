@@ -231,6 +231,11 @@ void lens_acc_add_sum(Acc *a, float m, double s);
 /* Probabilities of a result's listed tokens from its lse. */
 void lens_set_probs(LensResult *r, int n_top, int n_bottom);
 
+/* Panel `panel` of a batch of count vectors cut into blocks of `block`,
+ * each block packed whole (kern_padded(block) / KERN_LANES panels): sets
+ * i0, the panel's first vector, and at, where its packed copy starts (in
+ * elements of dim); returns how many vectors it holds (0: past the batch). */
+int lens_block_panel(int64_t panel, int block, int count, int dim, int *i0, size_t *at);
 /* Every logit exact, by the FP32 product (lens.c). */
 void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
                        void (*side)(void *), void *side_arg);
