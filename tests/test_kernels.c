@@ -54,6 +54,29 @@ static void test_f32_chain(void) {
     CHECK(bad == 0, "%s FP32 kernel: %d elements differ from the fma chain over %d shapes", set(), bad, cases);
 }
 
+/* Sums far apart (a wide ldc): under avx2 the rows then go in bands of
+ * 24 (kernels.c's band_rows), here 3 bands, the last short, each through
+ * three K blocks. Every element still the one fma chain. */
+static void test_f32_bands(void) {
+    int m = 45, K = 300, n = 61, ldc = 10000, bad = 0;
+    float *x = malloc((size_t)m * K * 4), *h = malloc((size_t)n * K * 4);
+    float *packed = malloc((size_t)kern_padded(m) * K * 4), *c = malloc((size_t)n * ldc * 4);
+    const float **rows = malloc((size_t)n * sizeof *rows);
+    for (size_t i = 0; i < (size_t)m * K; i++) x[i] = frand();
+    for (size_t i = 0; i < (size_t)n * K; i++) h[i] = frand();
+    for (int j = 0; j < n; j++) rows[j] = h + (size_t)j * K;
+    kern_pack_f32(x, m, K, packed);
+    kern_gemm_f32(packed, m, K, (const void *const *)rows, 0, n, c, ldc);
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) s = fmaf(x[(size_t)i * K + k], rows[j][k], s);
+            bad += !bits_equal(c[(size_t)j * ldc + i], s);
+        }
+    free(x), free(h), free(packed), free(c), free(rows);
+    CHECK(bad == 0, "%s FP32 kernel, wide ldc: %d elements differ from the fma chain", set(), bad);
+}
+
 /* kern_dot_rows: the same fma chain for one vector, rows F32 or BF16 (read
  * exactly), in any order and far apart, K odd and even, groups of rows
  * partial and whole. */
@@ -335,6 +358,7 @@ int main(void) {
             continue;
         }
         test_f32_chain();
+        test_f32_bands();
         test_bf16_bound();
         test_row_tiles();
         test_scan();

@@ -193,13 +193,16 @@ const float *lens_head_rows(const Lens *L, int v0, int n, float *buf) {
 void lens_work_init(Work *w, const Lens *L, int neurons, int bf16) {
     size_t tv = (size_t)L->tile_vocab, pad = (size_t)kern_padded(neurons), dim = (size_t)L->dim;
     memset(w, 0, sizeof *w);
-    w->c = xmalloc((size_t)neurons * tv * sizeof *w->c);
+    /* On cache lines (xmalloc64): malloc puts large blocks 16 bytes past one,
+     * and then half the 32-byte vectors of the panels and the sums straddle
+     * two lines, which costs the AVX2 product a sixth of its speed (Zen 3). */
+    w->c = xmalloc64((size_t)neurons * tv * sizeof *w->c);
     w->hbuf = L->head ? NULL : xmalloc(tv * dim * sizeof *w->hbuf);
     w->rows = xmalloc(tv * sizeof *w->rows);
     w->idx = xmalloc(tv * sizeof *w->idx);
-    if (L->native || bf16) w->ct = xmalloc(tv * pad * sizeof *w->ct);
-    if (L->native) w->packed = xmalloc(pad * dim * sizeof *w->packed);
-    if (bf16) w->packed_bf16 = xmalloc(pad * dim * sizeof *w->packed_bf16);
+    if (L->native || bf16) w->ct = xmalloc64(tv * pad * sizeof *w->ct);
+    if (L->native) w->packed = xmalloc64(pad * dim * sizeof *w->packed);
+    if (bf16) w->packed_bf16 = xmalloc64(pad * dim * sizeof *w->packed_bf16);
 }
 
 void lens_work_free(Work *w) {
@@ -398,7 +401,7 @@ void lens_exact_decode(const Lens *L, const float *vecs, int count, int top_k, i
               .n_items = blocks * splits };
     int per_block = kern_padded(L->tile_neurons) / KERN_LANES;
     if (L->native) { /* each block packed once, shared by its slices */
-        j.packed = xmalloc((size_t)blocks * per_block * KERN_LANES * L->dim * sizeof *j.packed);
+        j.packed = xmalloc64((size_t)blocks * per_block * KERN_LANES * L->dim * sizeof *j.packed);
         pool_run(L->pool, (int64_t)blocks * per_block, pack_task, &j);
     }
     size_t n_acc = (size_t)count * splits, per = (size_t)top_k + bottom_k;
