@@ -8,7 +8,8 @@
 #   VARIANTS="native openblas prefilter prefilter-bounds"   which neuromap runs
 #   VARIANTS="auto native openblas prefilter@avx512bf16 prefilter@amx"
 #   NM_BEFORE=path/to/old/neuromap bench/map.sh   every variant also run by
-#                                the old binary, interleaved, as before:NAME
+#                                the old binary, interleaved, as before:NAME;
+#                                prints each variant's paired loop ratio
 #
 # Variants: auto (no --kernel: what map chooses), native (--kernel native),
 # openblas (--kernel openblas), prefilter (--prefilter: exact normaliser
@@ -129,6 +130,16 @@ echo "(full 8B up map: 458,752 neurons at this slice's rate, opening the model c
 echo " the CPU column divides CPU seconds by the cores: the time on cores not shared with other work;"
 echo " fixed once: a one-neuron map's CPU seconds counted once, the rest per neuron, divided by the cores;"
 echo " setup once: wall time, the map loop's seconds (map's own count) per neuron, the rest of the process once)"
+# With NM_BEFORE, each round's pair ran one after the other: the ratio of
+# their map loops, round by round, is steadier on a noisy host than the
+# ratio of the medians.
+if [ -n "${NM_BEFORE:-}" ]; then
+    for v in $VARIANTS; do
+        [[ $v == before:* ]] || [ ! -s "$WORK/$v.loop" ] && continue
+        paste "$WORK/before:$v.loop" "$WORK/$v.loop" | awk '$2 > 0 { print $1 / $2 }' | sort -g |
+            awk -v name="$v" '{ r[NR] = $1 } END { if (NR) printf "%s: map loop %.3fx the before binary'"'"'s (median of %d paired rounds; range %.3f-%.3f)\n", name, (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2, NR, r[1], r[NR] }'
+    done
+fi
 # The variants must agree with each other on the logits too (prefilter = native, bit for bit).
 for v in $VARIANTS; do
     case $v in before:*) ;; prefilter* | auto*) if [ -f "$WORK/native.tsv" ] && ! cmp -s <(cut -f1-7 "$WORK/native.tsv") <(cut -f1-7 "$WORK/$v.tsv"); then

@@ -121,7 +121,8 @@ static const struct {
     const char *why;
 } auto_choice[ISA_COUNT] = {
     [ISA_GENERIC] = { LENS_KERNEL_OPENBLAS, "portable C: OpenBLAS's sgemm is vectorised, our C twin is not" },
-    [ISA_AVX2] = { LENS_KERNEL_NATIVE, "ours on AVX2: no OpenBLAS measured faster on AVX2 CPUs" },
+    [ISA_AVX2] = { LENS_KERNEL_NATIVE, "measured on AMD Zen 3, 2 shared cores: 1024 8B neurons in 10.8 s, OpenBLAS 0.3.21 "
+                                       "14.5 (its product alone is 1.05-1.16x faster, but it needs the head in F32)" },
     [ISA_AVX512] = { LENS_KERNEL_NATIVE, "ours on 512-bit vectors: OpenBLAS is slower where measured" },
     [ISA_AVX512BF16] = { LENS_KERNEL_NATIVE, "measured 1.6x OpenBLAS 0.3.21 on AMD Zen 5 (its Haswell kernel, 256-bit)" },
     [ISA_AMX] = { LENS_KERNEL_NATIVE, "measured on Xeon (Emerald Rapids), 2 shared cores: 12 CPU s for 1024 8B neurons, "

@@ -39,9 +39,10 @@ static int block_depth(Isa set, int esize) { return set == ISA_AVX2 && esize == 
  * 504 of a 1024-row tile of 512 neurons. Measured on Zen 3, not derived:
  * the map loop 1.11× (median of 8 paired runs; bands of 252 to 516 rows the
  * same within noise, of 96 no gain). The order of the K blocks, and so
- * every sum, is the same. Other sets: one band (not measured there). */
-static int band_rows(Isa set, int n, int ldc) {
-    if (set != ISA_AVX2) return n;
+ * every sum, is the same. Other sets, and the BF16 product (whose pass
+ * with bands ran 0.90–0.99× in 3 paired prefilter runs): one band. */
+static int band_rows(Isa set, int esize, int n, int ldc) {
+    if (set != ISA_AVX2 || esize != 4) return n;
     int band = (1 << 20) / (ldc * 4) / KERN_ROWS * KERN_ROWS;
     return band < KERN_ROWS ? KERN_ROWS : band;
 }
@@ -220,10 +221,10 @@ __attribute__((target("avx512f,avx512bf16"))) static void micro_bf16_avx512(int 
 
 /* AVX2 has 16 vector registers of 8 floats: a 12 × 32 block of sums does
  * not fit. So the block is done in four 3 × 32 pieces: 12 sums, four panel
- * vectors, one broadcast. (The classic Haswell shape, 6 rows × 16 lanes,
- * needs twice the broadcasts per FMA, and on Zen 3 a broadcast takes a slot
- * of the FMA pipes: 0.9× this one.) Every sum is still one FMA chain in k
- * order: the same bits as above. */
+ * vectors, one broadcast. The classic Haswell shape, 6 rows × 16 lanes,
+ * needs twice the broadcasts per FMA, and on Zen 3 a broadcast seems to
+ * take a slot of the FMA pipes: timed alone there, 0.96× this one. Every
+ * sum is one FMA chain in k order: the same bits as above. */
 __attribute__((target("avx2,fma"))) static void micro_f32_avx2(int kc, const float *a, const float *const *rp, int nr,
                                                               float *c, int ldc, int first) {
     for (int g = 0; g < nr; g += 3) {
@@ -353,7 +354,7 @@ static void gemm(int esize, int widen_rows, void (*micro)(void), const void *pac
     Isa set = kernel_isa();
     int depth = block_depth(set, esize);
     _Alignas(64) char block[KERN_ROWS][KC * 4 + 64];
-    int band = band_rows(set, n, ldc);
+    int band = band_rows(set, esize, n, ldc);
     for (int j0 = 0; j0 < n; j0 += band) {
         int jn = n - j0 < band ? n - j0 : band;
         for (int k0 = 0; k0 < K; k0 += depth) {
