@@ -136,8 +136,9 @@ echo " setup once: wall time, the map loop's seconds (map's own count) per neuro
 if [ -n "${NM_BEFORE:-}" ]; then
     for v in $VARIANTS; do
         [[ $v == before:* ]] || [ ! -s "$WORK/$v.loop" ] && continue
-        paste "$WORK/before:$v.loop" "$WORK/$v.loop" | awk '$2 > 0 { print $1 / $2 }' | sort -g |
-            awk -v name="$v" '{ r[NR] = $1 } END { if (NR) printf "%s: map loop %.3fx the before binary'"'"'s (median of %d paired rounds; range %.3f-%.3f)\n", name, (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2, NR, r[1], r[NR] }'
+        paste "$WORK/before:$v.loop" "$WORK/$v.loop" | awk '$2 > 0 { print $1 / $2 }' | sort -g >"$WORK/ratios"
+        printf '%s: map loop %.3fx the before binary'"'"'s (median of %d paired rounds; range %.3f-%.3f)\n' "$v" \
+            "$(median <"$WORK/ratios")" "$(wc -l <"$WORK/ratios")" "$(head -1 "$WORK/ratios")" "$(tail -1 "$WORK/ratios")"
     done
 fi
 # The variants must agree with each other on the logits too (prefilter = native, bit for bit).

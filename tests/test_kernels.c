@@ -27,30 +27,35 @@ static float frand(void) {
 
 static int bits_equal(float a, float b) { return memcmp(&a, &b, 4) == 0; }
 
+/* Elements of one shape that differ from the fma chain, computed here in
+ * plain C: m packed vectors (some large) against n rows in any order. */
+static int f32_chain_bad(int m, int K, int n, int ldc) {
+    int bad = 0;
+    float *x = malloc((size_t)m * K * 4), *h = malloc((size_t)n * K * 4);
+    float *packed = malloc((size_t)kern_padded(m) * K * 4), *c = malloc((size_t)n * ldc * 4);
+    const float **rows = malloc((size_t)n * sizeof *rows);
+    for (size_t i = 0; i < (size_t)m * K; i++) x[i] = frand() * (i % 7 == 0 ? 100.0f : 1.0f);
+    for (size_t i = 0; i < (size_t)n * K; i++) h[i] = frand();
+    for (int j = 0; j < n; j++) rows[j] = h + (size_t)((j * 7) % n) * K; /* rows in any order */
+    kern_pack_f32(x, m, K, packed);
+    kern_gemm_f32(packed, m, K, (const void *const *)rows, 0, n, c, ldc);
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < kern_padded(m); i++) {
+            float s = 0.0f;
+            for (int k = 0; k < K && i < m; k++) s = fmaf(x[(size_t)i * K + k], rows[j][k], s);
+            bad += !bits_equal(c[(size_t)j * ldc + i], s);
+        }
+    free(x), free(h), free(packed), free(c), free(rows);
+    return bad;
+}
+
 static void test_f32_chain(void) {
     static const int Ms[] = { 1, 5, 32, 45, 70 }, Ks[] = { 1, 7, 64, 300, 513 }, Ns[] = { 1, 7, 11, 12, 25 };
     int bad = 0, cases = 0;
     for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
         for (size_t b = 0; b < sizeof Ks / sizeof *Ks; b++)
-            for (size_t d = 0; d < sizeof Ns / sizeof *Ns; d++) {
-                int m = Ms[a], K = Ks[b], n = Ns[d], ldc = kern_padded(m) + 3;
-                float *x = malloc((size_t)m * K * 4), *h = malloc((size_t)n * K * 4);
-                float *packed = malloc((size_t)kern_padded(m) * K * 4), *c = malloc((size_t)n * ldc * 4);
-                const float **rows = malloc((size_t)n * sizeof *rows);
-                for (size_t i = 0; i < (size_t)m * K; i++) x[i] = frand() * (i % 7 == 0 ? 100.0f : 1.0f);
-                for (size_t i = 0; i < (size_t)n * K; i++) h[i] = frand();
-                for (int j = 0; j < n; j++) rows[j] = h + (size_t)((j * 7) % n) * K; /* rows in any order */
-                kern_pack_f32(x, m, K, packed);
-                kern_gemm_f32(packed, m, K, (const void *const *)rows, 0, n, c, ldc);
-                for (int j = 0; j < n; j++)
-                    for (int i = 0; i < kern_padded(m); i++) {
-                        float s = 0.0f;
-                        for (int k = 0; k < K && i < m; k++) s = fmaf(x[(size_t)i * K + k], rows[j][k], s);
-                        bad += !bits_equal(c[(size_t)j * ldc + i], s);
-                    }
-                cases++;
-                free(x), free(h), free(packed), free(c), free(rows);
-            }
+            for (size_t d = 0; d < sizeof Ns / sizeof *Ns; d++, cases++)
+                bad += f32_chain_bad(Ms[a], Ks[b], Ns[d], kern_padded(Ms[a]) + 3);
     CHECK(bad == 0, "%s FP32 kernel: %d elements differ from the fma chain over %d shapes", set(), bad, cases);
 }
 
@@ -58,22 +63,7 @@ static void test_f32_chain(void) {
  * 24 (kernels.c's band_rows), here 3 bands, the last short, each through
  * three K blocks. Every element still the one fma chain. */
 static void test_f32_bands(void) {
-    int m = 45, K = 300, n = 61, ldc = 10000, bad = 0;
-    float *x = malloc((size_t)m * K * 4), *h = malloc((size_t)n * K * 4);
-    float *packed = malloc((size_t)kern_padded(m) * K * 4), *c = malloc((size_t)n * ldc * 4);
-    const float **rows = malloc((size_t)n * sizeof *rows);
-    for (size_t i = 0; i < (size_t)m * K; i++) x[i] = frand();
-    for (size_t i = 0; i < (size_t)n * K; i++) h[i] = frand();
-    for (int j = 0; j < n; j++) rows[j] = h + (size_t)j * K;
-    kern_pack_f32(x, m, K, packed);
-    kern_gemm_f32(packed, m, K, (const void *const *)rows, 0, n, c, ldc);
-    for (int j = 0; j < n; j++)
-        for (int i = 0; i < m; i++) {
-            float s = 0.0f;
-            for (int k = 0; k < K; k++) s = fmaf(x[(size_t)i * K + k], rows[j][k], s);
-            bad += !bits_equal(c[(size_t)j * ldc + i], s);
-        }
-    free(x), free(h), free(packed), free(c), free(rows);
+    int bad = f32_chain_bad(45, 300, 61, 10000);
     CHECK(bad == 0, "%s FP32 kernel, wide ldc: %d elements differ from the fma chain", set(), bad);
 }
 

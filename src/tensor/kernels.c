@@ -42,7 +42,7 @@ static int block_depth(Isa set, int esize) { return set == ISA_AVX2 && esize == 
  * every sum, is the same. Other sets, and the BF16 product (whose pass
  * with bands ran 0.90–0.99× in 3 paired prefilter runs): one band. */
 static int band_rows(Isa set, int esize, int n, int ldc) {
-    if (set != ISA_AVX2 || esize != 4) return n;
+    if (set != ISA_AVX2 || esize != 4 || ldc <= 0) return n;
     int band = (1 << 20) / (ldc * 4) / KERN_ROWS * KERN_ROWS;
     return band < KERN_ROWS ? KERN_ROWS : band;
 }
