@@ -10,6 +10,9 @@
 #   NM_BEFORE=path/to/old/neuromap bench/map.sh   every variant also run by
 #                                the old binary, interleaved, as before:NAME;
 #                                prints each variant's paired loop ratio
+#   With auto among the variants, every other variant's map loop is also
+#   compared with auto's, round by round (the default within 10% of the
+#   best exact variant: issue 20).
 #
 # Variants: auto (no --kernel: what map chooses), native (--kernel native),
 # openblas (--kernel openblas), prefilter (--prefilter: exact normaliser
@@ -39,6 +42,13 @@ WORK=${KEEP:-$(mktemp -d "${TMPDIR:-/tmp}/neuromap-bench.XXXXXX")}
 mkdir -p "$WORK"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$WORK"' EXIT
 
+# The CPU as /proc/cpuinfo names it, with family and model: a VM may call
+# every AMD CPU "AMD EPYC", and the family/model pair tells Zen 3 (25/1)
+# from Zen 4 (25/17) or an Emerald Rapids Xeon (6/207).
+cpu_kind() {
+    awk -F': *' '/^model name/ && !n { n = $2 } /^cpu family/ && !f { f = $2 } /^model\t/ && !m { m = $2 }
+        END { printf "%s (family %s model %s)", n, f, m }' /proc/cpuinfo
+}
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # ---- the model ----------------------------------------------------------------
@@ -95,7 +105,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 cores=$(nproc)
 cat <<EOF
-neuron map benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $cores cores
+neuron map benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(cpu_kind), $cores cores
 model: Llama-3.1-8B-shaped layer (4096 x 14336, vocabulary 128256), HF BF16, read in place by both
 slice: --matrix up --layers 0 --neurons $NEURONS --top-k 10 --bottom-k 5 ($count neurons, $flops FLOP)
 load average: $load_before before, $load_after after; $RUNS runs each, medians, whole processes
@@ -138,6 +148,17 @@ if [ -n "${NM_BEFORE:-}" ]; then
         [[ $v == before:* ]] || [ ! -s "$WORK/$v.loop" ] && continue
         paste "$WORK/before:$v.loop" "$WORK/$v.loop" | awk '$2 > 0 { print $1 / $2 }' | sort -g >"$WORK/ratios"
         printf '%s: map loop %.3fx the before binary'"'"'s (median of %d paired rounds; range %.3f-%.3f)\n' "$v" \
+            "$(median <"$WORK/ratios")" "$(wc -l <"$WORK/ratios")" "$(head -1 "$WORK/ratios")" "$(tail -1 "$WORK/ratios")"
+    done
+fi
+# Each variant's map loop against the default's (auto), round by round: the
+# issue-20 check that the default is within 10% of the best exact variant.
+# Above 1: the variant's loop was faster than auto's in that round.
+if [ -s "$WORK/auto.loop" ]; then
+    for v in $VARIANTS; do
+        [[ $v == auto || $v == before:* ]] || [ ! -s "$WORK/$v.loop" ] && continue
+        paste "$WORK/auto.loop" "$WORK/$v.loop" | awk '$2 > 0 { print $1 / $2 }' | sort -g >"$WORK/ratios"
+        printf '%s: map loop %.3fx as fast as auto'"'"'s (median of %d paired rounds; range %.3f-%.3f)\n' "$v" \
             "$(median <"$WORK/ratios")" "$(wc -l <"$WORK/ratios")" "$(head -1 "$WORK/ratios")" "$(tail -1 "$WORK/ratios")"
     done
 fi
