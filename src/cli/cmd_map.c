@@ -72,7 +72,8 @@ static void parse_options(int argc, char **argv, MapOptions *o, const char **mod
         { OPT_FLOAT(0, "prob-tol", &o->prob_tol, "X", 0, INFINITY,
                     "with --prefilter, the widest bound kept on |lse error| (the probabilities'\n"
                     "relative error, about); wider ones get the exact normaliser, a full FP32\n"
-                    "pass for that neuron (default 1e-4; 'inf' never)"),
+                    "pass for that neuron, which skips the BF16 pass where its bound could\n"
+                    "not meet X anyway (default 1e-4; 'inf' never)"),
           .seen = &o->prob_tol_set },
         { OPT_STRING(0, "shard", &o->shard, "I/N",
                      "map only shard I (0..N-1) of N and write it as a part atlas (-o PART);\n"
@@ -414,11 +415,11 @@ int cmd_map(int argc, char **argv) {
                 (double)L.stats->rescored / (double)n, exact, n, o.prob_tol, (double)L.stats->max_bound);
         if (skipped_prefilter)
             fprintf(stderr, "map: prefilter: the other %lld neurons were mapped exactly: nearly every normaliser needed "
-                    "the exact pass, so the BF16 pass only cost time (--prob-tol inf keeps the proven bounds instead)\n",
+                    "the exact pass (--prob-tol inf keeps the proven bounds instead)\n",
                     (long long)skipped_prefilter);
         else if (2 * exact > n)
-            fprintf(stderr, "map: note: most normalisers needed the exact FP32 pass as well, so the prefilter was slower "
-                    "than the exact map here; --prob-tol inf keeps every (proven) bound instead\n");
+            fprintf(stderr, "map: note: most normalisers needed the exact FP32 pass, so most neurons were mapped exactly; "
+                    "--prob-tol inf keeps every (proven) bound instead\n");
     }
     if (o.top_k) print_summary(&names, top1, c->vocab_size);
     if (bad.n) /* last, so that it is the line a user sees */

@@ -216,29 +216,36 @@ typedef struct {
     int *exact_cap;
 } PJob;
 
+/* The bound's factors for vector x (see "The certified prefilter"); its
+ * BF16 rounding into h when h is not NULL. */
+static void pf_factors(const Lens *L, const float *x, uint16_t *h, float *alpha, float *beta, float *eps) {
+    int dim = L->dim;
+    const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
+    double xx = 0, hh = 0, ll = 0, hmax = 0;
+    for (int d = 0; d < dim; d++) {
+        uint16_t b = kern_bf16(x[d]);
+        if (h) h[d] = b;
+        double hd = kern_f32(b), ld = (double)x[d] - hd;
+        xx += (double)x[d] * x[d], hh += hd * hd, ll += ld * ld, hmax = fmax(hmax, fabs(hd));
+    }
+    xx = sqrt(xx), hh = sqrt(hh), ll = sqrt(ll);
+    *alpha = (float)((gamma * xx + ll + gamma * hh + 0x1p-20 * (xx + hh)) * room * L->bound_scale);
+    *beta = (float)(xx * room * L->bound_scale);
+    *eps = (float)(dim * (0x1p-125 * (L->head_bf16_max + hmax + 2) + 0x1p-149) * room * L->bound_scale);
+}
+
 /* Stage 0, neuron by neuron: the vector rounded to BF16 and its bound's
- * factors (see "The certified prefilter"), copied into each worker's
- * accumulator. */
+ * factors, copied into each worker's accumulator. */
 static void pf_prep_task(void *arg, int64_t neuron, int worker) {
     (void)worker;
     PJob *j = arg;
     const Lens *L = j->L;
     int i = (int)neuron, dim = L->dim;
-    const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
-    const float *x = j->vecs + (size_t)i * dim;
-    uint16_t *h = j->hi + (size_t)i * dim;
-    double xx = 0, hh = 0, ll = 0, hmax = 0;
-    for (int d = 0; d < dim; d++) {
-        h[d] = kern_bf16(x[d]);
-        double hd = kern_f32(h[d]), ld = (double)x[d] - hd;
-        xx += (double)x[d] * x[d], hh += hd * hd, ll += ld * ld, hmax = fmax(hmax, fabs(hd));
-    }
-    xx = sqrt(xx), hh = sqrt(hh), ll = sqrt(ll);
+    float alpha, beta, eps;
+    pf_factors(L, j->vecs + (size_t)i * dim, j->hi + (size_t)i * dim, &alpha, &beta, &eps);
     for (int w = 0; w < j->threads; w++) {
         PAcc *p = &j->p[(size_t)i * j->threads + w];
-        p->alpha = (float)((gamma * xx + ll + gamma * hh + 0x1p-20 * (xx + hh)) * room * L->bound_scale);
-        p->beta = (float)(xx * room * L->bound_scale);
-        p->eps = (float)(dim * (0x1p-125 * (L->head_bf16_max + hmax + 2) + 0x1p-149) * room * L->bound_scale);
+        p->alpha = alpha, p->beta = beta, p->eps = eps;
     }
 }
 
@@ -416,8 +423,8 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
     }
 }
 
-void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
-                           void (*side)(void *), void *side_arg) {
+static void pf_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
+                      void (*side)(void *), void *side_arg) {
     int dim = L->dim;
     PJob j = { .L = L, .vecs = vecs, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
                .threads = L->threads, .pass_neurons = 2 * L->tile_neurons,
@@ -591,6 +598,71 @@ int lens_enable_prefilter(Lens *L, double prob_tol, Error *e) {
     return NM_OK;
 }
 
+
+/* Which neurons the BF16 pass would almost surely not help. A neuron's
+ * lse_bound is lse_width(share, b_max) + lse_rounding: b_max is known
+ * before the pass (the factors α, β, ε and the head's row norms), share —
+ * the part of its softmax outside its top candidates — only after it, and
+ * the bound rises with it. When even share = PF_SHARE_MIN would leave the
+ * bound wider than prob_tol, the neuron could only be certified if its top
+ * candidates held more than 1 − PF_SHARE_MIN of its probability; otherwise
+ * it would need the exact normaliser, a full FP32 pass after the BF16 one
+ * (1.5 times the exact map's work). Such a neuron is mapped exactly from
+ * the start: the same ids and logits (the same kernel), its normaliser
+ * exact, no slower than the exact map. On an 8B-shaped head (vocabulary
+ * 128,256, b_max ≈ 0.19, share ≈ 1) that is every neuron at the default
+ * 1e-4, so `--prefilter` costs the exact map's time, not 1.5 times it; on
+ * stories260K (512 tokens: a few candidates often hold most of the mass)
+ * a wide tolerance still certifies most neurons through the pass.
+ * PF_SHARE_MIN is a judgement, not a bound: a neuron sent exact wrongly
+ * costs time, never accuracy. */
+#define PF_SHARE_MIN 0.01
+
+static int pf_hopeless(const Lens *L, const float *x) {
+    float alpha, beta, eps;
+    pf_factors(L, x, NULL, &alpha, &beta, &eps);
+    double b_max = L->row_norm_max * alpha + L->row_rest_max * beta + eps;
+    return !(lse_width(PF_SHARE_MIN, b_max) + lse_rounding(L) <= L->prob_tol);
+}
+
+void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
+                           void (*side)(void *), void *side_arg) {
+    int dim = L->dim, n_exact = 0;
+    int *which = xmalloc((size_t)count * sizeof *which); /* the hopeful first, then the hopeless */
+    for (int i = 0, front = 0, back = count; i < count; i++) {
+        if (pf_hopeless(L, vecs + (size_t)i * dim)) which[--back] = i, n_exact++;
+        else which[front++] = i;
+    }
+    int n_pass = count - n_exact;
+    if (n_exact == 0) {
+        pf_decode(L, vecs, count, top_k, bottom_k, out, side, side_arg);
+    } else if (n_pass == 0) {
+        lens_exact_decode(L, vecs, count, top_k, bottom_k, out, side, side_arg);
+    } else {
+        /* Row w of one gathered batch is neuron which[w]: the hopeful
+         * rows through the BF16 pass, the rest exactly, copied back. */
+        float *sub = xmalloc((size_t)count * dim * sizeof *sub);
+        for (int w = 0; w < count; w++) memcpy(sub + (size_t)w * dim, vecs + (size_t)which[w] * dim, (size_t)dim * sizeof *sub);
+        LensBatch b;
+        lens_batch_init(&b, count, top_k, bottom_k);
+        pf_decode(L, sub, n_pass, top_k, bottom_k, b.r, side, side_arg);
+        lens_exact_decode(L, sub + (size_t)n_pass * dim, n_exact, top_k, bottom_k, b.r + n_pass, NULL, NULL);
+        for (int w = 0; w < count; w++) {
+            LensResult *r = &out[which[w]];
+            memcpy(r->top, b.r[w].top, (size_t)top_k * sizeof *r->top);
+            memcpy(r->bottom, b.r[w].bottom, (size_t)bottom_k * sizeof *r->bottom);
+            r->lse = b.r[w].lse;
+            r->lse_bound = b.r[w].lse_bound;
+        }
+        lens_batch_free(&b);
+        free(sub);
+    }
+    if (n_exact) { /* pf_decode counted its own */
+        atomic_fetch_add(&L->stats->neurons, n_exact);
+        atomic_fetch_add(&L->stats->exact_lse, n_exact);
+    }
+    free(which);
+}
 
 /* ----------------------------------------------------------------------------
  * The decode: exact or prefiltered, then the non-finite check */
