@@ -409,10 +409,15 @@ int cmd_map(int argc, char **argv) {
     if (lens_kernel_why(&L)) fprintf(stderr, "map: kernel: %s, chosen for kernel set %s: %s\n", lens_kernel_name(&L),
                                      isa_name(cpu_kernel_isa()), lens_kernel_why(&L));
     if (o.prefilter && L.stats->neurons) {
-        long long n = L.stats->neurons, exact = L.stats->exact_lse;
-        fprintf(stderr, "map: prefilter: %.1f logits per neuron computed exactly after the BF16 pass; "
-                "%lld of %lld normalisers computed exactly (bound > %g); widest bound kept on |lse error|: %.3g\n",
-                (double)L.stats->rescored / (double)n, exact, n, o.prob_tol, (double)L.stats->max_bound);
+        long long n = L.stats->neurons, exact = L.stats->exact_lse, routed = L.stats->routed;
+        char rescored[96] = "", without[96] = "";
+        if (n > routed)
+            snprintf(rescored, sizeof rescored, "%.1f logits per neuron computed exactly after the BF16 pass; ",
+                     (double)L.stats->rescored / (double)(n - routed));
+        if (routed)
+            snprintf(without, sizeof without, ", %lld of them without the BF16 pass (their bounds could not meet it)", routed);
+        fprintf(stderr, "map: prefilter: %s%lld of %lld normalisers computed exactly (bound > %g)%s; widest bound kept on "
+                "|lse error|: %.3g\n", rescored, exact, n, o.prob_tol, without, (double)L.stats->max_bound);
         if (skipped_prefilter)
             fprintf(stderr, "map: prefilter: the other %lld neurons were mapped exactly: nearly every normaliser needed "
                     "the exact pass (--prob-tol inf keeps the proven bounds instead)\n",

@@ -660,6 +660,7 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
     if (n_exact) { /* pf_decode counted its own */
         atomic_fetch_add(&L->stats->neurons, n_exact);
         atomic_fetch_add(&L->stats->exact_lse, n_exact);
+        atomic_fetch_add(&L->stats->routed, n_exact);
     }
     free(which);
 }

@@ -53,6 +53,7 @@ typedef struct {
     _Atomic long long neurons;    /* decoded through the prefilter */
     _Atomic long long rescored;   /* logits computed exactly after it */
     _Atomic long long exact_lse;  /* neurons whose normaliser was computed exactly */
+    _Atomic long long routed;     /* ... of them, without the BF16 pass (decode.c, pf_hopeless) */
     _Atomic double max_bound;     /* the largest lse_bound kept */
     _Atomic int pass_items;       /* the most work items (neuron blocks × vocabulary
                                      slices) of one BF16 pass: what threads can share */
