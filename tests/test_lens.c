@@ -338,6 +338,15 @@ static void test_other_forms(void) {
 /* ----------------------------------------------------------------------------
  * The prefilter gives the exact map's token ids and logits bit for bit */
 
+/* The same token ids with the same logits, bit for bit, in both lists. */
+static int same_ids_logits(const LensResult *x, const LensResult *y, int top, int bottom) {
+    for (int i = 0; i < top + bottom; i++) {
+        const LensToken *s = i < top ? &x->top[i] : &x->bottom[i - top], *t = i < top ? &y->top[i] : &y->bottom[i - top];
+        if (s->id != t->id || memcmp(&s->logit, &t->logit, sizeof s->logit) != 0) return 0;
+    }
+    return 1;
+}
+
 /* Maps every neuron of every matrix exactly (our kernel) and through the
  * prefilter; returns the number of neurons whose lists differ in any bit.
  * lse: equal where the exact normaliser was computed, else within the
@@ -366,12 +375,7 @@ static int prefilter_differences(const Model *m, int tile_neurons, int tile_voca
             lens_decode(&pf, vecs, ffn, TOP, BOTTOM, b.r);
             for (int n = 0; n < ffn; n++) {
                 const LensResult *x = &a.r[n], *y = &b.r[n];
-                int same = 1;
-                for (int i = 0; i < TOP + BOTTOM; i++) {
-                    const LensToken *s = i < TOP ? &x->top[i] : &x->bottom[i - TOP], *t = i < TOP ? &y->top[i] : &y->bottom[i - TOP];
-                    same = same && s->id == t->id && memcmp(&s->logit, &t->logit, sizeof s->logit) == 0;
-                }
-                differ += !same;
+                differ += !same_ids_logits(x, y, TOP, BOTTOM);
                 /* an exact normaliser may be summed in other slices: the same up to rounding */
                 double allowed = y->lse_bound ? y->lse_bound : 1e-12 * fmax(1, fabs(x->lse));
                 *lse_outside += !(fabs(x->lse - y->lse) <= allowed);
@@ -532,12 +536,7 @@ static void test_prefilter_routes(void) {
     int differ = 0, odd_bounded = 0, even_outside = 0, even_certified = 0;
     for (int n = 0; n < ffn; n++) {
         const LensResult *x = &a.r[n], *y = &b.r[n];
-        int same = 1; /* ids and logits; probabilities differ where the normaliser is bounded */
-        for (int i = 0; i < TOP + BOTTOM; i++) {
-            const LensToken *s = i < TOP ? &x->top[i] : &x->bottom[i - TOP], *t = i < TOP ? &y->top[i] : &y->bottom[i - TOP];
-            same = same && s->id == t->id && memcmp(&s->logit, &t->logit, sizeof s->logit) == 0;
-        }
-        differ += !same;
+        differ += !same_ids_logits(x, y, TOP, BOTTOM); /* probabilities differ where the normaliser is bounded */
         if (n % 2) odd_bounded += y->lse_bound != 0 || !(fabs(x->lse - y->lse) <= 1e-12 * fmax(1, fabs(x->lse)));
         else even_outside += !(fabs(x->lse - y->lse) <= fmax(y->lse_bound, 1e-12 * fmax(1, fabs(x->lse)))),
              even_certified += y->lse_bound > 0;
