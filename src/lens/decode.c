@@ -74,14 +74,24 @@ typedef struct {
 /* One neuron in the prefilter. acc.top keeps the k largest S_v − B_v,
  * acc.bottom the k smallest S_v + B_v, acc.max/sum Σ e^S_v over every
  * token so far. */
+/* A neuron's factors of B_v = r_v·α + s_v·β + ε. */
+typedef struct {
+    float alpha, beta, eps;
+} PFactors;
+
 typedef struct {
     Acc acc;
     CandList top, bottom;
-    float alpha, beta, eps;
+    PFactors f;
 } PAcc;
 
 static inline float pf_bound(const Lens *L, const PAcc *p, int v) {
-    return L->row_norm[v] * p->alpha + L->row_rest[v] * p->beta + p->eps;
+    return L->row_norm[v] * p->f.alpha + L->row_rest[v] * p->f.beta + p->f.eps;
+}
+
+/* The widest B_v over the head, from the largest row norms. */
+static double pf_b_max(const Lens *L, PFactors f) {
+    return L->row_norm_max * f.alpha + L->row_rest_max * f.beta + f.eps;
 }
 
 /* The current thresholds: a top candidate needs S + B ≥ t_top, a bottom
@@ -200,7 +210,8 @@ static void pf_rescore(const Lens *L, Work *w, const float *x, const CandList *l
 typedef struct {
     const Lens *L;
     const float *vecs;
-    uint16_t *hi;     /* the vectors rounded to BF16 */
+    const uint16_t *hi; /* the vectors rounded to BF16 */
+    const PFactors *fac;
     uint16_t *packed; /* ... packed by kern_pack_bf16, block by block (padded) */
     PAcc *p;          /* count × threads: neuron i's accumulator in worker w at i·threads + w */
     TileSum *ts;      /* count × n_tiles */
@@ -216,37 +227,36 @@ typedef struct {
     int *exact_cap;
 } PJob;
 
-/* The bound's factors for vector x (see "The certified prefilter"); its
- * BF16 rounding into h when h is not NULL. */
-static void pf_factors(const Lens *L, const float *x, uint16_t *h, float *alpha, float *beta, float *eps) {
-    int dim = L->dim;
+/* Stage 0, neuron by neuron (lens_prefilter_decode, before it routes):
+ * the vector rounded to BF16 and its bound's factors (see "The certified
+ * prefilter"). */
+typedef struct {
+    const Lens *L;
+    const float *vecs;
+    uint16_t *hi;
+    PFactors *fac;
+} PPrep;
+
+static void pf_prep_task(void *arg, int64_t neuron, int worker) {
+    (void)worker;
+    const PPrep *j = arg;
+    const Lens *L = j->L;
+    int i = (int)neuron, dim = L->dim;
     const double u = 0x1p-24, gamma = dim * u / (1 - dim * u), room = 1 + 0x1p-10;
+    const float *x = j->vecs + (size_t)i * dim;
+    uint16_t *h = j->hi + (size_t)i * dim;
     double xx = 0, hh = 0, ll = 0, hmax = 0;
     for (int d = 0; d < dim; d++) {
-        uint16_t b = kern_bf16(x[d]);
-        if (h) h[d] = b;
-        double hd = kern_f32(b), ld = (double)x[d] - hd;
+        h[d] = kern_bf16(x[d]);
+        double hd = kern_f32(h[d]), ld = (double)x[d] - hd;
         xx += (double)x[d] * x[d], hh += hd * hd, ll += ld * ld, hmax = fmax(hmax, fabs(hd));
     }
     xx = sqrt(xx), hh = sqrt(hh), ll = sqrt(ll);
-    *alpha = (float)((gamma * xx + ll + gamma * hh + 0x1p-20 * (xx + hh)) * room * L->bound_scale);
-    *beta = (float)(xx * room * L->bound_scale);
-    *eps = (float)(dim * (0x1p-125 * (L->head_bf16_max + hmax + 2) + 0x1p-149) * room * L->bound_scale);
-}
-
-/* Stage 0, neuron by neuron: the vector rounded to BF16 and its bound's
- * factors, copied into each worker's accumulator. */
-static void pf_prep_task(void *arg, int64_t neuron, int worker) {
-    (void)worker;
-    PJob *j = arg;
-    const Lens *L = j->L;
-    int i = (int)neuron, dim = L->dim;
-    float alpha, beta, eps;
-    pf_factors(L, j->vecs + (size_t)i * dim, j->hi + (size_t)i * dim, &alpha, &beta, &eps);
-    for (int w = 0; w < j->threads; w++) {
-        PAcc *p = &j->p[(size_t)i * j->threads + w];
-        p->alpha = alpha, p->beta = beta, p->eps = eps;
-    }
+    j->fac[i] = (PFactors){
+        .alpha = (float)((gamma * xx + ll + gamma * hh + 0x1p-20 * (xx + hh)) * room * L->bound_scale),
+        .beta = (float)(xx * room * L->bound_scale),
+        .eps = (float)(dim * (0x1p-125 * (L->head_bf16_max + hmax + 2) + 0x1p-149) * room * L->bound_scale),
+    };
 }
 
 /* Stage 0, panel by panel: the BF16 vectors packed for the tile kernel, a
@@ -295,7 +305,7 @@ static void pf_pass_task(void *arg, int64_t item, int worker) {
         sc->par[i] = sc->par[m + i] = sc->par[2 * m + i] = 0, sc->par[3 * m + i] = INFINITY, sc->par[4 * m + i] = -INFINITY;
     for (int i = 0; i < nb; i++) {
         const PAcc *p = &acc[(size_t)i * j->threads];
-        sc->par[i] = p->alpha, sc->par[m + i] = p->beta, sc->par[2 * m + i] = p->eps;
+        sc->par[i] = p->f.alpha, sc->par[m + i] = p->f.beta, sc->par[2 * m + i] = p->f.eps;
     }
     for (int t = t_begin; t < t_end; t++) {
         int v0 = t * tv, nv = L->vocab - v0 < tv ? L->vocab - v0 : tv;
@@ -414,7 +424,7 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
         for (int c = 0; c < p->bottom.n; c++) lens_keep(z.bottom, &z.n_bottom, j->bottom_k, -1.0f, exact[c], p->bottom.c[c].id);
 
         r->lse = (double)z.max + log(z.sum);
-        double b_max = L->row_norm_max * p->alpha + L->row_rest_max * p->beta + p->eps;
+        double b_max = pf_b_max(L, p->f);
         double share = nc_sum > 0 ? nc_sum * exp(nc_max - (double)z.max) / z.sum : 0;
         r->lse_bound = lse_width(share, b_max) + lse_rounding(L);
         lens_set_probs(r, z.n_top, z.n_bottom);
@@ -423,10 +433,12 @@ static void pf_finish_task(void *arg, int64_t neuron, int worker) {
     }
 }
 
-static void pf_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
-                      void (*side)(void *), void *side_arg) {
+/* The BF16 pass and its rescoring over vecs, whose BF16 roundings and
+ * factors pf_prep_task made. */
+static void pf_decode(const Lens *L, const float *vecs, const uint16_t *hi, const PFactors *fac, int count, int top_k,
+                      int bottom_k, LensResult *out, void (*side)(void *), void *side_arg) {
     int dim = L->dim;
-    PJob j = { .L = L, .vecs = vecs, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
+    PJob j = { .L = L, .vecs = vecs, .hi = hi, .fac = fac, .out = out, .count = count, .top_k = top_k, .bottom_k = bottom_k,
                .threads = L->threads, .pass_neurons = 2 * L->tile_neurons,
                .pass_vocab = L->tile_vocab < PASS_VOCAB ? L->tile_vocab : PASS_VOCAB };
     j.n_tiles = (L->vocab + j.pass_vocab - 1) / j.pass_vocab;
@@ -439,7 +451,6 @@ static void pf_decode(const Lens *L, const float *vecs, int count, int top_k, in
     j.n_items = j.n_blocks * j.slices;
     stats_max_int(&L->stats->pass_items, j.n_items);
     int per_block = kern_padded(j.pass_neurons) / KERN_LANES;
-    j.hi = xmalloc((size_t)count * dim * sizeof *j.hi);
     j.packed = xmalloc64((size_t)j.n_blocks * per_block * KERN_LANES * dim * sizeof *j.packed);
     size_t n_p = (size_t)count * j.threads, per = (size_t)top_k + bottom_k;
     j.p = xcalloc(n_p, sizeof *j.p);
@@ -449,11 +460,9 @@ static void pf_decode(const Lens *L, const float *vecs, int count, int top_k, in
         j.p[a].acc.top = pool + a * per;
         j.p[a].acc.bottom = pool + a * per + top_k;
         j.p[a].acc.max = -INFINITY;
+        j.p[a].f = fac[a / (size_t)j.threads];
     }
-    pool_run(L->pool, count, pf_prep_task, &j);
     pool_run(L->pool, (int64_t)j.n_blocks * per_block, pf_pack_task, &j);
-    free(j.hi);
-    j.hi = NULL;
     j.scans = xcalloc((size_t)L->threads, sizeof *j.scans);
     pool_run_beside(L->pool, j.n_items, pf_pass_task, &j, side, side_arg);
     for (int t = 0; t < L->threads; t++) {
@@ -618,34 +627,42 @@ int lens_enable_prefilter(Lens *L, double prob_tol, Error *e) {
  * costs time, never accuracy. */
 #define PF_SHARE_MIN 0.01
 
-static int pf_hopeless(const Lens *L, const float *x) {
-    float alpha, beta, eps;
-    pf_factors(L, x, NULL, &alpha, &beta, &eps);
-    double b_max = L->row_norm_max * alpha + L->row_rest_max * beta + eps;
-    return !(lse_width(PF_SHARE_MIN, b_max) + lse_rounding(L) <= L->prob_tol);
+static int pf_hopeless(const Lens *L, PFactors f) {
+    return !(lse_width(PF_SHARE_MIN, pf_b_max(L, f)) + lse_rounding(L) <= L->prob_tol);
 }
 
 void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_k, int bottom_k, LensResult *out,
                            void (*side)(void *), void *side_arg) {
     int dim = L->dim, n_exact = 0;
+    uint16_t *hi = xmalloc((size_t)count * dim * sizeof *hi);
+    PFactors *fac = xmalloc((size_t)count * sizeof *fac);
+    PPrep prep = { .L = L, .vecs = vecs, .hi = hi, .fac = fac };
+    pool_run(L->pool, count, pf_prep_task, &prep);
     int *which = xmalloc((size_t)count * sizeof *which); /* the hopeful first, then the hopeless */
     for (int i = 0, front = 0, back = count; i < count; i++) {
-        if (pf_hopeless(L, vecs + (size_t)i * dim)) which[--back] = i, n_exact++;
+        if (pf_hopeless(L, fac[i])) which[--back] = i, n_exact++;
         else which[front++] = i;
     }
     int n_pass = count - n_exact;
     if (n_exact == 0) {
-        pf_decode(L, vecs, count, top_k, bottom_k, out, side, side_arg);
+        pf_decode(L, vecs, hi, fac, count, top_k, bottom_k, out, side, side_arg);
     } else if (n_pass == 0) {
         lens_exact_decode(L, vecs, count, top_k, bottom_k, out, side, side_arg);
     } else {
         /* Row w of one gathered batch is neuron which[w]: the hopeful
          * rows through the BF16 pass, the rest exactly, copied back. */
         float *sub = xmalloc((size_t)count * dim * sizeof *sub);
-        for (int w = 0; w < count; w++) memcpy(sub + (size_t)w * dim, vecs + (size_t)which[w] * dim, (size_t)dim * sizeof *sub);
+        uint16_t *sub_hi = xmalloc((size_t)n_pass * dim * sizeof *sub_hi);
+        PFactors *sub_fac = xmalloc((size_t)n_pass * sizeof *sub_fac);
+        for (int w = 0; w < count; w++) {
+            memcpy(sub + (size_t)w * dim, vecs + (size_t)which[w] * dim, (size_t)dim * sizeof *sub);
+            if (w >= n_pass) continue;
+            memcpy(sub_hi + (size_t)w * dim, hi + (size_t)which[w] * dim, (size_t)dim * sizeof *sub_hi);
+            sub_fac[w] = fac[which[w]];
+        }
         LensBatch b;
         lens_batch_init(&b, count, top_k, bottom_k);
-        pf_decode(L, sub, n_pass, top_k, bottom_k, b.r, side, side_arg);
+        pf_decode(L, sub, sub_hi, sub_fac, n_pass, top_k, bottom_k, b.r, side, side_arg);
         lens_exact_decode(L, sub + (size_t)n_pass * dim, n_exact, top_k, bottom_k, b.r + n_pass, NULL, NULL);
         for (int w = 0; w < count; w++) {
             LensResult *r = &out[which[w]];
@@ -655,14 +672,14 @@ void lens_prefilter_decode(const Lens *L, const float *vecs, int count, int top_
             r->lse_bound = b.r[w].lse_bound;
         }
         lens_batch_free(&b);
-        free(sub);
+        free(sub), free(sub_hi), free(sub_fac);
     }
     if (n_exact) { /* pf_decode counted its own */
         atomic_fetch_add(&L->stats->neurons, n_exact);
         atomic_fetch_add(&L->stats->exact_lse, n_exact);
         atomic_fetch_add(&L->stats->routed, n_exact);
     }
-    free(which);
+    free(which), free(hi), free(fac);
 }
 
 /* ----------------------------------------------------------------------------
