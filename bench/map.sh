@@ -44,10 +44,18 @@ mkdir -p "$WORK"
 
 # The CPU as /proc/cpuinfo names it, with family and model: a VM may call
 # every AMD CPU "AMD EPYC", and the family/model pair tells Zen 3 (25/1)
-# from Zen 4 (25/17) or an Emerald Rapids Xeon (6/207).
+# from Zen 4 (25/17) or an Emerald Rapids Xeon (6/207). A KVM guest may
+# report a model number of its own (a Granite Rapids host showed 6/167), so
+# the first core's caches follow: Granite Rapids has a 64K L1i and 2M L2,
+# Sapphire and Emerald Rapids 32K and 2M.
 cpu_kind() {
     awk -F': *' '/^model name/ && !n { n = $2 } /^cpu family/ && !f { f = $2 } /^model\t/ && !m { m = $2 }
         END { printf "%s (family %s model %s)", n, f, m }' /proc/cpuinfo
+    for c in /sys/devices/system/cpu/cpu0/cache/index*; do
+        [ -r "$c/size" ] || continue
+        t=$(cat "$c/type"); case $t in Data) t=d ;; Instruction) t=i ;; *) t= ;; esac
+        printf ' L%s%s %s' "$(cat "$c/level")" "$t" "$(cat "$c/size")"
+    done
 }
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
