@@ -118,6 +118,30 @@ class Handle:
                 self.value = None
 
 
+class Closable:
+    """What Model and Atlas share: close() (waits for calls running in other
+    threads, then frees the library object; later calls raise
+    neuromap.Error), use as a context manager, and closing when collected."""
+
+    _h = None
+
+    def close(self):
+        if self._h is not None:
+            self._h.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 def take_bytes(ptr, n=None):
     """The bytes at a malloc'd pointer the library handed back, then frees it."""
     if not ptr:

@@ -2,13 +2,13 @@
 import ctypes
 import json
 
-from ._lib import Handle, call, cstr, lib, take_bytes
+from ._lib import Closable, Handle, call, cstr, lib, take_bytes
 from .errors import InputError
 from .model import _int, _json
 from .results import FindResult, InfoResult, NeuronResult
 
 
-class Atlas:
+class Atlas(Closable):
     """An atlas (neuromap map MODEL -o ATLAS). .info says what it was made
     from and with; .neuron() and .find() equal `show ATLAS` and `find ATLAS`
     with --format json; .records() walks every stored neuron."""
@@ -22,23 +22,6 @@ class Atlas:
         call(lib.atlas_open, ctypes.byref(h), cstr(self.path))
         self._h = Handle(h, lib.atlas_close, "atlas", exclusive=True)
         self.info = InfoResult(_json(lib.api_atlas_info_json(h)))
-
-    def close(self):
-        """Closes the atlas, once a call running in another thread is done."""
-        if self._h is not None:
-            self._h.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         return "neuromap.Atlas(%r: %s, layers %s, norm %s)" % (self.path, self.info["matrices"], self.info["layers"],

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from ._lib import Handle, call, cstr, lib, ptr, take_bytes
+from ._lib import Closable, Handle, call, cstr, lib, ptr, take_bytes
 from .errors import InputError, NeuronIndexError
 from .results import FindResult, GenerateResult, InfoResult, MapResult, NeuronResult
 
@@ -50,7 +50,7 @@ def _c_strings(specs):
     return (ctypes.c_char_p * max(len(specs), 1))(*specs)
 
 
-class Model:
+class Model(Closable):
     """A checkpoint: a Hugging Face directory, a GGUF file, or a llama2.c .bin
     (with tokenizer="tok512.bin"). Use it as a context manager, or close()
     it; every method raises neuromap.Error on failure (see neuromap.errors).
@@ -69,25 +69,6 @@ class Model:
         self.has_weights = bool(self.has_weights)
         self.path = str(path)
         self._info = None
-
-    # ---- life ---------------------------------------------------------------
-    def close(self):
-        """Unmaps the model, once calls running in other threads are done; the
-        object is unusable after (calls raise neuromap.Error)."""
-        if self._h is not None:
-            self._h.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def __repr__(self):
         return "neuromap.Model(%r: %d layers x %d neurons, vocabulary %d)" % (self.path, self.n_layers, self.ffn,
