@@ -1,5 +1,5 @@
-/* gemm_amx.h — BF16 rows × a batch of tokens on AMX tiles (gemm_amx.c),
- * the amx set's BF16 kernel for vecdot.c.
+/* gemm_amx.h — BF16 and Q8_0 rows × a batch of tokens on AMX tiles
+ * (gemm_amx.c), the amx set's kernels for those types in vecdot.c.
  *
  * It keeps gemm_q.h's contract with the tiles' own order of sums: a
  * token's result never depends on the batch around it, decode is the same
@@ -25,6 +25,15 @@ void gemm_amx_pack(const float *x, int64_t n, int T, uint16_t *out);
 /* GemmFn (gemm_q.h) on that batch (act_bytes unused: n halves a token).
  * x86 only, where cpu_kernel_isa() is ISA_AMX (the tile permission). */
 GemmFn gemm_bf16_amx;
+/* Q8_0 rows on AMX-INT8 (gemm_amx.c): the portable C kernel's bits. Its
+ * batch: the T activations q in vecdot_quantize's form (act_bytes apart)
+ * rearranged into out (T·act_bytes bytes, not q) for the tiles: groups of
+ * 16 tokens, group g at 16·g·act_bytes. A batch of one is the plain form.
+ * x86 only. */
+void gemm_amx_pack_q8(const void *q, int64_t n, int T, char *out, size_t act_bytes);
+/* GemmFn on that batch. x86 only, where cpu_kernel_isa() is ISA_AMX and the
+ * CPU has AMX-INT8. */
+GemmFn gemm_q8_0_amx;
 /* NM_INTERNAL_END */
 
 #endif

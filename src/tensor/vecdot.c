@@ -52,6 +52,9 @@ _Static_assert(sizeof(BQ8_0) == 34 && sizeof(BQ4_0) == 18 && sizeof(BQ4_K) == 14
 typedef enum { ACT_NONE, ACT_F32, ACT_Q8, ACT_Q8K, ACT_BF16 } ActForm;
 
 static int kernel_set(void);
+#if NM_X86
+static int has_amx_int8(void);
+#endif
 
 static ActForm act_form(DType t) {
     switch (t) {
@@ -194,6 +197,15 @@ void vecdot_quantize_batch(DType t, const float *x, int64_t n, int T, void *act)
     }
 #endif
     size_t ab = vecdot_act_bytes(t, n);
+#if NM_X86
+    if (T > 1 && t == DT_Q8_0 && kernel_set() == GEMM_AMX && has_amx_int8()) { /* quantised as for decode, then into the tiles' layout */
+        char *q = xmalloc((size_t)T * ab);
+        for (int k = 0; k < T; k++) vecdot_quantize(t, x + (size_t)k * n, n, q + (size_t)k * ab);
+        gemm_amx_pack_q8(q, n, T, act, ab);
+        free(q);
+        return;
+    }
+#endif
     for (int k = 0; k < T; k++) vecdot_quantize(t, x + (size_t)k * n, n, (char *)act + (size_t)k * ab);
 }
 
@@ -338,6 +350,17 @@ static int has_vnni(void) {
     }
     return v;
 }
+/* AMX-INT8 (CPUID.7.0:EDX[25]): every CPU with AMX-BF16 so far has it, but
+ * the amx set is defined by the BF16 tiles (cpu.c), so Q8_0 asks here. */
+static int has_amx_int8(void) {
+    static int v = -1;
+    if (v < 0) {
+        unsigned a, b, c, d = 0;
+        if (__get_cpuid_max(0, NULL) >= 7) __cpuid_count(7, 0, a, b, c, d);
+        v = d >> 25 & 1;
+    }
+    return v;
+}
 #endif
 
 /* ----------------------------------------------------------------------------
@@ -380,6 +403,7 @@ void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act,
     GemmFn *g = gemm_q_kernel(t, kernel_set());
 #if NM_X86
     if (t == DT_BF16 && kernel_set() == K_AMX) g = gemm_bf16_amx; /* its batch: vecdot_quantize_batch */
+    if (t == DT_Q8_0 && kernel_set() == K_AMX && has_amx_int8()) g = gemm_q8_0_amx; /* the same */
 #endif
     if (g) {
         g(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
