@@ -363,7 +363,7 @@ static void test_sets_agree(void) {
         }
         CHECK(bad == 0, "%s n=%lld %dx%d [avx2]: %d outputs off the double reference", dtype_name(t), (long long)n, nr, T, bad);
         for (int s = ISA_AVX2 + 1; s <= (int)cpu_best_isa(); s++) {
-            if (s == ISA_AMX && t == DT_Q8_0 && amx_int8()) continue; /* the portable C's bits there: test_amx */
+            if (s == ISA_AMX && (t == DT_Q8_0 || t == DT_Q4_K) && amx_int8()) continue; /* the portable C's bits there: test_amx */
             cpu_force_isa((Isa)s, &e);
             vecdot_gemm(t, w, nr, n, act, T, out, nr);
             CHECK(memcmp(out, ref, (size_t)nr * T * sizeof *out) == 0, "%s n=%lld %dx%d: %s (vecdot %s) differs from avx2's bits",
@@ -690,62 +690,62 @@ static void test_kv_f16(void) {
     model_close(&m);
 }
 
-/* The amx set's Q8_0 kernel (AMX-INT8): nr rows × T tokens × n values
- * (16-row and 16-token tiles with tails, 4 blocks a round of tiles with
- * tails). Exact int32 sums per block, then the portable C kernel's float
+/* The amx set's Q8_0 and Q4_K kernels (AMX-INT8): nr rows × T tokens × n
+ * values (16-row and 16-token tiles with tails; Q8_0: 4 blocks a round of
+ * tiles, with tails). Exact int32 sums, then the portable C kernel's float
  * steps: so the generic set's bits (one dot product per row and token,
  * plain C), for a batch, for decode (vecdot_rows on the plain activation),
  * and with the rows split as threads split them; and the double sum of the
  * dequantised rows and activations within the float steps' rounding. */
-static void check_q8_amx(int64_t n, int nr, int T) {
+static void check_q_amx(DType t, int64_t n, int nr, int T) {
     Error e = { 0 };
-    size_t rb = dtype_bytes(DT_Q8_0, n), ab = vecdot_act_bytes(DT_Q8_0, n);
+    size_t rb = dtype_bytes(t, n), ab = vecdot_act_bytes(t, n);
     uint8_t *w = malloc(rb * nr);
     float *x = malloc((size_t)n * T * sizeof *x), *wf = malloc((size_t)n * sizeof *wf);
     float *out = malloc((size_t)nr * T * sizeof *out), *split = malloc((size_t)nr * T * sizeof *out), *ref = malloc((size_t)nr * T * sizeof *out);
     double *a = malloc((size_t)n * sizeof *a);
     char *act = malloc(ab * T), *batch = malloc(ab * T);
-    random_row(DT_Q8_0, w, n * nr);
-    for (int64_t i = 0; i < n * nr / 32; i++) /* extremes: every weight of some blocks -128 or 127 */
+    random_row(t, w, n * nr);
+    for (int64_t i = 0; t == DT_Q8_0 && i < n * nr / 32; i++) /* extremes: every weight of some blocks -128 or 127 */
         if (i % 7 == 2) memset(w + (size_t)i * 34 + 2, i % 2 ? 0x80 : 0x7f, 32);
     for (int k = 0; k < T; k++) random_x(x + (size_t)k * n, n);
-    vecdot_quantize_batch(DT_Q8_0, x, n, T, batch);
-    vecdot_gemm(DT_Q8_0, w, nr, n, batch, T, out, nr);
+    vecdot_quantize_batch(t, x, n, T, batch);
+    vecdot_gemm(t, w, nr, n, batch, T, out, nr);
     int cut = nr / 3 + 1;
-    vecdot_gemm(DT_Q8_0, w, cut, n, batch, T, split, nr);
-    if (cut < nr) vecdot_gemm(DT_Q8_0, w + (size_t)cut * rb, nr - cut, n, batch, T, split + cut, nr);
+    vecdot_gemm(t, w, cut, n, batch, T, split, nr);
+    if (cut < nr) vecdot_gemm(t, w + (size_t)cut * rb, nr - cut, n, batch, T, split + cut, nr);
     int diff = 0, bad = 0, ok = 1;
     for (int k = 0; k < T; k++) {
-        vecdot_quantize(DT_Q8_0, x + (size_t)k * n, n, act + (size_t)k * ab);
+        vecdot_quantize(t, x + (size_t)k * n, n, act + (size_t)k * ab);
         for (int r = 0; r < nr; r++) {
             float one;
-            vecdot_rows(DT_Q8_0, w + (size_t)r * rb, 1, n, act + (size_t)k * ab, &one, 1);
+            vecdot_rows(t, w + (size_t)r * rb, 1, n, act + (size_t)k * ab, &one, 1);
             diff += memcmp(&one, &out[(size_t)k * nr + r], sizeof one) != 0;
         }
     }
     cpu_force_isa(ISA_GENERIC, &e);
-    vecdot_gemm(DT_Q8_0, w, nr, n, act, T, ref, nr);
+    vecdot_gemm(t, w, nr, n, act, T, ref, nr);
     cpu_force_isa(ISA_AMX, &e);
     for (int k = 0; k < T; k++) {
-        ok &= read_act(DT_Q8_0, act + (size_t)k * ab, x + (size_t)k * n, n, a);
+        ok &= read_act(t, act + (size_t)k * ab, x + (size_t)k * n, n, a);
         for (int r = 0; r < nr; r++) {
-            dtype_info(DT_Q8_0)->to_float(w + (size_t)r * rb, wf, n);
+            dtype_info(t)->to_float(w + (size_t)r * rb, wf, n);
             double d = 0, mag = 0;
             for (int64_t i = 0; i < n; i++) d += (double)wf[i] * a[i], mag += fabs((double)wf[i] * a[i]);
             bad += !(fabs(out[(size_t)k * nr + r] - d) <= (1e-6 + 1.2e-7 * (double)n) * mag);
         }
     }
-    CHECK(ok, "amx Q8_0 n=%lld %dx%d: the activation breaks its contract", (long long)n, nr, T);
-    CHECK(bad == 0, "amx Q8_0 n=%lld %dx%d: %d outputs off the double reference", (long long)n, nr, T, bad);
-    CHECK(memcmp(out, ref, (size_t)nr * T * sizeof *out) == 0, "amx Q8_0 n=%lld %dx%d: not the portable C kernel's bits", (long long)n, nr, T);
-    CHECK(diff == 0, "amx Q8_0 n=%lld %dx%d: %d outputs differ from decode's bits", (long long)n, nr, T, diff);
-    CHECK(memcmp(out, split, (size_t)nr * T * sizeof *out) == 0, "amx Q8_0 n=%lld %dx%d: rows split at %d give other bits", (long long)n, nr, T, cut);
+    CHECK(ok, "amx %s n=%lld %dx%d: the activation breaks its contract", dtype_name(t), (long long)n, nr, T);
+    CHECK(bad == 0, "amx %s n=%lld %dx%d: %d outputs off the double reference", dtype_name(t), (long long)n, nr, T, bad);
+    CHECK(memcmp(out, ref, (size_t)nr * T * sizeof *out) == 0, "amx %s n=%lld %dx%d: not the portable C kernel's bits", dtype_name(t), (long long)n, nr, T);
+    CHECK(diff == 0, "amx %s n=%lld %dx%d: %d outputs differ from decode's bits", dtype_name(t), (long long)n, nr, T, diff);
+    CHECK(memcmp(out, split, (size_t)nr * T * sizeof *out) == 0, "amx %s n=%lld %dx%d: rows split at %d give other bits", dtype_name(t), (long long)n, nr, T, cut);
     free(w), free(x), free(wf), free(out), free(split), free(ref), free(a), free(act), free(batch);
 }
 
 /* The kernel, and a BF16 model on it (stories260K in BF16, rows of 64 and
  * 172: K tails): 1 and 3 threads, a batch and token-by-token decode, the
- * same logits; then Q8_0 on AMX-INT8, and a Q8_0 model. */
+ * same logits; then Q8_0 and Q4_K on AMX-INT8, and a Q8_0 and a Q4_K_M model. */
 static void test_amx(void) {
     Error e = { 0 };
     if (!cpu_has_isa(ISA_AMX)) {
@@ -784,15 +784,22 @@ static void test_amx(void) {
     static const struct { int64_t n; int nr, T; } q8[] = {
         { 32, 1, 1 }, { 64, 17, 5 }, { 96, 3, 33 }, { 160, 33, 2 }, { 224, 16, 16 }, { 2048, 32, 32 }, { 4192, 5, 17 }, { 32800, 2, 1 },
     };
-    for (size_t i = 0; i < sizeof q8 / sizeof *q8; i++) check_q8_amx(q8[i].n, q8[i].nr, q8[i].T);
-    if (!open_model("models/quant/synth256-q8_0.gguf", &m)) return;
-    bytes = (size_t)N * m.cfg.vocab_size * sizeof(float);
-    one = run_all(&m, ids, N, 1, 0, 0, NULL), three = run_all(&m, ids, N, 3, 0, 0, NULL), dec = run_all(&m, ids, N, 2, 0, 1, NULL);
-    CHECK(all_fast(&m), "synth256 Q8_0: a matrix is not on the fast path");
-    CHECK(one && three && memcmp(one, three, bytes) == 0, "amx, Q8_0 model: 1 and 3 threads give different logits");
-    CHECK(one && dec && memcmp(one, dec, bytes) == 0, "amx, Q8_0 model: a batch and token-by-token decode give different logits");
-    free(one), free(three), free(dec);
-    model_close(&m);
+    for (size_t i = 0; i < sizeof q8 / sizeof *q8; i++) check_q_amx(DT_Q8_0, q8[i].n, q8[i].nr, q8[i].T);
+    static const struct { int64_t n; int nr, T; } q4k[] = {
+        { 256, 1, 1 }, { 512, 17, 5 }, { 768, 3, 33 }, { 256, 33, 2 }, { 1280, 16, 16 }, { 2048, 32, 32 }, { 4096, 5, 17 },
+    };
+    for (size_t i = 0; i < sizeof q4k / sizeof *q4k; i++) check_q_amx(DT_Q4_K, q4k[i].n, q4k[i].nr, q4k[i].T);
+    static const char *const models[] = { "models/quant/synth256-q8_0.gguf", "models/quant/synth256-q4_k_m.gguf" };
+    for (int i = 0; i < 2; i++) {
+        if (!open_model(models[i], &m)) continue;
+        bytes = (size_t)N * m.cfg.vocab_size * sizeof(float);
+        one = run_all(&m, ids, N, 1, 0, 0, NULL), three = run_all(&m, ids, N, 3, 0, 0, NULL), dec = run_all(&m, ids, N, 2, 0, 1, NULL);
+        CHECK(all_fast(&m), "%s: a matrix is not on the fast path", models[i]);
+        CHECK(one && three && memcmp(one, three, bytes) == 0, "amx, %s: 1 and 3 threads give different logits", models[i]);
+        CHECK(one && dec && memcmp(one, dec, bytes) == 0, "amx, %s: a batch and token-by-token decode give different logits", models[i]);
+        free(one), free(three), free(dec);
+        model_close(&m);
+    }
 }
 
 int main(void) {

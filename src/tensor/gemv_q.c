@@ -72,8 +72,8 @@ T_VNNI static inline __m256i fold4(const __m512i c[4]) {
 
 /* One Q4_K (Q5: Q5_K) block against the token's y[4], bs, ad. Group pair j
  * (groups 2j, 2j+1) is the 32 bytes qs[32j..] — low nibbles, then high. */
-#define KQ1_45(NAME, BT, Q5)                                                                        \
-    T_VNNI static inline __attribute__((always_inline)) __m256 NAME(const BT *b, const __m512i y[4], __m256i bs, __m256 ad, __m256 acc) { \
+#define KQ1_45_INT(NAME, BT, Q5)                                                                        \
+    T_VNNI static inline __attribute__((always_inline)) void NAME(const BT *b, const __m512i y[4], __m256i bs, __m256i *s_out, __m256i *mo_out) { \
         const __m512i lo4 = _mm512_set1_epi8(0xF), sh = HALVES16(0, 4), z = _mm512_setzero_si512();  \
         __m256i v = k_scales16(b->sc);                                                              \
         __m512i v5 = _mm512_castsi256_si512(v), c[4];                                               \
@@ -90,11 +90,19 @@ T_VNNI static inline __m256i fold4(const __m512i c[4]) {
         __m256i s = fold4(c);                                                                       \
         /* min j in int16 lanes 2j, 2j+1 (v's lanes 8..15) against the bsums */                     \
         __m256i mo = _mm256_madd_epi16(bs, _mm256_permutexvar_epi16(_mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15), v)); \
+        *s_out = s, *mo_out = mo;                                                                   \
+    }
+KQ1_45_INT(kq1i_q4_k, BQ4_K, 0)
+KQ1_45_INT(kq1i_q5_k, BQ5_K, 1)
+#define KQ1_45(NAME, INT, BT)                                                                       \
+    T_VNNI static inline __attribute__((always_inline)) __m256 NAME(const BT *b, const __m512i y[4], __m256i bs, __m256 ad, __m256 acc) { \
+        __m256i s, mo;                                                                              \
+        INT(b, y, bs, &s, &mo);                                                                     \
         acc = _mm256_fmadd_ps(_mm256_mul_ps(ad, _mm256_set1_ps(h2f(b->d))), _mm256_cvtepi32_ps(s), acc); \
         return _mm256_fnmadd_ps(_mm256_mul_ps(ad, _mm256_set1_ps(h2f(b->dmin))), _mm256_cvtepi32_ps(mo), acc); \
     }
-KQ1_45(kq1_q4_k, BQ4_K, 0)
-KQ1_45(kq1_q5_k, BQ5_K, 1)
+KQ1_45(kq1_q4_k, kq1i_q4_k, BQ4_K)
+KQ1_45(kq1_q5_k, kq1i_q5_k, BQ5_K)
 
 /* One Q6_K block: per half h, ql[64h..+64] holds the low nibbles of group
  * pair 2h and the high ones of pair 2h+1, qh[32h..+32] their top two bits
@@ -149,6 +157,63 @@ T_VNNI static inline __attribute__((always_inline)) __m256 kq1_q6_k(const BQ6_K 
         for (; r < nr; r++) KQ_ROWS(STEP, BT, 1);                                                   \
     }
 KQ_GEMV(gemv_q4_k_vnni, BQ4_K, kq1_q4_k)
+
+/* Q4_K decode with the portable C kernel's float steps (vecdot.c,
+ * dot_q4_k_c): the same int32 lanes, summed whole per block (exact), then
+ *   sum = sum + d_a·(d·(float)s − dmin·(float)mins),
+ * each operation rounded on its own: the amx set's decode for Q4_K, whose
+ * batches run on AMX tiles with those steps (gemm_amx.c) — there the rows'
+ * operands are built per call, which a single token does not repay. */
+T_VNNI static inline int32_t hsum_epi32(__m256i v) {
+    __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4e));
+    return _mm_cvtsi128_si32(_mm_add_epi32(x, _mm_shuffle_epi32(x, 0xb1)));
+}
+/* The whole sums of four rows' lanes, row k in lane k. */
+T_VNNI static inline __m128i hsum4_epi32(const __m256i v[4]) {
+    __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+}
+T_VNNI void gemv_q4_k_vnni_c(GEMV_KQ_ARGS) {
+    int64_t r = 0;
+    for (; r + KR <= nr; r += KR) { /* four rows, their float steps side by side in a vector */
+        const BQ4_K *b[KR];
+        __m128 sum = _mm_setzero_ps();
+        for (int k = 0; k < KR; k++) b[k] = (const BQ4_K *)((const char *)w + (size_t)(r + k) * row_bytes);
+        for (int64_t i = 0; i < nb; i++) {
+            __m512i y[4];
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j);
+            __m256i bs = LOAD(a[i].bsums), s[KR], mo[KR];
+            _Pragma("GCC unroll 4") for (int k = 0; k < KR; k++) {
+                PREFETCH_AHEAD(b[k] + i, sizeof(BQ4_K));
+                kq1i_q4_k(b[k] + i, y, bs, &s[k], &mo[k]);
+            }
+            __m128 d = _mm_setr_ps(h2f(b[0][i].d), h2f(b[1][i].d), h2f(b[2][i].d), h2f(b[3][i].d));
+            __m128 dm = _mm_setr_ps(h2f(b[0][i].dmin), h2f(b[1][i].dmin), h2f(b[2][i].dmin), h2f(b[3][i].dmin));
+            __m128 t = _mm_sub_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(hsum4_epi32(s))), _mm_mul_ps(dm, _mm_cvtepi32_ps(hsum4_epi32(mo))));
+            sum = _mm_add_ps(sum, _mm_mul_ps(_mm_set1_ps(a[i].d), t));
+        }
+        _mm_storeu_ps(out + r, sum);
+    }
+    for (; r < nr; r += KR) {
+        int m = nr - r < KR ? (int)(nr - r) : KR;
+        const BQ4_K *b[KR];
+        float sum[KR] = { 0 };
+        for (int k = 0; k < m; k++) b[k] = (const BQ4_K *)((const char *)w + (size_t)(r + k) * row_bytes);
+        for (int64_t i = 0; i < nb; i++) {
+            __m512i y[4];
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j);
+            __m256i bs = LOAD(a[i].bsums);
+            for (int k = 0; k < m; k++) {
+                __m256i s, mo;
+                PREFETCH_AHEAD(b[k] + i, sizeof(BQ4_K));
+                kq1i_q4_k(b[k] + i, y, bs, &s, &mo);
+                sum[k] += a[i].d * (h2f(b[k][i].d) * (float)hsum_epi32(s) - h2f(b[k][i].dmin) * (float)hsum_epi32(mo));
+            }
+        }
+        for (int k = 0; k < m; k++) out[r + k] = sum[k];
+    }
+}
 KQ_GEMV(gemv_q5_k_vnni, BQ5_K, kq1_q5_k)
 KQ_GEMV(gemv_q6_k_vnni, BQ6_K, kq1_q6_k)
 
