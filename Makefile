@@ -116,8 +116,8 @@ python: build/opt/libneuromap.so
 	cp build/opt/libneuromap.so python/neuromap/libneuromap.so
 
 # ---- tests ------------------------------------------------------------------
-test: build/opt/all build/asan/all neuromap
-	@tests/run.sh build/opt build/asan
+test: build/opt/all build/asan/all build/nox86/all neuromap
+	@tests/run.sh build/opt build/asan build/nox86:c
 
 test-opt: build/opt/all neuromap
 	@tests/run.sh build/opt

@@ -16,6 +16,7 @@
 #include "tensor/kernels.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/cpu.h"
