@@ -364,6 +364,26 @@ void gemm_amx_pack_q8k(const void *q, int64_t n, int T, char *out, size_t act_by
     pack_q(q, n, T, out, act_bytes, QKK, sizeof(VecQ8KA), offsetof(VecQ8KA, qs));
 }
 
+/* Token group k0 (w wide) of a batch for the kernels below: block b's B
+ * tiles at bq + b·bs, its scales d(b). The batch is packed (pack_q), or
+ * for T = 1 the plain activation, blocks of bb bytes, values qo in. */
+typedef struct {
+    const char *bq, *plain;
+    size_t bs, bb;
+    const float *da;
+} QGroup;
+static QGroup q_group(const char *act, size_t act_bytes, int T, int k0, int w, int64_t nb, int blk, size_t bb, size_t qo) {
+    const char *g = act + (size_t)k0 * act_bytes;
+    if (T == 1) return (QGroup){ act + qo, act, bb, bb, NULL };
+    return (QGroup){ g, NULL, (size_t)blk * w, 0, (const float *)(g + (size_t)nb * blk * w) };
+}
+static inline float q_group_d(const QGroup *g, int64_t b) {
+    float d;
+    if (!g->plain) return g->da[b];
+    memcpy(&d, g->plain + (size_t)b * g->bb, sizeof d); /* the block's scale comes first */
+    return d;
+}
+
 /* Blocks b .. b + m (m ≤ QB_IN) of the rows at a (row_bytes apart) × the
  * group's B tiles (block b's at bq + b·bs, quad rows 4w bytes apart) into
  * cb[j] (C's rows cs bytes apart), tile j for block b + j: four products in
@@ -417,11 +437,7 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
         const __mmask16 rm = (__mmask16)((1u << ra) - 1);
         for (int k0 = 0; k0 < T; k0 += TW) {
             int wk = T - k0 < TW ? T - k0 : TW;
-            /* the group's B tiles and scales: packed, or (T = 1) a plain VecQ8A row */
-            const char *bq = act + (size_t)k0 * act_bytes;
-            const float *da = (const float *)(bq + (size_t)nb * QB * wk);
-            size_t bstride = (size_t)QB * wk;
-            if (T == 1) bq = act + offsetof(VecQ8A, qs), bstride = sizeof(VecQ8A);
+            QGroup g = q_group(act, act_bytes, T, k0, wk, nb, QB, sizeof(VecQ8A), offsetof(VecQ8A, qs));
             int key = ra * 32 + wk;
             if (key != loaded) shape_q8(&cfg, ra, wk), load_config(&cfg), loaded = key;
             if (wk == 1) { /* one token: the rows in one vector */
@@ -429,11 +445,10 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
                 for (int64_t b0 = 0; b0 < nb; b0 += QB_IN) {
                     int m = nb - b0 < QB_IN ? (int)(nb - b0) : QB_IN;
                     if (k0 == 0) q8_fetch_next(a + TW * row_bytes, nx, row_bytes, b0 / QB_IN, rounds);
-                    q8_round(a, row_bytes, bq, bstride, 1, b0, m, cb, 4); /* C's 16 rows × 1: one vector */
+                    q8_round(a, row_bytes, g.bq, g.bs, 1, b0, m, cb, 4); /* C's 16 rows × 1: one vector */
                     for (int j = 0; j < m; j++) {
                         int64_t b = b0 + j;
-                        float d = T == 1 ? ((const VecQ8A *)act)[b].d : da[b];
-                        __m512 s = _mm512_mul_ps(q8_scales(a, roff, rm, b), _mm512_set1_ps(d));
+                        __m512 s = _mm512_mul_ps(q8_scales(a, roff, rm, b), _mm512_set1_ps(q_group_d(&g, b)));
                         acc = _mm512_add_ps(acc, _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_load_si512(cb[j]))));
                     }
                 }
@@ -446,14 +461,14 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
             for (int64_t b0 = 0; b0 < nb; b0 += QB_IN) {
                 int m = nb - b0 < QB_IN ? (int)(nb - b0) : QB_IN;
                 if (k0 == 0) q8_fetch_next(a + TW * row_bytes, nx, row_bytes, b0 / QB_IN, rounds);
-                q8_round(a, row_bytes, bq, bstride, wk, b0, m, cb, 64);
+                q8_round(a, row_bytes, g.bq, g.bs, wk, b0, m, cb, 64);
                 /* the rows' scales: gathered with their blocks by the first
                  * group, into a table the others read */
                 for (int j = 0; k0 == 0 && j < m; j++)
                     _mm512_store_ps(dw + (b0 + j) * TW, q8_scales(a, roff, rm, b0 + j));
                 for (int j = 0; j < m; j++) {
                     int64_t b = b0 + j;
-                    __m512 dv = _mm512_maskz_loadu_ps((__mmask16)((1u << wk) - 1), da + b * wk);
+                    __m512 dv = _mm512_maskz_loadu_ps((__mmask16)((1u << wk) - 1), g.da + b * wk);
                     _Pragma("GCC unroll 16") for (int r = 0; r < TW; r++) {
                         __m512 s = _mm512_mul_ps(_mm512_set1_ps(dw[b * TW + r]), dv);
                         acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_load_si512(cb[j] + r * TW))));
@@ -587,17 +602,14 @@ T_AMXI void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
             }
         for (int k0 = 0; k0 < T; k0 += TW) {
             int wk = T - k0 < TW ? T - k0 : TW;
-            const char *bq = act + (size_t)k0 * act_bytes; /* packed, or (T = 1) a plain VecQ8KA row */
-            const float *da = (const float *)(bq + (size_t)nb * QKK * wk);
-            size_t bs = (size_t)QKK * wk;
-            if (T == 1) bq = act + offsetof(VecQ8KA, qs), bs = sizeof(VecQ8KA);
+            QGroup g = q_group(act, act_bytes, T, k0, wk, nb, QKK, sizeof(VecQ8KA), offsetof(VecQ8KA, qs));
             int key = ra * 32 + wk;
             if (key != loaded) shape_q4k(&cfg, ra, wk), load_config(&cfg), loaded = key;
             if (wk == 1) { /* one token: the rows in one vector */
                 __m512 acc = _mm512_setzero_ps();
                 for (int64_t b = 0; b < nb; b++) {
-                    float d = T == 1 ? ((const VecQ8KA *)act)[b].d : da[b];
-                    q4k_products(ops + (size_t)b * K4_A, bq + (size_t)b * bs, 1, cb, 4);
+                    float d = q_group_d(&g, b);
+                    q4k_products(ops + (size_t)b * K4_A, g.bq + (size_t)b * g.bs, 1, cb, 4);
                     __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(cb[0]), 3), _mm512_load_si512(cb[1]));
                     __m512 t = _mm512_sub_ps(_mm512_mul_ps(_mm512_load_ps(dw + b * TW), _mm512_cvtepi32_ps(s)),
                                              _mm512_mul_ps(_mm512_load_ps(dm + b * TW), _mm512_cvtepi32_ps(_mm512_load_si512(cb[2]))));
@@ -610,8 +622,8 @@ T_AMXI void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
             __m512 acc[TW]; /* row r's tokens */
             _Pragma("GCC unroll 16") for (int r = 0; r < TW; r++) acc[r] = _mm512_setzero_ps();
             for (int64_t b = 0; b < nb; b++) {
-                q4k_products(ops + (size_t)b * K4_A, bq + (size_t)b * bs, wk, cb, 64);
-                __m512 dv = _mm512_maskz_loadu_ps((__mmask16)((1u << wk) - 1), da + b * wk);
+                q4k_products(ops + (size_t)b * K4_A, g.bq + (size_t)b * g.bs, wk, cb, 64);
+                __m512 dv = _mm512_maskz_loadu_ps((__mmask16)((1u << wk) - 1), g.da + b * wk);
                 _Pragma("GCC unroll 16") for (int r = 0; r < TW; r++) {
                     __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(cb[0] + r * TW), 3), _mm512_load_si512(cb[1] + r * TW));
                     __m512 t = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dw[b * TW + r]), _mm512_cvtepi32_ps(s)),
