@@ -1,6 +1,6 @@
 /* gemm_amx.c — BF16 rows × a batch of tokens on AMX tiles: the amx set's
- * BF16 kernel (gemm_amx.h), prompts and decode alike; Q8_0 rows on
- * AMX-INT8 at the end of the file.
+ * BF16 kernel (gemm_amx.h), prompts and decode alike; Q8_0, Q4_K and Q6_K
+ * rows on AMX-INT8 at the end of the file.
  *
  * AMX gives each core eight tile registers of up to 16 rows × 64 bytes and
  * TDPBF16PS: C (16 × 16 floats) += A (16 rows × 32 BF16 along k) · B (16
@@ -484,7 +484,7 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
     free(dw);
 }
 /* ----------------------------------------------------------------------------
- * Q4_K rows on AMX-INT8
+ * Q4_K and Q6_K rows on AMX-INT8
  *
  * The portable C kernel (vecdot.c, dot_q4_k_c) sums a super-block of 256 as
  * integers, s = Σ_j sc_j·Σ q·a over its 8 groups of 32 (q 4-bit, sc_j
@@ -507,10 +507,13 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
  * building the operands (decode ran at 0.43× the vector kernel): decode
  * runs gemv_q.c's gemv_q4_k_vnni_c, the same integers and float steps.
  *
- * Measured as above, Q4_K_M (its Q6_K tensors stay on gemm_q.c's kernel):
- * prompt 84.4 → 131.3 tokens/s (0.54× → 0.82× llama.cpp; 922 tokens: 79 →
- * 134), decode unchanged (21.5–21.9). Q5_K would need q·sh ≤ 127 with
- * 5-bit q: a three-way split of the scale; not done. */
+ * Q6_K the same way with four operands (below, tab6), decode on
+ * gemv_q6_k_vnni_c.
+ *
+ * Measured as above, Q4_K_M: prompt 84.4 → 131.3 tokens/s with Q4_K here
+ * (0.54× → 0.82× llama.cpp; 922 tokens: 79 → 134), 144.2 with Q6_K too
+ * (0.99×; 922 tokens: 137); decode unchanged (21.2–21.9 against 21.2–21.9).
+ * Q5_K stays on gemm_q.c's kernel (its 5-bit q needs another split). */
 
 /* mul[s][i] = s·i: q·sh and q·sl by a vpshufb, q the index */
 static const _Alignas(16) uint8_t mul_tab[8][16] = {
@@ -519,15 +522,37 @@ static const _Alignas(16) uint8_t mul_tab[8][16] = {
 #undef MT
 };
 
-enum { K4_OPS = 3, K4_A = K4_OPS * TW * QKK }; /* operands per row; bytes of a super-block's operands for 16 rows */
+/* Q6_K: s = Σ_k sc·(q − 32)·a over 16 groups of 16 (sc signed 8-bit, q
+ * 6-bit). With v = q − 32 = 8·vh + vl (vh −4..3, vl 0..7) and sc = 16·sh +
+ * sl (sh −8..7, sl 0..15),
+ *   sc·v = 128·sh·vh + 16·sh·vl + 8·sl·vh + sl·vl,
+ * four byte operands (|·| ≤ 105) by vpshufb, one table per 128-bit lane:
+ * a lane holds 16 values, one group. tab6[t][x][i]: t = sh·vh, sh·vl, sl·vh,
+ * sl·vl; x = sh + 8 or sl; i = vh + 4 or vl. */
+static const _Alignas(16) int8_t tab6[4][16][16] = {
+#define R6(s, off) { (s) * (0 - (off)), (s) * (1 - (off)), (s) * (2 - (off)), (s) * (3 - (off)), (s) * (4 - (off)), (s) * (5 - (off)), (s) * (6 - (off)), (s) * (7 - (off)) }
+#define H6(off) { R6(-8, off), R6(-7, off), R6(-6, off), R6(-5, off), R6(-4, off), R6(-3, off), R6(-2, off), R6(-1, off), \
+                  R6(0, off), R6(1, off), R6(2, off), R6(3, off), R6(4, off), R6(5, off), R6(6, off), R6(7, off) }
+#define L6(off) { R6(0, off), R6(1, off), R6(2, off), R6(3, off), R6(4, off), R6(5, off), R6(6, off), R6(7, off), \
+                  R6(8, off), R6(9, off), R6(10, off), R6(11, off), R6(12, off), R6(13, off), R6(14, off), R6(15, off) }
+    H6(4), H6(0), L6(4), L6(0),
+#undef L6
+#undef H6
+#undef R6
+};
 
-/* Row r's super-block b into the operands at o (operand p's row r at
- * o + (p·16 + r)·256), d and dmin into its tables. */
-T_AMXI static void q4k_prep(const BQ4_K *b, int r, uint8_t *o, float *dw, float *dm) {
+enum { KQ_MAX_OPS = 4 }; /* operands per row: Q4_K 3, Q6_K 4 */
+
+/* Operand p of row r at o + (p·16 + r)·256 (the row block's super-block). */
+static inline uint8_t *kq_op(uint8_t *o, int p, int r) { return o + (size_t)(p * TW + r) * QKK; }
+
+/* Row r's Q4_K super-block b into its three operands at o, d and dmin into
+ * *dw, *dm. */
+T_AMXI static void q4k_prep(const void *blk, int r, uint8_t *o, float *dw, float *dm) {
+    const BQ4_K *b = blk;
     uint8_t sc[8], m[8];
     k_scales(b->sc, sc, m);
     const __m256i lo4 = _mm256_set1_epi8(0xF);
-    uint8_t *hi = o + (size_t)r * QKK, *lo = o + (size_t)(TW + r) * QKK, *mn = o + (size_t)(2 * TW + r) * QKK;
     for (int j = 0; j < 4; j++) {
         __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * j));
         __m256i u[2] = { _mm256_and_si256(q, lo4), _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4) };
@@ -535,55 +560,95 @@ T_AMXI static void q4k_prep(const BQ4_K *b, int r, uint8_t *o, float *dw, float 
             int g = 2 * j + h;
             __m256i th = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)mul_tab[sc[g] >> 3]));
             __m256i tl = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)mul_tab[sc[g] & 7]));
-            _mm256_storeu_si256((__m256i *)(hi + 32 * g), _mm256_shuffle_epi8(th, u[h]));
-            _mm256_storeu_si256((__m256i *)(lo + 32 * g), _mm256_shuffle_epi8(tl, u[h]));
-            _mm256_storeu_si256((__m256i *)(mn + 32 * g), _mm256_set1_epi8((char)m[g]));
+            _mm256_storeu_si256((__m256i *)(kq_op(o, 0, r) + 32 * g), _mm256_shuffle_epi8(th, u[h]));
+            _mm256_storeu_si256((__m256i *)(kq_op(o, 1, r) + 32 * g), _mm256_shuffle_epi8(tl, u[h]));
+            _mm256_storeu_si256((__m256i *)(kq_op(o, 2, r) + 32 * g), _mm256_set1_epi8((char)m[g]));
         }
     }
     *dw = _cvtsh_ss(b->d), *dm = _cvtsh_ss(b->dmin);
 }
 
-static void shape_q4k(TileConfig *c, int ra, int w) {
-    memset(c, 0, sizeof *c);
-    c->palette = 1;
-    for (int t = 0; t < 7; t++) {
-        c->rows[t] = (uint8_t)(t < 6 ? ra : TW);
-        c->colsb[t] = (uint16_t)(t >= 3 && t < 6 ? 64 : 4 * w);
+/* Row r's Q6_K super-block into its four operands (q6_k_half_avx2's runs:
+ * run j of half h is values 128h + 32j .., groups 8h + 2j and + 1). */
+T_AMXI static void q6k_prep(const void *blk, int r, uint8_t *o, float *dw, float *dm) {
+    const BQ6_K *b = blk;
+    const __m256i m7 = _mm256_set1_epi8(7);
+    for (int h = 0; h < 2; h++) {
+        __m256i u[4];
+        q6_k_half_avx2(b, h, u);
+        for (int j = 0; j < 4; j++) {
+            int g = 8 * h + 2 * j, s0 = b->sc[g], s1 = b->sc[g + 1];
+            __m256i vh = _mm256_and_si256(_mm256_srli_epi16(u[j], 3), m7), vl = _mm256_and_si256(u[j], m7);
+            int x[4] = { (s0 >> 4) + 8, (s0 >> 4) + 8, s0 & 15, s0 & 15 }, y[4] = { (s1 >> 4) + 8, (s1 >> 4) + 8, s1 & 15, s1 & 15 };
+            for (int p = 0; p < 4; p++) {
+                __m256i t = _mm256_setr_m128i(_mm_load_si128((const __m128i *)tab6[p][x[p]]), _mm_load_si128((const __m128i *)tab6[p][y[p]]));
+                _mm256_storeu_si256((__m256i *)(kq_op(o, p, r) + 128 * h + 32 * j), _mm256_shuffle_epi8(t, p % 2 ? vl : vh));
+            }
+        }
     }
+    *dw = _cvtsh_ss(b->d), *dm = 0.0f;
 }
 
-/* Super-block b: s·8 + … into cb[0] (Σ (q·sh)·a), cb[1] (Σ (q·sl)·a), cb[2]
- * (Σ m·a), C rows cs bytes apart; the operands at o, the B tiles at bq
- * (64w bytes a step, quad rows 4w apart). */
-T_AMXI static inline void q4k_products(const uint8_t *o, const char *bq, int w, int32_t (*cb)[TW * TW], size_t cs) {
+static void shape_kq(TileConfig *c, int ra, int w, int ops) {
+    memset(c, 0, sizeof *c);
+    c->palette = 1;
+    for (int t = 0; t < ops; t++) c->rows[t] = (uint8_t)ra, c->colsb[t] = (uint16_t)(4 * w); /* C */
+    for (int t = 4; t < 6; t++) c->rows[t] = (uint8_t)ra, c->colsb[t] = 64;                  /* A, in turn */
+    c->rows[6] = TW, c->colsb[6] = (uint16_t)(4 * w);                                          /* B */
+}
+
+/* A super-block's products: cb[p] = Σ_k operand p·a (C rows cs bytes
+ * apart), p < ops; the operands at o, the B tiles at bq (64w bytes a step,
+ * quad rows 4w apart). */
+T_AMXI static inline void kq_products(const uint8_t *o, int ops, const char *bq, int w, int32_t (*cb)[TW * TW], size_t cs) {
     _tile_zero(0);
     _tile_zero(1);
     _tile_zero(2);
+    if (ops > 3) _tile_zero(3);
     for (int t = 0; t < 4; t++) {
         _tile_loadd(6, bq + (size_t)t * 64 * w, 4 * w);
-        _tile_loadd(3, o + 64 * t, QKK);
-        _tile_loadd(4, o + TW * QKK + 64 * t, QKK);
-        _tile_loadd(5, o + 2 * TW * QKK + 64 * t, QKK);
-        _tile_dpbssd(0, 3, 6);
-        _tile_dpbssd(1, 4, 6);
-        _tile_dpbssd(2, 5, 6);
+        _tile_loadd(4, o + 64 * t, QKK);
+        _tile_dpbssd(0, 4, 6);
+        _tile_loadd(5, o + TW * QKK + 64 * t, QKK);
+        _tile_dpbssd(1, 5, 6);
+        _tile_loadd(4, o + 2 * TW * QKK + 64 * t, QKK);
+        _tile_dpbssd(2, 4, 6);
+        if (ops > 3) {
+            _tile_loadd(5, o + 3 * TW * QKK + 64 * t, QKK);
+            _tile_dpbssd(3, 5, 6);
+        }
     }
     _tile_stored(0, cb[0], cs);
     _tile_stored(1, cb[1], cs);
     _tile_stored(2, cb[2], cs);
+    if (ops > 3) _tile_stored(3, cb[3], cs);
 }
 
-T_AMXI void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
-                          float *out, int64_t ldo) {
-    _Alignas(64) TileConfig cfg;
-    _Alignas(64) int32_t cb[K4_OPS][TW * TW];
-    _Alignas(64) float res[TW][TW];
-    int64_t nb = n / QKK;
-    if (T == 1) { /* decode: the same integers and float steps on vectors (gemv_q.c) */
-        gemv_q4_k_vnni_c(w, row_bytes, nr, nb, (const VecQ8KA *)act, out);
-        return;
+/* The float steps of dot_q4_k_c / dot_q6_k_c on the integers in c[p]
+ * (vectors of the same lanes: rows or tokens), scales d, dmin and d_a as
+ * vectors: acc + d_a·(d·s − dmin·mins) or acc + (d·d_a)·s. */
+T_AMXI static inline __m512 kq_step(int q6, const __m512i c[KQ_MAX_OPS], __m512 d, __m512 dmin, __m512 da, __m512 acc) {
+    if (q6) {
+        __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(c[0], 7), _mm512_slli_epi32(c[1], 4)),
+                                     _mm512_add_epi32(_mm512_slli_epi32(c[2], 3), c[3]));
+        return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(s)));
     }
-    uint8_t *ops = xmalloc64((size_t)nb * K4_A);
+    __m512i s = _mm512_add_epi32(_mm512_slli_epi32(c[0], 3), c[1]);
+    __m512 t = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(s)), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(c[2])));
+    return _mm512_add_ps(acc, _mm512_mul_ps(da, t));
+}
+
+/* Q4_K (q6 = 0) or Q6_K (q6 = 1) rows × a batch of two or more tokens. */
+T_AMXI static inline __attribute__((always_inline)) void gemm_kq_amx(const int q6, const void *w, size_t row_bytes, int64_t nr,
+                                                                      int64_t n, const char *act, size_t act_bytes, int T,
+                                                                      float *out, int64_t ldo) {
+    _Alignas(64) TileConfig cfg;
+    _Alignas(64) int32_t cb[KQ_MAX_OPS][TW * TW];
+    _Alignas(64) float res[TW][TW];
+    const int ops = q6 ? 4 : 3;
+    const size_t bb = q6 ? sizeof(BQ6_K) : sizeof(BQ4_K), ob = (size_t)ops * TW * QKK; /* bytes of a block; of its operands for 16 rows */
+    int64_t nb = n / QKK;
+    uint8_t *opnd = xmalloc64((size_t)nb * ob);
     float *dw = xmalloc64((size_t)nb * TW * sizeof *dw), *dm = xmalloc64((size_t)nb * TW * sizeof *dm); /* [block][row] */
     int loaded = -1;
     for (int64_t r0 = 0; r0 < nr; r0 += TW) {
@@ -592,28 +657,26 @@ T_AMXI void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
          * for 4 KiB ahead */
         for (int r = 0; r < TW; r++)
             for (int64_t b = 0; b < nb; b++) {
-                const BQ4_K *bl = (const BQ4_K *)((const char *)w + (size_t)(r0 + r) * row_bytes) + b;
+                const char *bl = (const char *)w + (size_t)(r0 + r) * row_bytes + (size_t)b * bb;
                 if (r >= ra) {
                     dw[b * TW + r] = dm[b * TW + r] = 0.0f;
                     continue;
                 }
-                for (size_t o = 0; o < sizeof *bl; o += 64) _mm_prefetch((const char *)bl + 4096 + o, _MM_HINT_T0);
-                q4k_prep(bl, r, ops + (size_t)b * K4_A, &dw[b * TW + r], &dm[b * TW + r]);
+                for (size_t o = 0; o < bb; o += 64) _mm_prefetch(bl + 4096 + o, _MM_HINT_T0);
+                (q6 ? q6k_prep : q4k_prep)(bl, r, opnd + (size_t)b * ob, &dw[b * TW + r], &dm[b * TW + r]);
             }
         for (int k0 = 0; k0 < T; k0 += TW) {
             int wk = T - k0 < TW ? T - k0 : TW;
             QGroup g = q_group(act, act_bytes, T, k0, wk, nb, QKK, sizeof(VecQ8KA), offsetof(VecQ8KA, qs));
             int key = ra * 32 + wk;
-            if (key != loaded) shape_q4k(&cfg, ra, wk), load_config(&cfg), loaded = key;
-            if (wk == 1) { /* one token: the rows in one vector */
+            if (key != loaded) shape_kq(&cfg, ra, wk, ops), load_config(&cfg), loaded = key;
+            if (wk == 1) { /* a batch's last token alone: the rows in one vector */
                 __m512 acc = _mm512_setzero_ps();
                 for (int64_t b = 0; b < nb; b++) {
-                    float d = q_group_d(&g, b);
-                    q4k_products(ops + (size_t)b * K4_A, g.bq + (size_t)b * g.bs, 1, cb, 4);
-                    __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(cb[0]), 3), _mm512_load_si512(cb[1]));
-                    __m512 t = _mm512_sub_ps(_mm512_mul_ps(_mm512_load_ps(dw + b * TW), _mm512_cvtepi32_ps(s)),
-                                             _mm512_mul_ps(_mm512_load_ps(dm + b * TW), _mm512_cvtepi32_ps(_mm512_load_si512(cb[2]))));
-                    acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_set1_ps(d), t));
+                    kq_products(opnd + (size_t)b * ob, ops, g.bq + (size_t)b * g.bs, 1, cb, 4);
+                    __m512i c[KQ_MAX_OPS];
+                    for (int p = 0; p < KQ_MAX_OPS; p++) c[p] = p < ops ? _mm512_load_si512(cb[p]) : _mm512_setzero_si512();
+                    acc = kq_step(q6, c, _mm512_load_ps(dw + b * TW), _mm512_load_ps(dm + b * TW), _mm512_set1_ps(q_group_d(&g, b)), acc);
                 }
                 _mm512_store_ps(res[0], acc);
                 for (int r = 0; r < ra; r++) out[(size_t)k0 * ldo + r0 + r] = res[0][r];
@@ -622,13 +685,12 @@ T_AMXI void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
             __m512 acc[TW]; /* row r's tokens */
             _Pragma("GCC unroll 16") for (int r = 0; r < TW; r++) acc[r] = _mm512_setzero_ps();
             for (int64_t b = 0; b < nb; b++) {
-                q4k_products(ops + (size_t)b * K4_A, g.bq + (size_t)b * g.bs, wk, cb, 64);
+                kq_products(opnd + (size_t)b * ob, ops, g.bq + (size_t)b * g.bs, wk, cb, 64);
                 __m512 dv = _mm512_maskz_loadu_ps((__mmask16)((1u << wk) - 1), g.da + b * wk);
                 _Pragma("GCC unroll 16") for (int r = 0; r < TW; r++) {
-                    __m512i s = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(cb[0] + r * TW), 3), _mm512_load_si512(cb[1] + r * TW));
-                    __m512 t = _mm512_sub_ps(_mm512_mul_ps(_mm512_set1_ps(dw[b * TW + r]), _mm512_cvtepi32_ps(s)),
-                                             _mm512_mul_ps(_mm512_set1_ps(dm[b * TW + r]), _mm512_cvtepi32_ps(_mm512_load_si512(cb[2] + r * TW))));
-                    acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(dv, t));
+                    __m512i c[KQ_MAX_OPS];
+                    for (int p = 0; p < KQ_MAX_OPS; p++) c[p] = p < ops ? _mm512_load_si512(cb[p] + r * TW) : _mm512_setzero_si512();
+                    acc[r] = kq_step(q6, c, _mm512_set1_ps(dw[b * TW + r]), _mm512_set1_ps(dm[b * TW + r]), dv, acc[r]);
                 }
             }
             _Pragma("GCC unroll 16") for (int r = 0; r < TW; r++) _mm512_store_ps(res[r], acc[r]);
@@ -637,6 +699,20 @@ T_AMXI void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
         }
     }
     _tile_release();
-    free(ops), free(dw), free(dm);
+    free(opnd), free(dw), free(dm);
+}
+
+/* Decode runs on vectors with the same integers and float steps (gemv_q.c):
+ * a single token does not repay building the operands. */
+T_AMXI void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+                          float *out, int64_t ldo) {
+    if (T == 1) gemv_q4_k_vnni_c(w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);
+    else gemm_kq_amx(0, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
+}
+
+T_AMXI void gemm_q6_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+                          float *out, int64_t ldo) {
+    if (T == 1) gemv_q6_k_vnni_c(w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);
+    else gemm_kq_amx(1, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
 }
 #endif

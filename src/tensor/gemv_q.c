@@ -110,7 +110,7 @@ KQ1_45(kq1_q5_k, kq1i_q5_k, BQ5_K)
  * sixteen signed scales, four per pair, one per 16 values. */
 #define Q6I(x) (0x0001000100010001ll * (x)) /* four int16 lanes of x */
 /* pair j's four scales, one per 128 bits: 4j, 4j+1, 4j+2, 4j+3 (set_epi64 lists the high elements first) */
-T_VNNI static inline __attribute__((always_inline)) __m256 kq1_q6_k(const BQ6_K *b, const __m512i y[4], __m256i bs, __m256 ad, __m256 acc) {
+T_VNNI static inline __attribute__((always_inline)) __m256i kq1i_q6_k(const BQ6_K *b, const __m512i y[4], __m256i bs) {
     const __m512i lo4 = _mm512_set1_epi8(0xF), m30 = _mm512_set1_epi8(0x30), z = _mm512_setzero_si512();
     __m256i v = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->sc));
     __m512i v5 = _mm512_castsi256_si512(v), c[4];
@@ -127,8 +127,10 @@ T_VNNI static inline __attribute__((always_inline)) __m256 kq1_q6_k(const BQ6_K 
         c[2 * h + 1] = _mm512_dpwssd_epi32(z, _mm512_maddubs_epi16(u1, y[2 * h + 1]), s1);
     }
     __m256i s = fold4(c);
-    s = _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(bs, v), 5)); /* the offset of 32 */
-    return _mm256_fmadd_ps(_mm256_mul_ps(ad, _mm256_set1_ps(h2f(b->d))), _mm256_cvtepi32_ps(s), acc);
+    return _mm256_sub_epi32(s, _mm256_slli_epi32(_mm256_madd_epi16(bs, v), 5)); /* the offset of 32 */
+}
+T_VNNI static inline __attribute__((always_inline)) __m256 kq1_q6_k(const BQ6_K *b, const __m512i y[4], __m256i bs, __m256 ad, __m256 acc) {
+    return _mm256_fmadd_ps(_mm256_mul_ps(ad, _mm256_set1_ps(h2f(b->d))), _mm256_cvtepi32_ps(kq1i_q6_k(b, y, bs)), acc);
 }
 
 /* KR rows at a time over every block, then the rest one by one; each row
@@ -212,6 +214,38 @@ T_VNNI void gemv_q4_k_vnni_c(GEMV_KQ_ARGS) {
             }
         }
         for (int k = 0; k < m; k++) out[r + k] = sum[k];
+    }
+}
+
+/* Q6_K likewise: sum = sum + (d·d_a)·(float)s (dot_q6_k_c). */
+T_VNNI void gemv_q6_k_vnni_c(GEMV_KQ_ARGS) {
+    int64_t r = 0;
+    for (; r + KR <= nr; r += KR) {
+        const BQ6_K *b[KR];
+        __m128 sum = _mm_setzero_ps();
+        for (int k = 0; k < KR; k++) b[k] = (const BQ6_K *)((const char *)w + (size_t)(r + k) * row_bytes);
+        for (int64_t i = 0; i < nb; i++) {
+            __m512i y[4];
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j);
+            __m256i bs = LOAD(a[i].bsums), s[KR];
+            _Pragma("GCC unroll 4") for (int k = 0; k < KR; k++) {
+                PREFETCH_AHEAD(b[k] + i, sizeof(BQ6_K));
+                s[k] = kq1i_q6_k(b[k] + i, y, bs);
+            }
+            __m128 d = _mm_setr_ps(h2f(b[0][i].d), h2f(b[1][i].d), h2f(b[2][i].d), h2f(b[3][i].d));
+            sum = _mm_add_ps(sum, _mm_mul_ps(_mm_mul_ps(d, _mm_set1_ps(a[i].d)), _mm_cvtepi32_ps(hsum4_epi32(s))));
+        }
+        _mm_storeu_ps(out + r, sum);
+    }
+    for (; r < nr; r++) {
+        const BQ6_K *b = (const BQ6_K *)((const char *)w + (size_t)r * row_bytes);
+        float sum = 0;
+        for (int64_t i = 0; i < nb; i++) {
+            __m512i y[4];
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j);
+            sum += h2f(b[i].d) * a[i].d * (float)hsum_epi32(kq1i_q6_k(b + i, y, LOAD(a[i].bsums)));
+        }
+        out[r] = sum;
     }
 }
 KQ_GEMV(gemv_q5_k_vnni, BQ5_K, kq1_q5_k)

@@ -198,7 +198,7 @@ void vecdot_quantize_batch(DType t, const float *x, int64_t n, int T, void *act)
 #endif
     size_t ab = vecdot_act_bytes(t, n);
 #if NM_X86
-    if (T > 1 && (t == DT_Q8_0 || t == DT_Q4_K) && kernel_set() == GEMM_AMX && has_amx_int8()) { /* quantised as for decode, then into the tiles' layout */
+    if (T > 1 && (t == DT_Q8_0 || t == DT_Q4_K || t == DT_Q6_K) && kernel_set() == GEMM_AMX && has_amx_int8()) { /* quantised as for decode, then into the tiles' layout */
         char *q = xmalloc((size_t)T * ab);
         for (int k = 0; k < T; k++) vecdot_quantize(t, x + (size_t)k * n, n, q + (size_t)k * ab);
         if (t == DT_Q8_0) gemm_amx_pack_q8(q, n, T, act, ab);
@@ -406,6 +406,7 @@ void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act,
     if (t == DT_BF16 && kernel_set() == K_AMX) g = gemm_bf16_amx; /* its batch: vecdot_quantize_batch */
     if (t == DT_Q8_0 && kernel_set() == K_AMX && has_amx_int8()) g = gemm_q8_0_amx; /* the same */
     if (t == DT_Q4_K && kernel_set() == K_AMX && has_amx_int8()) g = gemm_q4_k_amx;
+    if (t == DT_Q6_K && kernel_set() == K_AMX && has_amx_int8()) g = gemm_q6_k_amx;
 #endif
     if (g) {
         g(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
