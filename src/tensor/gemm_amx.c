@@ -1,6 +1,6 @@
 /* gemm_amx.c — BF16 rows × a batch of tokens on AMX tiles: the amx set's
- * BF16 kernel (gemm_amx.h), prompts and decode alike; Q8_0, Q4_K and Q6_K
- * rows on AMX-INT8 at the end of the file.
+ * BF16 kernel (gemm_amx.h), prompts and decode alike; Q8_0 and K-quant
+ * (Q4_K, Q5_K, Q6_K) rows on AMX-INT8 at the end of the file.
  *
  * AMX gives each core eight tile registers of up to 16 rows × 64 bytes and
  * TDPBF16PS: C (16 × 16 floats) += A (16 rows × 32 BF16 along k) · B (16
@@ -484,7 +484,7 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
     free(dw);
 }
 /* ----------------------------------------------------------------------------
- * Q4_K and Q6_K rows on AMX-INT8
+ * Q4_K, Q5_K and Q6_K rows on AMX-INT8
  *
  * The portable C kernel (vecdot.c, dot_q4_k_c) sums a super-block of 256 as
  * integers, s = Σ_j sc_j·Σ q·a over its 8 groups of 32 (q 4-bit, sc_j
@@ -507,13 +507,15 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
  * building the operands (decode ran at 0.43× the vector kernel): decode
  * runs gemv_q.c's gemv_q4_k_vnni_c, the same integers and float steps.
  *
- * Q6_K the same way with four operands (below, tab6), decode on
- * gemv_q6_k_vnni_c.
+ * Q5_K: q = 16·h + nibble, so a fourth operand, sc where h is set, adds
+ * 16·Σ (h·sc)·a. Q6_K the same way with four operands (below, tab6).
+ * Their decodes: gemv_q.c's gemv_q5_k_vnni_c and gemv_q6_k_vnni_c.
  *
  * Measured as above, Q4_K_M: prompt 84.4 → 131.3 tokens/s with Q4_K here
  * (0.54× → 0.82× llama.cpp; 922 tokens: 79 → 134), 144.2 with Q6_K too
  * (0.99×; 922 tokens: 137); decode unchanged (21.2–21.9 against 21.2–21.9).
- * Q5_K stays on gemm_q.c's kernel (its 5-bit q needs another split). */
+ * Q5_K_M (made by llama-quantize from the BF16 file): prompt 72–84 → 127–133
+ * (llama.cpp 130), decode 16.3–17.8 against 17.3–17.5 (llama.cpp 14.2). */
 
 /* mul[s][i] = s·i: q·sh and q·sl by a vpshufb, q the index */
 static const _Alignas(16) uint8_t mul_tab[8][16] = {
@@ -563,6 +565,31 @@ T_AMXI static void q4k_prep(const void *blk, int r, uint8_t *o, float *dw, float
             _mm256_storeu_si256((__m256i *)(kq_op(o, 0, r) + 32 * g), _mm256_shuffle_epi8(th, u[h]));
             _mm256_storeu_si256((__m256i *)(kq_op(o, 1, r) + 32 * g), _mm256_shuffle_epi8(tl, u[h]));
             _mm256_storeu_si256((__m256i *)(kq_op(o, 2, r) + 32 * g), _mm256_set1_epi8((char)m[g]));
+        }
+    }
+    *dw = _cvtsh_ss(b->d), *dm = _cvtsh_ss(b->dmin);
+}
+
+/* Row r's Q5_K super-block: Q4_K's three operands on the low nibbles, and
+ * a fourth, sc where the fifth bit is set (q = 16·h + nibble: Σ q·sc·a =
+ * 16·Σ (h·sc)·a + Σ (nibble·sc)·a). */
+T_AMXI static void q5k_prep(const void *blk, int r, uint8_t *o, float *dw, float *dm) {
+    const BQ5_K *b = blk;
+    uint8_t sc[8], m[8];
+    k_scales(b->sc, sc, m);
+    const __m256i lo4 = _mm256_set1_epi8(0xF), qh = _mm256_loadu_si256((const __m256i *)b->qh);
+    for (int j = 0; j < 4; j++) {
+        __m256i q = _mm256_loadu_si256((const __m256i *)(b->qs + 32 * j));
+        __m256i u[2] = { _mm256_and_si256(q, lo4), _mm256_and_si256(_mm256_srli_epi16(q, 4), lo4) };
+        for (int h = 0; h < 2; h++) {
+            int g = 2 * j + h;
+            __m256i bit = _mm256_set1_epi8((char)(1 << g)), set = _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit), bit);
+            __m256i th = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)mul_tab[sc[g] >> 3]));
+            __m256i tl = _mm256_broadcastsi128_si256(_mm_load_si128((const __m128i *)mul_tab[sc[g] & 7]));
+            _mm256_storeu_si256((__m256i *)(kq_op(o, 0, r) + 32 * g), _mm256_shuffle_epi8(th, u[h]));
+            _mm256_storeu_si256((__m256i *)(kq_op(o, 1, r) + 32 * g), _mm256_shuffle_epi8(tl, u[h]));
+            _mm256_storeu_si256((__m256i *)(kq_op(o, 2, r) + 32 * g), _mm256_set1_epi8((char)m[g]));
+            _mm256_storeu_si256((__m256i *)(kq_op(o, 3, r) + 32 * g), _mm256_and_si256(set, _mm256_set1_epi8((char)sc[g])));
         }
     }
     *dw = _cvtsh_ss(b->d), *dm = _cvtsh_ss(b->dmin);
@@ -624,29 +651,34 @@ T_AMXI static inline void kq_products(const uint8_t *o, int ops, const char *bq,
     if (ops > 3) _tile_stored(3, cb[3], cs);
 }
 
-/* The float steps of dot_q4_k_c / dot_q6_k_c on the integers in c[p]
- * (vectors of the same lanes: rows or tokens), scales d, dmin and d_a as
- * vectors: acc + d_a·(d·s − dmin·mins) or acc + (d·d_a)·s. */
-T_AMXI static inline __m512 kq_step(int q6, const __m512i c[KQ_MAX_OPS], __m512 d, __m512 dmin, __m512 da, __m512 acc) {
-    if (q6) {
+enum { KQ_Q4_K, KQ_Q6_K, KQ_Q5_K };
+
+/* The float steps of dot_q4_k_c, dot_q5_k_c / dot_q6_k_c on the integers
+ * in c[p] (vectors of the same lanes: rows or tokens), scales d, dmin and
+ * d_a as vectors: acc + d_a·(d·s − dmin·mins) or acc + (d·d_a)·s. */
+T_AMXI static inline __m512 kq_step(int kind, const __m512i c[KQ_MAX_OPS], __m512 d, __m512 dmin, __m512 da, __m512 acc) {
+    if (kind == KQ_Q6_K) {
         __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(c[0], 7), _mm512_slli_epi32(c[1], 4)),
                                      _mm512_add_epi32(_mm512_slli_epi32(c[2], 3), c[3]));
         return _mm512_add_ps(acc, _mm512_mul_ps(_mm512_mul_ps(d, da), _mm512_cvtepi32_ps(s)));
     }
     __m512i s = _mm512_add_epi32(_mm512_slli_epi32(c[0], 3), c[1]);
+    if (kind == KQ_Q5_K) s = _mm512_add_epi32(s, _mm512_slli_epi32(c[3], 4));
     __m512 t = _mm512_sub_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(s)), _mm512_mul_ps(dmin, _mm512_cvtepi32_ps(c[2])));
     return _mm512_add_ps(acc, _mm512_mul_ps(da, t));
 }
 
-/* Q4_K (q6 = 0) or Q6_K (q6 = 1) rows × a batch of two or more tokens. */
-T_AMXI static inline __attribute__((always_inline)) void gemm_kq_amx(const int q6, const void *w, size_t row_bytes, int64_t nr,
+/* Q4_K, Q5_K or Q6_K rows (kind) × a batch of two or more tokens. */
+T_AMXI static inline __attribute__((always_inline)) void gemm_kq_amx(const int kind, const void *w, size_t row_bytes, int64_t nr,
                                                                       int64_t n, const char *act, size_t act_bytes, int T,
                                                                       float *out, int64_t ldo) {
     _Alignas(64) TileConfig cfg;
     _Alignas(64) int32_t cb[KQ_MAX_OPS][TW * TW];
     _Alignas(64) float res[TW][TW];
-    const int ops = q6 ? 4 : 3;
-    const size_t bb = q6 ? sizeof(BQ6_K) : sizeof(BQ4_K), ob = (size_t)ops * TW * QKK; /* bytes of a block; of its operands for 16 rows */
+    const int ops = kind == KQ_Q4_K ? 3 : 4;
+    const size_t bb = kind == KQ_Q6_K ? sizeof(BQ6_K) : kind == KQ_Q5_K ? sizeof(BQ5_K) : sizeof(BQ4_K);
+    const size_t ob = (size_t)ops * TW * QKK; /* bytes of a super-block's operands for 16 rows */
+    void (*prep)(const void *, int, uint8_t *, float *, float *) = kind == KQ_Q6_K ? q6k_prep : kind == KQ_Q5_K ? q5k_prep : q4k_prep;
     int64_t nb = n / QKK;
     uint8_t *opnd = xmalloc64((size_t)nb * ob);
     float *dw = xmalloc64((size_t)nb * TW * sizeof *dw), *dm = xmalloc64((size_t)nb * TW * sizeof *dm); /* [block][row] */
@@ -663,7 +695,7 @@ T_AMXI static inline __attribute__((always_inline)) void gemm_kq_amx(const int q
                     continue;
                 }
                 for (size_t o = 0; o < bb; o += 64) _mm_prefetch(bl + 4096 + o, _MM_HINT_T0);
-                (q6 ? q6k_prep : q4k_prep)(bl, r, opnd + (size_t)b * ob, &dw[b * TW + r], &dm[b * TW + r]);
+                prep(bl, r, opnd + (size_t)b * ob, &dw[b * TW + r], &dm[b * TW + r]);
             }
         for (int k0 = 0; k0 < T; k0 += TW) {
             int wk = T - k0 < TW ? T - k0 : TW;
@@ -676,7 +708,7 @@ T_AMXI static inline __attribute__((always_inline)) void gemm_kq_amx(const int q
                     kq_products(opnd + (size_t)b * ob, ops, g.bq + (size_t)b * g.bs, 1, cb, 4);
                     __m512i c[KQ_MAX_OPS];
                     for (int p = 0; p < KQ_MAX_OPS; p++) c[p] = p < ops ? _mm512_load_si512(cb[p]) : _mm512_setzero_si512();
-                    acc = kq_step(q6, c, _mm512_load_ps(dw + b * TW), _mm512_load_ps(dm + b * TW), _mm512_set1_ps(q_group_d(&g, b)), acc);
+                    acc = kq_step(kind, c, _mm512_load_ps(dw + b * TW), _mm512_load_ps(dm + b * TW), _mm512_set1_ps(q_group_d(&g, b)), acc);
                 }
                 _mm512_store_ps(res[0], acc);
                 for (int r = 0; r < ra; r++) out[(size_t)k0 * ldo + r0 + r] = res[0][r];
@@ -690,7 +722,7 @@ T_AMXI static inline __attribute__((always_inline)) void gemm_kq_amx(const int q
                 _Pragma("GCC unroll 16") for (int r = 0; r < TW; r++) {
                     __m512i c[KQ_MAX_OPS];
                     for (int p = 0; p < KQ_MAX_OPS; p++) c[p] = p < ops ? _mm512_load_si512(cb[p] + r * TW) : _mm512_setzero_si512();
-                    acc[r] = kq_step(q6, c, _mm512_set1_ps(dw[b * TW + r]), _mm512_set1_ps(dm[b * TW + r]), dv, acc[r]);
+                    acc[r] = kq_step(kind, c, _mm512_set1_ps(dw[b * TW + r]), _mm512_set1_ps(dm[b * TW + r]), dv, acc[r]);
                 }
             }
             _Pragma("GCC unroll 16") for (int r = 0; r < TW; r++) _mm512_store_ps(res[r], acc[r]);
@@ -707,12 +739,18 @@ T_AMXI static inline __attribute__((always_inline)) void gemm_kq_amx(const int q
 T_AMXI void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
                           float *out, int64_t ldo) {
     if (T == 1) gemv_q4_k_vnni_c(w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);
-    else gemm_kq_amx(0, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
+    else gemm_kq_amx(KQ_Q4_K, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
+}
+
+T_AMXI void gemm_q5_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+                          float *out, int64_t ldo) {
+    if (T == 1) gemv_q5_k_vnni_c(w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);
+    else gemm_kq_amx(KQ_Q5_K, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
 }
 
 T_AMXI void gemm_q6_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
                           float *out, int64_t ldo) {
     if (T == 1) gemv_q6_k_vnni_c(w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);
-    else gemm_kq_amx(1, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
+    else gemm_kq_amx(KQ_Q6_K, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
 }
 #endif

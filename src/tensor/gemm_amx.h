@@ -34,10 +34,11 @@ void gemm_amx_pack_q8(const void *q, int64_t n, int T, char *out, size_t act_byt
 /* GemmFn on that batch. x86 only, where cpu_kernel_isa() is ISA_AMX and the
  * CPU has AMX-INT8. */
 GemmFn gemm_q8_0_amx;
-/* The same for Q4_K and Q6_K rows against VecQ8KA activations (gemm_amx_pack_q8k's
+/* The same for Q4_K, Q5_K and Q6_K rows against VecQ8KA activations (gemm_amx_pack_q8k's
  * batch, the same layout with blocks of 256): the portable C kernel's bits. */
 void gemm_amx_pack_q8k(const void *q, int64_t n, int T, char *out, size_t act_bytes);
 GemmFn gemm_q4_k_amx;
+GemmFn gemm_q5_k_amx;
 GemmFn gemm_q6_k_amx;
 /* NM_INTERNAL_END */
 

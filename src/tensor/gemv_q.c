@@ -176,46 +176,48 @@ T_VNNI static inline __m128i hsum4_epi32(const __m256i v[4]) {
     __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
     return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
 }
-T_VNNI void gemv_q4_k_vnni_c(GEMV_KQ_ARGS) {
-    int64_t r = 0;
-    for (; r + KR <= nr; r += KR) { /* four rows, their float steps side by side in a vector */
-        const BQ4_K *b[KR];
-        __m128 sum = _mm_setzero_ps();
-        for (int k = 0; k < KR; k++) b[k] = (const BQ4_K *)((const char *)w + (size_t)(r + k) * row_bytes);
-        for (int64_t i = 0; i < nb; i++) {
-            __m512i y[4];
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j);
-            __m256i bs = LOAD(a[i].bsums), s[KR], mo[KR];
-            _Pragma("GCC unroll 4") for (int k = 0; k < KR; k++) {
-                PREFETCH_AHEAD(b[k] + i, sizeof(BQ4_K));
-                kq1i_q4_k(b[k] + i, y, bs, &s[k], &mo[k]);
-            }
-            __m128 d = _mm_setr_ps(h2f(b[0][i].d), h2f(b[1][i].d), h2f(b[2][i].d), h2f(b[3][i].d));
-            __m128 dm = _mm_setr_ps(h2f(b[0][i].dmin), h2f(b[1][i].dmin), h2f(b[2][i].dmin), h2f(b[3][i].dmin));
-            __m128 t = _mm_sub_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(hsum4_epi32(s))), _mm_mul_ps(dm, _mm_cvtepi32_ps(hsum4_epi32(mo))));
-            sum = _mm_add_ps(sum, _mm_mul_ps(_mm_set1_ps(a[i].d), t));
-        }
-        _mm_storeu_ps(out + r, sum);
-    }
-    for (; r < nr; r += KR) {
-        int m = nr - r < KR ? (int)(nr - r) : KR;
-        const BQ4_K *b[KR];
-        float sum[KR] = { 0 };
-        for (int k = 0; k < m; k++) b[k] = (const BQ4_K *)((const char *)w + (size_t)(r + k) * row_bytes);
-        for (int64_t i = 0; i < nb; i++) {
-            __m512i y[4];
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j);
-            __m256i bs = LOAD(a[i].bsums);
-            for (int k = 0; k < m; k++) {
-                __m256i s, mo;
-                PREFETCH_AHEAD(b[k] + i, sizeof(BQ4_K));
-                kq1i_q4_k(b[k] + i, y, bs, &s, &mo);
-                sum[k] += a[i].d * (h2f(b[k][i].d) * (float)hsum_epi32(s) - h2f(b[k][i].dmin) * (float)hsum_epi32(mo));
-            }
-        }
-        for (int k = 0; k < m; k++) out[r + k] = sum[k];
-    }
+#define KQ_GEMV_C(NAME, BT, INT) T_VNNI void NAME(GEMV_KQ_ARGS) {                                    \
+    int64_t r = 0;                                                                                   \
+    for (; r + KR <= nr; r += KR) { /* four rows, their float steps side by side in a vector */      \
+        const BT *b[KR];                                                                             \
+        __m128 sum = _mm_setzero_ps();                                                               \
+        for (int k = 0; k < KR; k++) b[k] = (const BT *)((const char *)w + (size_t)(r + k) * row_bytes); \
+        for (int64_t i = 0; i < nb; i++) {                                                           \
+            __m512i y[4];                                                                            \
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j); \
+            __m256i bs = LOAD(a[i].bsums), s[KR], mo[KR];                                            \
+            _Pragma("GCC unroll 4") for (int k = 0; k < KR; k++) {                                   \
+                PREFETCH_AHEAD(b[k] + i, sizeof(BT));                                                \
+                INT(b[k] + i, y, bs, &s[k], &mo[k]);                                                 \
+            }                                                                                        \
+            __m128 d = _mm_setr_ps(h2f(b[0][i].d), h2f(b[1][i].d), h2f(b[2][i].d), h2f(b[3][i].d));  \
+            __m128 dm = _mm_setr_ps(h2f(b[0][i].dmin), h2f(b[1][i].dmin), h2f(b[2][i].dmin), h2f(b[3][i].dmin)); \
+            __m128 t = _mm_sub_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(hsum4_epi32(s))), _mm_mul_ps(dm, _mm_cvtepi32_ps(hsum4_epi32(mo)))); \
+            sum = _mm_add_ps(sum, _mm_mul_ps(_mm_set1_ps(a[i].d), t));                               \
+        }                                                                                            \
+        _mm_storeu_ps(out + r, sum);                                                                 \
+    }                                                                                                \
+    for (; r < nr; r += KR) {                                                                        \
+        int m = nr - r < KR ? (int)(nr - r) : KR;                                                    \
+        const BT *b[KR];                                                                             \
+        float sum[KR] = { 0 };                                                                       \
+        for (int k = 0; k < m; k++) b[k] = (const BT *)((const char *)w + (size_t)(r + k) * row_bytes); \
+        for (int64_t i = 0; i < nb; i++) {                                                           \
+            __m512i y[4];                                                                            \
+            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j); \
+            __m256i bs = LOAD(a[i].bsums);                                                           \
+            for (int k = 0; k < m; k++) {                                                            \
+                __m256i s, mo;                                                                       \
+                PREFETCH_AHEAD(b[k] + i, sizeof(BT));                                                \
+                INT(b[k] + i, y, bs, &s, &mo);                                                       \
+                sum[k] += a[i].d * (h2f(b[k][i].d) * (float)hsum_epi32(s) - h2f(b[k][i].dmin) * (float)hsum_epi32(mo)); \
+            }                                                                                        \
+        }                                                                                            \
+        for (int k = 0; k < m; k++) out[r + k] = sum[k];                                             \
+    }                                                                                                \
 }
+KQ_GEMV_C(gemv_q4_k_vnni_c, BQ4_K, kq1i_q4_k)
+KQ_GEMV_C(gemv_q5_k_vnni_c, BQ5_K, kq1i_q5_k)
 
 /* Q6_K likewise: sum = sum + (d·d_a)·(float)s (dot_q6_k_c). */
 T_VNNI void gemv_q6_k_vnni_c(GEMV_KQ_ARGS) {

@@ -43,9 +43,10 @@ static inline void k_scales(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {
  * x86 only, and the caller checks the CPU has the set. */
 #define GEMV_KQ_ARGS const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8KA *a, float *out
 void gemv_q4_k_vnni(GEMV_KQ_ARGS);
-/* Q4_K and Q6_K with the portable C kernel's float steps instead (the amx set's
+/* The same with the portable C kernel's float steps instead (the amx set's
  * decode, gemm_amx.c): its bits. */
 void gemv_q4_k_vnni_c(GEMV_KQ_ARGS);
+void gemv_q5_k_vnni_c(GEMV_KQ_ARGS);
 void gemv_q6_k_vnni_c(GEMV_KQ_ARGS);
 void gemv_q5_k_vnni(GEMV_KQ_ARGS);
 void gemv_q6_k_vnni(GEMV_KQ_ARGS);

@@ -54,6 +54,7 @@ typedef enum { ACT_NONE, ACT_F32, ACT_Q8, ACT_Q8K, ACT_BF16 } ActForm;
 static int kernel_set(void);
 #if NM_X86
 static int has_amx_int8(void);
+static int amx_int8_type(DType t);
 #endif
 
 static ActForm act_form(DType t) {
@@ -198,7 +199,7 @@ void vecdot_quantize_batch(DType t, const float *x, int64_t n, int T, void *act)
 #endif
     size_t ab = vecdot_act_bytes(t, n);
 #if NM_X86
-    if (T > 1 && (t == DT_Q8_0 || t == DT_Q4_K || t == DT_Q6_K) && kernel_set() == GEMM_AMX && has_amx_int8()) { /* quantised as for decode, then into the tiles' layout */
+    if (T > 1 && amx_int8_type(t)) { /* quantised as for decode, then into the tiles' layout */
         char *q = xmalloc((size_t)T * ab);
         for (int k = 0; k < T; k++) vecdot_quantize(t, x + (size_t)k * n, n, q + (size_t)k * ab);
         if (t == DT_Q8_0) gemm_amx_pack_q8(q, n, T, act, ab);
@@ -367,6 +368,8 @@ static int has_amx_int8(void) {
 /* ----------------------------------------------------------------------------
  * Dispatch */
 
+
+
 typedef float DotFn(const void *w, const void *act, int64_t n);
 enum { K_GENERIC, K_AVX2 = GEMM_AVX2, K_VNNI = GEMM_VNNI, K_BF16 = GEMM_BF16, K_AMX = GEMM_AMX };
 
@@ -380,6 +383,14 @@ static int kernel_set(void) {
 #endif
     return K_GENERIC;
 }
+
+#if NM_X86
+/* Rows of type t run on AMX-INT8 tiles (gemm_amx.c) against a batch of
+ * their own layout. */
+static int amx_int8_type(DType t) {
+    return (t == DT_Q8_0 || t == DT_Q4_K || t == DT_Q5_K || t == DT_Q6_K) && kernel_set() == K_AMX && has_amx_int8();
+}
+#endif
 
 const char *vecdot_kernel_name(void) {
     static const char *const names[] = { "generic", "avx2", "avx512vnni", "avx512bf16", "amx" };
@@ -404,9 +415,8 @@ void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act,
     GemmFn *g = gemm_q_kernel(t, kernel_set());
 #if NM_X86
     if (t == DT_BF16 && kernel_set() == K_AMX) g = gemm_bf16_amx; /* its batch: vecdot_quantize_batch */
-    if (t == DT_Q8_0 && kernel_set() == K_AMX && has_amx_int8()) g = gemm_q8_0_amx; /* the same */
-    if (t == DT_Q4_K && kernel_set() == K_AMX && has_amx_int8()) g = gemm_q4_k_amx;
-    if (t == DT_Q6_K && kernel_set() == K_AMX && has_amx_int8()) g = gemm_q6_k_amx;
+    if (amx_int8_type(t)) /* the same */
+        g = t == DT_Q8_0 ? gemm_q8_0_amx : t == DT_Q4_K ? gemm_q4_k_amx : t == DT_Q5_K ? gemm_q5_k_amx : gemm_q6_k_amx;
 #endif
     if (g) {
         g(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
