@@ -32,7 +32,8 @@ GemmFn gemm_bf16_amx;
  * x86 only. */
 void gemm_amx_pack_q8(const void *q, int64_t n, int T, char *out, size_t act_bytes);
 /* GemmFn on that batch. x86 only, where cpu_kernel_isa() is ISA_AMX and the
- * CPU has AMX-INT8. */
+ * CPU has AMX-INT8, for rows of at most INT32_MAX / 16 bytes (16 rows'
+ * offsets in 32 bits; vecdot.c sends longer ones to the portable kernel). */
 GemmFn gemm_q8_0_amx;
 /* The same for Q4_K, Q5_K and Q6_K rows against VecQ8KA activations (gemm_amx_pack_q8k's
  * batch, the same layout with blocks of 256): the portable C kernel's bits. */
