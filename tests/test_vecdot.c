@@ -321,7 +321,9 @@ static int amx_int8(void) {
 
 /* Every kernel set gives the bits of the avx2 set for the quantised types
  * (the int32 lanes are the same exact sums, the float steps the same:
- * gemm_q.h), for a batch and for decode: shapes with rows and tokens tails
+ * gemm_q.h) — but for amx where the CPU has AMX-INT8, whose quantised
+ * kernels give the portable C kernel's bits (test_amx checks them) —, for
+ * a batch and for decode: shapes with rows and tokens tails
  * and, for Q8_0, rows longer than a chunk of K (64 block pairs) and than
  * its decode kernel's activation buffer (512 pairs). */
 static void test_sets_agree(void) {
@@ -363,7 +365,7 @@ static void test_sets_agree(void) {
         }
         CHECK(bad == 0, "%s n=%lld %dx%d [avx2]: %d outputs off the double reference", dtype_name(t), (long long)n, nr, T, bad);
         for (int s = ISA_AVX2 + 1; s <= (int)cpu_best_isa(); s++) {
-            if (s == ISA_AMX && (t == DT_Q8_0 || t == DT_Q4_K || t == DT_Q5_K || t == DT_Q6_K) && amx_int8()) continue; /* the portable C's bits there: test_amx */
+            if (s == ISA_AMX && t != DT_BF16 && t != DT_F16 && amx_int8()) continue; /* the portable C's bits there: test_amx */
             cpu_force_isa((Isa)s, &e);
             vecdot_gemm(t, w, nr, n, act, T, out, nr);
             CHECK(memcmp(out, ref, (size_t)nr * T * sizeof *out) == 0, "%s n=%lld %dx%d: %s (vecdot %s) differs from avx2's bits",
@@ -690,7 +692,7 @@ static void test_kv_f16(void) {
     model_close(&m);
 }
 
-/* The amx set's Q8_0, Q4_K, Q5_K and Q6_K kernels (AMX-INT8): nr rows × T tokens × n
+/* The amx set's Q8_0, Q4_0, Q4_K, Q5_K and Q6_K kernels (AMX-INT8): nr rows × T tokens × n
  * values (16-row and 16-token tiles with tails; Q8_0: 4 blocks a round of
  * tiles, with tails). Exact int32 sums, then the portable C kernel's float
  * steps: so the generic set's bits (one dot product per row and token,
@@ -745,7 +747,7 @@ static void check_q_amx(DType t, int64_t n, int nr, int T) {
 
 /* The kernel, and a BF16 model on it (stories260K in BF16, rows of 64 and
  * 172: K tails): 1 and 3 threads, a batch and token-by-token decode, the
- * same logits; then Q8_0, Q4_K, Q5_K and Q6_K on AMX-INT8, and a Q8_0, a Q4_K_M and a Q5_K_M model. */
+ * same logits; then Q8_0, Q4_0 and the K-quants on AMX-INT8, and a model of each. */
 static void test_amx(void) {
     Error e = { 0 };
     if (!cpu_has_isa(ISA_AMX)) {
@@ -784,14 +786,15 @@ static void test_amx(void) {
     static const struct { int64_t n; int nr, T; } q8[] = {
         { 32, 1, 1 }, { 64, 17, 5 }, { 96, 3, 33 }, { 160, 33, 2 }, { 224, 16, 16 }, { 2048, 32, 32 }, { 4192, 5, 17 }, { 32800, 2, 1 },
     };
-    for (size_t i = 0; i < sizeof q8 / sizeof *q8; i++) check_q_amx(DT_Q8_0, q8[i].n, q8[i].nr, q8[i].T);
+    for (size_t i = 0; i < sizeof q8 / sizeof *q8; i++) check_q_amx(DT_Q8_0, q8[i].n, q8[i].nr, q8[i].T), check_q_amx(DT_Q4_0, q8[i].n, q8[i].nr, q8[i].T);
     static const struct { int64_t n; int nr, T; } q4k[] = {
         { 256, 1, 1 }, { 512, 17, 5 }, { 768, 3, 33 }, { 256, 33, 2 }, { 1280, 16, 16 }, { 2048, 32, 32 }, { 4096, 5, 17 },
     };
     for (size_t i = 0; i < sizeof q4k / sizeof *q4k; i++)
         for (int k = 0; k < 3; k++) check_q_amx(k == 0 ? DT_Q4_K : k == 1 ? DT_Q5_K : DT_Q6_K, q4k[i].n, q4k[i].nr, q4k[i].T);
-    static const char *const models[] = { "models/quant/synth256-q8_0.gguf", "models/quant/synth256-q4_k_m.gguf", "models/quant/synth256-q5_k_m.gguf" };
-    for (int i = 0; i < 3; i++) {
+    static const char *const models[] = { "models/quant/synth256-q8_0.gguf", "models/quant/synth256-q4_0.gguf", "models/quant/synth256-q4_k_m.gguf",
+                                          "models/quant/synth256-q5_k_m.gguf" };
+    for (int i = 0; i < 4; i++) {
         if (!open_model(models[i], &m)) continue;
         bytes = (size_t)N * m.cfg.vocab_size * sizeof(float);
         one = run_all(&m, ids, N, 1, 0, 0, NULL), three = run_all(&m, ids, N, 3, 0, 0, NULL), dec = run_all(&m, ids, N, 2, 0, 1, NULL);

@@ -1,6 +1,6 @@
 /* gemm_amx.c — BF16 rows × a batch of tokens on AMX tiles: the amx set's
- * BF16 kernel (gemm_amx.h), prompts and decode alike; Q8_0 and K-quant
- * (Q4_K, Q5_K, Q6_K) rows on AMX-INT8 at the end of the file.
+ * BF16 kernel (gemm_amx.h), prompts and decode alike; Q8_0, Q4_0 and
+ * K-quant (Q4_K, Q5_K, Q6_K) rows on AMX-INT8 at the end of the file.
  *
  * AMX gives each core eight tile registers of up to 16 rows × 64 bytes and
  * TDPBF16PS: C (16 × 16 floats) += A (16 rows × 32 BF16 along k) · B (16
@@ -314,6 +314,12 @@ T_AMX void gemm_bf16_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n,
  * into a layout of its own, ours are read where the file is mapped; the
  * mapping in 2 MiB pages instead measured +5%, not kept).
  *
+ * Q4_0 the same way, each row block's nibbles unpacked first to signed
+ * bytes q − 8 (Σ (q − 8)·a is the C kernel's s − 8·Σa); its decode on
+ * vectors with the same steps (gemv_q.c, gemv_q4_0_vnni_c). Q4_0 from the
+ * BF16 file by llama-quantize: prompt 56 → 172–183 tokens/s (llama.cpp
+ * 158), decode 18.4–19.2 → 19.6–19.7 (llama.cpp 26.3).
+ *
  * The batch (gemm_amx_pack_q8): tokens in groups of 16 (the last w = T mod
  * 16 wide), group g at 16·g·act_bytes: first block after block its B tile
  * (8 quad rows of 4w bytes: token j's bytes 4q .. 4q + 3 at 4j), 32w bytes
@@ -384,16 +390,16 @@ static inline float q_group_d(const QGroup *g, int64_t b) {
     return d;
 }
 
-/* Blocks b .. b + m (m ≤ QB_IN) of the rows at a (row_bytes apart) × the
- * group's B tiles (block b's at bq + b·bs, quad rows 4w bytes apart) into
+/* Blocks b .. b + m (m ≤ QB_IN) of the rows at a (block b's 32 bytes at
+ * a + b·ab, rows rb apart) × the group's B tiles (block b's at bq + b·bs, quad rows 4w bytes apart) into
  * cb[j] (C's rows cs bytes apart), tile j for block b + j: four products in
  * flight, then their stores. */
-T_AMXI static inline void q8_round(const char *a, size_t rb, const char *bq, size_t bs, int w, int64_t b, int m,
+T_AMXI static inline void q8_round(const char *a, size_t ab, size_t rb, const char *bq, size_t bs, int w, int64_t b, int m,
                                    int32_t (*cb)[TW * TW], size_t cs) {
 #define Q8_STEP(J, TA, TB)                                                                          \
     if ((J) < m) {                                                                                  \
         _tile_zero(J);                                                                              \
-        _tile_loadd(TA, a + (size_t)(b + (J)) * sizeof(BQ8_0) + 2, rb);                             \
+        _tile_loadd(TA, a + (size_t)(b + (J)) * ab, rb);                                            \
         _tile_loadd(TB, bq + (size_t)(b + (J)) * bs, 4 * w);                                        \
         _tile_dpbssd(J, TA, TB);                                                                    \
     }
@@ -405,10 +411,11 @@ T_AMXI static inline void q8_round(const char *a, size_t rb, const char *bq, siz
     if (m > 3) _tile_stored(3, cb[3], cs);
 }
 
-/* Block b's scales of the rows at a (roff: their offsets; rm: the rows
- * that exist), widened: one gather. */
-T_AMXI static inline __m512 q8_scales(const char *a, __m512i roff, __mmask16 rm, int64_t b) {
-    __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rm, roff, a + (size_t)b * sizeof(BQ8_0), 1);
+/* Block b's scales of the rows at a (blocks of bb bytes, the F16 scale
+ * first; roff: the rows' offsets; rm: the rows that exist), widened: one
+ * gather. */
+T_AMXI static inline __m512 q8_scales(const char *a, size_t bb, __m512i roff, __mmask16 rm, int64_t b) {
+    __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), rm, roff, a + (size_t)b * bb, 1);
     return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h));
 }
 
@@ -420,13 +427,33 @@ T_AMXI static inline void q8_fetch_next(const char *a, int64_t nx, size_t rb, in
     for (int64_t l = round * per; l < (round + 1) * per && l < lines; l++) _mm_prefetch(a + l * 64, _MM_HINT_T0);
 }
 
-T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
-                          float *out, int64_t ldo) {
+/* Q4_0 rows (16 rows at a, row_bytes apart) as signed bytes, q − 8, into u
+ * (row r's n values at r·n): Σ (q − 8)·a is the C kernel's s − 8·Σa. */
+T_AMXI static void q4_0_unpack(const char *a, size_t row_bytes, int ra, int64_t nb, int8_t *u) {
+    const __m128i lo4 = _mm_set1_epi8(0xF), eight = _mm_set1_epi8(8);
+    for (int r = 0; r < ra; r++)
+        for (int64_t b = 0; b < nb; b++) {
+            const BQ4_0 *bl = (const BQ4_0 *)(a + (size_t)r * row_bytes) + b;
+            __m128i q = _mm_loadu_si128((const __m128i *)bl->qs);
+            int8_t *d = u + (size_t)r * nb * QB + (size_t)b * QB;
+            _mm_storeu_si128((__m128i *)d, _mm_sub_epi8(_mm_and_si128(q, lo4), eight));
+            _mm_storeu_si128((__m128i *)(d + 16), _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), lo4), eight));
+        }
+}
+
+/* Q8_0 (q4 = 0: the blocks' bytes read in place) or Q4_0 (q4 = 1: each row
+ * block unpacked first) rows × a batch. */
+T_AMXI static inline __attribute__((always_inline)) void gemm_b32_amx(const int q4, const void *w, size_t row_bytes, int64_t nr,
+                                                                       int64_t n, const char *act, size_t act_bytes, int T,
+                                                                       float *out, int64_t ldo) {
     _Alignas(64) TileConfig cfg;
     _Alignas(64) int32_t cb[QB_IN][TW * TW];
     _Alignas(64) float res[TW][TW];
     int64_t nb = n / QB, rounds = (nb + QB_IN - 1) / QB_IN;
     float *dw = T > 1 ? xmalloc64((size_t)nb * TW * sizeof *dw) : NULL; /* [block][row] */
+    const size_t bb = q4 ? sizeof(BQ4_0) : sizeof(BQ8_0);                /* bytes of a stored block */
+    int8_t *u = q4 ? xmalloc64((size_t)TW * n) : NULL;                     /* Q4_0: a row block's bytes */
+    const size_t ab = q4 ? QB : bb, arb = q4 ? (size_t)n : row_bytes;    /* the A tiles': block stride, row stride */
     const __m512i roff = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)row_bytes));
     int loaded = -1;
@@ -435,6 +462,8 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
         int64_t nx = nr - r0 - TW < 0 ? 0 : nr - r0 - TW > TW ? TW : nr - r0 - TW;
         const char *a = (const char *)w + (size_t)r0 * row_bytes;
         const __mmask16 rm = (__mmask16)((1u << ra) - 1);
+        const char *at = q4 ? (const char *)u : a + 2; /* the A tiles' bytes */
+        if (q4) q4_0_unpack(a, row_bytes, ra, nb, u);
         for (int k0 = 0; k0 < T; k0 += TW) {
             int wk = T - k0 < TW ? T - k0 : TW;
             QGroup g = q_group(act, act_bytes, T, k0, wk, nb, QB, sizeof(VecQ8A), offsetof(VecQ8A, qs));
@@ -445,10 +474,10 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
                 for (int64_t b0 = 0; b0 < nb; b0 += QB_IN) {
                     int m = nb - b0 < QB_IN ? (int)(nb - b0) : QB_IN;
                     if (k0 == 0) q8_fetch_next(a + TW * row_bytes, nx, row_bytes, b0 / QB_IN, rounds);
-                    q8_round(a, row_bytes, g.bq, g.bs, 1, b0, m, cb, 4); /* C's 16 rows × 1: one vector */
+                    q8_round(at, ab, arb, g.bq, g.bs, 1, b0, m, cb, 4); /* C's 16 rows × 1: one vector */
                     for (int j = 0; j < m; j++) {
                         int64_t b = b0 + j;
-                        __m512 s = _mm512_mul_ps(q8_scales(a, roff, rm, b), _mm512_set1_ps(q_group_d(&g, b)));
+                        __m512 s = _mm512_mul_ps(q8_scales(a, bb, roff, rm, b), _mm512_set1_ps(q_group_d(&g, b)));
                         acc = _mm512_add_ps(acc, _mm512_mul_ps(s, _mm512_cvtepi32_ps(_mm512_load_si512(cb[j]))));
                     }
                 }
@@ -461,11 +490,11 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
             for (int64_t b0 = 0; b0 < nb; b0 += QB_IN) {
                 int m = nb - b0 < QB_IN ? (int)(nb - b0) : QB_IN;
                 if (k0 == 0) q8_fetch_next(a + TW * row_bytes, nx, row_bytes, b0 / QB_IN, rounds);
-                q8_round(a, row_bytes, g.bq, g.bs, wk, b0, m, cb, 64);
+                q8_round(at, ab, arb, g.bq, g.bs, wk, b0, m, cb, 64);
                 /* the rows' scales: gathered with their blocks by the first
                  * group, into a table the others read */
                 for (int j = 0; k0 == 0 && j < m; j++)
-                    _mm512_store_ps(dw + (b0 + j) * TW, q8_scales(a, roff, rm, b0 + j));
+                    _mm512_store_ps(dw + (b0 + j) * TW, q8_scales(a, bb, roff, rm, b0 + j));
                 for (int j = 0; j < m; j++) {
                     int64_t b = b0 + j;
                     __m512 dv = _mm512_maskz_loadu_ps((__mmask16)((1u << wk) - 1), g.da + b * wk);
@@ -481,7 +510,20 @@ T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n
         }
     }
     _tile_release();
-    free(dw);
+    free(dw), free(u);
+}
+
+T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+                          float *out, int64_t ldo) {
+    gemm_b32_amx(0, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
+}
+
+/* Q4_0's decode on vectors with the same steps (gemv_q.c): unpacking each
+ * row for one token costs more than the tiles save. */
+T_AMXI void gemm_q4_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+                          float *out, int64_t ldo) {
+    if (T == 1) gemv_q4_0_vnni_c(w, row_bytes, nr, n / QB, (const VecQ8A *)act, out);
+    else gemm_b32_amx(1, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
 }
 /* ----------------------------------------------------------------------------
  * Q4_K, Q5_K and Q6_K rows on AMX-INT8

@@ -35,6 +35,7 @@ void gemm_amx_pack_q8(const void *q, int64_t n, int T, char *out, size_t act_byt
  * CPU has AMX-INT8, for rows of at most INT32_MAX / 16 bytes (16 rows'
  * offsets in 32 bits; vecdot.c sends longer ones to the portable kernel). */
 GemmFn gemm_q8_0_amx;
+GemmFn gemm_q4_0_amx; /* Q4_0 the same way, against the same batch */
 /* The same for Q4_K, Q5_K and Q6_K rows against VecQ8KA activations (gemm_amx_pack_q8k's
  * batch, the same layout with blocks of 256): the portable C kernel's bits. */
 void gemm_amx_pack_q8k(const void *q, int64_t n, int T, char *out, size_t act_bytes);

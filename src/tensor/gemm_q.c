@@ -30,7 +30,7 @@
  * K-quants under VNNI (gemv_q.c: no staging, rows in flight) — each with
  * the int32 lanes and float steps of the kernels here, so the bits hold
  * across kernels too (tests/test_vecdot.c compares every set with avx2's;
- * but Q8_0 and the K-quants under the amx set run gemm_amx.c's AMX-INT8 kernels,
+ * but the quantised types under the amx set run gemm_amx.c's AMX-INT8 kernels,
  * whose whole-block int32 sums take the portable C kernel's float steps:
  * its bits, not these).
  * Decode streams each row once and asks for it 4 KB ahead (PREFETCH).
@@ -41,7 +41,7 @@
  * four accumulators per token, a row read (from L1) once per tile of
  * tokens, each token's sums exactly the single-token kernel's.
  *
- * Not here: BF16 rows under the amx set, and Q8_0 and K-quant rows there
+ * Not here: BF16 rows under the amx set, and the quantised rows there
  * where the CPU has AMX-INT8, which run on AMX tiles (gemm_amx.c, dispatched by vecdot.c
  * against their own packed batches); the amx set's other kernels are
  * these, as under avx512bf16.

@@ -250,6 +250,40 @@ T_VNNI void gemv_q6_k_vnni_c(GEMV_KQ_ARGS) {
         out[r] = sum;
     }
 }
+/* Q4_0 at T = 1 with the portable C kernel's float steps (dot_q4_0_c):
+ * per block the whole int32 sum of nibbles × activation less 8·Σa, then
+ * sum = sum + (d·d_a)·(float)s; four rows side by side. The amx set's
+ * decode for Q4_0 (its batches run on AMX tiles with those steps). */
+T_VNNI static inline __m256i q4_0_lanes(const BQ4_0 *b, __m256i y) {
+    __m128i q = _mm_loadu_si128((const __m128i *)b->qs);
+    __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0xF));
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y);
+}
+T_VNNI void gemv_q4_0_vnni_c(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8A *a, float *out) {
+    int64_t r = 0;
+    for (; r + KR <= nr; r += KR) {
+        const BQ4_0 *b[KR];
+        __m128 sum = _mm_setzero_ps();
+        for (int k = 0; k < KR; k++) b[k] = (const BQ4_0 *)((const char *)w + (size_t)(r + k) * row_bytes);
+        for (int64_t i = 0; i < nb; i++) {
+            __m256i y = LOAD(a[i].qs), s[KR];
+            _Pragma("GCC unroll 4") for (int k = 0; k < KR; k++) {
+                PREFETCH_AHEAD(b[k] + i, sizeof(BQ4_0));
+                s[k] = q4_0_lanes(b[k] + i, y);
+            }
+            __m128i si = _mm_sub_epi32(hsum4_epi32(s), _mm_set1_epi32(8 * a[i].sum));
+            __m128 d = _mm_setr_ps(h2f(b[0][i].d), h2f(b[1][i].d), h2f(b[2][i].d), h2f(b[3][i].d));
+            sum = _mm_add_ps(sum, _mm_mul_ps(_mm_mul_ps(d, _mm_set1_ps(a[i].d)), _mm_cvtepi32_ps(si)));
+        }
+        _mm_storeu_ps(out + r, sum);
+    }
+    for (; r < nr; r++) {
+        const BQ4_0 *b = (const BQ4_0 *)((const char *)w + (size_t)r * row_bytes);
+        float sum = 0;
+        for (int64_t i = 0; i < nb; i++) sum += h2f(b[i].d) * a[i].d * (float)(hsum_epi32(q4_0_lanes(b + i, LOAD(a[i].qs))) - 8 * a[i].sum);
+        out[r] = sum;
+    }
+}
 KQ_GEMV(gemv_q5_k_vnni, BQ5_K, kq1_q5_k)
 KQ_GEMV(gemv_q6_k_vnni, BQ6_K, kq1_q6_k)
 

@@ -48,6 +48,7 @@ void gemv_q4_k_vnni(GEMV_KQ_ARGS);
 void gemv_q4_k_vnni_c(GEMV_KQ_ARGS);
 void gemv_q5_k_vnni_c(GEMV_KQ_ARGS);
 void gemv_q6_k_vnni_c(GEMV_KQ_ARGS);
+void gemv_q4_0_vnni_c(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8A *a, float *out);
 void gemv_q5_k_vnni(GEMV_KQ_ARGS);
 void gemv_q6_k_vnni(GEMV_KQ_ARGS);
 void gemv_q4_k_avx2(GEMV_KQ_ARGS);

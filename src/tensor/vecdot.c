@@ -203,7 +203,7 @@ void vecdot_quantize_batch(DType t, const float *x, int64_t n, int T, void *act)
     if (T > 1 && amx_int8_type(t, n)) { /* quantised as for decode, then into the tiles' layout */
         char *q = xmalloc((size_t)T * ab);
         for (int k = 0; k < T; k++) vecdot_quantize(t, x + (size_t)k * n, n, q + (size_t)k * ab);
-        if (t == DT_Q8_0) gemm_amx_pack_q8(q, n, T, act, ab);
+        if (t == DT_Q8_0 || t == DT_Q4_0) gemm_amx_pack_q8(q, n, T, act, ab);
         else gemm_amx_pack_q8k(q, n, T, act, ab);
         free(q);
         return;
@@ -391,7 +391,7 @@ static int kernel_set(void) {
  * (the kernels' 32-bit row offsets) take the portable C kernel, whose bits
  * the tiles give. */
 static int amx_int8_set_type(DType t) {
-    return (t == DT_Q8_0 || t == DT_Q4_K || t == DT_Q5_K || t == DT_Q6_K) && kernel_set() == K_AMX && has_amx_int8();
+    return (t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q5_K || t == DT_Q6_K) && kernel_set() == K_AMX && has_amx_int8();
 }
 static int amx_int8_type(DType t, int64_t n) { return amx_int8_set_type(t) && dtype_bytes(t, n) <= (size_t)INT32_MAX / 16; }
 #endif
@@ -420,7 +420,12 @@ void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act,
 #if NM_X86
     if (t == DT_BF16 && kernel_set() == K_AMX) g = gemm_bf16_amx; /* its batch: vecdot_quantize_batch */
     if (amx_int8_set_type(t)) /* the same; rows too long for the tiles: their bits from the portable C kernel */
-        g = !amx_int8_type(t, n) ? NULL : t == DT_Q8_0 ? gemm_q8_0_amx : t == DT_Q4_K ? gemm_q4_k_amx : t == DT_Q5_K ? gemm_q5_k_amx : gemm_q6_k_amx;
+        g = !amx_int8_type(t, n) ? NULL
+            : t == DT_Q8_0       ? gemm_q8_0_amx
+            : t == DT_Q4_0       ? gemm_q4_0_amx
+            : t == DT_Q4_K       ? gemm_q4_k_amx
+            : t == DT_Q5_K       ? gemm_q5_k_amx
+                                 : gemm_q6_k_amx;
 #endif
     if (g) {
         g(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);

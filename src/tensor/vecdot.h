@@ -22,8 +22,8 @@
  * Kernels: portable C, AVX2 (maddubs), AVX-512 VL + VNNI (vpdpbusd,
  * vpdpwssd) where the kernel set is avx512 or higher and the CPU has VNNI,
  * vdpbf16ps for BF16 rows where it is avx512bf16, and AMX tiles for them
- * where it is amx (gemm_amx.c: decode too), and for Q8_0, Q4_K, Q5_K and
- * Q6_K rows there (AMX-INT8: exact block sums, then the portable C kernel's
+ * where it is amx (gemm_amx.c: decode too), and for Q8_0, Q4_0, Q4_K, Q5_K
+ * and Q6_K rows there (AMX-INT8: exact block sums, then the portable C kernel's
  * float steps, so the generic set's bits; the K-quants' decode on vectors
  * with those steps, gemv_q.c); chosen at each
  * call from cpu_kernel_isa(). The x86 ones are batched (gemm_q.h): a prompt
