@@ -274,7 +274,6 @@ T_AMX void gemm_bf16_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n,
     _tile_release();
 }
 
-
 /* ----------------------------------------------------------------------------
  * Q8_0 rows on AMX-INT8 (TDPBSSD)
  *
@@ -320,7 +319,7 @@ T_AMX void gemm_bf16_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n,
  * BF16 file by llama-quantize: prompt 56 → 172–183 tokens/s (llama.cpp
  * 158), decode 18.4–19.2 → 19.6–19.7 (llama.cpp 26.3).
  *
- * The batch (gemm_amx_pack_q8): tokens in groups of 16 (the last w = T mod
+ * The batch (gemm_amx_pack_int8): tokens in groups of 16 (the last w = T mod
  * 16 wide), group g at 16·g·act_bytes: first block after block its B tile
  * (8 quad rows of 4w bytes: token j's bytes 4q .. 4q + 3 at 4j), 32w bytes
  * a block, then the scales, w floats a block; the activation values and
@@ -331,13 +330,16 @@ T_AMX void gemm_bf16_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n,
 
 enum { QB = 32, QB_IN = 4, QKK = 256 }; /* values per Q8_0 block; blocks per round of tiles; values per K-quant block */
 
-
-static void shape_q8(TileConfig *c, int ra, int w) {
+/* The integer kernels' tiles: 0–3 C (ra rows × w tokens, int32), 4–5 A
+ * (ra rows × kb bytes), 6–7 B (kb/4 quad rows × w tokens); kb = 32 for a
+ * Q8_0 block, 64 for a K-quant step. A kernel leaves unused what it does
+ * not need. */
+static void shape_i8(TileConfig *c, int ra, int w, int kb) {
     memset(c, 0, sizeof *c);
     c->palette = 1;
     for (int t = 0; t < 8; t++) {
-        c->rows[t] = (uint8_t)(t < 6 ? ra : QB / 4);
-        c->colsb[t] = (uint16_t)(t >= 4 && t < 6 ? QB : 4 * w);
+        c->rows[t] = (uint8_t)(t < 6 ? ra : kb / 4);
+        c->colsb[t] = (uint16_t)(t >= 4 && t < 6 ? kb : 4 * w);
     }
 }
 
@@ -362,12 +364,9 @@ static void pack_q(const void *q, int64_t n, int T, char *out, size_t act_bytes,
     }
 }
 
-void gemm_amx_pack_q8(const void *q, int64_t n, int T, char *out, size_t act_bytes) {
-    pack_q(q, n, T, out, act_bytes, QB, sizeof(VecQ8A), offsetof(VecQ8A, qs));
-}
-
-void gemm_amx_pack_q8k(const void *q, int64_t n, int T, char *out, size_t act_bytes) {
-    pack_q(q, n, T, out, act_bytes, QKK, sizeof(VecQ8KA), offsetof(VecQ8KA, qs));
+void gemm_amx_pack_int8(DType t, const void *q, int64_t n, int T, char *out, size_t act_bytes) {
+    if (t == DT_Q8_0 || t == DT_Q4_0) pack_q(q, n, T, out, act_bytes, QB, sizeof(VecQ8A), offsetof(VecQ8A, qs));
+    else pack_q(q, n, T, out, act_bytes, QKK, sizeof(VecQ8KA), offsetof(VecQ8KA, qs));
 }
 
 /* Token group k0 (w wide) of a batch for the kernels below: block b's B
@@ -468,7 +467,7 @@ T_AMXI static inline __attribute__((always_inline)) void gemm_b32_amx(const int 
             int wk = T - k0 < TW ? T - k0 : TW;
             QGroup g = q_group(act, act_bytes, T, k0, wk, nb, QB, sizeof(VecQ8A), offsetof(VecQ8A, qs));
             int key = ra * 32 + wk;
-            if (key != loaded) shape_q8(&cfg, ra, wk), load_config(&cfg), loaded = key;
+            if (key != loaded) shape_i8(&cfg, ra, wk, QB), load_config(&cfg), loaded = key;
             if (wk == 1) { /* one token: the rows in one vector */
                 __m512 acc = _mm512_setzero_ps();
                 for (int64_t b0 = 0; b0 < nb; b0 += QB_IN) {
@@ -513,14 +512,14 @@ T_AMXI static inline __attribute__((always_inline)) void gemm_b32_amx(const int 
     free(dw), free(u);
 }
 
-T_AMXI void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+T_AMXI static void gemm_q8_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
                           float *out, int64_t ldo) {
     gemm_b32_amx(0, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
 }
 
 /* Q4_0's decode on vectors with the same steps (gemv_q.c): unpacking each
  * row for one token costs more than the tiles save. */
-T_AMXI void gemm_q4_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+T_AMXI static void gemm_q4_0_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
                           float *out, int64_t ldo) {
     if (T == 1) gemv_q4_0_vnni_c(w, row_bytes, nr, n / QB, (const VecQ8A *)act, out);
     else gemm_b32_amx(1, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
@@ -658,14 +657,6 @@ T_AMXI static void q6k_prep(const void *blk, int r, uint8_t *o, float *dw, float
     *dw = _cvtsh_ss(b->d), *dm = 0.0f;
 }
 
-static void shape_kq(TileConfig *c, int ra, int w, int ops) {
-    memset(c, 0, sizeof *c);
-    c->palette = 1;
-    for (int t = 0; t < ops; t++) c->rows[t] = (uint8_t)ra, c->colsb[t] = (uint16_t)(4 * w); /* C */
-    for (int t = 4; t < 6; t++) c->rows[t] = (uint8_t)ra, c->colsb[t] = 64;                  /* A, in turn */
-    c->rows[6] = TW, c->colsb[6] = (uint16_t)(4 * w);                                          /* B */
-}
-
 /* A super-block's products: cb[p] = Σ_k operand p·a (C rows cs bytes
  * apart), p < ops; the operands at o, the B tiles at bq (64w bytes a step,
  * quad rows 4w apart). */
@@ -743,7 +734,7 @@ T_AMXI static inline __attribute__((always_inline)) void gemm_kq_amx(const int k
             int wk = T - k0 < TW ? T - k0 : TW;
             QGroup g = q_group(act, act_bytes, T, k0, wk, nb, QKK, sizeof(VecQ8KA), offsetof(VecQ8KA, qs));
             int key = ra * 32 + wk;
-            if (key != loaded) shape_kq(&cfg, ra, wk, ops), load_config(&cfg), loaded = key;
+            if (key != loaded) shape_i8(&cfg, ra, wk, 64), load_config(&cfg), loaded = key;
             if (wk == 1) { /* a batch's last token alone: the rows in one vector */
                 __m512 acc = _mm512_setzero_ps();
                 for (int64_t b = 0; b < nb; b++) {
@@ -778,21 +769,31 @@ T_AMXI static inline __attribute__((always_inline)) void gemm_kq_amx(const int k
 
 /* Decode runs on vectors with the same integers and float steps (gemv_q.c):
  * a single token does not repay building the operands. */
-T_AMXI void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+T_AMXI static void gemm_q4_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
                           float *out, int64_t ldo) {
     if (T == 1) gemv_q4_k_vnni_c(w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);
     else gemm_kq_amx(KQ_Q4_K, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
 }
 
-T_AMXI void gemm_q5_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+T_AMXI static void gemm_q5_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
                           float *out, int64_t ldo) {
     if (T == 1) gemv_q5_k_vnni_c(w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);
     else gemm_kq_amx(KQ_Q5_K, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
 }
 
-T_AMXI void gemm_q6_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
+T_AMXI static void gemm_q6_k_amx(const void *w, size_t row_bytes, int64_t nr, int64_t n, const char *act, size_t act_bytes, int T,
                           float *out, int64_t ldo) {
     if (T == 1) gemv_q6_k_vnni_c(w, row_bytes, nr, n / QKK, (const VecQ8KA *)act, out);
     else gemm_kq_amx(KQ_Q6_K, w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
+}
+GemmFn *gemm_amx_int8_kernel(DType t) {
+    switch (t) {
+    case DT_Q8_0: return gemm_q8_0_amx;
+    case DT_Q4_0: return gemm_q4_0_amx;
+    case DT_Q4_K: return gemm_q4_k_amx;
+    case DT_Q5_K: return gemm_q5_k_amx;
+    case DT_Q6_K: return gemm_q6_k_amx;
+    default: return NULL;
+    }
 }
 #endif

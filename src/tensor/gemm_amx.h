@@ -25,23 +25,18 @@ void gemm_amx_pack(const float *x, int64_t n, int T, uint16_t *out);
 /* GemmFn (gemm_q.h) on that batch (act_bytes unused: n halves a token).
  * x86 only, where cpu_kernel_isa() is ISA_AMX (the tile permission). */
 GemmFn gemm_bf16_amx;
-/* Q8_0 rows on AMX-INT8 (gemm_amx.c): the portable C kernel's bits. Its
- * batch: the T activations q in vecdot_quantize's form (act_bytes apart)
- * rearranged into out (T·act_bytes bytes, not q) for the tiles: groups of
- * 16 tokens, group g at 16·g·act_bytes. A batch of one is the plain form.
- * x86 only. */
-void gemm_amx_pack_q8(const void *q, int64_t n, int T, char *out, size_t act_bytes);
-/* GemmFn on that batch. x86 only, where cpu_kernel_isa() is ISA_AMX and the
- * CPU has AMX-INT8, for rows of at most INT32_MAX / 16 bytes (16 rows'
- * offsets in 32 bits; vecdot.c sends longer ones to the portable kernel). */
-GemmFn gemm_q8_0_amx;
-GemmFn gemm_q4_0_amx; /* Q4_0 the same way, against the same batch */
-/* The same for Q4_K, Q5_K and Q6_K rows against VecQ8KA activations (gemm_amx_pack_q8k's
- * batch, the same layout with blocks of 256): the portable C kernel's bits. */
-void gemm_amx_pack_q8k(const void *q, int64_t n, int T, char *out, size_t act_bytes);
-GemmFn gemm_q4_k_amx;
-GemmFn gemm_q5_k_amx;
-GemmFn gemm_q6_k_amx;
+/* Quantised rows on AMX-INT8 (gemm_amx.c), with the portable C kernel's
+ * bits: the kernel for rows of type t — Q8_0, Q4_0, Q4_K, Q5_K or Q6_K —
+ * or NULL for any other type. A GemmFn on gemm_amx_pack_int8's batch, x86
+ * only, where cpu_kernel_isa() is ISA_AMX and the CPU has AMX-INT8, for
+ * rows of at most INT32_MAX / 16 bytes (16 rows' offsets in 32 bits;
+ * vecdot.c sends longer ones to the portable kernel). */
+GemmFn *gemm_amx_int8_kernel(DType t);
+/* Its batch: the T activations q in vecdot_quantize's form for type t
+ * (act_bytes apart) rearranged into out (T·act_bytes bytes, not q) for the
+ * tiles: groups of 16 tokens, group g at 16·g·act_bytes. A batch of one is
+ * the plain form. x86 only. */
+void gemm_amx_pack_int8(DType t, const void *q, int64_t n, int T, char *out, size_t act_bytes);
 /* NM_INTERNAL_END */
 
 #endif

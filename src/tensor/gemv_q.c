@@ -165,67 +165,54 @@ KQ_GEMV(gemv_q4_k_vnni, BQ4_K, kq1_q4_k)
  *   sum = sum + d_a·(d·(float)s − dmin·(float)mins),
  * each operation rounded on its own: the amx set's decode for Q4_K, whose
  * batches run on AMX tiles with those steps (gemm_amx.c) — there the rows'
- * operands are built per call, which a single token does not repay. */
-T_VNNI static inline int32_t hsum_epi32(__m256i v) {
-    __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4e));
-    return _mm_cvtsi128_si32(_mm_add_epi32(x, _mm_shuffle_epi32(x, 0xb1)));
+ * operands are built per call, which a single token does not repay. Four
+ * rows at a time, the last rows' tail padded with the last row. */
+/* Rows r .. r + KR of w, the ones past nr repeating the last (computed,
+ * never stored: so the tails take the same vector steps). */
+#define ROWS4(b, BT, r)                                                                             \
+    for (int k = 0; k < KR; k++) (b)[k] = (const BT *)((const char *)w + (size_t)((r) + k < nr ? (r) + k : nr - 1) * row_bytes)
+/* The four rows' results into out[r ..], as many as there are. */
+T_VNNI static inline void store4(float *out, int64_t r, int64_t nr, __m128 v) {
+    float t[KR];
+    _mm_storeu_ps(t, v);
+    for (int k = 0; k < KR && r + k < nr; k++) out[r + k] = t[k];
 }
 /* The whole sums of four rows' lanes, row k in lane k. */
 T_VNNI static inline __m128i hsum4_epi32(const __m256i v[4]) {
     __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
     return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
 }
-#define KQ_GEMV_C(NAME, BT, INT) T_VNNI void NAME(GEMV_KQ_ARGS) {                                    \
-    int64_t r = 0;                                                                                   \
-    for (; r + KR <= nr; r += KR) { /* four rows, their float steps side by side in a vector */      \
-        const BT *b[KR];                                                                             \
-        __m128 sum = _mm_setzero_ps();                                                               \
-        for (int k = 0; k < KR; k++) b[k] = (const BT *)((const char *)w + (size_t)(r + k) * row_bytes); \
-        for (int64_t i = 0; i < nb; i++) {                                                           \
-            __m512i y[4];                                                                            \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j); \
-            __m256i bs = LOAD(a[i].bsums), s[KR], mo[KR];                                            \
-            _Pragma("GCC unroll 4") for (int k = 0; k < KR; k++) {                                   \
-                PREFETCH_AHEAD(b[k] + i, sizeof(BT));                                                \
-                INT(b[k] + i, y, bs, &s[k], &mo[k]);                                                 \
-            }                                                                                        \
-            __m128 d = _mm_setr_ps(h2f(b[0][i].d), h2f(b[1][i].d), h2f(b[2][i].d), h2f(b[3][i].d));  \
-            __m128 dm = _mm_setr_ps(h2f(b[0][i].dmin), h2f(b[1][i].dmin), h2f(b[2][i].dmin), h2f(b[3][i].dmin)); \
-            __m128 t = _mm_sub_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(hsum4_epi32(s))), _mm_mul_ps(dm, _mm_cvtepi32_ps(hsum4_epi32(mo)))); \
-            sum = _mm_add_ps(sum, _mm_mul_ps(_mm_set1_ps(a[i].d), t));                               \
-        }                                                                                            \
-        _mm_storeu_ps(out + r, sum);                                                                 \
-    }                                                                                                \
-    for (; r < nr; r += KR) {                                                                        \
-        int m = nr - r < KR ? (int)(nr - r) : KR;                                                    \
-        const BT *b[KR];                                                                             \
-        float sum[KR] = { 0 };                                                                       \
-        for (int k = 0; k < m; k++) b[k] = (const BT *)((const char *)w + (size_t)(r + k) * row_bytes); \
-        for (int64_t i = 0; i < nb; i++) {                                                           \
-            __m512i y[4];                                                                            \
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j); \
-            __m256i bs = LOAD(a[i].bsums);                                                           \
-            for (int k = 0; k < m; k++) {                                                            \
-                __m256i s, mo;                                                                       \
-                PREFETCH_AHEAD(b[k] + i, sizeof(BT));                                                \
-                INT(b[k] + i, y, bs, &s, &mo);                                                       \
-                sum[k] += a[i].d * (h2f(b[k][i].d) * (float)hsum_epi32(s) - h2f(b[k][i].dmin) * (float)hsum_epi32(mo)); \
-            }                                                                                        \
-        }                                                                                            \
-        for (int k = 0; k < m; k++) out[r + k] = sum[k];                                             \
-    }                                                                                                \
-}
+#define KQ_GEMV_C(NAME, BT, INT)                                                                    \
+    T_VNNI void NAME(GEMV_KQ_ARGS) {                                                                \
+        for (int64_t r = 0; r < nr; r += KR) { /* four rows, their float steps side by side */      \
+            const BT *b[KR];                                                                        \
+            __m128 sum = _mm_setzero_ps();                                                          \
+            ROWS4(b, BT, r);                                                                        \
+            for (int64_t i = 0; i < nb; i++) {                                                      \
+                __m512i y[4];                                                                       \
+                _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j); \
+                __m256i bs = LOAD(a[i].bsums), s[KR], mo[KR];                                       \
+                _Pragma("GCC unroll 4") for (int k = 0; k < KR; k++) {                              \
+                    PREFETCH_AHEAD(b[k] + i, sizeof(BT));                                           \
+                    INT(b[k] + i, y, bs, &s[k], &mo[k]);                                            \
+                }                                                                                   \
+                __m128 d = _mm_setr_ps(h2f(b[0][i].d), h2f(b[1][i].d), h2f(b[2][i].d), h2f(b[3][i].d)); \
+                __m128 dm = _mm_setr_ps(h2f(b[0][i].dmin), h2f(b[1][i].dmin), h2f(b[2][i].dmin), h2f(b[3][i].dmin)); \
+                __m128 t = _mm_sub_ps(_mm_mul_ps(d, _mm_cvtepi32_ps(hsum4_epi32(s))), _mm_mul_ps(dm, _mm_cvtepi32_ps(hsum4_epi32(mo)))); \
+                sum = _mm_add_ps(sum, _mm_mul_ps(_mm_set1_ps(a[i].d), t));                          \
+            }                                                                                       \
+            store4(out, r, nr, sum);                                                                \
+        }                                                                                           \
+    }
 KQ_GEMV_C(gemv_q4_k_vnni_c, BQ4_K, kq1i_q4_k)
 KQ_GEMV_C(gemv_q5_k_vnni_c, BQ5_K, kq1i_q5_k)
 
 /* Q6_K likewise: sum = sum + (d·d_a)·(float)s (dot_q6_k_c). */
 T_VNNI void gemv_q6_k_vnni_c(GEMV_KQ_ARGS) {
-    int64_t r = 0;
-    for (; r + KR <= nr; r += KR) {
+    for (int64_t r = 0; r < nr; r += KR) {
         const BQ6_K *b[KR];
         __m128 sum = _mm_setzero_ps();
-        for (int k = 0; k < KR; k++) b[k] = (const BQ6_K *)((const char *)w + (size_t)(r + k) * row_bytes);
+        ROWS4(b, BQ6_K, r);
         for (int64_t i = 0; i < nb; i++) {
             __m512i y[4];
             _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j);
@@ -237,17 +224,7 @@ T_VNNI void gemv_q6_k_vnni_c(GEMV_KQ_ARGS) {
             __m128 d = _mm_setr_ps(h2f(b[0][i].d), h2f(b[1][i].d), h2f(b[2][i].d), h2f(b[3][i].d));
             sum = _mm_add_ps(sum, _mm_mul_ps(_mm_mul_ps(d, _mm_set1_ps(a[i].d)), _mm_cvtepi32_ps(hsum4_epi32(s))));
         }
-        _mm_storeu_ps(out + r, sum);
-    }
-    for (; r < nr; r++) {
-        const BQ6_K *b = (const BQ6_K *)((const char *)w + (size_t)r * row_bytes);
-        float sum = 0;
-        for (int64_t i = 0; i < nb; i++) {
-            __m512i y[4];
-            _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) y[j] = _mm512_loadu_si512(a[i].qs + 64 * j);
-            sum += h2f(b[i].d) * a[i].d * (float)hsum_epi32(kq1i_q6_k(b + i, y, LOAD(a[i].bsums)));
-        }
-        out[r] = sum;
+        store4(out, r, nr, sum);
     }
 }
 /* Q4_0 at T = 1 with the portable C kernel's float steps (dot_q4_0_c):
@@ -260,11 +237,10 @@ T_VNNI static inline __m256i q4_0_lanes(const BQ4_0 *b, __m256i y) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y);
 }
 T_VNNI void gemv_q4_0_vnni_c(const void *w, size_t row_bytes, int64_t nr, int64_t nb, const VecQ8A *a, float *out) {
-    int64_t r = 0;
-    for (; r + KR <= nr; r += KR) {
+    for (int64_t r = 0; r < nr; r += KR) {
         const BQ4_0 *b[KR];
         __m128 sum = _mm_setzero_ps();
-        for (int k = 0; k < KR; k++) b[k] = (const BQ4_0 *)((const char *)w + (size_t)(r + k) * row_bytes);
+        ROWS4(b, BQ4_0, r);
         for (int64_t i = 0; i < nb; i++) {
             __m256i y = LOAD(a[i].qs), s[KR];
             _Pragma("GCC unroll 4") for (int k = 0; k < KR; k++) {
@@ -275,13 +251,7 @@ T_VNNI void gemv_q4_0_vnni_c(const void *w, size_t row_bytes, int64_t nr, int64_
             __m128 d = _mm_setr_ps(h2f(b[0][i].d), h2f(b[1][i].d), h2f(b[2][i].d), h2f(b[3][i].d));
             sum = _mm_add_ps(sum, _mm_mul_ps(_mm_mul_ps(d, _mm_set1_ps(a[i].d)), _mm_cvtepi32_ps(si)));
         }
-        _mm_storeu_ps(out + r, sum);
-    }
-    for (; r < nr; r++) {
-        const BQ4_0 *b = (const BQ4_0 *)((const char *)w + (size_t)r * row_bytes);
-        float sum = 0;
-        for (int64_t i = 0; i < nb; i++) sum += h2f(b[i].d) * a[i].d * (float)(hsum_epi32(q4_0_lanes(b + i, LOAD(a[i].qs))) - 8 * a[i].sum);
-        out[r] = sum;
+        store4(out, r, nr, sum);
     }
 }
 KQ_GEMV(gemv_q5_k_vnni, BQ5_K, kq1_q5_k)

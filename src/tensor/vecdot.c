@@ -53,9 +53,7 @@ typedef enum { ACT_NONE, ACT_F32, ACT_Q8, ACT_Q8K, ACT_BF16 } ActForm;
 
 static int kernel_set(void);
 #if NM_X86
-static int has_amx_int8(void);
-static int amx_int8_set_type(DType t);
-static int amx_int8_type(DType t, int64_t n);
+static GemmFn *amx_int8(DType t, int64_t n, int *portable);
 #endif
 
 static ActForm act_form(DType t) {
@@ -200,11 +198,11 @@ void vecdot_quantize_batch(DType t, const float *x, int64_t n, int T, void *act)
 #endif
     size_t ab = vecdot_act_bytes(t, n);
 #if NM_X86
-    if (T > 1 && amx_int8_type(t, n)) { /* quantised as for decode, then into the tiles' layout */
+    int portable;
+    if (T > 1 && amx_int8(t, n, &portable)) { /* quantised as for decode, then into the tiles' layout */
         char *q = xmalloc((size_t)T * ab);
         for (int k = 0; k < T; k++) vecdot_quantize(t, x + (size_t)k * n, n, q + (size_t)k * ab);
-        if (t == DT_Q8_0 || t == DT_Q4_0) gemm_amx_pack_q8(q, n, T, act, ab);
-        else gemm_amx_pack_q8k(q, n, T, act, ab);
+        gemm_amx_pack_int8(t, q, n, T, act, ab);
         free(q);
         return;
     }
@@ -369,8 +367,6 @@ static int has_amx_int8(void) {
 /* ----------------------------------------------------------------------------
  * Dispatch */
 
-
-
 typedef float DotFn(const void *w, const void *act, int64_t n);
 enum { K_GENERIC, K_AVX2 = GEMM_AVX2, K_VNNI = GEMM_VNNI, K_BF16 = GEMM_BF16, K_AMX = GEMM_AMX };
 
@@ -386,14 +382,16 @@ static int kernel_set(void) {
 }
 
 #if NM_X86
-/* Rows of type t, n values, run on AMX-INT8 tiles (gemm_amx.c) against a
- * batch of their own layout; rows so long that 16 of them pass 2^31 bytes
- * (the kernels' 32-bit row offsets) take the portable C kernel, whose bits
- * the tiles give. */
-static int amx_int8_set_type(DType t) {
-    return (t == DT_Q8_0 || t == DT_Q4_0 || t == DT_Q4_K || t == DT_Q5_K || t == DT_Q6_K) && kernel_set() == K_AMX && has_amx_int8();
+/* The AMX-INT8 kernel (gemm_amx.c) for rows of type t, n values, which
+ * reads a batch of its own layout; NULL where there is none. Rows so long
+ * that 16 of them pass 2^31 bytes (the kernel's 32-bit row offsets) get
+ * NULL with *portable set: they take the portable C kernel, whose bits the
+ * tiles give. */
+static GemmFn *amx_int8(DType t, int64_t n, int *portable) {
+    GemmFn *g = kernel_set() == K_AMX && has_amx_int8() ? gemm_amx_int8_kernel(t) : NULL;
+    *portable = g && dtype_bytes(t, n) > (size_t)INT32_MAX / 16;
+    return *portable ? NULL : g;
 }
-static int amx_int8_type(DType t, int64_t n) { return amx_int8_set_type(t) && dtype_bytes(t, n) <= (size_t)INT32_MAX / 16; }
 #endif
 
 const char *vecdot_kernel_name(void) {
@@ -419,13 +417,9 @@ void vecdot_gemm(DType t, const void *w, int64_t nr, int64_t n, const void *act,
     GemmFn *g = gemm_q_kernel(t, kernel_set());
 #if NM_X86
     if (t == DT_BF16 && kernel_set() == K_AMX) g = gemm_bf16_amx; /* its batch: vecdot_quantize_batch */
-    if (amx_int8_set_type(t)) /* the same; rows too long for the tiles: their bits from the portable C kernel */
-        g = !amx_int8_type(t, n) ? NULL
-            : t == DT_Q8_0       ? gemm_q8_0_amx
-            : t == DT_Q4_0       ? gemm_q4_0_amx
-            : t == DT_Q4_K       ? gemm_q4_k_amx
-            : t == DT_Q5_K       ? gemm_q5_k_amx
-                                 : gemm_q6_k_amx;
+    int portable;
+    GemmFn *ai = amx_int8(t, n, &portable); /* the same, against its batch */
+    if (ai || portable) g = ai;
 #endif
     if (g) {
         g(w, row_bytes, nr, n, act, act_bytes, T, out, ldo);
